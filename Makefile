@@ -1,0 +1,35 @@
+# natter: `make run` builds and serves the whole app; `make test` runs every test.
+# Both install missing tools first (scripts/bootstrap.sh) and are quick when
+# everything is present.
+
+SHELL := /bin/bash
+export PATH := $(CURDIR)/.tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
+
+.PHONY: run build test bootstrap bootstrap-test frontend lint
+
+## Build the SPA and the release server, then serve on 127.0.0.1:8080 (data in ./data).
+run: build
+	./target/release/natter-server
+
+## Everything the container image needs: dist/ and target/release/natter-server.
+build: bootstrap frontend
+	cargo build --locked --release -p natter-backend --bin natter-server
+
+## Every test: unit, API integration against the real binary, and headless Chromium.
+test: bootstrap-test frontend lint
+	cargo build --locked -p natter-backend --bin natter-server
+	cargo test --locked --workspace --exclude natter-frontend
+
+## Formatting and lints, as CI holds them.
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --locked --workspace --all-targets -- -D warnings
+
+frontend:
+	trunk build --release
+
+bootstrap:
+	./scripts/bootstrap.sh
+
+bootstrap-test:
+	./scripts/bootstrap.sh --browser

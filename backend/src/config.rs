@@ -1,0 +1,64 @@
+//! Command-line and environment configuration.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::{Parser, ValueEnum};
+
+/// natter: a self-hosted chat server. With no arguments it serves the whole
+/// app on 127.0.0.1:8080, keeping its data under ./data.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "natter-server", version, about)]
+pub struct Config {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "NATTER_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    /// Directory for the SQLite database and uploaded media; created if missing.
+    #[arg(long, env = "NATTER_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+
+    /// Database URL; defaults to a SQLite file `natter.db` in the data directory.
+    #[arg(long, env = "NATTER_DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Directory holding the built single-page app (trunk's `dist`).
+    #[arg(long, env = "NATTER_STATIC_DIR", default_value = "dist")]
+    pub static_dir: PathBuf,
+
+    /// Extra origins (e.g. `https://chat.example.com`) allowed to call the API
+    /// and open WebSockets, comma-separated. The server's own origin is
+    /// always allowed.
+    #[arg(long, env = "NATTER_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// Log format.
+    #[arg(long, env = "NATTER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// How long a session token stays valid, in days.
+    #[arg(long, env = "NATTER_SESSION_TTL_DAYS", default_value_t = 30)]
+    pub session_ttl_days: u32,
+
+    /// Login and register attempts allowed per client address per minute.
+    #[arg(long, env = "NATTER_AUTH_RATE_PER_MINUTE", default_value_t = 10)]
+    pub auth_rate_per_minute: u32,
+
+    /// Mark the session cookie `Secure` (set this when served over HTTPS).
+    #[arg(long, env = "NATTER_COOKIE_SECURE", default_value_t = false)]
+    pub cookie_secure: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Config {
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("natter.db").display()),
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! Queries on `sessions`: one row per signed-in device, keyed by token hash.
+
+use natter_common::ids::{SessionId, UserId};
+use sqlx::{SqliteExecutor, SqlitePool};
+
+/// How stale `last_used_at` may get before a request refreshes it; keeps
+/// authenticated reads from turning into writes.
+const TOUCH_AFTER_MS: i64 = 5 * 60 * 1000;
+
+pub struct NewSession<'a> {
+    pub user_id: UserId,
+    pub token_hash: &'a [u8],
+    pub device_name: &'a str,
+    pub now: i64,
+    pub expires_at: i64,
+}
+
+pub async fn create(db: impl SqliteExecutor<'_>, new: NewSession<'_>) -> sqlx::Result<SessionId> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO sessions (user_id, token_hash, device_name, created_at, last_used_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?4, ?5) RETURNING id",
+    )
+    .bind(new.user_id.0)
+    .bind(new.token_hash)
+    .bind(new.device_name)
+    .bind(new.now)
+    .bind(new.expires_at)
+    .fetch_one(db)
+    .await?;
+    Ok(SessionId(id))
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct SessionRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub device_name: String,
+    pub created_at: i64,
+    pub last_used_at: i64,
+    pub expires_at: i64,
+}
+
+/// The live (unexpired) session with this token hash, refreshing its
+/// `last_used_at` when stale.
+pub async fn authenticate(
+    pool: &SqlitePool,
+    token_hash: &[u8],
+    now: i64,
+) -> sqlx::Result<Option<SessionRow>> {
+    let row: Option<SessionRow> = sqlx::query_as(
+        "SELECT id, user_id, device_name, created_at, last_used_at, expires_at
+         FROM sessions WHERE token_hash = ?1 AND expires_at > ?2",
+    )
+    .bind(token_hash)
+    .bind(now)
+    .fetch_optional(pool)
+    .await?;
+    if let Some(session) = &row {
+        if now - session.last_used_at > TOUCH_AFTER_MS {
+            sqlx::query("UPDATE sessions SET last_used_at = ?2 WHERE id = ?1")
+                .bind(session.id)
+                .bind(now)
+                .execute(pool)
+                .await?;
+        }
+    }
+    Ok(row)
+}
+
+pub async fn list_for_user(
+    pool: &SqlitePool,
+    user_id: UserId,
+    now: i64,
+) -> sqlx::Result<Vec<SessionRow>> {
+    sqlx::query_as(
+        "SELECT id, user_id, device_name, created_at, last_used_at, expires_at
+         FROM sessions WHERE user_id = ?1 AND expires_at > ?2 ORDER BY last_used_at DESC",
+    )
+    .bind(user_id.0)
+    .bind(now)
+    .fetch_all(pool)
+    .await
+}
+
+/// Revokes one of the user's sessions; false when there was no such session.
+pub async fn revoke(pool: &SqlitePool, user_id: UserId, id: SessionId) -> sqlx::Result<bool> {
+    let done = sqlx::query("DELETE FROM sessions WHERE id = ?1 AND user_id = ?2")
+        .bind(id.0)
+        .bind(user_id.0)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Deletes expired sessions; returns how many.
+pub async fn purge_expired(pool: &SqlitePool, now: i64) -> sqlx::Result<u64> {
+    let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= ?1")
+        .bind(now)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected())
+}

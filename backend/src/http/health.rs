@@ -1,0 +1,24 @@
+//! Liveness and readiness probes.
+
+use axum::{extract::State, Json};
+use natter_common::ErrorCode;
+use serde_json::{json, Value};
+
+use crate::{error::AppError, state::AppState};
+
+/// `GET /healthz`: the process is up.
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// `GET /readyz`: the database answers.
+pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
+    sqlx::query("SELECT 1")
+        .execute(&state.pool)
+        .await
+        .map_err(|err| {
+            tracing::warn!(%err, "readiness check failed");
+            AppError::new(ErrorCode::Unavailable, "Database unavailable.")
+        })?;
+    Ok(Json(json!({"status": "ready"})))
+}

@@ -1,0 +1,68 @@
+//! The HTTP surface: REST routes under `/api/v1`, probes, the OpenAPI
+//! document, and the SPA, with the layers every response passes through.
+
+mod auth;
+mod health;
+mod json;
+mod me;
+mod openapi;
+mod security;
+mod spa;
+
+use axum::{
+    extract::DefaultBodyLimit,
+    http::Uri,
+    middleware,
+    routing::{delete, get, post},
+    Router,
+};
+use natter_common::limits::MAX_JSON_BODY_BYTES;
+use tower_http::{compression::CompressionLayer, services::ServeDir, trace::TraceLayer};
+
+pub use openapi::ApiDoc;
+pub use spa::SpaIndex;
+
+use crate::{error::AppError, ratelimit, state::AppState};
+
+pub fn router(state: AppState, spa: SpaIndex) -> Router {
+    let auth_routes = Router::new()
+        .route("/auth/register", post(auth::register))
+        .route("/auth/login", post(auth::login))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            ratelimit::limit_auth,
+        ));
+
+    let api = Router::new()
+        .merge(auth_routes)
+        .route("/auth/logout", post(auth::logout))
+        .route("/me", get(me::me).patch(me::update))
+        .route("/sessions", get(me::sessions))
+        .route("/sessions/{id}", delete(me::revoke_session))
+        .fallback(|| async { AppError::not_found() })
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY_BYTES));
+
+    let index = spa.clone();
+    let fallback = move |uri: Uri| {
+        let index = index.clone();
+        async move { index.respond(&uri) }
+    };
+    let root = spa.clone();
+    let files = ServeDir::new(&state.config.static_dir)
+        .append_index_html_on_directories(false)
+        .fallback(axum::handler::HandlerWithoutStateExt::into_service(
+            fallback,
+        ));
+
+    let config = state.config.clone();
+    let app = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/api/openapi.json", get(openapi::document))
+        .nest("/api/v1", api)
+        .route("/", get(move |uri: Uri| async move { root.respond(&uri) }))
+        .fallback_service(files)
+        .layer(CompressionLayer::new())
+        .with_state(state);
+    security::apply(app, &config, &spa).layer(TraceLayer::new_for_http())
+}

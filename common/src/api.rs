@@ -1,0 +1,76 @@
+//! REST request and response bodies under `/api/v1`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{SessionId, UserId};
+
+/// `POST /api/v1/auth/register`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RegisterRequest {
+    pub username: String,
+    pub display_name: String,
+    pub password: String,
+    /// Optional label for the session this creates (e.g. "Firefox on laptop").
+    #[serde(default)]
+    pub device_name: Option<String>,
+}
+
+/// `POST /api/v1/auth/login`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+    /// Optional label for this device's session.
+    #[serde(default)]
+    pub device_name: Option<String>,
+}
+
+/// A new session, returned by register and login. Browsers also receive the
+/// token as an HttpOnly cookie; other clients send it as
+/// `Authorization: Bearer <token>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SessionCreated {
+    pub token: String,
+    pub session_id: SessionId,
+    /// Unix time in milliseconds after which the token stops working.
+    pub expires_at: i64,
+    pub user: User,
+}
+
+/// A user as others see them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct User {
+    pub id: UserId,
+    pub username: String,
+    pub display_name: String,
+    /// Unix time in milliseconds.
+    pub created_at: i64,
+}
+
+/// `PATCH /api/v1/me`: fields left out stay as they are.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UpdateProfileRequest {
+    #[serde(default)]
+    pub display_name: Option<String>,
+}
+
+/// One signed-in device, as listed by `GET /api/v1/sessions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SessionInfo {
+    pub id: SessionId,
+    pub device_name: String,
+    /// Unix time in milliseconds.
+    pub created_at: i64,
+    /// Unix time in milliseconds (updated at most every few minutes).
+    pub last_used_at: i64,
+    /// Unix time in milliseconds.
+    pub expires_at: i64,
+    /// True for the session that made this request.
+    pub current: bool,
+}

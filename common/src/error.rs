@@ -1,0 +1,106 @@
+//! The one list of errors a client can receive, with the HTTP status each maps to.
+
+use serde::{Deserialize, Serialize};
+
+/// What went wrong, as a machine-readable code. On the wire it is the `code`
+/// field of an [`ErrorBody`], plus any data the variant carries, e.g.
+/// `{"code":"rate_limited","retry_after_ms":1200,"message":"…"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "code", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// The request could not be understood: malformed JSON, wrong field types,
+    /// missing content type.
+    BadRequest,
+    /// A field's value breaks a rule; `field` names it (e.g. `"username"`).
+    InvalidInput { field: String },
+    /// The body is larger than the server accepts.
+    PayloadTooLarge { max_bytes: u64 },
+    /// No valid session: missing, unknown, expired or revoked token.
+    Unauthorized,
+    /// Username and password do not match an account. Deliberately the same
+    /// for an unknown user and a wrong password.
+    InvalidCredentials,
+    /// Another account already has this username (compared case-insensitively).
+    UsernameTaken,
+    /// Signed in, but not allowed to do this.
+    Forbidden,
+    /// No such route or resource (or one the caller may not know exists).
+    NotFound,
+    /// Too many requests; try again after `retry_after_ms`.
+    RateLimited { retry_after_ms: u64 },
+    /// The uploaded file's type is not accepted.
+    UnsupportedMedia,
+    /// The server is not ready to serve (e.g. its database is unreachable).
+    Unavailable,
+    /// Something failed on the server; details are in its log, not here.
+    Internal,
+    /// A code this build does not know (sent by a newer server).
+    #[serde(other)]
+    Unknown,
+}
+
+impl ErrorCode {
+    /// The HTTP status a REST response with this code carries.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::BadRequest | Self::InvalidInput { .. } => 400,
+            Self::Unauthorized | Self::InvalidCredentials => 401,
+            Self::Forbidden => 403,
+            Self::NotFound => 404,
+            Self::UsernameTaken => 409,
+            Self::PayloadTooLarge { .. } => 413,
+            Self::UnsupportedMedia => 415,
+            Self::RateLimited { .. } => 429,
+            Self::Unavailable => 503,
+            Self::Internal | Self::Unknown => 500,
+        }
+    }
+}
+
+/// The JSON body of every error response: a code and a message fit to show
+/// to a person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ErrorBody {
+    #[serde(flatten)]
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl std::fmt::Display for ErrorBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_carrying_code_is_flat_on_the_wire() {
+        let body = ErrorBody {
+            code: ErrorCode::RateLimited {
+                retry_after_ms: 1200,
+            },
+            message: "slow down".into(),
+        };
+        let json = serde_json::to_value(&body).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"code": "rate_limited", "retry_after_ms": 1200, "message": "slow down"})
+        );
+        let back: ErrorBody = serde_json::from_value(json).unwrap();
+        assert_eq!(back, body);
+    }
+
+    #[test]
+    fn unknown_code_from_a_newer_server_still_parses() {
+        let body: ErrorBody =
+            serde_json::from_str(r#"{"code":"brand_new","message":"hi","extra":1}"#).unwrap();
+        assert_eq!(body.code, ErrorCode::Unknown);
+        assert_eq!(body.message, "hi");
+    }
+}

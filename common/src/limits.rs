@@ -1,0 +1,17 @@
+//! Size limits shared by both sides, so the browser can refuse what the
+//! server would refuse before a round trip.
+
+/// Usernames: at least this many characters.
+pub const USERNAME_MIN_CHARS: usize = 3;
+/// Usernames: at most this many characters.
+pub const USERNAME_MAX_CHARS: usize = 32;
+/// Display names: at most this many characters (after trimming).
+pub const DISPLAY_NAME_MAX_CHARS: usize = 64;
+/// Passwords: at least this many characters.
+pub const PASSWORD_MIN_CHARS: usize = 8;
+/// Passwords: at most this many bytes (bounds the hashing work per request).
+pub const PASSWORD_MAX_BYTES: usize = 1024;
+/// Device labels stored with a session: at most this many characters.
+pub const DEVICE_NAME_MAX_CHARS: usize = 128;
+/// Largest JSON request body the REST API accepts.
+pub const MAX_JSON_BODY_BYTES: usize = 64 * 1024;

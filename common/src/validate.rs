@@ -1,0 +1,188 @@
+//! Validation at the boundary: parse raw strings into types that can only
+//! hold valid values. The browser runs the same rules for inline messages.
+
+use crate::limits::*;
+
+/// Why a field was refused; `field` is the JSON field name and the message
+/// is fit to show next to that field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Invalid {
+    pub field: &'static str,
+    pub message: String,
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> Invalid {
+    Invalid {
+        field,
+        message: message.into(),
+    }
+}
+
+/// A username: 3–32 characters from `a–z A–Z 0–9 _ . -`, starting with a
+/// letter or digit. Unique case-insensitively; shown as typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Username(String);
+
+impl Username {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let len = raw.chars().count();
+        if !(USERNAME_MIN_CHARS..=USERNAME_MAX_CHARS).contains(&len) {
+            return Err(invalid(
+                "username",
+                format!("Username must be {USERNAME_MIN_CHARS}–{USERNAME_MAX_CHARS} characters."),
+            ));
+        }
+        if !raw
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        {
+            return Err(invalid(
+                "username",
+                "Username may contain only letters a–z, digits, '_', '.' and '-'.",
+            ));
+        }
+        if !raw.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+            return Err(invalid(
+                "username",
+                "Username must start with a letter or digit.",
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A display name: trimmed, 1–64 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisplayName(String);
+
+impl DisplayName {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let name = raw.trim();
+        if name.is_empty() {
+            return Err(invalid("display_name", "Display name cannot be empty."));
+        }
+        if name.chars().count() > DISPLAY_NAME_MAX_CHARS {
+            return Err(invalid(
+                "display_name",
+                format!("Display name must be at most {DISPLAY_NAME_MAX_CHARS} characters."),
+            ));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(invalid(
+                "display_name",
+                "Display name cannot contain control characters.",
+            ));
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A new password: at least 8 characters, at most 1024 bytes.
+pub fn check_new_password(raw: &str) -> Result<(), Invalid> {
+    if raw.chars().count() < PASSWORD_MIN_CHARS {
+        return Err(invalid(
+            "password",
+            format!("Password must be at least {PASSWORD_MIN_CHARS} characters."),
+        ));
+    }
+    if raw.len() > PASSWORD_MAX_BYTES {
+        return Err(invalid(
+            "password",
+            format!("Password must be at most {PASSWORD_MAX_BYTES} bytes."),
+        ));
+    }
+    Ok(())
+}
+
+/// A device label: trimmed, control characters dropped, cut to 128 characters;
+/// falls back to the given default when empty.
+pub fn device_name(raw: Option<&str>, fallback: &str) -> String {
+    let cleaned: String = raw
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(DEVICE_NAME_MAX_CHARS)
+        .collect();
+    let cleaned = cleaned.trim();
+    if cleaned.is_empty() {
+        fallback
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(DEVICE_NAME_MAX_CHARS)
+            .collect()
+    } else {
+        cleaned.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames() {
+        for ok in [
+            "bob",
+            "Alice_01",
+            "a.b-c",
+            "x".repeat(32).as_str(),
+            "9lives",
+        ] {
+            assert!(Username::parse(ok).is_ok(), "{ok} should be valid");
+        }
+        for bad in [
+            "ab",
+            "",
+            "x".repeat(33).as_str(),
+            "_bob",
+            ".bob",
+            "bo b",
+            "bøb",
+            "bob!",
+            "名前です",
+        ] {
+            let err = Username::parse(bad).unwrap_err();
+            assert_eq!(err.field, "username", "{bad}");
+        }
+    }
+
+    #[test]
+    fn display_names() {
+        assert_eq!(
+            DisplayName::parse("  Ada Lovelace ").unwrap().as_str(),
+            "Ada Lovelace"
+        );
+        assert_eq!(DisplayName::parse("Zoë 🦀").unwrap().as_str(), "Zoë 🦀");
+        assert!(DisplayName::parse("   ").is_err());
+        assert!(DisplayName::parse("a\u{7}b").is_err());
+        assert!(DisplayName::parse(&"é".repeat(64)).is_ok());
+        assert!(DisplayName::parse(&"é".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn passwords() {
+        assert!(check_new_password("1234567").is_err());
+        assert!(check_new_password("12345678").is_ok());
+        assert!(check_new_password("pässwörd").is_ok());
+        assert!(check_new_password(&"a".repeat(PASSWORD_MAX_BYTES + 1)).is_err());
+    }
+
+    #[test]
+    fn device_names() {
+        assert_eq!(device_name(Some("  Laptop\n "), "x"), "Laptop");
+        assert_eq!(device_name(None, "Chrome"), "Chrome");
+        assert_eq!(
+            device_name(Some(&"d".repeat(500)), "x").len(),
+            DEVICE_NAME_MAX_CHARS
+        );
+    }
+}

@@ -1,0 +1,60 @@
+//! The root component: session check, routes, and route guards.
+
+use leptos::{prelude::*, task::spawn_local};
+use leptos_router::{
+    components::{Redirect, Route, Router, Routes},
+    path,
+};
+
+use crate::{
+    api,
+    pages::{login::LoginPage, register::RegisterPage, shell::Shell},
+    state::{use_auth, Auth},
+};
+
+#[component]
+pub fn App() -> impl IntoView {
+    let auth = Auth::new();
+    provide_context(auth);
+    spawn_local(async move {
+        // A failed check leaves us signed out; the login page will say more.
+        auth.user.set(api::me().await.ok().flatten());
+        auth.checked.set(true);
+    });
+
+    view! {
+        <Router>
+            <main class="app">
+                <Show when=move || auth.checked.get() fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                    <Routes fallback=|| view! { <Redirect path="/" /> }>
+                        <Route path=path!("/") view=|| view! { <SignedIn><Shell /></SignedIn> } />
+                        <Route path=path!("/login") view=|| view! { <SignedOut><LoginPage /></SignedOut> } />
+                        <Route path=path!("/register") view=|| view! { <SignedOut><RegisterPage /></SignedOut> } />
+                    </Routes>
+                </Show>
+            </main>
+        </Router>
+    }
+}
+
+/// Renders its children only for a signed-in user; sends others to /login.
+#[component]
+fn SignedIn(children: ChildrenFn) -> impl IntoView {
+    let auth = use_auth();
+    view! {
+        <Show when=move || auth.user.with(Option::is_some) fallback=|| view! { <Redirect path="/login" /> }>
+            {children()}
+        </Show>
+    }
+}
+
+/// Renders its children only when nobody is signed in; sends users home.
+#[component]
+fn SignedOut(children: ChildrenFn) -> impl IntoView {
+    let auth = use_auth();
+    view! {
+        <Show when=move || auth.user.with(Option::is_none) fallback=|| view! { <Redirect path="/" /> }>
+            {children()}
+        </Show>
+    }
+}

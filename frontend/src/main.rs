@@ -1,0 +1,12 @@
+//! natter's browser app: a Leptos client-side-rendered SPA built by trunk.
+
+mod api;
+mod app;
+mod components;
+mod pages;
+mod state;
+
+fn main() {
+    console_error_panic_hook::set_once();
+    leptos::mount::mount_to_body(app::App);
+}

@@ -1,0 +1,5 @@
+//! One module per route.
+
+pub mod login;
+pub mod register;
+pub mod shell;

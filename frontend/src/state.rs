@@ -1,0 +1,25 @@
+//! App-wide state shared through context.
+
+use leptos::prelude::*;
+use natter_common::api::User;
+
+/// Who is signed in. `checked` turns true once the first `/me` answered, so
+/// pages can tell "not signed in" from "don't know yet".
+#[derive(Clone, Copy)]
+pub struct Auth {
+    pub user: RwSignal<Option<User>>,
+    pub checked: RwSignal<bool>,
+}
+
+impl Auth {
+    pub fn new() -> Self {
+        Self {
+            user: RwSignal::new(None),
+            checked: RwSignal::new(false),
+        }
+    }
+}
+
+pub fn use_auth() -> Auth {
+    expect_context::<Auth>()
+}

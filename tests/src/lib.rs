@@ -1,0 +1,19 @@
+//! Harness for end-to-end tests: the real `natter-server` binary on a random
+//! port with its own temporary data directory, and headless Chromium.
+
+pub mod api;
+pub mod browser;
+pub mod server;
+
+pub use browser::Browser;
+pub use server::TestServer;
+
+use std::path::PathBuf;
+
+/// The workspace root (this crate lives in `<root>/tests`).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}

@@ -1,0 +1,165 @@
+//! `TestServer`: spawns the compiled server binary and tears it down on drop.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+
+use anyhow::{bail, Context};
+use tempfile::TempDir;
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+
+use crate::workspace_root;
+
+/// Path of the server binary: `NATTER_SERVER_BIN`, else the debug build in
+/// the workspace target directory (`make test` builds it first).
+pub fn server_binary() -> PathBuf {
+    if let Ok(path) = std::env::var("NATTER_SERVER_BIN") {
+        return path.into();
+    }
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| workspace_root().join("target"));
+    target.join("debug").join("natter-server")
+}
+
+pub struct TestServer {
+    child: Child,
+    /// Base URL with a trailing slash, e.g. `http://127.0.0.1:41234/`.
+    pub url: String,
+    data: DataDir,
+    env: Vec<(String, String)>,
+}
+
+enum DataDir {
+    Owned(TempDir),
+    Borrowed(PathBuf),
+}
+
+impl DataDir {
+    fn path(&self) -> &Path {
+        match self {
+            Self::Owned(dir) => dir.path(),
+            Self::Borrowed(path) => path,
+        }
+    }
+}
+
+impl TestServer {
+    /// A server with a fresh data directory and no web app.
+    pub async fn spawn() -> anyhow::Result<Self> {
+        Self::spawn_with(&[]).await
+    }
+
+    /// A server with extra `NATTER_*` environment settings.
+    pub async fn spawn_with(env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let dir = tempfile::Builder::new().prefix("natter-test-").tempdir()?;
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Self::start(DataDir::Owned(dir), env).await
+    }
+
+    /// Stops this server (SIGTERM, then waits) and starts a new one on the same
+    /// data directory and settings, as an operator's restart would.
+    pub async fn restart(mut self) -> anyhow::Result<Self> {
+        self.stop().await?;
+        let data = std::mem::replace(&mut self.data, DataDir::Borrowed(PathBuf::new()));
+        let env = std::mem::take(&mut self.env);
+        Self::start(data, env).await
+    }
+
+    async fn start(data: DataDir, env: Vec<(String, String)>) -> anyhow::Result<Self> {
+        let binary = server_binary();
+        if !binary.exists() {
+            bail!(
+                "{} is missing: build it with `cargo build -p natter-backend` (make test does)",
+                binary.display()
+            );
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data.path().join("server.log"))?;
+        let mut command = Command::new(&binary);
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("NATTER_BIND", "127.0.0.1:0")
+            .env("NATTER_DATA_DIR", data.path())
+            .env("NATTER_STATIC_DIR", data.path().join("no-dist"))
+            .env(
+                "RUST_LOG",
+                std::env::var("NATTER_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .kill_on_drop(true);
+        for (key, value) in &env {
+            command.env(key, value);
+        }
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("spawning {}", binary.display()))?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut lines = BufReader::new(stdout).lines();
+        let url = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await? {
+                if let Some(url) = line.strip_prefix("natter listening on ") {
+                    return anyhow::Ok(url.trim().to_owned());
+                }
+            }
+            bail!(
+                "server exited before listening; see {}",
+                data.path().join("server.log").display()
+            )
+        })
+        .await
+        .context("server did not start within 60 s")??;
+        // Keep draining stdout so the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(Self {
+            child,
+            url,
+            data,
+            env,
+        })
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.data.path()
+    }
+
+    /// Absolute URL for a path like `api/v1/me`.
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{}", self.url, path.trim_start_matches('/'))
+    }
+
+    /// The server's log so far (its stderr), for assertions and failure output.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// Graceful stop: SIGTERM, then wait for the process to exit.
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
+        if let Some(pid) = self.child.id() {
+            let status = std::process::Command::new("kill")
+                .arg("-TERM")
+                .arg(pid.to_string())
+                .status()?;
+            if !status.success() {
+                bail!("kill -TERM {pid} failed");
+            }
+        }
+        tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .context("server did not stop within 30 s of SIGTERM")??;
+        Ok(())
+    }
+}

@@ -1,0 +1,133 @@
+//! The binary as a web server: probes, security headers, the SPA fallback,
+//! the OpenAPI document and unknown routes.
+
+use natter_common::ErrorCode;
+use natter_tests::{api::expect_error, TestServer};
+use reqwest::{header, StatusCode};
+use serde_json::Value;
+
+const INDEX: &str = r#"<!DOCTYPE html><html><head><script type="module">import init from '/app.js'; await init();</script></head><body></body></html>"#;
+
+async fn server_with_spa() -> anyhow::Result<TestServer> {
+    let dist = tempfile::tempdir()?.keep();
+    std::fs::write(dist.join("index.html"), INDEX)?;
+    std::fs::write(
+        dist.join("app.js"),
+        "export default async function init() {}",
+    )?;
+    TestServer::spawn_with(&[("NATTER_STATIC_DIR", dist.to_str().unwrap())]).await
+}
+
+#[tokio::test]
+async fn probes_answer() -> anyhow::Result<()> {
+    let server = TestServer::spawn().await?;
+    let health = reqwest::get(server.at("healthz")).await?;
+    assert_eq!(health.status(), StatusCode::OK);
+    let ready: Value = reqwest::get(server.at("readyz")).await?.json().await?;
+    assert_eq!(ready["status"], "ready");
+    Ok(())
+}
+
+#[tokio::test]
+async fn spa_routes_fall_back_to_index_with_a_csp_that_admits_its_script() -> anyhow::Result<()> {
+    let server = server_with_spa().await?;
+    for route in ["", "login", "chats/42/thread"] {
+        let response = reqwest::get(server.at(route)).await?;
+        assert_eq!(response.status(), StatusCode::OK, "/{route}");
+        assert_eq!(response.headers()[header::CACHE_CONTROL], "no-cache");
+        let csp = response.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()?
+            .to_owned();
+        assert!(
+            csp.contains("'wasm-unsafe-eval'") && csp.contains("frame-ancestors 'none'"),
+            "{csp}"
+        );
+        assert!(!csp.contains("unsafe-inline"), "{csp}");
+        assert!(
+            csp.contains("'sha256-"),
+            "inline bootstrap script must be allowed by hash: {csp}"
+        );
+        assert_eq!(response.text().await?, INDEX);
+    }
+    let script = reqwest::get(server.at("app.js")).await?;
+    assert_eq!(script.status(), StatusCode::OK);
+    assert!(script.headers()[header::CONTENT_TYPE]
+        .to_str()?
+        .contains("javascript"));
+    // A missing file is a 404, not the app shell.
+    assert_eq!(
+        reqwest::get(server.at("missing.js")).await?.status(),
+        StatusCode::NOT_FOUND
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn every_response_carries_security_headers() -> anyhow::Result<()> {
+    let server = server_with_spa().await?;
+    for path in ["", "healthz", "api/v1/me", "api/openapi.json"] {
+        let response = reqwest::get(server.at(path)).await?;
+        let headers = response.headers();
+        assert_eq!(
+            headers[header::X_CONTENT_TYPE_OPTIONS],
+            "nosniff",
+            "/{path}"
+        );
+        assert_eq!(headers[header::X_FRAME_OPTIONS], "DENY", "/{path}");
+        assert_eq!(headers[header::REFERRER_POLICY], "no-referrer", "/{path}");
+        assert!(
+            headers.contains_key(header::CONTENT_SECURITY_POLICY),
+            "/{path}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn unknown_api_routes_are_typed_404s() -> anyhow::Result<()> {
+    let server = server_with_spa().await?;
+    for path in ["api/v1/nope", "api/v2/me", "api"] {
+        let error =
+            expect_error(reqwest::get(server.at(path)).await?, StatusCode::NOT_FOUND).await?;
+        assert_eq!(error.code, ErrorCode::NotFound, "/{path}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn without_a_built_app_the_api_still_serves() -> anyhow::Result<()> {
+    let server = TestServer::spawn().await?;
+    let response = reqwest::get(server.at("")).await?;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.text().await?.contains("make run"));
+    assert_eq!(
+        reqwest::get(server.at("healthz")).await?.status(),
+        StatusCode::OK
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn openapi_document_lists_the_account_routes() -> anyhow::Result<()> {
+    let server = TestServer::spawn().await?;
+    let doc: Value = reqwest::get(server.at("api/openapi.json"))
+        .await?
+        .json()
+        .await?;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/api/v1/auth/register",
+        "/api/v1/auth/login",
+        "/api/v1/auth/logout",
+        "/api/v1/me",
+        "/api/v1/sessions",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} missing from OpenAPI"
+        );
+    }
+    assert!(doc["components"]["schemas"].get("ErrorBody").is_some());
+    assert!(doc["components"]["securitySchemes"].get("bearer").is_some());
+    Ok(())
+}
