@@ -54,6 +54,16 @@ async fn spa_routes_fall_back_to_index_with_a_csp_that_admits_its_script() -> an
     assert!(script.headers()[header::CONTENT_TYPE]
         .to_str()?
         .contains("javascript"));
+    assert!(!script
+        .headers()
+        .get(header::CACHE_CONTROL)
+        .is_some_and(|v| v.to_str().unwrap().contains("immutable")));
+    // Content-hashed build output is cached for good.
+    let css = reqwest::get(server.at("app-0123456789abcdef.css")).await?;
+    assert_eq!(
+        css.headers()[header::CACHE_CONTROL],
+        "public, max-age=31536000, immutable"
+    );
     // A missing file is a 404, not the app shell.
     assert_eq!(
         reqwest::get(server.at("missing.js")).await?.status(),

@@ -53,6 +53,9 @@ pub fn router(state: AppState, spa: SpaIndex) -> Router {
         .fallback(axum::handler::HandlerWithoutStateExt::into_service(
             fallback,
         ));
+    let files = tower::ServiceBuilder::new()
+        .layer(middleware::from_fn(spa::cache_hashed_files))
+        .service(files);
 
     let config = state.config.clone();
     let app = Router::new()

@@ -5,7 +5,9 @@ use std::{path::Path, sync::Arc};
 
 use anyhow::Context;
 use axum::{
-    http::{header, StatusCode, Uri},
+    extract::Request,
+    http::{header, HeaderValue, StatusCode, Uri},
+    middleware::Next,
     response::{Html, IntoResponse, Response},
 };
 use base64::{engine::general_purpose::STANDARD, Engine};
@@ -64,6 +66,29 @@ impl SpaIndex {
     }
 }
 
+/// Middleware for built files: trunk puts a content hash in their names
+/// (`app-23d4160a973112f0.css`), so they can be cached for good.
+pub async fn cache_hashed_files(request: Request, next: Next) -> Response {
+    let hashed = is_content_hashed(request.uri().path());
+    let mut response = next.run(request).await;
+    if hashed && response.status().is_success() {
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=31536000, immutable"),
+        );
+    }
+    response
+}
+
+/// True for names like `name-<12+ hex digits>.ext` (trunk's file hash).
+fn is_content_hashed(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or_default();
+    let stem = name.split('.').next().unwrap_or_default();
+    let stem = stem.strip_suffix("_bg").unwrap_or(stem);
+    stem.rsplit_once('-')
+        .is_some_and(|(_, hash)| hash.len() >= 12 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 /// Policy: our own scripts, styles, images and connections only; wasm may be
 /// compiled; nothing may frame us. Inline scripts run only if their hash is listed.
 fn content_security_policy(script_hashes: &[String]) -> String {
@@ -101,6 +126,17 @@ fn inline_script_hashes(html: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recognises_trunk_hashed_names() {
+        assert!(is_content_hashed(
+            "/natter-frontend-6157b3dd07902d3_bg.wasm"
+        ));
+        assert!(is_content_hashed("/natter-frontend-6157b3dd07902d3.js"));
+        assert!(is_content_hashed("/app-23d4160a973112f0.css"));
+        assert!(!is_content_hashed("/index.html"));
+        assert!(!is_content_hashed("/stickers/cat-happy.png"));
+    }
 
     #[test]
     fn hashes_only_inline_scripts() {
