@@ -8,14 +8,18 @@ use serde_json::Value;
 
 const INDEX: &str = r#"<!DOCTYPE html><html><head><script type="module">import init from '/app.js'; await init();</script></head><body></body></html>"#;
 
-async fn server_with_spa() -> anyhow::Result<TestServer> {
-    let dist = tempfile::tempdir()?.keep();
+/// A server whose static dir is a fresh temp dir; keep the `TempDir` alive.
+async fn server_with_spa() -> anyhow::Result<(tempfile::TempDir, TestServer)> {
+    let dir = tempfile::tempdir()?;
+    let dist = dir.path();
     std::fs::write(dist.join("index.html"), INDEX)?;
     std::fs::write(
         dist.join("app.js"),
         "export default async function init() {}",
     )?;
-    TestServer::spawn_with(&[("NATTER_STATIC_DIR", dist.to_str().unwrap())]).await
+    std::fs::write(dist.join("app-0123456789abcdef.css"), "body {}")?;
+    let server = TestServer::spawn_with(&[("NATTER_STATIC_DIR", dist.to_str().unwrap())]).await?;
+    Ok((dir, server))
 }
 
 #[tokio::test]
@@ -30,7 +34,7 @@ async fn probes_answer() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn spa_routes_fall_back_to_index_with_a_csp_that_admits_its_script() -> anyhow::Result<()> {
-    let server = server_with_spa().await?;
+    let (_dist, server) = server_with_spa().await?;
     for route in ["", "login", "chats/42/thread"] {
         let response = reqwest::get(server.at(route)).await?;
         assert_eq!(response.status(), StatusCode::OK, "/{route}");
@@ -74,7 +78,7 @@ async fn spa_routes_fall_back_to_index_with_a_csp_that_admits_its_script() -> an
 
 #[tokio::test]
 async fn every_response_carries_security_headers() -> anyhow::Result<()> {
-    let server = server_with_spa().await?;
+    let (_dist, server) = server_with_spa().await?;
     for path in ["", "healthz", "api/v1/me", "api/openapi.json"] {
         let response = reqwest::get(server.at(path)).await?;
         let headers = response.headers();
@@ -95,7 +99,7 @@ async fn every_response_carries_security_headers() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn unknown_api_routes_are_typed_404s() -> anyhow::Result<()> {
-    let server = server_with_spa().await?;
+    let (_dist, server) = server_with_spa().await?;
     for path in ["api/v1/nope", "api/v2/me", "api"] {
         let error =
             expect_error(reqwest::get(server.at(path)).await?, StatusCode::NOT_FOUND).await?;

@@ -134,6 +134,7 @@ mod tests {
         ));
         assert!(is_content_hashed("/natter-frontend-6157b3dd07902d3.js"));
         assert!(is_content_hashed("/app-23d4160a973112f0.css"));
+        assert!(is_content_hashed("/app-0123456789abcdef.css"));
         assert!(!is_content_hashed("/index.html"));
         assert!(!is_content_hashed("/stickers/cat-happy.png"));
     }
