@@ -43,6 +43,10 @@ pub struct Config {
     #[arg(long, env = "NATTER_AUTH_RATE_PER_MINUTE", default_value_t = 10)]
     pub auth_rate_per_minute: u32,
 
+    /// Largest number of members a group may have.
+    #[arg(long, env = "NATTER_MAX_GROUP_SIZE", default_value_t = natter_common::limits::DEFAULT_MAX_GROUP_SIZE)]
+    pub max_group_size: u32,
+
     /// Mark the session cookie `Secure` (set this when served over HTTPS).
     #[arg(long, env = "NATTER_COOKIE_SECURE", default_value_t = false)]
     pub cookie_secure: bool,

@@ -7,6 +7,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod ratelimit;
+pub mod social;
 pub mod state;
 pub mod telemetry;
 

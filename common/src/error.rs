@@ -28,6 +28,18 @@ pub enum ErrorCode {
     Forbidden,
     /// No such route or resource (or one the caller may not know exists).
     NotFound,
+    /// You cannot send a contact request to yourself.
+    CannotRequestSelf,
+    /// A contact request between these users is already pending.
+    AlreadyRequested,
+    /// These users are already contacts.
+    AlreadyContacts,
+    /// One of the users has blocked the other.
+    Blocked,
+    /// The action needs the users to be contacts (e.g. adding to a group).
+    NotContacts,
+    /// The group has reached its maximum size.
+    GroupFull { max: u32 },
     /// Too many requests; try again after `retry_after_ms`.
     RateLimited { retry_after_ms: u64 },
     /// The uploaded file's type is not accepted.
@@ -47,7 +59,9 @@ impl ErrorCode {
         match self {
             Self::BadRequest | Self::InvalidInput { .. } => 400,
             Self::Unauthorized | Self::InvalidCredentials => 401,
-            Self::Forbidden => 403,
+            Self::CannotRequestSelf => 400,
+            Self::Forbidden | Self::Blocked | Self::NotContacts => 403,
+            Self::AlreadyRequested | Self::AlreadyContacts | Self::GroupFull { .. } => 409,
             Self::NotFound => 404,
             Self::UsernameTaken => 409,
             Self::PayloadTooLarge { .. } => 413,

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod error;
+pub mod events;
 pub mod ids;
 pub mod limits;
 pub mod validate;

@@ -15,3 +15,13 @@ pub const PASSWORD_MAX_BYTES: usize = 1024;
 pub const DEVICE_NAME_MAX_CHARS: usize = 128;
 /// Largest JSON request body the REST API accepts.
 pub const MAX_JSON_BODY_BYTES: usize = 64 * 1024;
+/// Group names: at most this many characters (after trimming).
+pub const GROUP_NAME_MAX_CHARS: usize = 64;
+/// Default cap on group size (the server's `--max-group-size`).
+pub const DEFAULT_MAX_GROUP_SIZE: u32 = 5000;
+/// User search queries: at most this many characters.
+pub const SEARCH_QUERY_MAX_CHARS: usize = 64;
+/// Largest page a listing returns.
+pub const MAX_PAGE_SIZE: u32 = 100;
+/// Largest history page.
+pub const MAX_HISTORY_PAGE: u32 = 100;

@@ -86,6 +86,33 @@ impl DisplayName {
     }
 }
 
+/// A group name: trimmed, 1–64 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupName(String);
+
+impl GroupName {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let name = raw.trim();
+        if name.is_empty() || name.chars().count() > GROUP_NAME_MAX_CHARS {
+            return Err(invalid(
+                "name",
+                format!("Group name must be 1–{GROUP_NAME_MAX_CHARS} characters."),
+            ));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(invalid(
+                "name",
+                "Group name cannot contain control characters.",
+            ));
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A new password: at least 8 characters, at most 1024 bytes.
 pub fn check_new_password(raw: &str) -> Result<(), Invalid> {
     if raw.chars().count() < PASSWORD_MIN_CHARS {
@@ -166,6 +193,17 @@ mod tests {
         assert!(DisplayName::parse("a\u{7}b").is_err());
         assert!(DisplayName::parse(&"é".repeat(64)).is_ok());
         assert!(DisplayName::parse(&"é".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn group_names() {
+        assert_eq!(
+            GroupName::parse(" Rustaceans ").unwrap().as_str(),
+            "Rustaceans"
+        );
+        assert!(GroupName::parse("").is_err());
+        assert!(GroupName::parse(&"g".repeat(65)).is_err());
+        assert_eq!(GroupName::parse("\t").unwrap_err().field, "name");
     }
 
     #[test]

@@ -64,3 +64,116 @@ pub async fn expect_error(response: Response, status: StatusCode) -> anyhow::Res
     anyhow::ensure!(actual == status, "expected {status}, got {actual}: {text}");
     serde_json::from_str(&text).map_err(|err| anyhow::anyhow!("not an ErrorBody ({err}): {text}"))
 }
+
+/// A signed-in user talking to the server with their bearer token.
+#[derive(Clone)]
+pub struct Authed {
+    pub token: String,
+    pub user: natter_common::api::User,
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Authed {
+    /// Registers `username` and keeps its session.
+    pub async fn register(server: &TestServer, username: &str) -> anyhow::Result<Self> {
+        let session = register(server, username).await?;
+        Ok(Self {
+            token: session.token,
+            user: session.user,
+            base: server.url.clone(),
+            http: reqwest::Client::new(),
+        })
+    }
+
+    pub fn id(&self) -> natter_common::ids::UserId {
+        self.user.id
+    }
+
+    /// Sends `method path` with an optional JSON body.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Response> {
+        let url = format!("{}{}", self.base, path.trim_start_matches('/'));
+        let mut request = self.http.request(method, url).bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        Ok(request.send().await?)
+    }
+
+    pub async fn get(&self, path: &str) -> anyhow::Result<Response> {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> anyhow::Result<Response> {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> anyhow::Result<Response> {
+        self.call(reqwest::Method::DELETE, path, None).await
+    }
+
+    /// GET and parse a successful JSON answer.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        let response = self.get(path).await?;
+        let status = response.status();
+        let text = response.text().await?;
+        anyhow::ensure!(status.is_success(), "GET {path}: {status} {text}");
+        Ok(serde_json::from_str(&text)?)
+    }
+}
+
+/// Parses a successful response of the given status.
+pub async fn expect_json<T: serde::de::DeserializeOwned>(
+    response: Response,
+    status: StatusCode,
+) -> anyhow::Result<T> {
+    let actual = response.status();
+    let text = response.text().await?;
+    anyhow::ensure!(actual == status, "expected {status}, got {actual}: {text}");
+    Ok(serde_json::from_str(&text)?)
+}
+
+/// Makes `a` and `b` contacts (a asks, b accepts); returns their conversation.
+pub async fn befriend(
+    a: &Authed,
+    b: &Authed,
+) -> anyhow::Result<natter_common::ids::ConversationId> {
+    use natter_common::api::{Contact, RequestOutcome};
+    let outcome: RequestOutcome = expect_json(
+        a.post("api/v1/contact-requests", json!({"user_id": b.id()}))
+            .await?,
+        StatusCode::CREATED,
+    )
+    .await?;
+    let RequestOutcome::Pending { request } = outcome else {
+        anyhow::bail!("expected a pending request")
+    };
+    let contact: Contact = expect_json(
+        b.post(
+            &format!("api/v1/contact-requests/{}/accept", request.id.0),
+            json!({}),
+        )
+        .await?,
+        StatusCode::OK,
+    )
+    .await?;
+    Ok(contact.conversation_id)
+}
+
+/// Registers one user per name.
+pub async fn register_all<const N: usize>(
+    server: &TestServer,
+    names: [&str; N],
+) -> anyhow::Result<[Authed; N]> {
+    let mut out = Vec::with_capacity(N);
+    for name in names {
+        out.push(Authed::register(server, name).await?);
+    }
+    out.try_into()
+        .map_err(|_| anyhow::anyhow!("registered a different number of users"))
+}

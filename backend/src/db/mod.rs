@@ -1,5 +1,9 @@
 //! Storage: the SQLite pool, migrations, and one module of queries per aggregate.
 
+pub mod contacts;
+pub mod conversations;
+pub mod events;
+pub mod members;
 pub mod sessions;
 pub mod users;
 
@@ -31,6 +35,15 @@ pub async fn connect(url: &str) -> anyhow::Result<SqlitePool> {
         .await
         .context("database migration failed")?;
     Ok(pool)
+}
+
+/// Starts a write transaction. `BEGIN IMMEDIATE` takes SQLite's write lock
+/// up front (waiting up to the busy timeout), so a transaction that reads
+/// before it writes can't fail half-way with SQLITE_BUSY in WAL mode.
+pub async fn begin_write(
+    pool: &SqlitePool,
+) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+    pool.begin_with("BEGIN IMMEDIATE").await
 }
 
 /// Current Unix time in milliseconds, the unit of every stored timestamp.

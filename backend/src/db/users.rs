@@ -72,10 +72,10 @@ pub async fn credentials(pool: &SqlitePool, username: &str) -> sqlx::Result<Opti
         .await
 }
 
-pub async fn by_id(pool: &SqlitePool, id: UserId) -> sqlx::Result<Option<UserRow>> {
+pub async fn by_id(db: impl SqliteExecutor<'_>, id: UserId) -> sqlx::Result<Option<UserRow>> {
     sqlx::query_as("SELECT id, username, display_name, created_at FROM users WHERE id = ?1")
         .bind(id.0)
-        .fetch_optional(pool)
+        .fetch_optional(db)
         .await
 }
 
@@ -93,5 +93,44 @@ pub async fn set_display_name(
     .bind(display_name.as_str())
     .bind(now)
     .fetch_optional(pool)
+    .await
+}
+
+pub async fn exists(conn: &mut sqlx::SqliteConnection, id: UserId) -> sqlx::Result<bool> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM users WHERE id = ?1")
+        .bind(id.0)
+        .fetch_optional(conn)
+        .await?;
+    Ok(found.is_some())
+}
+
+/// Users whose username or display name starts with `prefix` (ignoring ASCII
+/// case), ordered by username, after `cursor`, hiding users who blocked `caller`.
+pub async fn search(
+    pool: &SqlitePool,
+    caller: UserId,
+    prefix: &str,
+    cursor: Option<&str>,
+    limit: u32,
+) -> sqlx::Result<Vec<UserRow>> {
+    let escaped: String = prefix
+        .chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            _ => vec![c],
+        })
+        .collect();
+    sqlx::query_as(
+        "SELECT id, username, display_name, created_at FROM users
+         WHERE (username LIKE ?1 ESCAPE '\\' OR display_name LIKE ?1 ESCAPE '\\')
+           AND username > ?2
+           AND id NOT IN (SELECT blocker FROM blocks WHERE blocked = ?3)
+         ORDER BY username LIMIT ?4",
+    )
+    .bind(format!("{escaped}%"))
+    .bind(cursor.unwrap_or(""))
+    .bind(caller.0)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
     .await
 }

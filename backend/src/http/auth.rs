@@ -17,7 +17,7 @@ use natter_common::{
     ErrorBody, ErrorCode, SESSION_COOKIE,
 };
 
-use super::json::ApiJson;
+use super::extract::ApiJson;
 use crate::{
     auth::{token, AuthUser},
     db::{self, sessions::NewSession, users::Created},
@@ -46,7 +46,7 @@ pub async fn register(
 
     let hash = state.passwords.hash(body.password).await?;
     let now = db::now_ms();
-    let mut tx = state.pool.begin().await?;
+    let mut tx = db::begin_write(&state.pool).await?;
     let user = match db::users::create(&mut *tx, &username, &display_name, &hash, now).await? {
         Created::Ok(row) => User::from(row),
         Created::UsernameTaken => {
@@ -100,7 +100,7 @@ pub async fn login(
         .ok_or_else(wrong)?;
     let now = db::now_ms();
     let device = device_name(body.device_name.as_deref(), &headers);
-    let mut tx = state.pool.begin().await?;
+    let mut tx = db::begin_write(&state.pool).await?;
     let session = start_session(&mut tx, &state, user.into(), &device, now).await?;
     tx.commit().await?;
     Ok((jar.add(session_cookie(&state, &session)), Json(session)))

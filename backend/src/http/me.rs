@@ -1,10 +1,6 @@
 //! The signed-in user's own profile and devices.
 
-use axum::{
-    extract::{Path, State},
-    http::StatusCode,
-    Json,
-};
+use axum::{extract::State, http::StatusCode, Json};
 use natter_common::{
     api::{SessionInfo, UpdateProfileRequest, User},
     ids::SessionId,
@@ -12,7 +8,7 @@ use natter_common::{
     ErrorBody,
 };
 
-use super::json::ApiJson;
+use super::extract::{ApiJson, ApiPath};
 use crate::{
     auth::AuthUser,
     db,
@@ -82,7 +78,7 @@ pub async fn sessions(
 pub async fn revoke_session(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> AppResult<StatusCode> {
     if db::sessions::revoke(&state.pool, auth.user_id, SessionId(id)).await? {
         Ok(StatusCode::NO_CONTENT)

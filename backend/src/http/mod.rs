@@ -2,18 +2,22 @@
 //! document, and the SPA, with the layers every response passes through.
 
 mod auth;
+mod contacts;
+mod conversations;
+mod extract;
+mod groups;
 mod health;
-mod json;
 mod me;
 mod openapi;
 mod security;
 mod spa;
+mod users;
 
 use axum::{
     extract::DefaultBodyLimit,
     http::Uri,
     middleware,
-    routing::{delete, get, post},
+    routing::{delete, get, post, put},
     Router,
 };
 use natter_common::limits::MAX_JSON_BODY_BYTES;
@@ -39,6 +43,33 @@ pub fn router(state: AppState, spa: SpaIndex) -> Router {
         .route("/me", get(me::me).patch(me::update))
         .route("/sessions", get(me::sessions))
         .route("/sessions/{id}", delete(me::revoke_session))
+        .route("/users/search", get(users::search))
+        .route("/users/{id}", get(users::get))
+        .route("/contacts", get(contacts::list))
+        .route("/contacts/{user_id}", delete(contacts::remove))
+        .route(
+            "/contact-requests",
+            get(contacts::requests).post(contacts::send_request),
+        )
+        .route("/contact-requests/{id}", delete(contacts::cancel))
+        .route("/contact-requests/{id}/accept", post(contacts::accept))
+        .route("/contact-requests/{id}/decline", post(contacts::decline))
+        .route("/blocks", get(contacts::blocks).post(contacts::block))
+        .route("/blocks/{user_id}", delete(contacts::unblock))
+        .route("/groups", get(groups::list).post(groups::create))
+        .route("/groups/{id}", get(groups::info).patch(groups::rename))
+        .route(
+            "/groups/{id}/members",
+            get(groups::members).post(groups::add_members),
+        )
+        .route(
+            "/groups/{id}/members/{user_id}",
+            delete(groups::remove_member),
+        )
+        .route("/groups/{id}/members/{user_id}/role", put(groups::set_role))
+        .route("/groups/{id}/leave", post(groups::leave))
+        .route("/conversations", get(conversations::list))
+        .route("/conversations/{id}/events", get(conversations::history))
         .fallback(|| async { AppError::not_found() })
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY_BYTES));
 

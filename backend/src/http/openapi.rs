@@ -6,14 +6,24 @@ use utoipa::{
     Modify, OpenApi,
 };
 
-use super::{auth, me};
+use super::{auth, contacts, conversations, groups, me, users};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "natter", description = "natter REST API. Live traffic uses the WebSocket at /ws; see docs/protocol.md."),
-    paths(auth::register, auth::login, auth::logout, me::me, me::update, me::sessions, me::revoke_session),
+    paths(
+        auth::register, auth::login, auth::logout,
+        me::me, me::update, me::sessions, me::revoke_session,
+        users::search, users::get,
+        contacts::list, contacts::remove, contacts::requests, contacts::send_request,
+        contacts::accept, contacts::decline, contacts::cancel,
+        contacts::blocks, contacts::block, contacts::unblock,
+        groups::list, groups::create, groups::info, groups::rename, groups::members,
+        groups::add_members, groups::remove_member, groups::leave, groups::set_role,
+        conversations::list, conversations::history,
+    ),
     modifiers(&SecuritySchemes),
-    tags((name = "accounts"), (name = "profile"))
+    tags((name = "accounts"), (name = "profile"), (name = "contacts"), (name = "groups"), (name = "conversations"))
 )]
 pub struct ApiDoc;
 

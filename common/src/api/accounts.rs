@@ -1,4 +1,4 @@
-//! REST request and response bodies under `/api/v1`.
+//! Accounts, sessions and profiles.
 
 use serde::{Deserialize, Serialize};
 

@@ -1,0 +1,180 @@
+//! Queries on `conversations`: DM pairs and groups.
+
+use natter_common::{
+    api::{Conversation, ConversationKind, Role, User},
+    ids::{ConversationId, UserId},
+    validate::GroupName,
+};
+use sqlx::{SqliteConnection, SqlitePool};
+
+/// The direct conversation of a pair, created (with both as members) if it
+/// does not exist yet. A pair keeps one conversation for good, so its
+/// history survives removing and re-adding each other.
+pub async fn direct(
+    conn: &mut SqliteConnection,
+    a: UserId,
+    b: UserId,
+    now: i64,
+) -> sqlx::Result<ConversationId> {
+    let (low, high) = if a < b { (a, b) } else { (b, a) };
+    sqlx::query(
+        "INSERT INTO conversations (kind, dm_low, dm_high, created_at) VALUES ('direct', ?1, ?2, ?3)
+         ON CONFLICT (dm_low, dm_high) DO NOTHING",
+    )
+    .bind(low.0)
+    .bind(high.0)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    let id: i64 =
+        sqlx::query_scalar("SELECT id FROM conversations WHERE dm_low = ?1 AND dm_high = ?2")
+            .bind(low.0)
+            .bind(high.0)
+            .fetch_one(&mut *conn)
+            .await?;
+    let id = ConversationId(id);
+    for user in [low, high] {
+        super::members::add(conn, id, user, Role::Member, now).await?;
+    }
+    Ok(id)
+}
+
+pub async fn create_group(
+    conn: &mut SqliteConnection,
+    name: &GroupName,
+    now: i64,
+) -> sqlx::Result<ConversationId> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO conversations (kind, name, created_at) VALUES ('group', ?1, ?2) RETURNING id",
+    )
+    .bind(name.as_str())
+    .bind(now)
+    .fetch_one(conn)
+    .await?;
+    Ok(ConversationId(id))
+}
+
+pub async fn rename_group(
+    conn: &mut SqliteConnection,
+    id: ConversationId,
+    name: &GroupName,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE conversations SET name = ?2 WHERE id = ?1 AND kind = 'group'")
+        .bind(id.0)
+        .bind(name.as_str())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A group's own fields and size.
+#[derive(Debug, sqlx::FromRow)]
+pub struct GroupRow {
+    pub id: i64,
+    pub name: String,
+    pub created_at: i64,
+    pub member_count: i64,
+}
+
+pub async fn group(
+    conn: &mut SqliteConnection,
+    id: ConversationId,
+) -> sqlx::Result<Option<GroupRow>> {
+    sqlx::query_as(
+        "SELECT c.id, c.name, c.created_at,
+                (SELECT COUNT(*) FROM members m WHERE m.conversation_id = c.id) AS member_count
+         FROM conversations c WHERE c.id = ?1 AND c.kind = 'group'",
+    )
+    .bind(id.0)
+    .fetch_optional(conn)
+    .await
+}
+
+/// The caller's groups with their role in each.
+pub async fn groups_of(pool: &SqlitePool, user: UserId) -> sqlx::Result<Vec<(GroupRow, String)>> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        group: GroupRow,
+        role: String,
+    }
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT c.id, c.name, c.created_at, mine.role,
+                (SELECT COUNT(*) FROM members m WHERE m.conversation_id = c.id) AS member_count
+         FROM members mine JOIN conversations c ON c.id = mine.conversation_id
+         WHERE mine.user_id = ?1 AND c.kind = 'group' ORDER BY c.id",
+    )
+    .bind(user.0)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.group, r.role)).collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct ConversationRow {
+    id: i64,
+    kind: String,
+    name: Option<String>,
+    last_seq: i64,
+    created_at: i64,
+    member_count: i64,
+    peer_id: Option<i64>,
+    peer_username: Option<String>,
+    peer_display_name: Option<String>,
+    peer_created_at: Option<i64>,
+}
+
+/// Every conversation the user is a member of, most recently active first.
+pub async fn list_for(pool: &SqlitePool, user: UserId) -> sqlx::Result<Vec<Conversation>> {
+    let rows: Vec<ConversationRow> = sqlx::query_as(
+        "SELECT c.id, c.kind, c.name, c.last_seq, c.created_at,
+                (SELECT COUNT(*) FROM members m WHERE m.conversation_id = c.id) AS member_count,
+                p.id AS peer_id, p.username AS peer_username,
+                p.display_name AS peer_display_name, p.created_at AS peer_created_at
+         FROM members mine
+         JOIN conversations c ON c.id = mine.conversation_id
+         LEFT JOIN users p ON c.kind = 'direct'
+              AND p.id = CASE WHEN c.dm_low = ?1 THEN c.dm_high ELSE c.dm_low END
+         WHERE mine.user_id = ?1
+         ORDER BY COALESCE((SELECT MAX(e.created_at) FROM events e
+                            WHERE e.conversation_id = c.id AND e.seq = c.last_seq), c.created_at) DESC, c.id DESC",
+    )
+    .bind(user.0)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().filter_map(conversation_from_row).collect())
+}
+
+fn conversation_from_row(row: ConversationRow) -> Option<Conversation> {
+    let kind = match row.kind.as_str() {
+        "direct" => ConversationKind::Direct {
+            peer: User {
+                id: UserId(row.peer_id?),
+                username: row.peer_username?,
+                display_name: row.peer_display_name?,
+                created_at: row.peer_created_at?,
+            },
+        },
+        _ => ConversationKind::Group {
+            name: row.name.unwrap_or_default(),
+            member_count: u32::try_from(row.member_count).unwrap_or(u32::MAX),
+        },
+    };
+    Some(Conversation {
+        id: ConversationId(row.id),
+        kind,
+        last_seq: row.last_seq,
+        created_at: row.created_at,
+    })
+}
+
+/// Whether `user` is a member of `id`, for read access checks.
+pub async fn is_member(pool: &SqlitePool, id: ConversationId, user: UserId) -> sqlx::Result<bool> {
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM members WHERE conversation_id = ?1 AND user_id = ?2")
+            .bind(id.0)
+            .bind(user.0)
+            .fetch_optional(pool)
+            .await?;
+    Ok(found.is_some())
+}

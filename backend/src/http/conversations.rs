@@ -1,0 +1,62 @@
+//! Conversations and their history.
+
+use axum::{extract::State, Json};
+use natter_common::{
+    api::{Conversation, History, HistoryQuery},
+    ids::ConversationId,
+    limits::MAX_HISTORY_PAGE,
+    ErrorBody, ErrorCode,
+};
+
+use super::extract::{ApiPath, ApiQuery};
+use crate::{
+    auth::AuthUser,
+    db::{self, events::Window},
+    error::{AppError, AppResult},
+    state::AppState,
+};
+
+/// `GET /api/v1/conversations`: my DMs and groups, most recently active first.
+#[utoipa::path(get, path = "/api/v1/conversations", tag = "conversations",
+    responses((status = 200, body = Vec<Conversation>)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    auth: AuthUser,
+) -> AppResult<Json<Vec<Conversation>>> {
+    Ok(Json(
+        db::conversations::list_for(&state.pool, auth.user_id).await?,
+    ))
+}
+
+/// `GET /api/v1/conversations/{id}/events`: a page of the log in ascending
+/// `seq`: the newest page, or the one `before` / `after` a seq.
+#[utoipa::path(get, path = "/api/v1/conversations/{id}/events", tag = "conversations",
+    params(("id" = i64, Path), HistoryQuery),
+    responses((status = 200, body = History), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn history(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(query): ApiQuery<HistoryQuery>,
+) -> AppResult<Json<History>> {
+    let id = ConversationId(id);
+    let window = match (query.before, query.after) {
+        (None, None) => Window::Newest,
+        (Some(seq), None) => Window::Before(seq),
+        (None, Some(seq)) => Window::After(seq),
+        (Some(_), Some(_)) => {
+            return Err(AppError::new(
+                ErrorCode::BadRequest,
+                "Give `before` or `after`, not both.",
+            ));
+        }
+    };
+    let limit = query.limit.unwrap_or(50).clamp(1, MAX_HISTORY_PAGE);
+    if !db::conversations::is_member(&state.pool, id, auth.user_id).await? {
+        return Err(AppError::new(ErrorCode::NotFound, "No such conversation."));
+    }
+    let (events, more) = db::events::page(&state.pool, id, window, limit).await?;
+    Ok(Json(History { events, more }))
+}

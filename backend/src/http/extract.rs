@@ -1,0 +1,71 @@
+//! Extractors whose rejections come back as `AppError`s, in the same
+//! `{code, message}` shape as every other error.
+
+use axum::{
+    extract::{
+        rejection::{JsonRejection, PathRejection, QueryRejection},
+        FromRequest, FromRequestParts,
+    },
+    http::StatusCode,
+};
+use natter_common::{limits::MAX_JSON_BODY_BYTES, ErrorCode};
+
+use crate::error::AppError;
+
+/// A JSON body.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(AppError))]
+pub struct ApiJson<T>(pub T);
+
+/// Path parameters.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(AppError))]
+pub struct ApiPath<T>(pub T);
+
+/// Query-string parameters.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(AppError))]
+pub struct ApiQuery<T>(pub T);
+
+impl From<JsonRejection> for AppError {
+    fn from(rejection: JsonRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return AppError::new(
+                ErrorCode::PayloadTooLarge {
+                    max_bytes: MAX_JSON_BODY_BYTES as u64,
+                },
+                format!(
+                    "Request body is larger than {} KiB.",
+                    MAX_JSON_BODY_BYTES / 1024
+                ),
+            );
+        }
+        let message = match rejection {
+            JsonRejection::MissingJsonContentType(_) => {
+                "Expected `Content-Type: application/json`.".to_owned()
+            }
+            JsonRejection::JsonSyntaxError(err) => format!("Malformed JSON: {}", err.body_text()),
+            JsonRejection::JsonDataError(err) => format!("Invalid request: {}", err.body_text()),
+            other => other.body_text(),
+        };
+        AppError::new(ErrorCode::BadRequest, message)
+    }
+}
+
+impl From<PathRejection> for AppError {
+    fn from(rejection: PathRejection) -> Self {
+        AppError::new(
+            ErrorCode::BadRequest,
+            format!("Invalid path: {}", rejection.body_text()),
+        )
+    }
+}
+
+impl From<QueryRejection> for AppError {
+    fn from(rejection: QueryRejection) -> Self {
+        AppError::new(
+            ErrorCode::BadRequest,
+            format!("Invalid query: {}", rejection.body_text()),
+        )
+    }
+}

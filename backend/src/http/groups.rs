@@ -1,0 +1,177 @@
+//! Groups and their members.
+
+use axum::{extract::State, http::StatusCode, Json};
+use natter_common::{
+    api::{AddMembers, Group, Member, NewGroup, Page, RenameGroup, SetRole},
+    ids::{ConversationId, UserId},
+    limits::MAX_PAGE_SIZE,
+    ErrorBody,
+};
+use serde::Deserialize;
+
+use super::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::{auth::AuthUser, error::AppResult, social::groups, state::AppState};
+
+/// `GET /api/v1/groups`: the groups I belong to.
+#[utoipa::path(get, path = "/api/v1/groups", tag = "groups",
+    responses((status = 200, body = Vec<Group>)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn list(State(state): State<AppState>, auth: AuthUser) -> AppResult<Json<Vec<Group>>> {
+    Ok(Json(groups::list(&state.pool, auth.user_id).await?))
+}
+
+/// `POST /api/v1/groups`: create a group with some of my contacts.
+#[utoipa::path(post, path = "/api/v1/groups", tag = "groups", request_body = NewGroup,
+    responses(
+        (status = 201, body = Group),
+        (status = 400, description = "`invalid_input`", body = ErrorBody),
+        (status = 403, description = "`not_contacts`", body = ErrorBody),
+        (status = 409, description = "`group_full`", body = ErrorBody)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiJson(body): ApiJson<NewGroup>,
+) -> AppResult<(StatusCode, Json<Group>)> {
+    let group =
+        groups::create(&state.pool, auth.user_id, body, state.config.max_group_size).await?;
+    Ok((StatusCode::CREATED, Json(group)))
+}
+
+/// `GET /api/v1/groups/{id}`: a group I belong to.
+#[utoipa::path(get, path = "/api/v1/groups/{id}", tag = "groups", params(("id" = i64, Path)),
+    responses((status = 200, body = Group), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn info(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(id): ApiPath<i64>,
+) -> AppResult<Json<Group>> {
+    Ok(Json(
+        groups::info(&state.pool, auth.user_id, ConversationId(id)).await?,
+    ))
+}
+
+/// `PATCH /api/v1/groups/{id}`: rename (owner or admin).
+#[utoipa::path(patch, path = "/api/v1/groups/{id}", tag = "groups", params(("id" = i64, Path)),
+    request_body = RenameGroup,
+    responses((status = 200, body = Group), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn rename(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<RenameGroup>,
+) -> AppResult<Json<Group>> {
+    Ok(Json(
+        groups::rename(&state.pool, auth.user_id, ConversationId(id), &body.name).await?,
+    ))
+}
+
+/// Paging for `GET /api/v1/groups/{id}/members`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct MemberPage {
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// 1–100 (default 100).
+    limit: Option<u32>,
+}
+
+/// `GET /api/v1/groups/{id}/members`: members by user id, a page at a time.
+#[utoipa::path(get, path = "/api/v1/groups/{id}/members", tag = "groups", params(("id" = i64, Path), MemberPage),
+    responses((status = 200, body = Page<Member>), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn members(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(page): ApiQuery<MemberPage>,
+) -> AppResult<Json<Page<Member>>> {
+    let limit = page.limit.unwrap_or(MAX_PAGE_SIZE).clamp(1, MAX_PAGE_SIZE);
+    let after = page
+        .cursor
+        .as_deref()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let items =
+        groups::members(&state.pool, auth.user_id, ConversationId(id), after, limit).await?;
+    let next_cursor = (items.len() == limit as usize)
+        .then(|| items.last().map(|m| m.user.id.0.to_string()))
+        .flatten();
+    Ok(Json(Page { items, next_cursor }))
+}
+
+/// `POST /api/v1/groups/{id}/members`: add contacts of mine (owner or admin).
+#[utoipa::path(post, path = "/api/v1/groups/{id}/members", tag = "groups", params(("id" = i64, Path)),
+    request_body = AddMembers,
+    responses((status = 200, body = Group), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn add_members(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<AddMembers>,
+) -> AppResult<Json<Group>> {
+    let max = state.config.max_group_size;
+    Ok(Json(
+        groups::add_members(
+            &state.pool,
+            auth.user_id,
+            ConversationId(id),
+            &body.user_ids,
+            max,
+        )
+        .await?,
+    ))
+}
+
+/// `DELETE /api/v1/groups/{id}/members/{user_id}`: remove a member (owners
+/// remove anyone, admins remove members); my own id means leaving.
+#[utoipa::path(delete, path = "/api/v1/groups/{id}/members/{user_id}", tag = "groups",
+    params(("id" = i64, Path), ("user_id" = i64, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn remove_member(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath((id, user)): ApiPath<(i64, i64)>,
+) -> AppResult<StatusCode> {
+    groups::remove_member(&state.pool, auth.user_id, ConversationId(id), UserId(user)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/v1/groups/{id}/leave`: leave; an owner's role passes on.
+#[utoipa::path(post, path = "/api/v1/groups/{id}/leave", tag = "groups", params(("id" = i64, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn leave(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(id): ApiPath<i64>,
+) -> AppResult<StatusCode> {
+    groups::leave(&state.pool, auth.user_id, ConversationId(id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PUT /api/v1/groups/{id}/members/{user_id}/role`: owner only; `owner`
+/// transfers ownership.
+#[utoipa::path(put, path = "/api/v1/groups/{id}/members/{user_id}/role", tag = "groups",
+    params(("id" = i64, Path), ("user_id" = i64, Path)), request_body = SetRole,
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn set_role(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath((id, user)): ApiPath<(i64, i64)>,
+    ApiJson(body): ApiJson<SetRole>,
+) -> AppResult<StatusCode> {
+    groups::set_role(
+        &state.pool,
+        auth.user_id,
+        ConversationId(id),
+        UserId(user),
+        body.role,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,72 @@
+//! Contacts: user search, contact requests, the contact list, blocks.
+
+use serde::{Deserialize, Serialize};
+
+use super::User;
+use crate::ids::{ConversationId, RequestId, UserId};
+
+/// `GET /api/v1/users/search?q=&limit=&cursor=`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+pub struct UserSearch {
+    /// Prefix of a username or display name (case-insensitive), 1–64 characters.
+    pub q: String,
+    /// Page size, 1–50 (default 20).
+    #[serde(default)]
+    pub limit: Option<u32>,
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+/// `POST /api/v1/contact-requests`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NewContactRequest {
+    pub user_id: UserId,
+}
+
+/// A pending request from one user to become another's contact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ContactRequest {
+    pub id: RequestId,
+    pub from: User,
+    pub to: User,
+    /// Unix time in milliseconds.
+    pub created_at: i64,
+}
+
+/// `GET /api/v1/contact-requests`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ContactRequests {
+    pub incoming: Vec<ContactRequest>,
+    pub outgoing: Vec<ContactRequest>,
+}
+
+/// What sending a contact request led to: a pending request, or (when the
+/// other user had already asked) an immediate contact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum RequestOutcome {
+    Pending { request: ContactRequest },
+    Accepted { contact: Contact },
+}
+
+/// Someone in my contact list, with our direct conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Contact {
+    pub user: User,
+    pub conversation_id: ConversationId,
+    /// Unix time in milliseconds.
+    pub since: i64,
+}
+
+/// `POST /api/v1/blocks`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NewBlock {
+    pub user_id: UserId,
+}

@@ -1,0 +1,58 @@
+//! Conversations (every DM pair and every group) and their event logs.
+
+use serde::{Deserialize, Serialize};
+
+use super::User;
+use crate::{events::Event, ids::ConversationId};
+
+/// One of my conversations, as listed by `GET /api/v1/conversations`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Conversation {
+    pub id: ConversationId,
+    #[serde(flatten)]
+    pub kind: ConversationKind,
+    /// `seq` of the newest event in the log (0 when empty).
+    pub last_seq: i64,
+    /// Unix time in milliseconds.
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ConversationKind {
+    /// A one-to-one conversation with `peer`.
+    Direct {
+        peer: User,
+    },
+    Group {
+        name: String,
+        member_count: u32,
+    },
+}
+
+/// `GET /api/v1/conversations/{id}/events?before=&after=&limit=`: at most
+/// one of `before`/`after`; neither gives the newest page.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+pub struct HistoryQuery {
+    /// Events with `seq` below this, newest first in the log's order.
+    #[serde(default)]
+    pub before: Option<i64>,
+    /// Events with `seq` above this.
+    #[serde(default)]
+    pub after: Option<i64>,
+    /// 1–100 (default 50).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// A page of history, always in ascending `seq` order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct History {
+    pub events: Vec<Event>,
+    /// True when older (for `before`/newest) or newer (for `after`) events remain.
+    pub more: bool,
+}
