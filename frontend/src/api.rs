@@ -2,7 +2,12 @@
 
 use gloo_net::http::{Request, RequestBuilder, Response};
 use natter_common::{
-    api::{LoginRequest, RegisterRequest, SessionCreated, User},
+    api::{
+        AddMembers, Contact, ContactRequests, Conversation, Group, History, LoginRequest, Member,
+        NewContactRequest, NewGroup, Page, RegisterRequest, RenameGroup, RequestOutcome, Role,
+        SessionCreated, SetRole, User,
+    },
+    ids::{ConversationId, RequestId, UserId},
     ErrorBody, ErrorCode,
 };
 use serde::{de::DeserializeOwned, Serialize};
@@ -11,16 +16,22 @@ const BASE: &str = "/api/v1";
 
 pub type ApiResult<T> = Result<T, ErrorBody>;
 
+fn url(path: &str) -> String {
+    format!("{BASE}/{path}")
+}
+
+// Accounts.
+
 pub async fn register(body: &RegisterRequest) -> ApiResult<SessionCreated> {
-    send_json(Request::post(&format!("{BASE}/auth/register")), body).await
+    json(Request::post(&url("auth/register")), body).await
 }
 
 pub async fn login(body: &LoginRequest) -> ApiResult<SessionCreated> {
-    send_json(Request::post(&format!("{BASE}/auth/login")), body).await
+    json(Request::post(&url("auth/login")), body).await
 }
 
 pub async fn logout() -> ApiResult<()> {
-    let response = Request::post(&format!("{BASE}/auth/logout"))
+    let response = Request::post(&url("auth/logout"))
         .send()
         .await
         .map_err(unreachable)?;
@@ -33,10 +44,7 @@ pub async fn logout() -> ApiResult<()> {
 
 /// The signed-in user, or `None` when the session cookie is missing or dead.
 pub async fn me() -> ApiResult<Option<User>> {
-    let response = Request::get(&format!("{BASE}/me"))
-        .send()
-        .await
-        .map_err(unreachable)?;
+    let response = Request::get(&url("me")).send().await.map_err(unreachable)?;
     match response.status() {
         200 => response.json().await.map(Some).map_err(|_| garbled()),
         401 => Ok(None),
@@ -44,18 +52,179 @@ pub async fn me() -> ApiResult<Option<User>> {
     }
 }
 
-async fn send_json<B: Serialize, T: DeserializeOwned>(
+// Contacts.
+
+pub async fn search_users(q: &str) -> ApiResult<Page<User>> {
+    let query = js_sys_encode(q);
+    fetch(Request::get(&url(&format!(
+        "users/search?q={query}&limit=20"
+    ))))
+    .await
+}
+
+pub async fn contacts() -> ApiResult<Vec<Contact>> {
+    fetch(Request::get(&url("contacts"))).await
+}
+
+pub async fn contact_requests() -> ApiResult<ContactRequests> {
+    fetch(Request::get(&url("contact-requests"))).await
+}
+
+pub async fn send_contact_request(user_id: UserId) -> ApiResult<RequestOutcome> {
+    json(
+        Request::post(&url("contact-requests")),
+        &NewContactRequest { user_id },
+    )
+    .await
+}
+
+pub async fn accept_request(id: RequestId) -> ApiResult<Contact> {
+    fetch(Request::post(&url(&format!(
+        "contact-requests/{}/accept",
+        id.0
+    ))))
+    .await
+}
+
+pub async fn decline_request(id: RequestId) -> ApiResult<()> {
+    empty(Request::post(&url(&format!(
+        "contact-requests/{}/decline",
+        id.0
+    ))))
+    .await
+}
+
+pub async fn cancel_request(id: RequestId) -> ApiResult<()> {
+    empty(Request::delete(&url(&format!("contact-requests/{}", id.0)))).await
+}
+
+pub async fn remove_contact(user_id: UserId) -> ApiResult<()> {
+    empty(Request::delete(&url(&format!("contacts/{}", user_id.0)))).await
+}
+
+pub async fn block(user_id: UserId) -> ApiResult<()> {
+    json_empty(
+        Request::post(&url("blocks")),
+        &natter_common::api::NewBlock { user_id },
+    )
+    .await
+}
+
+// Groups and conversations.
+
+pub async fn conversations() -> ApiResult<Vec<Conversation>> {
+    fetch(Request::get(&url("conversations"))).await
+}
+
+pub async fn history(id: ConversationId) -> ApiResult<History> {
+    fetch(Request::get(&url(&format!(
+        "conversations/{}/events?limit=50",
+        id.0
+    ))))
+    .await
+}
+
+pub async fn create_group(body: &NewGroup) -> ApiResult<Group> {
+    json(Request::post(&url("groups")), body).await
+}
+
+pub async fn group(id: ConversationId) -> ApiResult<Group> {
+    fetch(Request::get(&url(&format!("groups/{}", id.0)))).await
+}
+
+pub async fn group_members(id: ConversationId, cursor: Option<&str>) -> ApiResult<Page<Member>> {
+    let after = cursor.map(|c| format!("&cursor={c}")).unwrap_or_default();
+    fetch(Request::get(&url(&format!(
+        "groups/{}/members?limit=100{after}",
+        id.0
+    ))))
+    .await
+}
+
+pub async fn rename_group(id: ConversationId, name: String) -> ApiResult<Group> {
+    json(
+        Request::patch(&url(&format!("groups/{}", id.0))),
+        &RenameGroup { name },
+    )
+    .await
+}
+
+pub async fn add_members(id: ConversationId, user_ids: Vec<UserId>) -> ApiResult<Group> {
+    json(
+        Request::post(&url(&format!("groups/{}/members", id.0))),
+        &AddMembers { user_ids },
+    )
+    .await
+}
+
+pub async fn remove_member(id: ConversationId, user: UserId) -> ApiResult<()> {
+    empty(Request::delete(&url(&format!(
+        "groups/{}/members/{}",
+        id.0, user.0
+    ))))
+    .await
+}
+
+pub async fn leave_group(id: ConversationId) -> ApiResult<()> {
+    empty(Request::post(&url(&format!("groups/{}/leave", id.0)))).await
+}
+
+pub async fn set_role(id: ConversationId, user: UserId, role: Role) -> ApiResult<()> {
+    json_empty(
+        Request::put(&url(&format!("groups/{}/members/{}/role", id.0, user.0))),
+        &SetRole { role },
+    )
+    .await
+}
+
+// Plumbing.
+
+async fn fetch<T: DeserializeOwned>(request: RequestBuilder) -> ApiResult<T> {
+    parse(request.send().await.map_err(unreachable)?).await
+}
+
+async fn json<B: Serialize, T: DeserializeOwned>(
     request: RequestBuilder,
     body: &B,
 ) -> ApiResult<T> {
-    let response = request
-        .json(body)
-        .map_err(|_| garbled())?
-        .send()
-        .await
-        .map_err(unreachable)?;
+    parse(
+        request
+            .json(body)
+            .map_err(|_| garbled())?
+            .send()
+            .await
+            .map_err(unreachable)?,
+    )
+    .await
+}
+
+async fn json_empty<B: Serialize>(request: RequestBuilder, body: &B) -> ApiResult<()> {
+    expect_empty(
+        request
+            .json(body)
+            .map_err(|_| garbled())?
+            .send()
+            .await
+            .map_err(unreachable)?,
+    )
+    .await
+}
+
+async fn empty(request: RequestBuilder) -> ApiResult<()> {
+    expect_empty(request.send().await.map_err(unreachable)?).await
+}
+
+async fn parse<T: DeserializeOwned>(response: Response) -> ApiResult<T> {
     if response.ok() {
         response.json().await.map_err(|_| garbled())
+    } else {
+        Err(error_from(response).await)
+    }
+}
+
+async fn expect_empty(response: Response) -> ApiResult<()> {
+    if response.ok() {
+        Ok(())
     } else {
         Err(error_from(response).await)
     }
@@ -87,4 +256,9 @@ fn garbled() -> ErrorBody {
         code: ErrorCode::Internal,
         message: "The server sent an unexpected answer.".into(),
     }
+}
+
+/// Percent-encodes a query value.
+fn js_sys_encode(value: &str) -> String {
+    String::from(js_sys::encode_uri_component(value))
 }

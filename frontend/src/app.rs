@@ -2,20 +2,24 @@
 
 use leptos::{prelude::*, task::spawn_local};
 use leptos_router::{
-    components::{Redirect, Route, Router, Routes},
+    components::{ParentRoute, Redirect, Route, Router, Routes},
     path,
 };
 
 use crate::{
     api,
-    pages::{login::LoginPage, register::RegisterPage, shell::Shell},
-    state::{use_auth, Auth},
+    pages::{
+        contacts::ContactsPage, conversation::ConversationPage, group::GroupPage, login::LoginPage,
+        new_group::NewGroupPage, register::RegisterPage, shell::Shell, welcome::Welcome,
+    },
+    state::{use_auth, Auth, Changes},
 };
 
 #[component]
 pub fn App() -> impl IntoView {
     let auth = Auth::new();
     provide_context(auth);
+    provide_context(Changes::new());
     spawn_local(async move {
         // A failed check leaves us signed out; the login page will say more.
         auth.user.set(api::me().await.ok().flatten());
@@ -27,9 +31,15 @@ pub fn App() -> impl IntoView {
             <main class="app">
                 <Show when=move || auth.checked.get() fallback=|| view! { <p class="loading">"Loading…"</p> }>
                     <Routes fallback=|| view! { <Redirect path="/" /> }>
-                        <Route path=path!("/") view=|| view! { <SignedIn><Shell /></SignedIn> } />
                         <Route path=path!("/login") view=|| view! { <SignedOut><LoginPage /></SignedOut> } />
                         <Route path=path!("/register") view=|| view! { <SignedOut><RegisterPage /></SignedOut> } />
+                        <ParentRoute path=path!("/") view=|| view! { <SignedIn><Shell /></SignedIn> }>
+                            <Route path=path!("") view=Welcome />
+                            <Route path=path!("contacts") view=ContactsPage />
+                            <Route path=path!("groups/new") view=NewGroupPage />
+                            <Route path=path!("groups/:id") view=GroupPage />
+                            <Route path=path!("c/:id") view=ConversationPage />
+                        </ParentRoute>
                     </Routes>
                 </Show>
             </main>

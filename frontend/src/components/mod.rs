@@ -1,3 +1,4 @@
 //! Reusable view pieces.
 
+pub mod conversation_list;
 pub mod field;

@@ -1,10 +1,13 @@
-//! `/`: the signed-in shell: header with the user and sign-out, a sidebar
-//! for conversations, and the chat pane.
+//! The signed-in shell: top bar with the user and sign-out, the sidebar of
+//! conversations, and the routed pane.
 
 use leptos::{prelude::*, task::spawn_local};
-use leptos_router::hooks::use_navigate;
+use leptos_router::{
+    components::{Outlet, A},
+    hooks::use_navigate,
+};
 
-use crate::{api, state::use_auth};
+use crate::{api, components::conversation_list::ConversationList, state::use_auth};
 
 #[component]
 pub fn Shell() -> impl IntoView {
@@ -32,7 +35,7 @@ pub fn Shell() -> impl IntoView {
     view! {
         <div class="shell">
             <header class="topbar">
-                <span class="brand">"natter"</span>
+                <A href="/" attr:class="brand">"natter"</A>
                 <span class="me">
                     <span class="shell-user">{display_name}</span>
                     " "
@@ -41,10 +44,14 @@ pub fn Shell() -> impl IntoView {
                 <button id="logout" type="button" on:click=logout>"Sign out"</button>
             </header>
             <nav class="sidebar" aria-label="Conversations">
-                <p class="empty">"No conversations yet."</p>
+                <div class="sidebar-actions">
+                    <A href="/contacts" attr:class="button-link" attr:id="nav-contacts">"Contacts"</A>
+                    <A href="/groups/new" attr:class="button-link" attr:id="nav-new-group">"New group"</A>
+                </div>
+                <ConversationList />
             </nav>
             <section class="chat" aria-label="Chat">
-                <p class="empty">"Pick a conversation to start chatting."</p>
+                <Outlet />
             </section>
         </div>
     }

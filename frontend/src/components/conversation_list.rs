@@ -1,0 +1,52 @@
+//! The sidebar list of DMs and groups.
+
+use leptos::prelude::*;
+use leptos_router::components::A;
+use natter_common::api::{Conversation, ConversationKind};
+
+use crate::{api, state::use_changes};
+
+/// The name to show for a conversation.
+pub fn title(conversation: &Conversation) -> String {
+    match &conversation.kind {
+        ConversationKind::Direct { peer } => peer.display_name.clone(),
+        ConversationKind::Group { name, .. } => name.clone(),
+    }
+}
+
+#[component]
+pub fn ConversationList() -> impl IntoView {
+    let changes = use_changes();
+    let conversations = LocalResource::new(move || {
+        changes.track();
+        api::conversations()
+    });
+
+    view! {
+        <ul class="conversation-list">
+            {move || match conversations.get() {
+                None => view! { <li class="empty">"Loading…"</li> }.into_any(),
+                Some(Err(err)) => view! { <li class="form-error">{err.message}</li> }.into_any(),
+                Some(Ok(list)) if list.is_empty() => {
+                    view! { <li class="empty">"No conversations yet."</li> }.into_any()
+                }
+                Some(Ok(list)) => list
+                    .into_iter()
+                    .map(|c| {
+                        let is_group = matches!(c.kind, ConversationKind::Group { .. });
+                        let href = format!("/c/{}", c.id.0);
+                        view! {
+                            <li>
+                                <A href=href attr:class="conversation-link">
+                                    <span class="kind" aria-hidden="true">{if is_group { "#" } else { "@" }}</span>
+                                    <span class="title">{title(&c)}</span>
+                                </A>
+                            </li>
+                        }
+                    })
+                    .collect_view()
+                    .into_any(),
+            }}
+        </ul>
+    }
+}

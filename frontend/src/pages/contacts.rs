@@ -1,0 +1,174 @@
+//! `/contacts`: find people, answer requests, manage contacts.
+
+use std::future::Future;
+
+use leptos::{prelude::*, task::spawn_local};
+use leptos_router::components::A;
+use natter_common::api::{RequestOutcome, User};
+
+use crate::{
+    api::{self, ApiResult},
+    state::{use_changes, Changes},
+};
+
+/// Runs a mutation; on success refreshes every list and shows `done`, on
+/// failure shows the server's message.
+fn act<T: 'static>(
+    changes: Changes,
+    notice: RwSignal<Option<String>>,
+    done: impl Fn(&T) -> String + 'static,
+    call: impl Future<Output = ApiResult<T>> + 'static,
+) {
+    spawn_local(async move {
+        match call.await {
+            Ok(value) => {
+                notice.set(Some(done(&value)));
+                changes.bump();
+            }
+            Err(err) => notice.set(Some(err.message)),
+        }
+    });
+}
+
+fn person(user: &User) -> impl IntoView {
+    view! {
+        <span class="person">
+            <span class="name">{user.display_name.clone()}</span>
+            " "
+            <span class="handle">"@"{user.username.clone()}</span>
+        </span>
+    }
+}
+
+#[component]
+pub fn ContactsPage() -> impl IntoView {
+    let changes = use_changes();
+    let notice = RwSignal::new(None::<String>);
+    let query = RwSignal::new(String::new());
+
+    let results = LocalResource::new(move || {
+        let q = query.get().trim().to_owned();
+        changes.track();
+        async move {
+            if q.is_empty() {
+                Ok(None)
+            } else {
+                api::search_users(&q).await.map(Some)
+            }
+        }
+    });
+    let requests = LocalResource::new(move || {
+        changes.track();
+        api::contact_requests()
+    });
+    let contacts = LocalResource::new(move || {
+        changes.track();
+        api::contacts()
+    });
+
+    let search_results = move || {
+        match results.get() {
+        None | Some(Ok(None)) => ().into_any(),
+        Some(Err(err)) => view! { <p class="form-error">{err.message}</p> }.into_any(),
+        Some(Ok(Some(page))) if page.items.is_empty() => view! { <p class="empty">"Nobody found."</p> }.into_any(),
+        Some(Ok(Some(page))) => view! {
+            <ul class="people">
+                {page.items.into_iter().map(|user| {
+                    let id = user.id;
+                    let add = move |_| act(changes, notice, |outcome: &RequestOutcome| match outcome {
+                        RequestOutcome::Pending { request } => format!("Request sent to {}.", request.to.display_name),
+                        RequestOutcome::Accepted { contact } => format!("You and {} are now contacts.", contact.user.display_name),
+                    }, api::send_contact_request(id));
+                    view! {
+                        <li class="search-result" data-username=user.username.clone()>
+                            {person(&user)}
+                            <button type="button" class="add-contact" on:click=add>"Add"</button>
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+        }.into_any(),
+    }
+    };
+
+    let request_lists = move || {
+        match requests.get() {
+        None => view! { <p class="empty">"Loading…"</p> }.into_any(),
+        Some(Err(err)) => view! { <p class="form-error">{err.message}</p> }.into_any(),
+        Some(Ok(lists)) => view! {
+            <h3>"Requests for you"</h3>
+            {if lists.incoming.is_empty() { Some(view! { <p class="empty">"None right now."</p> }) } else { None }}
+            <ul class="people">
+                {lists.incoming.into_iter().map(|r| {
+                    let id = r.id;
+                    let accept = move |_| act(changes, notice, |c: &natter_common::api::Contact| format!("You and {} are now contacts.", c.user.display_name), api::accept_request(id));
+                    let decline = move |_| act(changes, notice, |_: &()| "Request declined.".to_owned(), api::decline_request(id));
+                    view! {
+                        <li class="incoming-request" data-username=r.from.username.clone()>
+                            {person(&r.from)}
+                            <button type="button" class="accept" on:click=accept>"Accept"</button>
+                            <button type="button" class="decline secondary" on:click=decline>"Decline"</button>
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+            <h3>"Waiting for an answer"</h3>
+            {if lists.outgoing.is_empty() { Some(view! { <p class="empty">"None."</p> }) } else { None }}
+            <ul class="people">
+                {lists.outgoing.into_iter().map(|r| {
+                    let id = r.id;
+                    let cancel = move |_| act(changes, notice, |_: &()| "Request cancelled.".to_owned(), api::cancel_request(id));
+                    view! {
+                        <li class="outgoing-request" data-username=r.to.username.clone()>
+                            {person(&r.to)}
+                            <button type="button" class="cancel secondary" on:click=cancel>"Cancel"</button>
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+        }.into_any(),
+    }
+    };
+
+    let contact_list = move || {
+        match contacts.get() {
+        None => view! { <p class="empty">"Loading…"</p> }.into_any(),
+        Some(Err(err)) => view! { <p class="form-error">{err.message}</p> }.into_any(),
+        Some(Ok(list)) if list.is_empty() => view! { <p class="empty">"No contacts yet. Search above to add some."</p> }.into_any(),
+        Some(Ok(list)) => view! {
+            <ul class="people">
+                {list.into_iter().map(|c| {
+                    let id = c.user.id;
+                    let remove = move |_| act(changes, notice, |_: &()| "Contact removed.".to_owned(), api::remove_contact(id));
+                    let block = move |_| act(changes, notice, |_: &()| "User blocked.".to_owned(), api::block(id));
+                    view! {
+                        <li class="contact" data-username=c.user.username.clone()>
+                            {person(&c.user)}
+                            <A href=format!("/c/{}", c.conversation_id.0) attr:class="button-link">"Message"</A>
+                            <button type="button" class="remove secondary" on:click=remove>"Remove"</button>
+                            <button type="button" class="block danger" on:click=block>"Block"</button>
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+        }.into_any(),
+    }
+    };
+
+    view! {
+        <section class="pane contacts" aria-labelledby="contacts-title">
+            <h2 id="contacts-title">"Contacts"</h2>
+            <p class="notice" role="status">{move || notice.get()}</p>
+            <div class="field">
+                <label for="contact-search">"Find people by username or name"</label>
+                <input id="contact-search" type="search" autocomplete="off"
+                    prop:value=move || query.get()
+                    on:input=move |ev| query.set(event_target_value(&ev)) />
+            </div>
+            {search_results}
+            {request_lists}
+            <h3>"Your contacts"</h3>
+            {contact_list}
+        </section>
+    }
+}

@@ -1,0 +1,194 @@
+//! `/groups/:id`: the group info panel: name, members, and the actions the
+//! caller's role allows.
+
+use std::collections::BTreeSet;
+
+use leptos::{prelude::*, task::spawn_local};
+use leptos_router::{components::A, hooks::use_navigate};
+use natter_common::{
+    api::{Group, Member, Role},
+    ids::{ConversationId, UserId},
+};
+
+use super::conversation_param;
+use crate::{
+    api::{self, ApiResult},
+    state::{use_auth, use_changes, Changes},
+};
+
+fn role_label(role: Role) -> &'static str {
+    match role {
+        Role::Owner => "owner",
+        Role::Admin => "admin",
+        Role::Member => "member",
+    }
+}
+
+/// Runs a group change, then refreshes; failures show in `notice`.
+fn change(
+    changes: Changes,
+    notice: RwSignal<Option<String>>,
+    call: impl std::future::Future<Output = ApiResult<()>> + 'static,
+) {
+    spawn_local(async move {
+        match call.await {
+            Ok(()) => {
+                notice.set(None);
+                changes.bump();
+            }
+            Err(err) => notice.set(Some(err.message)),
+        }
+    });
+}
+
+#[component]
+pub fn GroupPage() -> impl IntoView {
+    let id = conversation_param();
+    let changes = use_changes();
+    let notice = RwSignal::new(None::<String>);
+    let data = LocalResource::new(move || {
+        changes.track();
+        let id = id();
+        async move {
+            let id = id.ok_or_else(|| natter_common::ErrorBody {
+                code: natter_common::ErrorCode::NotFound,
+                message: "No such group.".into(),
+            })?;
+            let group = api::group(id).await?;
+            let members = api::group_members(id, None).await?;
+            let contacts = api::contacts().await?;
+            Ok::<_, natter_common::ErrorBody>((group, members.items, contacts))
+        }
+    });
+
+    view! {
+        <section class="pane group-panel">
+            <p class="notice" role="status">{move || notice.get()}</p>
+            {move || match data.get() {
+                None => view! { <p class="empty">"Loading…"</p> }.into_any(),
+                Some(Err(err)) => view! { <p class="form-error">{err.message}</p> }.into_any(),
+                Some(Ok((group, members, contacts))) => {
+                    let member_ids: BTreeSet<UserId> = members.iter().map(|m| m.user.id).collect();
+                    let addable: Vec<_> = contacts.into_iter().filter(|c| !member_ids.contains(&c.user.id)).collect();
+                    view! { <GroupDetails group members addable notice /> }.into_any()
+                }
+            }}
+        </section>
+    }
+}
+
+#[component]
+fn GroupDetails(
+    group: Group,
+    members: Vec<Member>,
+    addable: Vec<natter_common::api::Contact>,
+    notice: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let changes = use_changes();
+    let me = use_auth().user.get_untracked().map(|u| u.id);
+    let navigate = use_navigate();
+    let gid: ConversationId = group.id;
+    let my_role = group.my_role;
+    let new_name = RwSignal::new(group.name.clone());
+    let to_add = RwSignal::new(BTreeSet::<UserId>::new());
+
+    let rename = move |_| {
+        spawn_local(async move {
+            match api::rename_group(gid, new_name.get_untracked()).await {
+                Ok(_) => changes.bump(),
+                Err(err) => notice.set(Some(err.message)),
+            }
+        })
+    };
+    let add = move |_| {
+        let ids: Vec<UserId> = to_add.get_untracked().into_iter().collect();
+        spawn_local(async move {
+            match api::add_members(gid, ids).await {
+                Ok(_) => changes.bump(),
+                Err(err) => notice.set(Some(err.message)),
+            }
+        })
+    };
+    let leave = move |_| {
+        let navigate = navigate.clone();
+        spawn_local(async move {
+            match api::leave_group(gid).await {
+                Ok(()) => {
+                    changes.bump();
+                    navigate("/", Default::default());
+                }
+                Err(err) => notice.set(Some(err.message)),
+            }
+        })
+    };
+
+    let member_rows = members
+        .into_iter()
+        .map(|m| {
+            let uid = m.user.id;
+            let is_me = Some(uid) == me;
+            let can_remove = !is_me && my_role.can_manage() && m.role < my_role;
+            let owner_tools = !is_me && my_role == Role::Owner;
+            let toggle_to = if m.role == Role::Admin { Role::Member } else { Role::Admin };
+            view! {
+                <li class="member" data-username=m.user.username.clone()>
+                    <span class="name">{m.user.display_name.clone()}</span>
+                    " "
+                    <span class="role">{role_label(m.role)}</span>
+                    {can_remove.then(|| view! {
+                        <button type="button" class="remove-member secondary"
+                            on:click=move |_| change(changes, notice, api::remove_member(gid, uid))>"Remove"</button>
+                    })}
+                    {owner_tools.then(|| view! {
+                        <button type="button" class="toggle-admin secondary"
+                            on:click=move |_| change(changes, notice, api::set_role(gid, uid, toggle_to))>
+                            {if toggle_to == Role::Admin { "Make admin" } else { "Make member" }}
+                        </button>
+                        <button type="button" class="make-owner secondary"
+                            on:click=move |_| change(changes, notice, api::set_role(gid, uid, Role::Owner))>"Make owner"</button>
+                    })}
+                </li>
+            }
+        })
+        .collect_view();
+
+    view! {
+        <header class="pane-header">
+            <h2 id="group-title">{group.name.clone()}</h2>
+            <span class="meta">{format!("{} members · you are {}", group.member_count, role_label(my_role))}</span>
+            <A href=format!("/c/{}", gid.0) attr:class="button-link">"Open chat"</A>
+        </header>
+        {my_role.can_manage().then(|| view! {
+            <div class="inline-form">
+                <label for="rename-group">"Group name"</label>
+                <input id="rename-group" prop:value=move || new_name.get() on:input=move |ev| new_name.set(event_target_value(&ev)) />
+                <button type="button" id="rename-button" on:click=rename>"Rename"</button>
+            </div>
+        })}
+        <h3>"Members"</h3>
+        <ul class="people members">{member_rows}</ul>
+        {(my_role.can_manage() && !addable.is_empty()).then(|| view! {
+            <fieldset class="pick-members">
+                <legend>"Add contacts"</legend>
+                <ul class="choices">
+                    {addable.into_iter().map(|c| {
+                        let uid = c.user.id;
+                        let input_id = format!("add-{}", uid.0);
+                        view! {
+                            <li>
+                                <input type="checkbox" id=input_id.clone() data-username=c.user.username.clone()
+                                    on:change=move |ev| {
+                                        let on = event_target_checked(&ev);
+                                        to_add.update(|s| { if on { s.insert(uid); } else { s.remove(&uid); } });
+                                    } />
+                                <label for=input_id>{c.user.display_name.clone()}</label>
+                            </li>
+                        }
+                    }).collect_view()}
+                </ul>
+                <button type="button" id="add-members" on:click=add>"Add to group"</button>
+            </fieldset>
+        })}
+        <button type="button" id="leave-group" class="danger" on:click=leave>"Leave group"</button>
+    }
+}

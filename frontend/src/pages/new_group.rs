@@ -1,0 +1,87 @@
+//! `/groups/new`: name a group and pick members from contacts.
+
+use std::collections::BTreeSet;
+
+use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
+use leptos_router::hooks::use_navigate;
+use natter_common::{api::NewGroup, ids::UserId, validate::GroupName};
+
+use crate::{api, components::field::Field, state::use_changes};
+
+#[component]
+pub fn NewGroupPage() -> impl IntoView {
+    let changes = use_changes();
+    let navigate = use_navigate();
+    let name = RwSignal::new(String::new());
+    let name_error = RwSignal::new(None::<String>);
+    let form_error = RwSignal::new(None::<String>);
+    let picked = RwSignal::new(BTreeSet::<UserId>::new());
+    let contacts = LocalResource::new(api::contacts);
+
+    let on_submit = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        let raw = name.get_untracked();
+        if let Err(err) = GroupName::parse(&raw) {
+            name_error.set(Some(err.message));
+            return;
+        }
+        name_error.set(None);
+        let body = NewGroup {
+            name: raw,
+            member_ids: picked.get_untracked().into_iter().collect(),
+        };
+        let navigate = navigate.clone();
+        spawn_local(async move {
+            match api::create_group(&body).await {
+                Ok(group) => {
+                    changes.bump();
+                    navigate(&format!("/groups/{}", group.id.0), Default::default());
+                }
+                Err(err) => form_error.set(Some(err.message)),
+            }
+        });
+    };
+
+    let choices = move || {
+        match contacts.get() {
+        None => view! { <p class="empty">"Loading contacts…"</p> }.into_any(),
+        Some(Err(err)) => view! { <p class="form-error">{err.message}</p> }.into_any(),
+        Some(Ok(list)) if list.is_empty() => {
+            view! { <p class="empty">"Add contacts first; groups are made from them."</p> }.into_any()
+        }
+        Some(Ok(list)) => list
+            .into_iter()
+            .map(|c| {
+                let id = c.user.id;
+                let input_id = format!("pick-{}", id.0);
+                view! {
+                    <li>
+                        <input type="checkbox" id=input_id.clone() data-username=c.user.username.clone()
+                            on:change=move |ev| {
+                                let on = event_target_checked(&ev);
+                                picked.update(|set| { if on { set.insert(id); } else { set.remove(&id); } });
+                            } />
+                        <label for=input_id>{c.user.display_name.clone()} " " <span class="handle">"@"{c.user.username.clone()}</span></label>
+                    </li>
+                }
+            })
+            .collect_view()
+            .into_any(),
+    }
+    };
+
+    view! {
+        <section class="pane" aria-labelledby="new-group-title">
+            <h2 id="new-group-title">"New group"</h2>
+            <form on:submit=on_submit novalidate>
+                <Field id="group-name" label="Group name" value=name error=name_error.into() />
+                <fieldset class="pick-members">
+                    <legend>"Members"</legend>
+                    <ul class="choices">{choices}</ul>
+                </fieldset>
+                <p class="form-error" role="alert">{move || form_error.get()}</p>
+                <button type="submit" id="create-group">"Create group"</button>
+            </form>
+        </section>
+    }
+}
