@@ -135,6 +135,9 @@ async fn openapi_document_lists_the_account_routes() -> anyhow::Result<()> {
         "/api/v1/auth/logout",
         "/api/v1/me",
         "/api/v1/sessions",
+        "/api/v1/contact-requests",
+        "/api/v1/groups/{id}/members",
+        "/api/v1/conversations/{id}/events",
     ] {
         assert!(
             doc["paths"].get(path).is_some(),
