@@ -43,6 +43,14 @@ pub struct Config {
     #[arg(long, env = "NATTER_AUTH_RATE_PER_MINUTE", default_value_t = 10)]
     pub auth_rate_per_minute: u32,
 
+    /// Messages a user may send per second, sustained.
+    #[arg(long, env = "NATTER_SEND_RATE_PER_SECOND", default_value_t = 20)]
+    pub send_rate_per_second: u32,
+
+    /// Messages a user may send in a burst above the sustained rate.
+    #[arg(long, env = "NATTER_SEND_BURST", default_value_t = 60)]
+    pub send_burst: u32,
+
     /// Largest number of members a group may have.
     #[arg(long, env = "NATTER_MAX_GROUP_SIZE", default_value_t = natter_common::limits::DEFAULT_MAX_GROUP_SIZE)]
     pub max_group_size: u32,

@@ -76,8 +76,7 @@ impl IntoResponse for AppError {
             tracing::error!(error = %self, "request failed");
         }
         let body = self.body();
-        let status = StatusCode::from_u16(body.code.http_status())
-            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = StatusCode::from_u16(body.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let retry_after = match body.code {
             ErrorCode::RateLimited { retry_after_ms } => Some(retry_after_ms.div_ceil(1000).max(1)),
             _ => None,

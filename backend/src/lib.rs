@@ -6,10 +6,13 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod hub;
+pub mod messaging;
 pub mod ratelimit;
 pub mod social;
 pub mod state;
 pub mod telemetry;
+pub mod ws;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -18,7 +21,13 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::{
-    auth::Passwords, config::Config, http::SpaIndex, ratelimit::AddressLimiter, state::AppState,
+    auth::Passwords,
+    config::Config,
+    http::SpaIndex,
+    hub::Hub,
+    messaging::Messenger,
+    ratelimit::{AddressLimiter, UserLimiter},
+    state::AppState,
 };
 
 /// A bound, migrated, ready-to-run server.
@@ -33,12 +42,14 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         tokio::fs::create_dir_all(&config.data_dir)
             .await
-            .with_context(|| {
-                format!("cannot create data directory {}", config.data_dir.display())
-            })?;
+            .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
         let pool = db::connect(&config.database_url()).await?;
         let spa = SpaIndex::load(&config.static_dir)?;
+        let hub = Hub::new(pool.clone());
         let state = AppState {
+            messenger: Messenger::start(pool.clone(), hub.clone()),
+            hub,
+            send_limiter: Arc::new(UserLimiter::new(config.send_rate_per_second, config.send_burst)),
             pool,
             passwords: Passwords::new()?,
             auth_limiter: Arc::new(AddressLimiter::per_minute(config.auth_rate_per_minute)),
@@ -69,9 +80,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         tokio::spawn(housekeeping(self.state.clone()));
         tracing::info!(addr = %self.addr, "listening");
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown_signal())
             .await?;
@@ -87,6 +96,7 @@ async fn housekeeping(state: AppState) {
     loop {
         tick.tick().await;
         state.auth_limiter.forget_idle();
+        state.send_limiter.forget_idle();
         match db::sessions::purge_expired(&state.pool, db::now_ms()).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "expired sessions removed"),

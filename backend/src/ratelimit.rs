@@ -1,4 +1,5 @@
-//! Per-address rate limiting (GCRA via governor) for login and register.
+//! Rate limiting (GCRA via governor): per client address for login and
+//! register, per user for sending messages.
 
 use std::{
     net::{IpAddr, Ipv6Addr, SocketAddr},
@@ -11,6 +12,7 @@ use axum::{
     response::Response,
 };
 use governor::{clock::Clock, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use natter_common::ids::UserId;
 
 use crate::{error::AppError, state::AppState};
 
@@ -58,6 +60,35 @@ fn bucket(addr: IpAddr) -> IpAddr {
     }
 }
 
+/// Message sends per user: a token bucket of `burst` refilled at
+/// `per_second`.
+pub struct UserLimiter {
+    limiter: DefaultKeyedRateLimiter<UserId>,
+}
+
+impl UserLimiter {
+    pub fn new(per_second: u32, burst: u32) -> Self {
+        let rate = NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(burst).unwrap_or(rate);
+        Self {
+            limiter: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
+        }
+    }
+
+    /// Ok, or how many milliseconds until the user may send again.
+    pub fn check(&self, user: UserId) -> Result<(), u64> {
+        self.limiter.check_key(&user).map_err(|not_until| {
+            let wait = not_until.wait_time_from(self.limiter.clock().now());
+            u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1)
+        })
+    }
+
+    pub fn forget_idle(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+    }
+}
+
 /// Middleware for the auth routes.
 pub async fn limit_auth(
     State(state): State<AppState>,
@@ -65,10 +96,7 @@ pub async fn limit_auth(
     request: Request,
     next: Next,
 ) -> Result<Response, AppError> {
-    state
-        .auth_limiter
-        .check(peer.ip())
-        .map_err(AppError::rate_limited)?;
+    state.auth_limiter.check(peer.ip()).map_err(AppError::rate_limited)?;
     Ok(next.run(request).await)
 }
 

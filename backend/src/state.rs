@@ -4,7 +4,13 @@ use std::sync::Arc;
 
 use sqlx::SqlitePool;
 
-use crate::{auth::Passwords, config::Config, ratelimit::AddressLimiter};
+use crate::{
+    auth::Passwords,
+    config::Config,
+    hub::Hub,
+    messaging::Messenger,
+    ratelimit::{AddressLimiter, UserLimiter},
+};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -13,4 +19,10 @@ pub struct AppState {
     pub passwords: Passwords,
     /// Login and register attempts per client address.
     pub auth_limiter: Arc<AddressLimiter>,
+    /// Message sends per user.
+    pub send_limiter: Arc<UserLimiter>,
+    /// Live connections and fan-out.
+    pub hub: Hub,
+    /// The batched message writer.
+    pub messenger: Messenger,
 }

@@ -40,6 +40,8 @@ pub enum ErrorCode {
     NotContacts,
     /// The group has reached its maximum size.
     GroupFull { max: u32 },
+    /// The client speaks a protocol version this server does not.
+    UnsupportedProtocol { supported: u32 },
     /// Too many requests; try again after `retry_after_ms`.
     RateLimited { retry_after_ms: u64 },
     /// The uploaded file's type is not accepted.
@@ -57,7 +59,7 @@ impl ErrorCode {
     /// The HTTP status a REST response with this code carries.
     pub fn http_status(&self) -> u16 {
         match self {
-            Self::BadRequest | Self::InvalidInput { .. } => 400,
+            Self::BadRequest | Self::InvalidInput { .. } | Self::UnsupportedProtocol { .. } => 400,
             Self::Unauthorized | Self::InvalidCredentials => 401,
             Self::CannotRequestSelf => 400,
             Self::Forbidden | Self::Blocked | Self::NotContacts => 403,
@@ -96,9 +98,7 @@ mod tests {
     #[test]
     fn data_carrying_code_is_flat_on_the_wire() {
         let body = ErrorBody {
-            code: ErrorCode::RateLimited {
-                retry_after_ms: 1200,
-            },
+            code: ErrorCode::RateLimited { retry_after_ms: 1200 },
             message: "slow down".into(),
         };
         let json = serde_json::to_value(&body).unwrap();
@@ -112,8 +112,7 @@ mod tests {
 
     #[test]
     fn unknown_code_from_a_newer_server_still_parses() {
-        let body: ErrorBody =
-            serde_json::from_str(r#"{"code":"brand_new","message":"hi","extra":1}"#).unwrap();
+        let body: ErrorBody = serde_json::from_str(r#"{"code":"brand_new","message":"hi","extra":1}"#).unwrap();
         assert_eq!(body.code, ErrorCode::Unknown);
         assert_eq!(body.message, "hi");
     }

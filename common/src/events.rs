@@ -133,29 +133,20 @@ mod tests {
             body: EventBody::MemberJoined { user: UserId(2) },
         };
         let json = serde_json::to_value(&event).unwrap();
-        assert_eq!(
-            json["body"],
-            serde_json::json!({"type": "member_joined", "user": 2})
-        );
+        assert_eq!(json["body"], serde_json::json!({"type": "member_joined", "user": 2}));
         assert_eq!(serde_json::from_value::<Event>(json).unwrap(), event);
 
         let message = EventBody::Message {
-            content: MessageContent::Text {
-                text: "hi 👋".into(),
-            },
+            content: MessageContent::Text { text: "hi 👋".into() },
             reply_to: None,
         };
         let json = serde_json::to_string(&message).unwrap();
-        assert_eq!(
-            json,
-            r#"{"type":"message","content":{"kind":"text","text":"hi 👋"}}"#
-        );
+        assert_eq!(json, r#"{"type":"message","content":{"kind":"text","text":"hi 👋"}}"#);
     }
 
     #[test]
     fn unknown_event_kinds_parse_as_unknown() {
-        let body: EventBody =
-            serde_json::from_str(r#"{"type":"poll_opened","question":"?"}"#).unwrap();
+        let body: EventBody = serde_json::from_str(r#"{"type":"poll_opened","question":"?"}"#).unwrap();
         assert_eq!(body, EventBody::Unknown);
     }
 }

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod error;
 pub mod events;
+pub mod frames;
 pub mod ids;
 pub mod limits;
 pub mod validate;

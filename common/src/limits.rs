@@ -25,3 +25,14 @@ pub const SEARCH_QUERY_MAX_CHARS: usize = 64;
 pub const MAX_PAGE_SIZE: u32 = 100;
 /// Largest history page.
 pub const MAX_HISTORY_PAGE: u32 = 100;
+/// Text messages: at most this many characters.
+pub const MESSAGE_TEXT_MAX_CHARS: usize = 4000;
+/// `client_msg_id`: at most this many characters.
+pub const CLIENT_MSG_ID_MAX_CHARS: usize = 64;
+/// Largest WebSocket text frame the server reads as a request; larger ones
+/// (up to [`WS_HARD_MAX_BYTES`]) get a `payload_too_large` error frame.
+pub const WS_FRAME_MAX_BYTES: usize = 32 * 1024;
+/// Frames above this size close the connection (1009, message too big).
+pub const WS_HARD_MAX_BYTES: usize = 1024 * 1024;
+/// Events per `events` frame answering a `sync`.
+pub const SYNC_BATCH: u32 = 100;

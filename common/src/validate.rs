@@ -43,10 +43,7 @@ impl Username {
             ));
         }
         if !raw.starts_with(|c: char| c.is_ascii_alphanumeric()) {
-            return Err(invalid(
-                "username",
-                "Username must start with a letter or digit.",
-            ));
+            return Err(invalid("username", "Username must start with a letter or digit."));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -100,10 +97,7 @@ impl GroupName {
             ));
         }
         if name.chars().any(char::is_control) {
-            return Err(invalid(
-                "name",
-                "Group name cannot contain control characters.",
-            ));
+            return Err(invalid("name", "Group name cannot contain control characters."));
         }
         Ok(Self(name.to_owned()))
     }
@@ -157,13 +151,7 @@ mod tests {
 
     #[test]
     fn usernames() {
-        for ok in [
-            "bob",
-            "Alice_01",
-            "a.b-c",
-            "x".repeat(32).as_str(),
-            "9lives",
-        ] {
+        for ok in ["bob", "Alice_01", "a.b-c", "x".repeat(32).as_str(), "9lives"] {
             assert!(Username::parse(ok).is_ok(), "{ok} should be valid");
         }
         for bad in [
@@ -184,10 +172,7 @@ mod tests {
 
     #[test]
     fn display_names() {
-        assert_eq!(
-            DisplayName::parse("  Ada Lovelace ").unwrap().as_str(),
-            "Ada Lovelace"
-        );
+        assert_eq!(DisplayName::parse("  Ada Lovelace ").unwrap().as_str(), "Ada Lovelace");
         assert_eq!(DisplayName::parse("Zoë 🦀").unwrap().as_str(), "Zoë 🦀");
         assert!(DisplayName::parse("   ").is_err());
         assert!(DisplayName::parse("a\u{7}b").is_err());
@@ -197,10 +182,7 @@ mod tests {
 
     #[test]
     fn group_names() {
-        assert_eq!(
-            GroupName::parse(" Rustaceans ").unwrap().as_str(),
-            "Rustaceans"
-        );
+        assert_eq!(GroupName::parse(" Rustaceans ").unwrap().as_str(), "Rustaceans");
         assert!(GroupName::parse("").is_err());
         assert!(GroupName::parse(&"g".repeat(65)).is_err());
         assert_eq!(GroupName::parse("\t").unwrap_err().field, "name");
@@ -218,9 +200,6 @@ mod tests {
     fn device_names() {
         assert_eq!(device_name(Some("  Laptop\n "), "x"), "Laptop");
         assert_eq!(device_name(None, "Chrome"), "Chrome");
-        assert_eq!(
-            device_name(Some(&"d".repeat(500)), "x").len(),
-            DEVICE_NAME_MAX_CHARS
-        );
+        assert_eq!(device_name(Some(&"d".repeat(500)), "x").len(), DEVICE_NAME_MAX_CHARS);
     }
 }

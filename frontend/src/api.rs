@@ -3,9 +3,8 @@
 use gloo_net::http::{Request, RequestBuilder, Response};
 use natter_common::{
     api::{
-        AddMembers, Contact, ContactRequests, Conversation, Group, History, LoginRequest, Member,
-        NewContactRequest, NewGroup, Page, RegisterRequest, RenameGroup, RequestOutcome, Role,
-        SessionCreated, SetRole, User,
+        AddMembers, Contact, ContactRequests, Conversation, Group, History, LoginRequest, Member, NewContactRequest,
+        NewGroup, Page, RegisterRequest, RenameGroup, RequestOutcome, Role, SessionCreated, SetRole, User,
     },
     ids::{ConversationId, RequestId, UserId},
     ErrorBody, ErrorCode,
@@ -31,10 +30,7 @@ pub async fn login(body: &LoginRequest) -> ApiResult<SessionCreated> {
 }
 
 pub async fn logout() -> ApiResult<()> {
-    let response = Request::post(&url("auth/logout"))
-        .send()
-        .await
-        .map_err(unreachable)?;
+    let response = Request::post(&url("auth/logout")).send().await.map_err(unreachable)?;
     match response.status() {
         // Already signed out is as good as signed out.
         204 | 401 => Ok(()),
@@ -56,10 +52,7 @@ pub async fn me() -> ApiResult<Option<User>> {
 
 pub async fn search_users(q: &str) -> ApiResult<Page<User>> {
     let query = js_sys_encode(q);
-    fetch(Request::get(&url(&format!(
-        "users/search?q={query}&limit=20"
-    ))))
-    .await
+    fetch(Request::get(&url(&format!("users/search?q={query}&limit=20")))).await
 }
 
 pub async fn contacts() -> ApiResult<Vec<Contact>> {
@@ -71,27 +64,15 @@ pub async fn contact_requests() -> ApiResult<ContactRequests> {
 }
 
 pub async fn send_contact_request(user_id: UserId) -> ApiResult<RequestOutcome> {
-    json(
-        Request::post(&url("contact-requests")),
-        &NewContactRequest { user_id },
-    )
-    .await
+    json(Request::post(&url("contact-requests")), &NewContactRequest { user_id }).await
 }
 
 pub async fn accept_request(id: RequestId) -> ApiResult<Contact> {
-    fetch(Request::post(&url(&format!(
-        "contact-requests/{}/accept",
-        id.0
-    ))))
-    .await
+    fetch(Request::post(&url(&format!("contact-requests/{}/accept", id.0)))).await
 }
 
 pub async fn decline_request(id: RequestId) -> ApiResult<()> {
-    empty(Request::post(&url(&format!(
-        "contact-requests/{}/decline",
-        id.0
-    ))))
-    .await
+    empty(Request::post(&url(&format!("contact-requests/{}/decline", id.0)))).await
 }
 
 pub async fn cancel_request(id: RequestId) -> ApiResult<()> {
@@ -103,11 +84,7 @@ pub async fn remove_contact(user_id: UserId) -> ApiResult<()> {
 }
 
 pub async fn block(user_id: UserId) -> ApiResult<()> {
-    json_empty(
-        Request::post(&url("blocks")),
-        &natter_common::api::NewBlock { user_id },
-    )
-    .await
+    json_empty(Request::post(&url("blocks")), &natter_common::api::NewBlock { user_id }).await
 }
 
 // Groups and conversations.
@@ -117,11 +94,7 @@ pub async fn conversations() -> ApiResult<Vec<Conversation>> {
 }
 
 pub async fn history(id: ConversationId) -> ApiResult<History> {
-    fetch(Request::get(&url(&format!(
-        "conversations/{}/events?limit=50",
-        id.0
-    ))))
-    .await
+    fetch(Request::get(&url(&format!("conversations/{}/events?limit=50", id.0)))).await
 }
 
 pub async fn create_group(body: &NewGroup) -> ApiResult<Group> {
@@ -134,19 +107,11 @@ pub async fn group(id: ConversationId) -> ApiResult<Group> {
 
 pub async fn group_members(id: ConversationId, cursor: Option<&str>) -> ApiResult<Page<Member>> {
     let after = cursor.map(|c| format!("&cursor={c}")).unwrap_or_default();
-    fetch(Request::get(&url(&format!(
-        "groups/{}/members?limit=100{after}",
-        id.0
-    ))))
-    .await
+    fetch(Request::get(&url(&format!("groups/{}/members?limit=100{after}", id.0)))).await
 }
 
 pub async fn rename_group(id: ConversationId, name: String) -> ApiResult<Group> {
-    json(
-        Request::patch(&url(&format!("groups/{}", id.0))),
-        &RenameGroup { name },
-    )
-    .await
+    json(Request::patch(&url(&format!("groups/{}", id.0))), &RenameGroup { name }).await
 }
 
 pub async fn add_members(id: ConversationId, user_ids: Vec<UserId>) -> ApiResult<Group> {
@@ -158,11 +123,7 @@ pub async fn add_members(id: ConversationId, user_ids: Vec<UserId>) -> ApiResult
 }
 
 pub async fn remove_member(id: ConversationId, user: UserId) -> ApiResult<()> {
-    empty(Request::delete(&url(&format!(
-        "groups/{}/members/{}",
-        id.0, user.0
-    ))))
-    .await
+    empty(Request::delete(&url(&format!("groups/{}/members/{}", id.0, user.0)))).await
 }
 
 pub async fn leave_group(id: ConversationId) -> ApiResult<()> {
@@ -183,10 +144,7 @@ async fn fetch<T: DeserializeOwned>(request: RequestBuilder) -> ApiResult<T> {
     parse(request.send().await.map_err(unreachable)?).await
 }
 
-async fn json<B: Serialize, T: DeserializeOwned>(
-    request: RequestBuilder,
-    body: &B,
-) -> ApiResult<T> {
+async fn json<B: Serialize, T: DeserializeOwned>(request: RequestBuilder, body: &B) -> ApiResult<T> {
     parse(
         request
             .json(body)
@@ -231,17 +189,10 @@ async fn expect_empty(response: Response) -> ApiResult<()> {
 }
 
 async fn error_from(response: Response) -> ErrorBody {
-    response
-        .json::<ErrorBody>()
-        .await
-        .unwrap_or_else(|_| ErrorBody {
-            code: ErrorCode::Internal,
-            message: format!(
-                "The server answered {} {}.",
-                response.status(),
-                response.status_text()
-            ),
-        })
+    response.json::<ErrorBody>().await.unwrap_or_else(|_| ErrorBody {
+        code: ErrorCode::Internal,
+        message: format!("The server answered {} {}.", response.status(), response.status_text()),
+    })
 }
 
 fn unreachable(_: gloo_net::Error) -> ErrorBody {

@@ -28,11 +28,7 @@ pub async fn register(server: &TestServer, username: &str) -> anyhow::Result<Ses
     Ok(response.json().await?)
 }
 
-pub async fn login(
-    server: &TestServer,
-    username: &str,
-    password: &str,
-) -> anyhow::Result<Response> {
+pub async fn login(server: &TestServer, username: &str, password: &str) -> anyhow::Result<Response> {
     post_json(
         server,
         "api/v1/auth/login",
@@ -42,11 +38,7 @@ pub async fn login(
 }
 
 pub async fn post_json(server: &TestServer, path: &str, body: Value) -> anyhow::Result<Response> {
-    Ok(reqwest::Client::new()
-        .post(server.at(path))
-        .json(&body)
-        .send()
-        .await?)
+    Ok(reqwest::Client::new().post(server.at(path)).json(&body).send().await?)
 }
 
 pub async fn get_authed(server: &TestServer, path: &str, token: &str) -> anyhow::Result<Response> {
@@ -91,12 +83,7 @@ impl Authed {
     }
 
     /// Sends `method path` with an optional JSON body.
-    pub async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> anyhow::Result<Response> {
+    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Response> {
         let url = format!("{}{}", self.base, path.trim_start_matches('/'));
         let mut request = self.http.request(method, url).bearer_auth(&self.token);
         if let Some(body) = body {
@@ -128,10 +115,7 @@ impl Authed {
 }
 
 /// Parses a successful response of the given status.
-pub async fn expect_json<T: serde::de::DeserializeOwned>(
-    response: Response,
-    status: StatusCode,
-) -> anyhow::Result<T> {
+pub async fn expect_json<T: serde::de::DeserializeOwned>(response: Response, status: StatusCode) -> anyhow::Result<T> {
     let actual = response.status();
     let text = response.text().await?;
     anyhow::ensure!(actual == status, "expected {status}, got {actual}: {text}");
@@ -139,14 +123,10 @@ pub async fn expect_json<T: serde::de::DeserializeOwned>(
 }
 
 /// Makes `a` and `b` contacts (a asks, b accepts); returns their conversation.
-pub async fn befriend(
-    a: &Authed,
-    b: &Authed,
-) -> anyhow::Result<natter_common::ids::ConversationId> {
+pub async fn befriend(a: &Authed, b: &Authed) -> anyhow::Result<natter_common::ids::ConversationId> {
     use natter_common::api::{Contact, RequestOutcome};
     let outcome: RequestOutcome = expect_json(
-        a.post("api/v1/contact-requests", json!({"user_id": b.id()}))
-            .await?,
+        a.post("api/v1/contact-requests", json!({"user_id": b.id()})).await?,
         StatusCode::CREATED,
     )
     .await?;
@@ -154,11 +134,8 @@ pub async fn befriend(
         anyhow::bail!("expected a pending request")
     };
     let contact: Contact = expect_json(
-        b.post(
-            &format!("api/v1/contact-requests/{}/accept", request.id.0),
-            json!({}),
-        )
-        .await?,
+        b.post(&format!("api/v1/contact-requests/{}/accept", request.id.0), json!({}))
+            .await?,
         StatusCode::OK,
     )
     .await?;
@@ -166,10 +143,7 @@ pub async fn befriend(
 }
 
 /// Registers one user per name.
-pub async fn register_all<const N: usize>(
-    server: &TestServer,
-    names: [&str; N],
-) -> anyhow::Result<[Authed; N]> {
+pub async fn register_all<const N: usize>(server: &TestServer, names: [&str; N]) -> anyhow::Result<[Authed; N]> {
     let mut out = Vec::with_capacity(N);
     for name in names {
         out.push(Authed::register(server, name).await?);

@@ -39,9 +39,7 @@ impl Browser {
         let endpoint = format!("http://127.0.0.1:{port}");
         wait_until_ready(&format!("{endpoint}/status")).await?;
 
-        let profile = tempfile::Builder::new()
-            .prefix("natter-chromium-")
-            .tempdir()?;
+        let profile = tempfile::Builder::new().prefix("natter-chromium-").tempdir()?;
         let capabilities = json!({
             "goog:chromeOptions": {
                 "binary": CHROMIUM,

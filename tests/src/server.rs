@@ -58,10 +58,7 @@ impl TestServer {
     /// A server with extra `NATTER_*` environment settings.
     pub async fn spawn_with(env: &[(&str, &str)]) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("natter-test-").tempdir()?;
-        let env = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Self::start(DataDir::Owned(dir), env).await
     }
 
@@ -124,12 +121,7 @@ impl TestServer {
         .context("server did not start within 60 s")??;
         // Keep draining stdout so the server never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Ok(Self {
-            child,
-            url,
-            data,
-            env,
-        })
+        Ok(Self { child, url, data, env })
     }
 
     pub fn data_dir(&self) -> &Path {

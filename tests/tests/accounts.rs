@@ -24,9 +24,7 @@ async fn register_then_me_by_bearer_and_by_cookie() -> anyhow::Result<()> {
 
     let response = browser
         .post(server.at("api/v1/auth/register"))
-        .json(
-            &json!({"username": "Ada_L", "display_name": "  Ada Lovelace ", "password": PASSWORD}),
-        )
+        .json(&json!({"username": "Ada_L", "display_name": "  Ada Lovelace ", "password": PASSWORD}))
         .send()
         .await?;
     assert_eq!(response.status(), StatusCode::CREATED);
@@ -37,30 +35,16 @@ async fn register_then_me_by_bearer_and_by_cookie() -> anyhow::Result<()> {
         .to_str()?
         .to_owned();
     for attribute in ["natter_session=", "HttpOnly", "SameSite=Strict", "Path=/"] {
-        assert!(
-            cookie.contains(attribute),
-            "{attribute} missing in {cookie}"
-        );
+        assert!(cookie.contains(attribute), "{attribute} missing in {cookie}");
     }
     let session: SessionCreated = response.json().await?;
     assert_eq!(session.token.len(), 43);
     assert_eq!(session.user.username, "Ada_L");
-    assert_eq!(
-        session.user.display_name, "Ada Lovelace",
-        "display name is trimmed"
-    );
+    assert_eq!(session.user.display_name, "Ada Lovelace", "display name is trimmed");
 
-    let by_bearer: User = get_authed(&server, "api/v1/me", &session.token)
-        .await?
-        .json()
-        .await?;
+    let by_bearer: User = get_authed(&server, "api/v1/me", &session.token).await?.json().await?;
     assert_eq!(by_bearer, session.user);
-    let by_cookie: User = browser
-        .get(server.at("api/v1/me"))
-        .send()
-        .await?
-        .json()
-        .await?;
+    let by_cookie: User = browser.get(server.at("api/v1/me")).send().await?.json().await?;
     assert_eq!(by_cookie, session.user);
     Ok(())
 }
@@ -119,13 +103,7 @@ async fn invalid_registrations_name_the_field() -> anyhow::Result<()> {
     for (body, field) in cases {
         let response = post_json(&server, "api/v1/auth/register", body.clone()).await?;
         let error = expect_error(response, StatusCode::BAD_REQUEST).await?;
-        assert_eq!(
-            error.code,
-            ErrorCode::InvalidInput {
-                field: field.into()
-            },
-            "{body}"
-        );
+        assert_eq!(error.code, ErrorCode::InvalidInput { field: field.into() }, "{body}");
         assert!(!error.message.is_empty());
     }
     // Nothing was half-created along the way.
@@ -163,19 +141,9 @@ async fn malformed_and_oversized_bodies_get_typed_errors() -> anyhow::Result<()>
         assert_eq!(error.code, ErrorCode::BadRequest, "{body}");
     }
 
-    let huge =
-        json!({"username": "big", "display_name": "x".repeat(200_000), "password": PASSWORD});
-    let error = expect_error(
-        http.post(&url).json(&huge).send().await?,
-        StatusCode::PAYLOAD_TOO_LARGE,
-    )
-    .await?;
-    assert_eq!(
-        error.code,
-        ErrorCode::PayloadTooLarge {
-            max_bytes: 64 * 1024
-        }
-    );
+    let huge = json!({"username": "big", "display_name": "x".repeat(200_000), "password": PASSWORD});
+    let error = expect_error(http.post(&url).json(&huge).send().await?, StatusCode::PAYLOAD_TOO_LARGE).await?;
+    assert_eq!(error.code, ErrorCode::PayloadTooLarge { max_bytes: 64 * 1024 });
 
     // The server is still fine afterwards.
     register(&server, "survivor").await?;
@@ -192,11 +160,7 @@ async fn wrong_password_and_unknown_user_look_the_same() -> anyhow::Result<()> {
         StatusCode::UNAUTHORIZED,
     )
     .await?;
-    let unknown_user = expect_error(
-        login(&server, "nobody_here", PASSWORD).await?,
-        StatusCode::UNAUTHORIZED,
-    )
-    .await?;
+    let unknown_user = expect_error(login(&server, "nobody_here", PASSWORD).await?, StatusCode::UNAUTHORIZED).await?;
     assert_eq!(wrong_password, unknown_user);
     assert_eq!(wrong_password.code, ErrorCode::InvalidCredentials);
 
@@ -255,9 +219,7 @@ async fn logout_revokes_only_that_session() -> anyhow::Result<()> {
     .await?;
     assert_eq!(error.code, ErrorCode::Unauthorized);
     assert_eq!(
-        get_authed(&server, "api/v1/me", &phone.token)
-            .await?
-            .status(),
+        get_authed(&server, "api/v1/me", &phone.token).await?.status(),
         StatusCode::OK
     );
 
@@ -301,11 +263,7 @@ async fn sessions_are_listed_and_revocable_per_device() -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     let url = server.at(&format!("api/v1/sessions/{}", second.session_id.0));
     assert_eq!(
-        http.delete(&url)
-            .bearer_auth(&first.token)
-            .send()
-            .await?
-            .status(),
+        http.delete(&url).bearer_auth(&first.token).send().await?.status(),
         StatusCode::NO_CONTENT
     );
     expect_error(
@@ -323,9 +281,7 @@ async fn sessions_are_listed_and_revocable_per_device() -> anyhow::Result<()> {
     )
     .await?;
     assert_eq!(
-        get_authed(&server, "api/v1/me", &first.token)
-            .await?
-            .status(),
+        get_authed(&server, "api/v1/me", &first.token).await?.status(),
         StatusCode::OK
     );
     Ok(())
@@ -375,10 +331,7 @@ async fn login_and_register_are_rate_limited_per_address() -> anyhow::Result<()>
     let ErrorCode::RateLimited { retry_after_ms } = error.code else {
         panic!("{error:?}")
     };
-    assert!(
-        retry_after_ms > 0 && retry_after_ms <= 60_000,
-        "{retry_after_ms}"
-    );
+    assert!(retry_after_ms > 0 && retry_after_ms <= 60_000, "{retry_after_ms}");
     assert_eq!(retry_after, retry_after_ms.div_ceil(1000));
 
     let response = post_json(
@@ -424,17 +377,10 @@ async fn profile_update_changes_display_name_only_when_valid() -> anyhow::Result
         }
     );
 
-    let response = http
-        .patch(&url)
-        .json(&json!({"display_name": "Anon"}))
-        .send()
-        .await?;
+    let response = http.patch(&url).json(&json!({"display_name": "Anon"})).send().await?;
     expect_error(response, StatusCode::UNAUTHORIZED).await?;
 
-    let me: User = get_authed(&server, "api/v1/me", &session.token)
-        .await?
-        .json()
-        .await?;
+    let me: User = get_authed(&server, "api/v1/me", &session.token).await?.json().await?;
     assert_eq!(me.display_name, "Alan T. 🧮");
     Ok(())
 }
@@ -447,14 +393,9 @@ async fn accounts_and_sessions_survive_a_restart() -> anyhow::Result<()> {
 
     let server = server.restart().await?;
     assert_eq!(
-        get_authed(&server, "api/v1/me", &session.token)
-            .await?
-            .status(),
+        get_authed(&server, "api/v1/me", &session.token).await?.status(),
         StatusCode::OK
     );
-    assert_eq!(
-        login(&server, "persistent", PASSWORD).await?.status(),
-        StatusCode::OK
-    );
+    assert_eq!(login(&server, "persistent", PASSWORD).await?.status(), StatusCode::OK);
     Ok(())
 }

@@ -25,17 +25,8 @@ struct Case {
 #[tokio::test]
 async fn forbidden_actions_are_refused_with_typed_errors() -> anyhow::Result<()> {
     let server = TestServer::spawn_with(&[("NATTER_AUTH_RATE_PER_MINUTE", "1000")]).await?;
-    let [owner, admin, member, stranger, pest] = register_all(
-        &server,
-        [
-            "az_owner",
-            "az_admin",
-            "az_member",
-            "az_stranger",
-            "az_pest",
-        ],
-    )
-    .await?;
+    let [owner, admin, member, stranger, pest] =
+        register_all(&server, ["az_owner", "az_admin", "az_member", "az_stranger", "az_pest"]).await?;
     befriend(&owner, &admin).await?;
     let dm = befriend(&owner, &member).await?;
     let group: Group = expect_json(
@@ -302,10 +293,7 @@ async fn forbidden_actions_are_refused_with_typed_errors() -> anyhow::Result<()>
             .await?;
         match expect_error(response, case.status).await {
             Ok(error) if error.code == case.code => {}
-            Ok(error) => failures.push(format!(
-                "{}: expected {:?}, got {:?}",
-                case.what, case.code, error.code
-            )),
+            Ok(error) => failures.push(format!("{}: expected {:?}, got {:?}", case.what, case.code, error.code)),
             Err(err) => failures.push(format!("{}: {err}", case.what)),
         }
     }
@@ -321,10 +309,7 @@ async fn forbidden_actions_are_refused_with_typed_errors() -> anyhow::Result<()>
     let members: Page<Member> = owner.get_json(&format!("{g}/members")).await?;
     assert_eq!(members.items.len(), 3);
     // A contact list is only ever the caller's own.
-    assert!(stranger
-        .get_json::<Vec<Contact>>("api/v1/contacts")
-        .await?
-        .is_empty());
+    assert!(stranger.get_json::<Vec<Contact>>("api/v1/contacts").await?.is_empty());
     Ok(())
 }
 

@@ -25,12 +25,7 @@ async fn fill(client: &Client, id: &str, text: &str) -> anyhow::Result<()> {
 }
 
 async fn text_of(client: &Client, css: &str) -> anyhow::Result<String> {
-    Ok(client
-        .wait()
-        .for_element(Locator::Css(css))
-        .await?
-        .text()
-        .await?)
+    Ok(client.wait().for_element(Locator::Css(css)).await?.text().await?)
 }
 
 /// Waits until the element matching `css` shows exactly `expected`.
@@ -61,29 +56,20 @@ async fn register_sign_out_and_sign_back_in() -> anyhow::Result<()> {
             c.wait().for_element(Locator::Id("login-title")).await?;
             assert!(c.current_url().await?.path().ends_with("/login"));
 
-            c.find(Locator::LinkText("Create an account"))
-                .await?
-                .click()
-                .await?;
+            c.find(Locator::LinkText("Create an account")).await?.click().await?;
             c.wait().for_element(Locator::Id("register-title")).await?;
 
             // Inline validation, before any request.
             fill(&c, "username", "x").await?;
             fill(&c, "display_name", "Kim").await?;
             fill(&c, "password", "short").await?;
-            c.find(Locator::Css("button[type=submit]"))
-                .await?
-                .click()
-                .await?;
+            c.find(Locator::Css("button[type=submit]")).await?.click().await?;
             assert!(text_of(&c, "#username-error").await?.contains("3–32"));
             assert!(text_of(&c, "#password-error").await?.contains("at least 8"));
 
             fill(&c, "username", "kim_browser").await?;
             fill(&c, "password", "a long enough password").await?;
-            c.find(Locator::Css("button[type=submit]"))
-                .await?
-                .click()
-                .await?;
+            c.find(Locator::Css("button[type=submit]")).await?.click().await?;
             wait_for_text(&c, ".shell-user", "Kim").await?;
 
             c.find(Locator::Id("logout")).await?.click().await?;
@@ -92,17 +78,11 @@ async fn register_sign_out_and_sign_back_in() -> anyhow::Result<()> {
             // A wrong password shows the server's message.
             fill(&c, "username", "kim_browser").await?;
             fill(&c, "password", "not the password").await?;
-            c.find(Locator::Css("button[type=submit]"))
-                .await?
-                .click()
-                .await?;
+            c.find(Locator::Css("button[type=submit]")).await?.click().await?;
             wait_for_text(&c, ".form-error", "Wrong username or password.").await?;
 
             fill(&c, "password", "a long enough password").await?;
-            c.find(Locator::Css("button[type=submit]"))
-                .await?
-                .click()
-                .await?;
+            c.find(Locator::Css("button[type=submit]")).await?.click().await?;
             wait_for_text(&c, ".shell-user", "Kim").await?;
 
             // The session is a cookie: a reload stays signed in.
@@ -125,10 +105,7 @@ async fn taken_username_is_reported_at_the_field() -> anyhow::Result<()> {
             fill(&c, "username", "TAKEN_NAME").await?;
             fill(&c, "display_name", "Someone").await?;
             fill(&c, "password", "a long enough password").await?;
-            c.find(Locator::Css("button[type=submit]"))
-                .await?
-                .click()
-                .await?;
+            c.find(Locator::Css("button[type=submit]")).await?.click().await?;
             wait_for_text(&c, "#username-error", "That username is taken.").await?;
             Ok(())
         })

@@ -30,31 +30,16 @@ async fn sign_in(c: &Client, url: &str, username: &str) -> anyhow::Result<()> {
         .await?
         .send_keys(username)
         .await?;
-    c.find(Locator::Id("password"))
-        .await?
-        .send_keys(PASSWORD)
-        .await?;
-    c.find(Locator::Css("button[type=submit]"))
-        .await?
-        .click()
-        .await?;
+    c.find(Locator::Id("password")).await?.send_keys(PASSWORD).await?;
+    c.find(Locator::Css("button[type=submit]")).await?.click().await?;
     c.wait().for_element(Locator::Css(".shell-user")).await?;
     Ok(())
 }
 
 /// Clicks the button with class `button` inside the list item for `username`.
-async fn click_in_row(
-    c: &Client,
-    row_class: &str,
-    username: &str,
-    button: &str,
-) -> anyhow::Result<()> {
+async fn click_in_row(c: &Client, row_class: &str, username: &str, button: &str) -> anyhow::Result<()> {
     let css = format!("li.{row_class}[data-username='{username}'] button.{button}");
-    c.wait()
-        .for_element(Locator::Css(&css))
-        .await?
-        .click()
-        .await?;
+    c.wait().for_element(Locator::Css(&css)).await?.click().await?;
     Ok(())
 }
 
@@ -117,9 +102,7 @@ async fn befriend_in_two_browsers_then_make_a_group_of_three() -> anyhow::Result
                 .await?;
             a.find(Locator::Id("create-group")).await?.click().await?;
             a.wait()
-                .for_element(Locator::XPath(
-                    "//h2[@id='group-title'][normalize-space(.)='Trio']",
-                ))
+                .for_element(Locator::XPath("//h2[@id='group-title'][normalize-space(.)='Trio']"))
                 .await?;
             for name in ["ann", "ben", "cat"] {
                 a.wait()
@@ -148,10 +131,7 @@ async fn befriend_in_two_browsers_then_make_a_group_of_three() -> anyhow::Result
                 .await?
                 .text()
                 .await?;
-            anyhow::ensure!(
-                owner_role == "owner",
-                "ann should be owner, shows {owner_role:?}"
-            );
+            anyhow::ensure!(owner_role == "owner", "ann should be owner, shows {owner_role:?}");
             // A plain member gets no management controls.
             anyhow::ensure!(b
                 .find_all(Locator::Css("#rename-button, button.remove-member"))

@@ -17,17 +17,12 @@ const GENEROUS: [(&str, &str); 1] = [("NATTER_AUTH_RATE_PER_MINUTE", "1000")];
 #[tokio::test]
 async fn search_by_prefix_pages_and_hides_blockers() -> anyhow::Result<()> {
     let server = TestServer::spawn_with(&GENEROUS).await?;
-    let [me, ann, anna, andy, bob] =
-        register_all(&server, ["me_user", "ann", "Anna", "andy", "bob"]).await?;
+    let [me, ann, anna, andy, bob] = register_all(&server, ["me_user", "ann", "Anna", "andy", "bob"]).await?;
 
     // Username prefix, case-insensitive, ordered by username, paged.
     let first: Page<User> = me.get_json("api/v1/users/search?q=AN&limit=2").await?;
     assert_eq!(
-        first
-            .items
-            .iter()
-            .map(|u| u.username.as_str())
-            .collect::<Vec<_>>(),
+        first.items.iter().map(|u| u.username.as_str()).collect::<Vec<_>>(),
         ["andy", "ann"]
     );
     let cursor = first.next_cursor.expect("more pages");
@@ -35,11 +30,7 @@ async fn search_by_prefix_pages_and_hides_blockers() -> anyhow::Result<()> {
         .get_json(&format!("api/v1/users/search?q=AN&limit=2&cursor={cursor}"))
         .await?;
     assert_eq!(
-        second
-            .items
-            .iter()
-            .map(|u| u.username.as_str())
-            .collect::<Vec<_>>(),
+        second.items.iter().map(|u| u.username.as_str()).collect::<Vec<_>>(),
         ["Anna"]
     );
     assert_eq!(second.next_cursor, None);
@@ -53,16 +44,12 @@ async fn search_by_prefix_pages_and_hides_blockers() -> anyhow::Result<()> {
 
     // Someone who blocked me disappears from my results.
     expect_error_free(
-        ann.post("api/v1/blocks", json!({"user_id": me.id()}))
-            .await?,
+        ann.post("api/v1/blocks", json!({"user_id": me.id()})).await?,
         StatusCode::NO_CONTENT,
     )?;
     let after_block: Page<User> = me.get_json("api/v1/users/search?q=an").await?;
     assert!(!after_block.items.iter().any(|u| u.id == ann.id()));
-    assert!(after_block
-        .items
-        .iter()
-        .any(|u| u.id == anna.id() || u.id == andy.id()));
+    assert!(after_block.items.iter().any(|u| u.id == anna.id() || u.id == andy.id()));
 
     for bad in ["", "%20%20", &"x".repeat(65)] {
         let error = expect_error(
@@ -118,17 +105,12 @@ async fn request_accept_makes_contacts_with_one_direct_conversation() -> anyhow:
     assert_eq!(alice_contacts.len(), 1);
     assert_eq!(alice_contacts[0].user.id, bob.id());
     assert_eq!(bob_contacts[0].user.id, alice.id());
-    assert_eq!(
-        alice_contacts[0].conversation_id,
-        bob_contacts[0].conversation_id
-    );
+    assert_eq!(alice_contacts[0].conversation_id, bob_contacts[0].conversation_id);
 
     let conversations: Vec<Conversation> = alice.get_json("api/v1/conversations").await?;
     assert_eq!(conversations.len(), 1);
     assert_eq!(conversations[0].id, contact.conversation_id);
-    assert!(
-        matches!(&conversations[0].kind, ConversationKind::Direct { peer } if peer.id == bob.id())
-    );
+    assert!(matches!(&conversations[0].kind, ConversationKind::Direct { peer } if peer.id == bob.id()));
 
     let cleared: ContactRequests = bob.get_json("api/v1/contact-requests").await?;
     assert!(cleared.incoming.is_empty() && cleared.outgoing.is_empty());
@@ -139,17 +121,13 @@ async fn request_accept_makes_contacts_with_one_direct_conversation() -> anyhow:
 async fn mutual_requests_connect_at_once() -> anyhow::Result<()> {
     let server = TestServer::spawn_with(&GENEROUS).await?;
     let [a, b] = register_all(&server, ["mutual_a", "mutual_b"]).await?;
-    a.post("api/v1/contact-requests", json!({"user_id": b.id()}))
-        .await?;
+    a.post("api/v1/contact-requests", json!({"user_id": b.id()})).await?;
     let outcome: RequestOutcome = expect_json(
-        b.post("api/v1/contact-requests", json!({"user_id": a.id()}))
-            .await?,
+        b.post("api/v1/contact-requests", json!({"user_id": a.id()})).await?,
         StatusCode::CREATED,
     )
     .await?;
-    assert!(
-        matches!(outcome, RequestOutcome::Accepted { ref contact } if contact.user.id == a.id())
-    );
+    assert!(matches!(outcome, RequestOutcome::Accepted { ref contact } if contact.user.id == a.id()));
     let contacts: Vec<Contact> = a.get_json("api/v1/contacts").await?;
     assert_eq!(contacts.len(), 1);
     Ok(())
@@ -160,8 +138,7 @@ async fn decline_and_cancel_belong_to_the_right_side() -> anyhow::Result<()> {
     let server = TestServer::spawn_with(&GENEROUS).await?;
     let [a, b] = register_all(&server, ["side_a", "side_b"]).await?;
     let RequestOutcome::Pending { request } = expect_json(
-        a.post("api/v1/contact-requests", json!({"user_id": b.id()}))
-            .await?,
+        a.post("api/v1/contact-requests", json!({"user_id": b.id()})).await?,
         StatusCode::CREATED,
     )
     .await?
@@ -173,16 +150,12 @@ async fn decline_and_cancel_belong_to_the_right_side() -> anyhow::Result<()> {
     // Only the recipient declines; only the sender cancels.
     expect_error(a.post(&decline, json!({})).await?, StatusCode::NOT_FOUND).await?;
     expect_error(b.delete(&cancel).await?, StatusCode::NOT_FOUND).await?;
-    assert_eq!(
-        b.post(&decline, json!({})).await?.status(),
-        StatusCode::NO_CONTENT
-    );
+    assert_eq!(b.post(&decline, json!({})).await?.status(), StatusCode::NO_CONTENT);
     expect_error(a.delete(&cancel).await?, StatusCode::NOT_FOUND).await?;
 
     // After a decline, a new request can be sent, and cancelled by its sender.
     let RequestOutcome::Pending { request } = expect_json(
-        a.post("api/v1/contact-requests", json!({"user_id": b.id()}))
-            .await?,
+        a.post("api/v1/contact-requests", json!({"user_id": b.id()})).await?,
         StatusCode::CREATED,
     )
     .await?
@@ -213,36 +186,26 @@ async fn bad_requests_get_typed_errors() -> anyhow::Result<()> {
         ErrorCode::CannotRequestSelf
     );
     assert_eq!(
-        expect_error(request(999_999).await?, StatusCode::NOT_FOUND)
-            .await?
-            .code,
+        expect_error(request(999_999).await?, StatusCode::NOT_FOUND).await?.code,
         ErrorCode::NotFound
     );
     request(b.id().0).await?;
     assert_eq!(
-        expect_error(request(b.id().0).await?, StatusCode::CONFLICT)
-            .await?
-            .code,
+        expect_error(request(b.id().0).await?, StatusCode::CONFLICT).await?.code,
         ErrorCode::AlreadyRequested
     );
     befriend(&a, &c).await?;
     assert_eq!(
-        expect_error(request(c.id().0).await?, StatusCode::CONFLICT)
-            .await?
-            .code,
+        expect_error(request(c.id().0).await?, StatusCode::CONFLICT).await?.code,
         ErrorCode::AlreadyContacts
     );
 
-    let garbage = a
-        .post("api/v1/contact-requests", json!({"user_id": "seven"}))
-        .await?;
+    let garbage = a.post("api/v1/contact-requests", json!({"user_id": "seven"})).await?;
     assert_eq!(
         expect_error(garbage, StatusCode::BAD_REQUEST).await?.code,
         ErrorCode::BadRequest
     );
-    let bad_path = a
-        .post("api/v1/contact-requests/abc/accept", json!({}))
-        .await?;
+    let bad_path = a.post("api/v1/contact-requests/abc/accept", json!({})).await?;
     assert_eq!(
         expect_error(bad_path, StatusCode::BAD_REQUEST).await?.code,
         ErrorCode::BadRequest
@@ -256,15 +219,10 @@ async fn removing_a_contact_keeps_the_conversation_for_later() -> anyhow::Result
     let [a, b] = register_all(&server, ["keep_a", "keep_b"]).await?;
     let first = befriend(&a, &b).await?;
     assert_eq!(
-        a.delete(&format!("api/v1/contacts/{}", b.id().0))
-            .await?
-            .status(),
+        a.delete(&format!("api/v1/contacts/{}", b.id().0)).await?.status(),
         StatusCode::NO_CONTENT
     );
-    assert!(b
-        .get_json::<Vec<Contact>>("api/v1/contacts")
-        .await?
-        .is_empty());
+    assert!(b.get_json::<Vec<Contact>>("api/v1/contacts").await?.is_empty());
     expect_error(
         a.delete(&format!("api/v1/contacts/{}", b.id().0)).await?,
         StatusCode::NOT_FOUND,
@@ -281,23 +239,12 @@ async fn blocking_ends_contact_and_refuses_requests_both_ways() -> anyhow::Resul
     let [a, b] = register_all(&server, ["blocker", "blockee"]).await?;
     befriend(&a, &b).await?;
     assert_eq!(
-        a.post("api/v1/blocks", json!({"user_id": b.id()}))
-            .await?
-            .status(),
+        a.post("api/v1/blocks", json!({"user_id": b.id()})).await?.status(),
         StatusCode::NO_CONTENT
     );
-    assert!(a
-        .get_json::<Vec<Contact>>("api/v1/contacts")
-        .await?
-        .is_empty());
-    assert!(b
-        .get_json::<Vec<Contact>>("api/v1/contacts")
-        .await?
-        .is_empty());
-    assert_eq!(
-        a.get_json::<Vec<User>>("api/v1/blocks").await?,
-        vec![b.user.clone()]
-    );
+    assert!(a.get_json::<Vec<Contact>>("api/v1/contacts").await?.is_empty());
+    assert!(b.get_json::<Vec<Contact>>("api/v1/contacts").await?.is_empty());
+    assert_eq!(a.get_json::<Vec<User>>("api/v1/blocks").await?, vec![b.user.clone()]);
 
     for (from, to) in [(&b, &a), (&a, &b)] {
         let response = from
@@ -312,9 +259,7 @@ async fn blocking_ends_contact_and_refuses_requests_both_ways() -> anyhow::Resul
     expect_error(myself, StatusCode::BAD_REQUEST).await?;
 
     assert_eq!(
-        a.delete(&format!("api/v1/blocks/{}", b.id().0))
-            .await?
-            .status(),
+        a.delete(&format!("api/v1/blocks/{}", b.id().0)).await?.status(),
         StatusCode::NO_CONTENT
     );
     expect_error(

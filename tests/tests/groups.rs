@@ -29,10 +29,7 @@ async fn create_group(owner: &Authed, name: &str, members: &[&Authed]) -> anyhow
 
 async fn timeline(user: &Authed, group: ConversationId) -> anyhow::Result<Vec<EventBody>> {
     let history: History = user
-        .get_json(&format!(
-            "api/v1/conversations/{}/events?limit=100",
-            group.0
-        ))
+        .get_json(&format!("api/v1/conversations/{}/events?limit=100", group.0))
         .await?;
     let seqs: Vec<i64> = history.events.iter().map(|e| e.seq).collect();
     assert_eq!(
@@ -43,34 +40,20 @@ async fn timeline(user: &Authed, group: ConversationId) -> anyhow::Result<Vec<Ev
     Ok(history.events.into_iter().map(|e| e.body).collect())
 }
 
-async fn role_of(
-    viewer: &Authed,
-    group: ConversationId,
-    user: &Authed,
-) -> anyhow::Result<Option<Role>> {
-    let page: Page<Member> = viewer
-        .get_json(&format!("api/v1/groups/{}/members", group.0))
-        .await?;
-    Ok(page
-        .items
-        .iter()
-        .find(|m| m.user.id == user.id())
-        .map(|m| m.role))
+async fn role_of(viewer: &Authed, group: ConversationId, user: &Authed) -> anyhow::Result<Option<Role>> {
+    let page: Page<Member> = viewer.get_json(&format!("api/v1/groups/{}/members", group.0)).await?;
+    Ok(page.items.iter().find(|m| m.user.id == user.id()).map(|m| m.role))
 }
 
 #[tokio::test]
 async fn create_from_contacts_and_read_the_timeline() -> anyhow::Result<()> {
     let server = TestServer::spawn_with(&[GENEROUS]).await?;
-    let [owner, ann, ben, stranger] =
-        register_all(&server, ["owner", "ann", "ben", "stranger"]).await?;
+    let [owner, ann, ben, stranger] = register_all(&server, ["owner", "ann", "ben", "stranger"]).await?;
     befriend(&owner, &ann).await?;
     befriend(&owner, &ben).await?;
 
     let response = owner
-        .post(
-            "api/v1/groups",
-            json!({"name": "x", "member_ids": [stranger.id()]}),
-        )
+        .post("api/v1/groups", json!({"name": "x", "member_ids": [stranger.id()]}))
         .await?;
     assert_eq!(
         expect_error(response, StatusCode::FORBIDDEN).await?.code,
@@ -81,9 +64,7 @@ async fn create_from_contacts_and_read_the_timeline() -> anyhow::Result<()> {
         .await?;
     assert_eq!(
         expect_error(response, StatusCode::BAD_REQUEST).await?.code,
-        ErrorCode::InvalidInput {
-            field: "name".into()
-        }
+        ErrorCode::InvalidInput { field: "name".into() }
     );
 
     let group = create_group(&owner, " Book club ", &[&ann, &ben]).await?;
@@ -92,9 +73,7 @@ async fn create_from_contacts_and_read_the_timeline() -> anyhow::Result<()> {
         ("Book club", 3, Role::Owner)
     );
 
-    let seen_by_ann: Group = ann
-        .get_json(&format!("api/v1/groups/{}", group.id.0))
-        .await?;
+    let seen_by_ann: Group = ann.get_json(&format!("api/v1/groups/{}", group.id.0)).await?;
     assert_eq!(seen_by_ann.my_role, Role::Member);
     assert_eq!(ann.get_json::<Vec<Group>>("api/v1/groups").await?.len(), 1);
     assert_eq!(role_of(&ann, group.id, &owner).await?, Some(Role::Owner));
@@ -120,8 +99,7 @@ async fn create_from_contacts_and_read_the_timeline() -> anyhow::Result<()> {
 #[tokio::test]
 async fn admins_manage_members_and_changes_land_in_the_timeline() -> anyhow::Result<()> {
     let server = TestServer::spawn_with(&[GENEROUS]).await?;
-    let [owner, admin, member, late] =
-        register_all(&server, ["g_owner", "g_admin", "g_member", "g_late"]).await?;
+    let [owner, admin, member, late] = register_all(&server, ["g_owner", "g_admin", "g_member", "g_late"]).await?;
     for other in [&admin, &member, &late] {
         befriend(&owner, other).await?;
     }
@@ -162,9 +140,7 @@ async fn admins_manage_members_and_changes_land_in_the_timeline() -> anyhow::Res
         StatusCode::NO_CONTENT
     );
     assert_eq!(
-        late.post(&format!("{base}/leave"), json!({}))
-            .await?
-            .status(),
+        late.post(&format!("{base}/leave"), json!({})).await?.status(),
         StatusCode::NO_CONTENT
     );
 
@@ -179,9 +155,7 @@ async fn admins_manage_members_and_changes_land_in_the_timeline() -> anyhow::Res
                 user: admin.id(),
                 role: Role::Admin
             },
-            EventBody::GroupRenamed {
-                name: "Team 2".into()
-            },
+            EventBody::GroupRenamed { name: "Team 2".into() },
             EventBody::MemberJoined { user: late.id() },
             EventBody::MemberRemoved { user: member.id() },
             EventBody::MemberLeft { user: late.id() },
@@ -191,21 +165,16 @@ async fn admins_manage_members_and_changes_land_in_the_timeline() -> anyhow::Res
 }
 
 #[tokio::test]
-async fn owner_leaving_passes_ownership_to_the_longest_standing_admin_then_member(
-) -> anyhow::Result<()> {
+async fn owner_leaving_passes_ownership_to_the_longest_standing_admin_then_member() -> anyhow::Result<()> {
     let server = TestServer::spawn_with(&[GENEROUS]).await?;
-    let [owner, first, second, admin] =
-        register_all(&server, ["o_owner", "o_first", "o_second", "o_admin"]).await?;
+    let [owner, first, second, admin] = register_all(&server, ["o_owner", "o_first", "o_second", "o_admin"]).await?;
     for other in [&first, &second, &admin] {
         befriend(&owner, other).await?;
     }
     let group = create_group(&owner, "Heirs", &[&first, &second]).await?;
     let base = format!("api/v1/groups/{}", group.id.0);
     owner
-        .post(
-            &format!("{base}/members"),
-            json!({"user_ids": [admin.id()]}),
-        )
+        .post(&format!("{base}/members"), json!({"user_ids": [admin.id()]}))
         .await?;
     owner
         .call(
@@ -217,10 +186,7 @@ async fn owner_leaving_passes_ownership_to_the_longest_standing_admin_then_membe
 
     // The admin inherits although the members joined earlier.
     assert_eq!(
-        owner
-            .post(&format!("{base}/leave"), json!({}))
-            .await?
-            .status(),
+        owner.post(&format!("{base}/leave"), json!({})).await?.status(),
         StatusCode::NO_CONTENT
     );
     assert_eq!(role_of(&first, group.id, &admin).await?, Some(Role::Owner));
@@ -241,30 +207,18 @@ async fn ownership_transfer_demotes_the_old_owner_to_admin() -> anyhow::Result<(
     let role_path = |u: &Authed| format!("api/v1/groups/{}/members/{}/role", group.id.0, u.id().0);
 
     let own_role = owner
-        .call(
-            Method::PUT,
-            &role_path(&owner),
-            Some(json!({"role": "member"})),
-        )
+        .call(Method::PUT, &role_path(&owner), Some(json!({"role": "member"})))
         .await?;
     expect_error(own_role, StatusCode::FORBIDDEN).await?;
     let transfer = owner
-        .call(
-            Method::PUT,
-            &role_path(&heir),
-            Some(json!({"role": "owner"})),
-        )
+        .call(Method::PUT, &role_path(&heir), Some(json!({"role": "owner"})))
         .await?;
     assert_eq!(transfer.status(), StatusCode::NO_CONTENT);
     assert_eq!(role_of(&heir, group.id, &heir).await?, Some(Role::Owner));
     assert_eq!(role_of(&heir, group.id, &owner).await?, Some(Role::Admin));
     // The old owner can no longer change roles.
     let again = owner
-        .call(
-            Method::PUT,
-            &role_path(&heir),
-            Some(json!({"role": "member"})),
-        )
+        .call(Method::PUT, &role_path(&heir), Some(json!({"role": "member"})))
         .await?;
     expect_error(again, StatusCode::FORBIDDEN).await?;
     Ok(())
@@ -288,10 +242,7 @@ async fn group_size_is_capped_with_a_typed_error() -> anyhow::Result<()> {
         ErrorCode::GroupFull { max: 3 }
     );
     // Nothing was half-created.
-    assert!(owner
-        .get_json::<Vec<Group>>("api/v1/groups")
-        .await?
-        .is_empty());
+    assert!(owner.get_json::<Vec<Group>>("api/v1/groups").await?.is_empty());
 
     let group = create_group(&owner, "Just right", &[&a, &b]).await?;
     let response = owner
@@ -310,8 +261,7 @@ async fn group_size_is_capped_with_a_typed_error() -> anyhow::Result<()> {
 #[tokio::test]
 async fn member_lists_page() -> anyhow::Result<()> {
     let server = TestServer::spawn_with(&[GENEROUS]).await?;
-    let [owner, a, b, c, d] =
-        register_all(&server, ["p_owner", "p_a", "p_b", "p_c", "p_d"]).await?;
+    let [owner, a, b, c, d] = register_all(&server, ["p_owner", "p_a", "p_b", "p_c", "p_d"]).await?;
     for other in [&a, &b, &c, &d] {
         befriend(&owner, other).await?;
     }

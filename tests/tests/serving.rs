@@ -13,10 +13,7 @@ async fn server_with_spa() -> anyhow::Result<(tempfile::TempDir, TestServer)> {
     let dir = tempfile::tempdir()?;
     let dist = dir.path();
     std::fs::write(dist.join("index.html"), INDEX)?;
-    std::fs::write(
-        dist.join("app.js"),
-        "export default async function init() {}",
-    )?;
+    std::fs::write(dist.join("app.js"), "export default async function init() {}")?;
     std::fs::write(dist.join("app-0123456789abcdef.css"), "body {}")?;
     let server = TestServer::spawn_with(&[("NATTER_STATIC_DIR", dist.to_str().unwrap())]).await?;
     Ok((dir, server))
@@ -39,9 +36,7 @@ async fn spa_routes_fall_back_to_index_with_a_csp_that_admits_its_script() -> an
         let response = reqwest::get(server.at(route)).await?;
         assert_eq!(response.status(), StatusCode::OK, "/{route}");
         assert_eq!(response.headers()[header::CACHE_CONTROL], "no-cache");
-        let csp = response.headers()[header::CONTENT_SECURITY_POLICY]
-            .to_str()?
-            .to_owned();
+        let csp = response.headers()[header::CONTENT_SECURITY_POLICY].to_str()?.to_owned();
         assert!(
             csp.contains("'wasm-unsafe-eval'") && csp.contains("frame-ancestors 'none'"),
             "{csp}"
@@ -55,9 +50,7 @@ async fn spa_routes_fall_back_to_index_with_a_csp_that_admits_its_script() -> an
     }
     let script = reqwest::get(server.at("app.js")).await?;
     assert_eq!(script.status(), StatusCode::OK);
-    assert!(script.headers()[header::CONTENT_TYPE]
-        .to_str()?
-        .contains("javascript"));
+    assert!(script.headers()[header::CONTENT_TYPE].to_str()?.contains("javascript"));
     assert!(!script
         .headers()
         .get(header::CACHE_CONTROL)
@@ -82,17 +75,10 @@ async fn every_response_carries_security_headers() -> anyhow::Result<()> {
     for path in ["", "healthz", "api/v1/me", "api/openapi.json"] {
         let response = reqwest::get(server.at(path)).await?;
         let headers = response.headers();
-        assert_eq!(
-            headers[header::X_CONTENT_TYPE_OPTIONS],
-            "nosniff",
-            "/{path}"
-        );
+        assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff", "/{path}");
         assert_eq!(headers[header::X_FRAME_OPTIONS], "DENY", "/{path}");
         assert_eq!(headers[header::REFERRER_POLICY], "no-referrer", "/{path}");
-        assert!(
-            headers.contains_key(header::CONTENT_SECURITY_POLICY),
-            "/{path}"
-        );
+        assert!(headers.contains_key(header::CONTENT_SECURITY_POLICY), "/{path}");
     }
     Ok(())
 }
@@ -101,8 +87,7 @@ async fn every_response_carries_security_headers() -> anyhow::Result<()> {
 async fn unknown_api_routes_are_typed_404s() -> anyhow::Result<()> {
     let (_dist, server) = server_with_spa().await?;
     for path in ["api/v1/nope", "api/v2/me", "api"] {
-        let error =
-            expect_error(reqwest::get(server.at(path)).await?, StatusCode::NOT_FOUND).await?;
+        let error = expect_error(reqwest::get(server.at(path)).await?, StatusCode::NOT_FOUND).await?;
         assert_eq!(error.code, ErrorCode::NotFound, "/{path}");
     }
     Ok(())
@@ -114,20 +99,14 @@ async fn without_a_built_app_the_api_still_serves() -> anyhow::Result<()> {
     let response = reqwest::get(server.at("")).await?;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(response.text().await?.contains("make run"));
-    assert_eq!(
-        reqwest::get(server.at("healthz")).await?.status(),
-        StatusCode::OK
-    );
+    assert_eq!(reqwest::get(server.at("healthz")).await?.status(), StatusCode::OK);
     Ok(())
 }
 
 #[tokio::test]
 async fn openapi_document_lists_the_account_routes() -> anyhow::Result<()> {
     let server = TestServer::spawn().await?;
-    let doc: Value = reqwest::get(server.at("api/openapi.json"))
-        .await?
-        .json()
-        .await?;
+    let doc: Value = reqwest::get(server.at("api/openapi.json")).await?.json().await?;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     for path in [
         "/api/v1/auth/register",
@@ -139,10 +118,7 @@ async fn openapi_document_lists_the_account_routes() -> anyhow::Result<()> {
         "/api/v1/groups/{id}/members",
         "/api/v1/conversations/{id}/events",
     ] {
-        assert!(
-            doc["paths"].get(path).is_some(),
-            "{path} missing from OpenAPI"
-        );
+        assert!(doc["paths"].get(path).is_some(), "{path} missing from OpenAPI");
     }
     assert!(doc["components"]["schemas"].get("ErrorBody").is_some());
     assert!(doc["components"]["securitySchemes"].get("bearer").is_some());

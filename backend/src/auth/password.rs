@@ -41,9 +41,7 @@ impl Passwords {
         let hash = stored.unwrap_or_else(|| self.dummy_hash.to_string());
         let matches = tokio::task::spawn_blocking(move || -> anyhow::Result<bool> {
             let parsed = PasswordHash::new(&hash).context("stored password hash is malformed")?;
-            Ok(Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok())
+            Ok(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
         })
         .await??;
         Ok(exists && matches)
@@ -72,14 +70,8 @@ mod tests {
             .verify("correct horse".into(), Some(hash.clone()))
             .await
             .unwrap());
-        assert!(!passwords
-            .verify("wrong horse".into(), Some(hash))
-            .await
-            .unwrap());
+        assert!(!passwords.verify("wrong horse".into(), Some(hash)).await.unwrap());
         // An unknown user never verifies, even with the dummy's own password.
-        assert!(!passwords
-            .verify("natter-dummy-password".into(), None)
-            .await
-            .unwrap());
+        assert!(!passwords.verify("natter-dummy-password".into(), None).await.unwrap());
     }
 }

@@ -12,13 +12,12 @@ pub async fn contact_conversation(
     user: UserId,
     other: UserId,
 ) -> sqlx::Result<Option<ConversationId>> {
-    let id: Option<i64> = sqlx::query_scalar(
-        "SELECT conversation_id FROM contacts WHERE user_id = ?1 AND contact_id = ?2",
-    )
-    .bind(user.0)
-    .bind(other.0)
-    .fetch_optional(conn)
-    .await?;
+    let id: Option<i64> =
+        sqlx::query_scalar("SELECT conversation_id FROM contacts WHERE user_id = ?1 AND contact_id = ?2")
+            .bind(user.0)
+            .bind(other.0)
+            .fetch_optional(conn)
+            .await?;
     Ok(id.map(ConversationId))
 }
 
@@ -97,10 +96,7 @@ pub struct RequestRow {
     pub to_user: i64,
 }
 
-pub async fn request_by_id(
-    conn: &mut SqliteConnection,
-    id: RequestId,
-) -> sqlx::Result<Option<RequestRow>> {
+pub async fn request_by_id(conn: &mut SqliteConnection, id: RequestId) -> sqlx::Result<Option<RequestRow>> {
     sqlx::query_as("SELECT id, from_user, to_user FROM contact_requests WHERE id = ?1")
         .bind(id.0)
         .fetch_optional(conn)
@@ -112,13 +108,11 @@ pub async fn request_between(
     from: UserId,
     to: UserId,
 ) -> sqlx::Result<Option<RequestRow>> {
-    sqlx::query_as(
-        "SELECT id, from_user, to_user FROM contact_requests WHERE from_user = ?1 AND to_user = ?2",
-    )
-    .bind(from.0)
-    .bind(to.0)
-    .fetch_optional(conn)
-    .await
+    sqlx::query_as("SELECT id, from_user, to_user FROM contact_requests WHERE from_user = ?1 AND to_user = ?2")
+        .bind(from.0)
+        .bind(to.0)
+        .fetch_optional(conn)
+        .await
 }
 
 pub async fn create_request(
@@ -147,11 +141,7 @@ pub async fn delete_request(conn: &mut SqliteConnection, id: RequestId) -> sqlx:
 }
 
 /// Drops pending requests in either direction between the pair.
-pub async fn delete_requests_between(
-    conn: &mut SqliteConnection,
-    a: UserId,
-    b: UserId,
-) -> sqlx::Result<()> {
+pub async fn delete_requests_between(conn: &mut SqliteConnection, a: UserId, b: UserId) -> sqlx::Result<()> {
     sqlx::query(
         "DELETE FROM contact_requests WHERE (from_user = ?1 AND to_user = ?2) OR (from_user = ?2 AND to_user = ?1)",
     )
@@ -203,11 +193,7 @@ const REQUEST_LIST: &str = "SELECT r.id, r.created_at,
     FROM contact_requests r JOIN users f ON f.id = r.from_user JOIN users t ON t.id = r.to_user";
 
 /// Requests to (`incoming`) or from the user, oldest first.
-pub async fn requests_of(
-    pool: &SqlitePool,
-    user: UserId,
-    incoming: bool,
-) -> sqlx::Result<Vec<ContactRequest>> {
+pub async fn requests_of(pool: &SqlitePool, user: UserId, incoming: bool) -> sqlx::Result<Vec<ContactRequest>> {
     let column = if incoming { "r.to_user" } else { "r.from_user" };
     let rows: Vec<RequestListRow> = sqlx::query_as(&format!(
         "{REQUEST_LIST} WHERE {column} = ?1 ORDER BY r.created_at, r.id"
@@ -227,11 +213,7 @@ pub async fn request(pool: &SqlitePool, id: RequestId) -> sqlx::Result<Option<Co
 }
 
 /// True when either user has blocked the other.
-pub async fn blocked_either_way(
-    conn: &mut SqliteConnection,
-    a: UserId,
-    b: UserId,
-) -> sqlx::Result<bool> {
+pub async fn blocked_either_way(conn: &mut SqliteConnection, a: UserId, b: UserId) -> sqlx::Result<bool> {
     let found: Option<i64> = sqlx::query_scalar(
         "SELECT 1 FROM blocks WHERE (blocker = ?1 AND blocked = ?2) OR (blocker = ?2 AND blocked = ?1) LIMIT 1",
     )
@@ -242,12 +224,7 @@ pub async fn blocked_either_way(
     Ok(found.is_some())
 }
 
-pub async fn block(
-    conn: &mut SqliteConnection,
-    blocker: UserId,
-    blocked: UserId,
-    now: i64,
-) -> sqlx::Result<()> {
+pub async fn block(conn: &mut SqliteConnection, blocker: UserId, blocked: UserId, now: i64) -> sqlx::Result<()> {
     sqlx::query("INSERT INTO blocks (blocker, blocked, created_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING")
         .bind(blocker.0)
         .bind(blocked.0)
@@ -257,11 +234,7 @@ pub async fn block(
     Ok(())
 }
 
-pub async fn unblock(
-    conn: &mut SqliteConnection,
-    blocker: UserId,
-    blocked: UserId,
-) -> sqlx::Result<bool> {
+pub async fn unblock(conn: &mut SqliteConnection, blocker: UserId, blocked: UserId) -> sqlx::Result<bool> {
     let done = sqlx::query("DELETE FROM blocks WHERE blocker = ?1 AND blocked = ?2")
         .bind(blocker.0)
         .bind(blocked.0)

@@ -10,12 +10,7 @@ use sqlx::{SqliteConnection, SqlitePool};
 /// The direct conversation of a pair, created (with both as members) if it
 /// does not exist yet. A pair keeps one conversation for good, so its
 /// history survives removing and re-adding each other.
-pub async fn direct(
-    conn: &mut SqliteConnection,
-    a: UserId,
-    b: UserId,
-    now: i64,
-) -> sqlx::Result<ConversationId> {
+pub async fn direct(conn: &mut SqliteConnection, a: UserId, b: UserId, now: i64) -> sqlx::Result<ConversationId> {
     let (low, high) = if a < b { (a, b) } else { (b, a) };
     sqlx::query(
         "INSERT INTO conversations (kind, dm_low, dm_high, created_at) VALUES ('direct', ?1, ?2, ?3)
@@ -26,12 +21,11 @@ pub async fn direct(
     .bind(now)
     .execute(&mut *conn)
     .await?;
-    let id: i64 =
-        sqlx::query_scalar("SELECT id FROM conversations WHERE dm_low = ?1 AND dm_high = ?2")
-            .bind(low.0)
-            .bind(high.0)
-            .fetch_one(&mut *conn)
-            .await?;
+    let id: i64 = sqlx::query_scalar("SELECT id FROM conversations WHERE dm_low = ?1 AND dm_high = ?2")
+        .bind(low.0)
+        .bind(high.0)
+        .fetch_one(&mut *conn)
+        .await?;
     let id = ConversationId(id);
     for user in [low, high] {
         super::members::add(conn, id, user, Role::Member, now).await?;
@@ -39,26 +33,17 @@ pub async fn direct(
     Ok(id)
 }
 
-pub async fn create_group(
-    conn: &mut SqliteConnection,
-    name: &GroupName,
-    now: i64,
-) -> sqlx::Result<ConversationId> {
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO conversations (kind, name, created_at) VALUES ('group', ?1, ?2) RETURNING id",
-    )
-    .bind(name.as_str())
-    .bind(now)
-    .fetch_one(conn)
-    .await?;
+pub async fn create_group(conn: &mut SqliteConnection, name: &GroupName, now: i64) -> sqlx::Result<ConversationId> {
+    let id: i64 =
+        sqlx::query_scalar("INSERT INTO conversations (kind, name, created_at) VALUES ('group', ?1, ?2) RETURNING id")
+            .bind(name.as_str())
+            .bind(now)
+            .fetch_one(conn)
+            .await?;
     Ok(ConversationId(id))
 }
 
-pub async fn rename_group(
-    conn: &mut SqliteConnection,
-    id: ConversationId,
-    name: &GroupName,
-) -> sqlx::Result<()> {
+pub async fn rename_group(conn: &mut SqliteConnection, id: ConversationId, name: &GroupName) -> sqlx::Result<()> {
     sqlx::query("UPDATE conversations SET name = ?2 WHERE id = ?1 AND kind = 'group'")
         .bind(id.0)
         .bind(name.as_str())
@@ -76,10 +61,7 @@ pub struct GroupRow {
     pub member_count: i64,
 }
 
-pub async fn group(
-    conn: &mut SqliteConnection,
-    id: ConversationId,
-) -> sqlx::Result<Option<GroupRow>> {
+pub async fn group(conn: &mut SqliteConnection, id: ConversationId) -> sqlx::Result<Option<GroupRow>> {
     sqlx::query_as(
         "SELECT c.id, c.name, c.created_at,
                 (SELECT COUNT(*) FROM members m WHERE m.conversation_id = c.id) AS member_count
@@ -170,11 +152,19 @@ fn conversation_from_row(row: ConversationRow) -> Option<Conversation> {
 
 /// Whether `user` is a member of `id`, for read access checks.
 pub async fn is_member(pool: &SqlitePool, id: ConversationId, user: UserId) -> sqlx::Result<bool> {
-    let found: Option<i64> =
-        sqlx::query_scalar("SELECT 1 FROM members WHERE conversation_id = ?1 AND user_id = ?2")
-            .bind(id.0)
-            .bind(user.0)
-            .fetch_optional(pool)
-            .await?;
+    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM members WHERE conversation_id = ?1 AND user_id = ?2")
+        .bind(id.0)
+        .bind(user.0)
+        .fetch_optional(pool)
+        .await?;
     Ok(found.is_some())
+}
+
+/// The seq of a conversation's newest event (0 when empty or unknown).
+pub async fn last_seq(conn: &mut SqliteConnection, id: ConversationId) -> sqlx::Result<i64> {
+    let seq: Option<i64> = sqlx::query_scalar("SELECT last_seq FROM conversations WHERE id = ?1")
+        .bind(id.0)
+        .fetch_optional(conn)
+        .await?;
+    Ok(seq.unwrap_or(0))
 }

@@ -43,12 +43,11 @@ pub async fn append(
     body: EventBody,
     now: i64,
 ) -> sqlx::Result<Event> {
-    let seq: i64 = sqlx::query_scalar(
-        "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq",
-    )
-    .bind(conversation.0)
-    .fetch_one(&mut *conn)
-    .await?;
+    let seq: i64 =
+        sqlx::query_scalar("UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq")
+            .bind(conversation.0)
+            .fetch_one(&mut *conn)
+            .await?;
     let id = uuid::Uuid::now_v7().to_string();
     let json = serde_json::to_string(&body).map_err(|err| sqlx::Error::Encode(Box::new(err)))?;
     sqlx::query(
@@ -99,9 +98,7 @@ pub async fn page(
             None,
         ),
         Window::Before(seq) => (
-            format!(
-                "SELECT {COLUMNS} FROM events WHERE conversation_id = ?1 AND seq < ?3 ORDER BY seq DESC LIMIT ?2"
-            ),
+            format!("SELECT {COLUMNS} FROM events WHERE conversation_id = ?1 AND seq < ?3 ORDER BY seq DESC LIMIT ?2"),
             Some(seq),
         ),
         Window::After(seq) => (
@@ -109,9 +106,7 @@ pub async fn page(
             Some(seq),
         ),
     };
-    let mut query = sqlx::query_as::<_, EventRow>(&sql)
-        .bind(conversation.0)
-        .bind(fetch);
+    let mut query = sqlx::query_as::<_, EventRow>(&sql).bind(conversation.0).bind(fetch);
     if let Some(seq) = bound {
         query = query.bind(seq);
     }
@@ -122,4 +117,77 @@ pub async fn page(
         rows.reverse();
     }
     Ok((rows.into_iter().map(Event::from).collect(), more))
+}
+
+/// The event a sender already stored under this `client_msg_id`, if any.
+pub async fn by_client_msg_id(
+    conn: &mut SqliteConnection,
+    sender: UserId,
+    client_msg_id: &str,
+) -> sqlx::Result<Option<Event>> {
+    let row: Option<EventRow> = sqlx::query_as(
+        "SELECT conversation_id, seq, id, sender_id, client_msg_id, created_at, body
+         FROM events WHERE sender_id = ?1 AND client_msg_id = ?2",
+    )
+    .bind(sender.0)
+    .bind(client_msg_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(Event::from))
+}
+
+/// Whether `sender` may post to `conversation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendRight {
+    Allowed,
+    /// Not a member (or no such conversation).
+    NotMember,
+    /// A direct conversation whose two users are no longer contacts.
+    NotContacts,
+}
+
+pub async fn send_right(
+    conn: &mut SqliteConnection,
+    conversation: ConversationId,
+    sender: UserId,
+) -> sqlx::Result<SendRight> {
+    let row: Option<(String, Option<i64>)> = sqlx::query_as(
+        "SELECT c.kind,
+                (SELECT 1 FROM contacts k WHERE k.user_id = ?2
+                    AND k.contact_id = CASE WHEN c.dm_low = ?2 THEN c.dm_high ELSE c.dm_low END)
+         FROM conversations c JOIN members m ON m.conversation_id = c.id AND m.user_id = ?2
+         WHERE c.id = ?1",
+    )
+    .bind(conversation.0)
+    .bind(sender.0)
+    .fetch_optional(conn)
+    .await?;
+    Ok(match row {
+        None => SendRight::NotMember,
+        Some((kind, contact)) if kind == "direct" && contact.is_none() => SendRight::NotContacts,
+        Some(_) => SendRight::Allowed,
+    })
+}
+
+/// True when `id` is an event of `conversation` (for replies).
+pub async fn exists_in(conn: &mut SqliteConnection, conversation: ConversationId, id: &EventId) -> sqlx::Result<bool> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM events WHERE id = ?1 AND conversation_id = ?2")
+        .bind(&id.0)
+        .bind(conversation.0)
+        .fetch_optional(conn)
+        .await?;
+    Ok(found.is_some())
+}
+
+/// Every event after `seq`, ascending (for publishing what a transaction added).
+pub async fn after(conn: &mut SqliteConnection, conversation: ConversationId, seq: i64) -> sqlx::Result<Vec<Event>> {
+    let rows: Vec<EventRow> = sqlx::query_as(
+        "SELECT conversation_id, seq, id, sender_id, client_msg_id, created_at, body
+         FROM events WHERE conversation_id = ?1 AND seq > ?2 ORDER BY seq",
+    )
+    .bind(conversation.0)
+    .bind(seq)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(Event::from).collect())
 }

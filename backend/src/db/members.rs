@@ -41,11 +41,7 @@ pub async fn add(
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn remove(
-    conn: &mut SqliteConnection,
-    conversation: ConversationId,
-    user: UserId,
-) -> sqlx::Result<bool> {
+pub async fn remove(conn: &mut SqliteConnection, conversation: ConversationId, user: UserId) -> sqlx::Result<bool> {
     let done = sqlx::query("DELETE FROM members WHERE conversation_id = ?1 AND user_id = ?2")
         .bind(conversation.0)
         .bind(user.0)
@@ -136,4 +132,34 @@ pub async fn page(
             joined_at: row.joined_at,
         })
         .collect())
+}
+
+/// Everyone in a conversation.
+pub async fn user_ids(pool: &SqlitePool, conversation: ConversationId) -> sqlx::Result<Vec<UserId>> {
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT user_id FROM members WHERE conversation_id = ?1")
+        .bind(conversation.0)
+        .fetch_all(pool)
+        .await?;
+    Ok(ids.into_iter().map(UserId).collect())
+}
+
+/// Users who share a conversation with `user`, leaving out anyone on the
+/// far side of a block in the given direction: `who_user_blocked` drops
+/// people `user` blocked (they must not see `user`), otherwise people who
+/// blocked `user` (`user` must not see them).
+pub async fn co_members(pool: &SqlitePool, user: UserId, who_user_blocked: bool) -> sqlx::Result<Vec<UserId>> {
+    let block_filter = if who_user_blocked {
+        "NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = ?1 AND b.blocked = other.user_id)"
+    } else {
+        "NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = other.user_id AND b.blocked = ?1)"
+    };
+    let ids: Vec<i64> = sqlx::query_scalar(&format!(
+        "SELECT DISTINCT other.user_id FROM members mine
+         JOIN members other ON other.conversation_id = mine.conversation_id AND other.user_id <> ?1
+         WHERE mine.user_id = ?1 AND {block_filter}"
+    ))
+    .bind(user.0)
+    .fetch_all(pool)
+    .await?;
+    Ok(ids.into_iter().map(UserId).collect())
 }

@@ -4,6 +4,7 @@ pub mod contacts;
 pub mod conversations;
 pub mod events;
 pub mod members;
+pub mod read_markers;
 pub mod sessions;
 pub mod users;
 
@@ -40,9 +41,7 @@ pub async fn connect(url: &str) -> anyhow::Result<SqlitePool> {
 /// Starts a write transaction. `BEGIN IMMEDIATE` takes SQLite's write lock
 /// up front (waiting up to the busy timeout), so a transaction that reads
 /// before it writes can't fail half-way with SQLITE_BUSY in WAL mode.
-pub async fn begin_write(
-    pool: &SqlitePool,
-) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+pub async fn begin_write(pool: &SqlitePool) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
     pool.begin_with("BEGIN IMMEDIATE").await
 }
 

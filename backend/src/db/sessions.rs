@@ -42,11 +42,7 @@ pub struct SessionRow {
 
 /// The live (unexpired) session with this token hash, refreshing its
 /// `last_used_at` when stale.
-pub async fn authenticate(
-    pool: &SqlitePool,
-    token_hash: &[u8],
-    now: i64,
-) -> sqlx::Result<Option<SessionRow>> {
+pub async fn authenticate(pool: &SqlitePool, token_hash: &[u8], now: i64) -> sqlx::Result<Option<SessionRow>> {
     let row: Option<SessionRow> = sqlx::query_as(
         "SELECT id, user_id, device_name, created_at, last_used_at, expires_at
          FROM sessions WHERE token_hash = ?1 AND expires_at > ?2",
@@ -67,11 +63,7 @@ pub async fn authenticate(
     Ok(row)
 }
 
-pub async fn list_for_user(
-    pool: &SqlitePool,
-    user_id: UserId,
-    now: i64,
-) -> sqlx::Result<Vec<SessionRow>> {
+pub async fn list_for_user(pool: &SqlitePool, user_id: UserId, now: i64) -> sqlx::Result<Vec<SessionRow>> {
     sqlx::query_as(
         "SELECT id, user_id, device_name, created_at, last_used_at, expires_at
          FROM sessions WHERE user_id = ?1 AND expires_at > ?2 ORDER BY last_used_at DESC",

@@ -50,10 +50,7 @@ pub async fn register(
     let user = match db::users::create(&mut *tx, &username, &display_name, &hash, now).await? {
         Created::Ok(row) => User::from(row),
         Created::UsernameTaken => {
-            return Err(AppError::new(
-                ErrorCode::UsernameTaken,
-                "That username is taken.",
-            ));
+            return Err(AppError::new(ErrorCode::UsernameTaken, "That username is taken."));
         }
     };
     let device = device_name(body.device_name.as_deref(), &headers);
@@ -95,9 +92,7 @@ pub async fn login(
         return Err(wrong());
     }
     let user_id = UserId(user_id.ok_or_else(wrong)?);
-    let user = db::users::by_id(&state.pool, user_id)
-        .await?
-        .ok_or_else(wrong)?;
+    let user = db::users::by_id(&state.pool, user_id).await?.ok_or_else(wrong)?;
     let now = db::now_ms();
     let device = device_name(body.device_name.as_deref(), &headers);
     let mut tx = db::begin_write(&state.pool).await?;
@@ -120,10 +115,7 @@ pub async fn logout(
 ) -> AppResult<(StatusCode, CookieJar)> {
     db::sessions::revoke(&state.pool, auth.user_id, auth.session_id).await?;
     // Always send the expiring cookie, whether or not this request carried one.
-    let mut removal = Cookie::build((SESSION_COOKIE, ""))
-        .path("/")
-        .http_only(true)
-        .build();
+    let mut removal = Cookie::build((SESSION_COOKIE, "")).path("/").http_only(true).build();
     removal.make_removal();
     Ok((StatusCode::NO_CONTENT, jar.add(removal)))
 }

@@ -29,6 +29,7 @@ pub async fn remove(
     ApiPath(user): ApiPath<i64>,
 ) -> AppResult<StatusCode> {
     contacts::remove(&state.pool, auth.user_id, UserId(user)).await?;
+    state.hub.contacts_changed(&[auth.user_id, UserId(user)]);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -36,10 +37,7 @@ pub async fn remove(
 #[utoipa::path(get, path = "/api/v1/contact-requests", tag = "contacts",
     responses((status = 200, body = ContactRequests), (status = 401, body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]
-pub async fn requests(
-    State(state): State<AppState>,
-    auth: AuthUser,
-) -> AppResult<Json<ContactRequests>> {
+pub async fn requests(State(state): State<AppState>, auth: AuthUser) -> AppResult<Json<ContactRequests>> {
     Ok(Json(ContactRequests {
         incoming: db::contacts::requests_of(&state.pool, auth.user_id, true).await?,
         outgoing: db::contacts::requests_of(&state.pool, auth.user_id, false).await?,
@@ -62,6 +60,10 @@ pub async fn send_request(
     ApiJson(body): ApiJson<NewContactRequest>,
 ) -> AppResult<(StatusCode, Json<RequestOutcome>)> {
     let outcome = contacts::send_request(&state.pool, auth.user_id, body.user_id).await?;
+    if let RequestOutcome::Accepted { contact } = &outcome {
+        state.hub.forget_members(contact.conversation_id);
+    }
+    state.hub.contacts_changed(&[auth.user_id, body.user_id]);
     Ok((StatusCode::CREATED, Json(outcome)))
 }
 
@@ -74,9 +76,10 @@ pub async fn accept(
     auth: AuthUser,
     ApiPath(id): ApiPath<i64>,
 ) -> AppResult<Json<Contact>> {
-    Ok(Json(
-        contacts::accept(&state.pool, auth.user_id, RequestId(id)).await?,
-    ))
+    let contact = contacts::accept(&state.pool, auth.user_id, RequestId(id)).await?;
+    state.hub.forget_members(contact.conversation_id);
+    state.hub.contacts_changed(&[auth.user_id, contact.user.id]);
+    Ok(Json(contact))
 }
 
 /// `POST /api/v1/contact-requests/{id}/decline`: decline a request sent to me.
@@ -88,7 +91,8 @@ pub async fn decline(
     auth: AuthUser,
     ApiPath(id): ApiPath<i64>,
 ) -> AppResult<StatusCode> {
-    contacts::decline(&state.pool, auth.user_id, RequestId(id)).await?;
+    let other = contacts::decline(&state.pool, auth.user_id, RequestId(id)).await?;
+    state.hub.contacts_changed(&[auth.user_id, other]);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -96,12 +100,9 @@ pub async fn decline(
 #[utoipa::path(delete, path = "/api/v1/contact-requests/{id}", tag = "contacts", params(("id" = i64, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]
-pub async fn cancel(
-    State(state): State<AppState>,
-    auth: AuthUser,
-    ApiPath(id): ApiPath<i64>,
-) -> AppResult<StatusCode> {
-    contacts::cancel(&state.pool, auth.user_id, RequestId(id)).await?;
+pub async fn cancel(State(state): State<AppState>, auth: AuthUser, ApiPath(id): ApiPath<i64>) -> AppResult<StatusCode> {
+    let other = contacts::cancel(&state.pool, auth.user_id, RequestId(id)).await?;
+    state.hub.contacts_changed(&[auth.user_id, other]);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -110,9 +111,7 @@ pub async fn cancel(
     responses((status = 200, body = Vec<User>)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn blocks(State(state): State<AppState>, auth: AuthUser) -> AppResult<Json<Vec<User>>> {
-    Ok(Json(
-        db::contacts::blocked_by(&state.pool, auth.user_id).await?,
-    ))
+    Ok(Json(db::contacts::blocked_by(&state.pool, auth.user_id).await?))
 }
 
 /// `POST /api/v1/blocks`: block a user (ends the contact and pending requests).
@@ -125,6 +124,7 @@ pub async fn block(
     ApiJson(body): ApiJson<NewBlock>,
 ) -> AppResult<StatusCode> {
     contacts::block(&state.pool, auth.user_id, body.user_id).await?;
+    state.hub.contacts_changed(&[auth.user_id, body.user_id]);
     Ok(StatusCode::NO_CONTENT)
 }
 

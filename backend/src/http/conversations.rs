@@ -20,13 +20,8 @@ use crate::{
 #[utoipa::path(get, path = "/api/v1/conversations", tag = "conversations",
     responses((status = 200, body = Vec<Conversation>)),
     security(("bearer" = []), ("cookie" = [])))]
-pub async fn list(
-    State(state): State<AppState>,
-    auth: AuthUser,
-) -> AppResult<Json<Vec<Conversation>>> {
-    Ok(Json(
-        db::conversations::list_for(&state.pool, auth.user_id).await?,
-    ))
+pub async fn list(State(state): State<AppState>, auth: AuthUser) -> AppResult<Json<Vec<Conversation>>> {
+    Ok(Json(db::conversations::list_for(&state.pool, auth.user_id).await?))
 }
 
 /// `GET /api/v1/conversations/{id}/events`: a page of the log in ascending

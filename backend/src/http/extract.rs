@@ -34,16 +34,11 @@ impl From<JsonRejection> for AppError {
                 ErrorCode::PayloadTooLarge {
                     max_bytes: MAX_JSON_BODY_BYTES as u64,
                 },
-                format!(
-                    "Request body is larger than {} KiB.",
-                    MAX_JSON_BODY_BYTES / 1024
-                ),
+                format!("Request body is larger than {} KiB.", MAX_JSON_BODY_BYTES / 1024),
             );
         }
         let message = match rejection {
-            JsonRejection::MissingJsonContentType(_) => {
-                "Expected `Content-Type: application/json`.".to_owned()
-            }
+            JsonRejection::MissingJsonContentType(_) => "Expected `Content-Type: application/json`.".to_owned(),
             JsonRejection::JsonSyntaxError(err) => format!("Malformed JSON: {}", err.body_text()),
             JsonRejection::JsonDataError(err) => format!("Invalid request: {}", err.body_text()),
             other => other.body_text(),

@@ -12,6 +12,12 @@ use serde::Deserialize;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::{auth::AuthUser, error::AppResult, social::groups, state::AppState};
 
+/// Pushes a committed change's timeline events to the members online.
+async fn published<T>(state: &AppState, changed: groups::Changed<T>) -> T {
+    state.hub.publish(&changed.events, None).await;
+    changed.value
+}
+
 /// `GET /api/v1/groups`: the groups I belong to.
 #[utoipa::path(get, path = "/api/v1/groups", tag = "groups",
     responses((status = 200, body = Vec<Group>)),
@@ -33,23 +39,16 @@ pub async fn create(
     auth: AuthUser,
     ApiJson(body): ApiJson<NewGroup>,
 ) -> AppResult<(StatusCode, Json<Group>)> {
-    let group =
-        groups::create(&state.pool, auth.user_id, body, state.config.max_group_size).await?;
-    Ok((StatusCode::CREATED, Json(group)))
+    let changed = groups::create(&state.pool, auth.user_id, body, state.config.max_group_size).await?;
+    Ok((StatusCode::CREATED, Json(published(&state, changed).await)))
 }
 
 /// `GET /api/v1/groups/{id}`: a group I belong to.
 #[utoipa::path(get, path = "/api/v1/groups/{id}", tag = "groups", params(("id" = i64, Path)),
     responses((status = 200, body = Group), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]
-pub async fn info(
-    State(state): State<AppState>,
-    auth: AuthUser,
-    ApiPath(id): ApiPath<i64>,
-) -> AppResult<Json<Group>> {
-    Ok(Json(
-        groups::info(&state.pool, auth.user_id, ConversationId(id)).await?,
-    ))
+pub async fn info(State(state): State<AppState>, auth: AuthUser, ApiPath(id): ApiPath<i64>) -> AppResult<Json<Group>> {
+    Ok(Json(groups::info(&state.pool, auth.user_id, ConversationId(id)).await?))
 }
 
 /// `PATCH /api/v1/groups/{id}`: rename (owner or admin).
@@ -63,9 +62,8 @@ pub async fn rename(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<RenameGroup>,
 ) -> AppResult<Json<Group>> {
-    Ok(Json(
-        groups::rename(&state.pool, auth.user_id, ConversationId(id), &body.name).await?,
-    ))
+    let changed = groups::rename(&state.pool, auth.user_id, ConversationId(id), &body.name).await?;
+    Ok(Json(published(&state, changed).await))
 }
 
 /// Paging for `GET /api/v1/groups/{id}/members`.
@@ -88,13 +86,8 @@ pub async fn members(
     ApiQuery(page): ApiQuery<MemberPage>,
 ) -> AppResult<Json<Page<Member>>> {
     let limit = page.limit.unwrap_or(MAX_PAGE_SIZE).clamp(1, MAX_PAGE_SIZE);
-    let after = page
-        .cursor
-        .as_deref()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let items =
-        groups::members(&state.pool, auth.user_id, ConversationId(id), after, limit).await?;
+    let after = page.cursor.as_deref().and_then(|c| c.parse().ok()).unwrap_or(0);
+    let items = groups::members(&state.pool, auth.user_id, ConversationId(id), after, limit).await?;
     let next_cursor = (items.len() == limit as usize)
         .then(|| items.last().map(|m| m.user.id.0.to_string()))
         .flatten();
@@ -113,16 +106,8 @@ pub async fn add_members(
     ApiJson(body): ApiJson<AddMembers>,
 ) -> AppResult<Json<Group>> {
     let max = state.config.max_group_size;
-    Ok(Json(
-        groups::add_members(
-            &state.pool,
-            auth.user_id,
-            ConversationId(id),
-            &body.user_ids,
-            max,
-        )
-        .await?,
-    ))
+    let changed = groups::add_members(&state.pool, auth.user_id, ConversationId(id), &body.user_ids, max).await?;
+    Ok(Json(published(&state, changed).await))
 }
 
 /// `DELETE /api/v1/groups/{id}/members/{user_id}`: remove a member (owners
@@ -136,7 +121,8 @@ pub async fn remove_member(
     auth: AuthUser,
     ApiPath((id, user)): ApiPath<(i64, i64)>,
 ) -> AppResult<StatusCode> {
-    groups::remove_member(&state.pool, auth.user_id, ConversationId(id), UserId(user)).await?;
+    let changed = groups::remove_member(&state.pool, auth.user_id, ConversationId(id), UserId(user)).await?;
+    published(&state, changed).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -144,12 +130,9 @@ pub async fn remove_member(
 #[utoipa::path(post, path = "/api/v1/groups/{id}/leave", tag = "groups", params(("id" = i64, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]
-pub async fn leave(
-    State(state): State<AppState>,
-    auth: AuthUser,
-    ApiPath(id): ApiPath<i64>,
-) -> AppResult<StatusCode> {
-    groups::leave(&state.pool, auth.user_id, ConversationId(id)).await?;
+pub async fn leave(State(state): State<AppState>, auth: AuthUser, ApiPath(id): ApiPath<i64>) -> AppResult<StatusCode> {
+    let changed = groups::leave(&state.pool, auth.user_id, ConversationId(id)).await?;
+    published(&state, changed).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -165,13 +148,7 @@ pub async fn set_role(
     ApiPath((id, user)): ApiPath<(i64, i64)>,
     ApiJson(body): ApiJson<SetRole>,
 ) -> AppResult<StatusCode> {
-    groups::set_role(
-        &state.pool,
-        auth.user_id,
-        ConversationId(id),
-        UserId(user),
-        body.role,
-    )
-    .await?;
+    let changed = groups::set_role(&state.pool, auth.user_id, ConversationId(id), UserId(user), body.role).await?;
+    published(&state, changed).await;
     Ok(StatusCode::NO_CONTENT)
 }

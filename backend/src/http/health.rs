@@ -13,12 +13,9 @@ pub async fn healthz() -> &'static str {
 
 /// `GET /readyz`: the database answers.
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
-    sqlx::query("SELECT 1")
-        .execute(&state.pool)
-        .await
-        .map_err(|err| {
-            tracing::warn!(%err, "readiness check failed");
-            AppError::new(ErrorCode::Unavailable, "Database unavailable.")
-        })?;
+    sqlx::query("SELECT 1").execute(&state.pool).await.map_err(|err| {
+        tracing::warn!(%err, "readiness check failed");
+        AppError::new(ErrorCode::Unavailable, "Database unavailable.")
+    })?;
     Ok(Json(json!({"status": "ready"})))
 }

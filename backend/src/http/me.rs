@@ -51,10 +51,7 @@ pub async fn update(
 #[utoipa::path(get, path = "/api/v1/sessions", tag = "profile",
     responses((status = 200, body = Vec<SessionInfo>), (status = 401, body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]
-pub async fn sessions(
-    State(state): State<AppState>,
-    auth: AuthUser,
-) -> AppResult<Json<Vec<SessionInfo>>> {
+pub async fn sessions(State(state): State<AppState>, auth: AuthUser) -> AppResult<Json<Vec<SessionInfo>>> {
     let rows = db::sessions::list_for_user(&state.pool, auth.user_id, db::now_ms()).await?;
     let list = rows
         .into_iter()

@@ -23,6 +23,7 @@ use axum::{
 use natter_common::limits::MAX_JSON_BODY_BYTES;
 use tower_http::{compression::CompressionLayer, services::ServeDir, trace::TraceLayer};
 
+pub use extract::ApiQuery;
 pub use openapi::ApiDoc;
 pub use spa::SpaIndex;
 
@@ -32,10 +33,7 @@ pub fn router(state: AppState, spa: SpaIndex) -> Router {
     let auth_routes = Router::new()
         .route("/auth/register", post(auth::register))
         .route("/auth/login", post(auth::login))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            ratelimit::limit_auth,
-        ));
+        .route_layer(middleware::from_fn_with_state(state.clone(), ratelimit::limit_auth));
 
     let api = Router::new()
         .merge(auth_routes)
@@ -58,14 +56,8 @@ pub fn router(state: AppState, spa: SpaIndex) -> Router {
         .route("/blocks/{user_id}", delete(contacts::unblock))
         .route("/groups", get(groups::list).post(groups::create))
         .route("/groups/{id}", get(groups::info).patch(groups::rename))
-        .route(
-            "/groups/{id}/members",
-            get(groups::members).post(groups::add_members),
-        )
-        .route(
-            "/groups/{id}/members/{user_id}",
-            delete(groups::remove_member),
-        )
+        .route("/groups/{id}/members", get(groups::members).post(groups::add_members))
+        .route("/groups/{id}/members/{user_id}", delete(groups::remove_member))
         .route("/groups/{id}/members/{user_id}/role", put(groups::set_role))
         .route("/groups/{id}/leave", post(groups::leave))
         .route("/conversations", get(conversations::list))
@@ -81,9 +73,7 @@ pub fn router(state: AppState, spa: SpaIndex) -> Router {
     let root = spa.clone();
     let files = ServeDir::new(&state.config.static_dir)
         .append_index_html_on_directories(false)
-        .fallback(axum::handler::HandlerWithoutStateExt::into_service(
-            fallback,
-        ));
+        .fallback(axum::handler::HandlerWithoutStateExt::into_service(fallback));
     let files = tower::ServiceBuilder::new()
         .layer(middleware::from_fn(spa::cache_hashed_files))
         .service(files);
@@ -93,6 +83,7 @@ pub fn router(state: AppState, spa: SpaIndex) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/api/openapi.json", get(openapi::document))
+        .route("/ws", get(crate::ws::upgrade))
         .nest("/api/v1", api)
         .route("/", get(move |uri: Uri| async move { root.respond(&uri) }))
         .fallback_service(files)

@@ -33,8 +33,7 @@ impl SpaIndex {
                 csp: content_security_policy(&[]).into(),
             });
         }
-        let html = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading {}", path.display()))?;
+        let html = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
         let hashes = inline_script_hashes(&html);
         Ok(Self {
             csp: content_security_policy(&hashes).into(),
@@ -52,11 +51,7 @@ impl SpaIndex {
             return AppError::not_found().into_response();
         }
         match &self.html {
-            Some(html) => (
-                [(header::CACHE_CONTROL, "no-cache")],
-                Html(html.to_string()),
-            )
-                .into_response(),
+            Some(html) => ([(header::CACHE_CONTROL, "no-cache")], Html(html.to_string())).into_response(),
             None => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "The natter web app has not been built. Run `make run` from the source tree.",
@@ -92,10 +87,7 @@ fn is_content_hashed(path: &str) -> bool {
 /// Policy: our own scripts, styles, images and connections only; wasm may be
 /// compiled; nothing may frame us. Inline scripts run only if their hash is listed.
 fn content_security_policy(script_hashes: &[String]) -> String {
-    let hashes: String = script_hashes
-        .iter()
-        .map(|h| format!(" 'sha256-{h}'"))
-        .collect();
+    let hashes: String = script_hashes.iter().map(|h| format!(" 'sha256-{h}'")).collect();
     format!(
         "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'{hashes}; style-src 'self'; \
          img-src 'self' data: blob:; connect-src 'self'; font-src 'self'; media-src 'self' blob:; \
@@ -129,9 +121,7 @@ mod tests {
 
     #[test]
     fn recognises_trunk_hashed_names() {
-        assert!(is_content_hashed(
-            "/natter-frontend-6157b3dd07902d3_bg.wasm"
-        ));
+        assert!(is_content_hashed("/natter-frontend-6157b3dd07902d3_bg.wasm"));
         assert!(is_content_hashed("/natter-frontend-6157b3dd07902d3.js"));
         assert!(is_content_hashed("/app-23d4160a973112f0.css"));
         assert!(is_content_hashed("/app-0123456789abcdef.css"));
@@ -141,8 +131,7 @@ mod tests {
 
     #[test]
     fn hashes_only_inline_scripts() {
-        let html =
-            r#"<head><script src="/a.js"></script><script type="module">boot()</script></head>"#;
+        let html = r#"<head><script src="/a.js"></script><script type="module">boot()</script></head>"#;
         let hashes = inline_script_hashes(html);
         assert_eq!(hashes, vec![STANDARD.encode(Sha256::digest(b"boot()"))]);
         let csp = content_security_policy(&hashes);

@@ -34,8 +34,7 @@ pub async fn search(
         ));
     }
     let limit = query.limit.unwrap_or(20).clamp(1, 50);
-    let rows =
-        db::users::search(&state.pool, auth.user_id, q, query.cursor.as_deref(), limit).await?;
+    let rows = db::users::search(&state.pool, auth.user_id, q, query.cursor.as_deref(), limit).await?;
     let next_cursor = (rows.len() == limit as usize)
         .then(|| rows.last().map(|r| r.username.clone()))
         .flatten();
@@ -49,11 +48,7 @@ pub async fn search(
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "contacts", params(("id" = i64, Path)),
     responses((status = 200, body = User), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]
-pub async fn get(
-    State(state): State<AppState>,
-    _auth: AuthUser,
-    ApiPath(id): ApiPath<i64>,
-) -> AppResult<Json<User>> {
+pub async fn get(State(state): State<AppState>, _auth: AuthUser, ApiPath(id): ApiPath<i64>) -> AppResult<Json<User>> {
     let user = db::users::by_id(&state.pool, UserId(id)).await?;
     Ok(Json(
         user.ok_or_else(|| AppError::new(ErrorCode::NotFound, "No such user."))?

@@ -41,27 +41,15 @@ pub async fn send_request(pool: &SqlitePool, me: UserId, to: UserId) -> AppResul
     if db::contacts::blocked_either_way(&mut tx, me, to).await? {
         return Err(blocked());
     }
-    if db::contacts::contact_conversation(&mut tx, me, to)
-        .await?
-        .is_some()
-    {
-        return Err(AppError::new(
-            ErrorCode::AlreadyContacts,
-            "You are already contacts.",
-        ));
+    if db::contacts::contact_conversation(&mut tx, me, to).await?.is_some() {
+        return Err(AppError::new(ErrorCode::AlreadyContacts, "You are already contacts."));
     }
-    if db::contacts::request_between(&mut tx, to, me)
-        .await?
-        .is_some()
-    {
+    if db::contacts::request_between(&mut tx, to, me).await?.is_some() {
         let contact = connect(&mut tx, me, to, now).await?;
         tx.commit().await?;
         return Ok(RequestOutcome::Accepted { contact });
     }
-    if db::contacts::request_between(&mut tx, me, to)
-        .await?
-        .is_some()
-    {
+    if db::contacts::request_between(&mut tx, me, to).await?.is_some() {
         return Err(AppError::new(
             ErrorCode::AlreadyRequested,
             "You have already sent this user a request.",
@@ -69,9 +57,7 @@ pub async fn send_request(pool: &SqlitePool, me: UserId, to: UserId) -> AppResul
     }
     let id = db::contacts::create_request(&mut tx, me, to, now).await?;
     tx.commit().await?;
-    let request = db::contacts::request(pool, id)
-        .await?
-        .ok_or_else(no_such_request)?;
+    let request = db::contacts::request(pool, id).await?.ok_or_else(no_such_request)?;
     Ok(RequestOutcome::Pending { request })
 }
 
@@ -91,38 +77,37 @@ pub async fn accept(pool: &SqlitePool, me: UserId, id: RequestId) -> AppResult<C
     Ok(contact)
 }
 
-/// Declines a request addressed to `me`.
-pub async fn decline(pool: &SqlitePool, me: UserId, id: RequestId) -> AppResult<()> {
-    withdraw(pool, id, |r| r.to_user == me.0).await
+/// Declines a request addressed to `me`; returns who had sent it.
+pub async fn decline(pool: &SqlitePool, me: UserId, id: RequestId) -> AppResult<UserId> {
+    let request = withdraw(pool, id, |r| r.to_user == me.0).await?;
+    Ok(UserId(request.from_user))
 }
 
-/// Cancels a request `me` sent.
-pub async fn cancel(pool: &SqlitePool, me: UserId, id: RequestId) -> AppResult<()> {
-    withdraw(pool, id, |r| r.from_user == me.0).await
+/// Cancels a request `me` sent; returns whom it was for.
+pub async fn cancel(pool: &SqlitePool, me: UserId, id: RequestId) -> AppResult<UserId> {
+    let request = withdraw(pool, id, |r| r.from_user == me.0).await?;
+    Ok(UserId(request.to_user))
 }
 
 async fn withdraw(
     pool: &SqlitePool,
     id: RequestId,
     allowed: impl Fn(&db::contacts::RequestRow) -> bool,
-) -> AppResult<()> {
+) -> AppResult<db::contacts::RequestRow> {
     let mut tx = db::begin_write(pool).await?;
-    let request = db::contacts::request_by_id(&mut tx, id).await?;
-    if !request.as_ref().is_some_and(allowed) {
-        return Err(no_such_request());
-    }
+    let request = db::contacts::request_by_id(&mut tx, id)
+        .await?
+        .filter(allowed)
+        .ok_or_else(no_such_request)?;
     db::contacts::delete_request(&mut tx, id).await?;
     tx.commit().await?;
-    Ok(())
+    Ok(request)
 }
 
 pub async fn remove(pool: &SqlitePool, me: UserId, other: UserId) -> AppResult<()> {
     let mut tx = db::begin_write(pool).await?;
     if !db::contacts::remove_pair(&mut tx, me, other).await? {
-        return Err(AppError::new(
-            ErrorCode::NotFound,
-            "This user is not in your contacts.",
-        ));
+        return Err(AppError::new(ErrorCode::NotFound, "This user is not in your contacts."));
     }
     tx.commit().await?;
     Ok(())
@@ -152,22 +137,14 @@ pub async fn block(pool: &SqlitePool, me: UserId, other: UserId) -> AppResult<()
 pub async fn unblock(pool: &SqlitePool, me: UserId, other: UserId) -> AppResult<()> {
     let mut tx = db::begin_write(pool).await?;
     if !db::contacts::unblock(&mut tx, me, other).await? {
-        return Err(AppError::new(
-            ErrorCode::NotFound,
-            "This user is not blocked.",
-        ));
+        return Err(AppError::new(ErrorCode::NotFound, "This user is not blocked."));
     }
     tx.commit().await?;
     Ok(())
 }
 
 /// Makes the pair contacts and opens (or reopens) their direct conversation.
-async fn connect(
-    conn: &mut SqliteConnection,
-    me: UserId,
-    other: UserId,
-    now: i64,
-) -> AppResult<Contact> {
+async fn connect(conn: &mut SqliteConnection, me: UserId, other: UserId, now: i64) -> AppResult<Contact> {
     let conversation = db::conversations::direct(conn, me, other, now).await?;
     db::contacts::add_pair(conn, me, other, conversation, now).await?;
     db::contacts::delete_requests_between(conn, me, other).await?;

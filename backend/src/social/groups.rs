@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use natter_common::{
     api::{Group, Member, NewGroup, Role},
-    events::EventBody,
+    events::{Event, EventBody},
     ids::{ConversationId, UserId},
     validate::GroupName,
     ErrorCode,
@@ -17,16 +17,20 @@ use crate::{
     error::{AppError, AppResult},
 };
 
+/// A change's result and the timeline events it committed, to publish.
+#[must_use]
+pub struct Changed<T> {
+    pub value: T,
+    pub events: Vec<Event>,
+}
+
 fn no_such_group() -> AppError {
     // Non-members learn nothing, not even that the group exists.
     AppError::new(ErrorCode::NotFound, "No such group.")
 }
 
 fn not_allowed(what: &str) -> AppError {
-    AppError::new(
-        ErrorCode::Forbidden,
-        format!("You are not allowed to {what}."),
-    )
+    AppError::new(ErrorCode::Forbidden, format!("You are not allowed to {what}."))
 }
 
 fn group_full(max: u32) -> AppError {
@@ -47,43 +51,28 @@ fn to_group(row: GroupRow, my_role: Role) -> Group {
 }
 
 /// The caller's role in an existing group, or `not_found`.
-async fn my_role(
-    conn: &mut SqliteConnection,
-    group: ConversationId,
-    me: UserId,
-) -> AppResult<Role> {
+async fn my_role(conn: &mut SqliteConnection, group: ConversationId, me: UserId) -> AppResult<Role> {
     if db::conversations::group(conn, group).await?.is_none() {
         return Err(no_such_group());
     }
-    db::members::role(conn, group, me)
-        .await?
-        .ok_or_else(no_such_group)
+    db::members::role(conn, group, me).await?.ok_or_else(no_such_group)
 }
 
 /// Each id must be a contact of `me`; returns them without duplicates or `me`.
-async fn contacts_only(
-    conn: &mut SqliteConnection,
-    me: UserId,
-    ids: &[UserId],
-) -> AppResult<BTreeSet<UserId>> {
+async fn contacts_only(conn: &mut SqliteConnection, me: UserId, ids: &[UserId]) -> AppResult<BTreeSet<UserId>> {
     let wanted: BTreeSet<UserId> = ids.iter().copied().filter(|id| *id != me).collect();
     for id in &wanted {
-        if db::contacts::contact_conversation(conn, me, *id)
-            .await?
-            .is_none()
-        {
+        if db::contacts::contact_conversation(conn, me, *id).await?.is_none() {
             return Err(AppError::new(
                 ErrorCode::NotContacts,
-                format!(
-                    "User {id} is not in your contacts; only contacts can be added to a group."
-                ),
+                format!("User {id} is not in your contacts; only contacts can be added to a group."),
             ));
         }
     }
     Ok(wanted)
 }
 
-pub async fn create(pool: &SqlitePool, me: UserId, new: NewGroup, max: u32) -> AppResult<Group> {
+pub async fn create(pool: &SqlitePool, me: UserId, new: NewGroup, max: u32) -> AppResult<Changed<Group>> {
     let name = GroupName::parse(&new.name)?;
     let now = db::now_ms();
     let mut tx = db::begin_write(pool).await?;
@@ -104,24 +93,18 @@ pub async fn create(pool: &SqlitePool, me: UserId, new: NewGroup, max: u32) -> A
         now,
     )
     .await?;
-    db::events::append(
-        &mut tx,
-        id,
-        me,
-        None,
-        EventBody::MemberJoined { user: me },
-        now,
-    )
-    .await?;
+    db::events::append(&mut tx, id, me, None, EventBody::MemberJoined { user: me }, now).await?;
     for user in members {
         db::members::add(&mut tx, id, user, Role::Member, now).await?;
         db::events::append(&mut tx, id, me, None, EventBody::MemberJoined { user }, now).await?;
     }
-    let row = db::conversations::group(&mut tx, id)
-        .await?
-        .ok_or_else(no_such_group)?;
+    let row = db::conversations::group(&mut tx, id).await?.ok_or_else(no_such_group)?;
+    let events = db::events::after(&mut tx, id, 0).await?;
     tx.commit().await?;
-    Ok(to_group(row, Role::Owner))
+    Ok(Changed {
+        value: to_group(row, Role::Owner),
+        events,
+    })
 }
 
 pub async fn info(pool: &SqlitePool, me: UserId, group: ConversationId) -> AppResult<Group> {
@@ -152,15 +135,11 @@ pub async fn members(
     Ok(db::members::page(pool, group, after, limit).await?)
 }
 
-pub async fn rename(
-    pool: &SqlitePool,
-    me: UserId,
-    group: ConversationId,
-    name: &str,
-) -> AppResult<Group> {
+pub async fn rename(pool: &SqlitePool, me: UserId, group: ConversationId, name: &str) -> AppResult<Changed<Group>> {
     let name = GroupName::parse(name)?;
     let mut tx = db::begin_write(pool).await?;
     let role = my_role(&mut tx, group, me).await?;
+    let since = db::conversations::last_seq(&mut tx, group).await?;
     if !role.can_manage() {
         return Err(not_allowed("rename this group"));
     }
@@ -179,8 +158,12 @@ pub async fn rename(
     let row = db::conversations::group(&mut tx, group)
         .await?
         .ok_or_else(no_such_group)?;
+    let events = db::events::after(&mut tx, group, since).await?;
     tx.commit().await?;
-    Ok(to_group(row, role))
+    Ok(Changed {
+        value: to_group(row, role),
+        events,
+    })
 }
 
 pub async fn add_members(
@@ -189,10 +172,11 @@ pub async fn add_members(
     group: ConversationId,
     ids: &[UserId],
     max: u32,
-) -> AppResult<Group> {
+) -> AppResult<Changed<Group>> {
     let now = db::now_ms();
     let mut tx = db::begin_write(pool).await?;
     let role = my_role(&mut tx, group, me).await?;
+    let since = db::conversations::last_seq(&mut tx, group).await?;
     if !role.can_manage() {
         return Err(not_allowed("add members to this group"));
     }
@@ -206,22 +190,18 @@ pub async fn add_members(
             return Err(group_full(max));
         }
         db::members::add(&mut tx, group, user, Role::Member, now).await?;
-        db::events::append(
-            &mut tx,
-            group,
-            me,
-            None,
-            EventBody::MemberJoined { user },
-            now,
-        )
-        .await?;
+        db::events::append(&mut tx, group, me, None, EventBody::MemberJoined { user }, now).await?;
         count += 1;
     }
     let row = db::conversations::group(&mut tx, group)
         .await?
         .ok_or_else(no_such_group)?;
+    let events = db::events::after(&mut tx, group, since).await?;
     tx.commit().await?;
-    Ok(to_group(row, role))
+    Ok(Changed {
+        value: to_group(row, role),
+        events,
+    })
 }
 
 /// Removes `target`; owners remove anyone, admins remove plain members.
@@ -231,12 +211,13 @@ pub async fn remove_member(
     me: UserId,
     group: ConversationId,
     target: UserId,
-) -> AppResult<()> {
+) -> AppResult<Changed<()>> {
     if target == me {
         return leave(pool, me, group).await;
     }
     let mut tx = db::begin_write(pool).await?;
     let role = my_role(&mut tx, group, me).await?;
+    let since = db::conversations::last_seq(&mut tx, group).await?;
     if !role.can_manage() {
         return Err(not_allowed("remove members from this group"));
     }
@@ -256,16 +237,18 @@ pub async fn remove_member(
         db::now_ms(),
     )
     .await?;
+    let events = db::events::after(&mut tx, group, since).await?;
     tx.commit().await?;
-    Ok(())
+    Ok(Changed { value: (), events })
 }
 
 /// Leaves the group. An owner who leaves hands ownership to the
 /// longest-standing admin, else the longest-standing member.
-pub async fn leave(pool: &SqlitePool, me: UserId, group: ConversationId) -> AppResult<()> {
+pub async fn leave(pool: &SqlitePool, me: UserId, group: ConversationId) -> AppResult<Changed<()>> {
     let now = db::now_ms();
     let mut tx = db::begin_write(pool).await?;
     let role = my_role(&mut tx, group, me).await?;
+    let since = db::conversations::last_seq(&mut tx, group).await?;
     if role == Role::Owner {
         if let Some(heir) = db::members::successor(&mut tx, group, me).await? {
             db::members::set_role(&mut tx, group, heir, Role::Owner).await?;
@@ -284,17 +267,10 @@ pub async fn leave(pool: &SqlitePool, me: UserId, group: ConversationId) -> AppR
         }
     }
     db::members::remove(&mut tx, group, me).await?;
-    db::events::append(
-        &mut tx,
-        group,
-        me,
-        None,
-        EventBody::MemberLeft { user: me },
-        now,
-    )
-    .await?;
+    db::events::append(&mut tx, group, me, None, EventBody::MemberLeft { user: me }, now).await?;
+    let events = db::events::after(&mut tx, group, since).await?;
     tx.commit().await?;
-    Ok(())
+    Ok(Changed { value: (), events })
 }
 
 /// Only the owner changes roles. Making someone `owner` transfers ownership:
@@ -305,9 +281,10 @@ pub async fn set_role(
     group: ConversationId,
     target: UserId,
     new_role: Role,
-) -> AppResult<()> {
+) -> AppResult<Changed<()>> {
     let now = db::now_ms();
     let mut tx = db::begin_write(pool).await?;
+    let since = db::conversations::last_seq(&mut tx, group).await?;
     if my_role(&mut tx, group, me).await? != Role::Owner {
         return Err(not_allowed("change roles in this group"));
     }
@@ -321,7 +298,10 @@ pub async fn set_role(
         .await?
         .ok_or_else(|| AppError::new(ErrorCode::NotFound, "That user is not in this group."))?;
     if current == new_role {
-        return Ok(());
+        return Ok(Changed {
+            value: (),
+            events: Vec::new(),
+        });
     }
     db::members::set_role(&mut tx, group, target, new_role).await?;
     db::events::append(
@@ -351,6 +331,7 @@ pub async fn set_role(
         )
         .await?;
     }
+    let events = db::events::after(&mut tx, group, since).await?;
     tx.commit().await?;
-    Ok(())
+    Ok(Changed { value: (), events })
 }

@@ -87,12 +87,8 @@ fn describe(event: &Event, name: &dyn Fn(UserId) -> String) -> (bool, String) {
             };
             (true, format!("{by} made {} {role}", name(*user)))
         }
-        EventBody::MessageEdited { .. } | EventBody::MessageDeleted { .. } => {
-            (true, format!("{by} changed a message"))
-        }
-        EventBody::ReactionAdded { .. } | EventBody::ReactionRemoved { .. } => {
-            (true, format!("{by} reacted"))
-        }
+        EventBody::MessageEdited { .. } | EventBody::MessageDeleted { .. } => (true, format!("{by} changed a message")),
+        EventBody::ReactionAdded { .. } | EventBody::ReactionRemoved { .. } => (true, format!("{by} reacted")),
         _ => (
             true,
             "Something happened that this version of natter can't show.".into(),

@@ -47,12 +47,8 @@ pub fn RegisterPage() -> impl IntoView {
         };
         let found = Errors {
             username: Username::parse(&request.username).err().map(|e| e.message),
-            display_name: DisplayName::parse(&request.display_name)
-                .err()
-                .map(|e| e.message),
-            password: check_new_password(&request.password)
-                .err()
-                .map(|e| e.message),
+            display_name: DisplayName::parse(&request.display_name).err().map(|e| e.message),
+            password: check_new_password(&request.password).err().map(|e| e.message),
             form: None,
         };
         let invalid = found.any();
@@ -101,8 +97,7 @@ pub fn RegisterPage() -> impl IntoView {
         });
     };
 
-    let error_of =
-        move |pick: fn(&Errors) -> Option<String>| Signal::derive(move || errors.with(pick));
+    let error_of = move |pick: fn(&Errors) -> Option<String>| Signal::derive(move || errors.with(pick));
 
     view! {
         <section class="auth-card" aria-labelledby="register-title">

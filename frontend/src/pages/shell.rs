@@ -13,14 +13,8 @@ use crate::{api, components::conversation_list::ConversationList, state::use_aut
 pub fn Shell() -> impl IntoView {
     let auth = use_auth();
     let navigate = use_navigate();
-    let display_name = move || {
-        auth.user
-            .with(|u| u.as_ref().map(|u| u.display_name.clone()))
-    };
-    let username = move || {
-        auth.user
-            .with(|u| u.as_ref().map(|u| format!("@{}", u.username)))
-    };
+    let display_name = move || auth.user.with(|u| u.as_ref().map(|u| u.display_name.clone()));
+    let username = move || auth.user.with(|u| u.as_ref().map(|u| format!("@{}", u.username)));
 
     let logout = move |_| {
         let navigate = navigate.clone();

@@ -1,0 +1,163 @@
+//! Live routing: which connections each user has open, who is in each
+//! conversation, and delivery of encoded frames to them.
+//!
+//! A frame is serialized once and the same bytes are queued on every
+//! recipient connection. Each connection's queue is bounded: a connection
+//! that can't keep up is told to close (it resyncs by seq on reconnect)
+//! instead of slowing anyone else down. Ephemeral frames (typing,
+//! presence) are simply dropped for a connection whose queue is full.
+
+mod connections;
+mod members;
+
+pub use connections::{Conn, ConnId, Outbound};
+
+use std::sync::Arc;
+
+use axum::extract::ws::Utf8Bytes;
+use natter_common::{
+    events::{Event, EventBody},
+    frames::ServerFrame,
+    ids::UserId,
+};
+use sqlx::SqlitePool;
+
+use crate::db;
+
+#[derive(Clone)]
+pub struct Hub {
+    connections: Arc<connections::Registry>,
+    members: Arc<members::MemberIndex>,
+    pool: SqlitePool,
+}
+
+/// Whether a frame may be dropped under pressure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Part of a conversation log or an answer: never dropped; a full queue
+    /// closes the connection instead.
+    Reliable,
+    /// Typing and presence: dropped first.
+    Ephemeral,
+}
+
+/// Serializes a frame once for sharing across recipients.
+pub fn encode(frame: &ServerFrame) -> Utf8Bytes {
+    // Serializing our own enum of plain data cannot fail.
+    Utf8Bytes::from(serde_json::to_string(frame).unwrap_or_default())
+}
+
+impl Hub {
+    pub fn new(pool: SqlitePool) -> Self {
+        Self {
+            connections: Arc::new(connections::Registry::default()),
+            members: Arc::new(members::MemberIndex::default()),
+            pool,
+        }
+    }
+
+    /// Adds a connection; true when it is the user's first (they came online).
+    pub fn connect(&self, user: UserId, conn: Conn) -> bool {
+        self.connections.add(user, conn)
+    }
+
+    /// Removes a connection; true when it was the user's last (they went offline).
+    pub fn disconnect(&self, user: UserId, id: ConnId) -> bool {
+        self.connections.remove(user, id)
+    }
+
+    pub fn is_online(&self, user: UserId) -> bool {
+        self.connections.has(user)
+    }
+
+    /// Queues `frame` on every connection of `user`.
+    pub fn send_to_user(&self, user: UserId, frame: &Utf8Bytes, kind: Kind) {
+        self.connections.each(user, |conn| conn.deliver(frame, kind));
+    }
+
+    /// Queues `frame` on every connection of each user, except `skip`.
+    pub fn send_to_users(&self, users: &[UserId], frame: &Utf8Bytes, kind: Kind, skip: Option<ConnId>) {
+        for &user in users {
+            self.connections.each(user, |conn| {
+                if Some(conn.id) != skip {
+                    conn.deliver(frame, kind);
+                }
+            });
+        }
+    }
+
+    /// The members of a conversation, from memory (loaded on first use).
+    pub async fn members_of(&self, conversation: natter_common::ids::ConversationId) -> sqlx::Result<Arc<[UserId]>> {
+        if let Some(members) = self.members.get(conversation) {
+            return Ok(members);
+        }
+        let epoch = self.members.epoch();
+        let loaded: Arc<[UserId]> = db::members::user_ids(&self.pool, conversation).await?.into();
+        self.members.insert(conversation, loaded.clone(), epoch);
+        Ok(loaded)
+    }
+
+    /// Delivers committed events to every member's connections (except the
+    /// one that sent them, which gets an ack instead). Membership changes
+    /// refresh the member index first; a member who left or was removed
+    /// still receives that event.
+    pub async fn publish(&self, events: &[Event], skip: Option<ConnId>) {
+        for event in events {
+            let mut extra = None;
+            match &event.body {
+                EventBody::MemberJoined { .. } | EventBody::GroupCreated { .. } => {
+                    self.members.forget(event.conversation_id);
+                }
+                EventBody::MemberLeft { user } | EventBody::MemberRemoved { user } => {
+                    self.members.forget(event.conversation_id);
+                    extra = Some(*user);
+                }
+                _ => {}
+            }
+            let members = match self.members_of(event.conversation_id).await {
+                Ok(members) => members,
+                Err(err) => {
+                    // Members resync from the store on their next connect.
+                    tracing::error!(%err, conversation = %event.conversation_id, "cannot load members; live delivery skipped");
+                    continue;
+                }
+            };
+            let frame = encode(&ServerFrame::Event { event: event.clone() });
+            self.send_to_users(&members, &frame, Kind::Reliable, skip);
+            if let Some(user) = extra.filter(|u| !members.contains(u)) {
+                self.send_to_user(user, &frame, Kind::Reliable);
+            }
+        }
+    }
+
+    /// Forgets a conversation's cached members (after contacts open a DM).
+    pub fn forget_members(&self, conversation: natter_common::ids::ConversationId) {
+        self.members.forget(conversation);
+    }
+
+    /// Tells each user's devices to refetch contacts and requests.
+    pub fn contacts_changed(&self, users: &[UserId]) {
+        let frame = encode(&ServerFrame::ContactsChanged);
+        self.send_to_users(users, &frame, Kind::Reliable, None);
+    }
+
+    /// Announces `user` coming online or going offline to everyone who
+    /// shares a conversation with them and whom they have not blocked.
+    pub async fn announce_presence(&self, user: UserId, online: bool) {
+        let audience = match db::members::co_members(&self.pool, user, true).await {
+            Ok(audience) => audience,
+            Err(err) => {
+                tracing::warn!(%err, "presence audience lookup failed");
+                return;
+            }
+        };
+        let frame = encode(&ServerFrame::Presence { user_id: user, online });
+        self.send_to_users(&audience, &frame, Kind::Ephemeral, None);
+    }
+
+    /// Of the users `viewer` may see, those online now.
+    pub async fn online_for(&self, viewer: UserId) -> sqlx::Result<Vec<UserId>> {
+        let visible = db::members::co_members(&self.pool, viewer, false).await?;
+        Ok(visible.into_iter().filter(|u| self.is_online(*u)).collect())
+    }
+}

@@ -1,0 +1,164 @@
+//! The writer: one task owns all message inserts. It takes whatever sends
+//! are queued (up to a batch), commits them in one transaction, and only
+//! then answers each sender and publishes the events. One fsync covers a
+//! whole burst, and seq order equals commit order equals delivery order.
+
+use std::collections::HashMap;
+
+use natter_common::{
+    events::{Event, EventBody, MessageContent},
+    ids::{ConversationId, EventId, UserId},
+    ErrorCode,
+};
+use sqlx::SqlitePool;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{
+    db::{self, events::SendRight},
+    hub::{ConnId, Hub},
+};
+
+/// Sends queued beyond this many wait for the next batch.
+const MAX_BATCH: usize = 512;
+/// Sends waiting for the writer before new ones are refused as busy.
+const QUEUE_DEPTH: usize = 8192;
+
+pub struct SendRequest {
+    pub sender: UserId,
+    /// The connection it came from: it gets the ack, not the event.
+    pub conn: Option<ConnId>,
+    pub client_msg_id: String,
+    pub conversation: ConversationId,
+    pub content: MessageContent,
+    pub reply_to: Option<EventId>,
+}
+
+/// The stored event (new, or the original for a repeated `client_msg_id`),
+/// or why it was refused.
+pub type SendOutcome = Result<Event, (ErrorCode, String)>;
+
+struct Job {
+    request: SendRequest,
+    reply: oneshot::Sender<SendOutcome>,
+}
+
+#[derive(Clone)]
+pub struct Messenger {
+    queue: mpsc::Sender<Job>,
+}
+
+impl Messenger {
+    /// Starts the writer task.
+    pub fn start(pool: SqlitePool, hub: Hub) -> Self {
+        let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
+        tokio::spawn(run(pool, hub, jobs));
+        Self { queue }
+    }
+
+    /// Stores a message; resolves once it is committed (or refused).
+    pub async fn send(&self, request: SendRequest) -> SendOutcome {
+        let (reply, answer) = oneshot::channel();
+        let busy = || (ErrorCode::Unavailable, "The server is busy; try again.".to_owned());
+        self.queue.try_send(Job { request, reply }).map_err(|_| busy())?;
+        answer.await.map_err(|_| busy())?
+    }
+}
+
+async fn run(pool: SqlitePool, hub: Hub, mut jobs: mpsc::Receiver<Job>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        commit_batch(&pool, &hub, std::mem::take(&mut batch)).await;
+    }
+}
+
+enum Step {
+    Stored(Event),
+    /// Already stored earlier (a retry): acknowledged, not published again.
+    Repeat(Event),
+    Refused(ErrorCode, String),
+}
+
+async fn commit_batch(pool: &SqlitePool, hub: &Hub, jobs: Vec<Job>) {
+    let steps = match store(pool, &jobs).await {
+        Ok(steps) => steps,
+        Err(err) => {
+            // Nothing was committed, so nothing is acknowledged; clients retry
+            // with the same client_msg_id.
+            tracing::error!(%err, sends = jobs.len(), "message batch failed");
+            for job in jobs {
+                let _ = job.reply.send(Err((
+                    ErrorCode::Internal,
+                    "The message could not be stored; retry.".into(),
+                )));
+            }
+            return;
+        }
+    };
+    for (job, step) in jobs.into_iter().zip(steps) {
+        match step {
+            Step::Stored(event) => {
+                hub.publish(std::slice::from_ref(&event), job.request.conn).await;
+                let _ = job.reply.send(Ok(event));
+            }
+            Step::Repeat(event) => {
+                let _ = job.reply.send(Ok(event));
+            }
+            Step::Refused(code, message) => {
+                let _ = job.reply.send(Err((code, message)));
+            }
+        }
+    }
+}
+
+/// Checks and inserts every job in one transaction.
+async fn store(pool: &SqlitePool, jobs: &[Job]) -> sqlx::Result<Vec<Step>> {
+    let now = db::now_ms();
+    let mut tx = db::begin_write(pool).await?;
+    let mut in_batch: HashMap<(UserId, &str), Event> = HashMap::new();
+    let mut steps = Vec::with_capacity(jobs.len());
+    for Job { request: r, .. } in jobs {
+        let key = (r.sender, r.client_msg_id.as_str());
+        if let Some(event) = in_batch.get(&key) {
+            steps.push(Step::Repeat(event.clone()));
+            continue;
+        }
+        if let Some(event) = db::events::by_client_msg_id(&mut tx, r.sender, &r.client_msg_id).await? {
+            steps.push(Step::Repeat(event));
+            continue;
+        }
+        match db::events::send_right(&mut tx, r.conversation, r.sender).await? {
+            SendRight::Allowed => {}
+            SendRight::NotMember => {
+                steps.push(Step::Refused(ErrorCode::NotFound, "No such conversation.".into()));
+                continue;
+            }
+            SendRight::NotContacts => {
+                steps.push(Step::Refused(
+                    ErrorCode::NotContacts,
+                    "You can only message your contacts.".into(),
+                ));
+                continue;
+            }
+        }
+        if let Some(target) = &r.reply_to {
+            if !db::events::exists_in(&mut tx, r.conversation, target).await? {
+                steps.push(Step::Refused(
+                    ErrorCode::InvalidInput {
+                        field: "reply_to".into(),
+                    },
+                    "The message you reply to is not in this conversation.".into(),
+                ));
+                continue;
+            }
+        }
+        let body = EventBody::Message {
+            content: r.content.clone(),
+            reply_to: r.reply_to.clone(),
+        };
+        let event = db::events::append(&mut tx, r.conversation, r.sender, Some(&r.client_msg_id), body, now).await?;
+        in_batch.insert(key, event.clone());
+        steps.push(Step::Stored(event));
+    }
+    tx.commit().await?;
+    Ok(steps)
+}

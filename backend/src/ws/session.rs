@@ -1,0 +1,377 @@
+//! One WebSocket connection: hello, then a reader that answers client
+//! frames and a writer that drains the connection's bounded queue, with
+//! heartbeats both ways.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures_util::{stream::SplitSink, SinkExt, StreamExt};
+use natter_common::{
+    frames::{close, ClientFrame, ServerFrame},
+    ids::{ConversationId, UserId},
+    limits::{SYNC_BATCH, WS_FRAME_MAX_BYTES},
+    ErrorCode, PROTOCOL_VERSION,
+};
+use tokio::{
+    sync::{mpsc, Notify, Semaphore},
+    time::Instant,
+};
+
+use crate::{
+    auth::AuthUser,
+    db::{self, events::Window},
+    hub::{encode, Conn, Kind, Outbound},
+    messaging::{self, SendRequest},
+    state::AppState,
+};
+
+/// Frames a connection may have queued before it counts as too slow.
+const QUEUE_FRAMES: usize = 1024;
+/// Server pings this often; clients should send something as often.
+const HEARTBEAT: Duration = Duration::from_secs(20);
+/// A connection silent this long is dead.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// A single socket write may take this long before the peer counts as gone.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Malformed frames in a row before the connection is closed.
+const MAX_GARBAGE: u32 = 10;
+/// Sends from one connection awaiting their commit at once.
+const SENDS_IN_FLIGHT: usize = 64;
+/// Typing notices per user and conversation are passed on at most this often.
+const TYPING_EVERY: Duration = Duration::from_secs(2);
+
+type Sink = SplitSink<WebSocket, Message>;
+
+pub async fn run(socket: WebSocket, state: AppState, auth: AuthUser, version: u32) {
+    let (mut sink, mut stream) = socket.split();
+    let user = auth.user_id;
+    if version != PROTOCOL_VERSION {
+        let error = ServerFrame::Error {
+            code: ErrorCode::UnsupportedProtocol {
+                supported: PROTOCOL_VERSION,
+            },
+            message: format!("This server speaks protocol version {PROTOCOL_VERSION}."),
+            client_msg_id: None,
+        };
+        let _ = sink.send(Message::Text(encode(&error))).await;
+        let _ = close_with(&mut sink, close::UNSUPPORTED_PROTOCOL, "unsupported protocol version").await;
+        return;
+    }
+
+    let (queue, outbound) = mpsc::channel(QUEUE_FRAMES);
+    let overflowed = Arc::new(Notify::new());
+    let conn = Conn::new(queue.clone(), overflowed.clone());
+    // Registered before the hello is read from the store, so nothing
+    // committed in between is missed; anything queued meanwhile follows the
+    // hello and the client drops what it already has by seq.
+    let came_online = state.hub.connect(user, conn.clone());
+    let hello = match hello(&state, user).await {
+        Ok(hello) => hello,
+        Err(err) => {
+            tracing::error!(%err, "cannot build hello");
+            let _ = close_with(&mut sink, 1011, "server error").await;
+            finish(&state, user, &conn).await;
+            return;
+        }
+    };
+    if sink.send(Message::Text(encode(&hello))).await.is_err() {
+        finish(&state, user, &conn).await;
+        return;
+    }
+    if came_online {
+        state.hub.announce_presence(user, true).await;
+    }
+    tracing::debug!(user = %user, conn = conn.id, "connected");
+
+    let mut writer = tokio::spawn(write_loop(sink, outbound, overflowed));
+    let mut session = Session {
+        state: state.clone(),
+        user,
+        conn: conn.clone(),
+        queue,
+        sends: Arc::new(Semaphore::new(SENDS_IN_FLIGHT)),
+        typing: HashMap::new(),
+        garbage: 0,
+    };
+    loop {
+        tokio::select! {
+            _ = &mut writer => break,
+            next = tokio::time::timeout(IDLE_TIMEOUT, stream.next()) => match next {
+                Err(_) => {
+                    session.close(1001, "heartbeat timeout");
+                    break;
+                }
+                Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => break,
+                Ok(Some(Ok(Message::Text(text)))) => {
+                    if !session.handle(text).await {
+                        break;
+                    }
+                }
+                Ok(Some(Ok(Message::Binary(_)))) => {
+                    if !session.refuse(ErrorCode::BadRequest, "Frames are JSON text, not binary.") {
+                        break;
+                    }
+                }
+                // Pings are answered by the library; any traffic counts as life.
+                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
+            }
+        }
+    }
+    // Let the writer flush a queued close frame, but not for long.
+    let _ = tokio::time::timeout(Duration::from_secs(2), &mut writer).await;
+    writer.abort();
+    finish(&state, user, &conn).await;
+}
+
+async fn finish(state: &AppState, user: UserId, conn: &Conn) {
+    if state.hub.disconnect(user, conn.id) {
+        state.hub.announce_presence(user, false).await;
+    }
+    tracing::debug!(user = %user, conn = conn.id, "disconnected");
+}
+
+async fn hello(state: &AppState, user: UserId) -> sqlx::Result<ServerFrame> {
+    Ok(ServerFrame::Hello {
+        protocol_version: PROTOCOL_VERSION,
+        user_id: user,
+        conversations: db::read_markers::states(&state.pool, user, None).await?,
+        online: state.hub.online_for(user).await?,
+        heartbeat_ms: HEARTBEAT.as_millis() as u64,
+    })
+}
+
+/// Drains the queue into the socket, a burst per flush, and pings on a timer.
+async fn write_loop(mut sink: Sink, mut outbound: mpsc::Receiver<Outbound>, overflowed: Arc<Notify>) {
+    let mut ping = tokio::time::interval_at(Instant::now() + HEARTBEAT, HEARTBEAT);
+    let mut burst = Vec::with_capacity(64);
+    loop {
+        let written = tokio::select! {
+            biased;
+            () = overflowed.notified() => {
+                let _ = close_with(&mut sink, close::SLOW_CONSUMER, "too slow: reconnect and sync").await;
+                return;
+            }
+            received = outbound.recv_many(&mut burst, 64) => {
+                if received == 0 {
+                    return;
+                }
+                let mut result = Ok(());
+                for item in burst.drain(..) {
+                    match item {
+                        Outbound::Frame(bytes) => {
+                            if result.is_ok() {
+                                result = timed(sink.feed(Message::Text(bytes))).await;
+                            }
+                        }
+                        Outbound::Close(code, reason) => {
+                            let _ = timed(sink.flush()).await;
+                            let _ = close_with(&mut sink, code, reason).await;
+                            return;
+                        }
+                    }
+                }
+                match result {
+                    Ok(()) => timed(sink.flush()).await,
+                    err => err,
+                }
+            }
+            _ = ping.tick() => timed(sink.send(Message::Ping(Default::default()))).await,
+        };
+        if written.is_err() {
+            return;
+        }
+    }
+}
+
+async fn timed<E>(write: impl std::future::Future<Output = Result<(), E>>) -> Result<(), ()> {
+    match tokio::time::timeout(WRITE_TIMEOUT, write).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
+}
+
+async fn close_with(sink: &mut Sink, code: u16, reason: &'static str) -> Result<(), ()> {
+    timed(sink.send(Message::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    }))))
+    .await
+}
+
+/// Per-connection state for answering client frames.
+struct Session {
+    state: AppState,
+    user: UserId,
+    conn: Conn,
+    queue: mpsc::Sender<Outbound>,
+    sends: Arc<Semaphore>,
+    typing: HashMap<ConversationId, Instant>,
+    garbage: u32,
+}
+
+impl Session {
+    fn reply(&self, frame: &ServerFrame) {
+        self.conn.deliver(&encode(frame), Kind::Reliable);
+    }
+
+    fn error(&self, code: ErrorCode, message: impl Into<String>, client_msg_id: Option<String>) {
+        self.reply(&ServerFrame::Error {
+            code,
+            message: message.into(),
+            client_msg_id,
+        });
+    }
+
+    fn close(&self, code: u16, reason: &'static str) {
+        let _ = self.queue.try_send(Outbound::Close(code, reason));
+    }
+
+    /// Answers a bad frame; false once there have been too many in a row.
+    fn refuse(&mut self, code: ErrorCode, message: impl Into<String>) -> bool {
+        self.error(code, message, None);
+        self.garbage += 1;
+        if self.garbage >= MAX_GARBAGE {
+            self.close(close::ABUSE, "too many malformed frames");
+            return false;
+        }
+        true
+    }
+
+    /// Handles one text frame; false when the connection should end.
+    async fn handle(&mut self, text: Utf8Bytes) -> bool {
+        if text.len() > WS_FRAME_MAX_BYTES {
+            let max = WS_FRAME_MAX_BYTES as u64;
+            return self.refuse(
+                ErrorCode::PayloadTooLarge { max_bytes: max },
+                format!("Frames are limited to {max} bytes."),
+            );
+        }
+        let frame = match serde_json::from_str::<ClientFrame>(text.as_str()) {
+            Ok(frame) => frame,
+            Err(err) => return self.refuse(ErrorCode::BadRequest, format!("Malformed or unknown frame: {err}")),
+        };
+        self.garbage = 0;
+        if let Err(err) = self.dispatch(frame).await {
+            tracing::error!(%err, "frame handling failed");
+            self.error(ErrorCode::Internal, "Something went wrong on the server.", None);
+        }
+        true
+    }
+
+    async fn dispatch(&mut self, frame: ClientFrame) -> sqlx::Result<()> {
+        match frame {
+            ClientFrame::Send {
+                client_msg_id,
+                conversation_id,
+                content,
+                reply_to,
+            } => {
+                self.send(SendRequest {
+                    sender: self.user,
+                    conn: Some(self.conn.id),
+                    client_msg_id,
+                    conversation: conversation_id,
+                    content,
+                    reply_to,
+                })
+                .await;
+            }
+            ClientFrame::Sync {
+                conversation_id,
+                after_seq,
+            } => {
+                if !db::conversations::is_member(&self.state.pool, conversation_id, self.user).await? {
+                    self.error(ErrorCode::NotFound, "No such conversation.", None);
+                    return Ok(());
+                }
+                let (events, more) =
+                    db::events::page(&self.state.pool, conversation_id, Window::After(after_seq), SYNC_BATCH).await?;
+                self.reply(&ServerFrame::Events {
+                    conversation_id,
+                    events,
+                    more,
+                });
+            }
+            ClientFrame::Read { conversation_id, seq } => {
+                if !db::conversations::is_member(&self.state.pool, conversation_id, self.user).await? {
+                    self.error(ErrorCode::NotFound, "No such conversation.", None);
+                    return Ok(());
+                }
+                let (read_seq, unread) =
+                    db::read_markers::advance(&self.state.pool, self.user, conversation_id, seq).await?;
+                let frame = encode(&ServerFrame::ReadState {
+                    conversation_id,
+                    read_seq,
+                    unread,
+                });
+                self.state.hub.send_to_user(self.user, &frame, Kind::Reliable);
+            }
+            ClientFrame::Typing { conversation_id } => self.typing(conversation_id).await?,
+            ClientFrame::Ping { nonce } => self.reply(&ServerFrame::Pong { nonce }),
+        }
+        Ok(())
+    }
+
+    async fn send(&mut self, request: SendRequest) {
+        let id = request.client_msg_id.clone();
+        if let Err(invalid) = messaging::validate(&request.client_msg_id, &request.content) {
+            let code = ErrorCode::InvalidInput {
+                field: invalid.field.into(),
+            };
+            return self.error(code, invalid.message, Some(id));
+        }
+        if let Err(retry_after_ms) = self.state.send_limiter.check(self.user) {
+            let secs = retry_after_ms.div_ceil(1000);
+            let message = format!("You are sending too fast. Try again in {secs} s.");
+            return self.error(ErrorCode::RateLimited { retry_after_ms }, message, Some(id));
+        }
+        // Waiting here slows a flooding reader down instead of queueing without bound.
+        let Ok(permit) = self.sends.clone().acquire_owned().await else {
+            return;
+        };
+        let messenger = self.state.messenger.clone();
+        let conn = self.conn.clone();
+        tokio::spawn(async move {
+            let frame = match messenger.send(request).await {
+                Ok(event) => ServerFrame::Sent {
+                    client_msg_id: id,
+                    conversation_id: event.conversation_id,
+                    seq: event.seq,
+                    id: event.id,
+                    created_at: event.created_at,
+                },
+                Err((code, message)) => ServerFrame::Error {
+                    code,
+                    message,
+                    client_msg_id: Some(id),
+                },
+            };
+            conn.deliver(&encode(&frame), Kind::Reliable);
+            drop(permit);
+        });
+    }
+
+    async fn typing(&mut self, conversation: ConversationId) -> sqlx::Result<()> {
+        let members = self.state.hub.members_of(conversation).await?;
+        if !members.contains(&self.user) {
+            self.error(ErrorCode::NotFound, "No such conversation.", None);
+            return Ok(());
+        }
+        let now = Instant::now();
+        if self
+            .typing
+            .get(&conversation)
+            .is_some_and(|last| now - *last < TYPING_EVERY)
+        {
+            return Ok(());
+        }
+        self.typing.insert(conversation, now);
+        let others: Vec<UserId> = members.iter().copied().filter(|u| *u != self.user).collect();
+        let frame = encode(&ServerFrame::Typing {
+            conversation_id: conversation,
+            user_id: self.user,
+        });
+        self.state.hub.send_to_users(&others, &frame, Kind::Ephemeral, None);
+        Ok(())
+    }
+}

@@ -1,0 +1,158 @@
+//! WebSocket frames on `/ws`: one JSON object per text message, tagged by
+//! `type`. The server speaks first with `hello`; everything after is
+//! client requests and server pushes.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    error::ErrorCode,
+    events::{Event, MessageContent},
+    ids::{ConversationId, EventId, UserId},
+};
+
+/// Client → server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// Send a message. `client_msg_id` (1–64 characters, unique per sender)
+    /// makes retries safe: a resend returns the original `sent` ack.
+    Send {
+        client_msg_id: String,
+        conversation_id: ConversationId,
+        content: MessageContent,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<EventId>,
+    },
+    /// Ask for the events after `after_seq`; answered by one `events` frame
+    /// of at most [`crate::limits::SYNC_BATCH`] events. Repeat while `more`.
+    Sync {
+        conversation_id: ConversationId,
+        after_seq: i64,
+    },
+    /// I have read up to `seq`.
+    Read { conversation_id: ConversationId, seq: i64 },
+    /// I am typing (send at most every few seconds while typing).
+    Typing { conversation_id: ConversationId },
+    /// Application heartbeat; answered by `pong` with the same nonce.
+    Ping { nonce: u64 },
+}
+
+/// Server → client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ServerFrame {
+    /// First frame on every connection: who you are and where every
+    /// conversation stands.
+    Hello {
+        protocol_version: u32,
+        user_id: UserId,
+        conversations: Vec<ConversationState>,
+        /// Users sharing a conversation with you who are online now.
+        online: Vec<UserId>,
+        /// Send something (a `ping` will do) at least this often, or be
+        /// considered gone; expect the server to do the same.
+        heartbeat_ms: u64,
+    },
+    /// A new event in one of your conversations, live.
+    Event {
+        event: Event,
+    },
+    /// Your message is durably stored as `seq` of its conversation.
+    Sent {
+        client_msg_id: String,
+        conversation_id: ConversationId,
+        seq: i64,
+        id: EventId,
+        created_at: i64,
+    },
+    /// The answer to `sync`: events after the requested seq, ascending.
+    Events {
+        conversation_id: ConversationId,
+        events: Vec<Event>,
+        more: bool,
+    },
+    /// Your read position or unread count changed (on any of your devices).
+    ReadState {
+        conversation_id: ConversationId,
+        read_seq: i64,
+        unread: u32,
+    },
+    /// Someone is typing.
+    Typing {
+        conversation_id: ConversationId,
+        user_id: UserId,
+    },
+    /// A user you share a conversation with came online or went offline.
+    Presence {
+        user_id: UserId,
+        online: bool,
+    },
+    /// Your contacts or contact requests changed: refetch them.
+    ContactsChanged,
+    Pong {
+        nonce: u64,
+    },
+    /// A request failed; the connection stays open. `client_msg_id` is set
+    /// when the failed request was a `send`.
+    Error {
+        #[serde(flatten)]
+        code: ErrorCode,
+        message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_msg_id: Option<String>,
+    },
+}
+
+/// Where a conversation stands for the connecting user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationState {
+    pub conversation_id: ConversationId,
+    pub last_seq: i64,
+    pub read_seq: i64,
+    /// Messages from others after `read_seq` (capped at 1000).
+    pub unread: u32,
+}
+
+/// WebSocket close codes the server uses, beyond the standard ones.
+pub mod close {
+    /// The connection could not keep up with its traffic and was dropped;
+    /// reconnect and sync from your last seq.
+    pub const SLOW_CONSUMER: u16 = 4008;
+    /// Too many malformed frames.
+    pub const ABUSE: u16 = 4009;
+    /// The client asked for a protocol version this server does not speak.
+    pub const UNSUPPORTED_PROTOCOL: u16 = 4010;
+    /// The session ended (logout or revocation).
+    pub const SESSION_ENDED: u16 = 4001;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_are_tagged_by_type() {
+        let send: ClientFrame = serde_json::from_str(
+            r#"{"type":"send","client_msg_id":"c1","conversation_id":3,"content":{"kind":"text","text":"hi"}}"#,
+        )
+        .unwrap();
+        assert!(matches!(send, ClientFrame::Send { ref client_msg_id, .. } if client_msg_id == "c1"));
+
+        let error = ServerFrame::Error {
+            code: ErrorCode::RateLimited { retry_after_ms: 500 },
+            message: "slow down".into(),
+            client_msg_id: Some("c1".into()),
+        };
+        let json = serde_json::to_value(&error).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"type":"error","code":"rate_limited","retry_after_ms":500,"message":"slow down","client_msg_id":"c1"})
+        );
+        assert_eq!(serde_json::from_value::<ServerFrame>(json).unwrap(), error);
+        assert_eq!(
+            serde_json::to_string(&ServerFrame::ContactsChanged).unwrap(),
+            r#"{"type":"contacts_changed"}"#
+        );
+    }
+}
