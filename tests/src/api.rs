@@ -151,3 +151,17 @@ pub async fn register_all<const N: usize>(server: &TestServer, names: [&str; N])
     out.try_into()
         .map_err(|_| anyhow::anyhow!("registered a different number of users"))
 }
+
+impl Authed {
+    /// A second session (another device) for an existing user.
+    pub async fn login(server: &TestServer, username: &str) -> anyhow::Result<Self> {
+        let session: natter_common::api::SessionCreated =
+            expect_json(login(server, username, PASSWORD).await?, StatusCode::OK).await?;
+        Ok(Self {
+            token: session.token,
+            user: session.user,
+            base: server.url.clone(),
+            http: reqwest::Client::new(),
+        })
+    }
+}

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod browser;
 pub mod server;
+pub mod ws;
 
 pub use browser::Browser;
 pub use server::TestServer;

@@ -66,9 +66,7 @@ impl TestServer {
     /// data directory and settings, as an operator's restart would.
     pub async fn restart(mut self) -> anyhow::Result<Self> {
         self.stop().await?;
-        let data = std::mem::replace(&mut self.data, DataDir::Borrowed(PathBuf::new()));
-        let env = std::mem::take(&mut self.env);
-        Self::start(data, env).await
+        self.start_again().await
     }
 
     async fn start(data: DataDir, env: Vec<(String, String)>) -> anyhow::Result<Self> {
@@ -136,6 +134,25 @@ impl TestServer {
     /// The server's log so far (its stderr), for assertions and failure output.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.data.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// Kills the server with SIGKILL, as a crash would, and starts it again
+    /// on the same data directory.
+    pub async fn crash_and_restart(mut self) -> anyhow::Result<Self> {
+        self.child.start_kill()?;
+        self.child.wait().await?;
+        self.start_again().await
+    }
+
+    /// Starts anew on the same data directory, settings and port, so
+    /// clients' URLs stay valid.
+    async fn start_again(&mut self) -> anyhow::Result<Self> {
+        let data = std::mem::replace(&mut self.data, DataDir::Borrowed(PathBuf::new()));
+        let mut env = std::mem::take(&mut self.env);
+        let addr = self.url.trim_start_matches("http://").trim_end_matches('/').to_owned();
+        env.retain(|(k, _)| k != "NATTER_BIND");
+        env.push(("NATTER_BIND".into(), addr));
+        Self::start(data, env).await
     }
 
     /// Graceful stop: SIGTERM, then wait for the process to exit.

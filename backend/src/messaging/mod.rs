@@ -3,7 +3,7 @@
 
 mod writer;
 
-pub use writer::{Messenger, SendOutcome, SendRequest};
+pub use writer::{Messenger, Pending, SendOutcome, SendRequest};
 
 use natter_common::{
     events::MessageContent,

@@ -55,12 +55,22 @@ impl Messenger {
         Self { queue }
     }
 
-    /// Stores a message; resolves once it is committed (or refused).
-    pub async fn send(&self, request: SendRequest) -> SendOutcome {
+    /// Queues a message for storing, in call order, and returns where its
+    /// outcome will arrive once it is committed (or refused).
+    pub fn submit(&self, request: SendRequest) -> Pending {
         let (reply, answer) = oneshot::channel();
+        let queued = self.queue.try_send(Job { request, reply }).is_ok();
+        Pending(queued.then_some(answer))
+    }
+}
+
+/// A queued send's outcome, to await.
+pub struct Pending(Option<oneshot::Receiver<SendOutcome>>);
+
+impl Pending {
+    pub async fn outcome(self) -> SendOutcome {
         let busy = || (ErrorCode::Unavailable, "The server is busy; try again.".to_owned());
-        self.queue.try_send(Job { request, reply }).map_err(|_| busy())?;
-        answer.await.map_err(|_| busy())?
+        self.0.ok_or_else(busy)?.await.map_err(|_| busy())?
     }
 }
 

@@ -329,10 +329,11 @@ impl Session {
         let Ok(permit) = self.sends.clone().acquire_owned().await else {
             return;
         };
-        let messenger = self.state.messenger.clone();
+        // Queued here, in frame order, so one connection's messages keep their order.
+        let pending = self.state.messenger.submit(request);
         let conn = self.conn.clone();
         tokio::spawn(async move {
-            let frame = match messenger.send(request).await {
+            let frame = match pending.outcome().await {
                 Ok(event) => ServerFrame::Sent {
                     client_msg_id: id,
                     conversation_id: event.conversation_id,

@@ -1,0 +1,242 @@
+//! `WsClient`: a real WebSocket client speaking natter's frames.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use futures_util::{SinkExt, StreamExt};
+use natter_common::{
+    events::{Event, MessageContent},
+    frames::{ClientFrame, ConversationState, ServerFrame},
+    ids::{ConversationId, UserId},
+};
+use tokio::net::TcpStream;
+use tokio_tungstenite::{
+    tungstenite::{client::IntoClientRequest, protocol::frame::coding::CloseCode, Message},
+    MaybeTlsStream, WebSocketStream,
+};
+
+use crate::TestServer;
+
+/// How long any single expected frame may take before the test fails.
+pub const FRAME_TIMEOUT: Duration = Duration::from_secs(20);
+
+pub struct WsClient {
+    stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub user_id: UserId,
+    pub conversations: Vec<ConversationState>,
+    pub online: Vec<UserId>,
+}
+
+/// Where the handshake came from and what it asked for.
+#[derive(Default)]
+pub struct Handshake<'a> {
+    pub token: Option<&'a str>,
+    pub origin: Option<&'a str>,
+    pub query: &'a str,
+}
+
+impl WsClient {
+    /// Connects with a bearer token and reads the `hello`.
+    pub async fn connect(server: &TestServer, token: &str) -> anyhow::Result<Self> {
+        let stream = Self::handshake(
+            server,
+            Handshake {
+                token: Some(token),
+                ..Default::default()
+            },
+        )
+        .await?;
+        Self::after_hello(stream).await
+    }
+
+    /// The raw handshake, for tests of refusals.
+    pub async fn handshake(
+        server: &TestServer,
+        how: Handshake<'_>,
+    ) -> anyhow::Result<WebSocketStream<MaybeTlsStream<TcpStream>>> {
+        let url = format!("{}ws{}", server.url.replacen("http://", "ws://", 1), how.query);
+        let mut request = url.into_client_request()?;
+        if let Some(token) = how.token {
+            request
+                .headers_mut()
+                .insert("Authorization", format!("Bearer {token}").parse()?);
+        }
+        if let Some(origin) = how.origin {
+            request.headers_mut().insert("Origin", origin.parse()?);
+        }
+        let (stream, _) = tokio_tungstenite::connect_async(request).await?;
+        Ok(stream)
+    }
+
+    async fn after_hello(stream: WebSocketStream<MaybeTlsStream<TcpStream>>) -> anyhow::Result<Self> {
+        let mut client = Self {
+            stream,
+            user_id: UserId(0),
+            conversations: Vec::new(),
+            online: Vec::new(),
+        };
+        match client.next().await? {
+            ServerFrame::Hello {
+                user_id,
+                conversations,
+                online,
+                ..
+            } => {
+                client.user_id = user_id;
+                client.conversations = conversations;
+                client.online = online;
+                Ok(client)
+            }
+            other => bail!("expected hello, got {other:?}"),
+        }
+    }
+
+    pub fn state(&self, conversation: ConversationId) -> Option<&ConversationState> {
+        self.conversations.iter().find(|c| c.conversation_id == conversation)
+    }
+
+    pub async fn send(&mut self, frame: &ClientFrame) -> anyhow::Result<()> {
+        self.send_raw(serde_json::to_string(frame)?).await
+    }
+
+    pub async fn send_raw(&mut self, text: String) -> anyhow::Result<()> {
+        self.stream.send(Message::text(text)).await?;
+        Ok(())
+    }
+
+    pub async fn send_binary(&mut self, bytes: Vec<u8>) -> anyhow::Result<()> {
+        self.stream.send(Message::binary(bytes)).await?;
+        Ok(())
+    }
+
+    /// Queues a text message without waiting for its ack.
+    pub async fn send_text(
+        &mut self,
+        conversation: ConversationId,
+        client_msg_id: &str,
+        text: &str,
+    ) -> anyhow::Result<()> {
+        self.send(&ClientFrame::Send {
+            client_msg_id: client_msg_id.into(),
+            conversation_id: conversation,
+            content: MessageContent::Text { text: text.into() },
+            reply_to: None,
+        })
+        .await
+    }
+
+    /// The next server frame (pings are answered by the library).
+    pub async fn next(&mut self) -> anyhow::Result<ServerFrame> {
+        loop {
+            let message = tokio::time::timeout(FRAME_TIMEOUT, self.stream.next())
+                .await
+                .context("no frame within the timeout")?
+                .context("connection closed")??;
+            match message {
+                Message::Text(text) => return serde_json::from_str(text.as_str()).context("unparseable server frame"),
+                Message::Close(frame) => bail!("closed by server: {frame:?}"),
+                _ => continue,
+            }
+        }
+    }
+
+    /// The next frame that `pick` accepts; others (presence, typing, …) are skipped.
+    pub async fn next_where<T>(&mut self, mut pick: impl FnMut(ServerFrame) -> Option<T>) -> anyhow::Result<T> {
+        loop {
+            if let Some(found) = pick(self.next().await?) {
+                return Ok(found);
+            }
+        }
+    }
+
+    /// The next live event.
+    pub async fn next_event(&mut self) -> anyhow::Result<Event> {
+        self.next_where(|f| match f {
+            ServerFrame::Event { event } => Some(event),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Sends a text message and waits for its `sent` ack; returns its seq.
+    pub async fn send_and_ack(
+        &mut self,
+        conversation: ConversationId,
+        client_msg_id: &str,
+        text: &str,
+    ) -> anyhow::Result<i64> {
+        self.send_text(conversation, client_msg_id, text).await?;
+        let wanted = client_msg_id.to_owned();
+        self.next_where(|f| match f {
+            ServerFrame::Sent { client_msg_id, seq, .. } if client_msg_id == wanted => Some(Ok(seq)),
+            ServerFrame::Error {
+                client_msg_id: Some(id),
+                message,
+                ..
+            } if id == wanted => Some(Err(anyhow::anyhow!("send {wanted} refused: {message}"))),
+            _ => None,
+        })
+        .await?
+    }
+
+    /// Everything after `after_seq`, following `more` across batches.
+    pub async fn sync(&mut self, conversation: ConversationId, mut after_seq: i64) -> anyhow::Result<Vec<Event>> {
+        let mut all = Vec::new();
+        loop {
+            self.send(&ClientFrame::Sync {
+                conversation_id: conversation,
+                after_seq,
+            })
+            .await?;
+            let (events, more) = self
+                .next_where(|f| match f {
+                    ServerFrame::Events {
+                        conversation_id,
+                        events,
+                        more,
+                    } if conversation_id == conversation => Some((events, more)),
+                    _ => None,
+                })
+                .await?;
+            if let Some(last) = events.last() {
+                after_seq = last.seq;
+            }
+            all.extend(events);
+            if !more {
+                return Ok(all);
+            }
+        }
+    }
+
+    /// Reads until the server closes; returns the close code (None for a
+    /// connection dropped without a close frame) and the events seen first.
+    pub async fn until_closed(&mut self) -> anyhow::Result<(Option<u16>, Vec<Event>)> {
+        let mut events = Vec::new();
+        loop {
+            let next = tokio::time::timeout(FRAME_TIMEOUT, self.stream.next())
+                .await
+                .context("server never closed")?;
+            match next {
+                None | Some(Err(_)) => return Ok((None, events)),
+                Some(Ok(Message::Close(frame))) => return Ok((frame.map(|f| u16::from(f.code)), events)),
+                Some(Ok(Message::Text(text))) => {
+                    if let Ok(ServerFrame::Event { event }) = serde_json::from_str(text.as_str()) {
+                        events.push(event);
+                    }
+                }
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
+    /// Drops the TCP connection without a close handshake, like a crash or
+    /// a network cut.
+    pub fn kill(self) {
+        drop(self.stream);
+    }
+}
+
+/// For comparing close codes in assertions.
+pub fn code(code: CloseCode) -> u16 {
+    code.into()
+}

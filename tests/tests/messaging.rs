@@ -1,0 +1,706 @@
+//! The messaging core over real WebSockets against the real binary: live
+//! delivery to every device, idempotent sends, sync, slow consumers, rate
+//! limits, refusals, and a crash in the middle of a burst.
+
+use std::collections::{BTreeMap, HashSet};
+
+use natter_common::{
+    api::{Group, History},
+    events::{Event, EventBody, MessageContent},
+    frames::{close, ClientFrame, ServerFrame},
+    ids::ConversationId,
+    ErrorCode,
+};
+use natter_tests::{
+    api::{befriend, expect_json, register_all, Authed},
+    ws::{Handshake, WsClient},
+    TestServer,
+};
+use reqwest::StatusCode;
+use serde_json::json;
+
+const FAST: [(&str, &str); 3] = [
+    ("NATTER_AUTH_RATE_PER_MINUTE", "1000"),
+    ("NATTER_SEND_RATE_PER_SECOND", "100000"),
+    ("NATTER_SEND_BURST", "100000"),
+];
+
+fn text_of(event: &Event) -> &str {
+    match &event.body {
+        EventBody::Message {
+            content: MessageContent::Text { text },
+            ..
+        } => text,
+        _ => "",
+    }
+}
+
+/// Every event of a conversation through REST history, oldest first.
+async fn full_history(user: &Authed, conversation: ConversationId) -> anyhow::Result<Vec<Event>> {
+    let mut all = Vec::new();
+    let mut after = 0;
+    loop {
+        let page: History = user
+            .get_json(&format!(
+                "api/v1/conversations/{}/events?after={after}&limit=100",
+                conversation.0
+            ))
+            .await?;
+        if let Some(last) = page.events.last() {
+            after = last.seq;
+        }
+        all.extend(page.events);
+        if !page.more {
+            return Ok(all);
+        }
+    }
+}
+
+#[tokio::test]
+async fn dm_reaches_every_device_of_both_users_once() -> anyhow::Result<()> {
+    let server = TestServer::spawn_with(&FAST).await?;
+    let [ann, bob] = register_all(&server, ["dm_ann", "dm_bob"]).await?;
+    let dm = befriend(&ann, &bob).await?;
+    let ann_phone = Authed::login(&server, "dm_ann").await?;
+    let bob_phone = Authed::login(&server, "dm_bob").await?;
+
+    let mut ann1 = WsClient::connect(&server, &ann.token).await?;
+    let mut ann2 = WsClient::connect(&server, &ann_phone.token).await?;
+    let mut bob1 = WsClient::connect(&server, &bob.token).await?;
+    let mut bob2 = WsClient::connect(&server, &bob_phone.token).await?;
+
+    let seq = ann1.send_and_ack(dm, "m-1", "hello 👋 <b>bold</b>").await?;
+    assert_eq!(seq, 1);
+    for device in [&mut ann2, &mut bob1, &mut bob2] {
+        let event = device.next_event().await?;
+        assert_eq!((event.conversation_id, event.seq, event.sender), (dm, 1, ann.id()));
+        assert_eq!(text_of(&event), "hello 👋 <b>bold</b>");
+        assert_eq!(event.client_msg_id.as_deref(), Some("m-1"));
+    }
+    // And back the other way, in order.
+    bob2.send_and_ack(dm, "r-1", "hi").await?;
+    bob2.send_and_ack(dm, "r-2", "there").await?;
+    for device in [&mut ann1, &mut ann2, &mut bob1] {
+        let (first, second) = (device.next_event().await?, device.next_event().await?);
+        assert_eq!((first.seq, text_of(&first)), (2, "hi"));
+        assert_eq!((second.seq, text_of(&second)), (3, "there"));
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn group_messages_fan_out_to_every_member() -> anyhow::Result<()> {
+    let server = TestServer::spawn_with(&FAST).await?;
+    let users = register_all(&server, ["fan_a", "fan_b", "fan_c", "fan_d", "fan_e"]).await?;
+    for other in &users[1..] {
+        befriend(&users[0], other).await?;
+    }
+    let ids: Vec<_> = users[1..].iter().map(|u| u.id()).collect();
+    let group: Group = expect_json(
+        users[0]
+            .post("api/v1/groups", json!({"name": "Fan", "member_ids": ids}))
+            .await?,
+        StatusCode::CREATED,
+    )
+    .await?;
+    let mut sockets = Vec::new();
+    for user in &users {
+        sockets.push(WsClient::connect(&server, &user.token).await?);
+    }
+    let last = sockets[0].state(group.id).expect("group in hello").last_seq;
+    for i in 0..20 {
+        sockets[2]
+            .send_text(group.id, &format!("g-{i}"), &format!("message {i}"))
+            .await?;
+    }
+    for (n, socket) in sockets.iter_mut().enumerate() {
+        if n == 2 {
+            continue;
+        }
+        for i in 0..20 {
+            let event = socket.next_event().await?;
+            assert_eq!(
+                (event.seq, text_of(&event)),
+                (last + 1 + i, format!("message {i}").as_str())
+            );
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_resend_with_the_same_client_msg_id_stores_one_message() -> anyhow::Result<()> {
+    let server = TestServer::spawn_with(&FAST).await?;
+    let [ann, bob] = register_all(&server, ["dup_ann", "dup_bob"]).await?;
+    let dm = befriend(&ann, &bob).await?;
+    let mut sender = WsClient::connect(&server, &ann.token).await?;
+    let mut receiver = WsClient::connect(&server, &bob.token).await?;
+
+    let first = sender.send_and_ack(dm, "same-id", "once").await?;
+    // A retry after the ack, and two back to back (same batch), all map to it.
+    let second = sender.send_and_ack(dm, "same-id", "once").await?;
+    sender.send_text(dm, "twin", "pair").await?;
+    sender.send_text(dm, "twin", "pair").await?;
+    let mut twin_acks = Vec::new();
+    while twin_acks.len() < 2 {
+        if let ServerFrame::Sent { client_msg_id, seq, .. } = sender.next().await? {
+            assert_eq!(client_msg_id, "twin");
+            twin_acks.push(seq);
+        }
+    }
+    assert_eq!(first, second);
+    assert_eq!(twin_acks[0], twin_acks[1]);
+    sender.send_and_ack(dm, "marker", "after").await?;
+
+    // The receiver sees each message exactly once: the marker follows directly.
+    let seen: Vec<String> = [
+        receiver.next_event().await?,
+        receiver.next_event().await?,
+        receiver.next_event().await?,
+    ]
+    .iter()
+    .map(|e| text_of(e).to_owned())
+    .collect();
+    assert_eq!(seen, ["once", "pair", "after"]);
+    let texts: Vec<String> = full_history(&ann, dm)
+        .await?
+        .iter()
+        .map(|e| text_of(e).to_owned())
+        .collect();
+    assert_eq!(texts, ["once", "pair", "after"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_offline_user_gets_everything_in_order_on_login() -> anyhow::Result<()> {
+    let server = TestServer::spawn_with(&FAST).await?;
+    let [ann, bob] = register_all(&server, ["off_ann", "off_bob"]).await?;
+    let dm = befriend(&ann, &bob).await?;
+    let mut sender = WsClient::connect(&server, &ann.token).await?;
+    for i in 0..250 {
+        sender.send_text(dm, &format!("o-{i}"), &format!("{i}")).await?;
+    }
+    let mut acked = 0;
+    while acked < 250 {
+        if let ServerFrame::Sent { .. } = sender.next().await? {
+            acked += 1;
+        }
+    }
+
+    let mut bob_ws = WsClient::connect(&server, &bob.token).await?;
+    let state = bob_ws.state(dm).expect("dm in hello").clone();
+    assert_eq!((state.last_seq, state.read_seq, state.unread), (250, 0, 250));
+    let events = bob_ws.sync(dm, 0).await?;
+    assert_eq!(
+        events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=250).collect::<Vec<_>>()
+    );
+    assert!(events.iter().enumerate().all(|(i, e)| text_of(e) == i.to_string()));
+
+    // Reading moves the marker on every device of Bob's, and unread drops.
+    let mut bob_other = WsClient::connect(&server, &Authed::login(&server, "off_bob").await?.token).await?;
+    bob_ws
+        .send(&ClientFrame::Read {
+            conversation_id: dm,
+            seq: 200,
+        })
+        .await?;
+    for device in [&mut bob_ws, &mut bob_other] {
+        let (read_seq, unread) = device
+            .next_where(|f| match f {
+                ServerFrame::ReadState {
+                    conversation_id,
+                    read_seq,
+                    unread,
+                } if conversation_id == dm => Some((read_seq, unread)),
+                _ => None,
+            })
+            .await?;
+        assert_eq!((read_seq, unread), (200, 50));
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_socket_killed_mid_stream_resyncs_with_nothing_lost_or_doubled() -> anyhow::Result<()> {
+    let server = TestServer::spawn_with(&FAST).await?;
+    let [ann, bob] = register_all(&server, ["cut_ann", "cut_bob"]).await?;
+    let dm = befriend(&ann, &bob).await?;
+    let mut sender = WsClient::connect(&server, &ann.token).await?;
+    let mut receiver = WsClient::connect(&server, &bob.token).await?;
+
+    for i in 0..100 {
+        sender.send_text(dm, &format!("k-{i}"), &format!("{i}")).await?;
+    }
+    // Bob reads part of the stream, then his connection dies.
+    let mut seen: Vec<Event> = Vec::new();
+    for _ in 0..30 {
+        seen.push(receiver.next_event().await?);
+    }
+    receiver.kill();
+    for i in 100..200 {
+        sender.send_text(dm, &format!("k-{i}"), &format!("{i}")).await?;
+    }
+    let mut acked = 0;
+    while acked < 200 {
+        if let ServerFrame::Sent { .. } = sender.next().await? {
+            acked += 1;
+        }
+    }
+
+    // He reconnects and syncs from the last seq he has.
+    let mut again = WsClient::connect(&server, &bob.token).await?;
+    let last = seen.last().map_or(0, |e| e.seq);
+    seen.extend(again.sync(dm, last).await?);
+    let seqs: Vec<i64> = seen.iter().map(|e| e.seq).collect();
+    assert_eq!(
+        seqs,
+        (1..=200).collect::<Vec<_>>(),
+        "every message exactly once, in order"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_slow_consumer_is_cut_off_while_others_keep_receiving() -> anyhow::Result<()> {
+    let server = TestServer::spawn_with(&FAST).await?;
+    let [ann, bob, slow] = register_all(&server, ["slow_ann", "slow_bob", "slow_cat"]).await?;
+    befriend(&ann, &bob).await?;
+    befriend(&ann, &slow).await?;
+    let group: Group = expect_json(
+        ann.post(
+            "api/v1/groups",
+            json!({"name": "Firehose", "member_ids": [bob.id(), slow.id()]}),
+        )
+        .await?,
+        StatusCode::CREATED,
+    )
+    .await?;
+    let mut sender = WsClient::connect(&server, &ann.token).await?;
+    let mut fast = WsClient::connect(&server, &bob.token).await?;
+    // This one never reads while the burst is on.
+    let mut stalled = WsClient::connect(&server, &slow.token).await?;
+    let start = sender.state(group.id).expect("group").last_seq;
+
+    const BURST: i64 = 3000;
+    let big = "x".repeat(3900);
+    let reader = tokio::spawn(async move {
+        let mut seqs = Vec::new();
+        while seqs.len() < BURST as usize {
+            seqs.push(fast.next_event().await?.seq);
+        }
+        anyhow::Ok(seqs)
+    });
+    for i in 0..BURST {
+        sender.send_text(group.id, &format!("s-{i}"), &big).await?;
+    }
+    let got = reader.await??;
+    assert_eq!(
+        got,
+        (start + 1..=start + BURST).collect::<Vec<_>>(),
+        "the reading member got everything"
+    );
+
+    let (code, partial) = stalled.until_closed().await?;
+    eprintln!(
+        "stalled client got {} of {BURST} before being cut off (close {code:?})",
+        partial.len()
+    );
+    assert!(
+        code.is_none() || code == Some(close::SLOW_CONSUMER),
+        "closed with {code:?}"
+    );
+    assert!(
+        (partial.len() as i64) < BURST,
+        "the stalled client was cut off, not served in full"
+    );
+    // It reconnects and catches up by seq.
+    let mut back = WsClient::connect(&server, &slow.token).await?;
+    let last = partial.last().map_or(start, |e| e.seq);
+    let rest = back.sync(group.id, last).await?;
+    assert_eq!(rest.last().map(|e| e.seq), Some(start + BURST));
+    Ok(())
+}
+
+#[tokio::test]
+async fn sends_over_the_rate_get_a_typed_error_each() -> anyhow::Result<()> {
+    let server = TestServer::spawn_with(&[
+        ("NATTER_AUTH_RATE_PER_MINUTE", "1000"),
+        ("NATTER_SEND_RATE_PER_SECOND", "1"),
+        ("NATTER_SEND_BURST", "3"),
+    ])
+    .await?;
+    let [ann, bob] = register_all(&server, ["rate_ann", "rate_bob"]).await?;
+    let dm = befriend(&ann, &bob).await?;
+    let mut ws = WsClient::connect(&server, &ann.token).await?;
+    for i in 0..6 {
+        ws.send_text(dm, &format!("rl-{i}"), "spam").await?;
+    }
+    let mut answers = BTreeMap::new();
+    while answers.len() < 6 {
+        match ws.next().await? {
+            ServerFrame::Sent { client_msg_id, .. } => answers.insert(client_msg_id, None),
+            ServerFrame::Error {
+                client_msg_id: Some(id),
+                code,
+                ..
+            } => answers.insert(id, Some(code)),
+            _ => None,
+        };
+    }
+    let refused: Vec<_> = answers.values().flatten().collect();
+    assert_eq!(answers.values().filter(|a| a.is_none()).count(), 3, "{answers:?}");
+    assert_eq!(refused.len(), 3);
+    assert!(refused
+        .iter()
+        .all(|c| matches!(c, ErrorCode::RateLimited { retry_after_ms } if *retry_after_ms > 0)));
+    Ok(())
+}
+
+#[tokio::test]
+async fn only_participants_may_use_a_conversation() -> anyhow::Result<()> {
+    let server = TestServer::spawn_with(&FAST).await?;
+    let [ann, bob, eve] = register_all(&server, ["auth_ann", "auth_bob", "auth_eve"]).await?;
+    let dm = befriend(&ann, &bob).await?;
+    let mut eve_ws = WsClient::connect(&server, &eve.token).await?;
+
+    eve_ws.send_text(dm, "e-1", "let me in").await?;
+    let refused = |want: ErrorCode| {
+        move |f: ServerFrame| match f {
+            ServerFrame::Error { code, .. } => Some(code == want),
+            _ => None,
+        }
+    };
+    assert!(
+        eve_ws.next_where(refused(ErrorCode::NotFound)).await?,
+        "send to a foreign DM"
+    );
+    for frame in [
+        ClientFrame::Sync {
+            conversation_id: dm,
+            after_seq: 0,
+        },
+        ClientFrame::Read {
+            conversation_id: dm,
+            seq: 1,
+        },
+        ClientFrame::Typing { conversation_id: dm },
+        ClientFrame::Sync {
+            conversation_id: ConversationId(987_654),
+            after_seq: 0,
+        },
+    ] {
+        eve_ws.send(&frame).await?;
+        assert!(eve_ws.next_where(refused(ErrorCode::NotFound)).await?, "{frame:?}");
+    }
+
+    // Former contacts keep their history but can't message each other.
+    let mut ann_ws = WsClient::connect(&server, &ann.token).await?;
+    ann_ws.send_and_ack(dm, "before", "still friends").await?;
+    assert_eq!(
+        ann.delete(&format!("api/v1/contacts/{}", bob.id().0)).await?.status(),
+        StatusCode::NO_CONTENT
+    );
+    ann_ws.send_text(dm, "after", "hello?").await?;
+    let code = ann_ws
+        .next_where(|f| match f {
+            ServerFrame::Error {
+                code,
+                client_msg_id: Some(id),
+                ..
+            } if id == "after" => Some(code),
+            _ => None,
+        })
+        .await?;
+    assert_eq!(code, ErrorCode::NotContacts);
+    assert_eq!(full_history(&bob, dm).await?.len(), 1);
+
+    // No session, no socket; a foreign page can't open one with the cookie.
+    let anonymous = WsClient::handshake(&server, Handshake::default()).await;
+    assert!(format!("{:?}", anonymous.err()).contains("401"));
+    let foreign = WsClient::handshake(
+        &server,
+        Handshake {
+            token: Some(&ann.token),
+            origin: Some("https://evil.example"),
+            query: "",
+        },
+    )
+    .await;
+    assert!(format!("{:?}", foreign.err()).contains("403"));
+    let own_origin = server.url.trim_end_matches('/').to_owned();
+    WsClient::handshake(
+        &server,
+        Handshake {
+            token: Some(&ann.token),
+            origin: Some(&own_origin),
+            query: "",
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_frames_get_typed_errors_and_the_connection_lives_on() -> anyhow::Result<()> {
+    let server = TestServer::spawn_with(&FAST).await?;
+    let [ann, bob] = register_all(&server, ["bad_ann", "bad_bob"]).await?;
+    let dm = befriend(&ann, &bob).await?;
+    let mut ws = WsClient::connect(&server, &ann.token).await?;
+    let error_code = |f: ServerFrame| match f {
+        ServerFrame::Error { code, .. } => Some(code),
+        _ => None,
+    };
+
+    for raw in [
+        "not json",
+        r#"{"type":"launch_rockets"}"#,
+        r#"{"type":"send","conversation_id":"x"}"#,
+    ] {
+        ws.send_raw(raw.into()).await?;
+        assert_eq!(ws.next_where(error_code).await?, ErrorCode::BadRequest, "{raw}");
+    }
+    ws.send_binary(vec![1, 2, 3]).await?;
+    assert_eq!(ws.next_where(error_code).await?, ErrorCode::BadRequest);
+    ws.send_raw(format!(r#"{{"type":"ping","nonce":1,"pad":"{}"}}"#, "p".repeat(40_000)))
+        .await?;
+    assert_eq!(
+        ws.next_where(error_code).await?,
+        ErrorCode::PayloadTooLarge { max_bytes: 32 * 1024 }
+    );
+
+    for (text, field) in [("   ", "text"), (&*"é".repeat(4001), "text")] {
+        ws.send_text(dm, "bad-text", text).await?;
+        assert_eq!(
+            ws.next_where(error_code).await?,
+            ErrorCode::InvalidInput { field: field.into() }
+        );
+    }
+    ws.send_text(dm, &"c".repeat(65), "hi").await?;
+    assert_eq!(
+        ws.next_where(error_code).await?,
+        ErrorCode::InvalidInput {
+            field: "client_msg_id".into()
+        }
+    );
+
+    // Still alive: heartbeat answers and a message goes through.
+    ws.send(&ClientFrame::Ping { nonce: 42 }).await?;
+    let nonce = ws
+        .next_where(|f| {
+            if let ServerFrame::Pong { nonce } = f {
+                Some(nonce)
+            } else {
+                None
+            }
+        })
+        .await?;
+    assert_eq!(nonce, 42);
+    ws.send_and_ack(dm, "good", "fine").await?;
+    assert_eq!(full_history(&ann, dm).await?.len(), 1, "no bad frame stored anything");
+
+    // Garbage without end closes the connection with a reason.
+    for _ in 0..10 {
+        ws.send_raw("garbage".into()).await?;
+    }
+    let (code, _) = ws.until_closed().await?;
+    assert_eq!(code, Some(close::ABUSE));
+
+    // A frame over the hard limit ends the connection (1009).
+    let mut big = WsClient::connect(&server, &ann.token).await?;
+    big.send_raw("x".repeat(2 * 1024 * 1024)).await?;
+    let (code, _) = big.until_closed().await?;
+    assert!(code.is_none() || code == Some(1009), "{code:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_unsupported_protocol_version_is_told_and_closed() -> anyhow::Result<()> {
+    let server = TestServer::spawn_with(&FAST).await?;
+    let [ann] = register_all(&server, ["ver_ann"]).await?;
+    let stream = WsClient::handshake(
+        &server,
+        Handshake {
+            token: Some(&ann.token),
+            origin: None,
+            query: "?v=99",
+        },
+    )
+    .await?;
+    let mut stream = stream;
+    use futures_util::StreamExt;
+    let first = stream.next().await.expect("a frame")?;
+    let frame: ServerFrame = serde_json::from_str(first.to_text()?)?;
+    assert!(matches!(
+        frame,
+        ServerFrame::Error {
+            code: ErrorCode::UnsupportedProtocol { supported: 1 },
+            ..
+        }
+    ));
+    let second = stream.next().await.expect("a close")?;
+    assert!(
+        matches!(second, tokio_tungstenite::tungstenite::Message::Close(Some(ref f)) if u16::from(f.code) == close::UNSUPPORTED_PROTOCOL)
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn presence_typing_and_membership_changes_are_live() -> anyhow::Result<()> {
+    let server = TestServer::spawn_with(&FAST).await?;
+    let [ann, bob, cat] = register_all(&server, ["live_ann", "live_bob", "live_cat"]).await?;
+    let dm = befriend(&ann, &bob).await?;
+    let mut ann_ws = WsClient::connect(&server, &ann.token).await?;
+    assert!(ann_ws.online.is_empty());
+
+    let mut bob_ws = WsClient::connect(&server, &bob.token).await?;
+    assert_eq!(bob_ws.online, vec![ann.id()]);
+    let online = ann_ws
+        .next_where(|f| {
+            if let ServerFrame::Presence { user_id, online } = f {
+                Some((user_id, online))
+            } else {
+                None
+            }
+        })
+        .await?;
+    assert_eq!(online, (bob.id(), true));
+
+    bob_ws.send(&ClientFrame::Typing { conversation_id: dm }).await?;
+    let typing = ann_ws
+        .next_where(|f| {
+            if let ServerFrame::Typing {
+                conversation_id,
+                user_id,
+            } = f
+            {
+                Some((conversation_id, user_id))
+            } else {
+                None
+            }
+        })
+        .await?;
+    assert_eq!(typing, (dm, bob.id()));
+
+    // A contact request reaches Cat live; being added to a group does too.
+    let mut cat_ws = WsClient::connect(&server, &cat.token).await?;
+    ann.post("api/v1/contact-requests", json!({"user_id": cat.id()}))
+        .await?;
+    cat_ws
+        .next_where(|f| matches!(f, ServerFrame::ContactsChanged).then_some(()))
+        .await?;
+    befriend(&cat, &ann).await.ok();
+    let group: Group = expect_json(
+        ann.post("api/v1/groups", json!({"name": "Live", "member_ids": [bob.id()]}))
+            .await?,
+        StatusCode::CREATED,
+    )
+    .await?;
+    ann.post(
+        &format!("api/v1/groups/{}/members", group.id.0),
+        json!({"user_ids": [cat.id()]}),
+    )
+    .await?;
+    let joined = cat_ws.next_event().await?;
+    assert_eq!(
+        (joined.conversation_id, joined.body),
+        (group.id, EventBody::MemberJoined { user: cat.id() })
+    );
+
+    bob_ws.kill();
+    let offline = ann_ws
+        .next_where(|f| match f {
+            ServerFrame::Presence { user_id, online: false } => Some(user_id),
+            _ => None,
+        })
+        .await?;
+    assert_eq!(offline, bob.id());
+    Ok(())
+}
+
+#[tokio::test]
+async fn every_acked_message_survives_a_crash_exactly_once() -> anyhow::Result<()> {
+    let server = TestServer::spawn_with(&FAST).await?;
+    let users = register_all(&server, ["crash_a", "crash_b", "crash_c", "crash_d"]).await?;
+    for other in &users[1..] {
+        befriend(&users[0], other).await?;
+    }
+    let ids: Vec<_> = users[1..].iter().map(|u| u.id()).collect();
+    let group: Group = expect_json(
+        users[0]
+            .post("api/v1/groups", json!({"name": "Crash", "member_ids": ids}))
+            .await?,
+        StatusCode::CREATED,
+    )
+    .await?;
+
+    // Four clients send a burst; the server is killed while acks stream in.
+    let mut tasks = Vec::new();
+    for (n, user) in users.iter().enumerate() {
+        let mut ws = WsClient::connect(&server, &user.token).await?;
+        let group = group.id;
+        tasks.push(tokio::spawn(async move {
+            for i in 0..400 {
+                if ws
+                    .send_text(group, &format!("u{n}-{i}"), &format!("{n}:{i}"))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+            let mut acked = HashSet::new();
+            while let Ok(frame) = ws.next().await {
+                if let ServerFrame::Sent { client_msg_id, .. } = frame {
+                    acked.insert(client_msg_id);
+                }
+            }
+            acked
+        }));
+    }
+    // Wait until some acks have certainly been given, then crash.
+    let mut watcher = WsClient::connect(&server, &users[0].token).await?;
+    for _ in 0..200 {
+        watcher.next_event().await?;
+    }
+    let server = server.crash_and_restart().await?;
+    let mut acked = HashSet::new();
+    for task in tasks {
+        acked.extend(task.await?);
+    }
+    assert!(!acked.is_empty());
+
+    let stored = full_history(&users[0], group.id).await?;
+    eprintln!(
+        "{} of 1600 sends acked before the crash; {} events stored",
+        acked.len(),
+        stored.len()
+    );
+    let ids: Vec<&str> = stored.iter().filter_map(|e| e.client_msg_id.as_deref()).collect();
+    let unique: HashSet<&str> = ids.iter().copied().collect();
+    assert_eq!(ids.len(), unique.len(), "no message stored twice");
+    for id in &acked {
+        assert!(unique.contains(id.as_str()), "acked message {id} lost in the crash");
+    }
+    let seqs: Vec<i64> = stored.iter().map(|e| e.seq).collect();
+    assert_eq!(
+        seqs,
+        (1..=stored.len() as i64).collect::<Vec<_>>(),
+        "seq gapless after recovery"
+    );
+
+    // Retrying everything with the same ids stores the missing ones once.
+    let mut ws = WsClient::connect(&server, &users[1].token).await?;
+    for i in 0..400 {
+        ws.send_and_ack(group.id, &format!("u1-{i}"), &format!("1:{i}")).await?;
+    }
+    let after = full_history(&users[0], group.id).await?;
+    let u1: Vec<_> = after
+        .iter()
+        .filter_map(|e| e.client_msg_id.as_deref())
+        .filter(|id| id.starts_with("u1-"))
+        .collect();
+    assert_eq!(u1.len(), 400);
+    assert_eq!(u1.iter().collect::<HashSet<_>>().len(), 400);
+    Ok(())
+}
