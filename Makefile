@@ -18,7 +18,7 @@ build: bootstrap frontend
 ## Every test: unit, API integration against the real binary, and headless Chromium.
 test: bootstrap-test frontend lint
 	cargo build --locked -p natter-backend --bin natter-server
-	cargo test --locked --workspace --exclude natter-frontend
+	cargo test --locked --workspace
 
 ## Formatting and lints, as CI holds them.
 lint:

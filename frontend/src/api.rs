@@ -93,8 +93,14 @@ pub async fn conversations() -> ApiResult<Vec<Conversation>> {
     fetch(Request::get(&url("conversations"))).await
 }
 
-pub async fn history(id: ConversationId) -> ApiResult<History> {
-    fetch(Request::get(&url(&format!("conversations/{}/events?limit=50", id.0)))).await
+/// The newest page of a conversation's log, or the page before `before`.
+pub async fn history(id: ConversationId, before: Option<i64>) -> ApiResult<History> {
+    let before = before.map(|seq| format!("&before={seq}")).unwrap_or_default();
+    fetch(Request::get(&url(&format!(
+        "conversations/{}/events?limit=50{before}",
+        id.0
+    ))))
+    .await
 }
 
 pub async fn create_group(body: &NewGroup) -> ApiResult<Group> {

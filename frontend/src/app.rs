@@ -8,22 +8,42 @@ use leptos_router::{
 
 use crate::{
     api,
+    chat::Chat,
     pages::{
         contacts::ContactsPage, conversation::ConversationPage, group::GroupPage, login::LoginPage,
         new_group::NewGroupPage, register::RegisterPage, shell::Shell, welcome::Welcome,
     },
+    socket,
     state::{use_auth, Auth, Changes},
 };
 
 #[component]
 pub fn App() -> impl IntoView {
     let auth = Auth::new();
+    let changes = Changes::new();
+    let chat = Chat::new(auth, changes);
     provide_context(auth);
-    provide_context(Changes::new());
+    provide_context(changes);
+    provide_context(chat);
     spawn_local(async move {
         // A failed check leaves us signed out; the login page will say more.
         auth.user.set(api::me().await.ok().flatten());
         auth.checked.set(true);
+    });
+
+    // One live connection per signed-in session: a new sign-in starts a new
+    // generation, and the old loop (if any) notices and stops.
+    let generation = StoredValue::new(0u64);
+    let signed_in = Memo::new(move |_| auth.user.with(Option::is_some));
+    Effect::new(move |_| {
+        let signed_in = signed_in.get();
+        generation.update_value(|g| *g += 1);
+        if signed_in {
+            let mine = generation.get_value();
+            spawn_local(socket::run(chat, move || generation.get_value() == mine));
+        } else {
+            chat.clear();
+        }
     });
 
     view! {

@@ -2,8 +2,10 @@
 
 mod api;
 mod app;
+mod chat;
 mod components;
 mod pages;
+mod socket;
 mod state;
 
 fn main() {

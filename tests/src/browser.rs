@@ -92,6 +92,25 @@ impl Browser {
     }
 }
 
+/// Signs `username` in through the login page (password: `api::PASSWORD`)
+/// and waits for the signed-in shell.
+pub async fn sign_in(c: &Client, base_url: &str, username: &str) -> anyhow::Result<()> {
+    use fantoccini::Locator;
+    c.goto(&format!("{base_url}login")).await?;
+    c.wait()
+        .for_element(Locator::Id("username"))
+        .await?
+        .send_keys(username)
+        .await?;
+    c.find(Locator::Id("password"))
+        .await?
+        .send_keys(crate::api::PASSWORD)
+        .await?;
+    c.find(Locator::Css("button[type=submit]")).await?.click().await?;
+    c.wait().for_element(Locator::Css(".shell-user")).await?;
+    Ok(())
+}
+
 fn free_port() -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())

@@ -62,6 +62,25 @@ impl TestServer {
         Self::start(DataDir::Owned(dir), env).await
     }
 
+    /// A server that serves the trunk-built app from `NATTER_TEST_DIST` or
+    /// `<workspace>/dist`, with generous login limits.
+    pub async fn with_app() -> anyhow::Result<Self> {
+        let dist = std::env::var("NATTER_TEST_DIST")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| workspace_root().join("dist"));
+        if !dist.join("index.html").exists() {
+            bail!(
+                "{} has no built app: run `make test`, which builds it with trunk",
+                dist.display()
+            );
+        }
+        Self::spawn_with(&[
+            ("NATTER_STATIC_DIR", dist.to_str().unwrap_or_default()),
+            ("NATTER_AUTH_RATE_PER_MINUTE", "1000"),
+        ])
+        .await
+    }
+
     /// Stops this server (SIGTERM, then waits) and starts a new one on the same
     /// data directory and settings, as an operator's restart would.
     pub async fn restart(mut self) -> anyhow::Result<Self> {
@@ -146,7 +165,7 @@ impl TestServer {
 
     /// Starts anew on the same data directory, settings and port, so
     /// clients' URLs stay valid.
-    async fn start_again(&mut self) -> anyhow::Result<Self> {
+    pub async fn start_again(&mut self) -> anyhow::Result<Self> {
         let data = std::mem::replace(&mut self.data, DataDir::Borrowed(PathBuf::new()));
         let mut env = std::mem::take(&mut self.env);
         let addr = self.url.trim_start_matches("http://").trim_end_matches('/').to_owned();

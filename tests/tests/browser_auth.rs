@@ -2,20 +2,7 @@
 //! with inline validation and server errors shown on the page.
 
 use fantoccini::{Client, Locator};
-use natter_tests::{workspace_root, Browser, TestServer};
-
-/// Serves the trunk-built app from `NATTER_TEST_DIST` or `<workspace>/dist`.
-async fn server_with_app() -> anyhow::Result<TestServer> {
-    let dist = std::env::var("NATTER_TEST_DIST")
-        .map(Into::into)
-        .unwrap_or_else(|_| workspace_root().join("dist"));
-    anyhow::ensure!(
-        dist.join("index.html").exists(),
-        "{} has no built app: run `make test`, which builds it with trunk",
-        dist.display()
-    );
-    TestServer::spawn_with(&[("NATTER_STATIC_DIR", dist.to_str().unwrap())]).await
-}
+use natter_tests::{Browser, TestServer};
 
 async fn fill(client: &Client, id: &str, text: &str) -> anyhow::Result<()> {
     let input = client.wait().for_element(Locator::Id(id)).await?;
@@ -46,7 +33,7 @@ async fn wait_for_text(client: &Client, css: &str, expected: &str) -> anyhow::Re
 
 #[tokio::test]
 async fn register_sign_out_and_sign_back_in() -> anyhow::Result<()> {
-    let server = server_with_app().await?;
+    let server = TestServer::with_app().await?;
     let browser = Browser::launch().await?;
     let url = server.url.clone();
     browser
@@ -95,7 +82,7 @@ async fn register_sign_out_and_sign_back_in() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn taken_username_is_reported_at_the_field() -> anyhow::Result<()> {
-    let server = server_with_app().await?;
+    let server = TestServer::with_app().await?;
     natter_tests::api::register(&server, "taken_name").await?;
     let browser = Browser::launch().await?;
     let url = server.at("register");

@@ -3,38 +3,10 @@
 
 use fantoccini::{Client, Locator};
 use natter_tests::{
-    api::{befriend, register_all, PASSWORD},
-    workspace_root, Browser, TestServer,
+    api::{befriend, register_all},
+    browser::sign_in,
+    Browser, TestServer,
 };
-
-async fn server_with_app() -> anyhow::Result<TestServer> {
-    let dist = std::env::var("NATTER_TEST_DIST")
-        .map(Into::into)
-        .unwrap_or_else(|_| workspace_root().join("dist"));
-    anyhow::ensure!(
-        dist.join("index.html").exists(),
-        "{} has no built app: run `make test`",
-        dist.display()
-    );
-    TestServer::spawn_with(&[
-        ("NATTER_STATIC_DIR", dist.to_str().unwrap()),
-        ("NATTER_AUTH_RATE_PER_MINUTE", "1000"),
-    ])
-    .await
-}
-
-async fn sign_in(c: &Client, url: &str, username: &str) -> anyhow::Result<()> {
-    c.goto(&format!("{url}login")).await?;
-    c.wait()
-        .for_element(Locator::Id("username"))
-        .await?
-        .send_keys(username)
-        .await?;
-    c.find(Locator::Id("password")).await?.send_keys(PASSWORD).await?;
-    c.find(Locator::Css("button[type=submit]")).await?.click().await?;
-    c.wait().for_element(Locator::Css(".shell-user")).await?;
-    Ok(())
-}
 
 /// Clicks the button with class `button` inside the list item for `username`.
 async fn click_in_row(c: &Client, row_class: &str, username: &str, button: &str) -> anyhow::Result<()> {
@@ -45,7 +17,7 @@ async fn click_in_row(c: &Client, row_class: &str, username: &str, button: &str)
 
 #[tokio::test]
 async fn befriend_in_two_browsers_then_make_a_group_of_three() -> anyhow::Result<()> {
-    let server = server_with_app().await?;
+    let server = TestServer::with_app().await?;
     let [ann, _ben, cat] = register_all(&server, ["ann", "ben", "cat"]).await?;
     befriend(&ann, &cat).await?;
     let url = server.url.clone();

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use natter_common::api::{Conversation, ConversationKind};
 
-use crate::{api, state::use_changes};
+use crate::{api, chat::use_chat, state::use_changes};
 
 /// The name to show for a conversation.
 pub fn title(conversation: &Conversation) -> String {
@@ -17,6 +17,7 @@ pub fn title(conversation: &Conversation) -> String {
 #[component]
 pub fn ConversationList() -> impl IntoView {
     let changes = use_changes();
+    let chat = use_chat();
     let conversations = LocalResource::new(move || {
         changes.track();
         api::conversations()
@@ -35,11 +36,31 @@ pub fn ConversationList() -> impl IntoView {
                     .map(|c| {
                         let is_group = matches!(c.kind, ConversationKind::Group { .. });
                         let href = format!("/c/{}", c.id.0);
+                        let id = c.id;
+                        let peer = match &c.kind {
+                            ConversationKind::Direct { peer } => Some(peer.id),
+                            ConversationKind::Group { .. } => None,
+                        };
+                        let unread = move || chat.unread.with(|u| u.get(&id).copied().unwrap_or(0));
+                        let presence = move || peer.map(|p| {
+                            let online = chat.online.with(|o| o.contains(&p));
+                            view! {
+                                <span class=if online { "dot online" } else { "dot" }
+                                    title=if online { "online" } else { "offline" }
+                                    aria-label=if online { "online" } else { "offline" }></span>
+                            }
+                        });
                         view! {
                             <li>
                                 <A href=href attr:class="conversation-link">
                                     <span class="kind" aria-hidden="true">{if is_group { "#" } else { "@" }}</span>
                                     <span class="title">{title(&c)}</span>
+                                    {presence}
+                                    <Show when=move || { unread() > 0 }>
+                                        <span class="badge" aria-label="unread messages">
+                                            {move || if unread() > 999 { "999+".to_owned() } else { unread().to_string() }}
+                                        </span>
+                                    </Show>
                                 </A>
                             </li>
                         }

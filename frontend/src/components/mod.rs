@@ -2,3 +2,4 @@
 
 pub mod conversation_list;
 pub mod field;
+pub mod rich_text;

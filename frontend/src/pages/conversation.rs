@@ -1,33 +1,36 @@
-//! `/c/:id`: a conversation's timeline.
+//! `/c/:id`: a conversation: its timeline, live, and the composer.
 
 use std::collections::HashMap;
 
-use leptos::prelude::*;
+use leptos::{ev::KeyboardEvent, prelude::*, task::spawn_local};
 use leptos_router::components::A;
 use natter_common::{
     api::{Conversation, ConversationKind, Role},
     events::{Event, EventBody, MessageContent},
-    ids::UserId,
+    frames::ClientFrame,
+    ids::{ConversationId, UserId},
+    limits::MESSAGE_TEXT_MAX_CHARS,
     ErrorBody, ErrorCode,
 };
 
 use super::conversation_param;
 use crate::{
     api,
-    components::conversation_list::title,
-    state::{use_auth, use_changes},
+    chat::{use_chat, Link, Timeline},
+    components::{conversation_list::title, rich_text::RichText},
+    state::use_auth,
 };
 
-/// Everything the timeline needs: the conversation, its events, and names.
+/// The conversation and the names of the people in it.
 #[derive(Clone)]
 struct Loaded {
     conversation: Conversation,
-    events: Vec<Event>,
     names: HashMap<UserId, String>,
 }
 
 async fn load(
-    id: natter_common::ids::ConversationId,
+    id: ConversationId,
+    timeline: Timeline,
     me: Option<natter_common::api::User>,
 ) -> Result<Loaded, ErrorBody> {
     let not_found = || ErrorBody {
@@ -39,7 +42,11 @@ async fn load(
         .into_iter()
         .find(|c| c.id == id)
         .ok_or_else(not_found)?;
-    let history = api::history(id).await?;
+    let history = api::history(id, None).await?;
+    if timeline.events.with_untracked(Vec::is_empty) {
+        timeline.more_before.set(history.more);
+    }
+    timeline.merge(history.events);
     let mut names = HashMap::new();
     if let Some(me) = me {
         names.insert(me.id, me.display_name);
@@ -54,60 +61,45 @@ async fn load(
             }
         }
     }
-    Ok(Loaded {
-        conversation,
-        events: history.events,
-        names,
-    })
+    Ok(Loaded { conversation, names })
 }
 
-/// One timeline line for an event, in words.
-fn describe(event: &Event, name: &dyn Fn(UserId) -> String) -> (bool, String) {
+/// A system event in words.
+fn describe(event: &Event, name: &dyn Fn(UserId) -> String) -> String {
     let by = name(event.sender);
     match &event.body {
-        EventBody::Message { content, .. } => (
-            false,
-            match content {
-                MessageContent::Text { text } => text.clone(),
-                MessageContent::Image { .. } => "[image]".into(),
-                MessageContent::Sticker { sticker_id } => format!("[sticker {sticker_id}]"),
-            },
-        ),
-        EventBody::GroupCreated { name } => (true, format!("{by} created the group “{name}”")),
-        EventBody::GroupRenamed { name } => (true, format!("{by} renamed the group to “{name}”")),
-        EventBody::MemberJoined { user } if *user == event.sender => (true, format!("{by} joined")),
-        EventBody::MemberJoined { user } => (true, format!("{by} added {}", name(*user))),
-        EventBody::MemberLeft { user } => (true, format!("{} left", name(*user))),
-        EventBody::MemberRemoved { user } => (true, format!("{by} removed {}", name(*user))),
+        EventBody::GroupCreated { name } => format!("{by} created the group “{name}”"),
+        EventBody::GroupRenamed { name } => format!("{by} renamed the group to “{name}”"),
+        EventBody::MemberJoined { user } if *user == event.sender => format!("{by} joined"),
+        EventBody::MemberJoined { user } => format!("{by} added {}", name(*user)),
+        EventBody::MemberLeft { user } => format!("{} left", name(*user)),
+        EventBody::MemberRemoved { user } => format!("{by} removed {}", name(*user)),
         EventBody::RoleChanged { user, role } => {
             let role = match role {
-                Role::Owner => "owner",
+                Role::Owner => "the owner",
                 Role::Admin => "an admin",
                 Role::Member => "a member",
             };
-            (true, format!("{by} made {} {role}", name(*user)))
+            format!("{by} made {} {role}", name(*user))
         }
-        EventBody::MessageEdited { .. } | EventBody::MessageDeleted { .. } => (true, format!("{by} changed a message")),
-        EventBody::ReactionAdded { .. } | EventBody::ReactionRemoved { .. } => (true, format!("{by} reacted")),
-        _ => (
-            true,
-            "Something happened that this version of natter can't show.".into(),
-        ),
+        EventBody::MessageEdited { .. } | EventBody::MessageDeleted { .. } => format!("{by} changed a message"),
+        EventBody::ReactionAdded { .. } | EventBody::ReactionRemoved { .. } => format!("{by} reacted"),
+        _ => "Something happened that this version of natter can't show.".into(),
     }
 }
 
 #[component]
 pub fn ConversationPage() -> impl IntoView {
     let id = conversation_param();
-    let changes = use_changes();
     let auth = use_auth();
+    let chat = use_chat();
+    // Loaded once per conversation; from then on the timeline is live.
     let data = LocalResource::new(move || {
-        changes.track();
         let id = id();
         let me = auth.user.get_untracked();
         async move {
             match id {
-                Some(id) => load(id, me).await,
+                Some(id) => load(id, chat.timeline(id), me).await,
                 None => Err(ErrorBody {
                     code: ErrorCode::NotFound,
                     message: "No such conversation.".into(),
@@ -121,27 +113,153 @@ pub fn ConversationPage() -> impl IntoView {
             {move || match data.get() {
                 None => view! { <p class="empty">"Loading…"</p> }.into_any(),
                 Some(Err(err)) => view! { <p class="form-error">{err.message}</p> }.into_any(),
-                Some(Ok(loaded)) => {
-                    let is_group = matches!(loaded.conversation.kind, ConversationKind::Group { .. });
-                    let names = loaded.names.clone();
-                    let name = move |id: UserId| names.get(&id).cloned().unwrap_or_else(|| format!("user {id}"));
-                    view! {
-                        <header class="pane-header">
-                            <h2 id="conversation-title">{title(&loaded.conversation)}</h2>
-                            {is_group.then(|| view! {
-                                <A href=format!("/groups/{}", loaded.conversation.id.0) attr:class="button-link" attr:id="group-info">"Group info"</A>
-                            })}
-                        </header>
-                        <ol class="timeline" aria-live="polite">
-                            {loaded.events.iter().map(|event| {
-                                let (system, text) = describe(event, &name);
-                                let class = if system { "event system" } else { "event message" };
-                                view! { <li class=class data-seq=event.seq>{text}</li> }
-                            }).collect_view()}
-                        </ol>
-                    }.into_any()
-                }
+                Some(Ok(loaded)) => view! { <Chat loaded /> }.into_any(),
             }}
         </section>
+    }
+}
+
+#[component]
+fn Chat(loaded: Loaded) -> impl IntoView {
+    let chat = use_chat();
+    let me = use_auth().user.get_untracked().map(|u| u.id);
+    let id = loaded.conversation.id;
+    let timeline = chat.timeline(id);
+    let is_group = matches!(loaded.conversation.kind, ConversationKind::Group { .. });
+    let names = StoredValue::new(loaded.names);
+    let name = move |user: UserId| {
+        names
+            .with_value(|n| n.get(&user).cloned())
+            .unwrap_or_else(|| format!("user {user}"))
+    };
+    let draft = RwSignal::new(String::new());
+    let last_typing = StoredValue::new(0.0f64);
+    let loading_older = RwSignal::new(false);
+
+    // Everything shown is read.
+    Effect::new(move |_| {
+        timeline.events.track();
+        chat.mark_read(id);
+    });
+
+    let send = move || {
+        let text = draft.get_untracked();
+        if text.trim().is_empty() || text.chars().count() > MESSAGE_TEXT_MAX_CHARS {
+            return;
+        }
+        chat.send_text(id, text);
+        draft.set(String::new());
+    };
+    let on_keydown = move |ev: KeyboardEvent| {
+        if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
+            ev.prevent_default();
+            send();
+        }
+    };
+    let on_input = move |ev| {
+        draft.set(event_target_value(&ev));
+        let now = js_sys::Date::now();
+        if now - last_typing.get_value() > 3000.0 {
+            last_typing.set_value(now);
+            chat.send_frame(ClientFrame::Typing { conversation_id: id });
+        }
+    };
+    let load_older = move |_| {
+        let Some(first) = timeline.events.with_untracked(|e| e.first().map(|e| e.seq)) else {
+            return;
+        };
+        loading_older.set(true);
+        spawn_local(async move {
+            if let Ok(page) = api::history(id, Some(first)).await {
+                timeline.more_before.set(page.more);
+                timeline.merge(page.events);
+            }
+            loading_older.set(false);
+        });
+    };
+
+    let typing_line = move || {
+        let now = js_sys::Date::now();
+        let who: Vec<String> = timeline.typing.with(|t| {
+            t.iter()
+                .filter(|(_, until)| *until > now)
+                .map(|(u, _)| name(*u))
+                .collect()
+        });
+        match who.len() {
+            0 => String::new(),
+            1 => format!("{} is typing…", who[0]),
+            _ => format!("{} are typing…", who.join(", ")),
+        }
+    };
+    let too_long = move || draft.with(|d| d.chars().count() > MESSAGE_TEXT_MAX_CHARS);
+
+    view! {
+        <header class="pane-header">
+            <h2 id="conversation-title">{title(&loaded.conversation)}</h2>
+            {is_group.then(|| view! {
+                <A href=format!("/groups/{}", id.0) attr:class="button-link" attr:id="group-info">"Group info"</A>
+            })}
+        </header>
+        <Show when=move || timeline.more_before.get()>
+            <button type="button" class="secondary load-older" disabled=move || loading_older.get() on:click=load_older>
+                "Load earlier messages"
+            </button>
+        </Show>
+        <ol class="timeline" aria-live="polite">
+            <For each=move || timeline.events.get() key=|e| e.seq let:event>
+                {
+                    let mine = Some(event.sender) == me;
+                    match &event.body {
+                        EventBody::Message { content, .. } => {
+                            let body = match content {
+                                MessageContent::Text { text } => view! { <RichText text=text.clone() /> }.into_any(),
+                                MessageContent::Image { .. } => view! { <span>"[image]"</span> }.into_any(),
+                                MessageContent::Sticker { sticker_id } => view! { <span>{format!("[sticker {sticker_id}]")}</span> }.into_any(),
+                            };
+                            view! {
+                                <li class=if mine { "event message mine sent" } else { "event message" } data-seq=event.seq>
+                                    {(is_group && !mine).then(|| view! { <span class="sender">{name(event.sender)}</span> })}
+                                    <span class="text">{body}</span>
+                                </li>
+                            }.into_any()
+                        }
+                        _ => view! { <li class="event system" data-seq=event.seq>{describe(&event, &name)}</li> }.into_any(),
+                    }
+                }
+            </For>
+            <For each=move || timeline.outgoing.get() key=|m| (m.client_msg_id.clone(), m.failed.clone()) let:msg>
+                {
+                    let retry_id = msg.client_msg_id.clone();
+                    let failed = msg.failed.clone();
+                    let class = if failed.is_some() { "event message mine failed" } else { "event message mine pending" };
+                    view! {
+                        <li class=class>
+                            <span class="text"><RichText text=msg.text.clone() /></span>
+                            {match failed {
+                                Some(why) => view! {
+                                    <span class="status" role="alert">{why}</span>
+                                    <button type="button" class="retry secondary" on:click=move |_| chat.retry(id, &retry_id)>"Retry"</button>
+                                }.into_any(),
+                                None => view! { <span class="status">"Sending…"</span> }.into_any(),
+                            }}
+                        </li>
+                    }
+                }
+            </For>
+        </ol>
+        <p class="typing" aria-live="polite">{typing_line}</p>
+        <form class="composer" on:submit=move |ev| { ev.prevent_default(); send(); }>
+            <label for="composer" class="visually-hidden">"Message"</label>
+            <textarea id="composer" rows="2" placeholder="Write a message — Enter sends, Shift+Enter for a new line"
+                prop:value=move || draft.get() on:input=on_input on:keydown=on_keydown></textarea>
+            <button type="submit" id="send" disabled=too_long>"Send"</button>
+        </form>
+        <Show when=too_long>
+            <p class="form-error">{format!("Messages can be at most {MESSAGE_TEXT_MAX_CHARS} characters.")}</p>
+        </Show>
+        <Show when=move || chat.link.get() != Link::Online>
+            <p class="notice">"Offline: messages will be sent when the connection is back."</p>
+        </Show>
     }
 }

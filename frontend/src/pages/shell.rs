@@ -7,12 +7,27 @@ use leptos_router::{
     hooks::use_navigate,
 };
 
-use crate::{api, components::conversation_list::ConversationList, state::use_auth};
+use crate::{
+    api,
+    chat::{use_chat, Link},
+    components::conversation_list::ConversationList,
+    state::use_auth,
+};
 
 #[component]
 pub fn Shell() -> impl IntoView {
     let auth = use_auth();
+    let chat = use_chat();
     let navigate = use_navigate();
+    let link_label = move || match chat.link.get() {
+        Link::Online => "Online".to_owned(),
+        Link::Connecting => "Connecting…".to_owned(),
+        Link::Retrying(secs) => format!("Offline — retrying in {secs} s"),
+    };
+    let link_class = move || match chat.link.get() {
+        Link::Online => "link online",
+        _ => "link offline",
+    };
     let display_name = move || auth.user.with(|u| u.as_ref().map(|u| u.display_name.clone()));
     let username = move || auth.user.with(|u| u.as_ref().map(|u| format!("@{}", u.username)));
 
@@ -30,6 +45,7 @@ pub fn Shell() -> impl IntoView {
         <div class="shell">
             <header class="topbar">
                 <A href="/" attr:class="brand">"natter"</A>
+                <span id="connection-state" class=link_class role="status">{link_label}</span>
                 <span class="me">
                     <span class="shell-user">{display_name}</span>
                     " "

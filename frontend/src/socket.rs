@@ -1,0 +1,107 @@
+//! The WebSocket connection: connects, feeds server frames to `Chat`,
+//! sends what `Chat` queues, watches the heartbeat, and reconnects with
+//! exponential backoff and jitter.
+
+use futures::{channel::mpsc, FutureExt, SinkExt, StreamExt};
+use gloo_net::websocket::{futures::WebSocket, Message};
+use gloo_timers::future::TimeoutFuture;
+use leptos::prelude::*;
+use natter_common::{
+    frames::{ClientFrame, ServerFrame},
+    PROTOCOL_VERSION,
+};
+
+use crate::chat::{Chat, Link};
+
+/// Ping the server this often.
+const PING_EVERY_MS: u32 = 15_000;
+/// No frame for this long means the connection is dead.
+const SILENCE_LIMIT_MS: f64 = 45_000.0;
+const MAX_BACKOFF_MS: f64 = 30_000.0;
+
+fn socket_url() -> String {
+    let location = web_sys::window().expect("a window").location();
+    let scheme = if location.protocol().ok().as_deref() == Some("https:") {
+        "wss"
+    } else {
+        "ws"
+    };
+    let host = location.host().unwrap_or_default();
+    format!("{scheme}://{host}/ws?v={PROTOCOL_VERSION}")
+}
+
+/// Runs until `keep_going` turns false (sign-out).
+pub async fn run(chat: Chat, keep_going: impl Fn() -> bool + 'static) {
+    let mut attempt: u32 = 0;
+    while keep_going() {
+        chat.link.set(Link::Connecting);
+        if let Ok(socket) = WebSocket::open(&socket_url()) {
+            if session(chat, socket, &keep_going).await {
+                attempt = 0;
+            }
+        }
+        chat.set_outbox(None);
+        if !keep_going() {
+            break;
+        }
+        // Exponential backoff with full jitter, so a restarted server isn't
+        // met by every client at the same instant.
+        let ceiling = (500.0 * 2f64.powi(attempt.min(10) as i32)).min(MAX_BACKOFF_MS);
+        let delay = ceiling * (0.5 + js_sys::Math::random() / 2.0);
+        attempt += 1;
+        let mut left = delay;
+        while left > 0.0 && keep_going() {
+            chat.link.set(Link::Retrying((left / 1000.0).ceil() as u32));
+            let step = left.min(1000.0);
+            TimeoutFuture::new(step as u32).await;
+            left -= step;
+        }
+    }
+    chat.link.set(Link::Connecting);
+}
+
+/// One connection's life; true if it got as far as the hello.
+async fn session(chat: Chat, socket: WebSocket, keep_going: &impl Fn() -> bool) -> bool {
+    let (mut write, read) = socket.split();
+    let mut read = read.fuse();
+    let (outbox, mut queued) = mpsc::unbounded::<ClientFrame>();
+    let mut greeted = false;
+    let mut last_heard = js_sys::Date::now();
+    let mut nonce = 0u64;
+    loop {
+        let mut tick = TimeoutFuture::new(PING_EVERY_MS).fuse();
+        futures::select! {
+            incoming = read.next() => match incoming {
+                Some(Ok(Message::Text(text))) => {
+                    last_heard = js_sys::Date::now();
+                    let Ok(frame) = serde_json::from_str::<ServerFrame>(&text) else { continue };
+                    if matches!(frame, ServerFrame::Hello { .. }) {
+                        greeted = true;
+                        chat.set_outbox(Some(outbox.clone()));
+                        chat.link.set(Link::Online);
+                    }
+                    chat.receive(frame);
+                }
+                Some(Ok(Message::Bytes(_))) => last_heard = js_sys::Date::now(),
+                Some(Err(_)) | None => return greeted,
+            },
+            frame = queued.next() => {
+                let Some(frame) = frame else { return greeted };
+                let Ok(text) = serde_json::to_string(&frame) else { continue };
+                if write.send(Message::Text(text)).await.is_err() {
+                    return greeted;
+                }
+            },
+            () = tick => {
+                if !keep_going() || js_sys::Date::now() - last_heard > SILENCE_LIMIT_MS {
+                    return greeted;
+                }
+                nonce += 1;
+                let ping = serde_json::to_string(&ClientFrame::Ping { nonce }).unwrap_or_default();
+                if write.send(Message::Text(ping)).await.is_err() {
+                    return greeted;
+                }
+            },
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! Chatting in the real app, two browsers at once: live delivery both ways,
+//! hostile text shown as text, and a server restart mid-conversation that
+//! both sides ride out without losing or doubling a message.
+
+use std::time::Duration;
+
+use fantoccini::{Client, Locator};
+use natter_tests::{
+    api::{befriend, register_all},
+    browser::sign_in,
+    Browser, TestServer,
+};
+
+const XSS: &str = "<img src=x onerror=alert(1)>";
+
+async fn open_chat(c: &Client, url: &str, conversation: i64) -> anyhow::Result<()> {
+    c.goto(&format!("{url}c/{conversation}")).await?;
+    c.wait().for_element(Locator::Id("composer")).await?;
+    wait_online(c).await
+}
+
+async fn wait_online(c: &Client) -> anyhow::Result<()> {
+    c.wait()
+        .at_most(Duration::from_secs(40))
+        .for_element(Locator::XPath(
+            "//*[@id='connection-state'][normalize-space(.)='Online']",
+        ))
+        .await?;
+    Ok(())
+}
+
+/// Types into the composer and presses Enter. (ChromeDriver can only type
+/// characters of the Basic Multilingual Plane, so no emoji here; the API
+/// tests carry those.)
+async fn say(c: &Client, text: &str) -> anyhow::Result<()> {
+    let composer = c.find(Locator::Id("composer")).await?;
+    composer.send_keys(text).await?;
+    composer.send_keys("\u{E007}").await?; // Enter
+    Ok(())
+}
+
+/// Waits until a sent (acknowledged) or received message shows `text`.
+async fn wait_for_message(c: &Client, text: &str) -> anyhow::Result<()> {
+    let xpath = format!(
+        "//li[contains(@class,'message')][not(contains(@class,'pending'))][normalize-space(.)={}]",
+        xpath_literal(text)
+    );
+    c.wait()
+        .at_most(Duration::from_secs(40))
+        .for_element(Locator::XPath(&xpath))
+        .await?;
+    Ok(())
+}
+
+/// The texts of all messages in the timeline, in order.
+async fn messages(c: &Client) -> anyhow::Result<Vec<String>> {
+    let mut out = Vec::new();
+    for li in c.find_all(Locator::Css("ol.timeline li.message .text")).await? {
+        out.push(li.text().await?);
+    }
+    Ok(out)
+}
+
+fn xpath_literal(text: &str) -> String {
+    if text.contains('\'') {
+        format!("\"{text}\"")
+    } else {
+        format!("'{text}'")
+    }
+}
+
+#[tokio::test]
+async fn two_users_chat_live_and_survive_a_server_restart() -> anyhow::Result<()> {
+    let server = TestServer::with_app().await?;
+    let [ann, bob] = register_all(&server, ["chat_ann", "chat_bob"]).await?;
+    let dm = befriend(&ann, &bob).await?.0;
+    let url = server.url.clone();
+
+    let ann_browser = Browser::launch().await?;
+    let bob_browser = Browser::launch().await?;
+    let b = bob_browser.client.clone();
+    let mut server = Some(server);
+    let server_slot = &mut server;
+    let outcome = ann_browser
+        .run("chat_ann", |a| async move {
+            sign_in(&a, &url, "chat_ann").await?;
+            sign_in(&b, &url, "chat_bob").await?;
+            open_chat(&a, &url, dm).await?;
+            open_chat(&b, &url, dm).await?;
+
+            say(&a, "hello bob").await?;
+            wait_for_message(&b, "hello bob").await?;
+            say(&b, "hi ann ☺").await?;
+            wait_for_message(&a, "hi ann ☺").await?;
+
+            // Hostile text arrives as text, not markup.
+            say(&a, XSS).await?;
+            wait_for_message(&b, XSS).await?;
+            anyhow::ensure!(
+                b.find_all(Locator::Css("ol.timeline img")).await?.is_empty(),
+                "markup was rendered"
+            );
+            say(&a, "see https://example.com/page.").await?;
+            let link = b
+                .wait()
+                .for_element(Locator::Css("ol.timeline a[href='https://example.com/page']"))
+                .await?;
+            anyhow::ensure!(link.attr("rel").await?.as_deref() == Some("noopener noreferrer"));
+
+            // The server goes down; Ann writes while it is away.
+            let running = server_slot.as_mut().expect("server");
+            running.stop().await?;
+            a.wait()
+                .at_most(Duration::from_secs(40))
+                .for_element(Locator::XPath(
+                    "//*[@id='connection-state'][starts-with(normalize-space(.),'Offline')]",
+                ))
+                .await?;
+            say(&a, "written while the server was down").await?;
+            a.wait().for_element(Locator::Css("li.message.pending")).await?;
+            *server_slot = Some(running.start_again().await?);
+
+            // Both reconnect; the queued message goes through once; talk resumes.
+            wait_online(&a).await?;
+            wait_online(&b).await?;
+            wait_for_message(&b, "written while the server was down").await?;
+            say(&b, "welcome back").await?;
+            wait_for_message(&a, "welcome back").await?;
+
+            let expected = [
+                "hello bob",
+                "hi ann ☺",
+                XSS,
+                "see https://example.com/page.",
+                "written while the server was down",
+                "welcome back",
+            ];
+            for client in [&a, &b] {
+                anyhow::ensure!(
+                    messages(client).await? == expected,
+                    "timeline: {:?}",
+                    messages(client).await?
+                );
+            }
+            Ok(())
+        })
+        .await;
+    bob_browser.run("chat_bob", |_| async { outcome }).await
+}
