@@ -704,3 +704,31 @@ async fn every_acked_message_survives_a_crash_exactly_once() -> anyhow::Result<(
     assert_eq!(u1.iter().collect::<HashSet<_>>().len(), 400);
     Ok(())
 }
+
+#[tokio::test]
+async fn signing_out_closes_that_sessions_sockets_only() -> anyhow::Result<()> {
+    let server = TestServer::spawn_with(&FAST).await?;
+    let [ann] = register_all(&server, ["out_ann"]).await?;
+    let phone = Authed::login(&server, "out_ann").await?;
+    let mut laptop_ws = WsClient::connect(&server, &ann.token).await?;
+    let mut phone_ws = WsClient::connect(&server, &phone.token).await?;
+
+    assert_eq!(
+        ann.post("api/v1/auth/logout", json!({})).await?.status(),
+        StatusCode::NO_CONTENT
+    );
+    let (code, _) = laptop_ws.until_closed().await?;
+    assert_eq!(code, Some(close::SESSION_ENDED));
+    phone_ws.send(&ClientFrame::Ping { nonce: 7 }).await?;
+    let nonce = phone_ws
+        .next_where(|f| {
+            if let ServerFrame::Pong { nonce } = f {
+                Some(nonce)
+            } else {
+                None
+            }
+        })
+        .await?;
+    assert_eq!(nonce, 7);
+    Ok(())
+}

@@ -114,6 +114,7 @@ pub async fn logout(
     jar: CookieJar,
 ) -> AppResult<(StatusCode, CookieJar)> {
     db::sessions::revoke(&state.pool, auth.user_id, auth.session_id).await?;
+    state.hub.end_session(auth.user_id, auth.session_id);
     // Always send the expiring cookie, whether or not this request carried one.
     let mut removal = Cookie::build((SESSION_COOKIE, "")).path("/").http_only(true).build();
     removal.make_removal();

@@ -78,6 +78,7 @@ pub async fn revoke_session(
     ApiPath(id): ApiPath<i64>,
 ) -> AppResult<StatusCode> {
     if db::sessions::revoke(&state.pool, auth.user_id, SessionId(id)).await? {
+        state.hub.end_session(auth.user_id, SessionId(id));
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(AppError::not_found())

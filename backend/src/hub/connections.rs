@@ -10,7 +10,7 @@ use std::{
 };
 
 use axum::extract::ws::Utf8Bytes;
-use natter_common::ids::UserId;
+use natter_common::ids::{SessionId, UserId};
 use tokio::sync::{mpsc, Notify};
 
 use super::Kind;
@@ -29,6 +29,8 @@ pub enum Outbound {
 #[derive(Clone)]
 pub struct Conn {
     pub id: ConnId,
+    /// The sign-in session it was opened with; revoking it closes the connection.
+    pub session: SessionId,
     queue: mpsc::Sender<Outbound>,
     /// Signalled when the queue overflowed: the writer closes the socket.
     overflowed: Arc<Notify>,
@@ -37,11 +39,19 @@ pub struct Conn {
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Conn {
-    pub fn new(queue: mpsc::Sender<Outbound>, overflowed: Arc<Notify>) -> Self {
+    pub fn new(session: SessionId, queue: mpsc::Sender<Outbound>, overflowed: Arc<Notify>) -> Self {
         Self {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            session,
             queue,
             overflowed,
+        }
+    }
+
+    /// Asks the writer to close with this code (or cuts it loose if its queue is full).
+    pub fn close(&self, code: u16, reason: &'static str) {
+        if self.queue.try_send(Outbound::Close(code, reason)).is_err() {
+            self.overflowed.notify_one();
         }
     }
 

@@ -66,6 +66,15 @@ impl Hub {
         self.connections.remove(user, id)
     }
 
+    /// Closes every connection opened with `session` (it was signed out).
+    pub fn end_session(&self, user: UserId, session: natter_common::ids::SessionId) {
+        self.connections.each(user, |conn| {
+            if conn.session == session {
+                conn.close(natter_common::frames::close::SESSION_ENDED, "signed out");
+            }
+        });
+    }
+
     pub fn is_online(&self, user: UserId) -> bool {
         self.connections.has(user)
     }

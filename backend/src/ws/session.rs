@@ -60,7 +60,7 @@ pub async fn run(socket: WebSocket, state: AppState, auth: AuthUser, version: u3
 
     let (queue, outbound) = mpsc::channel(QUEUE_FRAMES);
     let overflowed = Arc::new(Notify::new());
-    let conn = Conn::new(queue.clone(), overflowed.clone());
+    let conn = Conn::new(auth.session_id, queue.clone(), overflowed.clone());
     // Registered before the hello is read from the store, so nothing
     // committed in between is missed; anything queued meanwhile follows the
     // hello and the client drops what it already has by seq.
