@@ -51,6 +51,10 @@ pub struct Config {
     #[arg(long, env = "NATTER_SEND_BURST", default_value_t = 60)]
     pub send_burst: u32,
 
+    /// Largest image upload, in bytes.
+    #[arg(long, env = "NATTER_MAX_UPLOAD_BYTES", default_value_t = natter_common::limits::DEFAULT_MAX_UPLOAD_BYTES)]
+    pub max_upload_bytes: u64,
+
     /// Largest number of members a group may have.
     #[arg(long, env = "NATTER_MAX_GROUP_SIZE", default_value_t = natter_common::limits::DEFAULT_MAX_GROUP_SIZE)]
     pub max_group_size: u32,

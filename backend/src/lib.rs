@@ -7,6 +7,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod hub;
+pub mod media;
 pub mod messaging;
 pub mod ratelimit;
 pub mod social;
@@ -25,6 +26,7 @@ use crate::{
     config::Config,
     http::SpaIndex,
     hub::Hub,
+    media::MediaStore,
     messaging::Messenger,
     ratelimit::{AddressLimiter, UserLimiter},
     state::AppState,
@@ -49,6 +51,7 @@ impl Application {
         let state = AppState {
             messenger: Messenger::start(pool.clone(), hub.clone()),
             hub,
+            media: MediaStore::open(&config.data_dir)?,
             send_limiter: Arc::new(UserLimiter::new(config.send_rate_per_second, config.send_burst)),
             pool,
             passwords: Passwords::new()?,

@@ -8,6 +8,7 @@ use crate::{
     auth::Passwords,
     config::Config,
     hub::Hub,
+    media::MediaStore,
     messaging::Messenger,
     ratelimit::{AddressLimiter, UserLimiter},
 };
@@ -23,6 +24,8 @@ pub struct AppState {
     pub send_limiter: Arc<UserLimiter>,
     /// Live connections and fan-out.
     pub hub: Hub,
+    /// Uploaded images on disk.
+    pub media: MediaStore,
     /// The batched message writer.
     pub messenger: Messenger,
 }

@@ -36,3 +36,11 @@ pub const WS_FRAME_MAX_BYTES: usize = 32 * 1024;
 pub const WS_HARD_MAX_BYTES: usize = 1024 * 1024;
 /// Events per `events` frame answering a `sync`.
 pub const SYNC_BATCH: u32 = 100;
+/// Default upload limit (the server's `--max-upload-bytes`).
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 10 * 1024 * 1024;
+/// Images wider or taller than this are refused before decoding.
+pub const MAX_IMAGE_SIDE: u32 = 16_384;
+/// Images with more pixels than this are refused before decoding.
+pub const MAX_IMAGE_PIXELS: u64 = 40_000_000;
+/// Thumbnails: longest side in pixels.
+pub const THUMBNAIL_SIDE: u32 = 320;

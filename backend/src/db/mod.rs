@@ -3,6 +3,7 @@
 pub mod contacts;
 pub mod conversations;
 pub mod events;
+pub mod media;
 pub mod members;
 pub mod read_markers;
 pub mod sessions;

@@ -8,6 +8,7 @@ mod extract;
 mod groups;
 mod health;
 mod me;
+mod media;
 mod openapi;
 mod security;
 mod spa;
@@ -64,6 +65,15 @@ pub fn router(state: AppState, spa: SpaIndex) -> Router {
         .route("/conversations/{id}/events", get(conversations::history))
         .fallback(|| async { AppError::not_found() })
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY_BYTES));
+    // Uploads count their own bytes against the configured limit; the body
+    // limit here only stops what can't possibly fit.
+    let upload_limit = usize::try_from(state.config.max_upload_bytes)
+        .unwrap_or(usize::MAX)
+        .saturating_add(64 * 1024);
+    let uploads = Router::new()
+        .route("/media", post(media::upload))
+        .layer(DefaultBodyLimit::max(upload_limit));
+    let api = uploads.merge(api);
 
     let index = spa.clone();
     let fallback = move |uri: Uri| {
@@ -84,6 +94,8 @@ pub fn router(state: AppState, spa: SpaIndex) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/api/openapi.json", get(openapi::document))
         .route("/ws", get(crate::ws::upgrade))
+        .route("/media/{id}", get(media::image))
+        .route("/media/{id}/thumb", get(media::thumb))
         .nest("/api/v1", api)
         .route("/", get(move |uri: Uri| async move { root.respond(&uri) }))
         .fallback_service(files)

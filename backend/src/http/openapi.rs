@@ -6,7 +6,7 @@ use utoipa::{
     Modify, OpenApi,
 };
 
-use super::{auth, contacts, conversations, groups, me, users};
+use super::{auth, contacts, conversations, groups, me, media, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,9 +21,10 @@ use super::{auth, contacts, conversations, groups, me, users};
         groups::list, groups::create, groups::info, groups::rename, groups::members,
         groups::add_members, groups::remove_member, groups::leave, groups::set_role,
         conversations::list, conversations::history,
+        media::upload,
     ),
     modifiers(&SecuritySchemes),
-    tags((name = "accounts"), (name = "profile"), (name = "contacts"), (name = "groups"), (name = "conversations"))
+    tags((name = "accounts"), (name = "profile"), (name = "contacts"), (name = "groups"), (name = "conversations"), (name = "media"))
 )]
 pub struct ApiDoc;
 

@@ -150,6 +150,18 @@ async fn store(pool: &SqlitePool, jobs: &[Job]) -> sqlx::Result<Vec<Step>> {
                 continue;
             }
         }
+        if let MessageContent::Image { media_id } = &r.content {
+            // Posting an image shares it; only images you may see can be shared.
+            if !db::media::visible_to(&mut tx, media_id, r.sender).await? {
+                steps.push(Step::Refused(
+                    ErrorCode::InvalidInput {
+                        field: "media_id".into(),
+                    },
+                    "Unknown image: upload it first.".into(),
+                ));
+                continue;
+            }
+        }
         if let Some(target) = &r.reply_to {
             if !db::events::exists_in(&mut tx, r.conversation, target).await? {
                 steps.push(Step::Refused(

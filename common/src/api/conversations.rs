@@ -56,3 +56,21 @@ pub struct History {
     /// True when older (for `before`/newest) or newer (for `after`) events remain.
     pub more: bool,
 }
+
+/// `POST /api/v1/media` (multipart, one part named `file`): the stored image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Media {
+    /// Content id (SHA-256 of the stored bytes); use it in image messages.
+    pub id: String,
+    /// Full-size image URL (same origin, session required).
+    pub url: String,
+    /// Thumbnail URL (longest side at most 320 px).
+    pub thumb_url: String,
+    /// `image/jpeg`, `image/png`, `image/gif` or `image/webp`.
+    pub mime: String,
+    pub width: u32,
+    pub height: u32,
+    /// Stored size in bytes.
+    pub size: u64,
+}

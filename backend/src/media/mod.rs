@@ -1,0 +1,60 @@
+//! Uploaded images: where they live on disk and how an upload becomes a
+//! stored, metadata-free image with a thumbnail.
+
+mod process;
+
+pub use process::{process, Processed, Refused};
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+/// The media folder: `<data>/media/<sha256>` (image), `<sha256>.thumb`, and
+/// `tmp/` for uploads in flight.
+#[derive(Clone)]
+pub struct MediaStore {
+    root: PathBuf,
+}
+
+impl MediaStore {
+    pub fn open(data_dir: &Path) -> anyhow::Result<Self> {
+        let root = data_dir.join("media");
+        std::fs::create_dir_all(root.join("tmp")).with_context(|| format!("cannot create {}", root.display()))?;
+        // Leftovers of uploads interrupted by a crash.
+        if let Ok(entries) = std::fs::read_dir(root.join("tmp")) {
+            for entry in entries.flatten() {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        Ok(Self { root })
+    }
+
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    pub fn image_path(&self, id: &str) -> PathBuf {
+        self.root.join(id)
+    }
+
+    pub fn thumb_path(&self, id: &str) -> PathBuf {
+        self.root.join(format!("{id}.thumb"))
+    }
+
+    /// Writes a file atomically (temp file, then rename), unless it exists.
+    pub fn put(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        if path.exists() {
+            return Ok(());
+        }
+        let mut tmp = tempfile::NamedTempFile::new_in(self.tmp_dir())?;
+        std::io::Write::write_all(&mut tmp, bytes)?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(path).map_err(|e| e.error)?;
+        Ok(())
+    }
+}
+
+/// True for a well-formed media id (64 lowercase hex digits).
+pub fn valid_id(id: &str) -> bool {
+    id.len() == 64 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}

@@ -1,0 +1,307 @@
+//! Image uploads and serving against the real binary: types decided by the
+//! bytes, bombs and oversize refused without leftovers, metadata stripped,
+//! thumbnails, dedupe, access control, Range and ETag.
+
+use std::io::Cursor;
+
+use image::{codecs::jpeg::JpegEncoder, DynamicImage, ImageFormat, Rgb, RgbImage};
+use natter_common::{api::Media, events::MessageContent, frames::ClientFrame, frames::ServerFrame, ErrorCode};
+use natter_tests::{
+    api::{befriend, expect_error, expect_json, register_all, Authed},
+    ws::WsClient,
+    TestServer,
+};
+use reqwest::{header, multipart, StatusCode};
+
+const SETTINGS: [(&str, &str); 2] = [
+    ("NATTER_AUTH_RATE_PER_MINUTE", "1000"),
+    ("NATTER_MAX_UPLOAD_BYTES", "2000000"),
+];
+
+fn png(width: u32, height: u32) -> Vec<u8> {
+    let image = RgbImage::from_fn(width, height, |x, y| Rgb([(x % 256) as u8, (y % 256) as u8, 128]));
+    let mut out = Vec::new();
+    DynamicImage::ImageRgb8(image)
+        .write_to(&mut Cursor::new(&mut out), ImageFormat::Png)
+        .unwrap();
+    out
+}
+
+/// A JPEG carrying an EXIF block with a GPS latitude reference.
+fn jpeg_with_gps() -> Vec<u8> {
+    let image = RgbImage::from_fn(64, 48, |x, _| Rgb([x as u8 * 4, 90, 200]));
+    let mut plain = Vec::new();
+    DynamicImage::ImageRgb8(image)
+        .write_with_encoder(JpegEncoder::new_with_quality(&mut plain, 90))
+        .unwrap();
+    let mut tiff = b"MM\x00\x2a\x00\x00\x00\x08".to_vec();
+    tiff.extend_from_slice(&[0, 1, 0x88, 0x25, 0, 4, 0, 0, 0, 1, 0, 0, 0, 26, 0, 0, 0, 0]); // IFD0 → GPS IFD
+    tiff.extend_from_slice(&[0, 1, 0, 1, 0, 2, 0, 0, 0, 2, b'N', 0, 0, 0, 0, 0, 0, 0]); // GPSLatitudeRef = N
+    let mut app1 = b"Exif\x00\x00".to_vec();
+    app1.extend_from_slice(&tiff);
+    let mut out = plain[..2].to_vec(); // SOI
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
+    out.extend_from_slice(&app1);
+    out.extend_from_slice(&plain[2..]);
+    out
+}
+
+/// A valid PNG whose header claims 100000 × 100000 pixels.
+fn png_bomb() -> Vec<u8> {
+    let mut bytes = png(8, 8);
+    // IHDR data starts at 16: width, height; its CRC covers type + data.
+    bytes[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+    bytes[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+    let crc = crc32fast::hash(&bytes[12..29]);
+    bytes[29..33].copy_from_slice(&crc.to_be_bytes());
+    bytes
+}
+
+async fn upload(
+    user: &Authed,
+    server: &TestServer,
+    name: &str,
+    mime: &str,
+    bytes: Vec<u8>,
+) -> anyhow::Result<reqwest::Response> {
+    let part = multipart::Part::bytes(bytes)
+        .file_name(name.to_owned())
+        .mime_str(mime)?;
+    let form = multipart::Form::new().part("file", part);
+    Ok(reqwest::Client::new()
+        .post(server.at("api/v1/media"))
+        .bearer_auth(&user.token)
+        .multipart(form)
+        .send()
+        .await?)
+}
+
+/// Stored files (images and thumbnails) and uploads in flight.
+fn files_on_disk(server: &TestServer) -> (usize, usize) {
+    let dir = server.data_dir().join("media");
+    let stored = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_file())
+        .count();
+    let in_flight = std::fs::read_dir(dir.join("tmp")).unwrap().count();
+    (stored, in_flight)
+}
+
+#[tokio::test]
+async fn upload_then_fetch_with_thumbnail_etag_and_range() -> anyhow::Result<()> {
+    let server = TestServer::spawn_with(&SETTINGS).await?;
+    let [ann] = register_all(&server, ["img_ann"]).await?;
+    let media: Media = expect_json(
+        upload(&ann, &server, "photo.png", "image/png", png(1200, 600)).await?,
+        StatusCode::CREATED,
+    )
+    .await?;
+    assert_eq!(
+        (media.width, media.height, media.mime.as_str()),
+        (1200, 600, "image/png")
+    );
+    assert_eq!(media.id.len(), 64);
+
+    let full = ann.get(&media.url).await?;
+    assert_eq!(full.status(), StatusCode::OK);
+    assert_eq!(full.headers()[header::CONTENT_TYPE], "image/png");
+    assert_eq!(full.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    assert!(full.headers()[header::CACHE_CONTROL].to_str()?.contains("immutable"));
+    let etag = full.headers()[header::ETAG].to_str()?.to_owned();
+    let bytes = full.bytes().await?;
+    assert_eq!(bytes.len() as u64, media.size);
+
+    let thumb = image::load_from_memory(&ann.get(&media.thumb_url).await?.bytes().await?)?;
+    assert_eq!((thumb.width(), thumb.height()), (320, 160));
+
+    let http = reqwest::Client::new();
+    let again = http
+        .get(server.at(&media.url))
+        .bearer_auth(&ann.token)
+        .header(header::IF_NONE_MATCH, &etag)
+        .send()
+        .await?;
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    let part = http
+        .get(server.at(&media.url))
+        .bearer_auth(&ann.token)
+        .header(header::RANGE, "bytes=0-9")
+        .send()
+        .await?;
+    assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        part.headers()[header::CONTENT_RANGE],
+        format!("bytes 0-9/{}", media.size)
+    );
+    assert_eq!(part.bytes().await?, bytes.slice(0..10));
+    Ok(())
+}
+
+#[tokio::test]
+async fn identical_uploads_are_stored_once() -> anyhow::Result<()> {
+    let server = TestServer::spawn_with(&SETTINGS).await?;
+    let [ann, bob] = register_all(&server, ["dedupe_ann", "dedupe_bob"]).await?;
+    let bytes = png(300, 200);
+    let first: Media = expect_json(
+        upload(&ann, &server, "a.png", "image/png", bytes.clone()).await?,
+        StatusCode::CREATED,
+    )
+    .await?;
+    let second: Media = expect_json(
+        upload(&ann, &server, "b.png", "image/png", bytes.clone()).await?,
+        StatusCode::CREATED,
+    )
+    .await?;
+    let bobs: Media = expect_json(
+        upload(&bob, &server, "c.png", "image/png", bytes).await?,
+        StatusCode::CREATED,
+    )
+    .await?;
+    assert_eq!(first, second);
+    assert_eq!(first, bobs);
+    assert_eq!(files_on_disk(&server), (2, 0), "one image and one thumbnail");
+    // Bob uploaded it too, so he may fetch it.
+    assert_eq!(bob.get(&first.url).await?.status(), StatusCode::OK);
+    Ok(())
+}
+
+#[tokio::test]
+async fn everything_but_real_images_is_refused_without_leftovers() -> anyhow::Result<()> {
+    let server = TestServer::spawn_with(&SETTINGS).await?;
+    let [ann] = register_all(&server, ["refuse_ann"]).await?;
+    let mut truncated = png(200, 200);
+    truncated.truncate(truncated.len() / 2);
+    let cases: Vec<(&str, &str, Vec<u8>)> = vec![
+        (
+            "drawing.svg",
+            "image/svg+xml",
+            br#"<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>"#.to_vec(),
+        ),
+        (
+            "page.png",
+            "image/png",
+            b"<!DOCTYPE html><html><body onload=alert(1)></body></html>".to_vec(),
+        ),
+        ("script.png", "image/png", b"#!/bin/sh\nrm -rf /\n".to_vec()),
+        ("truncated.png", "image/png", truncated),
+        ("bomb.png", "image/png", png_bomb()),
+    ];
+    for (name, mime, bytes) in cases {
+        let error = expect_error(
+            upload(&ann, &server, name, mime, bytes).await?,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        )
+        .await?;
+        assert_eq!(error.code, ErrorCode::UnsupportedMedia, "{name}");
+    }
+    let mut huge = png(8, 8);
+    huge.resize(2_500_000, 0);
+    let error = expect_error(
+        upload(&ann, &server, "huge.png", "image/png", huge).await?,
+        StatusCode::PAYLOAD_TOO_LARGE,
+    )
+    .await?;
+    assert_eq!(error.code, ErrorCode::PayloadTooLarge { max_bytes: 2_000_000 });
+    assert_eq!(files_on_disk(&server), (0, 0), "no file left behind");
+    Ok(())
+}
+
+#[tokio::test]
+async fn exif_including_gps_is_stripped() -> anyhow::Result<()> {
+    let server = TestServer::spawn_with(&SETTINGS).await?;
+    let [ann] = register_all(&server, ["exif_ann"]).await?;
+    let original = jpeg_with_gps();
+    assert!(
+        original.windows(6).any(|w| w == b"Exif\x00\x00"),
+        "the fixture carries EXIF"
+    );
+    let media: Media = expect_json(
+        upload(&ann, &server, "gps.jpg", "image/jpeg", original).await?,
+        StatusCode::CREATED,
+    )
+    .await?;
+    assert_eq!((media.mime.as_str(), media.width, media.height), ("image/jpeg", 64, 48));
+    for url in [&media.url, &media.thumb_url] {
+        let served = ann.get(url).await?.bytes().await?;
+        assert!(!served.windows(4).any(|w| w == b"Exif"), "{url} still carries EXIF");
+        assert!(
+            !served.windows(4).any(|w| w == b"MM\x00\x2a"),
+            "{url} still carries a TIFF block"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn only_the_uploader_and_the_conversation_where_it_was_posted_see_an_image() -> anyhow::Result<()> {
+    let server = TestServer::spawn_with(&SETTINGS).await?;
+    let [ann, bob, eve] = register_all(&server, ["acl_ann", "acl_bob", "acl_eve"]).await?;
+    let dm = befriend(&ann, &bob).await?;
+    let media: Media = expect_json(
+        upload(&ann, &server, "p.png", "image/png", png(50, 50)).await?,
+        StatusCode::CREATED,
+    )
+    .await?;
+
+    assert_eq!(
+        bob.get(&media.url).await?.status(),
+        StatusCode::NOT_FOUND,
+        "not posted yet"
+    );
+    assert_eq!(
+        reqwest::get(server.at(&media.url)).await?.status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Eve can't share an image she can't see.
+    let mut eve_ws = WsClient::connect(&server, &eve.token).await?;
+    let eve_dm = befriend(&eve, &bob).await?;
+    eve_ws
+        .send(&ClientFrame::Send {
+            client_msg_id: "steal".into(),
+            conversation_id: eve_dm,
+            content: MessageContent::Image {
+                media_id: media.id.clone(),
+            },
+            reply_to: None,
+        })
+        .await?;
+    let code = eve_ws
+        .next_where(|f| {
+            if let ServerFrame::Error { code, .. } = f {
+                Some(code)
+            } else {
+                None
+            }
+        })
+        .await?;
+    assert_eq!(
+        code,
+        ErrorCode::InvalidInput {
+            field: "media_id".into()
+        }
+    );
+
+    let mut ann_ws = WsClient::connect(&server, &ann.token).await?;
+    ann_ws
+        .send(&ClientFrame::Send {
+            client_msg_id: "pic".into(),
+            conversation_id: dm,
+            content: MessageContent::Image {
+                media_id: media.id.clone(),
+            },
+            reply_to: None,
+        })
+        .await?;
+    ann_ws
+        .next_where(|f| matches!(f, ServerFrame::Sent { .. }).then_some(()))
+        .await?;
+
+    assert_eq!(bob.get(&media.url).await?.status(), StatusCode::OK);
+    assert_eq!(bob.get(&media.thumb_url).await?.status(), StatusCode::OK);
+    assert_eq!(eve.get(&media.url).await?.status(), StatusCode::NOT_FOUND);
+    assert_eq!(eve.get("media/not-an-id").await?.status(), StatusCode::NOT_FOUND);
+    Ok(())
+}
