@@ -10,6 +10,7 @@ pub mod events;
 pub mod frames;
 pub mod ids;
 pub mod limits;
+pub mod stickers;
 pub mod validate;
 
 pub use error::{ErrorBody, ErrorCode};

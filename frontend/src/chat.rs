@@ -27,7 +27,7 @@ pub enum Link {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outgoing {
     pub client_msg_id: String,
-    pub text: String,
+    pub content: MessageContent,
     /// Why the last attempt failed, if it did.
     pub failed: Option<String>,
 }
@@ -148,33 +148,33 @@ impl Chat {
             .with_value(|out| out.as_ref().is_some_and(|tx| tx.unbounded_send(frame).is_ok()))
     }
 
-    /// Queues a text message; it shows as pending until acked, and is sent
-    /// again (same id) after a reconnect.
-    pub fn send_text(&self, conversation: ConversationId, text: String) {
+    /// Queues a message; it shows as pending until acked, and is sent again
+    /// (same id) after a reconnect.
+    pub fn send(&self, conversation: ConversationId, content: MessageContent) {
         let client_msg_id = new_client_msg_id();
         let timeline = self.timeline(conversation);
         timeline.outgoing.update(|o| {
             o.push(Outgoing {
                 client_msg_id: client_msg_id.clone(),
-                text: text.clone(),
+                content: content.clone(),
                 failed: None,
             })
         });
-        self.send_frame(send_frame(conversation, client_msg_id, text));
+        self.send_frame(send_frame(conversation, client_msg_id, content));
     }
 
     /// Sends a failed message again under its original id, so it can't double.
     pub fn retry(&self, conversation: ConversationId, client_msg_id: &str) {
         let timeline = self.timeline(conversation);
-        let mut text = None;
+        let mut content = None;
         timeline.outgoing.update(|o| {
             if let Some(m) = o.iter_mut().find(|m| m.client_msg_id == client_msg_id) {
                 m.failed = None;
-                text = Some(m.text.clone());
+                content = Some(m.content.clone());
             }
         });
-        if let Some(text) = text {
-            self.send_frame(send_frame(conversation, client_msg_id.to_owned(), text));
+        if let Some(content) = content {
+            self.send_frame(send_frame(conversation, client_msg_id.to_owned(), content));
         }
     }
 
@@ -262,7 +262,7 @@ impl Chat {
                         client_msg_id: Some(client_msg_id),
                         created_at,
                         body: EventBody::Message {
-                            content: MessageContent::Text { text: message.text },
+                            content: message.content,
                             reply_to: None,
                         },
                     }]);
@@ -376,7 +376,7 @@ impl Chat {
             for (id, timeline) in m {
                 timeline.outgoing.with_untracked(|o| {
                     for msg in o.iter().filter(|m| m.failed.is_none()) {
-                        frames.push(send_frame(*id, msg.client_msg_id.clone(), msg.text.clone()));
+                        frames.push(send_frame(*id, msg.client_msg_id.clone(), msg.content.clone()));
                     }
                 });
             }
@@ -387,11 +387,11 @@ impl Chat {
     }
 }
 
-fn send_frame(conversation: ConversationId, client_msg_id: String, text: String) -> ClientFrame {
+fn send_frame(conversation: ConversationId, client_msg_id: String, content: MessageContent) -> ClientFrame {
     ClientFrame::Send {
         client_msg_id,
         conversation_id: conversation,
-        content: MessageContent::Text { text },
+        content,
         reply_to: None,
     }
 }

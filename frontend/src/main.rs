@@ -7,6 +7,7 @@ mod components;
 mod pages;
 mod socket;
 mod state;
+mod upload;
 
 fn main() {
     console_error_panic_hook::set_once();

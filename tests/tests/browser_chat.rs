@@ -147,3 +147,65 @@ async fn two_users_chat_live_and_survive_a_server_restart() -> anyhow::Result<()
         .await;
     bob_browser.run("chat_bob", |_| async { outcome }).await
 }
+
+#[tokio::test]
+async fn an_image_and_a_sticker_reach_the_other_side() -> anyhow::Result<()> {
+    let server = TestServer::with_app().await?;
+    let [ann, bob] = register_all(&server, ["pic_ann", "pic_bob"]).await?;
+    let dm = befriend(&ann, &bob).await?.0;
+    let url = server.url.clone();
+    let picture = tempfile::Builder::new().suffix(".png").tempfile()?;
+    image::DynamicImage::new_rgb8(800, 400).save_with_format(picture.path(), image::ImageFormat::Png)?;
+    let path = picture.path().to_str().unwrap_or_default().to_owned();
+
+    let ann_browser = Browser::launch().await?;
+    let bob_browser = Browser::launch().await?;
+    let b = bob_browser.client.clone();
+    let outcome = ann_browser
+        .run("pic_ann", |a| async move {
+            sign_in(&a, &url, "pic_ann").await?;
+            sign_in(&b, &url, "pic_bob").await?;
+            open_chat(&a, &url, dm).await?;
+            open_chat(&b, &url, dm).await?;
+
+            // Attach through the file dialog's input.
+            a.find(Locator::Id("attach-input")).await?.send_keys(&path).await?;
+            let thumb = b
+                .wait()
+                .at_most(Duration::from_secs(40))
+                .for_element(Locator::Css("ol.timeline img.thumb"))
+                .await?;
+            // The thumbnail has loaded (a broken image has no natural width) and links to the full size.
+            // Polls the image's own load state, bounded.
+            let mut width = serde_json::Value::Null;
+            for _ in 0..100 {
+                width = b
+                    .execute("return arguments[0].naturalWidth", vec![serde_json::to_value(&thumb)?])
+                    .await?;
+                if width.as_u64().unwrap_or(0) > 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            anyhow::ensure!(width.as_u64() == Some(320), "thumbnail width {width}");
+            let link = b
+                .find(Locator::Css("ol.timeline a.image-link"))
+                .await?
+                .attr("href")
+                .await?;
+            anyhow::ensure!(link.as_deref().is_some_and(|h| h.starts_with("/media/")), "{link:?}");
+
+            a.find(Locator::Id("sticker-button")).await?.click().await?;
+            a.wait()
+                .for_element(Locator::Css("button.sticker-choice[data-sticker='cat']"))
+                .await?
+                .click()
+                .await?;
+            b.wait()
+                .for_element(Locator::Css("ol.timeline img.sticker[src='/stickers/cat.svg']"))
+                .await?;
+            Ok(())
+        })
+        .await;
+    bob_browser.run("pic_bob", |_| async { outcome }).await
+}

@@ -36,8 +36,8 @@ pub fn validate(client_msg_id: &str, content: &MessageContent) -> Result<(), Inv
         MessageContent::Image { media_id } if media_id.is_empty() || media_id.len() > 128 => {
             return invalid("media_id", "Invalid media id.".into());
         }
-        MessageContent::Sticker { sticker_id } if sticker_id.is_empty() || sticker_id.len() > 64 => {
-            return invalid("sticker_id", "Invalid sticker id.".into());
+        MessageContent::Sticker { sticker_id } if !natter_common::stickers::exists(sticker_id) => {
+            return invalid("sticker_id", "No such sticker.".into());
         }
         _ => {}
     }

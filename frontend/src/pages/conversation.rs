@@ -2,22 +2,24 @@
 
 use std::collections::HashMap;
 
-use leptos::{ev::KeyboardEvent, prelude::*, task::spawn_local};
+use leptos::{prelude::*, task::spawn_local};
 use leptos_router::components::A;
 use natter_common::{
     api::{Conversation, ConversationKind, Role},
-    events::{Event, EventBody, MessageContent},
-    frames::ClientFrame,
+    events::{Event, EventBody},
     ids::{ConversationId, UserId},
-    limits::MESSAGE_TEXT_MAX_CHARS,
     ErrorBody, ErrorCode,
 };
 
 use super::conversation_param;
 use crate::{
     api,
-    chat::{use_chat, Link, Timeline},
-    components::{conversation_list::title, rich_text::RichText},
+    chat::{use_chat, Timeline},
+    components::{
+        composer::{first_file, Attachments, Composer},
+        conversation_list::title,
+        message_content::MessageBody,
+    },
     state::use_auth,
 };
 
@@ -132,9 +134,8 @@ fn Chat(loaded: Loaded) -> impl IntoView {
             .with_value(|n| n.get(&user).cloned())
             .unwrap_or_else(|| format!("user {user}"))
     };
-    let draft = RwSignal::new(String::new());
-    let last_typing = StoredValue::new(0.0f64);
     let loading_older = RwSignal::new(false);
+    let attachments = Attachments::new(id);
 
     // Everything shown is read.
     Effect::new(move |_| {
@@ -142,28 +143,6 @@ fn Chat(loaded: Loaded) -> impl IntoView {
         chat.mark_read(id);
     });
 
-    let send = move || {
-        let text = draft.get_untracked();
-        if text.trim().is_empty() || text.chars().count() > MESSAGE_TEXT_MAX_CHARS {
-            return;
-        }
-        chat.send_text(id, text);
-        draft.set(String::new());
-    };
-    let on_keydown = move |ev: KeyboardEvent| {
-        if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
-            ev.prevent_default();
-            send();
-        }
-    };
-    let on_input = move |ev| {
-        draft.set(event_target_value(&ev));
-        let now = js_sys::Date::now();
-        if now - last_typing.get_value() > 3000.0 {
-            last_typing.set_value(now);
-            chat.send_frame(ClientFrame::Typing { conversation_id: id });
-        }
-    };
     let load_older = move |_| {
         let Some(first) = timeline.events.with_untracked(|e| e.first().map(|e| e.seq)) else {
             return;
@@ -192,9 +171,18 @@ fn Chat(loaded: Loaded) -> impl IntoView {
             _ => format!("{} are typing…", who.join(", ")),
         }
     };
-    let too_long = move || draft.with(|d| d.chars().count() > MESSAGE_TEXT_MAX_CHARS);
+
+    // Dropping an image anywhere on the chat attaches it.
+    let on_dragover = |ev: web_sys::DragEvent| ev.prevent_default();
+    let on_drop = move |ev: web_sys::DragEvent| {
+        if let Some(file) = first_file(ev.data_transfer().and_then(|d| d.files())) {
+            ev.prevent_default();
+            attachments.upload(file);
+        }
+    };
 
     view! {
+        <div class="chat-body" on:dragover=on_dragover on:drop=on_drop>
         <header class="pane-header">
             <h2 id="conversation-title">{title(&loaded.conversation)}</h2>
             {is_group.then(|| view! {
@@ -212,11 +200,7 @@ fn Chat(loaded: Loaded) -> impl IntoView {
                     let mine = Some(event.sender) == me;
                     match &event.body {
                         EventBody::Message { content, .. } => {
-                            let body = match content {
-                                MessageContent::Text { text } => view! { <RichText text=text.clone() /> }.into_any(),
-                                MessageContent::Image { .. } => view! { <span>"[image]"</span> }.into_any(),
-                                MessageContent::Sticker { sticker_id } => view! { <span>{format!("[sticker {sticker_id}]")}</span> }.into_any(),
-                            };
+                            let body = view! { <MessageBody content=content.clone() /> };
                             view! {
                                 <li class=if mine { "event message mine sent" } else { "event message" } data-seq=event.seq>
                                     {(is_group && !mine).then(|| view! { <span class="sender">{name(event.sender)}</span> })}
@@ -235,7 +219,7 @@ fn Chat(loaded: Loaded) -> impl IntoView {
                     let class = if failed.is_some() { "event message mine failed" } else { "event message mine pending" };
                     view! {
                         <li class=class>
-                            <span class="text"><RichText text=msg.text.clone() /></span>
+                            <span class="text"><MessageBody content=msg.content.clone() /></span>
                             {match failed {
                                 Some(why) => view! {
                                     <span class="status" role="alert">{why}</span>
@@ -249,17 +233,7 @@ fn Chat(loaded: Loaded) -> impl IntoView {
             </For>
         </ol>
         <p class="typing" aria-live="polite">{typing_line}</p>
-        <form class="composer" on:submit=move |ev| { ev.prevent_default(); send(); }>
-            <label for="composer" class="visually-hidden">"Message"</label>
-            <textarea id="composer" rows="2" placeholder="Write a message — Enter sends, Shift+Enter for a new line"
-                prop:value=move || draft.get() on:input=on_input on:keydown=on_keydown></textarea>
-            <button type="submit" id="send" disabled=too_long>"Send"</button>
-        </form>
-        <Show when=too_long>
-            <p class="form-error">{format!("Messages can be at most {MESSAGE_TEXT_MAX_CHARS} characters.")}</p>
-        </Show>
-        <Show when=move || chat.link.get() != Link::Online>
-            <p class="notice">"Offline: messages will be sent when the connection is back."</p>
-        </Show>
+        <Composer conversation=id attachments />
+        </div>
     }
 }

@@ -1,0 +1,179 @@
+//! The message composer: text (Enter sends, Shift+Enter breaks the line),
+//! images (file dialog, paste, or drop anywhere on the chat), stickers.
+
+use leptos::{ev::KeyboardEvent, prelude::*};
+use natter_common::{
+    events::MessageContent, frames::ClientFrame, ids::ConversationId, limits::MESSAGE_TEXT_MAX_CHARS, stickers,
+};
+use wasm_bindgen::JsCast;
+use web_sys::File;
+
+use crate::{
+    chat::{use_chat, Link},
+    upload::Upload,
+};
+
+/// The image upload in progress, shared with the chat pane for drops.
+#[derive(Clone, Copy)]
+pub struct Attachments {
+    conversation: ConversationId,
+    /// File name and progress (0–1) while uploading.
+    pub progress: RwSignal<Option<(String, f64)>>,
+    pub error: RwSignal<Option<String>>,
+    current: StoredValue<Option<Upload>, LocalStorage>,
+}
+
+impl Attachments {
+    pub fn new(conversation: ConversationId) -> Self {
+        Self {
+            conversation,
+            progress: RwSignal::new(None),
+            error: RwSignal::new(None),
+            current: StoredValue::new_local(None),
+        }
+    }
+
+    /// Uploads an image and, once stored, sends it as a message.
+    pub fn upload(&self, file: File) {
+        if !file.type_().starts_with("image/") {
+            self.error.set(Some("Only images can be attached.".into()));
+            return;
+        }
+        self.cancel();
+        let this = *self;
+        let chat = use_chat();
+        self.error.set(None);
+        self.progress.set(Some((file.name(), 0.0)));
+        let started = Upload::start(
+            &file,
+            move |fraction| {
+                this.progress.update(|p| {
+                    if let Some(p) = p {
+                        p.1 = fraction
+                    }
+                })
+            },
+            move |outcome| {
+                this.progress.set(None);
+                this.current.set_value(None);
+                match outcome {
+                    Ok(media) => chat.send(this.conversation, MessageContent::Image { media_id: media.id }),
+                    Err(err) => this.error.set(Some(err.message)),
+                }
+            },
+        );
+        match started {
+            Ok(upload) => self.current.set_value(Some(upload)),
+            Err(err) => {
+                self.progress.set(None);
+                self.error.set(Some(err.message));
+            }
+        }
+    }
+
+    pub fn cancel(&self) {
+        if let Some(upload) = self.current.get_value() {
+            upload.cancel();
+        }
+        self.current.set_value(None);
+        self.progress.set(None);
+    }
+}
+
+/// The first file of a drop or paste, if any.
+pub fn first_file(files: Option<web_sys::FileList>) -> Option<File> {
+    files.and_then(|list| list.get(0))
+}
+
+#[component]
+pub fn Composer(conversation: ConversationId, attachments: Attachments) -> impl IntoView {
+    let chat = use_chat();
+    let draft = RwSignal::new(String::new());
+    let last_typing = StoredValue::new(0.0f64);
+    let stickers_open = RwSignal::new(false);
+
+    let send = move || {
+        let text = draft.get_untracked();
+        if text.trim().is_empty() || text.chars().count() > MESSAGE_TEXT_MAX_CHARS {
+            return;
+        }
+        chat.send(conversation, MessageContent::Text { text });
+        draft.set(String::new());
+    };
+    let on_keydown = move |ev: KeyboardEvent| {
+        if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
+            ev.prevent_default();
+            send();
+        }
+    };
+    let on_input = move |ev| {
+        draft.set(event_target_value(&ev));
+        let now = js_sys::Date::now();
+        if now - last_typing.get_value() > 3000.0 {
+            last_typing.set_value(now);
+            chat.send_frame(ClientFrame::Typing {
+                conversation_id: conversation,
+            });
+        }
+    };
+    let on_paste = move |ev: web_sys::ClipboardEvent| {
+        if let Some(file) = first_file(ev.clipboard_data().and_then(|d| d.files())) {
+            ev.prevent_default();
+            attachments.upload(file);
+        }
+    };
+    let on_pick = move |ev: leptos::ev::Event| {
+        let input = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok());
+        if let Some(input) = input {
+            if let Some(file) = first_file(input.files()) {
+                attachments.upload(file);
+            }
+            input.set_value("");
+        }
+    };
+    let too_long = move || draft.with(|d| d.chars().count() > MESSAGE_TEXT_MAX_CHARS);
+
+    view! {
+        <Show when=move || attachments.progress.with(Option::is_some)>
+            <div class="upload-status">
+                <label for="upload-progress">{move || attachments.progress.with(|p| p.as_ref().map(|(name, _)| format!("Uploading {name}")))}</label>
+                <progress id="upload-progress" max="1" value=move || attachments.progress.with(|p| p.as_ref().map_or(0.0, |p| p.1))></progress>
+                <button type="button" id="cancel-upload" class="secondary" on:click=move |_| attachments.cancel()>"Cancel"</button>
+            </div>
+        </Show>
+        <p class="form-error" role="alert">{move || attachments.error.get()}</p>
+        <Show when=move || stickers_open.get()>
+            <div class="sticker-panel" role="group" aria-label="Stickers">
+                {stickers::STICKERS.iter().map(|(id, description)| {
+                    let id = id.to_string();
+                    let sticker = id.clone();
+                    view! {
+                        <button type="button" class="sticker-choice secondary" data-sticker=id.clone() title=*description
+                            on:click=move |_| {
+                                chat.send(conversation, MessageContent::Sticker { sticker_id: sticker.clone() });
+                                stickers_open.set(false);
+                            }>
+                            <img src=stickers::url(&id) alt=*description />
+                        </button>
+                    }
+                }).collect_view()}
+            </div>
+        </Show>
+        <form class="composer" on:submit=move |ev| { ev.prevent_default(); send(); }>
+            <label for="attach-input" class="button-link attach" title="Attach an image">"Image"</label>
+            <input id="attach-input" type="file" accept="image/png,image/jpeg,image/gif,image/webp" class="visually-hidden" on:change=on_pick />
+            <button type="button" id="sticker-button" class="secondary" aria-expanded=move || stickers_open.get().to_string()
+                on:click=move |_| stickers_open.update(|o| *o = !*o)>"Sticker"</button>
+            <label for="composer" class="visually-hidden">"Message"</label>
+            <textarea id="composer" rows="2" placeholder="Write a message — Enter sends, Shift+Enter for a new line"
+                prop:value=move || draft.get() on:input=on_input on:keydown=on_keydown on:paste=on_paste></textarea>
+            <button type="submit" id="send" disabled=too_long>"Send"</button>
+        </form>
+        <Show when=too_long>
+            <p class="form-error">{format!("Messages can be at most {MESSAGE_TEXT_MAX_CHARS} characters.")}</p>
+        </Show>
+        <Show when=move || chat.link.get() != Link::Online>
+            <p class="notice">"Offline: messages will be sent when the connection is back."</p>
+        </Show>
+    }
+}

@@ -1,0 +1,30 @@
+//! How a message's content looks in the timeline.
+
+use leptos::prelude::*;
+use natter_common::{events::MessageContent, stickers};
+
+use super::rich_text::RichText;
+
+#[component]
+pub fn MessageBody(content: MessageContent) -> impl IntoView {
+    match content {
+        MessageContent::Text { text } => view! { <RichText text /> }.into_any(),
+        MessageContent::Image { media_id } => {
+            let full = format!("/media/{media_id}");
+            let thumb = format!("/media/{media_id}/thumb");
+            view! {
+                <a href=full target="_blank" rel="noopener noreferrer" class="image-link" title="Open full size">
+                    <img class="thumb" src=thumb alt="Image" loading="lazy" />
+                </a>
+            }
+            .into_any()
+        }
+        MessageContent::Sticker { sticker_id } => {
+            let alt = stickers::STICKERS
+                .iter()
+                .find(|(id, _)| *id == sticker_id)
+                .map_or("Sticker", |(_, description)| description);
+            view! { <img class="sticker" src=stickers::url(&sticker_id) alt=alt /> }.into_any()
+        }
+    }
+}
