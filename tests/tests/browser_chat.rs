@@ -149,7 +149,7 @@ async fn two_users_chat_live_and_survive_a_server_restart() -> anyhow::Result<()
 }
 
 #[tokio::test]
-async fn an_image_and_a_sticker_reach_the_other_side() -> anyhow::Result<()> {
+async fn an_image_a_sticker_and_an_emoji_reach_the_other_side() -> anyhow::Result<()> {
     let server = TestServer::with_app().await?;
     let [ann, bob] = register_all(&server, ["pic_ann", "pic_bob"]).await?;
     let dm = befriend(&ann, &bob).await?.0;

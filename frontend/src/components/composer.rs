@@ -8,6 +8,7 @@ use natter_common::{
 use wasm_bindgen::JsCast;
 use web_sys::File;
 
+use super::emoji_picker::EmojiPicker;
 use crate::{
     chat::{use_chat, Link},
     upload::Upload,
@@ -91,6 +92,8 @@ pub fn Composer(conversation: ConversationId, attachments: Attachments) -> impl 
     let draft = RwSignal::new(String::new());
     let last_typing = StoredValue::new(0.0f64);
     let stickers_open = RwSignal::new(false);
+    let emoji_open = RwSignal::new(false);
+    let insert_emoji = Callback::new(move |emoji: String| draft.update(|d| d.push_str(&emoji)));
 
     let send = move || {
         let text = draft.get_untracked();
@@ -159,11 +162,16 @@ pub fn Composer(conversation: ConversationId, attachments: Attachments) -> impl 
                 }).collect_view()}
             </div>
         </Show>
+        <Show when=move || emoji_open.get()>
+            <EmojiPicker on_pick=insert_emoji />
+        </Show>
         <form class="composer" on:submit=move |ev| { ev.prevent_default(); send(); }>
             <label for="attach-input" class="button-link attach" title="Attach an image">"Image"</label>
             <input id="attach-input" type="file" accept="image/png,image/jpeg,image/gif,image/webp" class="visually-hidden" on:change=on_pick />
             <button type="button" id="sticker-button" class="secondary" aria-expanded=move || stickers_open.get().to_string()
                 on:click=move |_| stickers_open.update(|o| *o = !*o)>"Sticker"</button>
+            <button type="button" id="emoji-button" class="secondary" aria-expanded=move || emoji_open.get().to_string()
+                on:click=move |_| emoji_open.update(|o| *o = !*o)>"Emoji"</button>
             <label for="composer" class="visually-hidden">"Message"</label>
             <textarea id="composer" rows="2" placeholder="Write a message — Enter sends, Shift+Enter for a new line"
                 prop:value=move || draft.get() on:input=on_input on:keydown=on_keydown on:paste=on_paste></textarea>

@@ -2,6 +2,7 @@
 
 pub mod composer;
 pub mod conversation_list;
+pub mod emoji_picker;
 pub mod field;
 pub mod message_content;
 pub mod rich_text;
