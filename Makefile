@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 export PATH := $(CURDIR)/.tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: run build test bootstrap bootstrap-test frontend lint
+.PHONY: run build test bench bootstrap bootstrap-test frontend lint
 
 ## Build the SPA and the release server, then serve on 127.0.0.1:8080 (data in ./data).
 run: build
@@ -33,3 +33,14 @@ bootstrap:
 
 bootstrap-test:
 	./scripts/bootstrap.sh --browser
+
+## A reduced benchmark run (a few minutes): server on CPU 0, load generator on CPU 1.
+## Full results and how to read them: docs/benchmarks.md.
+LOADGEN := taskset -c 1 ./target/release/natter-loadgen --server ./target/release/natter-server --server-cpu 0
+bench:
+	cargo build --locked --release -p natter-backend --bin natter-server -p natter-tests --bin natter-loadgen
+	$(LOADGEN) idle --connections 10000
+	$(LOADGEN) dm --clients 2000 --rate 2000 --seconds 10
+	$(LOADGEN) fanout --members 1000 --senders 4 --messages 250
+	$(LOADGEN) durable --senders 64 --messages 500
+	$(LOADGEN) history --stored 200000 --fetches 2000

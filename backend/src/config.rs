@@ -2,12 +2,11 @@
 
 use std::{net::SocketAddr, path::PathBuf};
 
-use clap::{Parser, ValueEnum};
+use clap::ValueEnum;
 
 /// natter: a self-hosted chat server. With no arguments it serves the whole
 /// app on 127.0.0.1:8080, keeping its data under ./data.
-#[derive(Debug, Clone, Parser)]
-#[command(name = "natter-server", version, about)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct Config {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, env = "NATTER_BIND", default_value = "127.0.0.1:8080")]

@@ -1,6 +1,7 @@
 //! natter-server as a library: `Application::build` wires configuration,
 //! storage and routes; `main.rs` only parses arguments and runs it.
 
+pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod db;

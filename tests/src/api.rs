@@ -165,3 +165,19 @@ impl Authed {
         })
     }
 }
+
+/// `owner` creates a group with `members` (who must be their contacts).
+pub async fn create_group(
+    owner: &Authed,
+    name: &str,
+    members: &[&Authed],
+) -> anyhow::Result<natter_common::api::Group> {
+    let ids: Vec<_> = members.iter().map(|m| m.id()).collect();
+    expect_json(
+        owner
+            .post("api/v1/groups", json!({"name": name, "member_ids": ids}))
+            .await?,
+        StatusCode::CREATED,
+    )
+    .await
+}

@@ -8,24 +8,13 @@ use natter_common::{
     ErrorCode,
 };
 use natter_tests::{
-    api::{befriend, expect_error, expect_json, register_all, Authed},
+    api::{befriend, create_group, expect_error, expect_json, register_all, Authed},
     TestServer,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 const GENEROUS: (&str, &str) = ("NATTER_AUTH_RATE_PER_MINUTE", "1000");
-
-async fn create_group(owner: &Authed, name: &str, members: &[&Authed]) -> anyhow::Result<Group> {
-    let ids: Vec<_> = members.iter().map(|m| m.id()).collect();
-    expect_json(
-        owner
-            .post("api/v1/groups", json!({"name": name, "member_ids": ids}))
-            .await?,
-        StatusCode::CREATED,
-    )
-    .await
-}
 
 async fn timeline(user: &Authed, group: ConversationId) -> anyhow::Result<Vec<EventBody>> {
     let history: History = user

@@ -12,7 +12,7 @@ use natter_common::{
     ErrorCode,
 };
 use natter_tests::{
-    api::{befriend, expect_json, register_all, Authed},
+    api::{befriend, create_group, expect_json, register_all, Authed},
     ws::{Handshake, WsClient},
     TestServer,
 };
@@ -95,14 +95,8 @@ async fn group_messages_fan_out_to_every_member() -> anyhow::Result<()> {
     for other in &users[1..] {
         befriend(&users[0], other).await?;
     }
-    let ids: Vec<_> = users[1..].iter().map(|u| u.id()).collect();
-    let group: Group = expect_json(
-        users[0]
-            .post("api/v1/groups", json!({"name": "Fan", "member_ids": ids}))
-            .await?,
-        StatusCode::CREATED,
-    )
-    .await?;
+    let others: Vec<&Authed> = users[1..].iter().collect();
+    let group = create_group(&users[0], "Fan", &others).await?;
     let mut sockets = Vec::new();
     for user in &users {
         sockets.push(WsClient::connect(&server, &user.token).await?);
@@ -625,14 +619,8 @@ async fn every_acked_message_survives_a_crash_exactly_once() -> anyhow::Result<(
     for other in &users[1..] {
         befriend(&users[0], other).await?;
     }
-    let ids: Vec<_> = users[1..].iter().map(|u| u.id()).collect();
-    let group: Group = expect_json(
-        users[0]
-            .post("api/v1/groups", json!({"name": "Crash", "member_ids": ids}))
-            .await?,
-        StatusCode::CREATED,
-    )
-    .await?;
+    let others: Vec<&Authed> = users[1..].iter().collect();
+    let group = create_group(&users[0], "Crash", &others).await?;
 
     // Four clients send a burst; the server is killed while acks stream in.
     let mut tasks = Vec::new();

@@ -50,6 +50,25 @@ fn to_group(row: GroupRow, my_role: Role) -> Group {
     }
 }
 
+/// Commits a change to `group` and returns the group as it now is with
+/// the events appended since `since`.
+async fn finish(
+    mut tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    group: ConversationId,
+    since: i64,
+    role: Role,
+) -> AppResult<Changed<Group>> {
+    let row = db::conversations::group(&mut tx, group)
+        .await?
+        .ok_or_else(no_such_group)?;
+    let events = db::events::after(&mut tx, group, since).await?;
+    tx.commit().await?;
+    Ok(Changed {
+        value: to_group(row, role),
+        events,
+    })
+}
+
 /// The caller's role in an existing group, or `not_found`.
 async fn my_role(conn: &mut SqliteConnection, group: ConversationId, me: UserId) -> AppResult<Role> {
     if db::conversations::group(conn, group).await?.is_none() {
@@ -155,15 +174,7 @@ pub async fn rename(pool: &SqlitePool, me: UserId, group: ConversationId, name: 
         db::now_ms(),
     )
     .await?;
-    let row = db::conversations::group(&mut tx, group)
-        .await?
-        .ok_or_else(no_such_group)?;
-    let events = db::events::after(&mut tx, group, since).await?;
-    tx.commit().await?;
-    Ok(Changed {
-        value: to_group(row, role),
-        events,
-    })
+    finish(tx, group, since, role).await
 }
 
 pub async fn add_members(
@@ -193,15 +204,7 @@ pub async fn add_members(
         db::events::append(&mut tx, group, me, None, EventBody::MemberJoined { user }, now).await?;
         count += 1;
     }
-    let row = db::conversations::group(&mut tx, group)
-        .await?
-        .ok_or_else(no_such_group)?;
-    let events = db::events::after(&mut tx, group, since).await?;
-    tx.commit().await?;
-    Ok(Changed {
-        value: to_group(row, role),
-        events,
-    })
+    finish(tx, group, since, role).await
 }
 
 /// Removes `target`; owners remove anyone, admins remove plain members.

@@ -1,0 +1,180 @@
+//! `natter-server admin …`: operator tasks run against the same database
+//! as the server, without the server running. `provision` creates test
+//! accounts, sessions, contacts, a group and history in bulk for the load
+//! generator (thousands of argon2 logins would measure argon2, not natter).
+
+use std::{io::Write, path::PathBuf};
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use natter_common::{
+    api::Role,
+    events::{EventBody, MessageContent},
+    ids::{ConversationId, UserId},
+    validate::{DisplayName, GroupName, Username},
+};
+use serde::Serialize;
+
+use crate::{auth::token, config::Config, db};
+
+#[derive(Debug, Subcommand)]
+pub enum AdminTask {
+    /// Create load-test users with sessions, contacts, a group and history.
+    Provision(ProvisionArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProvisionArgs {
+    /// How many users (named `<prefix>0`, `<prefix>1`, …).
+    #[arg(long)]
+    pub users: u32,
+    #[arg(long, default_value = "lg")]
+    pub prefix: String,
+    /// Make each user a contact of the next `ring` users (0: no contacts).
+    #[arg(long, default_value_t = 1)]
+    pub ring: u32,
+    /// Put the first this-many users in one group (0: no group).
+    #[arg(long, default_value_t = 0)]
+    pub group_size: u32,
+    /// Store this many messages in the first pair's direct conversation.
+    #[arg(long, default_value_t = 0)]
+    pub history: u32,
+    /// Where to write the JSON description (users, tokens, conversations).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// What the load generator reads back.
+#[derive(Debug, Serialize)]
+pub struct Provisioned {
+    pub users: Vec<ProvisionedUser>,
+    /// `[user_a, user_b, conversation]` for every contact pair.
+    pub pairs: Vec<(i64, i64, i64)>,
+    pub group: Option<i64>,
+    pub history_conversation: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProvisionedUser {
+    pub id: i64,
+    pub username: String,
+    pub token: String,
+}
+
+pub async fn run(config: &Config, task: AdminTask) -> anyhow::Result<()> {
+    match task {
+        AdminTask::Provision(args) => provision(config, args).await,
+    }
+}
+
+async fn provision(config: &Config, args: ProvisionArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    let pool = db::connect(&config.database_url()).await?;
+    // One hash for everyone: provisioning measures nothing about argon2.
+    let hash = crate::auth::Passwords::new()?.hash("load-test-password".into()).await?;
+    let now = db::now_ms();
+    let expires = now + 7 * 24 * 3600 * 1000;
+    let mut users = Vec::with_capacity(args.users as usize);
+
+    let mut tx = db::begin_write(&pool).await?;
+    for i in 0..args.users {
+        let name = format!("{}{i}", args.prefix);
+        let username = Username::parse(&name).context("prefix makes invalid usernames")?;
+        let display = DisplayName::parse(&name)?;
+        let db::users::Created::Ok(row) = db::users::create(&mut *tx, &username, &display, &hash, now).await? else {
+            anyhow::bail!("user {name} exists already: use another --prefix or a fresh data dir");
+        };
+        let (token, token_hash) = token::generate();
+        let new = db::sessions::NewSession {
+            user_id: UserId(row.id),
+            token_hash: &token_hash,
+            device_name: "load generator",
+            now,
+            expires_at: expires,
+        };
+        db::sessions::create(&mut *tx, new).await?;
+        users.push(ProvisionedUser {
+            id: row.id,
+            username: name,
+            token,
+        });
+    }
+
+    let mut pairs = Vec::new();
+    let n = users.len();
+    for i in 0..n {
+        for step in 1..=args.ring as usize {
+            let j = (i + step) % n;
+            if j == i || (n == 2 && i == 1) {
+                continue;
+            }
+            let (a, b) = (UserId(users[i].id), UserId(users[j].id));
+            let conversation = db::conversations::direct(&mut tx, a, b, now).await?;
+            db::contacts::add_pair(&mut tx, a, b, conversation, now).await?;
+            pairs.push((a.0, b.0, conversation.0));
+        }
+    }
+
+    let group = if args.group_size > 0 {
+        let name = GroupName::parse(&format!("{} load group", args.prefix))?;
+        let id = db::conversations::create_group(&mut tx, &name, now).await?;
+        for (k, user) in users.iter().take(args.group_size as usize).enumerate() {
+            let role = if k == 0 { Role::Owner } else { Role::Member };
+            db::members::add(&mut tx, id, UserId(user.id), role, now).await?;
+        }
+        Some(id.0)
+    } else {
+        None
+    };
+    tx.commit().await?;
+
+    let history_conversation = match (args.history, pairs.first()) {
+        (0, _) | (_, None) => None,
+        (count, Some(&(a, _, conversation))) => {
+            fill_history(&pool, ConversationId(conversation), UserId(a), count).await?;
+            Some(conversation)
+        }
+    };
+
+    let description = Provisioned {
+        users,
+        pairs,
+        group,
+        history_conversation,
+    };
+    let mut file = std::fs::File::create(&args.out).with_context(|| format!("cannot write {}", args.out.display()))?;
+    file.write_all(&serde_json::to_vec(&description)?)?;
+    println!(
+        "provisioned {} users, {} contact pairs{} into {}",
+        description.users.len(),
+        description.pairs.len(),
+        description.group.map(|g| format!(", group {g}")).unwrap_or_default(),
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// Appends `count` text messages, 10 000 per transaction.
+async fn fill_history(
+    pool: &sqlx::SqlitePool,
+    conversation: ConversationId,
+    sender: UserId,
+    count: u32,
+) -> anyhow::Result<()> {
+    let mut written = 0;
+    while written < count {
+        let batch = (count - written).min(10_000);
+        let mut tx = db::begin_write(pool).await?;
+        for k in 0..batch {
+            let text = format!("history message {}", written + k);
+            let body = EventBody::Message {
+                content: MessageContent::Text { text },
+                reply_to: None,
+            };
+            db::events::append(&mut tx, conversation, sender, None, body, db::now_ms()).await?;
+        }
+        tx.commit().await?;
+        written += batch;
+    }
+    Ok(())
+}

@@ -1,0 +1,158 @@
+//! Starting a provisioned server and reading its resource use from /proc.
+
+use std::{path::PathBuf, process::Stdio, time::Duration};
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+
+pub struct Options {
+    pub server: PathBuf,
+    pub server_cpu: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Provisioned {
+    pub users: Vec<User>,
+    pub pairs: Vec<(i64, i64, i64)>,
+    pub group: Option<i64>,
+    pub history_conversation: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct User {
+    pub token: String,
+}
+
+pub struct Provision {
+    pub users: u32,
+    pub ring: u32,
+    pub group_size: u32,
+    pub history: u32,
+}
+
+pub struct Server {
+    child: Child,
+    pub url: String,
+    pub addr: std::net::SocketAddr,
+    pub data: Provisioned,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    pub async fn start(options: &Options, provision: Provision) -> anyhow::Result<Self> {
+        let dir = tempfile::Builder::new().prefix("natter-loadgen-").tempdir()?;
+        let out = dir.path().join("provisioned.json");
+        let status = Command::new(&options.server)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(["admin", "provision"])
+            .args([
+                "--users",
+                &provision.users.to_string(),
+                "--ring",
+                &provision.ring.to_string(),
+            ])
+            .args([
+                "--group-size",
+                &provision.group_size.to_string(),
+                "--history",
+                &provision.history.to_string(),
+            ])
+            .arg("--out")
+            .arg(&out)
+            .stdout(Stdio::null())
+            .status()
+            .await
+            .with_context(|| format!("running {}", options.server.display()))?;
+        if !status.success() {
+            bail!("provisioning failed");
+        }
+        let data: Provisioned = serde_json::from_slice(&std::fs::read(&out)?)?;
+
+        let mut command = match options.server_cpu {
+            Some(cpu) => {
+                let mut c = Command::new("taskset");
+                c.args(["-c", &cpu.to_string()]).arg(&options.server);
+                c
+            }
+            None => Command::new(&options.server),
+        };
+        command
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(["--bind", "127.0.0.1:0", "--static-dir", "/nonexistent"])
+            .env("RUST_LOG", "warn")
+            // The load is the point: no per-user send limit in the way.
+            .env("NATTER_SEND_RATE_PER_SECOND", "1000000")
+            .env("NATTER_SEND_BURST", "1000000")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        let mut child = command.spawn()?;
+        let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+        let url = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await? {
+                if let Some(url) = line.strip_prefix("natter listening on ") {
+                    return anyhow::Ok(url.trim().to_owned());
+                }
+            }
+            bail!("server exited before listening")
+        })
+        .await??;
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let addr = url.trim_start_matches("http://").trim_end_matches('/').parse()?;
+        Ok(Self {
+            child,
+            url,
+            addr,
+            data,
+            _dir: dir,
+        })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id().unwrap_or(0)
+    }
+
+    /// Resident memory in bytes.
+    pub fn rss(&self) -> u64 {
+        rss_of(&format!("/proc/{}/status", self.pid()))
+    }
+
+    /// CPU time used so far (user + system).
+    pub fn cpu(&self) -> Duration {
+        cpu_of(&format!("/proc/{}/stat", self.pid()))
+    }
+}
+
+/// This process's CPU time (user + system).
+pub fn own_cpu() -> Duration {
+    cpu_of("/proc/self/stat")
+}
+
+fn rss_of(path: &str) -> u64 {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or(0, |kib| kib * 1024)
+}
+
+fn cpu_of(path: &str) -> Duration {
+    let Ok(stat) = std::fs::read_to_string(path) else {
+        return Duration::ZERO;
+    };
+    // Fields after the ")" that closes the command name; utime and stime are 14 and 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11).and_then(|f| f.parse().ok()).unwrap_or(0)
+        + fields.get(12).and_then(|f| f.parse().ok()).unwrap_or(0);
+    Duration::from_millis(ticks * 10) // USER_HZ is 100 on Linux.
+}

@@ -1,0 +1,98 @@
+//! `natter-loadgen`: drives a real natter-server over real WebSockets the way
+//! clients do, and reports throughput, latency, memory and CPU — its own CPU
+//! included, so it is visible when the generator is the bottleneck.
+//!
+//! It starts its own server (a fresh data directory, accounts provisioned in
+//! bulk with `natter-server admin provision`), on 127.0.0.1 only, and every
+//! scenario has bounded counts and durations.
+
+mod client;
+mod harness;
+mod report;
+mod scenarios;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "natter-loadgen",
+    about = "Load generator and benchmark driver for natter-server"
+)]
+struct Cli {
+    /// The server binary to run.
+    #[arg(long, default_value = "target/release/natter-server", global = true)]
+    server: PathBuf,
+    /// Pin the server to this CPU (through `taskset`).
+    #[arg(long, global = true)]
+    server_cpu: Option<u32>,
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Debug, Subcommand)]
+enum Scenario {
+    /// Hold N authenticated connections; server memory per connection.
+    Idle {
+        #[arg(long, default_value_t = 1000)]
+        connections: u32,
+    },
+    /// Direct messages between N clients at a total rate for a while.
+    Dm {
+        #[arg(long, default_value_t = 1000)]
+        clients: u32,
+        /// Messages per second, all clients together.
+        #[arg(long, default_value_t = 1000)]
+        rate: u32,
+        #[arg(long, default_value_t = 10)]
+        seconds: u32,
+    },
+    /// One group of G online members; S of them send M messages each.
+    Fanout {
+        #[arg(long, default_value_t = 1000)]
+        members: u32,
+        #[arg(long, default_value_t = 4)]
+        senders: u32,
+        #[arg(long, default_value_t = 250)]
+        messages: u32,
+    },
+    /// Acked messages per second from many concurrent senders.
+    Durable {
+        #[arg(long, default_value_t = 64)]
+        senders: u32,
+        #[arg(long, default_value_t = 500)]
+        messages: u32,
+    },
+    /// Random-depth history pages from a long conversation.
+    History {
+        #[arg(long, default_value_t = 100_000)]
+        stored: u32,
+        #[arg(long, default_value_t = 2000)]
+        fetches: u32,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // Tens of thousands of sockets need more descriptors than the default.
+    let _ = rlimit::increase_nofile_limit(1_048_576);
+    let options = harness::Options {
+        server: cli.server,
+        server_cpu: cli.server_cpu,
+    };
+    let report = match cli.scenario {
+        Scenario::Idle { connections } => scenarios::idle(&options, connections).await?,
+        Scenario::Dm { clients, rate, seconds } => scenarios::dm(&options, clients, rate, seconds).await?,
+        Scenario::Fanout {
+            members,
+            senders,
+            messages,
+        } => scenarios::fanout(&options, members, senders, messages).await?,
+        Scenario::Durable { senders, messages } => scenarios::durable(&options, senders, messages).await?,
+        Scenario::History { stored, fetches } => scenarios::history(&options, stored, fetches).await?,
+    };
+    report.print();
+    Ok(())
+}

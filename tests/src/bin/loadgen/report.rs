@@ -1,0 +1,75 @@
+//! Results: a human table and one JSON line.
+
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+pub struct Report {
+    scenario: &'static str,
+    rows: Vec<(&'static str, Value, &'static str)>,
+}
+
+impl Report {
+    pub fn new(scenario: &'static str) -> Self {
+        Self {
+            scenario,
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn add(&mut self, name: &'static str, value: impl Into<Value>, unit: &'static str) -> &mut Self {
+        self.rows.push((name, value.into(), unit));
+        self
+    }
+
+    /// p50/p90/p99/max of latencies given in microseconds, reported in ms.
+    pub fn latencies(&mut self, prefix: &'static str, mut micros: Vec<u64>) -> &mut Self {
+        micros.sort_unstable();
+        let pick = |q: f64| {
+            if micros.is_empty() {
+                return 0.0;
+            }
+            let at = ((micros.len() as f64 * q).ceil() as usize).clamp(1, micros.len()) - 1;
+            (micros[at] as f64 / 1000.0 * 1000.0).round() / 1000.0
+        };
+        let names: [(&'static str, f64); 4] = match prefix {
+            "history" => [
+                ("history_p50_ms", 0.5),
+                ("history_p90_ms", 0.9),
+                ("history_p99_ms", 0.99),
+                ("history_max_ms", 1.0),
+            ],
+            _ => [
+                ("latency_p50_ms", 0.5),
+                ("latency_p90_ms", 0.9),
+                ("latency_p99_ms", 0.99),
+                ("latency_max_ms", 1.0),
+            ],
+        };
+        for (name, q) in names {
+            self.add(name, pick(q), "ms");
+        }
+        self
+    }
+
+    pub fn print(&self) {
+        println!("natter-loadgen: {}", self.scenario);
+        for (name, value, unit) in &self.rows {
+            println!("  {name:<32} {value:>14} {unit}");
+        }
+        let mut json = Map::new();
+        json.insert("scenario".into(), self.scenario.into());
+        for (name, value, _) in &self.rows {
+            json.insert((*name).into(), value.clone());
+        }
+        println!("{}", Value::Object(json));
+    }
+}
+
+pub fn per_second(count: u64, elapsed: Duration) -> f64 {
+    (count as f64 / elapsed.as_secs_f64()).round()
+}
+
+pub fn micros(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6 * 1000.0).round() / 1000.0
+}

@@ -1,0 +1,428 @@
+//! The scenarios. Each provisions what it needs, drives the server, and
+//! returns its numbers.
+
+use std::{
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::Context;
+use futures_util::{stream, StreamExt};
+use natter_common::{
+    events::{EventBody, MessageContent},
+    frames::{ClientFrame, ServerFrame},
+    ids::ConversationId,
+};
+use rand::Rng;
+
+use crate::{
+    client::{self, now_micros, Sink, Stream},
+    harness::{own_cpu, Options, Provision, Server},
+    report::{micros, per_second, Report},
+};
+
+/// Connections opened at once while connecting many.
+const CONNECT_PARALLEL: usize = 128;
+/// Longest any scenario waits for its traffic to arrive.
+const DRAIN_LIMIT: Duration = Duration::from_secs(120);
+
+async fn connect_all(server: &Server, count: usize) -> anyhow::Result<Vec<(Sink, Stream)>> {
+    let addr = server.addr;
+    let tokens: Vec<String> = server.data.users.iter().take(count).map(|u| u.token.clone()).collect();
+    stream::iter(tokens.into_iter().enumerate())
+        .map(|(i, token)| async move { client::connect(addr, &token, i).await })
+        .buffered(CONNECT_PARALLEL)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect()
+}
+
+fn text(micros: u64) -> MessageContent {
+    MessageContent::Text {
+        text: micros.to_string(),
+    }
+}
+
+/// Send time carried in a delivered message, if it is one of ours.
+fn sent_at(frame: &ServerFrame) -> Option<u64> {
+    match frame {
+        ServerFrame::Event { event } => match &event.body {
+            EventBody::Message {
+                content: MessageContent::Text { text },
+                ..
+            } => text.parse().ok(),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Counts deliveries on a connection, recording latency, until `expected`
+/// arrive or the stream ends.
+fn count_deliveries(
+    mut stream: Stream,
+    expected: u64,
+    delivered: Arc<AtomicU64>,
+    acks: Arc<AtomicU64>,
+) -> tokio::task::JoinHandle<Vec<u64>> {
+    tokio::spawn(async move {
+        let mut latencies = Vec::new();
+        let mut seen = 0;
+        while seen < expected {
+            let Ok(Some(frame)) = client::next(&mut stream).await else {
+                break;
+            };
+            if let Some(at) = sent_at(&frame) {
+                latencies.push(now_micros().saturating_sub(at));
+                seen += 1;
+                delivered.fetch_add(1, Ordering::Relaxed);
+            } else if matches!(frame, ServerFrame::Sent { .. }) {
+                acks.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        latencies
+    })
+}
+
+/// Like `count_deliveries`, but reads until `until` instead of a count.
+fn collect_until(
+    mut stream: Stream,
+    until: tokio::time::Instant,
+    delivered: Arc<AtomicU64>,
+    acks: Arc<AtomicU64>,
+) -> tokio::task::JoinHandle<Vec<u64>> {
+    tokio::spawn(async move {
+        let mut latencies = Vec::new();
+        while let Ok(Ok(Some(frame))) = tokio::time::timeout_at(until, client::next(&mut stream)).await {
+            if let Some(at) = sent_at(&frame) {
+                latencies.push(now_micros().saturating_sub(at));
+                delivered.fetch_add(1, Ordering::Relaxed);
+            } else if matches!(frame, ServerFrame::Sent { .. }) {
+                acks.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        latencies
+    })
+}
+
+pub async fn idle(options: &Options, connections: u32) -> anyhow::Result<Report> {
+    let server = Server::start(
+        options,
+        Provision {
+            users: connections,
+            ring: 0,
+            group_size: 0,
+            history: 0,
+        },
+    )
+    .await?;
+    let rss_before = server.rss();
+    let cpu = own_cpu();
+    let start = Instant::now();
+    let held = connect_all(&server, connections as usize).await?;
+    let elapsed = start.elapsed();
+    // Let allocations settle before reading memory.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rss_after = server.rss();
+    let per_conn = (rss_after.saturating_sub(rss_before)) as f64 / f64::from(connections.max(1)) / 1024.0;
+    let mut report = Report::new("idle");
+    report
+        .add("connections", held.len(), "")
+        .add(
+            "connect_seconds",
+            (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+            "s",
+        )
+        .add("server_rss_before_mib", rss_before / (1024 * 1024), "MiB")
+        .add("server_rss_after_mib", rss_after / (1024 * 1024), "MiB")
+        .add(
+            "server_rss_per_connection_kib",
+            (per_conn * 100.0).round() / 100.0,
+            "KiB",
+        )
+        .add("loadgen_cpu_seconds", (own_cpu() - cpu).as_secs_f64(), "s");
+    drop(held);
+    Ok(report)
+}
+
+pub async fn fanout(options: &Options, members: u32, senders: u32, messages: u32) -> anyhow::Result<Report> {
+    let members = members.max(2);
+    let senders = senders.clamp(1, members);
+    let server = Server::start(
+        options,
+        Provision {
+            users: members,
+            ring: 0,
+            group_size: members,
+            history: 0,
+        },
+    )
+    .await?;
+    let group = ConversationId(server.data.group.context("no group provisioned")?);
+    let connections = connect_all(&server, members as usize).await?;
+    let total = u64::from(senders) * u64::from(messages);
+    let delivered = Arc::new(AtomicU64::new(0));
+    let acks = Arc::new(AtomicU64::new(0));
+    let mut sinks = Vec::new();
+    let mut readers = Vec::new();
+    for (i, (sink, stream)) in connections.into_iter().enumerate() {
+        // A sender does not get its own messages back, only the others'.
+        let expected = if (i as u32) < senders {
+            total - u64::from(messages)
+        } else {
+            total
+        };
+        readers.push(count_deliveries(stream, expected, delivered.clone(), acks.clone()));
+        sinks.push(sink);
+    }
+    let expected_deliveries = total * u64::from(members) - total;
+    let (server_cpu, own) = (server.cpu(), own_cpu());
+    let start = Instant::now();
+    let mut sending = Vec::new();
+    for mut sink in sinks.drain(..senders as usize) {
+        sending.push(tokio::spawn(async move {
+            for i in 0..messages {
+                let frame = ClientFrame::Send {
+                    client_msg_id: format!("f{i}"),
+                    conversation_id: group,
+                    content: text(now_micros()),
+                    reply_to: None,
+                };
+                client::send(&mut sink, &frame).await?;
+            }
+            anyhow::Ok(sink)
+        }));
+    }
+    let mut latencies = Vec::with_capacity(expected_deliveries as usize);
+    let collect = async {
+        for reader in readers {
+            latencies.extend(reader.await?);
+        }
+        anyhow::Ok(())
+    };
+    tokio::time::timeout(DRAIN_LIMIT, collect)
+        .await
+        .context("deliveries did not finish in time")??;
+    let elapsed = start.elapsed();
+    let server_cpu = server.cpu() - server_cpu;
+    let count = delivered.load(Ordering::Relaxed);
+    let mut report = Report::new("fanout");
+    report
+        .add("members", members, "")
+        .add("senders", senders, "")
+        .add("messages", total, "")
+        .add("deliveries", count, "")
+        .add("deliveries_per_second", per_second(count, elapsed), "/s")
+        .add(
+            "server_cpu_us_per_delivery",
+            micros(server_cpu) / count.max(1) as f64,
+            "µs",
+        )
+        .add("loadgen_cpu_seconds", (own_cpu() - own).as_secs_f64(), "s")
+        .add("elapsed_seconds", elapsed.as_secs_f64(), "s")
+        .latencies("latency", latencies);
+    drop(sending);
+    Ok(report)
+}
+
+pub async fn dm(options: &Options, clients: u32, rate: u32, seconds: u32) -> anyhow::Result<Report> {
+    let clients = clients.max(2);
+    let server = Server::start(
+        options,
+        Provision {
+            users: clients,
+            ring: 1,
+            group_size: 0,
+            history: 0,
+        },
+    )
+    .await?;
+    // Client i writes to the pair it starts (i with i+1).
+    let conversations: Vec<ConversationId> = server.data.pairs.iter().map(|p| ConversationId(p.2)).collect();
+    let connections = connect_all(&server, clients as usize).await?;
+    let delivered = Arc::new(AtomicU64::new(0));
+    let acks = Arc::new(AtomicU64::new(0));
+    let period = Duration::from_secs_f64(f64::from(clients) / f64::from(rate.max(1)));
+    let deadline = Instant::now() + Duration::from_secs(u64::from(seconds));
+    let sent = Arc::new(AtomicU64::new(0));
+    // Readers keep going a little past the last send so in-flight messages land.
+    let read_until = tokio::time::Instant::from_std(deadline) + Duration::from_secs(3);
+    let (server_cpu, own) = (server.cpu(), own_cpu());
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    let mut readers = Vec::new();
+    for (i, (mut sink, stream)) in connections.into_iter().enumerate() {
+        readers.push(collect_until(stream, read_until, delivered.clone(), acks.clone()));
+        let Some(&conversation) = conversations.get(i) else {
+            continue;
+        };
+        let sent = sent.clone();
+        tasks.push(tokio::spawn(async move {
+            let phase = Duration::from_secs_f64(rand::rng().random::<f64>() * period.as_secs_f64());
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + phase, period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                tick.tick().await;
+                let frame = ClientFrame::Send {
+                    client_msg_id: format!("d{n}"),
+                    conversation_id: conversation,
+                    content: text(now_micros()),
+                    reply_to: None,
+                };
+                if client::send(&mut sink, &frame).await.is_err() {
+                    break;
+                }
+                n += 1;
+                sent.fetch_add(1, Ordering::Relaxed);
+            }
+            sink
+        }));
+    }
+    let mut sinks = Vec::new();
+    for task in tasks {
+        sinks.push(task.await?);
+    }
+    let mut latencies = Vec::new();
+    for reader in readers {
+        latencies.extend(reader.await?);
+    }
+    let elapsed = start.elapsed();
+    let count = delivered.load(Ordering::Relaxed);
+    let mut report = Report::new("dm");
+    report
+        .add("clients", clients, "")
+        .add("target_rate", rate, "/s")
+        .add("sent", sent.load(Ordering::Relaxed), "")
+        .add("acked", acks.load(Ordering::Relaxed), "")
+        .add("delivered", count, "")
+        .add(
+            "acked_per_second",
+            per_second(acks.load(Ordering::Relaxed), Duration::from_secs(u64::from(seconds))),
+            "/s",
+        )
+        .add("server_cpu_seconds", (server.cpu() - server_cpu).as_secs_f64(), "s")
+        .add("loadgen_cpu_seconds", (own_cpu() - own).as_secs_f64(), "s")
+        .add("elapsed_seconds", elapsed.as_secs_f64(), "s")
+        .latencies("latency", latencies);
+    drop(sinks);
+    Ok(report)
+}
+
+pub async fn durable(options: &Options, senders: u32, messages: u32) -> anyhow::Result<Report> {
+    let senders = senders.max(1);
+    // Half the users send; this measures the commit path.
+    let server = Server::start(
+        options,
+        Provision {
+            users: senders * 2,
+            ring: 1,
+            group_size: 0,
+            history: 0,
+        },
+    )
+    .await?;
+    let pairs = server.data.pairs.clone();
+    let connections = connect_all(&server, senders as usize).await?;
+    let (server_cpu, own) = (server.cpu(), own_cpu());
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for (i, (mut sink, mut stream)) in connections.into_iter().enumerate() {
+        let conversation = ConversationId(pairs[i % pairs.len()].2);
+        tasks.push(tokio::spawn(async move {
+            let writer = tokio::spawn(async move {
+                for n in 0..messages {
+                    let frame = ClientFrame::Send {
+                        client_msg_id: format!("w{n}"),
+                        conversation_id: conversation,
+                        content: text(now_micros()),
+                        reply_to: None,
+                    };
+                    client::send(&mut sink, &frame).await?;
+                }
+                anyhow::Ok(sink)
+            });
+            let mut acked = 0u32;
+            while acked < messages {
+                match client::next(&mut stream).await? {
+                    Some(ServerFrame::Sent { .. }) => acked += 1,
+                    Some(ServerFrame::Error { message, .. }) => anyhow::bail!("send refused: {message}"),
+                    Some(_) => {}
+                    None => anyhow::bail!("connection ended"),
+                }
+            }
+            let _sink = writer.await??;
+            anyhow::Ok(u64::from(acked))
+        }));
+    }
+    let mut acked = 0;
+    for task in tasks {
+        acked += tokio::time::timeout(DRAIN_LIMIT, task)
+            .await
+            .context("acks did not finish in time")???;
+    }
+    let elapsed = start.elapsed();
+    let mut report = Report::new("durable");
+    report
+        .add("senders", senders, "")
+        .add("acked", acked, "")
+        .add("acked_per_second", per_second(acked, elapsed), "/s")
+        .add(
+            "server_cpu_us_per_message",
+            micros(server.cpu() - server_cpu) / acked.max(1) as f64,
+            "µs",
+        )
+        .add("loadgen_cpu_seconds", (own_cpu() - own).as_secs_f64(), "s")
+        .add("elapsed_seconds", elapsed.as_secs_f64(), "s");
+    Ok(report)
+}
+
+pub async fn history(options: &Options, stored: u32, fetches: u32) -> anyhow::Result<Report> {
+    let stored = stored.max(100);
+    let provision_start = Instant::now();
+    let server = Server::start(
+        options,
+        Provision {
+            users: 2,
+            ring: 1,
+            group_size: 0,
+            history: stored,
+        },
+    )
+    .await?;
+    let provisioned = provision_start.elapsed();
+    let conversation = server.data.history_conversation.context("no history provisioned")?;
+    let token = server.data.users[0].token.clone();
+    let http = reqwest::Client::new();
+    let mut latencies = Vec::with_capacity(fetches as usize);
+    let own = own_cpu();
+    for _ in 0..fetches {
+        let before = rand::rng().random_range(51..=i64::from(stored) + 1);
+        let url = format!(
+            "{}api/v1/conversations/{conversation}/events?before={before}&limit=50",
+            server.url
+        );
+        let start = Instant::now();
+        let response = http.get(&url).bearer_auth(&token).send().await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "history fetch failed: {}",
+            response.status()
+        );
+        let page: natter_common::api::History = response.json().await?;
+        latencies.push(start.elapsed().as_micros() as u64);
+        anyhow::ensure!(page.events.len() == 50, "short page at {before}");
+    }
+    let mut report = Report::new("history");
+    report
+        .add("stored_messages", stored, "")
+        .add("provision_seconds", provisioned.as_secs_f64(), "s")
+        .add("fetches", fetches, "")
+        .add("loadgen_cpu_seconds", (own_cpu() - own).as_secs_f64(), "s")
+        .latencies("history", latencies);
+    Ok(report)
+}

@@ -1,0 +1,66 @@
+//! The load generator runs every scenario at a tiny size against the real
+//! server, so it can't rot. No timing is asserted: only that each scenario
+//! completes and reports numbers that add up.
+
+use std::process::Command;
+
+use natter_tests::server::server_binary;
+use serde_json::Value;
+
+fn run(args: &[&str]) -> anyhow::Result<Value> {
+    let output = Command::new(env!("CARGO_BIN_EXE_natter-loadgen"))
+        .arg("--server")
+        .arg(server_binary())
+        .args(args)
+        .output()?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    anyhow::ensure!(
+        output.status.success(),
+        "loadgen {args:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json = stdout.lines().last().unwrap_or_default();
+    Ok(serde_json::from_str(json)?)
+}
+
+#[test]
+fn idle_holds_every_connection() -> anyhow::Result<()> {
+    let result = run(&["idle", "--connections", "40"])?;
+    assert_eq!(result["connections"], 40);
+    assert!(result["server_rss_after_mib"].as_u64() > Some(0));
+    Ok(())
+}
+
+#[test]
+fn fanout_delivers_to_every_other_member() -> anyhow::Result<()> {
+    let result = run(&["fanout", "--members", "12", "--senders", "3", "--messages", "10"])?;
+    assert_eq!(result["messages"], 30);
+    assert_eq!(result["deliveries"], 30 * 11);
+    assert!(result["latency_p99_ms"].as_f64().is_some());
+    Ok(())
+}
+
+#[test]
+fn dm_acks_and_delivers_what_it_sends() -> anyhow::Result<()> {
+    let result = run(&["dm", "--clients", "10", "--rate", "50", "--seconds", "1"])?;
+    let sent = result["sent"].as_u64().unwrap_or(0);
+    assert!(sent > 0);
+    assert_eq!(result["acked"].as_u64(), Some(sent));
+    assert_eq!(result["delivered"].as_u64(), Some(sent));
+    Ok(())
+}
+
+#[test]
+fn durable_acks_everything() -> anyhow::Result<()> {
+    let result = run(&["durable", "--senders", "3", "--messages", "20"])?;
+    assert_eq!(result["acked"], 60);
+    Ok(())
+}
+
+#[test]
+fn history_pages_at_random_depths() -> anyhow::Result<()> {
+    let result = run(&["history", "--stored", "500", "--fetches", "20"])?;
+    assert_eq!(result["fetches"], 20);
+    assert!(result["history_p50_ms"].as_f64().is_some());
+    Ok(())
+}
