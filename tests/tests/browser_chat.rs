@@ -209,3 +209,85 @@ async fn an_image_a_sticker_and_an_emoji_reach_the_other_side() -> anyhow::Resul
         .await;
     bob_browser.run("pic_bob", |_| async { outcome }).await
 }
+
+#[tokio::test]
+async fn an_offline_user_sees_what_they_missed_in_order() -> anyhow::Result<()> {
+    let server = TestServer::with_app().await?;
+    let [ann, bob] = register_all(&server, ["miss_ann", "miss_bob"]).await?;
+    let dm = befriend(&ann, &bob).await?;
+    // Ann writes while Bob has no browser open at all.
+    let mut ann_ws = natter_tests::ws::WsClient::connect(&server, &ann.token).await?;
+    let missed: Vec<String> = (1..=12).map(|i| format!("missed message {i}")).collect();
+    for (i, text) in missed.iter().enumerate() {
+        ann_ws.send_and_ack(dm, &format!("miss-{i}"), text).await?;
+    }
+    let url = server.url.clone();
+    let browser = Browser::launch().await?;
+    browser
+        .run("offline_bob", |b| async move {
+            sign_in(&b, &url, "miss_bob").await?;
+            // The sidebar shows the unread count before the chat is opened.
+            b.wait()
+                .for_element(Locator::XPath(
+                    "//a[contains(@class,'conversation-link')]//span[@class='badge'][normalize-space(.)='12']",
+                ))
+                .await?;
+            open_chat(&b, &url, dm.0).await?;
+            wait_for_message(&b, "missed message 12").await?;
+            anyhow::ensure!(messages(&b).await? == missed, "timeline: {:?}", messages(&b).await?);
+            Ok(())
+        })
+        .await
+}
+
+#[tokio::test]
+async fn the_layout_fits_a_375_pixel_phone_without_sideways_scrolling() -> anyhow::Result<()> {
+    let server = TestServer::with_app().await?;
+    let [ann, bob] = register_all(&server, ["narrow_ann", "narrow_bob"]).await?;
+    let dm = befriend(&ann, &bob).await?;
+    let mut ann_ws = natter_tests::ws::WsClient::connect(&server, &ann.token).await?;
+    let long_word = "W".repeat(300);
+    ann_ws
+        .send_and_ack(
+            dm,
+            "wide",
+            &format!("a very long word: {long_word} and https://example.com/{long_word}"),
+        )
+        .await?;
+    let url = server.url.clone();
+    let browser = Browser::launch().await?;
+    browser
+        .run("narrow", |b| async move {
+            b.set_window_size(375, 800).await?;
+            let fits = || async {
+                let widths = b
+                    .execute(
+                        "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]",
+                        vec![],
+                    )
+                    .await?;
+                let (scroll, client) = (widths[0].as_u64().unwrap_or(0), widths[1].as_u64().unwrap_or(0));
+                anyhow::ensure!(
+                    client > 0 && scroll <= client,
+                    "page is {scroll} px wide in a {client} px viewport"
+                );
+                anyhow::Ok(())
+            };
+            b.goto(&format!("{url}login")).await?;
+            b.wait().for_element(Locator::Id("login-title")).await?;
+            fits().await?;
+            sign_in(&b, &url, "narrow_bob").await?;
+            fits().await?;
+            open_chat(&b, &url, dm.0).await?;
+            wait_for_message(
+                &b,
+                &format!("a very long word: {long_word} and https://example.com/{long_word}"),
+            )
+            .await?;
+            fits().await?;
+            b.goto(&format!("{url}contacts")).await?;
+            b.wait().for_element(Locator::Id("contact-search")).await?;
+            fits().await
+        })
+        .await
+}
