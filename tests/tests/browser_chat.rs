@@ -234,6 +234,17 @@ async fn an_offline_user_sees_what_they_missed_in_order() -> anyhow::Result<()> 
                 .await?;
             open_chat(&b, &url, dm.0).await?;
             wait_for_message(&b, "missed message 12").await?;
+            // One day separator above today's messages, and the sidebar preview.
+            let separators = b
+                .find_all(Locator::XPath(
+                    "//li[@class='day-separator'][normalize-space(.)='Today']",
+                ))
+                .await?;
+            anyhow::ensure!(separators.len() == 1, "{} day separators", separators.len());
+            b.find(Locator::XPath(
+                "//span[@class='preview'][normalize-space(.)='missed message 12']",
+            ))
+            .await?;
             anyhow::ensure!(messages(&b).await? == missed, "timeline: {:?}", messages(&b).await?);
             Ok(())
         })

@@ -721,3 +721,24 @@ async fn signing_out_closes_that_sessions_sockets_only() -> anyhow::Result<()> {
     assert_eq!(nonce, 7);
     Ok(())
 }
+
+#[tokio::test]
+async fn conversations_list_newest_activity_first_with_a_preview() -> anyhow::Result<()> {
+    let server = TestServer::spawn_with(&FAST).await?;
+    let [ann, bob, cat] = register_all(&server, ["list_ann", "list_bob", "list_cat"]).await?;
+    let with_bob = befriend(&ann, &bob).await?;
+    let with_cat = befriend(&ann, &cat).await?;
+    let mut ws = WsClient::connect(&server, &ann.token).await?;
+    ws.send_and_ack(with_cat, "c1", "to cat").await?;
+    ws.send_and_ack(with_bob, "b1", "to bob, later").await?;
+
+    let list: Vec<natter_common::api::Conversation> = ann.get_json("api/v1/conversations").await?;
+    assert_eq!(list.iter().map(|c| c.id).collect::<Vec<_>>(), [with_bob, with_cat]);
+    let preview = list[0].last_event.as_ref().map(text_of);
+    assert_eq!(preview, Some("to bob, later"));
+
+    ws.send_and_ack(with_cat, "c2", "cat again").await?;
+    let list: Vec<natter_common::api::Conversation> = ann.get_json("api/v1/conversations").await?;
+    assert_eq!(list[0].id, with_cat, "new activity moves a conversation to the top");
+    Ok(())
+}

@@ -104,6 +104,11 @@ struct ConversationRow {
     peer_username: Option<String>,
     peer_display_name: Option<String>,
     peer_created_at: Option<i64>,
+    last_id: Option<String>,
+    last_sender: Option<i64>,
+    last_client_msg_id: Option<String>,
+    last_created_at: Option<i64>,
+    last_body: Option<String>,
 }
 
 /// Every conversation the user is a member of, most recently active first.
@@ -112,14 +117,16 @@ pub async fn list_for(pool: &SqlitePool, user: UserId) -> sqlx::Result<Vec<Conve
         "SELECT c.id, c.kind, c.name, c.last_seq, c.created_at,
                 (SELECT COUNT(*) FROM members m WHERE m.conversation_id = c.id) AS member_count,
                 p.id AS peer_id, p.username AS peer_username,
-                p.display_name AS peer_display_name, p.created_at AS peer_created_at
+                p.display_name AS peer_display_name, p.created_at AS peer_created_at,
+                e.id AS last_id, e.sender_id AS last_sender, e.client_msg_id AS last_client_msg_id,
+                e.created_at AS last_created_at, e.body AS last_body
          FROM members mine
          JOIN conversations c ON c.id = mine.conversation_id
          LEFT JOIN users p ON c.kind = 'direct'
               AND p.id = CASE WHEN c.dm_low = ?1 THEN c.dm_high ELSE c.dm_low END
+         LEFT JOIN events e ON e.conversation_id = c.id AND e.seq = c.last_seq
          WHERE mine.user_id = ?1
-         ORDER BY COALESCE((SELECT MAX(e.created_at) FROM events e
-                            WHERE e.conversation_id = c.id AND e.seq = c.last_seq), c.created_at) DESC, c.id DESC",
+         ORDER BY COALESCE(e.created_at, c.created_at) DESC, c.id DESC",
     )
     .bind(user.0)
     .fetch_all(pool)
@@ -142,11 +149,24 @@ fn conversation_from_row(row: ConversationRow) -> Option<Conversation> {
             member_count: u32::try_from(row.member_count).unwrap_or(u32::MAX),
         },
     };
+    let last_event = match (row.last_id, row.last_sender, row.last_created_at, row.last_body) {
+        (Some(id), Some(sender), Some(created_at), Some(body)) => Some(super::events::from_parts(
+            ConversationId(row.id),
+            row.last_seq,
+            id,
+            UserId(sender),
+            row.last_client_msg_id,
+            created_at,
+            &body,
+        )),
+        _ => None,
+    };
     Some(Conversation {
         id: ConversationId(row.id),
         kind,
         last_seq: row.last_seq,
         created_at: row.created_at,
+        last_event,
     })
 }
 

@@ -33,6 +33,28 @@ impl From<EventRow> for Event {
     }
 }
 
+/// An event from its stored columns.
+pub(crate) fn from_parts(
+    conversation: ConversationId,
+    seq: i64,
+    id: String,
+    sender: UserId,
+    client_msg_id: Option<String>,
+    created_at: i64,
+    body: &str,
+) -> Event {
+    EventRow {
+        conversation_id: conversation.0,
+        seq,
+        id,
+        sender_id: sender.0,
+        client_msg_id,
+        created_at,
+        body: body.to_owned(),
+    }
+    .into()
+}
+
 /// Appends an event, assigning the conversation's next `seq`. Call inside a
 /// write transaction so the seq and the row commit together.
 pub async fn append(

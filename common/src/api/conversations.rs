@@ -16,6 +16,9 @@ pub struct Conversation {
     pub last_seq: i64,
     /// Unix time in milliseconds.
     pub created_at: i64,
+    /// The newest event, for previews (absent in an empty conversation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_event: Option<Event>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,6 +6,33 @@ use natter_common::api::{Conversation, ConversationKind};
 
 use crate::{api, chat::use_chat, state::use_changes};
 
+/// One line about the newest event, for the sidebar.
+fn preview(conversation: &Conversation, me: Option<natter_common::ids::UserId>) -> String {
+    use natter_common::events::{EventBody, MessageContent};
+    let Some(event) = &conversation.last_event else {
+        return String::new();
+    };
+    let who = if Some(event.sender) == me { "You: " } else { "" };
+    match &event.body {
+        EventBody::Message {
+            content: MessageContent::Text { text },
+            ..
+        } => {
+            let short: String = text.chars().take(80).collect();
+            format!("{who}{short}")
+        }
+        EventBody::Message {
+            content: MessageContent::Image { .. },
+            ..
+        } => format!("{who}Photo"),
+        EventBody::Message {
+            content: MessageContent::Sticker { .. },
+            ..
+        } => format!("{who}Sticker"),
+        _ => "Group updated".to_owned(),
+    }
+}
+
 /// The name to show for a conversation.
 pub fn title(conversation: &Conversation) -> String {
     match &conversation.kind {
@@ -18,6 +45,9 @@ pub fn title(conversation: &Conversation) -> String {
 pub fn ConversationList() -> impl IntoView {
     let changes = use_changes();
     let chat = use_chat();
+    let me = crate::state::use_auth()
+        .user
+        .with_untracked(|u| u.as_ref().map(|u| u.id));
     let conversations = LocalResource::new(move || {
         changes.track();
         api::conversations()
@@ -54,7 +84,10 @@ pub fn ConversationList() -> impl IntoView {
                             <li>
                                 <A href=href attr:class="conversation-link">
                                     <span class="kind" aria-hidden="true">{if is_group { "#" } else { "@" }}</span>
-                                    <span class="title">{title(&c)}</span>
+                                    <span class="names">
+                                        <span class="title">{title(&c)}</span>
+                                        <span class="preview">{preview(&c, me)}</span>
+                                    </span>
                                     {presence}
                                     <Show when=move || { unread() > 0 }>
                                         <span class="badge" aria-label="unread messages">

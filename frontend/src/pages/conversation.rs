@@ -66,6 +66,17 @@ async fn load(
     Ok(Loaded { conversation, names })
 }
 
+/// "Today", or the date, for a Unix time in milliseconds (local time).
+fn day_label(ms: i64) -> String {
+    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64));
+    let today = js_sys::Date::new_0();
+    if date.to_date_string() == today.to_date_string() {
+        "Today".to_owned()
+    } else {
+        String::from(date.to_locale_date_string("default", &wasm_bindgen::JsValue::UNDEFINED))
+    }
+}
+
 /// A system event in words.
 fn describe(event: &Event, name: &dyn Fn(UserId) -> String) -> String {
     let by = name(event.sender);
@@ -136,6 +147,21 @@ fn Chat(loaded: Loaded) -> impl IntoView {
     };
     let loading_older = RwSignal::new(false);
     let attachments = Attachments::new(id);
+    // The seqs that start a new day, with the day's label.
+    let day_starts = Memo::new(move |_| {
+        timeline.events.with(|events| {
+            let mut starts = HashMap::new();
+            let mut previous = String::new();
+            for event in events {
+                let day = day_label(event.created_at);
+                if day != previous {
+                    starts.insert(event.seq, day.clone());
+                    previous = day;
+                }
+            }
+            starts
+        })
+    });
 
     // Everything shown is read.
     Effect::new(move |_| {
@@ -198,7 +224,11 @@ fn Chat(loaded: Loaded) -> impl IntoView {
             <For each=move || timeline.events.get() key=|e| e.seq let:event>
                 {
                     let mine = Some(event.sender) == me;
-                    match &event.body {
+                    let seq = event.seq;
+                    let separator = move || day_starts.with(|d| d.get(&seq).cloned()).map(|day| view! {
+                        <li class="day-separator" role="separator">{day}</li>
+                    });
+                    let row = match &event.body {
                         EventBody::Message { content, .. } => {
                             let body = view! { <MessageBody content=content.clone() /> };
                             view! {
@@ -209,7 +239,8 @@ fn Chat(loaded: Loaded) -> impl IntoView {
                             }.into_any()
                         }
                         _ => view! { <li class="event system" data-seq=event.seq>{describe(&event, &name)}</li> }.into_any(),
-                    }
+                    };
+                    view! { {separator} {row} }
                 }
             </For>
             <For each=move || timeline.outgoing.get() key=|m| (m.client_msg_id.clone(), m.failed.clone()) let:msg>
