@@ -151,27 +151,20 @@ async fn fetch<T: DeserializeOwned>(request: RequestBuilder) -> ApiResult<T> {
 }
 
 async fn json<B: Serialize, T: DeserializeOwned>(request: RequestBuilder, body: &B) -> ApiResult<T> {
-    parse(
-        request
-            .json(body)
-            .map_err(|_| garbled())?
-            .send()
-            .await
-            .map_err(unreachable)?,
-    )
-    .await
+    parse(send_json(request, body).await?).await
 }
 
 async fn json_empty<B: Serialize>(request: RequestBuilder, body: &B) -> ApiResult<()> {
-    expect_empty(
-        request
-            .json(body)
-            .map_err(|_| garbled())?
-            .send()
-            .await
-            .map_err(unreachable)?,
-    )
-    .await
+    expect_empty(send_json(request, body).await?).await
+}
+
+async fn send_json<B: Serialize>(request: RequestBuilder, body: &B) -> ApiResult<Response> {
+    request
+        .json(body)
+        .map_err(|_| garbled())?
+        .send()
+        .await
+        .map_err(unreachable)
 }
 
 async fn empty(request: RequestBuilder) -> ApiResult<()> {

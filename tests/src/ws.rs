@@ -179,6 +179,17 @@ impl WsClient {
         .await?
     }
 
+    /// Waits for `count` `sent` acks, skipping other frames.
+    pub async fn await_acks(&mut self, count: usize) -> anyhow::Result<()> {
+        let mut acked = 0;
+        while acked < count {
+            if let ServerFrame::Sent { .. } = self.next().await? {
+                acked += 1;
+            }
+        }
+        Ok(())
+    }
+
     /// Everything after `after_seq`, following `more` across batches.
     pub async fn sync(&mut self, conversation: ConversationId, mut after_seq: i64) -> anyhow::Result<Vec<Event>> {
         let mut all = Vec::new();

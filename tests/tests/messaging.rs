@@ -174,12 +174,7 @@ async fn an_offline_user_gets_everything_in_order_on_login() -> anyhow::Result<(
     for i in 0..250 {
         sender.send_text(dm, &format!("o-{i}"), &format!("{i}")).await?;
     }
-    let mut acked = 0;
-    while acked < 250 {
-        if let ServerFrame::Sent { .. } = sender.next().await? {
-            acked += 1;
-        }
-    }
+    sender.await_acks(250).await?;
 
     let mut bob_ws = WsClient::connect(&server, &bob.token).await?;
     let state = bob_ws.state(dm).expect("dm in hello").clone();
@@ -235,12 +230,7 @@ async fn a_socket_killed_mid_stream_resyncs_with_nothing_lost_or_doubled() -> an
     for i in 100..200 {
         sender.send_text(dm, &format!("k-{i}"), &format!("{i}")).await?;
     }
-    let mut acked = 0;
-    while acked < 200 {
-        if let ServerFrame::Sent { .. } = sender.next().await? {
-            acked += 1;
-        }
-    }
+    sender.await_acks(200).await?;
 
     // He reconnects and syncs from the last seq he has.
     let mut again = WsClient::connect(&server, &bob.token).await?;
