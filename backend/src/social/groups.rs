@@ -69,6 +69,18 @@ async fn finish(
     })
 }
 
+/// Appends a change made by `me` to the group's timeline.
+async fn record(
+    conn: &mut SqliteConnection,
+    group: ConversationId,
+    me: UserId,
+    body: EventBody,
+    now: i64,
+) -> AppResult<()> {
+    db::events::append(conn, group, me, None, body, now).await?;
+    Ok(())
+}
+
 /// The caller's role in an existing group, or `not_found`.
 async fn my_role(conn: &mut SqliteConnection, group: ConversationId, me: UserId) -> AppResult<Role> {
     if db::conversations::group(conn, group).await?.is_none() {
@@ -101,21 +113,20 @@ pub async fn create(pool: &SqlitePool, me: UserId, new: NewGroup, max: u32) -> A
     }
     let id = db::conversations::create_group(&mut tx, &name, now).await?;
     db::members::add(&mut tx, id, me, Role::Owner, now).await?;
-    db::events::append(
+    record(
         &mut tx,
         id,
         me,
-        None,
         EventBody::GroupCreated {
             name: name.as_str().into(),
         },
         now,
     )
     .await?;
-    db::events::append(&mut tx, id, me, None, EventBody::MemberJoined { user: me }, now).await?;
+    record(&mut tx, id, me, EventBody::MemberJoined { user: me }, now).await?;
     for user in members {
         db::members::add(&mut tx, id, user, Role::Member, now).await?;
-        db::events::append(&mut tx, id, me, None, EventBody::MemberJoined { user }, now).await?;
+        record(&mut tx, id, me, EventBody::MemberJoined { user }, now).await?;
     }
     let row = db::conversations::group(&mut tx, id).await?.ok_or_else(no_such_group)?;
     let events = db::events::after(&mut tx, id, 0).await?;
@@ -163,11 +174,10 @@ pub async fn rename(pool: &SqlitePool, me: UserId, group: ConversationId, name: 
         return Err(not_allowed("rename this group"));
     }
     db::conversations::rename_group(&mut tx, group, &name).await?;
-    db::events::append(
+    record(
         &mut tx,
         group,
         me,
-        None,
         EventBody::GroupRenamed {
             name: name.as_str().into(),
         },
@@ -201,7 +211,7 @@ pub async fn add_members(
             return Err(group_full(max));
         }
         db::members::add(&mut tx, group, user, Role::Member, now).await?;
-        db::events::append(&mut tx, group, me, None, EventBody::MemberJoined { user }, now).await?;
+        record(&mut tx, group, me, EventBody::MemberJoined { user }, now).await?;
         count += 1;
     }
     finish(tx, group, since, role).await
@@ -231,11 +241,10 @@ pub async fn remove_member(
         return Err(not_allowed("remove this member"));
     }
     db::members::remove(&mut tx, group, target).await?;
-    db::events::append(
+    record(
         &mut tx,
         group,
         me,
-        None,
         EventBody::MemberRemoved { user: target },
         db::now_ms(),
     )
@@ -255,11 +264,10 @@ pub async fn leave(pool: &SqlitePool, me: UserId, group: ConversationId) -> AppR
     if role == Role::Owner {
         if let Some(heir) = db::members::successor(&mut tx, group, me).await? {
             db::members::set_role(&mut tx, group, heir, Role::Owner).await?;
-            db::events::append(
+            record(
                 &mut tx,
                 group,
                 me,
-                None,
                 EventBody::RoleChanged {
                     user: heir,
                     role: Role::Owner,
@@ -270,7 +278,7 @@ pub async fn leave(pool: &SqlitePool, me: UserId, group: ConversationId) -> AppR
         }
     }
     db::members::remove(&mut tx, group, me).await?;
-    db::events::append(&mut tx, group, me, None, EventBody::MemberLeft { user: me }, now).await?;
+    record(&mut tx, group, me, EventBody::MemberLeft { user: me }, now).await?;
     let events = db::events::after(&mut tx, group, since).await?;
     tx.commit().await?;
     Ok(Changed { value: (), events })
@@ -307,11 +315,10 @@ pub async fn set_role(
         });
     }
     db::members::set_role(&mut tx, group, target, new_role).await?;
-    db::events::append(
+    record(
         &mut tx,
         group,
         me,
-        None,
         EventBody::RoleChanged {
             user: target,
             role: new_role,
@@ -321,11 +328,10 @@ pub async fn set_role(
     .await?;
     if new_role == Role::Owner {
         db::members::set_role(&mut tx, group, me, Role::Admin).await?;
-        db::events::append(
+        record(
             &mut tx,
             group,
             me,
-            None,
             EventBody::RoleChanged {
                 user: me,
                 role: Role::Admin,
