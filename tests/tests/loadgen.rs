@@ -64,3 +64,12 @@ fn history_pages_at_random_depths() -> anyhow::Result<()> {
     assert!(result["history_p50_ms"].as_f64().is_some());
     Ok(())
 }
+
+#[test]
+fn storm_loses_and_doubles_nothing() -> anyhow::Result<()> {
+    let result = run(&["storm", "--clients", "20", "--rate", "100"])?;
+    assert!(result["acked"].as_u64() > Some(0));
+    assert_eq!(result["lost"], 0);
+    assert_eq!(result["duplicated"], 0);
+    Ok(())
+}

@@ -304,6 +304,9 @@ async fn a_slow_consumer_is_cut_off_while_others_keep_receiving() -> anyhow::Res
     let last = partial.last().map_or(start, |e| e.seq);
     let rest = back.sync(group.id, last).await?;
     assert_eq!(rest.last().map(|e| e.seq), Some(start + BURST));
+    // Cutting a connection loose must not crash its session task (which
+    // would leak its registration and presence).
+    assert!(!server.log().contains("panicked"), "{}", server.log());
     Ok(())
 }
 
@@ -496,6 +499,7 @@ async fn bad_frames_get_typed_errors_and_the_connection_lives_on() -> anyhow::Re
     big.send_raw("x".repeat(2 * 1024 * 1024)).await?;
     let (code, _) = big.until_closed().await?;
     assert!(code.is_none() || code == Some(1009), "{code:?}");
+    assert!(!server.log().contains("panicked"), "{}", server.log());
     Ok(())
 }
 

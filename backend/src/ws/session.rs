@@ -84,6 +84,7 @@ pub async fn run(socket: WebSocket, state: AppState, auth: AuthUser, version: u3
     tracing::debug!(user = %user, conn = conn.id, "connected");
 
     let mut writer = tokio::spawn(write_loop(sink, outbound, overflowed));
+    let mut writer_done = false;
     let mut session = Session {
         state: state.clone(),
         user,
@@ -95,7 +96,10 @@ pub async fn run(socket: WebSocket, state: AppState, auth: AuthUser, version: u3
     };
     loop {
         tokio::select! {
-            _ = &mut writer => break,
+            _ = &mut writer => {
+                writer_done = true;
+                break;
+            }
             next = tokio::time::timeout(IDLE_TIMEOUT, stream.next()) => match next {
                 Err(_) => {
                     session.close(1001, "heartbeat timeout");
@@ -117,9 +121,12 @@ pub async fn run(socket: WebSocket, state: AppState, auth: AuthUser, version: u3
             }
         }
     }
-    // Let the writer flush a queued close frame, but not for long.
-    let _ = tokio::time::timeout(Duration::from_secs(2), &mut writer).await;
-    writer.abort();
+    // Let the writer flush a queued close frame, but not for long. (A
+    // finished JoinHandle must not be polled again.)
+    if !writer_done {
+        let _ = tokio::time::timeout(Duration::from_secs(2), &mut writer).await;
+        writer.abort();
+    }
     finish(&state, user, &conn).await;
 }
 

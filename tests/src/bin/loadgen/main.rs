@@ -64,6 +64,14 @@ enum Scenario {
         #[arg(long, default_value_t = 500)]
         messages: u32,
     },
+    /// N clients drop at once and reconnect while traffic continues.
+    Storm {
+        #[arg(long, default_value_t = 2000)]
+        clients: u32,
+        /// Messages per second, all clients together.
+        #[arg(long, default_value_t = 1000)]
+        rate: u32,
+    },
     /// Random-depth history pages from a long conversation.
     History {
         #[arg(long, default_value_t = 100_000)]
@@ -77,7 +85,10 @@ enum Scenario {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // Tens of thousands of sockets need more descriptors than the default.
-    let _ = rlimit::increase_nofile_limit(1_048_576);
+    // As root the hard limit can rise too; the server, started from here, inherits it.
+    if rlimit::setrlimit(rlimit::Resource::NOFILE, 1_048_576, 1_048_576).is_err() {
+        let _ = rlimit::increase_nofile_limit(1_048_576);
+    }
     let options = harness::Options {
         server: cli.server,
         server_cpu: cli.server_cpu,
@@ -91,6 +102,7 @@ async fn main() -> anyhow::Result<()> {
             messages,
         } => scenarios::fanout(&options, members, senders, messages).await?,
         Scenario::Durable { senders, messages } => scenarios::durable(&options, senders, messages).await?,
+        Scenario::Storm { clients, rate } => scenarios::storm(&options, clients, rate).await?,
         Scenario::History { stored, fetches } => scenarios::history(&options, stored, fetches).await?,
     };
     report.print();

@@ -426,3 +426,216 @@ pub async fn history(options: &Options, stored: u32, fetches: u32) -> anyhow::Re
         .latencies("history", latencies);
     Ok(report)
 }
+
+/// One storm client's record: what it saw, what it had acked.
+#[derive(Default)]
+struct StormLog {
+    /// Seqs seen per conversation (live or synced).
+    seen: std::collections::HashMap<ConversationId, std::collections::BTreeSet<i64>>,
+    /// Seqs of this client's own acked messages, per conversation.
+    acked: Vec<(ConversationId, i64)>,
+    /// Time from the drop until reconnected and caught up.
+    resync: Duration,
+    /// Syncs still answering since the reconnect, and when the drop was.
+    syncing: usize,
+    dropped_at: Option<tokio::time::Instant>,
+}
+
+/// Reads frames until `until`, recording events and acks; answers `more`
+/// by syncing on. Returns when the deadline passes or the stream ends.
+async fn storm_read(stream: &mut Stream, sink: &mut Sink, log: &mut StormLog, until: tokio::time::Instant) -> bool {
+    loop {
+        match tokio::time::timeout_at(until, client::next(stream)).await {
+            Err(_) => return true,
+            Ok(Ok(Some(frame))) => match frame {
+                ServerFrame::Event { event } => {
+                    log.seen.entry(event.conversation_id).or_default().insert(event.seq);
+                }
+                ServerFrame::Events {
+                    conversation_id,
+                    events,
+                    more,
+                } => {
+                    let seen = log.seen.entry(conversation_id).or_default();
+                    let last = events.last().map(|e| e.seq);
+                    seen.extend(events.iter().map(|e| e.seq));
+                    if let (true, Some(after_seq)) = (more, last) {
+                        let _ = client::send(
+                            sink,
+                            &ClientFrame::Sync {
+                                conversation_id,
+                                after_seq,
+                            },
+                        )
+                        .await;
+                    } else if log.syncing > 0 {
+                        log.syncing -= 1;
+                        if let (0, Some(at)) = (log.syncing, log.dropped_at) {
+                            log.resync = at.elapsed();
+                        }
+                    }
+                }
+                ServerFrame::Sent {
+                    conversation_id, seq, ..
+                } => {
+                    log.acked.push((conversation_id, seq));
+                    log.seen.entry(conversation_id).or_default().insert(seq);
+                }
+                _ => {}
+            },
+            Ok(_) => return false,
+        }
+    }
+}
+
+/// N clients chatting in pairs all lose their connections at once and come
+/// back while traffic goes on; every acked message must reach its peer
+/// exactly once in the end.
+pub async fn storm(options: &Options, clients: u32, rate: u32) -> anyhow::Result<Report> {
+    let clients = clients.max(2);
+    let server = Server::start(
+        options,
+        Provision {
+            users: clients,
+            ring: 1,
+            group_size: 0,
+            history: 0,
+        },
+    )
+    .await?;
+    let addr = server.addr;
+    let pairs = server.data.pairs.clone();
+    let period = Duration::from_secs_f64(f64::from(clients) / f64::from(rate.max(1)));
+    let connections = connect_all(&server, clients as usize).await?;
+    let start = tokio::time::Instant::now();
+    let drop_at = start + Duration::from_secs(2);
+    let stop_sending_at = drop_at + Duration::from_secs(4);
+    let end_at = stop_sending_at + Duration::from_secs(3);
+    let reconnects = Arc::new(tokio::sync::Semaphore::new(CONNECT_PARALLEL));
+    let (server_cpu, own) = (server.cpu(), own_cpu());
+    let mut tasks = Vec::new();
+    for (i, (sink, stream)) in connections.into_iter().enumerate() {
+        let token = server.data.users[i].token.clone();
+        let mine = ConversationId(pairs[i].2);
+        let theirs = ConversationId(pairs[(i + pairs.len() - 1) % pairs.len()].2);
+        let reconnects = reconnects.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut log = StormLog::default();
+            // Both conversations are synced after the drop, even if quiet so far.
+            log.seen.insert(mine, Default::default());
+            log.seen.insert(theirs, Default::default());
+            let (mut sink, mut stream) = (sink, stream);
+            let mut n = 0u64;
+            let mut tick = tokio::time::interval(period);
+            let mut dropped = false;
+            loop {
+                let now = tokio::time::Instant::now();
+                if now >= end_at {
+                    break;
+                }
+                if !dropped && now >= drop_at {
+                    // Everyone at once: the TCP connection just goes.
+                    dropped = true;
+                    drop(sink);
+                    drop(stream);
+                    log.dropped_at = Some(tokio::time::Instant::now());
+                    let permit = reconnects.acquire().await?;
+                    let (s, r) = client::connect(addr, &token, i).await?;
+                    drop(permit);
+                    (sink, stream) = (s, r);
+                    // Catch up on both of this client's conversations from what it holds.
+                    log.syncing = log.seen.len();
+                    for (conversation, seen) in &log.seen {
+                        let after_seq = contiguous(seen);
+                        client::send(
+                            &mut sink,
+                            &ClientFrame::Sync {
+                                conversation_id: *conversation,
+                                after_seq,
+                            },
+                        )
+                        .await?;
+                    }
+                    continue;
+                }
+                let next_stop = if dropped { end_at } else { drop_at };
+                tokio::select! {
+                    _ = tick.tick(), if now < stop_sending_at => {
+                        let frame = ClientFrame::Send {
+                            client_msg_id: format!("s{i}-{n}"),
+                            conversation_id: mine,
+                            content: text(now_micros()),
+                            reply_to: None,
+                        };
+                        n += 1;
+                        client::send(&mut sink, &frame).await?;
+                    }
+                    alive = storm_read(&mut stream, &mut sink, &mut log, next_stop.min(now + period)) => {
+                        if !alive {
+                            anyhow::bail!("connection ended");
+                        }
+                    }
+                }
+            }
+            anyhow::Ok(log)
+        }));
+    }
+    let mut logs = Vec::new();
+    for task in tasks {
+        logs.push(task.await??);
+    }
+    // A last sync per conversation settles what was still in flight.
+    let mut lost = 0u64;
+    let mut acked_total = 0u64;
+    let mut resync_max = Duration::ZERO;
+    let mut by_conversation: std::collections::HashMap<ConversationId, Vec<usize>> = std::collections::HashMap::new();
+    for (i, log) in logs.iter().enumerate() {
+        for conversation in log.seen.keys() {
+            by_conversation.entry(*conversation).or_default().push(i);
+        }
+        anyhow::ensure!(
+            log.syncing == 0 && log.dropped_at.is_some(),
+            "client {i} never finished resyncing"
+        );
+        resync_max = resync_max.max(log.resync);
+    }
+    let mut duplicated = 0u64;
+    for (i, log) in logs.iter().enumerate() {
+        acked_total += log.acked.len() as u64;
+        let mut unique = std::collections::HashSet::new();
+        for (conversation, seq) in &log.acked {
+            if !unique.insert((*conversation, *seq)) {
+                duplicated += 1;
+            }
+            // Every other member of the conversation must have it.
+            for &peer in by_conversation.get(conversation).into_iter().flatten() {
+                if peer != i && !logs[peer].seen.get(conversation).is_some_and(|s| s.contains(seq)) {
+                    lost += 1;
+                }
+            }
+        }
+    }
+    let mut report = Report::new("storm");
+    report
+        .add("clients", clients, "")
+        .add("rate", rate, "/s")
+        .add("acked", acked_total, "")
+        .add("resync_seconds_max", resync_max.as_secs_f64(), "s")
+        .add("lost", lost, "")
+        .add("duplicated", duplicated, "")
+        .add("server_cpu_seconds", (server.cpu() - server_cpu).as_secs_f64(), "s")
+        .add("loadgen_cpu_seconds", (own_cpu() - own).as_secs_f64(), "s");
+    Ok(report)
+}
+
+/// The highest seq held with nothing missing below it.
+fn contiguous(seen: &std::collections::BTreeSet<i64>) -> i64 {
+    let mut last = 0;
+    for &seq in seen {
+        if seq != last + 1 {
+            break;
+        }
+        last = seq;
+    }
+    last
+}
