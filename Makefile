@@ -44,3 +44,4 @@ bench:
 	$(LOADGEN) fanout --members 1000 --senders 4 --messages 250
 	$(LOADGEN) durable --senders 64 --messages 500
 	$(LOADGEN) history --stored 200000 --fetches 2000
+	$(LOADGEN) storm --clients 5000 --rate 2000

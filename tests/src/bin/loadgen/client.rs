@@ -16,8 +16,10 @@ use tokio_tungstenite::{
 pub type Sink = SplitSink<WebSocketStream<TcpStream>, Message>;
 pub type Stream = futures_util::stream::SplitStream<WebSocketStream<TcpStream>>;
 
-/// Connections per source address before moving to the next (127.0.0.2, …).
-const PER_SOURCE: usize = 25_000;
+/// Connections per source address before moving to the next (127.0.0.2, …):
+/// well under the ~28k ephemeral ports, since the kernel's search for a free
+/// port slows down as they fill.
+const PER_SOURCE: usize = 10_000;
 
 pub async fn connect(server: SocketAddr, token: &str, index: usize) -> anyhow::Result<(Sink, Stream)> {
     let source = Ipv4Addr::new(127, 0, 0, 1 + (index / PER_SOURCE) as u8);

@@ -439,11 +439,16 @@ struct StormLog {
     /// Syncs still answering since the reconnect, and when the drop was.
     syncing: usize,
     dropped_at: Option<tokio::time::Instant>,
+    /// Error frames received, by message.
+    errors: Vec<String>,
+    /// Syncs to send next (outside `select!`, where a send could be cancelled).
+    follow_ups: Vec<(ConversationId, i64)>,
 }
 
-/// Reads frames until `until`, recording events and acks; answers `more`
-/// by syncing on. Returns when the deadline passes or the stream ends.
-async fn storm_read(stream: &mut Stream, sink: &mut Sink, log: &mut StormLog, until: tokio::time::Instant) -> bool {
+/// Reads frames until `until`, recording events and acks, and noting the
+/// follow-up sync an `events` frame with `more` asks for. Cancel-safe.
+/// Returns false when the stream ended.
+async fn storm_read(stream: &mut Stream, log: &mut StormLog, until: tokio::time::Instant) -> bool {
     loop {
         match tokio::time::timeout_at(until, client::next(stream)).await {
             Err(_) => return true,
@@ -460,14 +465,7 @@ async fn storm_read(stream: &mut Stream, sink: &mut Sink, log: &mut StormLog, un
                     let last = events.last().map(|e| e.seq);
                     seen.extend(events.iter().map(|e| e.seq));
                     if let (true, Some(after_seq)) = (more, last) {
-                        let _ = client::send(
-                            sink,
-                            &ClientFrame::Sync {
-                                conversation_id,
-                                after_seq,
-                            },
-                        )
-                        .await;
+                        log.follow_ups.push((conversation_id, after_seq));
                     } else if log.syncing > 0 {
                         log.syncing -= 1;
                         if let (0, Some(at)) = (log.syncing, log.dropped_at) {
@@ -511,6 +509,7 @@ pub async fn storm(options: &Options, clients: u32, rate: u32) -> anyhow::Result
     let drop_at = start + Duration::from_secs(2);
     let stop_sending_at = drop_at + Duration::from_secs(4);
     let end_at = stop_sending_at + Duration::from_secs(3);
+    let give_up_at = end_at + Duration::from_secs(60);
     let reconnects = Arc::new(tokio::sync::Semaphore::new(CONNECT_PARALLEL));
     let (server_cpu, own) = (server.cpu(), own_cpu());
     let mut tasks = Vec::new();
@@ -530,7 +529,9 @@ pub async fn storm(options: &Options, clients: u32, rate: u32) -> anyhow::Result
             let mut dropped = false;
             loop {
                 let now = tokio::time::Instant::now();
-                if now >= end_at {
+                // Done once the traffic has drained and this client has caught up;
+                // a client still syncing at the hard limit counts as a failure.
+                if (now >= end_at && dropped && log.syncing == 0) || now >= give_up_at {
                     break;
                 }
                 if !dropped && now >= drop_at {
@@ -539,8 +540,10 @@ pub async fn storm(options: &Options, clients: u32, rate: u32) -> anyhow::Result
                     drop(sink);
                     drop(stream);
                     log.dropped_at = Some(tokio::time::Instant::now());
+                    // New connections come from fresh source addresses: the old
+                    // ones' ports sit in TIME_WAIT.
                     let permit = reconnects.acquire().await?;
-                    let (s, r) = client::connect(addr, &token, i).await?;
+                    let (s, r) = client::connect(addr, &token, i + clients as usize).await?;
                     drop(permit);
                     (sink, stream) = (s, r);
                     // Catch up on both of this client's conversations from what it holds.
@@ -558,7 +561,7 @@ pub async fn storm(options: &Options, clients: u32, rate: u32) -> anyhow::Result
                     }
                     continue;
                 }
-                let next_stop = if dropped { end_at } else { drop_at };
+                let next_stop = if dropped { give_up_at } else { drop_at };
                 tokio::select! {
                     _ = tick.tick(), if now < stop_sending_at => {
                         let frame = ClientFrame::Send {
@@ -570,11 +573,21 @@ pub async fn storm(options: &Options, clients: u32, rate: u32) -> anyhow::Result
                         n += 1;
                         client::send(&mut sink, &frame).await?;
                     }
-                    alive = storm_read(&mut stream, &mut sink, &mut log, next_stop.min(now + period)) => {
+                    alive = storm_read(&mut stream, &mut log, next_stop.min(now + period)) => {
                         if !alive {
                             anyhow::bail!("connection ended");
                         }
                     }
+                }
+                for (conversation_id, after_seq) in std::mem::take(&mut log.follow_ups) {
+                    client::send(
+                        &mut sink,
+                        &ClientFrame::Sync {
+                            conversation_id,
+                            after_seq,
+                        },
+                    )
+                    .await?;
                 }
             }
             anyhow::Ok(log)
@@ -588,15 +601,21 @@ pub async fn storm(options: &Options, clients: u32, rate: u32) -> anyhow::Result
     let mut lost = 0u64;
     let mut acked_total = 0u64;
     let mut resync_max = Duration::ZERO;
+    let mut unfinished = 0u64;
     let mut by_conversation: std::collections::HashMap<ConversationId, Vec<usize>> = std::collections::HashMap::new();
     for (i, log) in logs.iter().enumerate() {
         for conversation in log.seen.keys() {
             by_conversation.entry(*conversation).or_default().push(i);
         }
-        anyhow::ensure!(
-            log.syncing == 0 && log.dropped_at.is_some(),
-            "client {i} never finished resyncing"
-        );
+        if log.syncing > 0 || log.dropped_at.is_none() {
+            unfinished += 1;
+            if unfinished == 1 {
+                eprintln!(
+                    "client {i} did not finish resyncing: {} syncs open, errors {:?}",
+                    log.syncing, log.errors
+                );
+            }
+        }
         resync_max = resync_max.max(log.resync);
     }
     let mut duplicated = 0u64;
@@ -621,6 +640,7 @@ pub async fn storm(options: &Options, clients: u32, rate: u32) -> anyhow::Result
         .add("rate", rate, "/s")
         .add("acked", acked_total, "")
         .add("resync_seconds_max", resync_max.as_secs_f64(), "s")
+        .add("unfinished", unfinished, "")
         .add("lost", lost, "")
         .add("duplicated", duplicated, "")
         .add("server_cpu_seconds", (server.cpu() - server_cpu).as_secs_f64(), "s")
