@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use natter_common::{
     events::{Event, EventBody, MessageContent},
     frames::{ClientFrame, ServerFrame},
-    ids::{ConversationId, UserId},
+    ids::{ConversationId, EventId, UserId},
     ErrorCode,
 };
 
@@ -28,6 +28,8 @@ pub enum Link {
 pub struct Outgoing {
     pub client_msg_id: String,
     pub content: MessageContent,
+    /// The message this one answers.
+    pub reply_to: Option<EventId>,
     /// Why the last attempt failed, if it did.
     pub failed: Option<String>,
 }
@@ -150,31 +152,30 @@ impl Chat {
 
     /// Queues a message; it shows as pending until acked, and is sent again
     /// (same id) after a reconnect.
-    pub fn send(&self, conversation: ConversationId, content: MessageContent) {
-        let client_msg_id = new_client_msg_id();
-        let timeline = self.timeline(conversation);
-        timeline.outgoing.update(|o| {
-            o.push(Outgoing {
-                client_msg_id: client_msg_id.clone(),
-                content: content.clone(),
-                failed: None,
-            })
-        });
-        self.send_frame(send_frame(conversation, client_msg_id, content));
+    pub fn send(&self, conversation: ConversationId, content: MessageContent, reply_to: Option<EventId>) {
+        let message = Outgoing {
+            client_msg_id: new_client_msg_id(),
+            content,
+            reply_to,
+            failed: None,
+        };
+        let frame = send_frame(conversation, &message);
+        self.timeline(conversation).outgoing.update(|o| o.push(message));
+        self.send_frame(frame);
     }
 
     /// Sends a failed message again under its original id, so it can't double.
     pub fn retry(&self, conversation: ConversationId, client_msg_id: &str) {
         let timeline = self.timeline(conversation);
-        let mut content = None;
+        let mut frame = None;
         timeline.outgoing.update(|o| {
             if let Some(m) = o.iter_mut().find(|m| m.client_msg_id == client_msg_id) {
                 m.failed = None;
-                content = Some(m.content.clone());
+                frame = Some(send_frame(conversation, m));
             }
         });
-        if let Some(content) = content {
-            self.send_frame(send_frame(conversation, client_msg_id.to_owned(), content));
+        if let Some(frame) = frame {
+            self.send_frame(frame);
         }
     }
 
@@ -263,7 +264,7 @@ impl Chat {
                         created_at,
                         body: EventBody::Message {
                             content: message.content,
-                            reply_to: None,
+                            reply_to: message.reply_to,
                         },
                     }]);
                 }
@@ -376,7 +377,7 @@ impl Chat {
             for (id, timeline) in m {
                 timeline.outgoing.with_untracked(|o| {
                     for msg in o.iter().filter(|m| m.failed.is_none()) {
-                        frames.push(send_frame(*id, msg.client_msg_id.clone(), msg.content.clone()));
+                        frames.push(send_frame(*id, msg));
                     }
                 });
             }
@@ -387,12 +388,12 @@ impl Chat {
     }
 }
 
-fn send_frame(conversation: ConversationId, client_msg_id: String, content: MessageContent) -> ClientFrame {
+fn send_frame(conversation: ConversationId, message: &Outgoing) -> ClientFrame {
     ClientFrame::Send {
-        client_msg_id,
+        client_msg_id: message.client_msg_id.clone(),
         conversation_id: conversation,
-        content,
-        reply_to: None,
+        content: message.content.clone(),
+        reply_to: message.reply_to.clone(),
     }
 }
 

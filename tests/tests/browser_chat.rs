@@ -42,7 +42,7 @@ async fn say(c: &Client, text: &str) -> anyhow::Result<()> {
 /// Waits until a sent (acknowledged) or received message shows `text`.
 async fn wait_for_message(c: &Client, text: &str) -> anyhow::Result<()> {
     let xpath = format!(
-        "//li[contains(@class,'message')][not(contains(@class,'pending'))][normalize-space(.)={}]",
+        "//li[contains(@class,'message')][not(contains(@class,'pending'))]/span[@class='text'][normalize-space(.)={}]",
         xpath_literal(text)
     );
     c.wait()
@@ -93,6 +93,18 @@ async fn two_users_chat_live_and_survive_a_server_restart() -> anyhow::Result<()
             say(&b, "hi ann ☺").await?;
             wait_for_message(&a, "hi ann ☺").await?;
 
+            // Bob answers Ann's first message; the answer carries its quote.
+            b.find(Locator::XPath("//li[contains(@class,'message')][span[@class='text'][normalize-space(.)='hello bob']]/button[contains(@class,'reply-button')]"))
+                .await?
+                .click()
+                .await?;
+            b.wait().for_element(Locator::Id("cancel-reply")).await?;
+            say(&b, "an answer").await?;
+            wait_for_message(&a, "an answer").await?;
+            a.wait()
+                .for_element(Locator::XPath("//li[contains(@class,'message')][span[@class='text'][normalize-space(.)='an answer']]/blockquote[contains(.,'hello bob')]"))
+                .await?;
+
             // Hostile text arrives as text, not markup.
             say(&a, XSS).await?;
             wait_for_message(&b, XSS).await?;
@@ -130,6 +142,7 @@ async fn two_users_chat_live_and_survive_a_server_restart() -> anyhow::Result<()
             let expected = [
                 "hello bob",
                 "hi ann ☺",
+                "an answer",
                 XSS,
                 "see https://example.com/page.",
                 "written while the server was down",

@@ -3,7 +3,11 @@
 
 use leptos::{ev::KeyboardEvent, prelude::*};
 use natter_common::{
-    events::MessageContent, frames::ClientFrame, ids::ConversationId, limits::MESSAGE_TEXT_MAX_CHARS, stickers,
+    events::MessageContent,
+    frames::ClientFrame,
+    ids::{ConversationId, EventId},
+    limits::MESSAGE_TEXT_MAX_CHARS,
+    stickers,
 };
 use wasm_bindgen::JsCast;
 use web_sys::File;
@@ -58,7 +62,7 @@ impl Attachments {
                 this.progress.set(None);
                 this.current.set_value(None);
                 match outcome {
-                    Ok(media) => chat.send(this.conversation, MessageContent::Image { media_id: media.id }),
+                    Ok(media) => chat.send(this.conversation, MessageContent::Image { media_id: media.id }, None),
                     Err(err) => this.error.set(Some(err.message)),
                 }
             },
@@ -87,7 +91,12 @@ pub fn first_file(files: Option<web_sys::FileList>) -> Option<File> {
 }
 
 #[component]
-pub fn Composer(conversation: ConversationId, attachments: Attachments) -> impl IntoView {
+pub fn Composer(
+    conversation: ConversationId,
+    attachments: Attachments,
+    /// The message being answered, with a one-line quote of it.
+    replying: RwSignal<Option<(EventId, String)>>,
+) -> impl IntoView {
     let chat = use_chat();
     let draft = RwSignal::new(String::new());
     let last_typing = StoredValue::new(0.0f64);
@@ -100,7 +109,12 @@ pub fn Composer(conversation: ConversationId, attachments: Attachments) -> impl 
         if text.trim().is_empty() || text.chars().count() > MESSAGE_TEXT_MAX_CHARS {
             return;
         }
-        chat.send(conversation, MessageContent::Text { text });
+        chat.send(
+            conversation,
+            MessageContent::Text { text },
+            replying.get_untracked().map(|r| r.0),
+        );
+        replying.set(None);
         draft.set(String::new());
     };
     let on_keydown = move |ev: KeyboardEvent| {
@@ -153,13 +167,20 @@ pub fn Composer(conversation: ConversationId, attachments: Attachments) -> impl 
                     view! {
                         <button type="button" class="sticker-choice secondary" data-sticker=id.clone() title=*description
                             on:click=move |_| {
-                                chat.send(conversation, MessageContent::Sticker { sticker_id: sticker.clone() });
+                                chat.send(conversation, MessageContent::Sticker { sticker_id: sticker.clone() }, replying.get_untracked().map(|r| r.0));
+                                replying.set(None);
                                 stickers_open.set(false);
                             }>
                             <img src=stickers::url(&id) alt=*description />
                         </button>
                     }
                 }).collect_view()}
+            </div>
+        </Show>
+        <Show when=move || replying.with(Option::is_some)>
+            <div class="replying">
+                <span>"Replying to " <q>{move || replying.with(|r| r.as_ref().map(|r| r.1.clone()))}</q></span>
+                <button type="button" id="cancel-reply" class="secondary" on:click=move |_| replying.set(None)>"Cancel reply"</button>
             </div>
         </Show>
         <Show when=move || emoji_open.get()>

@@ -28,3 +28,19 @@ pub fn MessageBody(content: MessageContent) -> impl IntoView {
         }
     }
 }
+
+/// A one-line summary of a message, for quotes and previews.
+pub fn snippet(content: &MessageContent) -> String {
+    match content {
+        MessageContent::Text { text } => {
+            let short: String = text.chars().take(80).collect();
+            if short.len() < text.len() {
+                format!("{short}…")
+            } else {
+                short
+            }
+        }
+        MessageContent::Image { .. } => "Photo".to_owned(),
+        MessageContent::Sticker { .. } => "Sticker".to_owned(),
+    }
+}

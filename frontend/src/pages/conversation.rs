@@ -18,7 +18,7 @@ use crate::{
     components::{
         composer::{first_file, Attachments, Composer},
         conversation_list::title,
-        message_content::MessageBody,
+        message_content::{snippet, MessageBody},
     },
     state::use_auth,
 };
@@ -147,6 +147,16 @@ fn Chat(loaded: Loaded) -> impl IntoView {
     };
     let loading_older = RwSignal::new(false);
     let attachments = Attachments::new(id);
+    let replying = RwSignal::new(None::<(natter_common::ids::EventId, String)>);
+    // A one-line quote of the message with this id, if it is loaded.
+    let quote_of = move |target: &natter_common::ids::EventId| {
+        timeline.events.with_untracked(|events| {
+            events.iter().find(|e| &e.id == target).and_then(|e| match &e.body {
+                EventBody::Message { content, .. } => Some(format!("{}: {}", name(e.sender), snippet(content))),
+                _ => None,
+            })
+        })
+    };
     // The seqs that start a new day, with the day's label.
     let day_starts = Memo::new(move |_| {
         timeline.events.with(|events| {
@@ -229,12 +239,20 @@ fn Chat(loaded: Loaded) -> impl IntoView {
                         <li class="day-separator" role="separator">{day}</li>
                     });
                     let row = match &event.body {
-                        EventBody::Message { content, .. } => {
+                        EventBody::Message { content, reply_to } => {
                             let body = view! { <MessageBody content=content.clone() /> };
+                            let quote = reply_to.as_ref().map(|target| {
+                                let text = quote_of(target).unwrap_or_else(|| "An earlier message".to_owned());
+                                view! { <blockquote class="quote">{text}</blockquote> }
+                            });
+                            let reply_target = (event.id.clone(), format!("{}: {}", name(event.sender), snippet(content)));
+                            let reply = move |_| replying.set(Some(reply_target.clone()));
                             view! {
                                 <li class=if mine { "event message mine sent" } else { "event message" } data-seq=event.seq>
                                     {(is_group && !mine).then(|| view! { <span class="sender">{name(event.sender)}</span> })}
+                                    {quote}
                                     <span class="text">{body}</span>
+                                    <button type="button" class="reply-button" title="Reply" aria-label="Reply" on:click=reply>"↩"</button>
                                 </li>
                             }.into_any()
                         }
@@ -264,7 +282,7 @@ fn Chat(loaded: Loaded) -> impl IntoView {
             </For>
         </ol>
         <p class="typing" aria-live="polite">{typing_line}</p>
-        <Composer conversation=id attachments />
+        <Composer conversation=id attachments replying />
         </div>
     }
 }
