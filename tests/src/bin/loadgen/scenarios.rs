@@ -61,43 +61,35 @@ fn sent_at(frame: &ServerFrame) -> Option<u64> {
     }
 }
 
-/// Counts deliveries on a connection, recording latency, until `expected`
-/// arrive or the stream ends.
-fn count_deliveries(
-    mut stream: Stream,
-    expected: u64,
-    delivered: Arc<AtomicU64>,
-    acks: Arc<AtomicU64>,
-) -> tokio::task::JoinHandle<Vec<u64>> {
-    tokio::spawn(async move {
-        let mut latencies = Vec::new();
-        let mut seen = 0;
-        while seen < expected {
-            let Ok(Some(frame)) = client::next(&mut stream).await else {
-                break;
-            };
-            if let Some(at) = sent_at(&frame) {
-                latencies.push(now_micros().saturating_sub(at));
-                seen += 1;
-                delivered.fetch_add(1, Ordering::Relaxed);
-            } else if matches!(frame, ServerFrame::Sent { .. }) {
-                acks.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        latencies
-    })
+/// When a delivery reader stops (besides the stream ending).
+#[derive(Clone, Copy)]
+enum Until {
+    /// After this many deliveries.
+    Count(u64),
+    /// At this instant.
+    Time(tokio::time::Instant),
 }
 
-/// Like `count_deliveries`, but reads until `until` instead of a count.
-fn collect_until(
+/// Counts deliveries (and acks) on a connection, recording each delivery's
+/// latency, until `until`.
+fn read_deliveries(
     mut stream: Stream,
-    until: tokio::time::Instant,
+    until: Until,
     delivered: Arc<AtomicU64>,
     acks: Arc<AtomicU64>,
 ) -> tokio::task::JoinHandle<Vec<u64>> {
     tokio::spawn(async move {
         let mut latencies = Vec::new();
-        while let Ok(Ok(Some(frame))) = tokio::time::timeout_at(until, client::next(&mut stream)).await {
+        loop {
+            let frame = match until {
+                Until::Count(expected) if latencies.len() as u64 >= expected => break,
+                Until::Count(_) => client::next(&mut stream).await,
+                Until::Time(at) => match tokio::time::timeout_at(at, client::next(&mut stream)).await {
+                    Ok(frame) => frame,
+                    Err(_) => break,
+                },
+            };
+            let Ok(Some(frame)) = frame else { break };
             if let Some(at) = sent_at(&frame) {
                 latencies.push(now_micros().saturating_sub(at));
                 delivered.fetch_add(1, Ordering::Relaxed);
@@ -176,7 +168,12 @@ pub async fn fanout(options: &Options, members: u32, senders: u32, messages: u32
         } else {
             total
         };
-        readers.push(count_deliveries(stream, expected, delivered.clone(), acks.clone()));
+        readers.push(read_deliveries(
+            stream,
+            Until::Count(expected),
+            delivered.clone(),
+            acks.clone(),
+        ));
         sinks.push(sink);
     }
     let expected_deliveries = total * u64::from(members) - total;
@@ -256,7 +253,12 @@ pub async fn dm(options: &Options, clients: u32, rate: u32, seconds: u32) -> any
     let mut tasks = Vec::new();
     let mut readers = Vec::new();
     for (i, (mut sink, stream)) in connections.into_iter().enumerate() {
-        readers.push(collect_until(stream, read_until, delivered.clone(), acks.clone()));
+        readers.push(read_deliveries(
+            stream,
+            Until::Time(read_until),
+            delivered.clone(),
+            acks.clone(),
+        ));
         let Some(&conversation) = conversations.get(i) else {
             continue;
         };
