@@ -179,6 +179,19 @@ impl WsClient {
         .await?
     }
 
+    /// Sends a heartbeat and returns the nonce the `pong` echoes.
+    pub async fn ping(&mut self, nonce: u64) -> anyhow::Result<u64> {
+        self.send(&ClientFrame::Ping { nonce }).await?;
+        self.next_where(|f| {
+            if let ServerFrame::Pong { nonce } = f {
+                Some(nonce)
+            } else {
+                None
+            }
+        })
+        .await
+    }
+
     /// Waits for `count` `sent` acks, skipping other frames.
     pub async fn await_acks(&mut self, count: usize) -> anyhow::Result<()> {
         let mut acked = 0;

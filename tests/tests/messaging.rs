@@ -473,17 +473,7 @@ async fn bad_frames_get_typed_errors_and_the_connection_lives_on() -> anyhow::Re
     );
 
     // Still alive: heartbeat answers and a message goes through.
-    ws.send(&ClientFrame::Ping { nonce: 42 }).await?;
-    let nonce = ws
-        .next_where(|f| {
-            if let ServerFrame::Pong { nonce } = f {
-                Some(nonce)
-            } else {
-                None
-            }
-        })
-        .await?;
-    assert_eq!(nonce, 42);
+    assert_eq!(ws.ping(42).await?, 42);
     ws.send_and_ack(dm, "good", "fine").await?;
     assert_eq!(full_history(&ann, dm).await?.len(), 1, "no bad frame stored anything");
 
@@ -702,17 +692,7 @@ async fn signing_out_closes_that_sessions_sockets_only() -> anyhow::Result<()> {
     );
     let (code, _) = laptop_ws.until_closed().await?;
     assert_eq!(code, Some(close::SESSION_ENDED));
-    phone_ws.send(&ClientFrame::Ping { nonce: 7 }).await?;
-    let nonce = phone_ws
-        .next_where(|f| {
-            if let ServerFrame::Pong { nonce } = f {
-                Some(nonce)
-            } else {
-                None
-            }
-        })
-        .await?;
-    assert_eq!(nonce, 7);
+    assert_eq!(phone_ws.ping(7).await?, 7);
     Ok(())
 }
 
