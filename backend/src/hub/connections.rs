@@ -99,6 +99,17 @@ impl Registry {
             .contains_key(&user)
     }
 
+    /// Calls `f` for every connection of every user in `users`, under one
+    /// read lock (fan-out visits many users per event).
+    pub fn each_of(&self, users: &[UserId], mut f: impl FnMut(&Conn)) {
+        let map = self.by_user.read().unwrap_or_else(|e| e.into_inner());
+        for user in users {
+            if let Some(conns) = map.get(user) {
+                conns.iter().for_each(&mut f);
+            }
+        }
+    }
+
     pub fn each(&self, user: UserId, mut f: impl FnMut(&Conn)) {
         let map = self.by_user.read().unwrap_or_else(|e| e.into_inner());
         if let Some(conns) = map.get(&user) {

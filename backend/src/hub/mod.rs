@@ -86,13 +86,11 @@ impl Hub {
 
     /// Queues `frame` on every connection of each user, except `skip`.
     pub fn send_to_users(&self, users: &[UserId], frame: &Utf8Bytes, kind: Kind, skip: Option<ConnId>) {
-        for &user in users {
-            self.connections.each(user, |conn| {
-                if Some(conn.id) != skip {
-                    conn.deliver(frame, kind);
-                }
-            });
-        }
+        self.connections.each_of(users, |conn| {
+            if Some(conn.id) != skip {
+                conn.deliver(frame, kind);
+            }
+        });
     }
 
     /// The members of a conversation, from memory (loaded on first use).
