@@ -1,6 +1,7 @@
 //! Reusable view pieces.
 
 pub mod composer;
+pub mod contact_picker;
 pub mod conversation_list;
 pub mod emoji_picker;
 pub mod field;

@@ -13,6 +13,7 @@ use natter_common::{
 use super::conversation_param;
 use crate::{
     api::{self, ApiResult},
+    components::contact_picker::ContactPicker,
     state::{use_auth, use_changes, Changes},
 };
 
@@ -170,22 +171,7 @@ fn GroupDetails(
         {(my_role.can_manage() && !addable.is_empty()).then(|| view! {
             <fieldset class="pick-members">
                 <legend>"Add contacts"</legend>
-                <ul class="choices">
-                    {addable.into_iter().map(|c| {
-                        let uid = c.user.id;
-                        let input_id = format!("add-{}", uid.0);
-                        view! {
-                            <li>
-                                <input type="checkbox" id=input_id.clone() data-username=c.user.username.clone()
-                                    on:change=move |ev| {
-                                        let on = event_target_checked(&ev);
-                                        to_add.update(|s| { if on { s.insert(uid); } else { s.remove(&uid); } });
-                                    } />
-                                <label for=input_id>{c.user.display_name.clone()}</label>
-                            </li>
-                        }
-                    }).collect_view()}
-                </ul>
+                <ul class="choices"><ContactPicker contacts=addable picked=to_add prefix="add" /></ul>
                 <button type="button" id="add-members" on:click=add>"Add to group"</button>
             </fieldset>
         })}

@@ -6,7 +6,11 @@ use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
 use leptos_router::hooks::use_navigate;
 use natter_common::{api::NewGroup, ids::UserId, validate::GroupName};
 
-use crate::{api, components::field::Field, state::use_changes};
+use crate::{
+    api,
+    components::{contact_picker::ContactPicker, field::Field},
+    state::use_changes,
+};
 
 #[component]
 pub fn NewGroupPage() -> impl IntoView {
@@ -42,32 +46,13 @@ pub fn NewGroupPage() -> impl IntoView {
         });
     };
 
-    let choices = move || {
-        match contacts.get() {
+    let choices = move || match contacts.get() {
         None => view! { <p class="empty">"Loading contacts…"</p> }.into_any(),
         Some(Err(err)) => view! { <p class="form-error">{err.message}</p> }.into_any(),
         Some(Ok(list)) if list.is_empty() => {
             view! { <p class="empty">"Add contacts first; groups are made from them."</p> }.into_any()
         }
-        Some(Ok(list)) => list
-            .into_iter()
-            .map(|c| {
-                let id = c.user.id;
-                let input_id = format!("pick-{}", id.0);
-                view! {
-                    <li>
-                        <input type="checkbox" id=input_id.clone() data-username=c.user.username.clone()
-                            on:change=move |ev| {
-                                let on = event_target_checked(&ev);
-                                picked.update(|set| { if on { set.insert(id); } else { set.remove(&id); } });
-                            } />
-                        <label for=input_id>{c.user.display_name.clone()} " " <span class="handle">"@"{c.user.username.clone()}</span></label>
-                    </li>
-                }
-            })
-            .collect_view()
-            .into_any(),
-    }
+        Some(Ok(list)) => view! { <ContactPicker contacts=list picked prefix="pick" /> }.into_any(),
     };
 
     view! {
