@@ -93,6 +93,12 @@ pub enum ServerFrame {
     Pong {
         nonce: u64,
     },
+    /// Several frames in one WebSocket message (protocol 2 and later), merged
+    /// when more than one was waiting for the connection. Handle `frames` in
+    /// order, exactly as if each had arrived alone; a batch never nests.
+    Batch {
+        frames: Vec<ServerFrame>,
+    },
     /// A request failed; the connection stays open. `client_msg_id` is set
     /// when the failed request was a `send`.
     Error {
@@ -102,6 +108,17 @@ pub enum ServerFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client_msg_id: Option<String>,
     },
+}
+
+impl ServerFrame {
+    /// The frames this one stands for, in order: a batch's contents, or itself.
+    pub fn unbatch(self) -> impl Iterator<Item = ServerFrame> {
+        let frames = match self {
+            ServerFrame::Batch { frames } => frames,
+            other => vec![other],
+        };
+        frames.into_iter()
+    }
 }
 
 /// Where a conversation stands for the connecting user.
@@ -154,5 +171,25 @@ mod tests {
             serde_json::to_string(&ServerFrame::ContactsChanged).unwrap(),
             r#"{"type":"contacts_changed"}"#
         );
+    }
+
+    #[test]
+    fn a_batch_holds_whole_frames_in_order() {
+        let batch: ServerFrame = serde_json::from_str(
+            r#"{"type":"batch","frames":[{"type":"pong","nonce":1},{"type":"contacts_changed"},{"type":"pong","nonce":2}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            batch,
+            ServerFrame::Batch {
+                frames: vec![
+                    ServerFrame::Pong { nonce: 1 },
+                    ServerFrame::ContactsChanged,
+                    ServerFrame::Pong { nonce: 2 }
+                ]
+            }
+        );
+        assert_eq!(batch.unbatch().count(), 3);
+        assert_eq!(ServerFrame::Pong { nonce: 3 }.unbatch().count(), 1);
     }
 }

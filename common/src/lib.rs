@@ -16,8 +16,14 @@ pub mod validate;
 pub use error::{ErrorBody, ErrorCode};
 
 /// Version of the protocol spoken by this build. A client states it when it
-/// connects; the server answers a mismatch with a typed error.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// connects; the server answers one it does not speak with a typed error.
+///
+/// 2 added `batch` frames; the server still speaks 1 (without batches) so a
+/// browser tab loaded before an upgrade keeps working until it reloads.
+pub const PROTOCOL_VERSION: u32 = 2;
+
+/// The oldest protocol version the server still speaks.
+pub const OLDEST_PROTOCOL_VERSION: u32 = 1;
 
 /// Name of the cookie that carries a browser's session token.
 pub const SESSION_COOKIE: &str = "natter_session";

@@ -75,12 +75,14 @@ async fn session(chat: Chat, socket: WebSocket, keep_going: &impl Fn() -> bool) 
                 Some(Ok(Message::Text(text))) => {
                     last_heard = js_sys::Date::now();
                     let Ok(frame) = serde_json::from_str::<ServerFrame>(&text) else { continue };
-                    if matches!(frame, ServerFrame::Hello { .. }) {
-                        greeted = true;
-                        chat.set_outbox(Some(outbox.clone()));
-                        chat.link.set(Link::Online);
+                    for frame in frame.unbatch() {
+                        if matches!(frame, ServerFrame::Hello { .. }) {
+                            greeted = true;
+                            chat.set_outbox(Some(outbox.clone()));
+                            chat.link.set(Link::Online);
+                        }
+                        chat.receive(frame);
                     }
-                    chat.receive(frame);
                 }
                 Some(Ok(Message::Bytes(_))) => last_heard = js_sys::Date::now(),
                 Some(Err(_)) | None => return greeted,

@@ -1,6 +1,6 @@
 //! `WsClient`: a real WebSocket client speaking natter's frames.
 
-use std::time::Duration;
+use std::{collections::VecDeque, time::Duration};
 
 use anyhow::{bail, Context};
 use futures_util::{SinkExt, StreamExt};
@@ -22,6 +22,8 @@ pub const FRAME_TIMEOUT: Duration = Duration::from_secs(20);
 
 pub struct WsClient {
     stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// The rest of a `batch` frame, handed out one frame at a time.
+    pending: VecDeque<ServerFrame>,
     pub user_id: UserId,
     pub conversations: Vec<ConversationState>,
     pub online: Vec<UserId>,
@@ -71,6 +73,7 @@ impl WsClient {
     async fn after_hello(stream: WebSocketStream<MaybeTlsStream<TcpStream>>) -> anyhow::Result<Self> {
         let mut client = Self {
             stream,
+            pending: VecDeque::new(),
             user_id: UserId(0),
             conversations: Vec::new(),
             online: Vec::new(),
@@ -125,15 +128,21 @@ impl WsClient {
         .await
     }
 
-    /// The next server frame (pings are answered by the library).
+    /// The next server frame, batches unpacked (pings are answered by the library).
     pub async fn next(&mut self) -> anyhow::Result<ServerFrame> {
         loop {
+            if let Some(frame) = self.pending.pop_front() {
+                return Ok(frame);
+            }
             let message = tokio::time::timeout(FRAME_TIMEOUT, self.stream.next())
                 .await
                 .context("no frame within the timeout")?
                 .context("connection closed")??;
             match message {
-                Message::Text(text) => return serde_json::from_str(text.as_str()).context("unparseable server frame"),
+                Message::Text(text) => {
+                    let frame: ServerFrame = serde_json::from_str(text.as_str()).context("unparseable server frame")?;
+                    self.pending.extend(frame.unbatch());
+                }
                 Message::Close(frame) => bail!("closed by server: {frame:?}"),
                 _ => continue,
             }
@@ -235,7 +244,13 @@ impl WsClient {
     /// Reads until the server closes; returns the close code (None for a
     /// connection dropped without a close frame) and the events seen first.
     pub async fn until_closed(&mut self) -> anyhow::Result<(Option<u16>, Vec<Event>)> {
-        let mut events = Vec::new();
+        let mut events: Vec<Event> = std::mem::take(&mut self.pending)
+            .into_iter()
+            .filter_map(|f| match f {
+                ServerFrame::Event { event } => Some(event),
+                _ => None,
+            })
+            .collect();
         loop {
             let next = tokio::time::timeout(FRAME_TIMEOUT, self.stream.next())
                 .await
@@ -244,9 +259,11 @@ impl WsClient {
                 None | Some(Err(_)) => return Ok((None, events)),
                 Some(Ok(Message::Close(frame))) => return Ok((frame.map(|f| u16::from(f.code)), events)),
                 Some(Ok(Message::Text(text))) => {
-                    if let Ok(ServerFrame::Event { event }) = serde_json::from_str(text.as_str()) {
-                        events.push(event);
-                    }
+                    let Ok(frame) = serde_json::from_str::<ServerFrame>(text.as_str()) else { continue };
+                    events.extend(frame.unbatch().filter_map(|f| match f {
+                        ServerFrame::Event { event } => Some(event),
+                        _ => None,
+                    }));
                 }
                 Some(Ok(_)) => {}
             }

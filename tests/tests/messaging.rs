@@ -513,13 +513,81 @@ async fn an_unsupported_protocol_version_is_told_and_closed() -> anyhow::Result<
     assert!(matches!(
         frame,
         ServerFrame::Error {
-            code: ErrorCode::UnsupportedProtocol { supported: 1 },
+            code: ErrorCode::UnsupportedProtocol {
+                supported: natter_common::PROTOCOL_VERSION
+            },
             ..
         }
     ));
     let second = stream.next().await.expect("a close")?;
     assert!(
         matches!(second, tokio_tungstenite::tungstenite::Message::Close(Some(ref f)) if u16::from(f.code) == close::UNSUPPORTED_PROTOCOL)
+    );
+    Ok(())
+}
+
+/// Reads raw WebSocket messages until `count` events have arrived; returns
+/// their seqs and how many messages carried them.
+async fn raw_events(
+    stream: &mut tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    count: usize,
+    batches_allowed: bool,
+) -> anyhow::Result<(Vec<i64>, usize)> {
+    use futures_util::StreamExt;
+    let (mut seqs, mut messages) = (Vec::new(), 0);
+    while seqs.len() < count {
+        let message = tokio::time::timeout(natter_tests::ws::FRAME_TIMEOUT, stream.next())
+            .await?
+            .expect("open")?;
+        let Ok(text) = message.to_text() else { continue };
+        let frame: ServerFrame = serde_json::from_str(text)?;
+        assert!(
+            batches_allowed || !matches!(frame, ServerFrame::Batch { .. }),
+            "a protocol 1 client got a batch"
+        );
+        let before = seqs.len();
+        seqs.extend(frame.unbatch().filter_map(|f| match f {
+            ServerFrame::Event { event } => Some(event.seq),
+            _ => None,
+        }));
+        messages += usize::from(seqs.len() > before);
+    }
+    Ok((seqs, messages))
+}
+
+#[tokio::test]
+async fn bursts_arrive_batched_for_protocol_2_and_frame_by_frame_for_1() -> anyhow::Result<()> {
+    let server = TestServer::spawn_with(&FAST).await?;
+    let [ann, bob] = register_all(&server, ["batch_ann", "batch_bob"]).await?;
+    let dm = befriend(&ann, &bob).await?;
+    let connect = |v: &'static str| {
+        WsClient::handshake(
+            &server,
+            Handshake {
+                token: Some(&bob.token),
+                origin: None,
+                query: v,
+            },
+        )
+    };
+    let (mut old, mut new) = (connect("?v=1").await?, connect("?v=2").await?);
+    let mut sender = WsClient::connect(&server, &ann.token).await?;
+    const BURST: usize = 300;
+    for i in 0..BURST {
+        sender.send_text(dm, &format!("b-{i}"), &format!("burst {i}")).await?;
+    }
+    sender.await_acks(BURST).await?;
+
+    let expected: Vec<i64> = (1..=BURST as i64).collect();
+    let (old_seqs, old_messages) = raw_events(&mut old, BURST, false).await?;
+    let (new_seqs, new_messages) = raw_events(&mut new, BURST, true).await?;
+    assert_eq!(old_seqs, expected, "protocol 1: every event, in order");
+    assert_eq!(new_seqs, expected, "protocol 2: every event, in order");
+    assert_eq!(old_messages, BURST, "protocol 1: one message per event");
+    eprintln!("protocol 2 carried {BURST} events in {new_messages} messages");
+    assert!(
+        new_messages < BURST / 2,
+        "a queued burst is merged into batches ({new_messages} messages)"
     );
     Ok(())
 }

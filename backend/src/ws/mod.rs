@@ -1,6 +1,7 @@
 //! The WebSocket gateway at `/ws`: authentication and origin checks at the
 //! upgrade, then one session per connection.
 
+mod batch;
 mod session;
 
 use axum::{

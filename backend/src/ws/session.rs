@@ -10,13 +10,14 @@ use natter_common::{
     frames::{close, ClientFrame, ServerFrame},
     ids::{ConversationId, UserId},
     limits::{SYNC_BATCH, WS_FRAME_MAX_BYTES},
-    ErrorCode, PROTOCOL_VERSION,
+    ErrorCode, OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION,
 };
 use tokio::{
     sync::{mpsc, Notify, Semaphore},
     time::Instant,
 };
 
+use super::batch;
 use crate::{
     auth::AuthUser,
     db::{self, events::Window},
@@ -27,6 +28,8 @@ use crate::{
 
 /// Frames a connection may have queued before it counts as too slow.
 const QUEUE_FRAMES: usize = 1024;
+/// Frames taken off the queue per write.
+const BURST: usize = 256;
 /// Server pings this often; clients should send something as often.
 const HEARTBEAT: Duration = Duration::from_secs(20);
 /// A connection silent this long is dead.
@@ -45,12 +48,12 @@ type Sink = SplitSink<WebSocket, Message>;
 pub async fn run(socket: WebSocket, state: AppState, auth: AuthUser, version: u32) {
     let (mut sink, mut stream) = socket.split();
     let user = auth.user_id;
-    if version != PROTOCOL_VERSION {
+    if !(OLDEST_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&version) {
         let error = ServerFrame::Error {
             code: ErrorCode::UnsupportedProtocol {
                 supported: PROTOCOL_VERSION,
             },
-            message: format!("This server speaks protocol version {PROTOCOL_VERSION}."),
+            message: format!("This server speaks protocol versions {OLDEST_PROTOCOL_VERSION} to {PROTOCOL_VERSION}."),
             client_msg_id: None,
         };
         let _ = sink.send(Message::Text(encode(&error))).await;
@@ -83,7 +86,8 @@ pub async fn run(socket: WebSocket, state: AppState, auth: AuthUser, version: u3
     }
     tracing::debug!(user = %user, conn = conn.id, "connected");
 
-    let mut writer = tokio::spawn(write_loop(sink, outbound, overflowed));
+    let batching = version >= 2;
+    let mut writer = tokio::spawn(write_loop(sink, outbound, overflowed, batching));
     let mut writer_done = false;
     let mut session = Session {
         state: state.clone(),
@@ -147,10 +151,12 @@ async fn hello(state: &AppState, user: UserId) -> sqlx::Result<ServerFrame> {
     })
 }
 
-/// Drains the queue into the socket, a burst per flush, and pings on a timer.
-async fn write_loop(mut sink: Sink, mut outbound: mpsc::Receiver<Outbound>, overflowed: Arc<Notify>) {
+/// Drains the queue into the socket, a burst per flush (merged into `batch`
+/// frames when the client speaks them), and pings on a timer.
+async fn write_loop(mut sink: Sink, mut outbound: mpsc::Receiver<Outbound>, overflowed: Arc<Notify>, batching: bool) {
     let mut ping = tokio::time::interval_at(Instant::now() + HEARTBEAT, HEARTBEAT);
-    let mut burst = Vec::with_capacity(64);
+    let mut burst = Vec::new();
+    let mut frames = Vec::new();
     loop {
         let written = tokio::select! {
             biased;
@@ -158,36 +164,51 @@ async fn write_loop(mut sink: Sink, mut outbound: mpsc::Receiver<Outbound>, over
                 let _ = close_with(&mut sink, close::SLOW_CONSUMER, "too slow: reconnect and sync").await;
                 return;
             }
-            received = outbound.recv_many(&mut burst, 64) => {
+            received = outbound.recv_many(&mut burst, BURST) => {
                 if received == 0 {
                     return;
                 }
-                let mut result = Ok(());
+                let mut closing = None;
                 for item in burst.drain(..) {
                     match item {
-                        Outbound::Frame(bytes) => {
-                            if result.is_ok() {
-                                result = timed(sink.feed(Message::Text(bytes))).await;
-                            }
-                        }
+                        Outbound::Frame(bytes) => frames.push(bytes),
                         Outbound::Close(code, reason) => {
-                            let _ = timed(sink.flush()).await;
-                            let _ = close_with(&mut sink, code, reason).await;
-                            return;
+                            closing = Some((code, reason));
+                            break;
                         }
                     }
                 }
-                match result {
-                    Ok(()) => timed(sink.flush()).await,
-                    err => err,
+                let result = write_burst(&mut sink, &mut frames, batching).await;
+                if let Some((code, reason)) = closing {
+                    let _ = close_with(&mut sink, code, reason).await;
+                    return;
                 }
+                result
             }
             _ = ping.tick() => timed(sink.send(Message::Ping(Default::default()))).await,
         };
         if written.is_err() {
             return;
         }
+        // An idle connection should not keep the capacity of its last burst.
+        if frames.capacity() > BURST {
+            frames = Vec::new();
+        }
     }
+}
+
+/// Writes `frames` (draining it) and flushes once.
+async fn write_burst(sink: &mut Sink, frames: &mut Vec<Utf8Bytes>, batching: bool) -> Result<(), ()> {
+    let mut messages = Vec::new();
+    if batching {
+        batch::merge(frames.drain(..), |message| messages.push(message));
+    } else {
+        messages.append(frames);
+    }
+    for message in messages {
+        timed(sink.feed(Message::Text(message))).await?;
+    }
+    timed(sink.flush()).await
 }
 
 async fn timed<E>(write: impl std::future::Future<Output = Result<(), E>>) -> Result<(), ()> {

@@ -1,8 +1,13 @@
 //! A lean WebSocket client for load: connects from a chosen loopback source
 //! address (past ~28k connections one source runs out of ports), sends
-//! frames, and parses what comes back.
+//! frames, and reads what comes back, either parsed or, where only our own
+//! timestamps matter, scanned without parsing (the generator must not be
+//! the bottleneck).
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::{
+    collections::VecDeque,
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+};
 
 use anyhow::Context;
 use futures_util::{stream::SplitSink, SinkExt, StreamExt};
@@ -14,14 +19,20 @@ use tokio_tungstenite::{
 };
 
 pub type Sink = SplitSink<WebSocketStream<TcpStream>, Message>;
-pub type Stream = futures_util::stream::SplitStream<WebSocketStream<TcpStream>>;
+
+/// The receiving half of a connection.
+pub struct Inbox {
+    stream: futures_util::stream::SplitStream<WebSocketStream<TcpStream>>,
+    /// The rest of a `batch`, handed out a frame at a time.
+    pending: VecDeque<ServerFrame>,
+}
 
 /// Connections per source address before moving to the next (127.0.0.2, …):
 /// well under the ~28k ephemeral ports, since the kernel's search for a free
 /// port slows down as they fill.
 const PER_SOURCE: usize = 10_000;
 
-pub async fn connect(server: SocketAddr, token: &str, index: usize) -> anyhow::Result<(Sink, Stream)> {
+pub async fn connect(server: SocketAddr, token: &str, index: usize) -> anyhow::Result<(Sink, Inbox)> {
     let source = Ipv4Addr::new(127, 0, 0, 1 + (index / PER_SOURCE) as u8);
     let socket = TcpSocket::new_v4()?;
     socket.bind(SocketAddr::new(IpAddr::V4(source), 0))?;
@@ -34,10 +45,13 @@ pub async fn connect(server: SocketAddr, token: &str, index: usize) -> anyhow::R
     let (ws, _) = tokio_tungstenite::client_async(request, tcp)
         .await
         .context("websocket handshake")?;
-    let (sink, mut stream) = ws.split();
-    // The hello.
-    match next(&mut stream).await? {
-        Some(ServerFrame::Hello { .. }) => Ok((sink, stream)),
+    let (sink, stream) = ws.split();
+    let mut inbox = Inbox {
+        stream,
+        pending: VecDeque::new(),
+    };
+    match inbox.next().await? {
+        Some(ServerFrame::Hello { .. }) => Ok((sink, inbox)),
         other => anyhow::bail!("expected hello, got {other:?}"),
     }
 }
@@ -47,14 +61,49 @@ pub async fn send(sink: &mut Sink, frame: &ClientFrame) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The next server frame; `None` when the connection ended.
-pub async fn next(stream: &mut Stream) -> anyhow::Result<Option<ServerFrame>> {
-    while let Some(message) = stream.next().await {
-        if let Message::Text(text) = message? {
-            return Ok(Some(serde_json::from_str(text.as_str())?));
+impl Inbox {
+    /// The next server frame, batches unpacked; `None` when the connection
+    /// ended. Cancel-safe.
+    pub async fn next(&mut self) -> anyhow::Result<Option<ServerFrame>> {
+        loop {
+            if let Some(frame) = self.pending.pop_front() {
+                return Ok(Some(frame));
+            }
+            let Some(text) = self.next_text().await? else {
+                return Ok(None);
+            };
+            let frame: ServerFrame = serde_json::from_str(&text)?;
+            self.pending.extend(frame.unbatch());
         }
     }
-    Ok(None)
+
+    /// The next text message as it came, unparsed; `None` when the
+    /// connection ended. Not to be mixed with [`Inbox::next`].
+    pub async fn next_text(&mut self) -> anyhow::Result<Option<tokio_tungstenite::tungstenite::Utf8Bytes>> {
+        while let Some(message) = self.stream.next().await {
+            if let Message::Text(text) = message? {
+                return Ok(Some(text));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// What a raw message holds, found by scanning rather than parsing: the send
+/// times in our own text messages, and how many `sent` acks.
+pub fn scan(text: &str, mut stamp: impl FnMut(u64)) -> usize {
+    const TEXT: &str = r#""text":""#;
+    let mut rest = text;
+    while let Some(at) = rest.find(TEXT) {
+        rest = &rest[at + TEXT.len()..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if rest.as_bytes().get(digits) == Some(&b'"') {
+            if let Ok(micros) = rest[..digits].parse() {
+                stamp(micros);
+            }
+        }
+    }
+    text.matches(r#""type":"sent""#).count()
 }
 
 /// Microseconds since the Unix epoch, carried in messages to time delivery.
@@ -62,4 +111,50 @@ pub fn now_micros() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use natter_common::{
+        events::{Event, EventBody, MessageContent},
+        ids::{ConversationId, EventId, UserId},
+    };
+
+    use super::*;
+
+    #[test]
+    fn scanning_finds_what_parsing_would() {
+        let event = |seq: i64, text: &str| ServerFrame::Event {
+            event: Event {
+                id: EventId(format!("e{seq}")),
+                conversation_id: ConversationId(1),
+                seq,
+                sender: UserId(2),
+                created_at: 0,
+                client_msg_id: Some("c".into()),
+                body: EventBody::Message {
+                    content: MessageContent::Text { text: text.into() },
+                    reply_to: None,
+                },
+            },
+        };
+        let batch = ServerFrame::Batch {
+            frames: vec![
+                event(1, "1700000000000001"),
+                event(2, "not a stamp \"text\":\"9\" in it"),
+                ServerFrame::Sent {
+                    client_msg_id: "c".into(),
+                    conversation_id: ConversationId(1),
+                    seq: 3,
+                    id: EventId("x".into()),
+                    created_at: 0,
+                },
+                event(4, "1700000000000004"),
+            ],
+        };
+        let mut stamps = Vec::new();
+        let acks = scan(&serde_json::to_string(&batch).unwrap(), |s| stamps.push(s));
+        assert_eq!(stamps, [1_700_000_000_000_001, 1_700_000_000_000_004]);
+        assert_eq!(acks, 1);
+    }
 }

@@ -12,14 +12,14 @@ use std::{
 use anyhow::Context;
 use futures_util::{stream, StreamExt};
 use natter_common::{
-    events::{EventBody, MessageContent},
+    events::MessageContent,
     frames::{ClientFrame, ServerFrame},
     ids::ConversationId,
 };
 use rand::Rng;
 
 use crate::{
-    client::{self, now_micros, Sink, Stream},
+    client::{self, now_micros, Inbox, Sink},
     harness::{own_cpu, Options, Provision, Server},
     report::{micros, per_second, Report},
 };
@@ -29,7 +29,7 @@ const CONNECT_PARALLEL: usize = 128;
 /// Longest any scenario waits for its traffic to arrive.
 const DRAIN_LIMIT: Duration = Duration::from_secs(120);
 
-async fn connect_all(server: &Server, count: usize) -> anyhow::Result<Vec<(Sink, Stream)>> {
+async fn connect_all(server: &Server, count: usize) -> anyhow::Result<Vec<(Sink, Inbox)>> {
     let addr = server.addr;
     let tokens: Vec<String> = server.data.users.iter().take(count).map(|u| u.token.clone()).collect();
     stream::iter(tokens.into_iter().enumerate())
@@ -47,20 +47,6 @@ fn text(micros: u64) -> MessageContent {
     }
 }
 
-/// Send time carried in a delivered message, if it is one of ours.
-fn sent_at(frame: &ServerFrame) -> Option<u64> {
-    match frame {
-        ServerFrame::Event { event } => match &event.body {
-            EventBody::Message {
-                content: MessageContent::Text { text },
-                ..
-            } => text.parse().ok(),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
 /// When a delivery reader stops (besides the stream ending).
 #[derive(Clone, Copy)]
 enum Until {
@@ -71,9 +57,9 @@ enum Until {
 }
 
 /// Counts deliveries (and acks) on a connection, recording each delivery's
-/// latency, until `until`.
+/// latency, until `until`. Messages are scanned, not parsed.
 fn read_deliveries(
-    mut stream: Stream,
+    mut inbox: Inbox,
     until: Until,
     delivered: Arc<AtomicU64>,
     acks: Arc<AtomicU64>,
@@ -81,21 +67,20 @@ fn read_deliveries(
     tokio::spawn(async move {
         let mut latencies = Vec::new();
         loop {
-            let frame = match until {
+            let text = match until {
                 Until::Count(expected) if latencies.len() as u64 >= expected => break,
-                Until::Count(_) => client::next(&mut stream).await,
-                Until::Time(at) => match tokio::time::timeout_at(at, client::next(&mut stream)).await {
-                    Ok(frame) => frame,
+                Until::Count(_) => inbox.next_text().await,
+                Until::Time(at) => match tokio::time::timeout_at(at, inbox.next_text()).await {
+                    Ok(text) => text,
                     Err(_) => break,
                 },
             };
-            let Ok(Some(frame)) = frame else { break };
-            if let Some(at) = sent_at(&frame) {
-                latencies.push(now_micros().saturating_sub(at));
-                delivered.fetch_add(1, Ordering::Relaxed);
-            } else if matches!(frame, ServerFrame::Sent { .. }) {
-                acks.fetch_add(1, Ordering::Relaxed);
-            }
+            let Ok(Some(text)) = text else { break };
+            let now = now_micros();
+            let before = latencies.len();
+            let acked = client::scan(&text, |at| latencies.push(now.saturating_sub(at)));
+            delivered.fetch_add((latencies.len() - before) as u64, Ordering::Relaxed);
+            acks.fetch_add(acked as u64, Ordering::Relaxed);
         }
         latencies
     })
@@ -350,7 +335,7 @@ pub async fn durable(options: &Options, senders: u32, messages: u32) -> anyhow::
             });
             let mut acked = 0u32;
             while acked < messages {
-                match client::next(&mut stream).await? {
+                match stream.next().await? {
                     Some(ServerFrame::Sent { .. }) => acked += 1,
                     Some(ServerFrame::Error { message, .. }) => anyhow::bail!("send refused: {message}"),
                     Some(_) => {}
@@ -450,9 +435,9 @@ struct StormLog {
 /// Reads frames until `until`, recording events and acks, and noting the
 /// follow-up sync an `events` frame with `more` asks for. Cancel-safe.
 /// Returns false when the stream ended.
-async fn storm_read(stream: &mut Stream, log: &mut StormLog, until: tokio::time::Instant) -> bool {
+async fn storm_read(stream: &mut Inbox, log: &mut StormLog, until: tokio::time::Instant) -> bool {
     loop {
-        match tokio::time::timeout_at(until, client::next(stream)).await {
+        match tokio::time::timeout_at(until, stream.next()).await {
             Err(_) => return true,
             Ok(Ok(Some(frame))) => match frame {
                 ServerFrame::Event { event } => {
