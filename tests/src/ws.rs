@@ -259,7 +259,9 @@ impl WsClient {
                 None | Some(Err(_)) => return Ok((None, events)),
                 Some(Ok(Message::Close(frame))) => return Ok((frame.map(|f| u16::from(f.code)), events)),
                 Some(Ok(Message::Text(text))) => {
-                    let Ok(frame) = serde_json::from_str::<ServerFrame>(text.as_str()) else { continue };
+                    let Ok(frame) = serde_json::from_str::<ServerFrame>(text.as_str()) else {
+                        continue;
+                    };
                     events.extend(frame.unbatch().filter_map(|f| match f {
                         ServerFrame::Event { event } => Some(event),
                         _ => None,

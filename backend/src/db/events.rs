@@ -65,27 +65,64 @@ pub async fn append(
     body: EventBody,
     now: i64,
 ) -> sqlx::Result<Event> {
-    let seq: i64 =
-        sqlx::query_scalar("UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq")
-            .bind(conversation.0)
-            .fetch_one(&mut *conn)
-            .await?;
+    const SQL: &str = "INSERT INTO events (conversation_id, seq, id, sender_id, client_msg_id, created_at, body)
+         SELECT id, last_seq + 1, ?2, ?3, ?4, ?5, ?6 FROM conversations WHERE id = ?1
+         RETURNING seq";
+    insert_next(conn, SQL, conversation, sender, client_msg_id, body, now)
+        .await?
+        .ok_or(sqlx::Error::RowNotFound)
+}
+
+/// Appends a message if `sender` may post to `conversation` (a member, and
+/// for a direct conversation still a contact), checking and inserting in one
+/// statement: the writer's hot path. `None` when not allowed; a repeated
+/// `client_msg_id` fails with a unique violation (see [`is_repeat`]).
+pub async fn append_message(
+    conn: &mut SqliteConnection,
+    conversation: ConversationId,
+    sender: UserId,
+    client_msg_id: &str,
+    body: EventBody,
+    now: i64,
+) -> sqlx::Result<Option<Event>> {
+    const SQL: &str = "INSERT INTO events (conversation_id, seq, id, sender_id, client_msg_id, created_at, body)
+         SELECT c.id, c.last_seq + 1, ?2, ?3, ?4, ?5, ?6
+         FROM conversations c JOIN members m ON m.conversation_id = c.id AND m.user_id = ?3
+         WHERE c.id = ?1 AND (c.kind <> 'direct' OR EXISTS (
+             SELECT 1 FROM contacts k WHERE k.user_id = ?3
+                 AND k.contact_id = CASE WHEN c.dm_low = ?3 THEN c.dm_high ELSE c.dm_low END))
+         RETURNING seq";
+    insert_next(conn, SQL, conversation, sender, Some(client_msg_id), body, now).await
+}
+
+/// True for the error of appending a `client_msg_id` its sender already used.
+pub fn is_repeat(err: &sqlx::Error) -> bool {
+    err.as_database_error().is_some_and(|e| e.is_unique_violation())
+}
+
+/// Runs an `INSERT … SELECT … RETURNING seq` with the parameters
+/// conversation, id, sender, client_msg_id, created_at, body.
+async fn insert_next(
+    conn: &mut SqliteConnection,
+    sql: &'static str,
+    conversation: ConversationId,
+    sender: UserId,
+    client_msg_id: Option<&str>,
+    body: EventBody,
+    now: i64,
+) -> sqlx::Result<Option<Event>> {
     let id = uuid::Uuid::now_v7().to_string();
     let json = serde_json::to_string(&body).map_err(|err| sqlx::Error::Encode(Box::new(err)))?;
-    sqlx::query(
-        "INSERT INTO events (conversation_id, seq, id, sender_id, client_msg_id, created_at, body)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )
-    .bind(conversation.0)
-    .bind(seq)
-    .bind(&id)
-    .bind(sender.0)
-    .bind(client_msg_id)
-    .bind(now)
-    .bind(&json)
-    .execute(&mut *conn)
-    .await?;
-    Ok(Event {
+    let seq: Option<i64> = sqlx::query_scalar(sql)
+        .bind(conversation.0)
+        .bind(&id)
+        .bind(sender.0)
+        .bind(client_msg_id)
+        .bind(now)
+        .bind(&json)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(seq.map(|seq| Event {
         conversation_id: conversation,
         seq,
         id: EventId(id),
@@ -93,7 +130,7 @@ pub async fn append(
         client_msg_id: client_msg_id.map(str::to_owned),
         created_at: now,
         body,
-    })
+    }))
 }
 
 /// Which slice of a log to read.

@@ -120,7 +120,10 @@ async fn commit_batch(pool: &SqlitePool, hub: &Hub, jobs: Vec<Job>) {
     }
 }
 
-/// Checks and inserts every job in one transaction.
+/// Checks and inserts every job in one transaction. A plain message costs
+/// one statement: the insert checks the sender's right and the unique index
+/// catches a repeated `client_msg_id`; the reasons are looked up only when
+/// it stores nothing.
 async fn store(pool: &SqlitePool, jobs: &[Job]) -> sqlx::Result<Vec<Step>> {
     let now = db::now_ms();
     let mut tx = db::begin_write(pool).await?;
@@ -132,44 +135,9 @@ async fn store(pool: &SqlitePool, jobs: &[Job]) -> sqlx::Result<Vec<Step>> {
             steps.push(Step::Repeat(event.clone()));
             continue;
         }
-        if let Some(event) = db::events::by_client_msg_id(&mut tx, r.sender, &r.client_msg_id).await? {
-            steps.push(Step::Repeat(event));
-            continue;
-        }
-        match db::events::send_right(&mut tx, r.conversation, r.sender).await? {
-            SendRight::Allowed => {}
-            SendRight::NotMember => {
-                steps.push(Step::Refused(ErrorCode::NotFound, "No such conversation.".into()));
-                continue;
-            }
-            SendRight::NotContacts => {
-                steps.push(Step::Refused(
-                    ErrorCode::NotContacts,
-                    "You can only message your contacts.".into(),
-                ));
-                continue;
-            }
-        }
-        if let MessageContent::Image { media_id } = &r.content {
-            // Posting an image shares it; only images you may see can be shared.
-            if !db::media::visible_to(&mut tx, media_id, r.sender).await? {
-                steps.push(Step::Refused(
-                    ErrorCode::InvalidInput {
-                        field: "media_id".into(),
-                    },
-                    "Unknown image: upload it first.".into(),
-                ));
-                continue;
-            }
-        }
-        if let Some(target) = &r.reply_to {
-            if !db::events::exists_in(&mut tx, r.conversation, target).await? {
-                steps.push(Step::Refused(
-                    ErrorCode::InvalidInput {
-                        field: "reply_to".into(),
-                    },
-                    "The message you reply to is not in this conversation.".into(),
-                ));
+        if r.reply_to.is_some() || matches!(r.content, MessageContent::Image { .. }) {
+            if let Some(step) = check_references(&mut tx, r).await? {
+                steps.push(step);
                 continue;
             }
         }
@@ -177,10 +145,73 @@ async fn store(pool: &SqlitePool, jobs: &[Job]) -> sqlx::Result<Vec<Step>> {
             content: r.content.clone(),
             reply_to: r.reply_to.clone(),
         };
-        let event = db::events::append(&mut tx, r.conversation, r.sender, Some(&r.client_msg_id), body, now).await?;
-        in_batch.insert(key, event.clone());
-        steps.push(Step::Stored(event));
+        let step =
+            match db::events::append_message(&mut tx, r.conversation, r.sender, &r.client_msg_id, body, now).await {
+                Ok(Some(event)) => {
+                    in_batch.insert(key, event.clone());
+                    Step::Stored(event)
+                }
+                Ok(None) => refusal(&mut tx, r).await?,
+                Err(err) if db::events::is_repeat(&err) => repeat(&mut tx, r).await?,
+                Err(err) => return Err(err),
+            };
+        steps.push(step);
     }
     tx.commit().await?;
     Ok(steps)
+}
+
+/// The original of a repeated send.
+async fn repeat(tx: &mut sqlx::SqliteConnection, r: &SendRequest) -> sqlx::Result<Step> {
+    let original = db::events::by_client_msg_id(tx, r.sender, &r.client_msg_id).await?;
+    Ok(original.map_or_else(
+        || Step::Refused(ErrorCode::Internal, "The message could not be stored; retry.".into()),
+        Step::Repeat,
+    ))
+}
+
+/// Why a send stored nothing: a repeat (acknowledged even if the sender has
+/// since lost the right to post) or no right to post.
+async fn refusal(tx: &mut sqlx::SqliteConnection, r: &SendRequest) -> sqlx::Result<Step> {
+    if let Some(event) = db::events::by_client_msg_id(tx, r.sender, &r.client_msg_id).await? {
+        return Ok(Step::Repeat(event));
+    }
+    Ok(match db::events::send_right(tx, r.conversation, r.sender).await? {
+        SendRight::NotContacts => Step::Refused(ErrorCode::NotContacts, "You can only message your contacts.".into()),
+        SendRight::NotMember | SendRight::Allowed => Step::Refused(ErrorCode::NotFound, "No such conversation.".into()),
+    })
+}
+
+/// For messages that point at something (an image, a replied-to event): a
+/// repeat, or a refusal when the reference is not the sender's to use;
+/// `None` to go on.
+async fn check_references(tx: &mut sqlx::SqliteConnection, r: &SendRequest) -> sqlx::Result<Option<Step>> {
+    if let Some(event) = db::events::by_client_msg_id(tx, r.sender, &r.client_msg_id).await? {
+        return Ok(Some(Step::Repeat(event)));
+    }
+    if db::events::send_right(tx, r.conversation, r.sender).await? != SendRight::Allowed {
+        return refusal(tx, r).await.map(Some);
+    }
+    if let MessageContent::Image { media_id } = &r.content {
+        // Posting an image shares it; only images you may see can be shared.
+        if !db::media::visible_to(tx, media_id, r.sender).await? {
+            return Ok(Some(Step::Refused(
+                ErrorCode::InvalidInput {
+                    field: "media_id".into(),
+                },
+                "Unknown image: upload it first.".into(),
+            )));
+        }
+    }
+    if let Some(target) = &r.reply_to {
+        if !db::events::exists_in(tx, r.conversation, target).await? {
+            return Ok(Some(Step::Refused(
+                ErrorCode::InvalidInput {
+                    field: "reply_to".into(),
+                },
+                "The message you reply to is not in this conversation.".into(),
+            )));
+        }
+    }
+    Ok(None)
 }

@@ -127,6 +127,25 @@ impl Server {
     pub fn cpu(&self) -> Duration {
         cpu_of(&format!("/proc/{}/stat", self.pid()))
     }
+
+    /// Context switches so far, over all its threads: with the server on one
+    /// core, hand-offs between threads cost more than the work they carry.
+    pub fn context_switches(&self) -> u64 {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.pid())) else {
+            return 0;
+        };
+        tasks
+            .flatten()
+            .filter_map(|task| std::fs::read_to_string(task.path().join("status")).ok())
+            .flat_map(|status| {
+                status
+                    .lines()
+                    .filter(|l| l.contains("ctxt_switches:"))
+                    .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                    .collect::<Vec<_>>()
+            })
+            .sum()
+    }
 }
 
 /// This process's CPU time (user + system).

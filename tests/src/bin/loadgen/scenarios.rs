@@ -56,14 +56,29 @@ enum Until {
     Time(tokio::time::Instant),
 }
 
+/// What the delivery readers of a run have counted.
+#[derive(Default)]
+struct Counters {
+    delivered: AtomicU64,
+    acks: AtomicU64,
+    /// WebSocket messages that carried them (batches merge several).
+    messages: AtomicU64,
+}
+
+impl Counters {
+    fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+
+    fn deliveries_per_message(&self) -> f64 {
+        let per = Self::get(&self.delivered) as f64 / Self::get(&self.messages).max(1) as f64;
+        (per * 100.0).round() / 100.0
+    }
+}
+
 /// Counts deliveries (and acks) on a connection, recording each delivery's
 /// latency, until `until`. Messages are scanned, not parsed.
-fn read_deliveries(
-    mut inbox: Inbox,
-    until: Until,
-    delivered: Arc<AtomicU64>,
-    acks: Arc<AtomicU64>,
-) -> tokio::task::JoinHandle<Vec<u64>> {
+fn read_deliveries(mut inbox: Inbox, until: Until, counters: Arc<Counters>) -> tokio::task::JoinHandle<Vec<u64>> {
     tokio::spawn(async move {
         let mut latencies = Vec::new();
         loop {
@@ -79,8 +94,11 @@ fn read_deliveries(
             let now = now_micros();
             let before = latencies.len();
             let acked = client::scan(&text, |at| latencies.push(now.saturating_sub(at)));
-            delivered.fetch_add((latencies.len() - before) as u64, Ordering::Relaxed);
-            acks.fetch_add(acked as u64, Ordering::Relaxed);
+            counters
+                .delivered
+                .fetch_add((latencies.len() - before) as u64, Ordering::Relaxed);
+            counters.acks.fetch_add(acked as u64, Ordering::Relaxed);
+            counters.messages.fetch_add(1, Ordering::Relaxed);
         }
         latencies
     })
@@ -142,8 +160,7 @@ pub async fn fanout(options: &Options, members: u32, senders: u32, messages: u32
     let group = ConversationId(server.data.group.context("no group provisioned")?);
     let connections = connect_all(&server, members as usize).await?;
     let total = u64::from(senders) * u64::from(messages);
-    let delivered = Arc::new(AtomicU64::new(0));
-    let acks = Arc::new(AtomicU64::new(0));
+    let counters = Arc::new(Counters::default());
     let mut sinks = Vec::new();
     let mut readers = Vec::new();
     for (i, (sink, stream)) in connections.into_iter().enumerate() {
@@ -153,16 +170,11 @@ pub async fn fanout(options: &Options, members: u32, senders: u32, messages: u32
         } else {
             total
         };
-        readers.push(read_deliveries(
-            stream,
-            Until::Count(expected),
-            delivered.clone(),
-            acks.clone(),
-        ));
+        readers.push(read_deliveries(stream, Until::Count(expected), counters.clone()));
         sinks.push(sink);
     }
     let expected_deliveries = total * u64::from(members) - total;
-    let (server_cpu, own) = (server.cpu(), own_cpu());
+    let (server_cpu, own, switches) = (server.cpu(), own_cpu(), server.context_switches());
     let start = Instant::now();
     let mut sending = Vec::new();
     for mut sink in sinks.drain(..senders as usize) {
@@ -191,7 +203,7 @@ pub async fn fanout(options: &Options, members: u32, senders: u32, messages: u32
         .context("deliveries did not finish in time")??;
     let elapsed = start.elapsed();
     let server_cpu = server.cpu() - server_cpu;
-    let count = delivered.load(Ordering::Relaxed);
+    let count = Counters::get(&counters.delivered);
     let mut report = Report::new("fanout");
     report
         .add("members", members, "")
@@ -199,10 +211,16 @@ pub async fn fanout(options: &Options, members: u32, senders: u32, messages: u32
         .add("messages", total, "")
         .add("deliveries", count, "")
         .add("deliveries_per_second", per_second(count, elapsed), "/s")
+        .add("deliveries_per_ws_message", counters.deliveries_per_message(), "")
         .add(
             "server_cpu_us_per_delivery",
             micros(server_cpu) / count.max(1) as f64,
             "µs",
+        )
+        .add(
+            "server_context_switches_per_message",
+            (server.context_switches() - switches) / total.max(1),
+            "",
         )
         .add("loadgen_cpu_seconds", (own_cpu() - own).as_secs_f64(), "s")
         .add("elapsed_seconds", elapsed.as_secs_f64(), "s")
@@ -226,8 +244,7 @@ pub async fn dm(options: &Options, clients: u32, rate: u32, seconds: u32) -> any
     // Client i writes to the pair it starts (i with i+1).
     let conversations: Vec<ConversationId> = server.data.pairs.iter().map(|p| ConversationId(p.2)).collect();
     let connections = connect_all(&server, clients as usize).await?;
-    let delivered = Arc::new(AtomicU64::new(0));
-    let acks = Arc::new(AtomicU64::new(0));
+    let counters = Arc::new(Counters::default());
     let period = Duration::from_secs_f64(f64::from(clients) / f64::from(rate.max(1)));
     let deadline = Instant::now() + Duration::from_secs(u64::from(seconds));
     let sent = Arc::new(AtomicU64::new(0));
@@ -238,12 +255,7 @@ pub async fn dm(options: &Options, clients: u32, rate: u32, seconds: u32) -> any
     let mut tasks = Vec::new();
     let mut readers = Vec::new();
     for (i, (mut sink, stream)) in connections.into_iter().enumerate() {
-        readers.push(read_deliveries(
-            stream,
-            Until::Time(read_until),
-            delivered.clone(),
-            acks.clone(),
-        ));
+        readers.push(read_deliveries(stream, Until::Time(read_until), counters.clone()));
         let Some(&conversation) = conversations.get(i) else {
             continue;
         };
@@ -279,17 +291,18 @@ pub async fn dm(options: &Options, clients: u32, rate: u32, seconds: u32) -> any
         latencies.extend(reader.await?);
     }
     let elapsed = start.elapsed();
-    let count = delivered.load(Ordering::Relaxed);
+    let count = Counters::get(&counters.delivered);
     let mut report = Report::new("dm");
     report
         .add("clients", clients, "")
         .add("target_rate", rate, "/s")
         .add("sent", sent.load(Ordering::Relaxed), "")
-        .add("acked", acks.load(Ordering::Relaxed), "")
+        .add("acked", Counters::get(&counters.acks), "")
         .add("delivered", count, "")
+        .add("deliveries_per_ws_message", counters.deliveries_per_message(), "")
         .add(
             "acked_per_second",
-            per_second(acks.load(Ordering::Relaxed), Duration::from_secs(u64::from(seconds))),
+            per_second(Counters::get(&counters.acks), Duration::from_secs(u64::from(seconds))),
             "/s",
         )
         .add("server_cpu_seconds", (server.cpu() - server_cpu).as_secs_f64(), "s")
