@@ -1,6 +1,9 @@
 //! `natter-server`: with no arguments, serves the whole app;
 //! `natter-server admin …` runs operator tasks.
 
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::{Parser, Subcommand};
 use natter_backend::{admin::AdminTask, config::Config, telemetry, Application};
 

@@ -1,5 +1,4 @@
-//! The registry of open connections per user, and one connection's
-//! bounded outbound queue.
+//! The registry of open connections per user.
 
 use std::{
     collections::HashMap,
@@ -11,19 +10,13 @@ use std::{
 
 use axum::extract::ws::Utf8Bytes;
 use natter_common::ids::{SessionId, UserId};
-use tokio::sync::{mpsc, Notify};
 
-use super::Kind;
+use super::{
+    outbox::{Outbound, Outbox, Refused},
+    Kind,
+};
 
 pub type ConnId = u64;
-
-/// What a connection's writer task sends.
-#[derive(Debug)]
-pub enum Outbound {
-    Frame(Utf8Bytes),
-    /// Close with this code and reason, then stop.
-    Close(u16, &'static str),
-}
 
 /// One open connection, as the hub sees it.
 #[derive(Clone)]
@@ -31,37 +24,30 @@ pub struct Conn {
     pub id: ConnId,
     /// The sign-in session it was opened with; revoking it closes the connection.
     pub session: SessionId,
-    queue: mpsc::Sender<Outbound>,
-    /// Signalled when the queue overflowed: the writer closes the socket.
-    overflowed: Arc<Notify>,
+    outbox: Arc<Outbox>,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Conn {
-    pub fn new(session: SessionId, queue: mpsc::Sender<Outbound>, overflowed: Arc<Notify>) -> Self {
+    pub fn new(session: SessionId, outbox: Arc<Outbox>) -> Self {
         Self {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             session,
-            queue,
-            overflowed,
+            outbox,
         }
     }
 
-    /// Asks the writer to close with this code (or cuts it loose if its queue is full).
+    /// Asks the writer to close with this code once what is queued is sent.
     pub fn close(&self, code: u16, reason: &'static str) {
-        if self.queue.try_send(Outbound::Close(code, reason)).is_err() {
-            self.overflowed.notify_one();
-        }
+        let _ = self.outbox.push(Outbound::Close(code, reason));
     }
 
     /// Queues a frame without waiting. A full queue drops an ephemeral
     /// frame, and for a reliable one cuts the connection loose.
     pub fn deliver(&self, frame: &Utf8Bytes, kind: Kind) {
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.queue.try_send(Outbound::Frame(frame.clone())) {
-            if kind == Kind::Reliable {
-                self.overflowed.notify_one();
-            }
+        if self.outbox.push(Outbound::Frame(frame.clone())) == Err(Refused::Full) && kind == Kind::Reliable {
+            self.outbox.overflow();
         }
     }
 }

@@ -9,8 +9,10 @@
 
 mod connections;
 mod members;
+mod outbox;
 
-pub use connections::{Conn, ConnId, Outbound};
+pub use connections::{Conn, ConnId};
+pub use outbox::{Outbound, Outbox, Taken};
 
 use std::sync::Arc;
 

@@ -13,7 +13,7 @@ use natter_common::{
     ErrorCode, OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION,
 };
 use tokio::{
-    sync::{mpsc, Notify, Semaphore},
+    sync::Semaphore,
     time::Instant,
 };
 
@@ -21,15 +21,13 @@ use super::batch;
 use crate::{
     auth::AuthUser,
     db::{self, events::Window},
-    hub::{encode, Conn, Kind, Outbound},
+    hub::{encode, Conn, Kind, Outbound, Outbox, Taken},
     messaging::{self, SendRequest},
     state::AppState,
 };
 
 /// Frames a connection may have queued before it counts as too slow.
 const QUEUE_FRAMES: usize = 1024;
-/// Frames taken off the queue per write.
-const BURST: usize = 256;
 /// Server pings this often; clients should send something as often.
 const HEARTBEAT: Duration = Duration::from_secs(20);
 /// A connection silent this long is dead.
@@ -61,39 +59,39 @@ pub async fn run(socket: WebSocket, state: AppState, auth: AuthUser, version: u3
         return;
     }
 
-    let (queue, outbound) = mpsc::channel(QUEUE_FRAMES);
-    let overflowed = Arc::new(Notify::new());
-    let conn = Conn::new(auth.session_id, queue.clone(), overflowed.clone());
+    let outbox = Arc::new(Outbox::new(QUEUE_FRAMES));
+    let conn = Conn::new(auth.session_id, outbox.clone());
     // Registered before the hello is read from the store, so nothing
     // committed in between is missed; anything queued meanwhile follows the
     // hello and the client drops what it already has by seq.
     let came_online = state.hub.connect(user, conn.clone());
-    let hello = match hello(&state, user).await {
+    // The store-bound steps are boxed: a future is as large as its largest
+    // state, and this one rests, between frames, for hours per connection.
+    let hello = match Box::pin(hello(&state, user)).await {
         Ok(hello) => hello,
         Err(err) => {
             tracing::error!(%err, "cannot build hello");
             let _ = close_with(&mut sink, 1011, "server error").await;
-            finish(&state, user, &conn).await;
+            Box::pin(finish(&state, user, &conn)).await;
             return;
         }
     };
     if sink.send(Message::Text(encode(&hello))).await.is_err() {
-        finish(&state, user, &conn).await;
+        Box::pin(finish(&state, user, &conn)).await;
         return;
     }
     if came_online {
-        state.hub.announce_presence(user, true).await;
+        Box::pin(state.hub.announce_presence(user, true)).await;
     }
     tracing::debug!(user = %user, conn = conn.id, "connected");
 
     let batching = version >= 2;
-    let mut writer = tokio::spawn(write_loop(sink, outbound, overflowed, batching));
+    let mut writer = tokio::spawn(write_loop(sink, outbox, batching));
     let mut writer_done = false;
     let mut session = Session {
         state: state.clone(),
         user,
         conn: conn.clone(),
-        queue,
         sends: Arc::new(Semaphore::new(SENDS_IN_FLIGHT)),
         typing: HashMap::new(),
         garbage: 0,
@@ -111,7 +109,7 @@ pub async fn run(socket: WebSocket, state: AppState, auth: AuthUser, version: u3
                 }
                 Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => break,
                 Ok(Some(Ok(Message::Text(text)))) => {
-                    if !session.handle(text).await {
+                    if !Box::pin(session.handle(text)).await {
                         break;
                     }
                 }
@@ -131,7 +129,7 @@ pub async fn run(socket: WebSocket, state: AppState, auth: AuthUser, version: u3
         let _ = tokio::time::timeout(Duration::from_secs(2), &mut writer).await;
         writer.abort();
     }
-    finish(&state, user, &conn).await;
+    Box::pin(finish(&state, user, &conn)).await;
 }
 
 async fn finish(state: &AppState, user: UserId, conn: &Conn) {
@@ -153,19 +151,23 @@ async fn hello(state: &AppState, user: UserId) -> sqlx::Result<ServerFrame> {
 
 /// Drains the queue into the socket, a burst per flush (merged into `batch`
 /// frames when the client speaks them), and pings on a timer.
-async fn write_loop(mut sink: Sink, mut outbound: mpsc::Receiver<Outbound>, overflowed: Arc<Notify>, batching: bool) {
+async fn write_loop(mut sink: Sink, outbox: Arc<Outbox>, batching: bool) {
+    // Whatever ends this loop, later deliveries are refused, not kept.
+    struct CloseOnExit(Arc<Outbox>);
+    impl Drop for CloseOnExit {
+        fn drop(&mut self) {
+            self.0.close();
+        }
+    }
+    let outbox = CloseOnExit(outbox);
     let mut ping = tokio::time::interval_at(Instant::now() + HEARTBEAT, HEARTBEAT);
     let mut burst = Vec::new();
     let mut frames = Vec::new();
     loop {
         let written = tokio::select! {
-            biased;
-            () = overflowed.notified() => {
-                let _ = close_with(&mut sink, close::SLOW_CONSUMER, "too slow: reconnect and sync").await;
-                return;
-            }
-            received = outbound.recv_many(&mut burst, BURST) => {
-                if received == 0 {
+            taken = outbox.0.take(&mut burst) => {
+                if taken == Taken::Overflowed {
+                    let _ = close_with(&mut sink, close::SLOW_CONSUMER, "too slow: reconnect and sync").await;
                     return;
                 }
                 let mut closing = None;
@@ -190,8 +192,11 @@ async fn write_loop(mut sink: Sink, mut outbound: mpsc::Receiver<Outbound>, over
         if written.is_err() {
             return;
         }
-        // An idle connection should not keep the capacity of its last burst.
-        if frames.capacity() > BURST {
+        // An idle connection should not keep the room of its last burst.
+        if burst.capacity() > 64 {
+            burst = Vec::new();
+        }
+        if frames.capacity() > 64 {
             frames = Vec::new();
         }
     }
@@ -231,7 +236,6 @@ struct Session {
     state: AppState,
     user: UserId,
     conn: Conn,
-    queue: mpsc::Sender<Outbound>,
     sends: Arc<Semaphore>,
     typing: HashMap<ConversationId, Instant>,
     garbage: u32,
@@ -251,7 +255,7 @@ impl Session {
     }
 
     fn close(&self, code: u16, reason: &'static str) {
-        let _ = self.queue.try_send(Outbound::Close(code, reason));
+        self.conn.close(code, reason);
     }
 
     /// Answers a bad frame; false once there have been too many in a row.

@@ -32,8 +32,16 @@ pub struct Inbox {
 /// port slows down as they fill.
 const PER_SOURCE: usize = 10_000;
 
+/// A second address octet picked once per run: closed connections linger
+/// in TIME_WAIT on the generator's side, so a run that reused the previous
+/// run's source addresses could find their ports still taken.
+fn run_octet() -> u8 {
+    static OCTET: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
+    *OCTET.get_or_init(|| rand::random_range(1..=254))
+}
+
 pub async fn connect(server: SocketAddr, token: &str, index: usize) -> anyhow::Result<(Sink, Inbox)> {
-    let source = Ipv4Addr::new(127, 0, 0, 1 + (index / PER_SOURCE) as u8);
+    let source = Ipv4Addr::new(127, run_octet(), (index / PER_SOURCE) as u8, 1);
     let socket = TcpSocket::new_v4()?;
     socket.bind(SocketAddr::new(IpAddr::V4(source), 0))?;
     let tcp = socket.connect(server).await.context("tcp connect")?;
