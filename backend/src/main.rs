@@ -1,7 +1,6 @@
 //! `natter-server`: with no arguments, serves the whole app;
 //! `natter-server admin …` runs operator tasks.
 
-
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::{Parser, Subcommand};

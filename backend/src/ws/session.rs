@@ -1,21 +1,19 @@
-//! One WebSocket connection: hello, then a reader that answers client
-//! frames and a writer that drains the connection's bounded queue, with
-//! heartbeats both ways.
+//! One WebSocket connection, one task: hello, then a loop that answers
+//! client frames, drains the connection's bounded queue into the socket and
+//! keeps heartbeats both ways. One task rather than a reader and a writer
+//! keeps an idle connection to a few KiB.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures_util::{stream::SplitSink, SinkExt, StreamExt};
+use futures_util::SinkExt;
 use natter_common::{
     frames::{close, ClientFrame, ServerFrame},
     ids::{ConversationId, UserId},
     limits::{SYNC_BATCH, WS_FRAME_MAX_BYTES},
     ErrorCode, OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION,
 };
-use tokio::{
-    sync::Semaphore,
-    time::Instant,
-};
+use tokio::{sync::Semaphore, time::Instant};
 
 use super::batch;
 use crate::{
@@ -41,10 +39,10 @@ const SENDS_IN_FLIGHT: usize = 64;
 /// Typing notices per user and conversation are passed on at most this often.
 const TYPING_EVERY: Duration = Duration::from_secs(2);
 
-type Sink = SplitSink<WebSocket, Message>;
+/// How long a closing connection may take to send what is queued and its close frame.
+const CLOSING_GRACE: Duration = Duration::from_secs(2);
 
-pub async fn run(socket: WebSocket, state: AppState, auth: AuthUser, version: u32) {
-    let (mut sink, mut stream) = socket.split();
+pub async fn run(mut socket: WebSocket, state: AppState, auth: AuthUser, version: u32) {
     let user = auth.user_id;
     if !(OLDEST_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&version) {
         let error = ServerFrame::Error {
@@ -54,8 +52,8 @@ pub async fn run(socket: WebSocket, state: AppState, auth: AuthUser, version: u3
             message: format!("This server speaks protocol versions {OLDEST_PROTOCOL_VERSION} to {PROTOCOL_VERSION}."),
             client_msg_id: None,
         };
-        let _ = sink.send(Message::Text(encode(&error))).await;
-        let _ = close_with(&mut sink, close::UNSUPPORTED_PROTOCOL, "unsupported protocol version").await;
+        let _ = socket.send(Message::Text(encode(&error))).await;
+        let _ = close_with(&mut socket, close::UNSUPPORTED_PROTOCOL, "unsupported protocol version").await;
         return;
     }
 
@@ -71,12 +69,12 @@ pub async fn run(socket: WebSocket, state: AppState, auth: AuthUser, version: u3
         Ok(hello) => hello,
         Err(err) => {
             tracing::error!(%err, "cannot build hello");
-            let _ = close_with(&mut sink, 1011, "server error").await;
+            let _ = close_with(&mut socket, 1011, "server error").await;
             Box::pin(finish(&state, user, &conn)).await;
             return;
         }
     };
-    if sink.send(Message::Text(encode(&hello))).await.is_err() {
+    if socket.send(Message::Text(encode(&hello))).await.is_err() {
         Box::pin(finish(&state, user, &conn)).await;
         return;
     }
@@ -85,9 +83,6 @@ pub async fn run(socket: WebSocket, state: AppState, auth: AuthUser, version: u3
     }
     tracing::debug!(user = %user, conn = conn.id, "connected");
 
-    let batching = version >= 2;
-    let mut writer = tokio::spawn(write_loop(sink, outbox, batching));
-    let mut writer_done = false;
     let mut session = Session {
         state: state.clone(),
         user,
@@ -96,40 +91,87 @@ pub async fn run(socket: WebSocket, state: AppState, auth: AuthUser, version: u3
         typing: HashMap::new(),
         garbage: 0,
     };
+    serve(&mut socket, &mut session, &outbox, version >= 2).await;
+    // Later deliveries are refused, not kept.
+    outbox.close();
+    Box::pin(finish(&state, user, &conn)).await;
+}
+
+/// The connection's life after the hello: returns when it is over.
+async fn serve(socket: &mut WebSocket, session: &mut Session, outbox: &Outbox, batching: bool) {
+    let mut ping = tokio::time::interval_at(Instant::now() + HEARTBEAT, HEARTBEAT);
+    // Reset by anything the client sends; once closing, the grace deadline.
+    let deadline = tokio::time::sleep(IDLE_TIMEOUT);
+    tokio::pin!(deadline);
+    let mut closing = false;
+    let mut burst = Vec::new();
     loop {
         tokio::select! {
-            _ = &mut writer => {
-                writer_done = true;
-                break;
+            taken = outbox.take(&mut burst) => {
+                if !write_taken(socket, taken, &mut burst, batching).await {
+                    return;
+                }
             }
-            next = tokio::time::timeout(IDLE_TIMEOUT, stream.next()) => match next {
-                Err(_) => {
-                    session.close(1001, "heartbeat timeout");
-                    break;
+            next = socket.recv(), if !closing => {
+                deadline.as_mut().reset(Instant::now() + IDLE_TIMEOUT);
+                let go_on = match next {
+                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                    Some(Ok(Message::Text(text))) => Box::pin(session.handle(text)).await,
+                    Some(Ok(Message::Binary(_))) => session.refuse(ErrorCode::BadRequest, "Frames are JSON text, not binary."),
+                    // Pings are answered by the library; any traffic counts as life.
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => true,
+                };
+                if !go_on {
+                    // The close is queued: send what precedes it, then it.
+                    closing = true;
+                    deadline.as_mut().reset(Instant::now() + CLOSING_GRACE);
                 }
-                Ok(None | Some(Err(_)) | Some(Ok(Message::Close(_)))) => break,
-                Ok(Some(Ok(Message::Text(text)))) => {
-                    if !Box::pin(session.handle(text)).await {
-                        break;
-                    }
+            }
+            () = &mut deadline => {
+                if closing {
+                    return;
                 }
-                Ok(Some(Ok(Message::Binary(_)))) => {
-                    if !session.refuse(ErrorCode::BadRequest, "Frames are JSON text, not binary.") {
-                        break;
-                    }
+                session.close(1001, "heartbeat timeout");
+                closing = true;
+                deadline.as_mut().reset(Instant::now() + CLOSING_GRACE);
+            }
+            _ = ping.tick(), if !closing => {
+                if timed(socket.send(Message::Ping(Default::default()))).await.is_err() {
+                    return;
                 }
-                // Pings are answered by the library; any traffic counts as life.
-                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
+            }
+        }
+        // An idle connection should not keep the room of its last burst.
+        if burst.capacity() > 64 {
+            burst = Vec::new();
+        }
+    }
+}
+
+/// Writes what was taken off the queue, up to and including a close; false
+/// when the connection is over.
+async fn write_taken(sink: &mut WebSocket, taken: Taken, burst: &mut Vec<Outbound>, batching: bool) -> bool {
+    if taken == Taken::Overflowed {
+        let _ = close_with(sink, close::SLOW_CONSUMER, "too slow: reconnect and sync").await;
+        return false;
+    }
+    let mut frames = Vec::with_capacity(burst.len());
+    let mut closing = None;
+    for item in burst.drain(..) {
+        match item {
+            Outbound::Frame(bytes) => frames.push(bytes),
+            Outbound::Close(code, reason) => {
+                closing = Some((code, reason));
+                break;
             }
         }
     }
-    // Let the writer flush a queued close frame, but not for long. (A
-    // finished JoinHandle must not be polled again.)
-    if !writer_done {
-        let _ = tokio::time::timeout(Duration::from_secs(2), &mut writer).await;
-        writer.abort();
+    let written = write_burst(sink, frames, batching).await;
+    if let Some((code, reason)) = closing {
+        let _ = close_with(sink, code, reason).await;
+        return false;
     }
-    Box::pin(finish(&state, user, &conn)).await;
+    written.is_ok()
 }
 
 async fn finish(state: &AppState, user: UserId, conn: &Conn) {
@@ -149,66 +191,14 @@ async fn hello(state: &AppState, user: UserId) -> sqlx::Result<ServerFrame> {
     })
 }
 
-/// Drains the queue into the socket, a burst per flush (merged into `batch`
-/// frames when the client speaks them), and pings on a timer.
-async fn write_loop(mut sink: Sink, outbox: Arc<Outbox>, batching: bool) {
-    // Whatever ends this loop, later deliveries are refused, not kept.
-    struct CloseOnExit(Arc<Outbox>);
-    impl Drop for CloseOnExit {
-        fn drop(&mut self) {
-            self.0.close();
-        }
-    }
-    let outbox = CloseOnExit(outbox);
-    let mut ping = tokio::time::interval_at(Instant::now() + HEARTBEAT, HEARTBEAT);
-    let mut burst = Vec::new();
-    let mut frames = Vec::new();
-    loop {
-        let written = tokio::select! {
-            taken = outbox.0.take(&mut burst) => {
-                if taken == Taken::Overflowed {
-                    let _ = close_with(&mut sink, close::SLOW_CONSUMER, "too slow: reconnect and sync").await;
-                    return;
-                }
-                let mut closing = None;
-                for item in burst.drain(..) {
-                    match item {
-                        Outbound::Frame(bytes) => frames.push(bytes),
-                        Outbound::Close(code, reason) => {
-                            closing = Some((code, reason));
-                            break;
-                        }
-                    }
-                }
-                let result = write_burst(&mut sink, &mut frames, batching).await;
-                if let Some((code, reason)) = closing {
-                    let _ = close_with(&mut sink, code, reason).await;
-                    return;
-                }
-                result
-            }
-            _ = ping.tick() => timed(sink.send(Message::Ping(Default::default()))).await,
-        };
-        if written.is_err() {
-            return;
-        }
-        // An idle connection should not keep the room of its last burst.
-        if burst.capacity() > 64 {
-            burst = Vec::new();
-        }
-        if frames.capacity() > 64 {
-            frames = Vec::new();
-        }
-    }
-}
-
-/// Writes `frames` (draining it) and flushes once.
-async fn write_burst(sink: &mut Sink, frames: &mut Vec<Utf8Bytes>, batching: bool) -> Result<(), ()> {
+/// Writes `frames`, merged into batches when the client speaks them, and
+/// flushes once.
+async fn write_burst(sink: &mut WebSocket, frames: Vec<Utf8Bytes>, batching: bool) -> Result<(), ()> {
     let mut messages = Vec::new();
     if batching {
-        batch::merge(frames.drain(..), |message| messages.push(message));
+        batch::merge(frames, |message| messages.push(message));
     } else {
-        messages.append(frames);
+        messages = frames;
     }
     for message in messages {
         timed(sink.feed(Message::Text(message))).await?;
@@ -223,7 +213,7 @@ async fn timed<E>(write: impl std::future::Future<Output = Result<(), E>>) -> Re
     }
 }
 
-async fn close_with(sink: &mut Sink, code: u16, reason: &'static str) -> Result<(), ()> {
+async fn close_with(sink: &mut WebSocket, code: u16, reason: &'static str) -> Result<(), ()> {
     timed(sink.send(Message::Close(Some(CloseFrame {
         code,
         reason: Utf8Bytes::from_static(reason),
