@@ -78,6 +78,13 @@ pub enum ServerFrame {
         read_seq: i64,
         unread: u32,
     },
+    /// Another member has read up to `read_seq` (conversations of at most
+    /// [`crate::limits::RECEIPTS_MAX_MEMBERS`] members).
+    Receipt {
+        conversation_id: ConversationId,
+        user_id: UserId,
+        read_seq: i64,
+    },
     /// Someone is typing.
     Typing {
         conversation_id: ConversationId,

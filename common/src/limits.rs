@@ -34,6 +34,9 @@ pub const CLIENT_MSG_ID_MAX_CHARS: usize = 64;
 pub const WS_FRAME_MAX_BYTES: usize = 32 * 1024;
 /// Frames above this size close the connection (1009, message too big).
 pub const WS_HARD_MAX_BYTES: usize = 1024 * 1024;
+/// Read receipts are shared only in conversations of at most this many
+/// members; beyond it, every read would be a fan-out of its own.
+pub const RECEIPTS_MAX_MEMBERS: usize = 100;
 /// Events per `events` frame answering a `sync`.
 pub const SYNC_BATCH: u32 = 100;
 /// Default upload limit (the server's `--max-upload-bytes`).

@@ -4,7 +4,7 @@ use gloo_net::http::{Request, RequestBuilder, Response};
 use natter_common::{
     api::{
         AddMembers, Contact, ContactRequests, Conversation, Group, History, LoginRequest, Member, NewContactRequest,
-        NewGroup, Page, RegisterRequest, RenameGroup, RequestOutcome, Role, SessionCreated, SetRole, User,
+        NewGroup, Page, Receipt, RegisterRequest, RenameGroup, RequestOutcome, Role, SessionCreated, SetRole, User,
     },
     ids::{ConversationId, RequestId, UserId},
     ErrorBody, ErrorCode,
@@ -94,6 +94,10 @@ pub async fn conversations() -> ApiResult<Vec<Conversation>> {
 }
 
 /// The newest page of a conversation's log, or the page before `before`.
+pub async fn receipts(id: ConversationId) -> ApiResult<Vec<Receipt>> {
+    fetch(Request::get(&url(&format!("conversations/{}/receipts", id.0)))).await
+}
+
 pub async fn history(id: ConversationId, before: Option<i64>) -> ApiResult<History> {
     let before = before.map(|seq| format!("&before={seq}")).unwrap_or_default();
     fetch(Request::get(&url(&format!(

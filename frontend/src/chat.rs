@@ -44,6 +44,8 @@ pub struct Timeline {
     pub more_before: RwSignal<bool>,
     /// Who is typing, and until when (ms since epoch).
     pub typing: RwSignal<Vec<(UserId, f64)>>,
+    /// How far each other member has read.
+    pub receipts: RwSignal<HashMap<UserId, i64>>,
 }
 
 impl Timeline {
@@ -53,6 +55,7 @@ impl Timeline {
             outgoing: RwSignal::new(Vec::new()),
             more_before: RwSignal::new(false),
             typing: RwSignal::new(Vec::new()),
+            receipts: RwSignal::new(HashMap::new()),
         }
     }
 
@@ -280,6 +283,14 @@ impl Chat {
                     u.insert(conversation_id, unread);
                 });
             }
+            ServerFrame::Receipt {
+                conversation_id,
+                user_id,
+                read_seq,
+            } => self.timeline(conversation_id).receipts.update(|r| {
+                let seen = r.entry(user_id).or_default();
+                *seen = (*seen).max(read_seq);
+            }),
             ServerFrame::Typing {
                 conversation_id,
                 user_id,

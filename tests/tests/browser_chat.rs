@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use fantoccini::{Client, Locator};
 use natter_tests::{
-    api::{befriend, register_all},
+    api::{befriend, create_group, register_all},
     browser::sign_in,
     Browser, TestServer,
 };
@@ -61,6 +61,20 @@ async fn messages(c: &Client) -> anyhow::Result<Vec<String>> {
     Ok(out)
 }
 
+/// Waits until my message `text` carries the read receipt `receipt`.
+async fn wait_for_receipt(c: &Client, text: &str, receipt: &str) -> anyhow::Result<()> {
+    let xpath = format!(
+        "//li[contains(@class,'mine')][span[@class='text'][normalize-space(.)={}]]/span[contains(@class,'receipt')][normalize-space(.)={}]",
+        xpath_literal(text),
+        xpath_literal(receipt)
+    );
+    c.wait()
+        .at_most(Duration::from_secs(40))
+        .for_element(Locator::XPath(&xpath))
+        .await?;
+    Ok(())
+}
+
 fn xpath_literal(text: &str) -> String {
     if text.contains('\'') {
         format!("\"{text}\"")
@@ -92,6 +106,8 @@ async fn two_users_chat_live_and_survive_a_server_restart() -> anyhow::Result<()
             wait_for_message(&b, "hello bob").await?;
             say(&b, "hi ann ☺").await?;
             wait_for_message(&a, "hi ann ☺").await?;
+            // Bob has the chat open, so Ann's message shows as seen.
+            wait_for_receipt(&a, "hello bob", "Seen").await?;
 
             // Bob answers Ann's first message; the answer carries its quote.
             b.find(Locator::XPath("//li[contains(@class,'message')][span[@class='text'][normalize-space(.)='hello bob']]/button[contains(@class,'reply-button')]"))
@@ -159,6 +175,58 @@ async fn two_users_chat_live_and_survive_a_server_restart() -> anyhow::Result<()
         })
         .await;
     bob_browser.run("chat_bob", |_| async { outcome }).await
+}
+
+#[tokio::test]
+async fn three_people_talk_in_a_group() -> anyhow::Result<()> {
+    let server = TestServer::with_app().await?;
+    let [ann, bob, cat] = register_all(&server, ["trio_ann", "trio_bob", "trio_cat"]).await?;
+    befriend(&ann, &bob).await?;
+    befriend(&ann, &cat).await?;
+    let group = create_group(&ann, "Trio", &[&bob, &cat]).await?.id.0;
+    let url = server.url.clone();
+
+    let ann_browser = Browser::launch().await?;
+    let bob_browser = Browser::launch().await?;
+    let cat_browser = Browser::launch().await?;
+    let (b, c) = (bob_browser.client.clone(), cat_browser.client.clone());
+    let outcome = ann_browser
+        .run("trio_ann", |a| async move {
+            for (client, name) in [(&a, "trio_ann"), (&b, "trio_bob"), (&c, "trio_cat")] {
+                sign_in(client, &url, name).await?;
+                open_chat(client, &url, group).await?;
+            }
+            say(&a, "hello group").await?;
+            wait_for_message(&b, "hello group").await?;
+            wait_for_message(&c, "hello group").await?;
+            say(&b, "bob here").await?;
+            wait_for_message(&a, "bob here").await?;
+            wait_for_message(&c, "bob here").await?;
+            say(&c, "cat too").await?;
+            for client in [&a, &b, &c] {
+                wait_for_message(client, "cat too").await?;
+            }
+            // Both others have the chat open: Ann's message is seen by two.
+            wait_for_receipt(&a, "hello group", "Seen by 2").await?;
+
+            // Everyone sees one timeline, in one order, with who said what.
+            let expected = ["hello group", "bob here", "cat too"];
+            for client in [&a, &b, &c] {
+                anyhow::ensure!(messages(client).await? == expected, "{:?}", messages(client).await?);
+            }
+            let sender = c
+                .find(Locator::XPath(
+                    "//li[contains(@class,'message')][span[@class='text'][normalize-space(.)='bob here']]/span[@class='sender']",
+                ))
+                .await?;
+            anyhow::ensure!(sender.text().await?.contains("trio_bob display"));
+            let avatar = sender.find(Locator::Css(".avatar")).await?;
+            anyhow::ensure!(avatar.text().await? == "TD", "initials of “trio_bob display”");
+            Ok(())
+        })
+        .await;
+    let outcome = bob_browser.run("trio_bob", |_| async { outcome }).await;
+    cat_browser.run("trio_cat", |_| async { outcome }).await
 }
 
 #[tokio::test]

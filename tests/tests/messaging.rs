@@ -5,14 +5,14 @@
 use std::collections::{BTreeMap, HashSet};
 
 use natter_common::{
-    api::{Group, History},
+    api::{Group, History, Receipt},
     events::{Event, EventBody, MessageContent},
     frames::{close, ClientFrame, ServerFrame},
     ids::ConversationId,
     ErrorCode,
 };
 use natter_tests::{
-    api::{befriend, create_group, expect_json, register_all, Authed},
+    api::{befriend, create_group, expect_error, expect_json, register_all, Authed},
     ws::{Handshake, WsClient},
     TestServer,
 };
@@ -594,6 +594,66 @@ async fn bursts_arrive_batched_for_protocol_2_and_frame_by_frame_for_1() -> anyh
         new_messages < BURST / 2,
         "a queued burst is merged into batches ({new_messages} messages)"
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn read_receipts_reach_the_other_members_only() -> anyhow::Result<()> {
+    let server = TestServer::spawn_with(&FAST).await?;
+    let [ann, bob, cat] = register_all(&server, ["rr_ann", "rr_bob", "rr_cat"]).await?;
+    let dm = befriend(&ann, &bob).await?;
+    let mut ann_ws = WsClient::connect(&server, &ann.token).await?;
+    let mut bob_ws = WsClient::connect(&server, &bob.token).await?;
+    let path = format!("api/v1/conversations/{}/receipts", dm.0);
+    let none: Vec<Receipt> = ann.get_json(&path).await?;
+    assert!(none.is_empty(), "nobody has read anything yet: {none:?}");
+
+    let seq = ann_ws.send_and_ack(dm, "rr-1", "did you see this?").await?;
+    assert_eq!(bob_ws.next_event().await?.seq, seq);
+    bob_ws
+        .send(&ClientFrame::Read {
+            conversation_id: dm,
+            seq,
+        })
+        .await?;
+    let receipt = ann_ws
+        .next_where(|f| match f {
+            ServerFrame::Receipt {
+                conversation_id,
+                user_id,
+                read_seq,
+            } => Some((conversation_id, user_id, read_seq)),
+            _ => None,
+        })
+        .await?;
+    assert_eq!(receipt, (dm, bob.id(), seq));
+    let stored: Vec<Receipt> = ann.get_json(&path).await?;
+    assert_eq!(
+        stored,
+        [Receipt {
+            user_id: bob.id(),
+            read_seq: seq
+        }]
+    );
+    // Bob is not told about his own reading, only his devices' read state.
+    let mut frames = Vec::new();
+    bob_ws.send(&ClientFrame::Ping { nonce: 9 }).await?;
+    bob_ws
+        .next_where(|f| {
+            let pong = matches!(f, ServerFrame::Pong { nonce: 9 });
+            frames.push(f);
+            pong.then_some(())
+        })
+        .await?;
+    assert!(
+        !frames.iter().any(|f| matches!(f, ServerFrame::Receipt { .. })),
+        "{frames:?}"
+    );
+    // And his own list leaves him out.
+    let bobs: Vec<Receipt> = bob.get_json(&path).await?;
+    assert!(bobs.is_empty(), "{bobs:?}");
+    // Outsiders learn nothing.
+    expect_error(cat.get(&path).await?, StatusCode::NOT_FOUND).await?;
     Ok(())
 }
 

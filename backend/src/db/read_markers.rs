@@ -1,6 +1,7 @@
 //! Queries on `read_markers`, and the unread counts derived from them.
 
 use natter_common::{
+    api::Receipt,
     frames::ConversationState,
     ids::{ConversationId, UserId},
 };
@@ -29,6 +30,28 @@ pub async fn advance(
     .await?;
     let state = states(pool, user, Some(conversation)).await?;
     Ok(state.first().map_or((0, 0), |s| (s.read_seq, s.unread)))
+}
+
+/// How far each other member of `conversation` has read (members who
+/// never read anything are left out).
+pub async fn receipts(pool: &SqlitePool, conversation: ConversationId, viewer: UserId) -> sqlx::Result<Vec<Receipt>> {
+    let rows: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT r.user_id, r.seq FROM read_markers r
+         JOIN members m ON m.conversation_id = r.conversation_id AND m.user_id = r.user_id
+         WHERE r.conversation_id = ?1 AND r.user_id <> ?2 AND r.seq > 0
+         ORDER BY r.user_id",
+    )
+    .bind(conversation.0)
+    .bind(viewer.0)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(user, seq)| Receipt {
+            user_id: UserId(user),
+            read_seq: seq,
+        })
+        .collect())
 }
 
 /// Every conversation of `user` (or just `only`) with last seq, read seq and

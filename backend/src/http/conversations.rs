@@ -2,9 +2,9 @@
 
 use axum::{extract::State, Json};
 use natter_common::{
-    api::{Conversation, History, HistoryQuery},
+    api::{Conversation, History, HistoryQuery, Receipt},
     ids::ConversationId,
-    limits::MAX_HISTORY_PAGE,
+    limits::{MAX_HISTORY_PAGE, RECEIPTS_MAX_MEMBERS},
     ErrorBody, ErrorCode,
 };
 
@@ -54,4 +54,26 @@ pub async fn history(
     }
     let (events, more) = db::events::page(&state.pool, id, window, limit).await?;
     Ok(Json(History { events, more }))
+}
+
+/// `GET /api/v1/conversations/{id}/receipts`: how far the other members have
+/// read. Empty for conversations too large to share receipts in.
+#[utoipa::path(get, path = "/api/v1/conversations/{id}/receipts", tag = "conversations",
+    params(("id" = i64, Path)),
+    responses((status = 200, body = Vec<Receipt>), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn receipts(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(id): ApiPath<i64>,
+) -> AppResult<Json<Vec<Receipt>>> {
+    let id = ConversationId(id);
+    let members = state.hub.members_of(id).await?;
+    if !members.contains(&auth.user_id) {
+        return Err(AppError::new(ErrorCode::NotFound, "No such conversation."));
+    }
+    if members.len() > RECEIPTS_MAX_MEMBERS {
+        return Ok(Json(Vec::new()));
+    }
+    Ok(Json(db::read_markers::receipts(&state.pool, id, auth.user_id).await?))
 }

@@ -63,6 +63,7 @@ pub fn router(state: AppState, spa: SpaIndex) -> Router {
         .route("/groups/{id}/leave", post(groups::leave))
         .route("/conversations", get(conversations::list))
         .route("/conversations/{id}/events", get(conversations::history))
+        .route("/conversations/{id}/receipts", get(conversations::receipts))
         .fallback(|| async { AppError::not_found() })
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY_BYTES));
     // Uploads count their own bytes against the configured limit; the body

@@ -20,7 +20,7 @@ use super::{auth, contacts, conversations, groups, me, media, users};
         contacts::blocks, contacts::block, contacts::unblock,
         groups::list, groups::create, groups::info, groups::rename, groups::members,
         groups::add_members, groups::remove_member, groups::leave, groups::set_role,
-        conversations::list, conversations::history,
+        conversations::list, conversations::history, conversations::receipts,
         media::upload,
     ),
     modifiers(&SecuritySchemes),

@@ -20,7 +20,8 @@ use axum::extract::ws::Utf8Bytes;
 use natter_common::{
     events::{Event, EventBody},
     frames::ServerFrame,
-    ids::UserId,
+    ids::{ConversationId, UserId},
+    limits::RECEIPTS_MAX_MEMBERS,
 };
 use sqlx::SqlitePool;
 
@@ -96,7 +97,7 @@ impl Hub {
     }
 
     /// The members of a conversation, from memory (loaded on first use).
-    pub async fn members_of(&self, conversation: natter_common::ids::ConversationId) -> sqlx::Result<Arc<[UserId]>> {
+    pub async fn members_of(&self, conversation: ConversationId) -> sqlx::Result<Arc<[UserId]>> {
         if let Some(members) = self.members.get(conversation) {
             return Ok(members);
         }
@@ -139,8 +140,26 @@ impl Hub {
         }
     }
 
+    /// Tells the other members of a small enough conversation how far `user`
+    /// has read. Ephemeral: a receipt lost to a full queue is refreshed by
+    /// the next, and clients fetch the current ones when they open a chat.
+    pub async fn share_receipt(&self, conversation: ConversationId, user: UserId, read_seq: i64) -> sqlx::Result<()> {
+        let members = self.members_of(conversation).await?;
+        if members.len() > RECEIPTS_MAX_MEMBERS {
+            return Ok(());
+        }
+        let others: Vec<UserId> = members.iter().copied().filter(|m| *m != user).collect();
+        let frame = encode(&ServerFrame::Receipt {
+            conversation_id: conversation,
+            user_id: user,
+            read_seq,
+        });
+        self.send_to_users(&others, &frame, Kind::Ephemeral, None);
+        Ok(())
+    }
+
     /// Forgets a conversation's cached members (after contacts open a DM).
-    pub fn forget_members(&self, conversation: natter_common::ids::ConversationId) {
+    pub fn forget_members(&self, conversation: ConversationId) {
         self.members.forget(conversation);
     }
 

@@ -327,6 +327,10 @@ impl Session {
                     unread,
                 });
                 self.state.hub.send_to_user(self.user, &frame, Kind::Reliable);
+                self.state
+                    .hub
+                    .share_receipt(conversation_id, self.user, read_seq)
+                    .await?;
             }
             ClientFrame::Typing { conversation_id } => self.typing(conversation_id).await?,
             ClientFrame::Ping { nonce } => self.reply(&ServerFrame::Pong { nonce }),

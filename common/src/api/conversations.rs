@@ -3,7 +3,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::User;
-use crate::{events::Event, ids::ConversationId};
+use crate::{
+    events::Event,
+    ids::{ConversationId, UserId},
+};
 
 /// One of my conversations, as listed by `GET /api/v1/conversations`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +61,15 @@ pub struct History {
     pub events: Vec<Event>,
     /// True when older (for `before`/newest) or newer (for `after`) events remain.
     pub more: bool,
+}
+
+/// How far another member has read (`GET /api/v1/conversations/{id}/receipts`,
+/// and live as `receipt` frames).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Receipt {
+    pub user_id: UserId,
+    pub read_seq: i64,
 }
 
 /// `POST /api/v1/media` (multipart, one part named `file`): the stored image.

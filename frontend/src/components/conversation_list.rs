@@ -4,6 +4,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use natter_common::api::{Conversation, ConversationKind};
 
+use super::avatar::Avatar;
 use crate::{api, chat::use_chat, state::use_changes};
 
 /// One line about the newest event, for the sidebar.
@@ -67,9 +68,9 @@ pub fn ConversationList() -> impl IntoView {
                         let is_group = matches!(c.kind, ConversationKind::Group { .. });
                         let href = format!("/c/{}", c.id.0);
                         let id = c.id;
-                        let peer = match &c.kind {
-                            ConversationKind::Direct { peer } => Some(peer.id),
-                            ConversationKind::Group { .. } => None,
+                        let (peer, avatar_id) = match &c.kind {
+                            ConversationKind::Direct { peer } => (Some(peer.id), peer.id.0),
+                            ConversationKind::Group { .. } => (None, c.id.0),
                         };
                         let unread = move || chat.unread.with(|u| u.get(&id).copied().unwrap_or(0));
                         let presence = move || peer.map(|p| {
@@ -83,7 +84,8 @@ pub fn ConversationList() -> impl IntoView {
                         view! {
                             <li>
                                 <A href=href attr:class="conversation-link">
-                                    <span class="kind" aria-hidden="true">{if is_group { "#" } else { "@" }}</span>
+                                    <Avatar name=title(&c) id=avatar_id />
+                                    <span class="visually-hidden">{if is_group { "Group: " } else { "Direct: " }}</span>
                                     <span class="names">
                                         <span class="title">{title(&c)}</span>
                                         <span class="preview">{preview(&c, me)}</span>

@@ -1,5 +1,6 @@
 //! Reusable view pieces.
 
+pub mod avatar;
 pub mod composer;
 pub mod contact_picker;
 pub mod conversation_list;

@@ -16,6 +16,7 @@ use crate::{
     api,
     chat::{use_chat, Timeline},
     components::{
+        avatar::Avatar,
         composer::{first_file, Attachments, Composer},
         conversation_list::title,
         message_content::{snippet, MessageBody},
@@ -49,6 +50,13 @@ async fn load(
         timeline.more_before.set(history.more);
     }
     timeline.merge(history.events);
+    let receipts = api::receipts(id).await?;
+    timeline.receipts.update(|known| {
+        for receipt in receipts {
+            let seen = known.entry(receipt.user_id).or_default();
+            *seen = (*seen).max(receipt.read_seq);
+        }
+    });
     let mut names = HashMap::new();
     if let Some(me) = me {
         names.insert(me.id, me.display_name);
@@ -173,25 +181,80 @@ fn Chat(loaded: Loaded) -> impl IntoView {
         })
     });
 
+    // Read receipts show under my newest message: "Seen" in a DM, "Seen by
+    // n" in a group.
+    let my_latest = Memo::new(move |_| {
+        timeline.events.with(|events| {
+            events
+                .iter()
+                .rev()
+                .find(|e| Some(e.sender) == me && matches!(e.body, EventBody::Message { .. }))
+                .map(|e| e.seq)
+        })
+    });
+    let receipt_line = move || {
+        let seq = my_latest.get()?;
+        let seen_by = timeline
+            .receipts
+            .with(|r| r.values().filter(|read| **read >= seq).count());
+        Some(match (seen_by, is_group) {
+            (0, _) => "Sent".to_owned(),
+            (_, false) => "Seen".to_owned(),
+            (n, true) => format!("Seen by {n}"),
+        })
+    };
+
     // Everything shown is read.
     Effect::new(move |_| {
         timeline.events.track();
         chat.mark_read(id);
     });
 
-    let load_older = move |_| {
+    // The timeline starts at the newest message and follows new ones while
+    // it is scrolled to the bottom; scrolling near the top loads older ones
+    // without moving what is on screen.
+    let list = NodeRef::<leptos::html::Ol>::new();
+    let following = StoredValue::new(true);
+    let load_older = move || {
         let Some(first) = timeline.events.with_untracked(|e| e.first().map(|e| e.seq)) else {
             return;
         };
+        if loading_older.get_untracked() {
+            return;
+        }
         loading_older.set(true);
+        let from_bottom = list.get_untracked().map(|el| el.scroll_height() - el.scroll_top());
         spawn_local(async move {
             if let Ok(page) = api::history(id, Some(first)).await {
                 timeline.more_before.set(page.more);
                 timeline.merge(page.events);
+                request_animation_frame(move || {
+                    if let (Some(el), Some(from_bottom)) = (list.get_untracked(), from_bottom) {
+                        el.set_scroll_top(el.scroll_height() - from_bottom);
+                    }
+                });
             }
             loading_older.set(false);
         });
     };
+    let on_scroll = move |_| {
+        let Some(el) = list.get_untracked() else { return };
+        following.set_value(el.scroll_height() - el.scroll_top() - el.client_height() < 48);
+        if el.scroll_top() < 150 && timeline.more_before.get_untracked() {
+            load_older();
+        }
+    };
+    Effect::new(move |_| {
+        timeline.events.track();
+        timeline.outgoing.track();
+        if following.get_value() {
+            request_animation_frame(move || {
+                if let Some(el) = list.get_untracked() {
+                    el.set_scroll_top(el.scroll_height());
+                }
+            });
+        }
+    });
 
     let typing_line = move || {
         let now = js_sys::Date::now();
@@ -226,11 +289,11 @@ fn Chat(loaded: Loaded) -> impl IntoView {
             })}
         </header>
         <Show when=move || timeline.more_before.get()>
-            <button type="button" class="secondary load-older" disabled=move || loading_older.get() on:click=load_older>
+            <button type="button" class="secondary load-older" disabled=move || loading_older.get() on:click=move |_| load_older()>
                 "Load earlier messages"
             </button>
         </Show>
-        <ol class="timeline" aria-live="polite">
+        <ol class="timeline" aria-live="polite" node_ref=list on:scroll=on_scroll>
             <For each=move || timeline.events.get() key=|e| e.seq let:event>
                 {
                     let mine = Some(event.sender) == me;
@@ -249,9 +312,14 @@ fn Chat(loaded: Loaded) -> impl IntoView {
                             let reply = move |_| replying.set(Some(reply_target.clone()));
                             view! {
                                 <li class=if mine { "event message mine sent" } else { "event message" } data-seq=event.seq>
-                                    {(is_group && !mine).then(|| view! { <span class="sender">{name(event.sender)}</span> })}
+                                    {(is_group && !mine).then(|| view! {
+                                        <span class="sender"><Avatar name=name(event.sender) id=event.sender.0 small=true />{name(event.sender)}</span>
+                                    })}
                                     {quote}
                                     <span class="text">{body}</span>
+                                    {move || (mine && my_latest.get() == Some(seq)).then(|| view! {
+                                        <span class="status receipt">{receipt_line}</span>
+                                    })}
                                     <button type="button" class="reply-button" title="Reply" aria-label="Reply" on:click=reply>"↩"</button>
                                 </li>
                             }.into_any()

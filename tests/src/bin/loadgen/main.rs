@@ -27,11 +27,15 @@ struct Cli {
     /// Pin the server to this CPU (through `taskset`).
     #[arg(long, global = true)]
     server_cpu: Option<u32>,
+    /// Run the scenario this many times (a fresh server each time) and
+    /// finish with the median of every number.
+    #[arg(long, default_value_t = 1, global = true)]
+    runs: u32,
     #[command(subcommand)]
     scenario: Scenario,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Copy, Subcommand)]
 enum Scenario {
     /// Hold N authenticated connections; server memory per connection.
     Idle {
@@ -93,18 +97,29 @@ async fn main() -> anyhow::Result<()> {
         server: cli.server,
         server_cpu: cli.server_cpu,
     };
-    let report = match cli.scenario {
-        Scenario::Idle { connections } => scenarios::idle(&options, connections).await?,
-        Scenario::Dm { clients, rate, seconds } => scenarios::dm(&options, clients, rate, seconds).await?,
+    let mut reports = Vec::new();
+    for _ in 0..cli.runs.max(1) {
+        let report = run(&options, cli.scenario).await?;
+        report.print();
+        reports.push(report);
+    }
+    if reports.len() > 1 {
+        report::Report::median(&reports).print();
+    }
+    Ok(())
+}
+
+async fn run(options: &harness::Options, scenario: Scenario) -> anyhow::Result<report::Report> {
+    match scenario {
+        Scenario::Idle { connections } => scenarios::idle(options, connections).await,
+        Scenario::Dm { clients, rate, seconds } => scenarios::dm(options, clients, rate, seconds).await,
         Scenario::Fanout {
             members,
             senders,
             messages,
-        } => scenarios::fanout(&options, members, senders, messages).await?,
-        Scenario::Durable { senders, messages } => scenarios::durable(&options, senders, messages).await?,
-        Scenario::Storm { clients, rate } => scenarios::storm(&options, clients, rate).await?,
-        Scenario::History { stored, fetches } => scenarios::history(&options, stored, fetches).await?,
-    };
-    report.print();
-    Ok(())
+        } => scenarios::fanout(options, members, senders, messages).await,
+        Scenario::Durable { senders, messages } => scenarios::durable(options, senders, messages).await,
+        Scenario::Storm { clients, rate } => scenarios::storm(options, clients, rate).await,
+        Scenario::History { stored, fetches } => scenarios::history(options, stored, fetches).await,
+    }
 }

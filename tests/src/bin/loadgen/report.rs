@@ -5,15 +5,44 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 pub struct Report {
-    scenario: &'static str,
+    scenario: String,
     rows: Vec<(&'static str, Value, &'static str)>,
 }
 
 impl Report {
     pub fn new(scenario: &'static str) -> Self {
         Self {
-            scenario,
+            scenario: scenario.to_owned(),
             rows: Vec::new(),
+        }
+    }
+
+    /// Row by row, the median of several runs of one scenario (numbers;
+    /// anything else is taken from the first run).
+    pub fn median(runs: &[Report]) -> Report {
+        let Some(first) = runs.first() else {
+            return Report::new("nothing");
+        };
+        let rows = first
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(i, (name, value, unit))| {
+                let mut numbers: Vec<f64> = runs
+                    .iter()
+                    .filter_map(|r| r.rows.get(i).and_then(|(_, v, _)| v.as_f64()))
+                    .collect();
+                numbers.sort_by(f64::total_cmp);
+                let value = match numbers.get(numbers.len() / 2) {
+                    Some(&median) if numbers.len() == runs.len() => Value::from(median),
+                    _ => value.clone(),
+                };
+                (*name, value, *unit)
+            })
+            .collect();
+        Report {
+            scenario: format!("{} (median of {} runs)", first.scenario, runs.len()),
+            rows,
         }
     }
 
@@ -58,7 +87,7 @@ impl Report {
             println!("  {name:<32} {value:>14} {unit}");
         }
         let mut json = Map::new();
-        json.insert("scenario".into(), self.scenario.into());
+        json.insert("scenario".into(), self.scenario.clone().into());
         for (name, value, _) in &self.rows {
             json.insert((*name).into(), value.clone());
         }
