@@ -19,7 +19,7 @@ pub mod ws;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use axum::Router;
+use axum::{serve::ListenerExt, Router};
 use tokio::net::TcpListener;
 
 use crate::{
@@ -85,7 +85,14 @@ impl Application {
         tokio::spawn(housekeeping(self.state.clone()));
         tracing::info!(addr = %self.addr, "listening");
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, service)
+        // Without TCP_NODELAY a small frame written while the previous one is
+        // unacknowledged waits for the peer's delayed ACK: up to 40 ms.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::debug!(%err, "cannot set TCP_NODELAY");
+            }
+        });
+        axum::serve(listener, service)
             .with_graceful_shutdown(shutdown_signal())
             .await?;
         self.state.pool.close().await;

@@ -10,7 +10,7 @@ use natter_common::{
     ids::{ConversationId, EventId, UserId},
     ErrorCode,
 };
-use sqlx::SqlitePool;
+use sqlx::{pool::PoolConnection, Sqlite, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
@@ -76,8 +76,12 @@ impl Pending {
 
 async fn run(pool: SqlitePool, hub: Hub, mut jobs: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    // One connection, kept: SQLite drops a connection's page cache whenever
+    // another connection has written, so a writer taking any pooled
+    // connection per batch would re-read its pages every time.
+    let mut conn = None;
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        commit_batch(&pool, &hub, std::mem::take(&mut batch)).await;
+        commit_batch(&pool, &mut conn, &hub, std::mem::take(&mut batch)).await;
     }
 }
 
@@ -88,10 +92,19 @@ enum Step {
     Refused(ErrorCode, String),
 }
 
-async fn commit_batch(pool: &SqlitePool, hub: &Hub, jobs: Vec<Job>) {
-    let steps = match store(pool, &jobs).await {
+async fn commit_batch(pool: &SqlitePool, conn: &mut Option<PoolConnection<Sqlite>>, hub: &Hub, jobs: Vec<Job>) {
+    let stored = match conn {
+        Some(conn) => store(conn, &jobs).await,
+        None => match pool.acquire().await {
+            Ok(fresh) => store(conn.insert(fresh), &jobs).await,
+            Err(err) => Err(err),
+        },
+    };
+    let steps = match stored {
         Ok(steps) => steps,
         Err(err) => {
+            // Start over on a fresh connection next time.
+            *conn = None;
             // Nothing was committed, so nothing is acknowledged; clients retry
             // with the same client_msg_id.
             tracing::error!(%err, sends = jobs.len(), "message batch failed");
@@ -124,9 +137,9 @@ async fn commit_batch(pool: &SqlitePool, hub: &Hub, jobs: Vec<Job>) {
 /// one statement: the insert checks the sender's right and the unique index
 /// catches a repeated `client_msg_id`; the reasons are looked up only when
 /// it stores nothing.
-async fn store(pool: &SqlitePool, jobs: &[Job]) -> sqlx::Result<Vec<Step>> {
+async fn store(conn: &mut SqliteConnection, jobs: &[Job]) -> sqlx::Result<Vec<Step>> {
     let now = db::now_ms();
-    let mut tx = db::begin_write(pool).await?;
+    let mut tx = db::begin_write_on(conn).await?;
     let mut in_batch: HashMap<(UserId, &str), Event> = HashMap::new();
     let mut steps = Vec::with_capacity(jobs.len());
     for Job { request: r, .. } in jobs {
@@ -162,7 +175,7 @@ async fn store(pool: &SqlitePool, jobs: &[Job]) -> sqlx::Result<Vec<Step>> {
 }
 
 /// The original of a repeated send.
-async fn repeat(tx: &mut sqlx::SqliteConnection, r: &SendRequest) -> sqlx::Result<Step> {
+async fn repeat(tx: &mut SqliteConnection, r: &SendRequest) -> sqlx::Result<Step> {
     let original = db::events::by_client_msg_id(tx, r.sender, &r.client_msg_id).await?;
     Ok(original.map_or_else(
         || Step::Refused(ErrorCode::Internal, "The message could not be stored; retry.".into()),
@@ -172,7 +185,7 @@ async fn repeat(tx: &mut sqlx::SqliteConnection, r: &SendRequest) -> sqlx::Resul
 
 /// Why a send stored nothing: a repeat (acknowledged even if the sender has
 /// since lost the right to post) or no right to post.
-async fn refusal(tx: &mut sqlx::SqliteConnection, r: &SendRequest) -> sqlx::Result<Step> {
+async fn refusal(tx: &mut SqliteConnection, r: &SendRequest) -> sqlx::Result<Step> {
     if let Some(event) = db::events::by_client_msg_id(tx, r.sender, &r.client_msg_id).await? {
         return Ok(Step::Repeat(event));
     }
@@ -185,7 +198,7 @@ async fn refusal(tx: &mut sqlx::SqliteConnection, r: &SendRequest) -> sqlx::Resu
 /// For messages that point at something (an image, a replied-to event): a
 /// repeat, or a refusal when the reference is not the sender's to use;
 /// `None` to go on.
-async fn check_references(tx: &mut sqlx::SqliteConnection, r: &SendRequest) -> sqlx::Result<Option<Step>> {
+async fn check_references(tx: &mut SqliteConnection, r: &SendRequest) -> sqlx::Result<Option<Step>> {
     if let Some(event) = db::events::by_client_msg_id(tx, r.sender, &r.client_msg_id).await? {
         return Ok(Some(Step::Repeat(event)));
     }

@@ -61,7 +61,7 @@ enum Until {
 struct Counters {
     delivered: AtomicU64,
     acks: AtomicU64,
-    /// WebSocket messages that carried them (batches merge several).
+    /// WebSocket messages that carried deliveries (batches merge several).
     messages: AtomicU64,
 }
 
@@ -98,7 +98,9 @@ fn read_deliveries(mut inbox: Inbox, until: Until, counters: Arc<Counters>) -> t
                 .delivered
                 .fetch_add((latencies.len() - before) as u64, Ordering::Relaxed);
             counters.acks.fetch_add(acked as u64, Ordering::Relaxed);
-            counters.messages.fetch_add(1, Ordering::Relaxed);
+            if latencies.len() > before {
+                counters.messages.fetch_add(1, Ordering::Relaxed);
+            }
         }
         latencies
     })
@@ -250,7 +252,7 @@ pub async fn dm(options: &Options, clients: u32, rate: u32, seconds: u32) -> any
     let sent = Arc::new(AtomicU64::new(0));
     // Readers keep going a little past the last send so in-flight messages land.
     let read_until = tokio::time::Instant::from_std(deadline) + Duration::from_secs(3);
-    let (server_cpu, own) = (server.cpu(), own_cpu());
+    let (server_cpu, own, switches) = (server.cpu(), own_cpu(), server.context_switches());
     let start = Instant::now();
     let mut tasks = Vec::new();
     let mut readers = Vec::new();
@@ -265,8 +267,11 @@ pub async fn dm(options: &Options, clients: u32, rate: u32, seconds: u32) -> any
             let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + phase, period);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut n = 0u64;
-            while Instant::now() < deadline {
+            loop {
                 tick.tick().await;
+                if Instant::now() >= deadline {
+                    break;
+                }
                 let frame = ClientFrame::Send {
                     client_msg_id: format!("d{n}"),
                     conversation_id: conversation,
@@ -306,6 +311,16 @@ pub async fn dm(options: &Options, clients: u32, rate: u32, seconds: u32) -> any
             "/s",
         )
         .add("server_cpu_seconds", (server.cpu() - server_cpu).as_secs_f64(), "s")
+        .add(
+            "server_cpu_us_per_message",
+            micros(server.cpu() - server_cpu) / Counters::get(&counters.acks).max(1) as f64,
+            "µs",
+        )
+        .add(
+            "server_context_switches_per_message",
+            (server.context_switches() - switches) / Counters::get(&counters.acks).max(1),
+            "",
+        )
         .add("loadgen_cpu_seconds", (own_cpu() - own).as_secs_f64(), "s")
         .add("elapsed_seconds", elapsed.as_secs_f64(), "s")
         .latencies("latency", latencies);
