@@ -37,6 +37,10 @@ pub const WS_HARD_MAX_BYTES: usize = 1024 * 1024;
 /// Read receipts are shared only in conversations of at most this many
 /// members; beyond it, every read would be a fan-out of its own.
 pub const RECEIPTS_MAX_MEMBERS: usize = 100;
+/// Presence is shared through direct conversations and groups of at most
+/// this many members: announcing every connect to every member of a
+/// thousands-strong group would make a reconnect storm quadratic.
+pub const PRESENCE_MAX_MEMBERS: i64 = 100;
 /// Events per `events` frame answering a `sync`.
 pub const SYNC_BATCH: u32 = 100;
 /// Default upload limit (the server's `--max-upload-bytes`).

@@ -64,7 +64,7 @@ pub struct GroupRow {
 pub async fn group(conn: &mut SqliteConnection, id: ConversationId) -> sqlx::Result<Option<GroupRow>> {
     sqlx::query_as(
         "SELECT c.id, c.name, c.created_at,
-                (SELECT COUNT(*) FROM members m WHERE m.conversation_id = c.id) AS member_count
+                c.member_count
          FROM conversations c WHERE c.id = ?1 AND c.kind = 'group'",
     )
     .bind(id.0)
@@ -82,7 +82,7 @@ pub async fn groups_of(pool: &SqlitePool, user: UserId) -> sqlx::Result<Vec<(Gro
     }
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT c.id, c.name, c.created_at, mine.role,
-                (SELECT COUNT(*) FROM members m WHERE m.conversation_id = c.id) AS member_count
+                c.member_count
          FROM members mine JOIN conversations c ON c.id = mine.conversation_id
          WHERE mine.user_id = ?1 AND c.kind = 'group' ORDER BY c.id",
     )
@@ -115,7 +115,7 @@ struct ConversationRow {
 pub async fn list_for(pool: &SqlitePool, user: UserId) -> sqlx::Result<Vec<Conversation>> {
     let rows: Vec<ConversationRow> = sqlx::query_as(
         "SELECT c.id, c.kind, c.name, c.last_seq, c.created_at,
-                (SELECT COUNT(*) FROM members m WHERE m.conversation_id = c.id) AS member_count,
+                c.member_count,
                 p.id AS peer_id, p.username AS peer_username,
                 p.display_name AS peer_display_name, p.created_at AS peer_created_at,
                 e.id AS last_id, e.sender_id AS last_sender, e.client_msg_id AS last_client_msg_id,

@@ -3,6 +3,7 @@
 use natter_common::{
     api::{Member, Role, User},
     ids::{ConversationId, UserId},
+    limits::PRESENCE_MAX_MEMBERS,
 };
 use sqlx::{SqliteConnection, SqlitePool};
 
@@ -143,10 +144,11 @@ pub async fn user_ids(pool: &SqlitePool, conversation: ConversationId) -> sqlx::
     Ok(ids.into_iter().map(UserId).collect())
 }
 
-/// Users who share a conversation with `user`, leaving out anyone on the
-/// far side of a block in the given direction: `who_user_blocked` drops
-/// people `user` blocked (they must not see `user`), otherwise people who
-/// blocked `user` (`user` must not see them).
+/// Users who share a direct conversation or a small group (at most
+/// [`PRESENCE_MAX_MEMBERS`]) with `user`: presence is shared among them.
+/// Leaves out anyone on the far side of a block in the given direction:
+/// `who_user_blocked` drops people `user` blocked (they must not see
+/// `user`), otherwise people who blocked `user` (`user` must not see them).
 pub async fn co_members(pool: &SqlitePool, user: UserId, who_user_blocked: bool) -> sqlx::Result<Vec<UserId>> {
     let block_filter = if who_user_blocked {
         "NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = ?1 AND b.blocked = other.user_id)"
@@ -155,11 +157,87 @@ pub async fn co_members(pool: &SqlitePool, user: UserId, who_user_blocked: bool)
     };
     let ids: Vec<i64> = sqlx::query_scalar(&format!(
         "SELECT DISTINCT other.user_id FROM members mine
+         JOIN conversations c ON c.id = mine.conversation_id AND c.member_count <= ?2
          JOIN members other ON other.conversation_id = mine.conversation_id AND other.user_id <> ?1
          WHERE mine.user_id = ?1 AND {block_filter}"
     ))
     .bind(user.0)
+    .bind(PRESENCE_MAX_MEMBERS)
     .fetch_all(pool)
     .await?;
     Ok(ids.into_iter().map(UserId).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn user(pool: &SqlitePool, name: &str) -> UserId {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO users (username, display_name, password_hash, created_at, updated_at)
+             VALUES (?1, ?1, 'unused', 0, 0) RETURNING id",
+        )
+        .bind(name)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        UserId(id)
+    }
+
+    async fn group(pool: &SqlitePool, members: &[UserId]) -> ConversationId {
+        let mut conn = pool.acquire().await.unwrap();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO conversations (kind, name, created_at) VALUES ('group', 'g', 0) RETURNING id",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+        for member in members {
+            add(&mut conn, ConversationId(id), *member, Role::Member, 0)
+                .await
+                .unwrap();
+        }
+        ConversationId(id)
+    }
+
+    #[tokio::test]
+    async fn presence_is_shared_through_small_conversations_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = crate::db::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
+            .await
+            .unwrap();
+        let me = user(&pool, "me").await;
+        let friend = user(&pool, "friend").await;
+        let mut crowd = vec![me];
+        for i in 0..PRESENCE_MAX_MEMBERS {
+            crowd.push(user(&pool, &format!("crowd{i}")).await);
+        }
+        group(&pool, &[me, friend]).await;
+        let big = group(&pool, &crowd).await;
+
+        let count: i64 = sqlx::query_scalar("SELECT member_count FROM conversations WHERE id = ?1")
+            .bind(big.0)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(count, PRESENCE_MAX_MEMBERS + 1, "kept by the insert trigger");
+        assert_eq!(
+            co_members(&pool, me, true).await.unwrap(),
+            [friend],
+            "not the big group's members"
+        );
+
+        // One leaves: the group is small enough to share presence again.
+        let mut conn = pool.acquire().await.unwrap();
+        sqlx::query("DELETE FROM members WHERE conversation_id = ?1 AND user_id = ?2")
+            .bind(big.0)
+            .bind(crowd[1].0)
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        let mut shared = co_members(&pool, me, true).await.unwrap();
+        shared.sort_by_key(|u| u.0);
+        assert_eq!(shared.len(), PRESENCE_MAX_MEMBERS as usize, "friend + 99 of the crowd");
+        assert!(shared.contains(&friend) && !shared.contains(&crowd[1]));
+    }
 }
