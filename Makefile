@@ -40,8 +40,8 @@ LOADGEN := taskset -c 1 ./target/release/natter-loadgen --server ./target/releas
 bench:
 	cargo build --locked --release -p natter-backend --bin natter-server -p natter-tests --bin natter-loadgen
 	$(LOADGEN) idle --connections 10000
-	$(LOADGEN) dm --clients 2000 --rate 2000 --seconds 10
-	$(LOADGEN) fanout --members 1000 --senders 4 --messages 250
+	$(LOADGEN) dm --clients 10000 --rate 5000 --seconds 10
+	$(LOADGEN) fanout --members 1000 --senders 4 --messages 2000
 	$(LOADGEN) durable --senders 64 --messages 500
 	$(LOADGEN) history --stored 200000 --fetches 2000
 	$(LOADGEN) storm --clients 5000 --rate 2000

@@ -7,6 +7,7 @@
 use std::{
     collections::VecDeque,
     net::{IpAddr, Ipv4Addr, SocketAddr},
+    sync::atomic::{AtomicU8, Ordering},
 };
 
 use anyhow::Context;
@@ -32,12 +33,26 @@ pub struct Inbox {
 /// port slows down as they fill.
 const PER_SOURCE: usize = 10_000;
 
-/// A second address octet picked once per run: closed connections linger
-/// in TIME_WAIT on the generator's side, so a run that reused the previous
-/// run's source addresses could find their ports still taken.
+/// The second octet of this run's source addresses. Closed connections
+/// linger in TIME_WAIT on the generator's side, so a run reusing the last
+/// run's addresses could find their ports still taken: each run moves on.
+static RUN_OCTET: AtomicU8 = AtomicU8::new(0);
+
+/// Starts a run on source addresses no recent run used.
+pub fn fresh_sources() {
+    let next = match RUN_OCTET.load(Ordering::Relaxed) {
+        0 => rand::random_range(1..=254),
+        254 => 1,
+        octet => octet + 1,
+    };
+    RUN_OCTET.store(next, Ordering::Relaxed);
+}
+
 fn run_octet() -> u8 {
-    static OCTET: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
-    *OCTET.get_or_init(|| rand::random_range(1..=254))
+    if RUN_OCTET.load(Ordering::Relaxed) == 0 {
+        fresh_sources();
+    }
+    RUN_OCTET.load(Ordering::Relaxed)
 }
 
 pub async fn connect(server: SocketAddr, token: &str, index: usize) -> anyhow::Result<(Sink, Inbox)> {

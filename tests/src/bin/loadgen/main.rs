@@ -99,6 +99,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let mut reports = Vec::new();
     for _ in 0..cli.runs.max(1) {
+        client::fresh_sources();
         let report = run(&options, cli.scenario).await?;
         report.print();
         reports.push(report);
