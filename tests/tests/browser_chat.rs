@@ -20,13 +20,7 @@ async fn open_chat(c: &Client, url: &str, conversation: i64) -> anyhow::Result<(
 }
 
 async fn wait_online(c: &Client) -> anyhow::Result<()> {
-    c.wait()
-        .at_most(Duration::from_secs(40))
-        .for_element(Locator::XPath(
-            "//*[@id='connection-state'][normalize-space(.)='Online']",
-        ))
-        .await?;
-    Ok(())
+    wait_for(c, "//*[@id='connection-state'][normalize-space(.)='Online']").await
 }
 
 /// Types into the composer and presses Enter. (ChromeDriver can only type
@@ -45,9 +39,14 @@ async fn wait_for_message(c: &Client, text: &str) -> anyhow::Result<()> {
         "//li[contains(@class,'message')][not(contains(@class,'pending'))]/span[@class='text'][normalize-space(.)={}]",
         xpath_literal(text)
     );
+    wait_for(c, &xpath).await
+}
+
+/// Waits (up to 40 s: reconnects back off) for an element matching `xpath`.
+async fn wait_for(c: &Client, xpath: &str) -> anyhow::Result<()> {
     c.wait()
         .at_most(Duration::from_secs(40))
-        .for_element(Locator::XPath(&xpath))
+        .for_element(Locator::XPath(xpath))
         .await?;
     Ok(())
 }
@@ -68,11 +67,7 @@ async fn wait_for_receipt(c: &Client, text: &str, receipt: &str) -> anyhow::Resu
         xpath_literal(text),
         xpath_literal(receipt)
     );
-    c.wait()
-        .at_most(Duration::from_secs(40))
-        .for_element(Locator::XPath(&xpath))
-        .await?;
-    Ok(())
+    wait_for(c, &xpath).await
 }
 
 fn xpath_literal(text: &str) -> String {
@@ -138,12 +133,7 @@ async fn two_users_chat_live_and_survive_a_server_restart() -> anyhow::Result<()
             // The server goes down; Ann writes while it is away.
             let running = server_slot.as_mut().expect("server");
             running.stop().await?;
-            a.wait()
-                .at_most(Duration::from_secs(40))
-                .for_element(Locator::XPath(
-                    "//*[@id='connection-state'][starts-with(normalize-space(.),'Offline')]",
-                ))
-                .await?;
+            wait_for(&a, "//*[@id='connection-state'][starts-with(normalize-space(.),'Offline')]").await?;
             say(&a, "written while the server was down").await?;
             a.wait().for_element(Locator::Css("li.message.pending")).await?;
             *server_slot = Some(running.start_again().await?);
