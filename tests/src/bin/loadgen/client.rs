@@ -112,21 +112,42 @@ impl Inbox {
     }
 }
 
+/// A `client_msg_id` that carries its send time, so acks can be timed too.
+pub fn stamped_id(micros: u64) -> String {
+    format!("t{micros}")
+}
+
 /// What a raw message holds, found by scanning rather than parsing: the send
-/// times in our own text messages, and how many `sent` acks.
-pub fn scan(text: &str, mut stamp: impl FnMut(u64)) -> usize {
-    const TEXT: &str = r#""text":""#;
-    let mut rest = text;
-    while let Some(at) = rest.find(TEXT) {
-        rest = &rest[at + TEXT.len()..];
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if rest.as_bytes().get(digits) == Some(&b'"') {
-            if let Ok(micros) = rest[..digits].parse() {
-                stamp(micros);
-            }
-        }
+/// times in our own text messages (`delivery`), and each `sent` ack with the
+/// send time its [`stamped_id`] carries, if it has one (`ack`).
+pub fn scan(text: &str, mut delivery: impl FnMut(u64), mut ack: impl FnMut(Option<u64>)) {
+    for stamp in stamps_after(text, r#""text":""#) {
+        delivery(stamp.unwrap_or_default());
     }
-    text.matches(r#""type":"sent""#).count()
+    for stamp in stamps_after(text, r#""type":"sent","client_msg_id":""#) {
+        ack(stamp);
+    }
+}
+
+/// For each occurrence of `marker`: the number right after it (skipping a
+/// leading `t`) if the JSON string ends there.
+fn stamps_after<'a>(text: &'a str, marker: &'a str) -> impl Iterator<Item = Option<u64>> + 'a {
+    text.match_indices(marker).filter_map(move |(at, _)| {
+        let rest = &text[at + marker.len()..];
+        let stamped = rest.strip_prefix('t');
+        let digits_from = stamped.unwrap_or(rest);
+        let digits = digits_from.bytes().take_while(u8::is_ascii_digit).count();
+        let number = (digits > 0 && digits_from.as_bytes().get(digits) == Some(&b'"'))
+            .then(|| digits_from[..digits].parse().ok())
+            .flatten();
+        match (marker.starts_with(r#""text""#), stamped.is_some()) {
+            // A text that isn't a bare number is not one of ours.
+            (true, false) => number.map(Some),
+            (true, true) => None,
+            (false, true) => Some(number),
+            (false, false) => Some(None),
+        }
+    })
 }
 
 /// Microseconds since the Unix epoch, carried in messages to time delivery.
@@ -166,7 +187,7 @@ mod tests {
                 event(1, "1700000000000001"),
                 event(2, "not a stamp \"text\":\"9\" in it"),
                 ServerFrame::Sent {
-                    client_msg_id: "c".into(),
+                    client_msg_id: stamped_id(1_700_000_000_000_003),
                     conversation_id: ConversationId(1),
                     seq: 3,
                     id: EventId("x".into()),
@@ -175,9 +196,23 @@ mod tests {
                 event(4, "1700000000000004"),
             ],
         };
-        let mut stamps = Vec::new();
-        let acks = scan(&serde_json::to_string(&batch).unwrap(), |s| stamps.push(s));
+        let (mut stamps, mut acks) = (Vec::new(), Vec::new());
+        scan(
+            &serde_json::to_string(&batch).unwrap(),
+            |s| stamps.push(s),
+            |a| acks.push(a),
+        );
         assert_eq!(stamps, [1_700_000_000_000_001, 1_700_000_000_000_004]);
-        assert_eq!(acks, 1);
+        assert_eq!(acks, [Some(1_700_000_000_000_003)]);
+        let plain = ServerFrame::Sent {
+            client_msg_id: "c".into(),
+            conversation_id: ConversationId(1),
+            seq: 3,
+            id: EventId("x".into()),
+            created_at: 0,
+        };
+        acks.clear();
+        scan(&serde_json::to_string(&plain).unwrap(), |_| {}, |a| acks.push(a));
+        assert_eq!(acks, [None], "an ack without a stamp still counts");
     }
 }

@@ -68,6 +68,12 @@ impl Report {
                 ("history_p99_ms", 0.99),
                 ("history_max_ms", 1.0),
             ],
+            "ack" => [
+                ("ack_p50_ms", 0.5),
+                ("ack_p90_ms", 0.9),
+                ("ack_p99_ms", 0.99),
+                ("ack_max_ms", 1.0),
+            ],
             _ => [
                 ("latency_p50_ms", 0.5),
                 ("latency_p90_ms", 0.9),

@@ -76,14 +76,23 @@ impl Counters {
     }
 }
 
-/// Counts deliveries (and acks) on a connection, recording each delivery's
-/// latency, until `until`. Messages are scanned, not parsed.
-fn read_deliveries(mut inbox: Inbox, until: Until, counters: Arc<Counters>) -> tokio::task::JoinHandle<Vec<u64>> {
+/// Latencies one reader saw, in microseconds.
+#[derive(Default)]
+struct Seen {
+    /// Send to delivery at the other end.
+    deliveries: Vec<u64>,
+    /// Send to the sender's `sent` ack (for stamped ids).
+    acks: Vec<u64>,
+}
+
+/// Counts deliveries (and acks) on a connection, recording latencies, until
+/// `until`. Messages are scanned, not parsed.
+fn read_deliveries(mut inbox: Inbox, until: Until, counters: Arc<Counters>) -> tokio::task::JoinHandle<Seen> {
     tokio::spawn(async move {
-        let mut latencies = Vec::new();
+        let mut seen = Seen::default();
         loop {
             let text = match until {
-                Until::Count(expected) if latencies.len() as u64 >= expected => break,
+                Until::Count(expected) if seen.deliveries.len() as u64 >= expected => break,
                 Until::Count(_) => inbox.next_text().await,
                 Until::Time(at) => match tokio::time::timeout_at(at, inbox.next_text()).await {
                     Ok(text) => text,
@@ -92,17 +101,24 @@ fn read_deliveries(mut inbox: Inbox, until: Until, counters: Arc<Counters>) -> t
             };
             let Ok(Some(text)) = text else { break };
             let now = now_micros();
-            let before = latencies.len();
-            let acked = client::scan(&text, |at| latencies.push(now.saturating_sub(at)));
-            counters
-                .delivered
-                .fetch_add((latencies.len() - before) as u64, Ordering::Relaxed);
-            counters.acks.fetch_add(acked as u64, Ordering::Relaxed);
-            if latencies.len() > before {
+            let before = seen.deliveries.len();
+            let mut acked = 0;
+            client::scan(
+                &text,
+                |at| seen.deliveries.push(now.saturating_sub(at)),
+                |at| {
+                    acked += 1;
+                    seen.acks.extend(at.map(|at| now.saturating_sub(at)));
+                },
+            );
+            let delivered = (seen.deliveries.len() - before) as u64;
+            counters.delivered.fetch_add(delivered, Ordering::Relaxed);
+            counters.acks.fetch_add(acked, Ordering::Relaxed);
+            if delivered > 0 {
                 counters.messages.fetch_add(1, Ordering::Relaxed);
             }
         }
-        latencies
+        seen
     })
 }
 
@@ -196,7 +212,7 @@ pub async fn fanout(options: &Options, members: u32, senders: u32, messages: u32
     let mut latencies = Vec::with_capacity(expected_deliveries as usize);
     let collect = async {
         for reader in readers {
-            latencies.extend(reader.await?);
+            latencies.extend(reader.await?.deliveries);
         }
         anyhow::Ok(())
     };
@@ -266,22 +282,21 @@ pub async fn dm(options: &Options, clients: u32, rate: u32, seconds: u32) -> any
             let phase = Duration::from_secs_f64(rand::rng().random::<f64>() * period.as_secs_f64());
             let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + phase, period);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut n = 0u64;
             loop {
                 tick.tick().await;
                 if Instant::now() >= deadline {
                     break;
                 }
+                let at = now_micros();
                 let frame = ClientFrame::Send {
-                    client_msg_id: format!("d{n}"),
+                    client_msg_id: client::stamped_id(at),
                     conversation_id: conversation,
-                    content: text(now_micros()),
+                    content: text(at),
                     reply_to: None,
                 };
                 if client::send(&mut sink, &frame).await.is_err() {
                     break;
                 }
-                n += 1;
                 sent.fetch_add(1, Ordering::Relaxed);
             }
             sink
@@ -291,9 +306,11 @@ pub async fn dm(options: &Options, clients: u32, rate: u32, seconds: u32) -> any
     for task in tasks {
         sinks.push(task.await?);
     }
-    let mut latencies = Vec::new();
+    let (mut latencies, mut ack_latencies) = (Vec::new(), Vec::new());
     for reader in readers {
-        latencies.extend(reader.await?);
+        let seen = reader.await?;
+        latencies.extend(seen.deliveries);
+        ack_latencies.extend(seen.acks);
     }
     let elapsed = start.elapsed();
     let count = Counters::get(&counters.delivered);
@@ -323,7 +340,8 @@ pub async fn dm(options: &Options, clients: u32, rate: u32, seconds: u32) -> any
         )
         .add("loadgen_cpu_seconds", (own_cpu() - own).as_secs_f64(), "s")
         .add("elapsed_seconds", elapsed.as_secs_f64(), "s")
-        .latencies("latency", latencies);
+        .latencies("latency", latencies)
+        .latencies("ack", ack_latencies);
     drop(sinks);
     Ok(report)
 }
