@@ -171,41 +171,11 @@ pub async fn co_members(pool: &SqlitePool, user: UserId, who_user_blocked: bool)
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    async fn user(pool: &SqlitePool, name: &str) -> UserId {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO users (username, display_name, password_hash, created_at, updated_at)
-             VALUES (?1, ?1, 'unused', 0, 0) RETURNING id",
-        )
-        .bind(name)
-        .fetch_one(pool)
-        .await
-        .unwrap();
-        UserId(id)
-    }
-
-    async fn group(pool: &SqlitePool, members: &[UserId]) -> ConversationId {
-        let mut conn = pool.acquire().await.unwrap();
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO conversations (kind, name, created_at) VALUES ('group', 'g', 0) RETURNING id",
-        )
-        .fetch_one(&mut *conn)
-        .await
-        .unwrap();
-        for member in members {
-            add(&mut conn, ConversationId(id), *member, Role::Member, 0)
-                .await
-                .unwrap();
-        }
-        ConversationId(id)
-    }
+    use crate::db::testing::{group, temp_pool, user};
 
     #[tokio::test]
     async fn presence_is_shared_through_small_conversations_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let pool = crate::db::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
-            .await
-            .unwrap();
+        let (pool, _dir) = temp_pool().await;
         let me = user(&pool, "me").await;
         let friend = user(&pool, "friend").await;
         let mut crowd = vec![me];

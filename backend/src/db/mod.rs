@@ -58,3 +58,48 @@ pub fn now_ms() -> i64 {
         .unwrap_or_default();
     i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
 }
+
+/// Throwaway databases and rows for the query modules' tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use natter_common::{
+        api::Role,
+        ids::{ConversationId, UserId},
+    };
+    use sqlx::SqlitePool;
+
+    /// A migrated database in a temporary directory (kept alive by the guard).
+    pub async fn temp_pool() -> (SqlitePool, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        (super::connect(&url).await.expect("database"), dir)
+    }
+
+    pub async fn user(pool: &SqlitePool, name: &str) -> UserId {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO users (username, display_name, password_hash, created_at, updated_at)
+             VALUES (?1, ?1, 'unused', 0, 0) RETURNING id",
+        )
+        .bind(name)
+        .fetch_one(pool)
+        .await
+        .expect("user");
+        UserId(id)
+    }
+
+    pub async fn group(pool: &SqlitePool, members: &[UserId]) -> ConversationId {
+        let mut conn = pool.acquire().await.expect("connection");
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO conversations (kind, name, created_at) VALUES ('group', 'g', 0) RETURNING id",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .expect("group");
+        for member in members {
+            super::members::add(&mut conn, ConversationId(id), *member, Role::Member, 0)
+                .await
+                .expect("member");
+        }
+        ConversationId(id)
+    }
+}
