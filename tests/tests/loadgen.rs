@@ -37,6 +37,22 @@ fn fanout_delivers_to_every_other_member() -> anyhow::Result<()> {
     assert_eq!(result["messages"], 30);
     assert_eq!(result["deliveries"], 30 * 11);
     assert!(result["latency_p99_ms"].as_f64().is_some());
+    // Paced, twice: the last line is the median of the two runs.
+    let paced = run(&[
+        "--runs",
+        "2",
+        "fanout",
+        "--members",
+        "6",
+        "--senders",
+        "2",
+        "--messages",
+        "5",
+        "--rate",
+        "100",
+    ])?;
+    assert_eq!(paced["scenario"], "fanout (median of 2 runs)");
+    assert_eq!(paced["deliveries"].as_f64(), Some(10.0 * 5.0));
     Ok(())
 }
 

@@ -60,6 +60,9 @@ enum Scenario {
         senders: u32,
         #[arg(long, default_value_t = 250)]
         messages: u32,
+        /// Messages per second, all senders together (default: as fast as possible).
+        #[arg(long)]
+        rate: Option<u32>,
     },
     /// Acked messages per second from many concurrent senders.
     Durable {
@@ -118,7 +121,8 @@ async fn run(options: &harness::Options, scenario: Scenario) -> anyhow::Result<r
             members,
             senders,
             messages,
-        } => scenarios::fanout(options, members, senders, messages).await,
+            rate,
+        } => scenarios::fanout(options, members, senders, messages, rate).await,
         Scenario::Durable { senders, messages } => scenarios::durable(options, senders, messages).await,
         Scenario::Storm { clients, rate } => scenarios::storm(options, clients, rate).await,
         Scenario::History { stored, fetches } => scenarios::history(options, stored, fetches).await,

@@ -162,7 +162,16 @@ pub async fn idle(options: &Options, connections: u32) -> anyhow::Result<Report>
     Ok(report)
 }
 
-pub async fn fanout(options: &Options, members: u32, senders: u32, messages: u32) -> anyhow::Result<Report> {
+/// `rate`: messages per second from all senders together; `None` sends as
+/// fast as the sockets take them (throughput, but latency then measures the
+/// queue).
+pub async fn fanout(
+    options: &Options,
+    members: u32,
+    senders: u32,
+    messages: u32,
+    rate: Option<u32>,
+) -> anyhow::Result<Report> {
     let members = members.max(2);
     let senders = senders.clamp(1, members);
     let server = Server::start(
@@ -195,9 +204,17 @@ pub async fn fanout(options: &Options, members: u32, senders: u32, messages: u32
     let (server_cpu, own, switches) = (server.cpu(), own_cpu(), server.context_switches());
     let start = Instant::now();
     let mut sending = Vec::new();
+    let period = rate.map(|r| Duration::from_secs_f64(f64::from(senders) / f64::from(r.max(1))));
     for mut sink in sinks.drain(..senders as usize) {
         sending.push(tokio::spawn(async move {
+            let mut tick = period.map(|p| {
+                let phase = Duration::from_secs_f64(rand::rng().random::<f64>() * p.as_secs_f64());
+                tokio::time::interval_at(tokio::time::Instant::now() + phase, p)
+            });
             for i in 0..messages {
+                if let Some(tick) = tick.as_mut() {
+                    tick.tick().await;
+                }
                 let frame = ClientFrame::Send {
                     client_msg_id: format!("f{i}"),
                     conversation_id: group,
@@ -226,6 +243,7 @@ pub async fn fanout(options: &Options, members: u32, senders: u32, messages: u32
     report
         .add("members", members, "")
         .add("senders", senders, "")
+        .add("target_rate", rate.unwrap_or(0), "/s")
         .add("messages", total, "")
         .add("deliveries", count, "")
         .add("deliveries_per_second", per_second(count, elapsed), "/s")
