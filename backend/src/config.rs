@@ -30,6 +30,12 @@ pub struct Config {
     #[arg(long, env = "NATTER_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
 
+    /// Reverse proxies in front of the server (IP addresses, comma-separated).
+    /// Only connections from these have their `X-Forwarded-For` believed, for
+    /// per-address rate limits; from anyone else the header is ignored.
+    #[arg(long, env = "NATTER_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+
     /// Log format.
     #[arg(long, env = "NATTER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

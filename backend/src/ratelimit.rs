@@ -8,6 +8,7 @@ use std::{
 
 use axum::{
     extract::{ConnectInfo, Request, State},
+    http::HeaderMap,
     middleware::Next,
     response::Response,
 };
@@ -89,6 +90,31 @@ impl UserLimiter {
     }
 }
 
+/// The address a request came from: the peer, or, when the peer is a
+/// trusted proxy, the nearest address in `X-Forwarded-For` that is not one
+/// (proxies append, so entries left of a trusted one can be forged).
+pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .collect::<Vec<_>>();
+    for entry in forwarded.into_iter().rev() {
+        match entry.parse::<IpAddr>() {
+            Ok(addr) if trusted.contains(&addr) => continue,
+            Ok(addr) => return addr,
+            // Garbage from the proxy's side: no better answer than the proxy.
+            Err(_) => return peer,
+        }
+    }
+    peer
+}
+
 /// Middleware for the auth routes.
 pub async fn limit_auth(
     State(state): State<AppState>,
@@ -96,7 +122,8 @@ pub async fn limit_auth(
     request: Request,
     next: Next,
 ) -> Result<Response, AppError> {
-    state.auth_limiter.check(peer.ip()).map_err(AppError::rate_limited)?;
+    let client = client_address(peer.ip(), request.headers(), &state.config.trusted_proxies);
+    state.auth_limiter.check(client).map_err(AppError::rate_limited)?;
     Ok(next.run(request).await)
 }
 
@@ -115,6 +142,31 @@ mod tests {
         let wait = limiter.check(a).unwrap_err();
         assert!(wait > 0 && wait <= 20_000, "{wait}");
         limiter.check(b).unwrap();
+    }
+
+    #[test]
+    fn forwarded_addresses_count_only_behind_a_trusted_proxy() {
+        let proxy: IpAddr = "127.0.0.1".parse().unwrap();
+        let stranger: IpAddr = "192.0.2.9".parse().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", "203.0.113.5, 10.1.1.1".parse().unwrap());
+        // Not a proxy we trust: its header is ignored.
+        assert_eq!(client_address(stranger, &headers, &[proxy]), stranger);
+        // The proxy appended the address it saw; what precedes it may be forged.
+        assert_eq!(
+            client_address(proxy, &headers, &[proxy]),
+            "10.1.1.1".parse::<IpAddr>().unwrap()
+        );
+        // Chained trusted proxies are skipped.
+        let inner: IpAddr = "10.1.1.1".parse().unwrap();
+        assert_eq!(
+            client_address(proxy, &headers, &[proxy, inner]),
+            "203.0.113.5".parse::<IpAddr>().unwrap()
+        );
+        // No header, or garbage: the peer itself.
+        assert_eq!(client_address(proxy, &HeaderMap::new(), &[proxy]), proxy);
+        headers.insert("x-forwarded-for", "not-an-address".parse().unwrap());
+        assert_eq!(client_address(proxy, &headers, &[proxy]), proxy);
     }
 
     #[test]

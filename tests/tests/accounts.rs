@@ -346,6 +346,48 @@ async fn login_and_register_are_rate_limited_per_address() -> anyhow::Result<()>
     Ok(())
 }
 
+/// A wrong-password login from `forwarded_for` (as a proxy would say); its status.
+async fn login_via(server: &TestServer, forwarded_for: &str) -> anyhow::Result<StatusCode> {
+    let response = reqwest::Client::new()
+        .post(server.at("api/v1/auth/login"))
+        .header("X-Forwarded-For", forwarded_for)
+        .json(&json!({"username": "nobody", "password": "wrong password"}))
+        .send()
+        .await?;
+    Ok(response.status())
+}
+
+#[tokio::test]
+async fn forwarded_addresses_are_believed_only_from_trusted_proxies() -> anyhow::Result<()> {
+    // Behind a trusted proxy (the test client is 127.0.0.1): one budget per client.
+    let proxied = TestServer::spawn_with(&[
+        ("NATTER_AUTH_RATE_PER_MINUTE", "2"),
+        ("NATTER_TRUSTED_PROXIES", "127.0.0.1,::1"),
+    ])
+    .await?;
+    for _ in 0..2 {
+        assert_eq!(login_via(&proxied, "203.0.113.7").await?, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(login_via(&proxied, "203.0.113.7").await?, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        login_via(&proxied, "198.51.100.8").await?,
+        StatusCode::UNAUTHORIZED,
+        "another client behind the same proxy has its own budget"
+    );
+
+    // Without that setting the header is a client's claim and changes nothing.
+    let direct = TestServer::spawn_with(&[("NATTER_AUTH_RATE_PER_MINUTE", "2")]).await?;
+    for _ in 0..2 {
+        assert_eq!(login_via(&direct, "203.0.113.7").await?, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        login_via(&direct, "198.51.100.8").await?,
+        StatusCode::TOO_MANY_REQUESTS,
+        "a forged header does not buy a fresh budget"
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn profile_update_changes_display_name_only_when_valid() -> anyhow::Result<()> {
     let server = TestServer::spawn_with(&GENEROUS).await?;
