@@ -44,6 +44,11 @@ pub struct Config {
     #[arg(long, env = "NATTER_SESSION_TTL_DAYS", default_value_t = 30)]
     pub session_ttl_days: u32,
 
+    /// Seconds a client may take to send a request's headers before the
+    /// connection is closed (slow-header attacks).
+    #[arg(long, env = "NATTER_HEADER_TIMEOUT_SECS", default_value_t = 30)]
+    pub header_timeout_secs: u64,
+
     /// Login and register attempts allowed per client address per minute.
     #[arg(long, env = "NATTER_AUTH_RATE_PER_MINUTE", default_value_t = 10)]
     pub auth_rate_per_minute: u32,

@@ -11,6 +11,7 @@ pub mod hub;
 pub mod media;
 pub mod messaging;
 pub mod ratelimit;
+mod serve;
 pub mod social;
 pub mod state;
 pub mod telemetry;
@@ -19,7 +20,7 @@ pub mod ws;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use axum::{serve::ListenerExt, Router};
+use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::{
@@ -84,17 +85,8 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         tokio::spawn(housekeeping(self.state.clone()));
         tracing::info!(addr = %self.addr, "listening");
-        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        // Without TCP_NODELAY a small frame written while the previous one is
-        // unacknowledged waits for the peer's delayed ACK: up to 40 ms.
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(err) = tcp.set_nodelay(true) {
-                tracing::debug!(%err, "cannot set TCP_NODELAY");
-            }
-        });
-        axum::serve(listener, service)
-            .with_graceful_shutdown(shutdown_signal())
-            .await?;
+        let header_timeout = Duration::from_secs(self.state.config.header_timeout_secs.max(1));
+        serve::serve(self.listener, self.router, header_timeout, shutdown_signal()).await;
         self.state.pool.close().await;
         tracing::info!("stopped");
         Ok(())

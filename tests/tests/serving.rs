@@ -124,3 +124,31 @@ async fn openapi_document_lists_the_account_routes() -> anyhow::Result<()> {
     assert!(doc["components"]["securitySchemes"].get("bearer").is_some());
     Ok(())
 }
+
+#[tokio::test]
+async fn a_client_that_sends_its_headers_too_slowly_is_cut_off() -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::spawn_with(&[("NATTER_HEADER_TIMEOUT_SECS", "1")]).await?;
+    let authority = server
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let mut slow = tokio::net::TcpStream::connect(&authority).await?;
+    // The start of a request, and then nothing more.
+    slow.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {authority}\r\nX-Slow: ").as_bytes())
+        .await?;
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(15), slow.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the server kept a half-sent request open for 15 s");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(900),
+        "closed before the timeout: {:?}",
+        started.elapsed()
+    );
+    // The healthy keep on being served.
+    let ok = reqwest::get(server.at("healthz")).await?;
+    assert_eq!(ok.status(), StatusCode::OK);
+    Ok(())
+}
