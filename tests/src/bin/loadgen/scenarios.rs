@@ -56,6 +56,26 @@ enum Until {
     Time(tokio::time::Instant),
 }
 
+/// Watches the generator's own scheduling until `until`: the longest a
+/// 10 ms timer fired late, in ms. A large value means the generator, not
+/// the server, stalled, and its latencies include that.
+fn own_lag(until: tokio::time::Instant) -> tokio::task::JoinHandle<f64> {
+    tokio::spawn(async move {
+        let mut worst = Duration::ZERO;
+        let mut tick = tokio::time::interval(Duration::from_millis(10));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        let mut expected = tokio::time::Instant::now() + Duration::from_millis(10);
+        while tokio::time::Instant::now() < until {
+            tick.tick().await;
+            let now = tokio::time::Instant::now();
+            worst = worst.max(now.saturating_duration_since(expected));
+            expected = now + Duration::from_millis(10);
+        }
+        (worst.as_secs_f64() * 1e6).round() / 1e3
+    })
+}
+
 /// What the delivery readers of a run have counted.
 #[derive(Default)]
 struct Counters {
@@ -288,6 +308,7 @@ pub async fn dm(options: &Options, clients: u32, rate: u32, seconds: u32) -> any
     let read_until = tokio::time::Instant::from_std(deadline) + Duration::from_secs(3);
     let (server_cpu, own, switches) = (server.cpu(), own_cpu(), server.context_switches());
     let start = Instant::now();
+    let lag = own_lag(read_until);
     let mut tasks = Vec::new();
     let mut readers = Vec::new();
     for (i, (mut sink, stream)) in connections.into_iter().enumerate() {
@@ -358,6 +379,7 @@ pub async fn dm(options: &Options, clients: u32, rate: u32, seconds: u32) -> any
         )
         .add("loadgen_cpu_seconds", (own_cpu() - own).as_secs_f64(), "s")
         .add("elapsed_seconds", elapsed.as_secs_f64(), "s")
+        .add("loadgen_max_lag_ms", lag.await?, "ms")
         .latencies("latency", latencies)
         .latencies("ack", ack_latencies);
     drop(sinks);
