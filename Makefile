@@ -42,6 +42,7 @@ bench:
 	$(LOADGEN) idle --connections 10000
 	$(LOADGEN) dm --clients 10000 --rate 5000 --seconds 10
 	$(LOADGEN) fanout --members 1000 --senders 4 --messages 2000
+	$(LOADGEN) fanout --members 1000 --senders 4 --messages 500 --rate 100
 	$(LOADGEN) durable --senders 64 --messages 500
 	$(LOADGEN) history --stored 200000 --fetches 2000
 	$(LOADGEN) storm --clients 5000 --rate 2000
