@@ -34,6 +34,34 @@ pub struct Provision {
     pub history: u32,
 }
 
+impl Provision {
+    /// `users` accounts and nothing else.
+    pub fn users(users: u32) -> Self {
+        Self {
+            users,
+            ring: 0,
+            group_size: 0,
+            history: 0,
+        }
+    }
+
+    /// `users` accounts, each a contact of the next (a DM per pair).
+    pub fn pairs(users: u32) -> Self {
+        Self {
+            ring: 1,
+            ..Self::users(users)
+        }
+    }
+
+    /// `users` accounts, all in one group.
+    pub fn group(users: u32) -> Self {
+        Self {
+            group_size: users,
+            ..Self::users(users)
+        }
+    }
+}
+
 pub struct Server {
     child: Child,
     pub url: String,

@@ -143,16 +143,7 @@ fn read_deliveries(mut inbox: Inbox, until: Until, counters: Arc<Counters>) -> t
 }
 
 pub async fn idle(options: &Options, connections: u32) -> anyhow::Result<Report> {
-    let server = Server::start(
-        options,
-        Provision {
-            users: connections,
-            ring: 0,
-            group_size: 0,
-            history: 0,
-        },
-    )
-    .await?;
+    let server = Server::start(options, Provision::users(connections)).await?;
     let rss_before = server.rss();
     let cpu = own_cpu();
     let start = Instant::now();
@@ -194,16 +185,7 @@ pub async fn fanout(
 ) -> anyhow::Result<Report> {
     let members = members.max(2);
     let senders = senders.clamp(1, members);
-    let server = Server::start(
-        options,
-        Provision {
-            users: members,
-            ring: 0,
-            group_size: members,
-            history: 0,
-        },
-    )
-    .await?;
+    let server = Server::start(options, Provision::group(members)).await?;
     let group = ConversationId(server.data.group.context("no group provisioned")?);
     let connections = connect_all(&server, members as usize).await?;
     let total = u64::from(senders) * u64::from(messages);
@@ -287,16 +269,7 @@ pub async fn fanout(
 
 pub async fn dm(options: &Options, clients: u32, rate: u32, seconds: u32) -> anyhow::Result<Report> {
     let clients = clients.max(2);
-    let server = Server::start(
-        options,
-        Provision {
-            users: clients,
-            ring: 1,
-            group_size: 0,
-            history: 0,
-        },
-    )
-    .await?;
+    let server = Server::start(options, Provision::pairs(clients)).await?;
     // Client i writes to the pair it starts (i with i+1).
     let conversations: Vec<ConversationId> = server.data.pairs.iter().map(|p| ConversationId(p.2)).collect();
     let connections = connect_all(&server, clients as usize).await?;
@@ -389,16 +362,7 @@ pub async fn dm(options: &Options, clients: u32, rate: u32, seconds: u32) -> any
 pub async fn durable(options: &Options, senders: u32, messages: u32) -> anyhow::Result<Report> {
     let senders = senders.max(1);
     // Half the users send; this measures the commit path.
-    let server = Server::start(
-        options,
-        Provision {
-            users: senders * 2,
-            ring: 1,
-            group_size: 0,
-            history: 0,
-        },
-    )
-    .await?;
+    let server = Server::start(options, Provision::pairs(senders * 2)).await?;
     let pairs = server.data.pairs.clone();
     let connections = connect_all(&server, senders as usize).await?;
     let (server_cpu, own) = (server.cpu(), own_cpu());
@@ -460,10 +424,8 @@ pub async fn history(options: &Options, stored: u32, fetches: u32) -> anyhow::Re
     let server = Server::start(
         options,
         Provision {
-            users: 2,
-            ring: 1,
-            group_size: 0,
             history: stored,
+            ..Provision::pairs(2)
         },
     )
     .await?;
@@ -564,16 +526,7 @@ async fn storm_read(stream: &mut Inbox, log: &mut StormLog, until: tokio::time::
 /// exactly once in the end.
 pub async fn storm(options: &Options, clients: u32, rate: u32) -> anyhow::Result<Report> {
     let clients = clients.max(2);
-    let server = Server::start(
-        options,
-        Provision {
-            users: clients,
-            ring: 1,
-            group_size: 0,
-            history: 0,
-        },
-    )
-    .await?;
+    let server = Server::start(options, Provision::pairs(clients)).await?;
     let addr = server.addr;
     let pairs = server.data.pairs.clone();
     let period = Duration::from_secs_f64(f64::from(clients) / f64::from(rate.max(1)));
