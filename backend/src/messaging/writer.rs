@@ -20,6 +20,8 @@ use crate::{
 
 /// Sends queued beyond this many wait for the next batch.
 const MAX_BATCH: usize = 512;
+/// A batch (its statements, commit and publishing) this slow is logged.
+const SLOW_BATCH: std::time::Duration = std::time::Duration::from_millis(100);
 /// Sends waiting for the writer before new ones are refused as busy.
 const QUEUE_DEPTH: usize = 8192;
 
@@ -81,7 +83,16 @@ async fn run(pool: SqlitePool, hub: Hub, mut jobs: mpsc::Receiver<Job>) {
     // connection per batch would re-read its pages every time.
     let mut conn = None;
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let (size, started) = (batch.len(), std::time::Instant::now());
         commit_batch(&pool, &mut conn, &hub, std::mem::take(&mut batch)).await;
+        let took = started.elapsed();
+        // Every send waits for the batch before it: a slow one shows up as
+        // latency for everybody, so say so.
+        if took >= SLOW_BATCH {
+            tracing::warn!(size, millis = took.as_millis() as u64, "slow message batch");
+        } else {
+            tracing::trace!(size, micros = took.as_micros() as u64, "message batch");
+        }
     }
 }
 
