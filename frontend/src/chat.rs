@@ -59,6 +59,17 @@ impl Timeline {
         }
     }
 
+    /// Records how far others have read; a position never moves back (a
+    /// live receipt may arrive before an older fetched one).
+    pub fn note_receipts(&self, receipts: impl IntoIterator<Item = (UserId, i64)>) {
+        self.receipts.update(|known| {
+            for (user, read_seq) in receipts {
+                let seen = known.entry(user).or_default();
+                *seen = (*seen).max(read_seq);
+            }
+        });
+    }
+
     /// Inserts events in seq order, ignoring ones already present.
     pub fn merge(&self, incoming: Vec<Event>) {
         if incoming.is_empty() {
@@ -287,10 +298,7 @@ impl Chat {
                 conversation_id,
                 user_id,
                 read_seq,
-            } => self.timeline(conversation_id).receipts.update(|r| {
-                let seen = r.entry(user_id).or_default();
-                *seen = (*seen).max(read_seq);
-            }),
+            } => self.timeline(conversation_id).note_receipts([(user_id, read_seq)]),
             ServerFrame::Typing {
                 conversation_id,
                 user_id,

@@ -96,6 +96,12 @@ impl Hub {
         });
     }
 
+    /// Queues `frame` on the connections of every one of `members` but `except`.
+    pub fn send_to_others(&self, members: &[UserId], except: UserId, frame: &Utf8Bytes, kind: Kind) {
+        let others: Vec<UserId> = members.iter().copied().filter(|m| *m != except).collect();
+        self.send_to_users(&others, frame, kind, None);
+    }
+
     /// The members of a conversation, from memory (loaded on first use).
     pub async fn members_of(&self, conversation: ConversationId) -> sqlx::Result<Arc<[UserId]>> {
         if let Some(members) = self.members.get(conversation) {
@@ -148,13 +154,12 @@ impl Hub {
         if members.len() > RECEIPTS_MAX_MEMBERS {
             return Ok(());
         }
-        let others: Vec<UserId> = members.iter().copied().filter(|m| *m != user).collect();
         let frame = encode(&ServerFrame::Receipt {
             conversation_id: conversation,
             user_id: user,
             read_seq,
         });
-        self.send_to_users(&others, &frame, Kind::Ephemeral, None);
+        self.send_to_others(&members, user, &frame, Kind::Ephemeral);
         Ok(())
     }
 

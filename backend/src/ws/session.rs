@@ -393,12 +393,13 @@ impl Session {
             return Ok(());
         }
         self.typing.insert(conversation, now);
-        let others: Vec<UserId> = members.iter().copied().filter(|u| *u != self.user).collect();
         let frame = encode(&ServerFrame::Typing {
             conversation_id: conversation,
             user_id: self.user,
         });
-        self.state.hub.send_to_users(&others, &frame, Kind::Ephemeral, None);
+        self.state
+            .hub
+            .send_to_others(&members, self.user, &frame, Kind::Ephemeral);
         Ok(())
     }
 }

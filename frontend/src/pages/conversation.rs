@@ -51,12 +51,7 @@ async fn load(
     }
     timeline.merge(history.events);
     let receipts = api::receipts(id).await?;
-    timeline.receipts.update(|known| {
-        for receipt in receipts {
-            let seen = known.entry(receipt.user_id).or_default();
-            *seen = (*seen).max(receipt.read_seq);
-        }
-    });
+    timeline.note_receipts(receipts.into_iter().map(|r| (r.user_id, r.read_seq)));
     let mut names = HashMap::new();
     if let Some(me) = me {
         names.insert(me.id, me.display_name);

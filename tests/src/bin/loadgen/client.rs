@@ -128,33 +128,30 @@ pub fn stamped_id(micros: u64) -> String {
 /// times in our own text messages (`delivery`), and each `sent` ack with the
 /// send time its [`stamped_id`] carries, if it has one (`ack`).
 pub fn scan(text: &str, mut delivery: impl FnMut(u64), mut ack: impl FnMut(Option<u64>)) {
-    for stamp in stamps_after(text, r#""text":""#) {
-        delivery(stamp.unwrap_or_default());
+    // Our texts are bare numbers; any other text is not one of ours.
+    for rest in after(text, r#""text":""#) {
+        if let Some(micros) = number(rest) {
+            delivery(micros);
+        }
     }
-    for stamp in stamps_after(text, r#""type":"sent","client_msg_id":""#) {
-        ack(stamp);
+    // Every ack counts; a stamped id also says when it was sent.
+    for rest in after(text, r#""type":"sent","client_msg_id":""#) {
+        ack(rest.strip_prefix('t').and_then(number));
     }
 }
 
-/// For each occurrence of `marker`: the number right after it (skipping a
-/// leading `t`) if the JSON string ends there.
-fn stamps_after<'a>(text: &'a str, marker: &'a str) -> impl Iterator<Item = Option<u64>> + 'a {
-    text.match_indices(marker).filter_map(move |(at, _)| {
-        let rest = &text[at + marker.len()..];
-        let stamped = rest.strip_prefix('t');
-        let digits_from = stamped.unwrap_or(rest);
-        let digits = digits_from.bytes().take_while(u8::is_ascii_digit).count();
-        let number = (digits > 0 && digits_from.as_bytes().get(digits) == Some(&b'"'))
-            .then(|| digits_from[..digits].parse().ok())
-            .flatten();
-        match (marker.starts_with(r#""text""#), stamped.is_some()) {
-            // A text that isn't a bare number is not one of ours.
-            (true, false) => number.map(Some),
-            (true, true) => None,
-            (false, true) => Some(number),
-            (false, false) => Some(None),
-        }
-    })
+/// What follows each occurrence of `marker` in `text`.
+fn after<'a>(text: &'a str, marker: &'a str) -> impl Iterator<Item = &'a str> {
+    text.match_indices(marker)
+        .map(move |(at, _)| &text[at + marker.len()..])
+}
+
+/// The number at the start of `rest`, if a JSON string ends right after it.
+fn number(rest: &str) -> Option<u64> {
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    (digits > 0 && rest.as_bytes().get(digits) == Some(&b'"'))
+        .then(|| rest[..digits].parse().ok())
+        .flatten()
 }
 
 /// Microseconds since the Unix epoch, carried in messages to time delivery.
