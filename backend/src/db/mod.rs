@@ -1,5 +1,6 @@
 //! Storage: the SQLite pool, migrations, and one module of queries per aggregate.
 
+pub mod checkpoint;
 pub mod contacts;
 pub mod conversations;
 pub mod events;

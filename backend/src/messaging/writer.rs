@@ -10,11 +10,11 @@ use natter_common::{
     ids::{ConversationId, EventId, UserId},
     ErrorCode,
 };
-use sqlx::{pool::PoolConnection, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
-    db::{self, events::SendRight},
+    db::{self, checkpoint::Checkpointer, events::SendRight},
     hub::{ConnId, Hub},
 };
 
@@ -82,9 +82,16 @@ async fn run(pool: SqlitePool, hub: Hub, mut jobs: mpsc::Receiver<Job>) {
     // another connection has written, so a writer taking any pooled
     // connection per batch would re-read its pages every time.
     let mut conn = None;
+    let checkpointer = Checkpointer::start(pool.clone());
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let (size, started) = (batch.len(), std::time::Instant::now());
         commit_batch(&pool, &mut conn, &hub, std::mem::take(&mut batch)).await;
+        checkpointer.committed();
+        if let Some(conn) = conn.as_mut().filter(|_| checkpointer.take_restart()) {
+            if let Err(err) = db::checkpoint::finish(conn).await {
+                tracing::warn!(%err, "finishing a checkpoint failed");
+            }
+        }
         let took = started.elapsed();
         // Every send waits for the batch before it: a slow one shows up as
         // latency for everybody, so say so.
@@ -103,10 +110,10 @@ enum Step {
     Refused(ErrorCode, String),
 }
 
-async fn commit_batch(pool: &SqlitePool, conn: &mut Option<PoolConnection<Sqlite>>, hub: &Hub, jobs: Vec<Job>) {
+async fn commit_batch(pool: &SqlitePool, conn: &mut Option<SqliteConnection>, hub: &Hub, jobs: Vec<Job>) {
     let stored = match conn {
         Some(conn) => store(conn, &jobs).await,
-        None => match pool.acquire().await {
+        None => match own_connection(pool).await {
             Ok(fresh) => store(conn.insert(fresh), &jobs).await,
             Err(err) => Err(err),
         },
@@ -142,6 +149,14 @@ async fn commit_batch(pool: &SqlitePool, conn: &mut Option<PoolConnection<Sqlite
             }
         }
     }
+}
+
+/// A connection of the writer's own, out of the pool for good, that leaves
+/// checkpoints to the [`Checkpointer`].
+async fn own_connection(pool: &SqlitePool) -> sqlx::Result<SqliteConnection> {
+    let mut conn = pool.acquire().await?.detach();
+    db::checkpoint::hand_over(&mut conn).await?;
+    Ok(conn)
 }
 
 /// Checks and inserts every job in one transaction. A plain message costs

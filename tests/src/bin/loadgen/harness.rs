@@ -113,7 +113,11 @@ impl Server {
             .arg("--data-dir")
             .arg(dir.path())
             .args(["--bind", "127.0.0.1:0", "--static-dir", "/nonexistent"])
-            .env("RUST_LOG", "warn")
+            // The server's own log level, for looking inside a run.
+            .env(
+                "RUST_LOG",
+                std::env::var("NATTER_LOADGEN_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             // The load is the point: no per-user send limit in the way.
             .env("NATTER_SEND_RATE_PER_SECOND", "1000000")
             .env("NATTER_SEND_BURST", "1000000")
