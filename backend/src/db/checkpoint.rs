@@ -129,6 +129,19 @@ mod tests {
     use super::*;
     use crate::db::testing::temp_pool;
 
+    /// A database with a table to fill, and a writer connection that leaves
+    /// checkpoints to others.
+    async fn handed_over_writer() -> (SqlitePool, tempfile::TempDir, SqliteConnection) {
+        let (pool, dir) = temp_pool().await;
+        sqlx::query("CREATE TABLE filler (data BLOB)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let mut writer = pool.acquire().await.unwrap().detach();
+        hand_over(&mut writer).await.unwrap();
+        (pool, dir, writer)
+    }
+
     async fn write_rows(conn: &mut SqliteConnection, rows: usize) {
         let mut tx = crate::db::begin_write_on(conn).await.unwrap();
         for _ in 0..rows {
@@ -145,13 +158,7 @@ mod tests {
     /// background and started over once long, so the file stays bounded.
     #[tokio::test]
     async fn the_wal_is_copied_and_restarted_without_the_writer_checkpointing() {
-        let (pool, dir) = temp_pool().await;
-        sqlx::query("CREATE TABLE filler (data BLOB)")
-            .execute(&pool)
-            .await
-            .unwrap();
-        let mut writer = pool.acquire().await.unwrap().detach();
-        hand_over(&mut writer).await.unwrap();
+        let (pool, dir, mut writer) = handed_over_writer().await;
         let checkpointer = Checkpointer::start(pool.clone());
         let wal = dir.path().join("test.db-wal");
         let mut restarts = 0;
@@ -173,13 +180,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_handed_over_connection_does_not_checkpoint_by_itself() {
-        let (pool, _dir) = temp_pool().await;
-        sqlx::query("CREATE TABLE filler (data BLOB)")
-            .execute(&pool)
-            .await
-            .unwrap();
-        let mut writer = pool.acquire().await.unwrap().detach();
-        hand_over(&mut writer).await.unwrap();
+        let (_pool, _dir, mut writer) = handed_over_writer().await;
         // Past SQLite's default autocheckpoint of 1 000 pages.
         for _ in 0..40 {
             write_rows(&mut writer, 64).await;
