@@ -29,8 +29,7 @@ const IDLE_INTERVAL: Duration = Duration::from_secs(1);
 /// A WAL this long (in 4 KiB pages) is started over: ~16 MiB.
 pub const RESTART_FRAMES: i64 = 4096;
 
-/// The handle the writer holds.
-#[derive(Clone)]
+/// The handle the writer holds; the task ends when it is dropped.
 pub struct Checkpointer {
     shared: Arc<Shared>,
 }
@@ -65,7 +64,7 @@ impl Checkpointer {
     }
 
     /// True (once) when the WAL is long and nearly all copied: the writer
-    /// should call [`finish`] between two transactions.
+    /// should call [`copy_wal`] between two transactions.
     pub fn take_restart(&self) -> bool {
         self.shared.restart_wanted.swap(false, Ordering::AcqRel)
     }
@@ -79,37 +78,36 @@ pub async fn hand_over(conn: &mut SqliteConnection) -> sqlx::Result<()> {
         .map(drop)
 }
 
-/// Copies whatever of the WAL it can without waiting for anyone. Run by the
-/// writer between transactions, after the background task has copied the
-/// bulk, it leaves nothing uncopied, and SQLite then restarts the WAL at
-/// the writer's next transaction.
-pub async fn finish(conn: &mut SqliteConnection) -> sqlx::Result<WalState> {
+/// Copies whatever of the WAL it can into the database without waiting for
+/// anyone (a passive checkpoint). Run by the writer between transactions,
+/// after the background task has copied the bulk, it leaves nothing
+/// uncopied, and SQLite then starts the WAL over at the writer's next
+/// transaction.
+pub async fn copy_wal(conn: &mut SqliteConnection) -> sqlx::Result<WalState> {
     let (_busy, frames, copied): (i64, i64, i64) =
         sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(conn).await?;
     Ok(WalState { frames, copied })
 }
 
 async fn run(pool: SqlitePool, shared: Arc<Shared>) {
-    let mut conn = None;
+    // Its own connection, for good (not one an HTTP handler waits for),
+    // opened up front so that its cost shows at start-up.
+    let mut conn = loop {
+        match pool.acquire().await {
+            Ok(conn) => break conn.detach(),
+            Err(err) => {
+                tracing::warn!(%err, "checkpointer has no connection");
+                tokio::time::sleep(IDLE_INTERVAL).await;
+            }
+        }
+    };
     loop {
         let _ = tokio::time::timeout(IDLE_INTERVAL, shared.committed.notified()).await;
         if Arc::strong_count(&shared) == 1 {
             // The writer is gone; closing the last connection checkpoints the rest.
             return;
         }
-        let conn = match &mut conn {
-            Some(conn) => conn,
-            None => match pool.acquire().await {
-                // Its own connection, for good: not one an HTTP handler waits for.
-                Ok(fresh) => conn.insert(fresh.detach()),
-                Err(err) => {
-                    tracing::warn!(%err, "checkpointer has no connection");
-                    tokio::time::sleep(IDLE_INTERVAL).await;
-                    continue;
-                }
-            },
-        };
-        match finish(conn).await {
+        match copy_wal(&mut conn).await {
             Ok(wal) => {
                 tracing::trace!(frames = wal.frames, copied = wal.copied, "checkpoint");
                 if wal.frames >= RESTART_FRAMES {
@@ -167,7 +165,7 @@ mod tests {
             write_rows(&mut writer, 64).await;
             checkpointer.committed();
             if checkpointer.take_restart() {
-                finish(&mut writer).await.unwrap();
+                copy_wal(&mut writer).await.unwrap();
                 restarts += 1;
             }
             tokio::task::yield_now().await;
@@ -185,7 +183,7 @@ mod tests {
         for _ in 0..40 {
             write_rows(&mut writer, 64).await;
         }
-        let state = finish(&mut writer).await.unwrap();
+        let state = copy_wal(&mut writer).await.unwrap();
         assert!(
             state.frames >= 2560,
             "{state:?}: the WAL was started over by an automatic checkpoint"

@@ -88,7 +88,7 @@ async fn run(pool: SqlitePool, hub: Hub, mut jobs: mpsc::Receiver<Job>) {
         commit_batch(&pool, &mut conn, &hub, std::mem::take(&mut batch)).await;
         checkpointer.committed();
         if let Some(conn) = conn.as_mut().filter(|_| checkpointer.take_restart()) {
-            if let Err(err) = db::checkpoint::finish(conn).await {
+            if let Err(err) = db::checkpoint::copy_wal(conn).await {
                 tracing::warn!(%err, "finishing a checkpoint failed");
             }
         }
