@@ -63,6 +63,10 @@ fn dm_acks_and_delivers_what_it_sends() -> anyhow::Result<()> {
     assert!(sent > 0);
     assert_eq!(result["acked"].as_u64(), Some(sent));
     assert_eq!(result["delivered"].as_u64(), Some(sent));
+    // 50 messages a second keep no CPU busy: the generator is no limit here.
+    let share = result["loadgen_cpu_share"].as_f64().unwrap_or(-1.0);
+    assert!((0.0..0.9).contains(&share), "generator CPU share {share}");
+    assert_eq!(result["loadgen_limited"], false);
     Ok(())
 }
 

@@ -181,8 +181,29 @@ impl Server {
 }
 
 /// This process's CPU time (user + system).
-pub fn own_cpu() -> Duration {
-    cpu_of("/proc/self/stat")
+/// The generator's own CPU time over a stretch of wall time, to tell when
+/// it, rather than the server, is what limits a result.
+pub struct OwnCpu {
+    cpu: Duration,
+    start: std::time::Instant,
+}
+
+impl OwnCpu {
+    pub fn start() -> Self {
+        Self {
+            cpu: cpu_of("/proc/self/stat"),
+            start: std::time::Instant::now(),
+        }
+    }
+
+    /// CPU seconds used since the start, and what share that is of all the
+    /// CPUs this process may run on (its affinity mask, e.g. `taskset`).
+    pub fn used(&self) -> (f64, f64) {
+        let cpu = (cpu_of("/proc/self/stat") - self.cpu).as_secs_f64();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let wall = self.start.elapsed().as_secs_f64() * cores as f64;
+        (cpu, if wall > 0.0 { cpu / wall } else { 0.0 })
+    }
 }
 
 fn rss_of(path: &str) -> u64 {

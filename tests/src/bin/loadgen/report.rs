@@ -4,6 +4,14 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use crate::harness::OwnCpu;
+
+/// Busy this much of its CPUs, the generator is what limits a result.
+const GENERATOR_LIMITS_AT: f64 = 0.9;
+/// Late this much on its own timers, the generator's stalls are part of
+/// the latencies it reports.
+const GENERATOR_STALL_MS: f64 = 50.0;
+
 pub struct Report {
     scenario: String,
     rows: Vec<(&'static str, Value, &'static str)>,
@@ -51,6 +59,45 @@ impl Report {
         self
     }
 
+    /// The generator's CPU seconds and its share of the CPUs it may use.
+    pub fn generator(&mut self, own: &OwnCpu) -> &mut Self {
+        let (cpu, share) = own.used();
+        self.add("loadgen_cpu_seconds", (cpu * 100.0).round() / 100.0, "s").add(
+            "loadgen_cpu_share",
+            (share * 100.0).round() / 100.0,
+            "",
+        )
+    }
+
+    fn number(&self, name: &str) -> Option<f64> {
+        self.rows
+            .iter()
+            .find(|(n, ..)| *n == name)
+            .and_then(|(_, v, _)| v.as_f64())
+    }
+
+    /// Said when the generator, not the server, shaped the numbers.
+    fn generator_notes(&self) -> (bool, Vec<String>) {
+        let mut notes = Vec::new();
+        let share = self.number("loadgen_cpu_share").unwrap_or(0.0);
+        let limited = share >= GENERATOR_LIMITS_AT;
+        if limited {
+            notes.push(format!(
+                "the generator used {:.0} % of its CPUs: it, not the server, limits this result",
+                share * 100.0
+            ));
+        }
+        if let Some(lag) = self
+            .number("loadgen_max_lag_ms")
+            .filter(|&lag| lag >= GENERATOR_STALL_MS)
+        {
+            notes.push(format!(
+                "the generator itself stalled for up to {lag:.0} ms: its latencies include that"
+            ));
+        }
+        (limited, notes)
+    }
+
     /// p50/p90/p99/max of latencies given in microseconds, reported in ms.
     pub fn latencies(&mut self, prefix: &'static str, mut micros: Vec<u64>) -> &mut Self {
         micros.sort_unstable();
@@ -92,11 +139,16 @@ impl Report {
         for (name, value, unit) in &self.rows {
             println!("  {name:<32} {value:>14} {unit}");
         }
+        let (limited, notes) = self.generator_notes();
+        for note in &notes {
+            println!("  note: {note}");
+        }
         let mut json = Map::new();
         json.insert("scenario".into(), self.scenario.clone().into());
         for (name, value, _) in &self.rows {
             json.insert((*name).into(), value.clone());
         }
+        json.insert("loadgen_limited".into(), limited.into());
         println!("{}", Value::Object(json));
     }
 }
@@ -107,4 +159,39 @@ pub fn per_second(count: u64, elapsed: Duration) -> f64 {
 
 pub fn micros(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6 * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(share: f64, lag_ms: f64) -> Report {
+        let mut report = Report::new("dm");
+        report
+            .add("loadgen_cpu_share", share, "")
+            .add("loadgen_max_lag_ms", lag_ms, "ms");
+        report
+    }
+
+    #[test]
+    fn a_busy_generator_is_said_to_limit_the_result() {
+        let (limited, notes) = report(0.97, 3.0).generator_notes();
+        assert!(limited);
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].contains("97 %"), "{notes:?}");
+    }
+
+    #[test]
+    fn an_idle_generator_says_nothing_unless_it_stalled() {
+        assert_eq!(report(0.3, 3.0).generator_notes(), (false, Vec::new()));
+        let (limited, notes) = report(0.3, 120.0).generator_notes();
+        assert!(!limited);
+        assert!(notes[0].contains("120 ms"), "{notes:?}");
+    }
+
+    #[test]
+    fn the_median_of_runs_gets_its_own_verdict() {
+        let runs = [report(0.95, 1.0), report(0.5, 1.0), report(0.4, 1.0)];
+        assert!(!Report::median(&runs).generator_notes().0);
+    }
 }

@@ -20,7 +20,7 @@ use rand::Rng;
 
 use crate::{
     client::{self, now_micros, Inbox, Sink},
-    harness::{own_cpu, Options, Provision, Server},
+    harness::{Options, OwnCpu, Provision, Server},
     report::{micros, per_second, Report},
 };
 
@@ -145,7 +145,7 @@ fn read_deliveries(mut inbox: Inbox, until: Until, counters: Arc<Counters>) -> t
 pub async fn idle(options: &Options, connections: u32) -> anyhow::Result<Report> {
     let server = Server::start(options, Provision::users(connections)).await?;
     let rss_before = server.rss();
-    let cpu = own_cpu();
+    let own = OwnCpu::start();
     let start = Instant::now();
     let held = connect_all(&server, connections as usize).await?;
     let elapsed = start.elapsed();
@@ -168,7 +168,7 @@ pub async fn idle(options: &Options, connections: u32) -> anyhow::Result<Report>
             (per_conn * 100.0).round() / 100.0,
             "KiB",
         )
-        .add("loadgen_cpu_seconds", (own_cpu() - cpu).as_secs_f64(), "s");
+        .generator(&own);
     drop(held);
     Ok(report)
 }
@@ -203,7 +203,7 @@ pub async fn fanout(
         sinks.push(sink);
     }
     let expected_deliveries = total * u64::from(members) - total;
-    let (server_cpu, own, switches) = (server.cpu(), own_cpu(), server.context_switches());
+    let (server_cpu, own, switches) = (server.cpu(), OwnCpu::start(), server.context_switches());
     let start = Instant::now();
     let mut sending = Vec::new();
     let period = rate.map(|r| Duration::from_secs_f64(f64::from(senders) / f64::from(r.max(1))));
@@ -260,7 +260,7 @@ pub async fn fanout(
             (server.context_switches() - switches) / total.max(1),
             "",
         )
-        .add("loadgen_cpu_seconds", (own_cpu() - own).as_secs_f64(), "s")
+        .generator(&own)
         .add("elapsed_seconds", elapsed.as_secs_f64(), "s")
         .latencies("latency", latencies);
     drop(sending);
@@ -279,7 +279,7 @@ pub async fn dm(options: &Options, clients: u32, rate: u32, seconds: u32) -> any
     let sent = Arc::new(AtomicU64::new(0));
     // Readers keep going a little past the last send so in-flight messages land.
     let read_until = tokio::time::Instant::from_std(deadline) + Duration::from_secs(3);
-    let (server_cpu, own, switches) = (server.cpu(), own_cpu(), server.context_switches());
+    let (server_cpu, own, switches) = (server.cpu(), OwnCpu::start(), server.context_switches());
     let start = Instant::now();
     let lag = own_lag(read_until);
     let mut tasks = Vec::new();
@@ -350,7 +350,7 @@ pub async fn dm(options: &Options, clients: u32, rate: u32, seconds: u32) -> any
             (server.context_switches() - switches) / Counters::get(&counters.acks).max(1),
             "",
         )
-        .add("loadgen_cpu_seconds", (own_cpu() - own).as_secs_f64(), "s")
+        .generator(&own)
         .add("elapsed_seconds", elapsed.as_secs_f64(), "s")
         .add("loadgen_max_lag_ms", lag.await?, "ms")
         .latencies("latency", latencies)
@@ -365,7 +365,7 @@ pub async fn durable(options: &Options, senders: u32, messages: u32) -> anyhow::
     let server = Server::start(options, Provision::pairs(senders * 2)).await?;
     let pairs = server.data.pairs.clone();
     let connections = connect_all(&server, senders as usize).await?;
-    let (server_cpu, own) = (server.cpu(), own_cpu());
+    let (server_cpu, own) = (server.cpu(), OwnCpu::start());
     let start = Instant::now();
     let mut tasks = Vec::new();
     for (i, (mut sink, mut stream)) in connections.into_iter().enumerate() {
@@ -413,7 +413,7 @@ pub async fn durable(options: &Options, senders: u32, messages: u32) -> anyhow::
             micros(server.cpu() - server_cpu) / acked.max(1) as f64,
             "µs",
         )
-        .add("loadgen_cpu_seconds", (own_cpu() - own).as_secs_f64(), "s")
+        .generator(&own)
         .add("elapsed_seconds", elapsed.as_secs_f64(), "s");
     Ok(report)
 }
@@ -434,7 +434,7 @@ pub async fn history(options: &Options, stored: u32, fetches: u32) -> anyhow::Re
     let token = server.data.users[0].token.clone();
     let http = reqwest::Client::new();
     let mut latencies = Vec::with_capacity(fetches as usize);
-    let own = own_cpu();
+    let own = OwnCpu::start();
     for _ in 0..fetches {
         let before = rand::rng().random_range(51..=i64::from(stored) + 1);
         let url = format!(
@@ -457,7 +457,7 @@ pub async fn history(options: &Options, stored: u32, fetches: u32) -> anyhow::Re
         .add("stored_messages", stored, "")
         .add("provision_seconds", provisioned.as_secs_f64(), "s")
         .add("fetches", fetches, "")
-        .add("loadgen_cpu_seconds", (own_cpu() - own).as_secs_f64(), "s")
+        .generator(&own)
         .latencies("history", latencies);
     Ok(report)
 }
@@ -537,7 +537,7 @@ pub async fn storm(options: &Options, clients: u32, rate: u32) -> anyhow::Result
     let end_at = stop_sending_at + Duration::from_secs(3);
     let give_up_at = end_at + Duration::from_secs(60);
     let reconnects = Arc::new(tokio::sync::Semaphore::new(CONNECT_PARALLEL));
-    let (server_cpu, own) = (server.cpu(), own_cpu());
+    let (server_cpu, own) = (server.cpu(), OwnCpu::start());
     let mut tasks = Vec::new();
     for (i, (sink, stream)) in connections.into_iter().enumerate() {
         let token = server.data.users[i].token.clone();
@@ -670,7 +670,7 @@ pub async fn storm(options: &Options, clients: u32, rate: u32) -> anyhow::Result
         .add("lost", lost, "")
         .add("duplicated", duplicated, "")
         .add("server_cpu_seconds", (server.cpu() - server_cpu).as_secs_f64(), "s")
-        .add("loadgen_cpu_seconds", (own_cpu() - own).as_secs_f64(), "s");
+        .generator(&own);
     Ok(report)
 }
 
