@@ -27,7 +27,7 @@ const BUSY_INTERVAL: Duration = Duration::from_millis(20);
 /// And at least this often, for writes that don't go through the writer.
 const IDLE_INTERVAL: Duration = Duration::from_secs(1);
 /// A WAL this long (in 4 KiB pages) is started over: ~16 MiB.
-pub const RESTART_FRAMES: i64 = 4096;
+const RESTART_FRAMES: i64 = 4096;
 
 /// The handle the writer holds; the task ends when it is dropped.
 pub struct Checkpointer {

@@ -180,9 +180,8 @@ impl Server {
     }
 }
 
-/// This process's CPU time (user + system).
-/// The generator's own CPU time over a stretch of wall time, to tell when
-/// it, rather than the server, is what limits a result.
+/// The generator's own CPU time (user + system) over a stretch of wall
+/// time, to tell when it, rather than the server, limits a result.
 pub struct OwnCpu {
     cpu: Duration,
     start: std::time::Instant,
