@@ -51,7 +51,7 @@ impl Application {
         let spa = SpaIndex::load(&config.static_dir)?;
         let hub = Hub::new(pool.clone());
         let state = AppState {
-            messenger: Messenger::start(pool.clone(), hub.clone()),
+            messenger: Messenger::start(pool.clone(), hub.clone())?,
             hub,
             media: MediaStore::open(&config.data_dir)?,
             send_limiter: Arc::new(UserLimiter::new(config.send_rate_per_second, config.send_burst)),

@@ -4,8 +4,8 @@
 //! `wal_autocheckpoint` pages: the writer copies a thousand pages into the
 //! database file and syncs it before its `COMMIT` returns, and every send
 //! queued behind that commit waits several milliseconds (docs/benchmarks.md).
-//! Instead the writer's connection never checkpoints; this task copies the
-//! WAL in the background on a connection of its own, and when the WAL has
+//! Instead the writer's connection never checkpoints; a thread of its own copies the
+//! WAL in the background on another connection, and when the WAL has
 //! grown past [`RESTART_FRAMES`] asks the writer to finish the few frames
 //! left between two batches, so that the writer's next transaction starts
 //! the WAL over from the beginning instead of growing the file.
@@ -13,13 +13,14 @@
 use std::{
     sync::{
         atomic::{AtomicBool, Ordering},
+        mpsc::{self, RecvTimeoutError},
         Arc,
     },
     time::Duration,
 };
 
-use sqlx::{SqliteConnection, SqlitePool};
-use tokio::sync::Notify;
+use rusqlite::Connection;
+use sqlx::SqlitePool;
 
 /// Copy at most this often while messages are committed: each run ends with
 /// an fsync of the database file, so a run per commit would double them.
@@ -29,14 +30,10 @@ const IDLE_INTERVAL: Duration = Duration::from_secs(1);
 /// A WAL this long (in 4 KiB pages) is started over: ~16 MiB.
 const RESTART_FRAMES: i64 = 4096;
 
-/// The handle the writer holds; the task ends when it is dropped.
+/// The handle the writer holds; the checkpointer stops when it is dropped.
 pub struct Checkpointer {
-    shared: Arc<Shared>,
-}
-
-struct Shared {
-    committed: Notify,
-    restart_wanted: AtomicBool,
+    committed: mpsc::SyncSender<()>,
+    restart_wanted: Arc<AtomicBool>,
 }
 
 /// What a checkpoint saw: frames in the WAL and how many of them are now in
@@ -48,127 +45,115 @@ pub struct WalState {
 }
 
 impl Checkpointer {
-    /// Starts the background task on a connection taken out of `pool`.
-    pub fn start(pool: SqlitePool) -> Self {
-        let shared = Arc::new(Shared {
-            committed: Notify::new(),
-            restart_wanted: AtomicBool::new(false),
-        });
-        tokio::spawn(run(pool, shared.clone()));
-        Self { shared }
+    /// Starts the checkpointer on a thread and a connection of its own, both
+    /// opened here so that their cost shows at start-up.
+    pub fn start(pool: &SqlitePool) -> std::io::Result<Self> {
+        let conn = super::open_direct(pool).map_err(std::io::Error::other)?;
+        // One pending wake-up is all it needs: commits meanwhile are copied too.
+        let (committed, wakes) = mpsc::sync_channel(1);
+        let restart_wanted = Arc::new(AtomicBool::new(false));
+        let flag = restart_wanted.clone();
+        std::thread::Builder::new()
+            .name("natter-checkpoint".into())
+            .spawn(move || run(&conn, &wakes, &flag))?;
+        Ok(Self {
+            committed,
+            restart_wanted,
+        })
     }
 
     /// The writer committed something: copy it soon.
     pub fn committed(&self) {
-        self.shared.committed.notify_one();
+        let _ = self.committed.try_send(());
     }
 
     /// True (once) when the WAL is long and nearly all copied: the writer
     /// should call [`copy_wal`] between two transactions.
     pub fn take_restart(&self) -> bool {
-        self.shared.restart_wanted.swap(false, Ordering::AcqRel)
+        self.restart_wanted.swap(false, Ordering::AcqRel)
     }
-}
-
-/// Makes `conn` leave checkpoints to the [`Checkpointer`].
-pub async fn hand_over(conn: &mut SqliteConnection) -> sqlx::Result<()> {
-    sqlx::query("PRAGMA wal_autocheckpoint = 0")
-        .execute(conn)
-        .await
-        .map(drop)
 }
 
 /// Copies whatever of the WAL it can into the database without waiting for
 /// anyone (a passive checkpoint). Run by the writer between transactions,
-/// after the background task has copied the bulk, it leaves nothing
+/// after the checkpointer has copied the bulk, it leaves nothing
 /// uncopied, and SQLite then starts the WAL over at the writer's next
 /// transaction.
-pub async fn copy_wal(conn: &mut SqliteConnection) -> sqlx::Result<WalState> {
-    let (_busy, frames, copied): (i64, i64, i64) =
-        sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(conn).await?;
-    Ok(WalState { frames, copied })
+pub fn copy_wal(conn: &Connection) -> rusqlite::Result<WalState> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+        Ok(WalState {
+            frames: row.get(1)?,
+            copied: row.get(2)?,
+        })
+    })
 }
 
-async fn run(pool: SqlitePool, shared: Arc<Shared>) {
-    // Its own connection, for good (not one an HTTP handler waits for),
-    // opened up front so that its cost shows at start-up.
-    let mut conn = loop {
-        match pool.acquire().await {
-            Ok(conn) => break conn.detach(),
-            Err(err) => {
-                tracing::warn!(%err, "checkpointer has no connection");
-                tokio::time::sleep(IDLE_INTERVAL).await;
-            }
-        }
-    };
+fn run(conn: &Connection, wakes: &mpsc::Receiver<()>, restart_wanted: &AtomicBool) {
     loop {
-        let _ = tokio::time::timeout(IDLE_INTERVAL, shared.committed.notified()).await;
-        if Arc::strong_count(&shared) == 1 {
+        match wakes.recv_timeout(IDLE_INTERVAL) {
+            Ok(()) | Err(RecvTimeoutError::Timeout) => {}
             // The writer is gone; closing the last connection checkpoints the rest.
-            return;
+            Err(RecvTimeoutError::Disconnected) => return,
         }
-        match copy_wal(&mut conn).await {
+        match copy_wal(conn) {
             Ok(wal) => {
                 tracing::trace!(frames = wal.frames, copied = wal.copied, "checkpoint");
                 if wal.frames >= RESTART_FRAMES {
-                    shared.restart_wanted.store(true, Ordering::Release);
+                    restart_wanted.store(true, Ordering::Release);
                 }
             }
             // Busy (another checkpoint is running) or I/O trouble: try again
             // on the next round; the WAL only grows meanwhile.
             Err(err) => tracing::warn!(%err, "checkpoint failed"),
         }
-        tokio::time::sleep(BUSY_INTERVAL).await;
+        std::thread::sleep(BUSY_INTERVAL);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::testing::temp_pool;
+    use crate::db::{open_direct, testing::temp_pool};
 
-    /// A database with a table to fill, and a writer connection that leaves
-    /// checkpoints to others.
-    async fn handed_over_writer() -> (SqlitePool, tempfile::TempDir, SqliteConnection) {
+    /// A database with a table to fill, and a writer's connection.
+    async fn writer() -> (SqlitePool, tempfile::TempDir, Connection) {
         let (pool, dir) = temp_pool().await;
         sqlx::query("CREATE TABLE filler (data BLOB)")
             .execute(&pool)
             .await
             .unwrap();
-        let mut writer = pool.acquire().await.unwrap().detach();
-        hand_over(&mut writer).await.unwrap();
+        let writer = open_direct(&pool).unwrap();
         (pool, dir, writer)
     }
 
-    async fn write_rows(conn: &mut SqliteConnection, rows: usize) {
-        let mut tx = crate::db::begin_write_on(conn).await.unwrap();
+    fn write_rows(conn: &mut Connection, rows: usize) {
+        let tx = crate::db::append::begin(conn).unwrap();
         for _ in 0..rows {
             // A 4 KiB row: about one WAL frame each.
-            sqlx::query("INSERT INTO filler (data) VALUES (zeroblob(4000))")
-                .execute(&mut *tx)
-                .await
+            tx.execute("INSERT INTO filler (data) VALUES (zeroblob(4000))", [])
                 .unwrap();
         }
-        tx.commit().await.unwrap();
+        tx.commit().unwrap();
     }
 
     /// With the writer's own checkpoints off, the WAL is copied in the
     /// background and started over once long, so the file stays bounded.
     #[tokio::test]
     async fn the_wal_is_copied_and_restarted_without_the_writer_checkpointing() {
-        let (pool, dir, mut writer) = handed_over_writer().await;
-        let checkpointer = Checkpointer::start(pool.clone());
+        let (pool, dir, mut writer) = writer().await;
+        let checkpointer = Checkpointer::start(&pool).unwrap();
         let wal = dir.path().join("test.db-wal");
         let mut restarts = 0;
         // Eight times the restart length, a frame per row.
         for _ in 0..(8 * RESTART_FRAMES as usize / 64) {
-            write_rows(&mut writer, 64).await;
+            write_rows(&mut writer, 64);
             checkpointer.committed();
             if checkpointer.take_restart() {
-                copy_wal(&mut writer).await.unwrap();
+                copy_wal(&writer).unwrap();
                 restarts += 1;
             }
-            tokio::task::yield_now().await;
+            // Give the checkpointer's thread a turn.
+            std::thread::yield_now();
         }
         let size = std::fs::metadata(&wal).unwrap().len();
         assert!(restarts > 0, "the writer was never asked to finish a checkpoint");
@@ -177,13 +162,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_handed_over_connection_does_not_checkpoint_by_itself() {
-        let (_pool, _dir, mut writer) = handed_over_writer().await;
+    async fn a_direct_connection_does_not_checkpoint_by_itself() {
+        let (_pool, _dir, mut writer) = writer().await;
         // Past SQLite's default autocheckpoint of 1 000 pages.
         for _ in 0..40 {
-            write_rows(&mut writer, 64).await;
+            write_rows(&mut writer, 64);
         }
-        let state = copy_wal(&mut writer).await.unwrap();
+        let state = copy_wal(&writer).unwrap();
         assert!(
             state.frames >= 2560,
             "{state:?}: the WAL was started over by an automatic checkpoint"

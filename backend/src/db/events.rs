@@ -68,61 +68,18 @@ pub async fn append(
     const SQL: &str = "INSERT INTO events (conversation_id, seq, id, sender_id, client_msg_id, created_at, body)
          SELECT id, last_seq + 1, ?2, ?3, ?4, ?5, ?6 FROM conversations WHERE id = ?1
          RETURNING seq";
-    insert_next(conn, SQL, conversation, sender, client_msg_id, body, now)
-        .await?
-        .ok_or(sqlx::Error::RowNotFound)
-}
-
-/// Appends a message if `sender` may post to `conversation` (a member, and
-/// for a direct conversation still a contact), checking and inserting in one
-/// statement: the writer's hot path. `None` when not allowed; a repeated
-/// `client_msg_id` fails with a unique violation (see [`is_repeat`]).
-pub async fn append_message(
-    conn: &mut SqliteConnection,
-    conversation: ConversationId,
-    sender: UserId,
-    client_msg_id: &str,
-    body: EventBody,
-    now: i64,
-) -> sqlx::Result<Option<Event>> {
-    const SQL: &str = "INSERT INTO events (conversation_id, seq, id, sender_id, client_msg_id, created_at, body)
-         SELECT c.id, c.last_seq + 1, ?2, ?3, ?4, ?5, ?6
-         FROM conversations c JOIN members m ON m.conversation_id = c.id AND m.user_id = ?3
-         WHERE c.id = ?1 AND (c.kind <> 'direct' OR EXISTS (
-             SELECT 1 FROM contacts k WHERE k.user_id = ?3
-                 AND k.contact_id = CASE WHEN c.dm_low = ?3 THEN c.dm_high ELSE c.dm_low END))
-         RETURNING seq";
-    insert_next(conn, SQL, conversation, sender, Some(client_msg_id), body, now).await
-}
-
-/// True for the error of appending a `client_msg_id` its sender already used.
-pub fn is_repeat(err: &sqlx::Error) -> bool {
-    err.as_database_error().is_some_and(|e| e.is_unique_violation())
-}
-
-/// Runs an `INSERT … SELECT … RETURNING seq` with the parameters
-/// conversation, id, sender, client_msg_id, created_at, body.
-async fn insert_next(
-    conn: &mut SqliteConnection,
-    sql: &'static str,
-    conversation: ConversationId,
-    sender: UserId,
-    client_msg_id: Option<&str>,
-    body: EventBody,
-    now: i64,
-) -> sqlx::Result<Option<Event>> {
     let id = uuid::Uuid::now_v7().to_string();
     let json = serde_json::to_string(&body).map_err(|err| sqlx::Error::Encode(Box::new(err)))?;
-    let seq: Option<i64> = sqlx::query_scalar(sql)
+    let seq: i64 = sqlx::query_scalar(SQL)
         .bind(conversation.0)
         .bind(&id)
         .bind(sender.0)
         .bind(client_msg_id)
         .bind(now)
         .bind(&json)
-        .fetch_optional(&mut *conn)
+        .fetch_one(&mut *conn)
         .await?;
-    Ok(seq.map(|seq| Event {
+    Ok(Event {
         conversation_id: conversation,
         seq,
         id: EventId(id),
@@ -130,7 +87,7 @@ async fn insert_next(
         client_msg_id: client_msg_id.map(str::to_owned),
         created_at: now,
         body,
-    }))
+    })
 }
 
 /// Which slice of a log to read.
@@ -176,66 +133,6 @@ pub async fn page(
         rows.reverse();
     }
     Ok((rows.into_iter().map(Event::from).collect(), more))
-}
-
-/// The event a sender already stored under this `client_msg_id`, if any.
-pub async fn by_client_msg_id(
-    conn: &mut SqliteConnection,
-    sender: UserId,
-    client_msg_id: &str,
-) -> sqlx::Result<Option<Event>> {
-    let row: Option<EventRow> = sqlx::query_as(
-        "SELECT conversation_id, seq, id, sender_id, client_msg_id, created_at, body
-         FROM events WHERE sender_id = ?1 AND client_msg_id = ?2",
-    )
-    .bind(sender.0)
-    .bind(client_msg_id)
-    .fetch_optional(conn)
-    .await?;
-    Ok(row.map(Event::from))
-}
-
-/// Whether `sender` may post to `conversation`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SendRight {
-    Allowed,
-    /// Not a member (or no such conversation).
-    NotMember,
-    /// A direct conversation whose two users are no longer contacts.
-    NotContacts,
-}
-
-pub async fn send_right(
-    conn: &mut SqliteConnection,
-    conversation: ConversationId,
-    sender: UserId,
-) -> sqlx::Result<SendRight> {
-    let row: Option<(String, Option<i64>)> = sqlx::query_as(
-        "SELECT c.kind,
-                (SELECT 1 FROM contacts k WHERE k.user_id = ?2
-                    AND k.contact_id = CASE WHEN c.dm_low = ?2 THEN c.dm_high ELSE c.dm_low END)
-         FROM conversations c JOIN members m ON m.conversation_id = c.id AND m.user_id = ?2
-         WHERE c.id = ?1",
-    )
-    .bind(conversation.0)
-    .bind(sender.0)
-    .fetch_optional(conn)
-    .await?;
-    Ok(match row {
-        None => SendRight::NotMember,
-        Some((kind, contact)) if kind == "direct" && contact.is_none() => SendRight::NotContacts,
-        Some(_) => SendRight::Allowed,
-    })
-}
-
-/// True when `id` is an event of `conversation` (for replies).
-pub async fn exists_in(conn: &mut SqliteConnection, conversation: ConversationId, id: &EventId) -> sqlx::Result<bool> {
-    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM events WHERE id = ?1 AND conversation_id = ?2")
-        .bind(&id.0)
-        .bind(conversation.0)
-        .fetch_optional(conn)
-        .await?;
-    Ok(found.is_some())
 }
 
 /// Every event after `seq`, ascending (for publishing what a transaction added).

@@ -77,16 +77,18 @@ pub async fn record_upload(conn: &mut SqliteConnection, media: &str, user: UserI
     Ok(())
 }
 
+/// Whether user ?2 may see media ?1: the uploader, and members of any
+/// conversation where it was posted, may. Shared with [`super::append`].
+pub(crate) const VISIBLE_TO: &str = "SELECT EXISTS (SELECT 1 FROM media_uploads WHERE media_id = ?1 AND user_id = ?2)
+    OR EXISTS (SELECT 1 FROM events e JOIN members m ON m.conversation_id = e.conversation_id AND m.user_id = ?2
+               WHERE e.media_id = ?1)";
+
 /// The uploader, and members of any conversation where it was posted, may see it.
 pub async fn visible_to(conn: &mut SqliteConnection, media: &str, user: UserId) -> sqlx::Result<bool> {
-    let visible: i64 = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM media_uploads WHERE media_id = ?1 AND user_id = ?2)
-             OR EXISTS (SELECT 1 FROM events e JOIN members m ON m.conversation_id = e.conversation_id AND m.user_id = ?2
-                        WHERE e.media_id = ?1)",
-    )
-    .bind(media)
-    .bind(user.0)
-    .fetch_one(conn)
-    .await?;
+    let visible: i64 = sqlx::query_scalar(VISIBLE_TO)
+        .bind(media)
+        .bind(user.0)
+        .fetch_one(conn)
+        .await?;
     Ok(visible == 1)
 }

@@ -1,5 +1,6 @@
 //! Storage: the SQLite pool, migrations, and one module of queries per aggregate.
 
+pub mod append;
 pub mod checkpoint;
 pub mod contacts;
 pub mod conversations;
@@ -18,6 +19,9 @@ use sqlx::{
     SqlitePool,
 };
 
+/// How long a connection waits for another one's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Opens (creating if needed) the database and brings its schema up to date.
 pub async fn connect(url: &str) -> anyhow::Result<SqlitePool> {
     let options = SqliteConnectOptions::from_str(url)
@@ -27,7 +31,7 @@ pub async fn connect(url: &str) -> anyhow::Result<SqlitePool> {
         // FULL: a commit is on disk before we acknowledge it, even on power loss.
         .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(5));
+        .busy_timeout(BUSY_TIMEOUT);
     let pool = SqlitePoolOptions::new()
         .max_connections(8)
         .connect_with(options)
@@ -38,6 +42,24 @@ pub async fn connect(url: &str) -> anyhow::Result<SqlitePool> {
         .await
         .context("database migration failed")?;
     Ok(pool)
+}
+
+/// A blocking connection to the database behind `pool`, for a thread of its
+/// own (the message writer, the checkpointer), with the pool's settings but
+/// no automatic checkpoints: [`checkpoint`] takes care of those.
+pub fn open_direct(pool: &SqlitePool) -> rusqlite::Result<rusqlite::Connection> {
+    use rusqlite::OpenFlags;
+    // Migrated already by `connect`: an empty new file would be a mistake.
+    let options = pool.connect_options();
+    let conn = rusqlite::Connection::open_with_flags(
+        options.get_filename(),
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    Ok(conn)
 }
 
 /// Starts a write transaction. `BEGIN IMMEDIATE` takes SQLite's write lock

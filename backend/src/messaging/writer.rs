@@ -1,7 +1,14 @@
-//! The writer: one task owns all message inserts. It takes whatever sends
+//! The writer: one thread owns all message inserts. It takes whatever sends
 //! are queued (up to a batch), commits them in one transaction, and only
-//! then answers each sender and publishes the events. One fsync covers a
-//! whole burst, and seq order equals commit order equals delivery order.
+//! then hands them to the publisher task, which sends the events out and
+//! answers each sender. One fsync covers a whole burst, and seq order equals
+//! commit order equals delivery order.
+//!
+//! The writer is a plain thread on a blocking SQLite connection
+//! ([`db::append`]) so that a batch's statements run back to back; the
+//! publisher stays async because delivery may have to load a conversation's
+//! members. While the publisher delivers one batch, the writer stores the
+//! next.
 
 use std::collections::HashMap;
 
@@ -10,20 +17,27 @@ use natter_common::{
     ids::{ConversationId, EventId, UserId},
     ErrorCode,
 };
-use sqlx::{SqliteConnection, SqlitePool};
+use rusqlite::Connection;
+use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
-    db::{self, checkpoint::Checkpointer, events::SendRight},
+    db::{
+        self,
+        append::{self, SendRight},
+        checkpoint::{self, Checkpointer},
+    },
     hub::{ConnId, Hub},
 };
 
 /// Sends queued beyond this many wait for the next batch.
 const MAX_BATCH: usize = 512;
-/// A batch (its statements, commit and publishing) this slow is logged.
+/// A batch (its statements and commit) this slow is logged.
 const SLOW_BATCH: std::time::Duration = std::time::Duration::from_millis(100);
 /// Sends waiting for the writer before new ones are refused as busy.
 const QUEUE_DEPTH: usize = 8192;
+/// Committed batches waiting for the publisher before the writer waits too.
+const PUBLISH_DEPTH: usize = 64;
 
 pub struct SendRequest {
     pub sender: UserId,
@@ -50,11 +64,26 @@ pub struct Messenger {
 }
 
 impl Messenger {
-    /// Starts the writer task.
-    pub fn start(pool: SqlitePool, hub: Hub) -> Self {
+    /// Starts the writer thread (and its checkpointer) and the publisher
+    /// task. Their connections are opened here: a database the writer
+    /// can't open stops the server at start-up, not at the first message.
+    pub fn start(pool: SqlitePool, hub: Hub) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        let conn = db::open_direct(&pool).context("the message writer cannot open the database")?;
+        let checkpointer = Checkpointer::start(&pool).context("cannot start the checkpointer")?;
         let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
-        tokio::spawn(run(pool, hub, jobs));
-        Self { queue }
+        let (committed, batches) = mpsc::channel(PUBLISH_DEPTH);
+        let writer = Writer {
+            pool: pool.clone(),
+            conn: Some(conn),
+            checkpointer,
+        };
+        std::thread::Builder::new()
+            .name("natter-writer".into())
+            .spawn(move || writer.run(jobs, committed))
+            .context("cannot start the message writer")?;
+        tokio::spawn(publish(hub, batches));
+        Ok(Self { queue })
     }
 
     /// Queues a message for storing, in call order, and returns where its
@@ -76,31 +105,11 @@ impl Pending {
     }
 }
 
-async fn run(pool: SqlitePool, hub: Hub, mut jobs: mpsc::Receiver<Job>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    // One connection, kept: SQLite drops a connection's page cache whenever
-    // another connection has written, so a writer taking any pooled
-    // connection per batch would re-read its pages every time.
-    let mut conn = None;
-    let checkpointer = Checkpointer::start(pool.clone());
-    while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let (size, started) = (batch.len(), std::time::Instant::now());
-        commit_batch(&pool, &mut conn, &hub, std::mem::take(&mut batch)).await;
-        checkpointer.committed();
-        if let Some(conn) = conn.as_mut().filter(|_| checkpointer.take_restart()) {
-            if let Err(err) = db::checkpoint::copy_wal(conn).await {
-                tracing::warn!(%err, "finishing a checkpoint failed");
-            }
-        }
-        let took = started.elapsed();
-        // Every send waits for the batch before it: a slow one shows up as
-        // latency for everybody, so say so.
-        if took >= SLOW_BATCH {
-            tracing::warn!(size, millis = took.as_millis() as u64, "slow message batch");
-        } else {
-            tracing::trace!(size, micros = took.as_micros() as u64, "message batch");
-        }
-    }
+/// A batch as the writer left it: what each job came to, or why none of
+/// them was stored.
+struct Committed {
+    jobs: Vec<Job>,
+    steps: rusqlite::Result<Vec<Step>>,
 }
 
 enum Step {
@@ -110,62 +119,106 @@ enum Step {
     Refused(ErrorCode, String),
 }
 
-async fn commit_batch(pool: &SqlitePool, conn: &mut Option<SqliteConnection>, hub: &Hub, jobs: Vec<Job>) {
-    let stored = match conn {
-        Some(conn) => store(conn, &jobs).await,
-        None => match own_connection(pool).await {
-            Ok(fresh) => store(conn.insert(fresh), &jobs).await,
-            Err(err) => Err(err),
-        },
-    };
-    let steps = match stored {
-        Ok(steps) => steps,
-        Err(err) => {
-            // Start over on a fresh connection next time.
-            *conn = None;
-            // Nothing was committed, so nothing is acknowledged; clients retry
-            // with the same client_msg_id.
-            tracing::error!(%err, sends = jobs.len(), "message batch failed");
-            for job in jobs {
-                let _ = job.reply.send(Err((
-                    ErrorCode::Internal,
-                    "The message could not be stored; retry.".into(),
-                )));
+struct Writer {
+    pool: SqlitePool,
+    /// Kept for good: SQLite drops a connection's page cache whenever
+    /// another connection has written, so a fresh one per batch would
+    /// re-read its pages every time. `None` after an error, until reopened.
+    conn: Option<Connection>,
+    checkpointer: Checkpointer,
+}
+
+impl Writer {
+    /// Stores batches until every [`Messenger`] is gone (or the publisher).
+    fn run(mut self, mut jobs: mpsc::Receiver<Job>, committed: mpsc::Sender<Committed>) {
+        while let Some(first) = jobs.blocking_recv() {
+            let mut batch = Vec::with_capacity(MAX_BATCH);
+            batch.push(first);
+            while batch.len() < MAX_BATCH {
+                let Ok(job) = jobs.try_recv() else { break };
+                batch.push(job);
             }
-            return;
+            let started = std::time::Instant::now();
+            let steps = self.store(&batch);
+            self.checkpointer.committed();
+            self.finish_checkpoint();
+            let (size, took) = (batch.len(), started.elapsed());
+            // Every send waits for the batch before it: a slow one shows up as
+            // latency for everybody, so say so.
+            if took >= SLOW_BATCH {
+                tracing::warn!(size, millis = took.as_millis() as u64, "slow message batch");
+            } else {
+                tracing::trace!(size, micros = took.as_micros() as u64, "message batch");
+            }
+            if committed.blocking_send(Committed { jobs: batch, steps }).is_err() {
+                return;
+            }
         }
-    };
-    for (job, step) in jobs.into_iter().zip(steps) {
-        match step {
-            Step::Stored(event) => {
-                hub.publish(std::slice::from_ref(&event), job.request.conn).await;
-                let _ = job.reply.send(Ok(event));
-            }
-            Step::Repeat(event) => {
-                let _ = job.reply.send(Ok(event));
-            }
-            Step::Refused(code, message) => {
-                let _ = job.reply.send(Err((code, message)));
+    }
+
+    fn store(&mut self, jobs: &[Job]) -> rusqlite::Result<Vec<Step>> {
+        let conn = match &mut self.conn {
+            Some(conn) => conn,
+            empty => empty.insert(db::open_direct(&self.pool)?),
+        };
+        let stored = store(conn, jobs);
+        if stored.is_err() {
+            // Start over on a fresh connection next time.
+            self.conn = None;
+        }
+        stored
+    }
+
+    /// Copies the last WAL frames when the checkpointer asks, so that the
+    /// next transaction starts the WAL over.
+    fn finish_checkpoint(&mut self) {
+        if let Some(conn) = self.conn.as_ref().filter(|_| self.checkpointer.take_restart()) {
+            if let Err(err) = checkpoint::copy_wal(conn) {
+                tracing::warn!(%err, "finishing a checkpoint failed");
             }
         }
     }
 }
 
-/// A connection of the writer's own, out of the pool for good, that leaves
-/// checkpoints to the [`Checkpointer`].
-async fn own_connection(pool: &SqlitePool) -> sqlx::Result<SqliteConnection> {
-    let mut conn = pool.acquire().await?.detach();
-    db::checkpoint::hand_over(&mut conn).await?;
-    Ok(conn)
+/// Publishes committed batches in commit order, then answers their senders.
+async fn publish(hub: Hub, mut batches: mpsc::Receiver<Committed>) {
+    while let Some(Committed { jobs, steps }) = batches.recv().await {
+        let steps = match steps {
+            Ok(steps) => steps,
+            Err(err) => {
+                // Nothing was committed, so nothing is acknowledged; clients
+                // retry with the same client_msg_id.
+                tracing::error!(%err, sends = jobs.len(), "message batch failed");
+                for job in jobs {
+                    let _ = job.reply.send(Err((
+                        ErrorCode::Internal,
+                        "The message could not be stored; retry.".into(),
+                    )));
+                }
+                continue;
+            }
+        };
+        for (job, step) in jobs.into_iter().zip(steps) {
+            let outcome = match step {
+                Step::Stored(event) => {
+                    hub.publish(std::slice::from_ref(&event), job.request.conn).await;
+                    Ok(event)
+                }
+                Step::Repeat(event) => Ok(event),
+                Step::Refused(code, message) => Err((code, message)),
+            };
+            let _ = job.reply.send(outcome);
+        }
+    }
 }
 
 /// Checks and inserts every job in one transaction. A plain message costs
 /// one statement: the insert checks the sender's right and the unique index
 /// catches a repeated `client_msg_id`; the reasons are looked up only when
 /// it stores nothing.
-async fn store(conn: &mut SqliteConnection, jobs: &[Job]) -> sqlx::Result<Vec<Step>> {
+fn store(conn: &mut Connection, jobs: &[Job]) -> rusqlite::Result<Vec<Step>> {
     let now = db::now_ms();
-    let mut tx = db::begin_write_on(conn).await?;
+    let tx = append::begin(conn)?;
     let mut in_batch: HashMap<(UserId, &str), Event> = HashMap::new();
     let mut steps = Vec::with_capacity(jobs.len());
     for Job { request: r, .. } in jobs {
@@ -175,7 +228,7 @@ async fn store(conn: &mut SqliteConnection, jobs: &[Job]) -> sqlx::Result<Vec<St
             continue;
         }
         if r.reply_to.is_some() || matches!(r.content, MessageContent::Image { .. }) {
-            if let Some(step) = check_references(&mut tx, r).await? {
+            if let Some(step) = check_references(&tx, r)? {
                 steps.push(step);
                 continue;
             }
@@ -184,25 +237,24 @@ async fn store(conn: &mut SqliteConnection, jobs: &[Job]) -> sqlx::Result<Vec<St
             content: r.content.clone(),
             reply_to: r.reply_to.clone(),
         };
-        let step =
-            match db::events::append_message(&mut tx, r.conversation, r.sender, &r.client_msg_id, body, now).await {
-                Ok(Some(event)) => {
-                    in_batch.insert(key, event.clone());
-                    Step::Stored(event)
-                }
-                Ok(None) => refusal(&mut tx, r).await?,
-                Err(err) if db::events::is_repeat(&err) => repeat(&mut tx, r).await?,
-                Err(err) => return Err(err),
-            };
+        let step = match append::message(&tx, r.conversation, r.sender, &r.client_msg_id, body, now) {
+            Ok(Some(event)) => {
+                in_batch.insert(key, event.clone());
+                Step::Stored(event)
+            }
+            Ok(None) => refusal(&tx, r)?,
+            Err(err) if append::is_repeat(&err) => repeat(&tx, r)?,
+            Err(err) => return Err(err),
+        };
         steps.push(step);
     }
-    tx.commit().await?;
+    tx.commit()?;
     Ok(steps)
 }
 
 /// The original of a repeated send.
-async fn repeat(tx: &mut SqliteConnection, r: &SendRequest) -> sqlx::Result<Step> {
-    let original = db::events::by_client_msg_id(tx, r.sender, &r.client_msg_id).await?;
+fn repeat(tx: &Connection, r: &SendRequest) -> rusqlite::Result<Step> {
+    let original = append::by_client_msg_id(tx, r.sender, &r.client_msg_id)?;
     Ok(original.map_or_else(
         || Step::Refused(ErrorCode::Internal, "The message could not be stored; retry.".into()),
         Step::Repeat,
@@ -211,11 +263,11 @@ async fn repeat(tx: &mut SqliteConnection, r: &SendRequest) -> sqlx::Result<Step
 
 /// Why a send stored nothing: a repeat (acknowledged even if the sender has
 /// since lost the right to post) or no right to post.
-async fn refusal(tx: &mut SqliteConnection, r: &SendRequest) -> sqlx::Result<Step> {
-    if let Some(event) = db::events::by_client_msg_id(tx, r.sender, &r.client_msg_id).await? {
+fn refusal(tx: &Connection, r: &SendRequest) -> rusqlite::Result<Step> {
+    if let Some(event) = append::by_client_msg_id(tx, r.sender, &r.client_msg_id)? {
         return Ok(Step::Repeat(event));
     }
-    Ok(match db::events::send_right(tx, r.conversation, r.sender).await? {
+    Ok(match append::send_right(tx, r.conversation, r.sender)? {
         SendRight::NotContacts => Step::Refused(ErrorCode::NotContacts, "You can only message your contacts.".into()),
         SendRight::NotMember | SendRight::Allowed => Step::Refused(ErrorCode::NotFound, "No such conversation.".into()),
     })
@@ -224,16 +276,16 @@ async fn refusal(tx: &mut SqliteConnection, r: &SendRequest) -> sqlx::Result<Ste
 /// For messages that point at something (an image, a replied-to event): a
 /// repeat, or a refusal when the reference is not the sender's to use;
 /// `None` to go on.
-async fn check_references(tx: &mut SqliteConnection, r: &SendRequest) -> sqlx::Result<Option<Step>> {
-    if let Some(event) = db::events::by_client_msg_id(tx, r.sender, &r.client_msg_id).await? {
+fn check_references(tx: &Connection, r: &SendRequest) -> rusqlite::Result<Option<Step>> {
+    if let Some(event) = append::by_client_msg_id(tx, r.sender, &r.client_msg_id)? {
         return Ok(Some(Step::Repeat(event)));
     }
-    if db::events::send_right(tx, r.conversation, r.sender).await? != SendRight::Allowed {
-        return refusal(tx, r).await.map(Some);
+    if append::send_right(tx, r.conversation, r.sender)? != SendRight::Allowed {
+        return refusal(tx, r).map(Some);
     }
     if let MessageContent::Image { media_id } = &r.content {
         // Posting an image shares it; only images you may see can be shared.
-        if !db::media::visible_to(tx, media_id, r.sender).await? {
+        if !append::media_visible_to(tx, media_id, r.sender)? {
             return Ok(Some(Step::Refused(
                 ErrorCode::InvalidInput {
                     field: "media_id".into(),
@@ -243,7 +295,7 @@ async fn check_references(tx: &mut SqliteConnection, r: &SendRequest) -> sqlx::R
         }
     }
     if let Some(target) = &r.reply_to {
-        if !db::events::exists_in(tx, r.conversation, target).await? {
+        if !append::exists_in(tx, r.conversation, target)? {
             return Ok(Some(Step::Refused(
                 ErrorCode::InvalidInput {
                     field: "reply_to".into(),

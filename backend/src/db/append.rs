@@ -1,0 +1,120 @@
+//! The message writer's statements, on its own blocking connection
+//! ([`super::open_direct`]). A batch's checks and inserts run back to back
+//! on the writer's thread; through sqlx each statement would be a round trip
+//! between the async runtime and the connection's worker thread, two context
+//! switches apiece (docs/benchmarks.md).
+
+use natter_common::{
+    events::{Event, EventBody},
+    ids::{ConversationId, EventId, UserId},
+};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+
+/// Starts a write transaction holding SQLite's write lock from the start
+/// (as [`super::begin_write`] does for the pool).
+pub fn begin(conn: &mut Connection) -> rusqlite::Result<Transaction<'_>> {
+    conn.transaction_with_behavior(TransactionBehavior::Immediate)
+}
+
+/// Appends a message if `sender` may post to `conversation` (a member, and
+/// for a direct conversation still a contact), checking and inserting in one
+/// statement: the writer's hot path. `None` when not allowed; a repeated
+/// `client_msg_id` fails with a unique violation (see [`is_repeat`]).
+pub fn message(
+    conn: &Connection,
+    conversation: ConversationId,
+    sender: UserId,
+    client_msg_id: &str,
+    body: EventBody,
+    now: i64,
+) -> rusqlite::Result<Option<Event>> {
+    // The seq is the conversation's last_seq + 1; a trigger stores it back.
+    const SQL: &str = "INSERT INTO events (conversation_id, seq, id, sender_id, client_msg_id, created_at, body)
+         SELECT c.id, c.last_seq + 1, ?2, ?3, ?4, ?5, ?6
+         FROM conversations c JOIN members m ON m.conversation_id = c.id AND m.user_id = ?3
+         WHERE c.id = ?1 AND (c.kind <> 'direct' OR EXISTS (
+             SELECT 1 FROM contacts k WHERE k.user_id = ?3
+                 AND k.contact_id = CASE WHEN c.dm_low = ?3 THEN c.dm_high ELSE c.dm_low END))
+         RETURNING seq";
+    let id = uuid::Uuid::now_v7().to_string();
+    let json = serde_json::to_string(&body).map_err(|err| rusqlite::Error::ToSqlConversionFailure(Box::new(err)))?;
+    let seq: Option<i64> = conn
+        .prepare_cached(SQL)?
+        .query_row(params![conversation.0, id, sender.0, client_msg_id, now, json], |row| {
+            row.get(0)
+        })
+        .optional()?;
+    Ok(seq.map(|seq| Event {
+        conversation_id: conversation,
+        seq,
+        id: EventId(id),
+        sender,
+        client_msg_id: Some(client_msg_id.to_owned()),
+        created_at: now,
+        body,
+    }))
+}
+
+/// True for the error of appending a `client_msg_id` its sender already used.
+pub fn is_repeat(err: &rusqlite::Error) -> bool {
+    matches!(err, rusqlite::Error::SqliteFailure(e, _) if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
+}
+
+/// The event a sender already stored under this `client_msg_id`, if any.
+pub fn by_client_msg_id(conn: &Connection, sender: UserId, client_msg_id: &str) -> rusqlite::Result<Option<Event>> {
+    conn.prepare_cached(
+        "SELECT conversation_id, seq, id, created_at, body FROM events WHERE sender_id = ?1 AND client_msg_id = ?2",
+    )?
+    .query_row(params![sender.0, client_msg_id], |row| {
+        Ok(super::events::from_parts(
+            ConversationId(row.get(0)?),
+            row.get(1)?,
+            row.get(2)?,
+            sender,
+            Some(client_msg_id.to_owned()),
+            row.get(3)?,
+            &row.get::<_, String>(4)?,
+        ))
+    })
+    .optional()
+}
+
+/// Whether `sender` may post to `conversation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendRight {
+    Allowed,
+    /// Not a member (or no such conversation).
+    NotMember,
+    /// A direct conversation whose two users are no longer contacts.
+    NotContacts,
+}
+
+pub fn send_right(conn: &Connection, conversation: ConversationId, sender: UserId) -> rusqlite::Result<SendRight> {
+    let row: Option<(String, Option<i64>)> = conn
+        .prepare_cached(
+            "SELECT c.kind,
+                    (SELECT 1 FROM contacts k WHERE k.user_id = ?2
+                        AND k.contact_id = CASE WHEN c.dm_low = ?2 THEN c.dm_high ELSE c.dm_low END)
+             FROM conversations c JOIN members m ON m.conversation_id = c.id AND m.user_id = ?2
+             WHERE c.id = ?1",
+        )?
+        .query_row(params![conversation.0, sender.0], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    Ok(match row {
+        None => SendRight::NotMember,
+        Some((kind, contact)) if kind == "direct" && contact.is_none() => SendRight::NotContacts,
+        Some(_) => SendRight::Allowed,
+    })
+}
+
+/// True when `id` is an event of `conversation` (for replies).
+pub fn exists_in(conn: &Connection, conversation: ConversationId, id: &EventId) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM events WHERE id = ?1 AND conversation_id = ?2)")?
+        .query_row(params![id.0, conversation.0], |row| row.get(0))
+}
+
+/// Whether `user` may see (and so share) the image `media`.
+pub fn media_visible_to(conn: &Connection, media: &str, user: UserId) -> rusqlite::Result<bool> {
+    conn.prepare_cached(super::media::VISIBLE_TO)?
+        .query_row(params![media, user.0], |row| row.get(0))
+}
