@@ -28,9 +28,8 @@ pub fn message(
     body: EventBody,
     now: i64,
 ) -> rusqlite::Result<Option<Event>> {
-    // The seq is the conversation's last_seq + 1; a trigger stores it back.
     const SQL: &str = "INSERT INTO events (conversation_id, seq, id, sender_id, client_msg_id, created_at, body)
-         SELECT c.id, c.last_seq + 1, ?2, ?3, ?4, ?5, ?6
+         SELECT c.id, ?7, ?2, ?3, ?4, ?5, ?6
          FROM conversations c JOIN members m ON m.conversation_id = c.id AND m.user_id = ?3
          WHERE c.id = ?1 AND (c.kind <> 'direct' OR EXISTS (
              SELECT 1 FROM contacts k WHERE k.user_id = ?3
@@ -38,11 +37,17 @@ pub fn message(
          RETURNING seq";
     let id = uuid::Uuid::now_v7().to_string();
     let json = serde_json::to_string(&body).map_err(|err| rusqlite::Error::ToSqlConversionFailure(Box::new(err)))?;
+    // Its own statement: an insert whose SELECT reads `events` would stage
+    // the row in a temporary table first.
+    let next: i64 = conn
+        .prepare_cached(NEXT_SEQ)?
+        .query_row([conversation.0], |row| row.get(0))?;
     let seq: Option<i64> = conn
         .prepare_cached(SQL)?
-        .query_row(params![conversation.0, id, sender.0, client_msg_id, now, json], |row| {
-            row.get(0)
-        })
+        .query_row(
+            params![conversation.0, id, sender.0, client_msg_id, now, json, next],
+            |row| row.get(0),
+        )
         .optional()?;
     Ok(seq.map(|seq| Event {
         conversation_id: conversation,
@@ -54,6 +59,10 @@ pub fn message(
         body,
     }))
 }
+
+/// The seq an event appended to conversation ?1 gets: one past its newest.
+/// Call inside a write transaction, so that nobody takes it meanwhile.
+pub(crate) const NEXT_SEQ: &str = "SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE conversation_id = ?1";
 
 /// True for the error of appending a `client_msg_id` its sender already used.
 pub fn is_repeat(err: &rusqlite::Error) -> bool {
@@ -117,4 +126,78 @@ pub fn exists_in(conn: &Connection, conversation: ConversationId, id: &EventId) 
 pub fn media_visible_to(conn: &Connection, media: &str, user: UserId) -> rusqlite::Result<bool> {
     conn.prepare_cached(super::media::VISIBLE_TO)?
         .query_row(params![media, user.0], |row| row.get(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use natter_common::events::MessageContent;
+
+    use super::*;
+    use crate::db::{self, testing};
+
+    fn text(body: &str) -> EventBody {
+        EventBody::Message {
+            content: MessageContent::Text { text: body.into() },
+            reply_to: None,
+        }
+    }
+
+    /// Seqs come from the log itself: messages through the writer's
+    /// connection and events through the pool share one gap-free sequence,
+    /// and the derived last seq caps read markers and listings.
+    #[tokio::test]
+    async fn messages_and_pool_events_share_one_gap_free_sequence() {
+        let (pool, _dir) = testing::temp_pool().await;
+        let (alice, bob) = (testing::user(&pool, "alice").await, testing::user(&pool, "bob").await);
+        let group = testing::group(&pool, &[alice, bob]).await;
+        let mut conn = db::open_direct(&pool).unwrap();
+        let mut seqs = Vec::new();
+        for round in 0..3 {
+            let tx = begin(&mut conn).unwrap();
+            for n in 0..2 {
+                let id = format!("m{round}-{n}");
+                seqs.push(message(&tx, group, alice, &id, text("hi"), 0).unwrap().unwrap().seq);
+            }
+            tx.commit().unwrap();
+            let mut tx = db::begin_write(&pool).await.unwrap();
+            let renamed = EventBody::GroupRenamed { name: "g".into() };
+            seqs.push(
+                db::events::append(&mut tx, group, bob, None, renamed, 0)
+                    .await
+                    .unwrap()
+                    .seq,
+            );
+            tx.commit().await.unwrap();
+        }
+        assert_eq!(seqs, (1..=9).collect::<Vec<i64>>());
+        let last = db::conversations::last_seq(&mut pool.acquire().await.unwrap(), group)
+            .await
+            .unwrap();
+        assert_eq!(last, 9);
+        // A read marker never passes the end of the log.
+        let (read, unread) = db::read_markers::advance(&pool, bob, group, 1_000).await.unwrap();
+        assert_eq!((read, unread), (9, 0));
+        let listed = db::conversations::list_for(&pool, bob).await.unwrap();
+        assert_eq!(listed[0].last_seq, 9);
+        assert_eq!(listed[0].last_event.as_ref().map(|e| e.seq), Some(9));
+    }
+
+    #[tokio::test]
+    async fn a_repeated_client_msg_id_is_a_repeat_and_a_stranger_is_refused() {
+        let (pool, _dir) = testing::temp_pool().await;
+        let (alice, eve) = (testing::user(&pool, "alice").await, testing::user(&pool, "eve").await);
+        let group = testing::group(&pool, &[alice]).await;
+        let mut conn = db::open_direct(&pool).unwrap();
+        let tx = begin(&mut conn).unwrap();
+        let first = message(&tx, group, alice, "same", text("one"), 0).unwrap().unwrap();
+        let again = message(&tx, group, alice, "same", text("two"), 0).unwrap_err();
+        assert!(is_repeat(&again), "{again}");
+        assert_eq!(
+            by_client_msg_id(&tx, alice, "same").unwrap().map(|e| e.id),
+            Some(first.id)
+        );
+        assert!(message(&tx, group, eve, "x", text("let me in"), 0).unwrap().is_none());
+        assert_eq!(send_right(&tx, group, eve).unwrap(), SendRight::NotMember);
+        assert_eq!(send_right(&tx, group, alice).unwrap(), SendRight::Allowed);
+    }
 }

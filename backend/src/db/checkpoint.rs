@@ -24,7 +24,7 @@ use sqlx::SqlitePool;
 
 /// Copy at most this often while messages are committed: each run ends with
 /// an fsync of the database file, so a run per commit would double them.
-const BUSY_INTERVAL: Duration = Duration::from_millis(20);
+const BUSY_INTERVAL: Duration = Duration::from_millis(10);
 /// And at least this often, for writes that don't go through the writer.
 const IDLE_INTERVAL: Duration = Duration::from_secs(1);
 /// A WAL this long (in 4 KiB pages) is started over: ~16 MiB.

@@ -114,7 +114,7 @@ struct ConversationRow {
 /// Every conversation the user is a member of, most recently active first.
 pub async fn list_for(pool: &SqlitePool, user: UserId) -> sqlx::Result<Vec<Conversation>> {
     let rows: Vec<ConversationRow> = sqlx::query_as(
-        "SELECT c.id, c.kind, c.name, c.last_seq, c.created_at,
+        "SELECT c.id, c.kind, c.name, COALESCE(e.seq, 0) AS last_seq, c.created_at,
                 c.member_count,
                 p.id AS peer_id, p.username AS peer_username,
                 p.display_name AS peer_display_name, p.created_at AS peer_created_at,
@@ -124,7 +124,8 @@ pub async fn list_for(pool: &SqlitePool, user: UserId) -> sqlx::Result<Vec<Conve
          JOIN conversations c ON c.id = mine.conversation_id
          LEFT JOIN users p ON c.kind = 'direct'
               AND p.id = CASE WHEN c.dm_low = ?1 THEN c.dm_high ELSE c.dm_low END
-         LEFT JOIN events e ON e.conversation_id = c.id AND e.seq = c.last_seq
+         LEFT JOIN events e ON e.conversation_id = c.id
+              AND e.seq = (SELECT MAX(seq) FROM events WHERE conversation_id = c.id)
          WHERE mine.user_id = ?1
          ORDER BY COALESCE(e.created_at, c.created_at) DESC, c.id DESC",
     )
@@ -182,9 +183,8 @@ pub async fn is_member(pool: &SqlitePool, id: ConversationId, user: UserId) -> s
 
 /// The seq of a conversation's newest event (0 when empty or unknown).
 pub async fn last_seq(conn: &mut SqliteConnection, id: ConversationId) -> sqlx::Result<i64> {
-    let seq: Option<i64> = sqlx::query_scalar("SELECT last_seq FROM conversations WHERE id = ?1")
+    sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events WHERE conversation_id = ?1")
         .bind(id.0)
-        .fetch_optional(conn)
-        .await?;
-    Ok(seq.unwrap_or(0))
+        .fetch_one(conn)
+        .await
 }

@@ -66,7 +66,8 @@ pub async fn append(
     now: i64,
 ) -> sqlx::Result<Event> {
     const SQL: &str = "INSERT INTO events (conversation_id, seq, id, sender_id, client_msg_id, created_at, body)
-         SELECT id, last_seq + 1, ?2, ?3, ?4, ?5, ?6 FROM conversations WHERE id = ?1
+         SELECT id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE conversation_id = ?1), ?2, ?3, ?4, ?5, ?6
+         FROM conversations WHERE id = ?1
          RETURNING seq";
     let id = uuid::Uuid::now_v7().to_string();
     let json = serde_json::to_string(&body).map_err(|err| sqlx::Error::Encode(Box::new(err)))?;

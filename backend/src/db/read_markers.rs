@@ -20,7 +20,8 @@ pub async fn advance(
 ) -> sqlx::Result<(i64, u32)> {
     sqlx::query(
         "INSERT INTO read_markers (user_id, conversation_id, seq)
-         SELECT ?1, ?2, MIN(?3, last_seq) FROM conversations WHERE id = ?2
+         SELECT ?1, ?2, MIN(?3, (SELECT COALESCE(MAX(seq), 0) FROM events WHERE conversation_id = ?2))
+         FROM conversations WHERE id = ?2
          ON CONFLICT (user_id, conversation_id) DO UPDATE SET seq = MAX(seq, excluded.seq)",
     )
     .bind(user.0)
@@ -62,14 +63,15 @@ pub async fn states(
     only: Option<ConversationId>,
 ) -> sqlx::Result<Vec<ConversationState>> {
     let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
-        "SELECT c.id, c.last_seq, COALESCE(r.seq, 0) AS read_seq,
+        "SELECT m.conversation_id,
+                (SELECT COALESCE(MAX(seq), 0) FROM events WHERE conversation_id = m.conversation_id) AS last_seq,
+                COALESCE(r.seq, 0) AS read_seq,
                 (SELECT COUNT(*) FROM (SELECT 1 FROM events e
-                    WHERE e.conversation_id = c.id AND e.seq > COALESCE(r.seq, 0)
+                    WHERE e.conversation_id = m.conversation_id AND e.seq > COALESCE(r.seq, 0)
                       AND e.sender_id <> ?1 AND e.kind = 'message' LIMIT ?3)) AS unread
          FROM members m
-         JOIN conversations c ON c.id = m.conversation_id
-         LEFT JOIN read_markers r ON r.user_id = ?1 AND r.conversation_id = c.id
-         WHERE m.user_id = ?1 AND (?2 IS NULL OR c.id = ?2)",
+         LEFT JOIN read_markers r ON r.user_id = ?1 AND r.conversation_id = m.conversation_id
+         WHERE m.user_id = ?1 AND (?2 IS NULL OR m.conversation_id = ?2)",
     )
     .bind(user.0)
     .bind(only.map(|c| c.0))
