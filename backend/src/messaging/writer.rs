@@ -151,6 +151,7 @@ impl Writer {
                 tracing::trace!(size, micros = took.as_micros() as u64, "message batch");
             }
             if committed.blocking_send(Committed { jobs: batch, steps }).is_err() {
+                tracing::error!("the publisher is gone; the message writer stops");
                 return;
             }
         }
@@ -161,7 +162,7 @@ impl Writer {
             Some(conn) => conn,
             empty => empty.insert(db::open_direct(&self.pool)?),
         };
-        let stored = store(conn, jobs);
+        let stored = insert_batch(conn, jobs);
         if stored.is_err() {
             // Start over on a fresh connection next time.
             self.conn = None;
@@ -216,7 +217,7 @@ async fn publish(hub: Hub, mut batches: mpsc::Receiver<Committed>) {
 /// one statement: the insert checks the sender's right and the unique index
 /// catches a repeated `client_msg_id`; the reasons are looked up only when
 /// it stores nothing.
-fn store(conn: &mut Connection, jobs: &[Job]) -> rusqlite::Result<Vec<Step>> {
+fn insert_batch(conn: &mut Connection, jobs: &[Job]) -> rusqlite::Result<Vec<Step>> {
     let now = db::now_ms();
     let tx = append::begin(conn)?;
     let mut in_batch: HashMap<(UserId, &str), Event> = HashMap::new();
