@@ -61,8 +61,8 @@ pub fn message(
 }
 
 /// The seq an event appended to conversation ?1 gets: one past its newest.
-/// Call inside a write transaction, so that nobody takes it meanwhile.
-pub(crate) const NEXT_SEQ: &str = "SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE conversation_id = ?1";
+/// Run inside the write transaction, so that nobody takes it meanwhile.
+const NEXT_SEQ: &str = "SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE conversation_id = ?1";
 
 /// True for the error of appending a `client_msg_id` its sender already used.
 pub fn is_repeat(err: &rusqlite::Error) -> bool {

@@ -4,11 +4,11 @@
 //! `wal_autocheckpoint` pages: the writer copies a thousand pages into the
 //! database file and syncs it before its `COMMIT` returns, and every send
 //! queued behind that commit waits several milliseconds (docs/benchmarks.md).
-//! Instead the writer's connection never checkpoints; a thread of its own copies the
-//! WAL in the background on another connection, and when the WAL has
-//! grown past [`RESTART_FRAMES`] asks the writer to finish the few frames
-//! left between two batches, so that the writer's next transaction starts
-//! the WAL over from the beginning instead of growing the file.
+//! Instead the writer's connection never checkpoints; a thread of its own
+//! copies the WAL in the background on another connection, and when the WAL
+//! has grown past [`RESTART_FRAMES`] asks the writer to finish the few
+//! frames left between two batches, so that the writer's next transaction
+//! starts the WAL over from the beginning instead of growing the file.
 
 use std::{
     sync::{

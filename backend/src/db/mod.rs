@@ -69,11 +69,6 @@ pub async fn begin_write(pool: &SqlitePool) -> sqlx::Result<sqlx::Transaction<'s
     pool.begin_with("BEGIN IMMEDIATE").await
 }
 
-/// [`begin_write`] on a connection the caller holds.
-pub async fn begin_write_on(conn: &mut sqlx::SqliteConnection) -> sqlx::Result<sqlx::Transaction<'_, sqlx::Sqlite>> {
-    sqlx::Connection::begin_with(conn, "BEGIN IMMEDIATE").await
-}
-
 /// Current Unix time in milliseconds, the unit of every stored timestamp.
 pub fn now_ms() -> i64 {
     let since = std::time::SystemTime::now()
