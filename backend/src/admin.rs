@@ -33,6 +33,9 @@ pub struct ProvisionArgs {
     /// Make each user a contact of the next `ring` users (0: no contacts).
     #[arg(long, default_value_t = 1)]
     pub ring: u32,
+    /// Make the first user a contact of every other user (with or without `ring`).
+    #[arg(long)]
+    pub star: bool,
     /// Put the first this-many users in one group (0: no group).
     #[arg(long, default_value_t = 0)]
     pub group_size: u32,
@@ -102,17 +105,18 @@ async fn provision(config: &Config, args: ProvisionArgs) -> anyhow::Result<()> {
 
     let mut pairs = Vec::new();
     let n = users.len();
-    for i in 0..n {
-        for step in 1..=args.ring as usize {
-            let j = (i + step) % n;
-            if j == i || (n == 2 && i == 1) {
-                continue;
-            }
-            let (a, b) = (UserId(users[i].id), UserId(users[j].id));
-            let conversation = db::conversations::direct(&mut tx, a, b, now).await?;
-            db::contacts::add_pair(&mut tx, a, b, conversation, now).await?;
-            pairs.push((a.0, b.0, conversation.0));
+    let ring = (0..n).flat_map(|i| (1..=args.ring as usize).map(move |step| (i, (i + step) % n)));
+    let star = (1..n).filter(|_| args.star).map(|j| (0, j));
+    // Each pair once, however the ring wraps or overlaps the star.
+    let mut linked = std::collections::HashSet::new();
+    for (i, j) in ring.chain(star) {
+        if j == i || !linked.insert((i.min(j), i.max(j))) {
+            continue;
         }
+        let (a, b) = (UserId(users[i].id), UserId(users[j].id));
+        let conversation = db::conversations::direct(&mut tx, a, b, now).await?;
+        db::contacts::add_pair(&mut tx, a, b, conversation, now).await?;
+        pairs.push((a.0, b.0, conversation.0));
     }
 
     let group = if args.group_size > 0 {
@@ -154,26 +158,28 @@ async fn provision(config: &Config, args: ProvisionArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Appends `count` text messages, 10 000 per transaction.
+/// Appends `count` text messages, 10 000 per transaction, through the
+/// log's own append (the server is not running, so nothing is delivered).
 async fn fill_history(
     pool: &sqlx::SqlitePool,
     conversation: ConversationId,
     sender: UserId,
     count: u32,
 ) -> anyhow::Result<()> {
+    let mut conn = db::open_direct(pool)?;
     let mut written = 0;
     while written < count {
         let batch = (count - written).min(10_000);
-        let mut tx = db::begin_write(pool).await?;
+        let tx = db::append::begin(&mut conn)?;
         for k in 0..batch {
             let text = format!("history message {}", written + k);
             let body = EventBody::Message {
                 content: MessageContent::Text { text },
                 reply_to: None,
             };
-            db::events::append(&mut tx, conversation, sender, None, body, db::now_ms()).await?;
+            db::append::event(&tx, conversation, sender, None, body, db::now_ms())?;
         }
-        tx.commit().await?;
+        tx.commit()?;
         written += batch;
     }
     Ok(())

@@ -8,8 +8,8 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod hub;
+pub mod log;
 pub mod media;
-pub mod messaging;
 pub mod ratelimit;
 mod serve;
 pub mod social;
@@ -28,8 +28,8 @@ use crate::{
     config::Config,
     http::SpaIndex,
     hub::Hub,
+    log::Log,
     media::MediaStore,
-    messaging::Messenger,
     ratelimit::{AddressLimiter, UserLimiter},
     state::AppState,
 };
@@ -50,10 +50,11 @@ impl Application {
         let pool = db::connect(&config.database_url()).await?;
         let spa = SpaIndex::load(&config.static_dir)?;
         let hub = Hub::new(pool.clone());
+        let media = MediaStore::open(&config.data_dir)?;
         let state = AppState {
-            messenger: Messenger::start(pool.clone(), hub.clone())?,
+            log: Log::start(pool.clone(), hub.clone(), media.clone())?,
             hub,
-            media: MediaStore::open(&config.data_dir)?,
+            media,
             send_limiter: Arc::new(UserLimiter::new(config.send_rate_per_second, config.send_burst)),
             pool,
             passwords: Passwords::new()?,
@@ -87,6 +88,7 @@ impl Application {
         tracing::info!(addr = %self.addr, "listening");
         let header_timeout = Duration::from_secs(self.state.config.header_timeout_secs.max(1));
         serve::serve(self.listener, self.router, header_timeout, shutdown_signal()).await;
+        self.state.log.stop().await;
         self.state.pool.close().await;
         tracing::info!("stopped");
         Ok(())

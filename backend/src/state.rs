@@ -8,8 +8,8 @@ use crate::{
     auth::Passwords,
     config::Config,
     hub::Hub,
+    log::Log,
     media::MediaStore,
-    messaging::Messenger,
     ratelimit::{AddressLimiter, UserLimiter},
 };
 
@@ -26,6 +26,6 @@ pub struct AppState {
     pub hub: Hub,
     /// Uploaded images on disk.
     pub media: MediaStore,
-    /// The batched message writer.
-    pub messenger: Messenger,
+    /// The one way into the conversation logs.
+    pub log: Log,
 }

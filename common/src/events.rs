@@ -27,6 +27,35 @@ pub struct Event {
     /// Unix time in milliseconds, as the server committed it.
     pub created_at: i64,
     pub body: EventBody,
+    /// On a message read from the store (history pages and `sync`): how it
+    /// stands now. Its `body` already holds the current content (`deleted`
+    /// once withdrawn); absent on live events and on other kinds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<MessageState>,
+}
+
+/// A stored message's edits and reactions as of the read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MessageState {
+    /// When its text was last edited (Unix ms); absent if never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<i64>,
+    /// One entry per emoji, in the order each was first added.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<Reactions>,
+}
+
+/// Everyone's reactions to a message with one emoji.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Reactions {
+    pub emoji: String,
+    pub count: u32,
+    /// Whether the reader is among them.
+    pub mine: bool,
+    /// The first [`crate::limits::REACTION_USERS_SHOWN`] who reacted, earliest first.
+    pub users: Vec<UserId>,
 }
 
 /// What happened. New kinds are added over time; clients show unknown ones
@@ -42,48 +71,26 @@ pub enum EventBody {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reply_to: Option<EventId>,
     },
-    /// An earlier message's new content.
-    MessageEdited {
-        target: EventId,
-        content: MessageContent,
-    },
-    /// An earlier message withdrawn.
-    MessageDeleted {
-        target: EventId,
-    },
-    ReactionAdded {
-        target: EventId,
-        emoji: String,
-    },
-    ReactionRemoved {
-        target: EventId,
-        emoji: String,
-    },
+    /// An earlier message's new content (`deleted` once that message is).
+    MessageEdited { target: EventId, content: MessageContent },
+    /// An earlier message deleted for everyone.
+    MessageDeleted { target: EventId },
+    /// The sender reacted to `target` with `emoji`.
+    ReactionAdded { target: EventId, emoji: String },
+    /// The sender took back their `emoji` reaction to `target`.
+    ReactionRemoved { target: EventId, emoji: String },
     /// The group was created by the sender with this name.
-    GroupCreated {
-        name: String,
-    },
+    GroupCreated { name: String },
     /// The sender renamed the group.
-    GroupRenamed {
-        name: String,
-    },
+    GroupRenamed { name: String },
     /// `user` joined; `sender` is who added them (themselves for the creator).
-    MemberJoined {
-        user: UserId,
-    },
+    MemberJoined { user: UserId },
     /// `user` left of their own accord.
-    MemberLeft {
-        user: UserId,
-    },
+    MemberLeft { user: UserId },
     /// The sender removed `user`.
-    MemberRemoved {
-        user: UserId,
-    },
+    MemberRemoved { user: UserId },
     /// `user`'s role changed (to `owner` on a transfer).
-    RoleChanged {
-        user: UserId,
-        role: Role,
-    },
+    RoleChanged { user: UserId, role: Role },
     /// Sent by a newer server; this build cannot show it.
     #[serde(other)]
     Unknown,
@@ -100,6 +107,11 @@ pub enum MessageContent {
     Image { media_id: String },
     /// A sticker from the shipped pack.
     Sticker { sticker_id: String },
+    /// A message deleted for everyone: its content is gone from the server.
+    Deleted,
+    /// A kind this build does not know (from a newer server).
+    #[serde(other)]
+    Unknown,
 }
 
 impl EventBody {
@@ -114,6 +126,17 @@ impl EventBody {
                 | Self::MemberRemoved { .. }
                 | Self::RoleChanged { .. }
         )
+    }
+
+    /// The message an edit, deletion or reaction is about.
+    pub fn target(&self) -> Option<&EventId> {
+        match self {
+            Self::MessageEdited { target, .. }
+            | Self::MessageDeleted { target }
+            | Self::ReactionAdded { target, .. }
+            | Self::ReactionRemoved { target, .. } => Some(target),
+            _ => None,
+        }
     }
 }
 
@@ -131,6 +154,7 @@ mod tests {
             client_msg_id: None,
             created_at: 1,
             body: EventBody::MemberJoined { user: UserId(2) },
+            state: None,
         };
         let json = serde_json::to_value(&event).unwrap();
         assert_eq!(json["body"], serde_json::json!({"type": "member_joined", "user": 2}));

@@ -23,6 +23,36 @@ pub enum ClientFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reply_to: Option<EventId>,
     },
+    /// Replace the text of your own text message `target`. Acknowledged by
+    /// `sent` like a send (the edit is an event of its own, with a seq).
+    Edit {
+        client_msg_id: String,
+        conversation_id: ConversationId,
+        target: EventId,
+        text: String,
+    },
+    /// Delete `target` for everyone: your own message, or in a group you own
+    /// or administer, anyone's. Its content is erased from the server.
+    Delete {
+        client_msg_id: String,
+        conversation_id: ConversationId,
+        target: EventId,
+    },
+    /// React to `target` with one emoji. Reacting again with the same emoji
+    /// stores nothing new and is acknowledged with the event that added it.
+    React {
+        client_msg_id: String,
+        conversation_id: ConversationId,
+        target: EventId,
+        emoji: String,
+    },
+    /// Take back your `emoji` reaction to `target` (`not_found` if there is none).
+    Unreact {
+        client_msg_id: String,
+        conversation_id: ConversationId,
+        target: EventId,
+        emoji: String,
+    },
     /// Ask for the events after `after_seq`; answered by one `events` frame
     /// of at most [`crate::limits::SYNC_BATCH`] events. Repeat while `more`.
     Sync {
@@ -58,7 +88,9 @@ pub enum ServerFrame {
     Event {
         event: Event,
     },
-    /// Your message is durably stored as `seq` of its conversation.
+    /// Your message (or edit, deletion, reaction) is durably stored as
+    /// `seq` of its conversation. It reaches your connection before any later
+    /// event of that conversation.
     Sent {
         client_msg_id: String,
         conversation_id: ConversationId,
@@ -107,7 +139,8 @@ pub enum ServerFrame {
         frames: Vec<ServerFrame>,
     },
     /// A request failed; the connection stays open. `client_msg_id` is set
-    /// when the failed request was a `send`.
+    /// when the failed request carried one (`send`, `edit`, `delete`, `react`,
+    /// `unreact`).
     Error {
         #[serde(flatten)]
         code: ErrorCode,

@@ -27,6 +27,10 @@ pub const MAX_PAGE_SIZE: u32 = 100;
 pub const MAX_HISTORY_PAGE: u32 = 100;
 /// Text messages: at most this many characters.
 pub const MESSAGE_TEXT_MAX_CHARS: usize = 4000;
+/// Distinct emoji on one message, at most.
+pub const REACTIONS_MAX_DISTINCT: usize = 20;
+/// History names at most this many of the users behind one reaction.
+pub const REACTION_USERS_SHOWN: usize = 10;
 /// `client_msg_id`: at most this many characters.
 pub const CLIENT_MSG_ID_MAX_CHARS: usize = 64;
 /// Largest WebSocket text frame the server reads as a request; larger ones

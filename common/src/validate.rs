@@ -107,6 +107,28 @@ impl GroupName {
     }
 }
 
+/// A message's text: not blank, at most 4 000 characters.
+pub fn message_text(text: &str) -> Result<(), Invalid> {
+    if text.trim().is_empty() {
+        return Err(invalid("text", "A message cannot be empty."));
+    }
+    if text.chars().count() > MESSAGE_TEXT_MAX_CHARS {
+        return Err(invalid(
+            "text",
+            format!("A message can be at most {MESSAGE_TEXT_MAX_CHARS} characters."),
+        ));
+    }
+    Ok(())
+}
+
+/// A reaction: exactly one emoji of the Unicode set (skin tones included).
+pub fn reaction(emoji: &str) -> Result<(), Invalid> {
+    if emoji.len() > 64 || emojis::get(emoji).is_none() {
+        return Err(invalid("emoji", "A reaction is a single emoji."));
+    }
+    Ok(())
+}
+
 /// A new password: at least 8 characters, at most 1024 bytes.
 pub fn check_new_password(raw: &str) -> Result<(), Invalid> {
     if raw.chars().count() < PASSWORD_MIN_CHARS {
@@ -186,6 +208,24 @@ mod tests {
         assert!(GroupName::parse("").is_err());
         assert!(GroupName::parse(&"g".repeat(65)).is_err());
         assert_eq!(GroupName::parse("\t").unwrap_err().field, "name");
+    }
+
+    #[test]
+    fn message_texts() {
+        assert!(message_text("hi 👋").is_ok());
+        assert_eq!(message_text("  \n ").unwrap_err().field, "text");
+        assert!(message_text(&"é".repeat(4000)).is_ok());
+        assert_eq!(message_text(&"é".repeat(4001)).unwrap_err().field, "text");
+    }
+
+    #[test]
+    fn reactions() {
+        for ok in ["👍", "❤️", "👍🏽", "🦀", "🇫🇷", "👩‍👩‍👧"] {
+            assert!(reaction(ok).is_ok(), "{ok} is one emoji");
+        }
+        for bad in ["", "a", "👍👍", "👍 ", ":+1:", "<b>", "👍\u{0}"] {
+            assert_eq!(reaction(bad).unwrap_err().field, "emoji", "{bad:?}");
+        }
     }
 
     #[test]

@@ -280,6 +280,7 @@ impl Chat {
                             content: message.content,
                             reply_to: message.reply_to,
                         },
+                        state: None,
                     }]);
                 }
                 self.check_gap(conversation_id, seq);

@@ -1,4 +1,4 @@
-//! The message writer's statements, on its own blocking connection
+//! Appending to a conversation's log, on the writer's blocking connection
 //! ([`super::open_direct`]). A batch's checks and inserts run back to back
 //! on the writer's thread; through sqlx each statement would be a round trip
 //! between the async runtime and the connection's worker thread, two context
@@ -36,7 +36,7 @@ pub fn message(
                  AND k.contact_id = CASE WHEN c.dm_low = ?3 THEN c.dm_high ELSE c.dm_low END))
          RETURNING seq";
     let id = uuid::Uuid::now_v7().to_string();
-    let json = serde_json::to_string(&body).map_err(|err| rusqlite::Error::ToSqlConversionFailure(Box::new(err)))?;
+    let json = to_json(&body)?;
     // Its own statement: an insert whose SELECT reads `events` would stage
     // the row in a temporary table first.
     let next: i64 = conn
@@ -57,7 +57,44 @@ pub fn message(
         client_msg_id: Some(client_msg_id.to_owned()),
         created_at: now,
         body,
+        state: None,
     }))
+}
+
+/// Appends any event to an existing conversation (rights are the caller's
+/// to check); a repeated `client_msg_id` fails as in [`message`].
+pub fn event(
+    conn: &Connection,
+    conversation: ConversationId,
+    sender: UserId,
+    client_msg_id: Option<&str>,
+    body: EventBody,
+    now: i64,
+) -> rusqlite::Result<Event> {
+    const SQL: &str = "INSERT INTO events (conversation_id, seq, id, sender_id, client_msg_id, created_at, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+    let id = uuid::Uuid::now_v7().to_string();
+    let json = to_json(&body)?;
+    let seq: i64 = conn
+        .prepare_cached(NEXT_SEQ)?
+        .query_row([conversation.0], |row| row.get(0))?;
+    conn.prepare_cached(SQL)?
+        .execute(params![conversation.0, seq, id, sender.0, client_msg_id, now, json])?;
+    Ok(Event {
+        conversation_id: conversation,
+        seq,
+        id: EventId(id),
+        sender,
+        client_msg_id: client_msg_id.map(str::to_owned),
+        created_at: now,
+        body,
+        state: None,
+    })
+}
+
+/// An event body as stored.
+pub(crate) fn to_json(body: &EventBody) -> rusqlite::Result<String> {
+    serde_json::to_string(body).map_err(|err| rusqlite::Error::ToSqlConversionFailure(Box::new(err)))
 }
 
 /// The seq an event appended to conversation ?1 gets: one past its newest.
@@ -142,11 +179,11 @@ mod tests {
         }
     }
 
-    /// Seqs come from the log itself: messages through the writer's
-    /// connection and events through the pool share one gap-free sequence,
-    /// and the derived last seq caps read markers and listings.
+    /// Seqs come from the log itself: messages and other events share one
+    /// gap-free sequence, and the derived last seq caps read markers and
+    /// listings.
     #[tokio::test]
-    async fn messages_and_pool_events_share_one_gap_free_sequence() {
+    async fn messages_and_other_events_share_one_gap_free_sequence() {
         let (pool, _dir) = testing::temp_pool().await;
         let (alice, bob) = (testing::user(&pool, "alice").await, testing::user(&pool, "bob").await);
         let group = testing::group(&pool, &[alice, bob]).await;
@@ -158,24 +195,13 @@ mod tests {
                 let id = format!("m{round}-{n}");
                 seqs.push(message(&tx, group, alice, &id, text("hi"), 0).unwrap().unwrap().seq);
             }
-            tx.commit().unwrap();
-            let mut tx = db::begin_write(&pool).await.unwrap();
             let renamed = EventBody::GroupRenamed { name: "g".into() };
-            seqs.push(
-                db::events::append(&mut tx, group, bob, None, renamed, 0)
-                    .await
-                    .unwrap()
-                    .seq,
-            );
-            tx.commit().await.unwrap();
+            seqs.push(event(&tx, group, bob, None, renamed, 0).unwrap().seq);
+            tx.commit().unwrap();
         }
         assert_eq!(seqs, (1..=9).collect::<Vec<i64>>());
-        let last = db::conversations::last_seq(&mut pool.acquire().await.unwrap(), group)
-            .await
-            .unwrap();
-        assert_eq!(last, 9);
         // A read marker never passes the end of the log.
-        let (read, unread) = db::read_markers::advance(&pool, bob, group, 1_000).await.unwrap();
+        let (read, unread) = db::read_markers::advance(&conn, bob, group, 1_000).unwrap();
         assert_eq!((read, unread), (9, 0));
         let listed = db::conversations::list_for(&pool, bob).await.unwrap();
         assert_eq!(listed[0].last_seq, 9);

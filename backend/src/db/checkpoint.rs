@@ -88,6 +88,17 @@ pub fn copy_wal(conn: &Connection) -> rusqlite::Result<WalState> {
     })
 }
 
+/// Copies all of the WAL into the database and empties it, waiting for
+/// readers: for shutdown, so that no old page image outlives the process.
+pub fn empty_wal(conn: &Connection) -> rusqlite::Result<WalState> {
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+        Ok(WalState {
+            frames: row.get(1)?,
+            copied: row.get(2)?,
+        })
+    })
+}
+
 fn run(conn: &Connection, wakes: &mpsc::Receiver<()>, restart_wanted: &AtomicBool) {
     loop {
         match wakes.recv_timeout(IDLE_INTERVAL) {

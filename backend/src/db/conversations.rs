@@ -33,23 +33,17 @@ pub async fn direct(conn: &mut SqliteConnection, a: UserId, b: UserId, now: i64)
     Ok(id)
 }
 
-pub async fn create_group(conn: &mut SqliteConnection, name: &GroupName, now: i64) -> sqlx::Result<ConversationId> {
-    let id: i64 =
-        sqlx::query_scalar("INSERT INTO conversations (kind, name, created_at) VALUES ('group', ?1, ?2) RETURNING id")
-            .bind(name.as_str())
-            .bind(now)
-            .fetch_one(conn)
-            .await?;
-    Ok(ConversationId(id))
-}
+/// A new group named ?1 at ?2; returns its id.
+pub(crate) const CREATE_GROUP: &str =
+    "INSERT INTO conversations (kind, name, created_at) VALUES ('group', ?1, ?2) RETURNING id";
 
-pub async fn rename_group(conn: &mut SqliteConnection, id: ConversationId, name: &GroupName) -> sqlx::Result<()> {
-    sqlx::query("UPDATE conversations SET name = ?2 WHERE id = ?1 AND kind = 'group'")
-        .bind(id.0)
+pub async fn create_group(conn: &mut SqliteConnection, name: &GroupName, now: i64) -> sqlx::Result<ConversationId> {
+    let id: i64 = sqlx::query_scalar(CREATE_GROUP)
         .bind(name.as_str())
-        .execute(conn)
+        .bind(now)
+        .fetch_one(conn)
         .await?;
-    Ok(())
+    Ok(ConversationId(id))
 }
 
 /// A group's own fields and size.
@@ -61,15 +55,25 @@ pub struct GroupRow {
     pub member_count: i64,
 }
 
+impl GroupRow {
+    /// The group as a member in `my_role` sees it.
+    pub fn into_group(self, my_role: Role) -> natter_common::api::Group {
+        natter_common::api::Group {
+            id: ConversationId(self.id),
+            name: self.name,
+            member_count: u32::try_from(self.member_count).unwrap_or(u32::MAX),
+            my_role,
+            created_at: self.created_at,
+        }
+    }
+}
+
+/// Group ?1's row (here and on the writer's connection).
+pub(crate) const GROUP: &str =
+    "SELECT c.id, c.name, c.created_at, c.member_count FROM conversations c WHERE c.id = ?1 AND c.kind = 'group'";
+
 pub async fn group(conn: &mut SqliteConnection, id: ConversationId) -> sqlx::Result<Option<GroupRow>> {
-    sqlx::query_as(
-        "SELECT c.id, c.name, c.created_at,
-                c.member_count
-         FROM conversations c WHERE c.id = ?1 AND c.kind = 'group'",
-    )
-    .bind(id.0)
-    .fetch_optional(conn)
-    .await
+    sqlx::query_as(GROUP).bind(id.0).fetch_optional(conn).await
 }
 
 /// The caller's groups with their role in each.
@@ -179,12 +183,4 @@ pub async fn is_member(pool: &SqlitePool, id: ConversationId, user: UserId) -> s
         .fetch_optional(pool)
         .await?;
     Ok(found.is_some())
-}
-
-/// The seq of a conversation's newest event (0 when empty or unknown).
-pub async fn last_seq(conn: &mut SqliteConnection, id: ConversationId) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events WHERE conversation_id = ?1")
-        .bind(id.0)
-        .fetch_one(conn)
-        .await
 }

@@ -1,10 +1,14 @@
-//! Queries on `events`: appending to a conversation's log and reading pages of it.
+//! Reading a conversation's log a page at a time, messages as they are
+//! now (appending is the writer's: [`super::append`]).
+
+use std::collections::HashMap;
 
 use natter_common::{
-    events::{Event, EventBody},
+    events::{Event, EventBody, MessageState, Reactions},
     ids::{ConversationId, EventId, UserId},
+    limits::REACTION_USERS_SHOWN,
 };
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::SqlitePool;
 
 #[derive(sqlx::FromRow)]
 struct EventRow {
@@ -15,6 +19,7 @@ struct EventRow {
     client_msg_id: Option<String>,
     created_at: i64,
     body: String,
+    edited_at: Option<i64>,
 }
 
 impl From<EventRow> for Event {
@@ -29,6 +34,7 @@ impl From<EventRow> for Event {
             // Written by this server from an EventBody; a body it can't read
             // back came from a newer version and shows as unknown.
             body: serde_json::from_str(&row.body).unwrap_or(EventBody::Unknown),
+            state: None,
         }
     }
 }
@@ -51,44 +57,9 @@ pub(crate) fn from_parts(
         client_msg_id,
         created_at,
         body: body.to_owned(),
+        edited_at: None,
     }
     .into()
-}
-
-/// Appends an event, assigning the conversation's next `seq`. Call inside a
-/// write transaction so the seq and the row commit together.
-pub async fn append(
-    conn: &mut SqliteConnection,
-    conversation: ConversationId,
-    sender: UserId,
-    client_msg_id: Option<&str>,
-    body: EventBody,
-    now: i64,
-) -> sqlx::Result<Event> {
-    const SQL: &str = "INSERT INTO events (conversation_id, seq, id, sender_id, client_msg_id, created_at, body)
-         SELECT id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE conversation_id = ?1), ?2, ?3, ?4, ?5, ?6
-         FROM conversations WHERE id = ?1
-         RETURNING seq";
-    let id = uuid::Uuid::now_v7().to_string();
-    let json = serde_json::to_string(&body).map_err(|err| sqlx::Error::Encode(Box::new(err)))?;
-    let seq: i64 = sqlx::query_scalar(SQL)
-        .bind(conversation.0)
-        .bind(&id)
-        .bind(sender.0)
-        .bind(client_msg_id)
-        .bind(now)
-        .bind(&json)
-        .fetch_one(&mut *conn)
-        .await?;
-    Ok(Event {
-        conversation_id: conversation,
-        seq,
-        id: EventId(id),
-        sender,
-        client_msg_id: client_msg_id.map(str::to_owned),
-        created_at: now,
-        body,
-    })
 }
 
 /// Which slice of a log to read.
@@ -97,54 +68,141 @@ pub enum Window {
     Newest,
     Before(i64),
     After(i64),
+    /// The page with this seq in its middle.
+    Around(i64),
 }
 
-/// Up to `limit` events of a conversation in ascending `seq`, and whether
-/// more lie beyond the page in the direction read.
+/// A page of a log: events in ascending `seq`, and whether more lie before
+/// it (or, for `After`, after it); for `Around`, also whether newer remain.
+pub struct Page {
+    pub events: Vec<Event>,
+    pub more: bool,
+    pub more_newer: Option<bool>,
+}
+
+const COLUMNS: &str = "conversation_id, seq, id, sender_id, client_msg_id, created_at, body, edited_at";
+
+/// Up to `limit` events of a conversation, messages as `viewer` sees them
+/// now (see [`Event::state`]).
 pub async fn page(
     pool: &SqlitePool,
     conversation: ConversationId,
+    viewer: UserId,
     window: Window,
     limit: u32,
-) -> sqlx::Result<(Vec<Event>, bool)> {
-    const COLUMNS: &str = "conversation_id, seq, id, sender_id, client_msg_id, created_at, body";
-    let fetch = i64::from(limit) + 1;
-    let (sql, bound) = match window {
-        Window::Newest => (
-            format!("SELECT {COLUMNS} FROM events WHERE conversation_id = ?1 ORDER BY seq DESC LIMIT ?2"),
-            None,
-        ),
-        Window::Before(seq) => (
-            format!("SELECT {COLUMNS} FROM events WHERE conversation_id = ?1 AND seq < ?3 ORDER BY seq DESC LIMIT ?2"),
-            Some(seq),
-        ),
-        Window::After(seq) => (
-            format!("SELECT {COLUMNS} FROM events WHERE conversation_id = ?1 AND seq > ?3 ORDER BY seq ASC LIMIT ?2"),
-            Some(seq),
-        ),
+) -> sqlx::Result<Page> {
+    let (mut rows, more, more_newer) = match window {
+        Window::Newest => {
+            let (rows, more) = slice(pool, conversation, None, false, limit).await?;
+            (rows, more, None)
+        }
+        Window::Before(seq) => {
+            let (rows, more) = slice(pool, conversation, Some(seq), false, limit).await?;
+            (rows, more, None)
+        }
+        Window::After(seq) => {
+            let (rows, more) = slice(pool, conversation, Some(seq), true, limit).await?;
+            (rows, more, None)
+        }
+        Window::Around(seq) => {
+            let older = limit / 2;
+            let (mut rows, more) = slice(pool, conversation, Some(seq), false, older).await?;
+            let (newer, more_newer) = slice(pool, conversation, Some(seq - 1), true, limit - older).await?;
+            rows.extend(newer);
+            (rows, more, Some(more_newer))
+        }
     };
-    let mut query = sqlx::query_as::<_, EventRow>(&sql).bind(conversation.0).bind(fetch);
-    if let Some(seq) = bound {
-        query = query.bind(seq);
-    }
-    let mut rows = query.fetch_all(pool).await?;
-    let more = rows.len() as i64 > i64::from(limit);
-    rows.truncate(limit as usize);
-    if !matches!(window, Window::After(_)) {
-        rows.reverse();
-    }
-    Ok((rows.into_iter().map(Event::from).collect(), more))
+    rows.sort_by_key(|row| row.seq);
+    let events = with_state(pool, conversation, viewer, rows).await?;
+    Ok(Page {
+        events,
+        more,
+        more_newer,
+    })
 }
 
-/// Every event after `seq`, ascending (for publishing what a transaction added).
-pub async fn after(conn: &mut SqliteConnection, conversation: ConversationId, seq: i64) -> sqlx::Result<Vec<Event>> {
-    let rows: Vec<EventRow> = sqlx::query_as(
-        "SELECT conversation_id, seq, id, sender_id, client_msg_id, created_at, body
-         FROM events WHERE conversation_id = ?1 AND seq > ?2 ORDER BY seq",
+/// Up to `limit` rows on one side of `from` (exclusive; the newest when
+/// `None`), and whether more lie beyond.
+async fn slice(
+    pool: &SqlitePool,
+    conversation: ConversationId,
+    from: Option<i64>,
+    ascending: bool,
+    limit: u32,
+) -> sqlx::Result<(Vec<EventRow>, bool)> {
+    if limit == 0 {
+        return Ok((Vec::new(), false));
+    }
+    let sql = if ascending {
+        format!("SELECT {COLUMNS} FROM events WHERE conversation_id = ?1 AND seq > ?3 ORDER BY seq ASC LIMIT ?2")
+    } else {
+        format!("SELECT {COLUMNS} FROM events WHERE conversation_id = ?1 AND seq < ?3 ORDER BY seq DESC LIMIT ?2")
+    };
+    let mut rows: Vec<EventRow> = sqlx::query_as(&sql)
+        .bind(conversation.0)
+        .bind(i64::from(limit) + 1)
+        .bind(from.unwrap_or(i64::MAX))
+        .fetch_all(pool)
+        .await?;
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    Ok((rows, more))
+}
+
+/// Events from rows, each message with its edit time and reactions.
+async fn with_state(
+    pool: &SqlitePool,
+    conversation: ConversationId,
+    viewer: UserId,
+    rows: Vec<EventRow>,
+) -> sqlx::Result<Vec<Event>> {
+    let (Some(first), Some(last)) = (rows.first().map(|r| r.seq), rows.last().map(|r| r.seq)) else {
+        return Ok(Vec::new());
+    };
+    let reacted: Vec<(i64, String, i64)> = sqlx::query_as(
+        "SELECT target_seq, emoji, user_id FROM reactions
+         WHERE conversation_id = ?1 AND target_seq BETWEEN ?2 AND ?3 ORDER BY target_seq, seq",
     )
     .bind(conversation.0)
-    .bind(seq)
-    .fetch_all(conn)
+    .bind(first)
+    .bind(last)
+    .fetch_all(pool)
     .await?;
-    Ok(rows.into_iter().map(Event::from).collect())
+    let mut reactions: HashMap<i64, Vec<Reactions>> = HashMap::new();
+    for (seq, emoji, user) in reacted {
+        let list = reactions.entry(seq).or_default();
+        let index = match list.iter().position(|r| r.emoji == emoji) {
+            Some(index) => index,
+            None => {
+                list.push(Reactions {
+                    emoji,
+                    count: 0,
+                    mine: false,
+                    users: Vec::new(),
+                });
+                list.len() - 1
+            }
+        };
+        let entry = &mut list[index];
+        entry.count += 1;
+        entry.mine |= user == viewer.0;
+        if entry.users.len() < REACTION_USERS_SHOWN {
+            entry.users.push(UserId(user));
+        }
+    }
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let (seq, edited_at) = (row.seq, row.edited_at);
+            let mut event = Event::from(row);
+            let state = MessageState {
+                edited_at,
+                reactions: reactions.remove(&seq).unwrap_or_default(),
+            };
+            if matches!(event.body, EventBody::Message { .. }) && state != MessageState::default() {
+                event.state = Some(state);
+            }
+            event
+        })
+        .collect())
 }

@@ -7,17 +7,24 @@ use natter_common::{
 };
 use sqlx::{SqliteConnection, SqlitePool};
 
+/// The role of user ?2 in conversation ?1 (here and on the writer's connection).
+pub(crate) const ROLE: &str = "SELECT role FROM members WHERE conversation_id = ?1 AND user_id = ?2";
+/// Adds user ?2 to ?1 with role ?3 at ?4, unless a member already.
+pub(crate) const ADD: &str = "INSERT INTO members (conversation_id, user_id, role, joined_at) VALUES (?1, ?2, ?3, ?4)
+     ON CONFLICT DO NOTHING";
+/// Everyone in conversation ?1.
+pub(crate) const USER_IDS: &str = "SELECT user_id FROM members WHERE conversation_id = ?1";
+
 pub async fn role(
     conn: &mut SqliteConnection,
     conversation: ConversationId,
     user: UserId,
 ) -> sqlx::Result<Option<Role>> {
-    let role: Option<String> =
-        sqlx::query_scalar("SELECT role FROM members WHERE conversation_id = ?1 AND user_id = ?2")
-            .bind(conversation.0)
-            .bind(user.0)
-            .fetch_optional(conn)
-            .await?;
+    let role: Option<String> = sqlx::query_scalar(ROLE)
+        .bind(conversation.0)
+        .bind(user.0)
+        .fetch_optional(conn)
+        .await?;
     Ok(role.as_deref().and_then(Role::parse))
 }
 
@@ -29,67 +36,14 @@ pub async fn add(
     role: Role,
     now: i64,
 ) -> sqlx::Result<bool> {
-    let done = sqlx::query(
-        "INSERT INTO members (conversation_id, user_id, role, joined_at) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(conversation.0)
-    .bind(user.0)
-    .bind(role.as_str())
-    .bind(now)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
-
-pub async fn remove(conn: &mut SqliteConnection, conversation: ConversationId, user: UserId) -> sqlx::Result<bool> {
-    let done = sqlx::query("DELETE FROM members WHERE conversation_id = ?1 AND user_id = ?2")
-        .bind(conversation.0)
-        .bind(user.0)
-        .execute(conn)
-        .await?;
-    Ok(done.rows_affected() == 1)
-}
-
-pub async fn set_role(
-    conn: &mut SqliteConnection,
-    conversation: ConversationId,
-    user: UserId,
-    role: Role,
-) -> sqlx::Result<()> {
-    sqlx::query("UPDATE members SET role = ?3 WHERE conversation_id = ?1 AND user_id = ?2")
+    let done = sqlx::query(ADD)
         .bind(conversation.0)
         .bind(user.0)
         .bind(role.as_str())
+        .bind(now)
         .execute(conn)
         .await?;
-    Ok(())
-}
-
-pub async fn count(conn: &mut SqliteConnection, conversation: ConversationId) -> sqlx::Result<u32> {
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM members WHERE conversation_id = ?1")
-        .bind(conversation.0)
-        .fetch_one(conn)
-        .await?;
-    Ok(u32::try_from(n).unwrap_or(u32::MAX))
-}
-
-/// Who inherits ownership when the owner leaves: the longest-standing admin,
-/// else the longest-standing member.
-pub async fn successor(
-    conn: &mut SqliteConnection,
-    conversation: ConversationId,
-    leaving: UserId,
-) -> sqlx::Result<Option<UserId>> {
-    let id: Option<i64> = sqlx::query_scalar(
-        "SELECT user_id FROM members WHERE conversation_id = ?1 AND user_id <> ?2
-         ORDER BY role = 'admin' DESC, joined_at ASC, user_id ASC LIMIT 1",
-    )
-    .bind(conversation.0)
-    .bind(leaving.0)
-    .fetch_optional(conn)
-    .await?;
-    Ok(id.map(UserId))
+    Ok(done.rows_affected() == 1)
 }
 
 #[derive(sqlx::FromRow)]
@@ -137,7 +91,7 @@ pub async fn page(
 
 /// Everyone in a conversation.
 pub async fn user_ids(pool: &SqlitePool, conversation: ConversationId) -> sqlx::Result<Vec<UserId>> {
-    let ids: Vec<i64> = sqlx::query_scalar("SELECT user_id FROM members WHERE conversation_id = ?1")
+    let ids: Vec<i64> = sqlx::query_scalar(USER_IDS)
         .bind(conversation.0)
         .fetch_all(pool)
         .await?;

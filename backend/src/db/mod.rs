@@ -5,8 +5,10 @@ pub mod checkpoint;
 pub mod contacts;
 pub mod conversations;
 pub mod events;
+pub mod group_changes;
 pub mod media;
 pub mod members;
+pub mod message_changes;
 pub mod read_markers;
 pub mod sessions;
 pub mod users;
@@ -31,6 +33,8 @@ pub async fn connect(url: &str) -> anyhow::Result<SqlitePool> {
         // FULL: a commit is on disk before we acknowledge it, even on power loss.
         .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
+        // A deleted message's text is overwritten, not left in free space.
+        .pragma("secure_delete", "ON")
         .busy_timeout(BUSY_TIMEOUT);
     let pool = SqlitePoolOptions::new()
         .max_connections(8)
@@ -58,6 +62,7 @@ pub fn open_direct(pool: &SqlitePool) -> rusqlite::Result<rusqlite::Connection> 
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", true)?;
+    conn.pragma_update(None, "secure_delete", "ON")?;
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     Ok(conn)
 }

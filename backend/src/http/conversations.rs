@@ -25,7 +25,8 @@ pub async fn list(State(state): State<AppState>, auth: AuthUser) -> AppResult<Js
 }
 
 /// `GET /api/v1/conversations/{id}/events`: a page of the log in ascending
-/// `seq`: the newest page, or the one `before` / `after` a seq.
+/// `seq`: the newest page, or the one `before` / `after` / `around` a seq,
+/// messages as they are now.
 #[utoipa::path(get, path = "/api/v1/conversations/{id}/events", tag = "conversations",
     params(("id" = i64, Path), HistoryQuery),
     responses((status = 200, body = History), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
@@ -37,14 +38,15 @@ pub async fn history(
     ApiQuery(query): ApiQuery<HistoryQuery>,
 ) -> AppResult<Json<History>> {
     let id = ConversationId(id);
-    let window = match (query.before, query.after) {
-        (None, None) => Window::Newest,
-        (Some(seq), None) => Window::Before(seq),
-        (None, Some(seq)) => Window::After(seq),
-        (Some(_), Some(_)) => {
+    let window = match (query.before, query.after, query.around) {
+        (None, None, None) => Window::Newest,
+        (Some(seq), None, None) => Window::Before(seq),
+        (None, Some(seq), None) => Window::After(seq),
+        (None, None, Some(seq)) => Window::Around(seq),
+        _ => {
             return Err(AppError::new(
                 ErrorCode::BadRequest,
-                "Give `before` or `after`, not both.",
+                "Give at most one of `before`, `after` and `around`.",
             ));
         }
     };
@@ -52,8 +54,12 @@ pub async fn history(
     if !db::conversations::is_member(&state.pool, id, auth.user_id).await? {
         return Err(AppError::new(ErrorCode::NotFound, "No such conversation."));
     }
-    let (events, more) = db::events::page(&state.pool, id, window, limit).await?;
-    Ok(Json(History { events, more }))
+    let page = db::events::page(&state.pool, id, auth.user_id, window, limit).await?;
+    Ok(Json(History {
+        events: page.events,
+        more: page.more,
+        more_newer: page.more_newer,
+    }))
 }
 
 /// `GET /api/v1/conversations/{id}/receipts`: how far the other members have
@@ -68,10 +74,9 @@ pub async fn receipts(
     ApiPath(id): ApiPath<i64>,
 ) -> AppResult<Json<Vec<Receipt>>> {
     let id = ConversationId(id);
-    let members = state.hub.members_of(id).await?;
-    if !members.contains(&auth.user_id) {
+    let Some(members) = state.hub.members_for(id, auth.user_id).await? else {
         return Err(AppError::new(ErrorCode::NotFound, "No such conversation."));
-    }
+    };
     if members.len() > RECEIPTS_MAX_MEMBERS {
         return Ok(Json(Vec::new()));
     }

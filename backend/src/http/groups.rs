@@ -5,17 +5,38 @@ use natter_common::{
     api::{AddMembers, Group, Member, NewGroup, Page, RenameGroup, SetRole},
     ids::{ConversationId, UserId},
     limits::MAX_PAGE_SIZE,
+    validate::GroupName,
     ErrorBody,
 };
 use serde::Deserialize;
 
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::{auth::AuthUser, error::AppResult, social::groups, state::AppState};
+use crate::{
+    auth::AuthUser,
+    error::{AppError, AppResult},
+    log::{Command, Done, GroupChange, Submission},
+    social::groups,
+    state::AppState,
+};
 
-/// Pushes a committed change's timeline events to the members online.
-async fn published<T>(state: &AppState, changed: groups::Changed<T>) -> T {
-    state.hub.publish(&changed.events, None).await;
-    changed.value
+/// Hands a change to the log's writer and waits until it is committed and
+/// its events are on their way to the members.
+async fn change(state: &AppState, auth: &AuthUser, change: GroupChange) -> AppResult<Done> {
+    let submission = Submission {
+        by: auth.user_id,
+        conn: None,
+        command: Command::Group(change),
+        permit: None,
+    };
+    Ok(state.log.request(submission).outcome().await?)
+}
+
+/// The group a change answered with.
+fn group(done: Done) -> AppResult<Group> {
+    match done {
+        Done::Group(group) => Ok(group),
+        other => Err(AppError::Internal(anyhow::anyhow!("a group change answered {other:?}"))),
+    }
 }
 
 /// `GET /api/v1/groups`: the groups I belong to.
@@ -39,8 +60,12 @@ pub async fn create(
     auth: AuthUser,
     ApiJson(body): ApiJson<NewGroup>,
 ) -> AppResult<(StatusCode, Json<Group>)> {
-    let changed = groups::create(&state.pool, auth.user_id, body, state.config.max_group_size).await?;
-    Ok((StatusCode::CREATED, Json(published(&state, changed).await)))
+    let create = GroupChange::Create {
+        name: GroupName::parse(&body.name)?,
+        members: body.member_ids,
+        max: state.config.max_group_size,
+    };
+    Ok((StatusCode::CREATED, Json(group(change(&state, &auth, create).await?)?)))
 }
 
 /// `GET /api/v1/groups/{id}`: a group I belong to.
@@ -62,8 +87,11 @@ pub async fn rename(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<RenameGroup>,
 ) -> AppResult<Json<Group>> {
-    let changed = groups::rename(&state.pool, auth.user_id, ConversationId(id), &body.name).await?;
-    Ok(Json(published(&state, changed).await))
+    let rename = GroupChange::Rename {
+        group: ConversationId(id),
+        name: GroupName::parse(&body.name)?,
+    };
+    Ok(Json(group(change(&state, &auth, rename).await?)?))
 }
 
 /// Paging for `GET /api/v1/groups/{id}/members`.
@@ -105,9 +133,12 @@ pub async fn add_members(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<AddMembers>,
 ) -> AppResult<Json<Group>> {
-    let max = state.config.max_group_size;
-    let changed = groups::add_members(&state.pool, auth.user_id, ConversationId(id), &body.user_ids, max).await?;
-    Ok(Json(published(&state, changed).await))
+    let add = GroupChange::AddMembers {
+        group: ConversationId(id),
+        users: body.user_ids,
+        max: state.config.max_group_size,
+    };
+    Ok(Json(group(change(&state, &auth, add).await?)?))
 }
 
 /// `DELETE /api/v1/groups/{id}/members/{user_id}`: remove a member (owners
@@ -121,8 +152,11 @@ pub async fn remove_member(
     auth: AuthUser,
     ApiPath((id, user)): ApiPath<(i64, i64)>,
 ) -> AppResult<StatusCode> {
-    let changed = groups::remove_member(&state.pool, auth.user_id, ConversationId(id), UserId(user)).await?;
-    published(&state, changed).await;
+    let remove = GroupChange::Remove {
+        group: ConversationId(id),
+        user: UserId(user),
+    };
+    change(&state, &auth, remove).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -131,8 +165,11 @@ pub async fn remove_member(
     responses((status = 204), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn leave(State(state): State<AppState>, auth: AuthUser, ApiPath(id): ApiPath<i64>) -> AppResult<StatusCode> {
-    let changed = groups::leave(&state.pool, auth.user_id, ConversationId(id)).await?;
-    published(&state, changed).await;
+    let leave = GroupChange::Remove {
+        group: ConversationId(id),
+        user: auth.user_id,
+    };
+    change(&state, &auth, leave).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -148,7 +185,11 @@ pub async fn set_role(
     ApiPath((id, user)): ApiPath<(i64, i64)>,
     ApiJson(body): ApiJson<SetRole>,
 ) -> AppResult<StatusCode> {
-    let changed = groups::set_role(&state.pool, auth.user_id, ConversationId(id), UserId(user), body.role).await?;
-    published(&state, changed).await;
+    let set = GroupChange::SetRole {
+        group: ConversationId(id),
+        user: UserId(user),
+        role: body.role,
+    };
+    change(&state, &auth, set).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -12,13 +12,13 @@ mod members;
 mod outbox;
 
 pub use connections::{Conn, ConnId};
+pub use members::MemberIndex;
 pub use outbox::{Outbound, Outbox, Taken};
 
 use std::sync::Arc;
 
 use axum::extract::ws::Utf8Bytes;
 use natter_common::{
-    events::{Event, EventBody},
     frames::ServerFrame,
     ids::{ConversationId, UserId},
     limits::RECEIPTS_MAX_MEMBERS,
@@ -102,65 +102,40 @@ impl Hub {
         self.send_to_users(&others, frame, kind, None);
     }
 
-    /// The members of a conversation, from memory (loaded on first use).
-    pub async fn members_of(&self, conversation: ConversationId) -> sqlx::Result<Arc<[UserId]>> {
+    /// The index the log's writer keeps current.
+    pub fn member_index(&self) -> Arc<members::MemberIndex> {
+        self.members.clone()
+    }
+
+    /// The members of a conversation that `user` belongs to, from memory
+    /// (loaded on first use); `None` when `user` is not one of them, and
+    /// then nothing is cached.
+    pub async fn members_for(&self, conversation: ConversationId, user: UserId) -> sqlx::Result<Option<Arc<[UserId]>>> {
         if let Some(members) = self.members.get(conversation) {
-            return Ok(members);
+            return Ok(members.contains(&user).then_some(members));
         }
         let epoch = self.members.epoch();
         let loaded: Arc<[UserId]> = db::members::user_ids(&self.pool, conversation).await?.into();
-        self.members.insert(conversation, loaded.clone(), epoch);
-        Ok(loaded)
-    }
-
-    /// Delivers committed events to every member's connections (except the
-    /// one that sent them, which gets an ack instead). Membership changes
-    /// refresh the member index first; a member who left or was removed
-    /// still receives that event.
-    pub async fn publish(&self, events: &[Event], skip: Option<ConnId>) {
-        for event in events {
-            let mut extra = None;
-            match &event.body {
-                EventBody::MemberJoined { .. } | EventBody::GroupCreated { .. } => {
-                    self.members.forget(event.conversation_id);
-                }
-                EventBody::MemberLeft { user } | EventBody::MemberRemoved { user } => {
-                    self.members.forget(event.conversation_id);
-                    extra = Some(*user);
-                }
-                _ => {}
-            }
-            let members = match self.members_of(event.conversation_id).await {
-                Ok(members) => members,
-                Err(err) => {
-                    // Members resync from the store on their next connect.
-                    tracing::error!(%err, conversation = %event.conversation_id, "cannot load members; live delivery skipped");
-                    continue;
-                }
-            };
-            let frame = encode(&ServerFrame::Event { event: event.clone() });
-            self.send_to_users(&members, &frame, Kind::Reliable, skip);
-            if let Some(user) = extra.filter(|u| !members.contains(u)) {
-                self.send_to_user(user, &frame, Kind::Reliable);
-            }
+        if !loaded.contains(&user) {
+            return Ok(None);
         }
+        self.members.offer(conversation, loaded.clone(), epoch);
+        Ok(Some(loaded))
     }
 
     /// Tells the other members of a small enough conversation how far `user`
     /// has read. Ephemeral: a receipt lost to a full queue is refreshed by
     /// the next, and clients fetch the current ones when they open a chat.
-    pub async fn share_receipt(&self, conversation: ConversationId, user: UserId, read_seq: i64) -> sqlx::Result<()> {
-        let members = self.members_of(conversation).await?;
+    pub fn share_receipt(&self, members: &[UserId], conversation: ConversationId, user: UserId, read_seq: i64) {
         if members.len() > RECEIPTS_MAX_MEMBERS {
-            return Ok(());
+            return;
         }
         let frame = encode(&ServerFrame::Receipt {
             conversation_id: conversation,
             user_id: user,
             read_seq,
         });
-        self.send_to_others(&members, user, &frame, Kind::Ephemeral);
-        Ok(())
+        self.send_to_others(members, user, &frame, Kind::Ephemeral);
     }
 
     /// Forgets a conversation's cached members (after contacts open a DM).

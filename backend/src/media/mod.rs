@@ -41,6 +41,17 @@ impl MediaStore {
         self.root.join(format!("{id}.thumb"))
     }
 
+    /// Removes an image and its thumbnail (no message shows it any more).
+    pub async fn remove(&self, id: &str) {
+        for path in [self.image_path(id), self.thumb_path(id)] {
+            if let Err(err) = tokio::fs::remove_file(&path).await {
+                if err.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(%err, path = %path.display(), "cannot remove a deleted image");
+                }
+            }
+        }
+    }
+
     /// Writes a file atomically (temp file, then rename), unless it exists.
     pub fn put(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         if path.exists() {

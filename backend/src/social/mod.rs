@@ -1,6 +1,5 @@
-//! Who can talk to whom: contacts, blocks and groups. Each operation checks
-//! the caller's rights and commits its rows and timeline events in one
-//! transaction.
+//! Who can talk to whom: contacts and blocks (each operation checks the
+//! caller's rights and commits in one transaction), and reading groups.
 
 pub mod contacts;
 pub mod groups;

@@ -9,7 +9,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::SinkExt;
 use natter_common::{
     frames::{close, ClientFrame, ServerFrame},
-    ids::{ConversationId, UserId},
+    ids::{ConversationId, EventId, UserId},
     limits::{SYNC_BATCH, WS_FRAME_MAX_BYTES},
     ErrorCode, OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION,
 };
@@ -20,7 +20,7 @@ use crate::{
     auth::AuthUser,
     db::{self, events::Window},
     hub::{encode, Conn, Kind, Outbound, Outbox, Taken},
-    messaging::{self, SendRequest},
+    log::{Command, Submission},
     state::AppState,
 };
 
@@ -34,8 +34,8 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Malformed frames in a row before the connection is closed.
 const MAX_GARBAGE: u32 = 10;
-/// Sends from one connection awaiting their commit at once.
-const SENDS_IN_FLIGHT: usize = 64;
+/// Commands from one connection awaiting their commit at once.
+const COMMANDS_IN_FLIGHT: usize = 64;
 /// Typing notices per user and conversation are passed on at most this often.
 const TYPING_EVERY: Duration = Duration::from_secs(2);
 
@@ -87,7 +87,7 @@ pub async fn run(mut socket: WebSocket, state: AppState, auth: AuthUser, version
         state: state.clone(),
         user,
         conn: conn.clone(),
-        sends: Arc::new(Semaphore::new(SENDS_IN_FLIGHT)),
+        commands: Arc::new(Semaphore::new(COMMANDS_IN_FLIGHT)),
         typing: HashMap::new(),
         garbage: 0,
     };
@@ -226,7 +226,7 @@ struct Session {
     state: AppState,
     user: UserId,
     conn: Conn,
-    sends: Arc<Semaphore>,
+    commands: Arc<Semaphore>,
     typing: HashMap<ConversationId, Instant>,
     garbage: u32,
 }
@@ -281,109 +281,128 @@ impl Session {
     }
 
     async fn dispatch(&mut self, frame: ClientFrame) -> sqlx::Result<()> {
-        match frame {
+        let command = match frame {
             ClientFrame::Send {
                 client_msg_id,
                 conversation_id,
                 content,
                 reply_to,
-            } => {
-                self.send(SendRequest {
-                    sender: self.user,
-                    conn: Some(self.conn.id),
-                    client_msg_id,
-                    conversation: conversation_id,
-                    content,
-                    reply_to,
-                })
-                .await;
-            }
+            } => Command::Send {
+                client_msg_id,
+                conversation: conversation_id,
+                content,
+                reply_to,
+            },
+            ClientFrame::Edit {
+                client_msg_id,
+                conversation_id,
+                target,
+                text,
+            } => Command::Edit {
+                client_msg_id,
+                conversation: conversation_id,
+                target,
+                text,
+            },
+            ClientFrame::Delete {
+                client_msg_id,
+                conversation_id,
+                target,
+            } => Command::Delete {
+                client_msg_id,
+                conversation: conversation_id,
+                target,
+            },
+            ClientFrame::React {
+                client_msg_id,
+                conversation_id,
+                target,
+                emoji,
+            } => react(client_msg_id, conversation_id, target, emoji, true),
+            ClientFrame::Unreact {
+                client_msg_id,
+                conversation_id,
+                target,
+                emoji,
+            } => react(client_msg_id, conversation_id, target, emoji, false),
+            ClientFrame::Read { conversation_id, seq } => Command::Read {
+                conversation: conversation_id,
+                seq,
+            },
             ClientFrame::Sync {
                 conversation_id,
                 after_seq,
-            } => {
-                if !db::conversations::is_member(&self.state.pool, conversation_id, self.user).await? {
-                    self.error(ErrorCode::NotFound, "No such conversation.", None);
-                    return Ok(());
-                }
-                let (events, more) =
-                    db::events::page(&self.state.pool, conversation_id, Window::After(after_seq), SYNC_BATCH).await?;
-                self.reply(&ServerFrame::Events {
-                    conversation_id,
-                    events,
-                    more,
-                });
+            } => return self.sync(conversation_id, after_seq).await,
+            ClientFrame::Typing { conversation_id } => return self.typing(conversation_id).await,
+            ClientFrame::Ping { nonce } => {
+                self.reply(&ServerFrame::Pong { nonce });
+                return Ok(());
             }
-            ClientFrame::Read { conversation_id, seq } => {
-                if !db::conversations::is_member(&self.state.pool, conversation_id, self.user).await? {
-                    self.error(ErrorCode::NotFound, "No such conversation.", None);
-                    return Ok(());
-                }
-                let (read_seq, unread) =
-                    db::read_markers::advance(&self.state.pool, self.user, conversation_id, seq).await?;
-                let frame = encode(&ServerFrame::ReadState {
-                    conversation_id,
-                    read_seq,
-                    unread,
-                });
-                self.state.hub.send_to_user(self.user, &frame, Kind::Reliable);
-                self.state
-                    .hub
-                    .share_receipt(conversation_id, self.user, read_seq)
-                    .await?;
-            }
-            ClientFrame::Typing { conversation_id } => self.typing(conversation_id).await?,
-            ClientFrame::Ping { nonce } => self.reply(&ServerFrame::Pong { nonce }),
-        }
+        };
+        self.submit(command).await;
         Ok(())
     }
 
-    async fn send(&mut self, request: SendRequest) {
-        let id = request.client_msg_id.clone();
-        if let Err(invalid) = messaging::validate(&request.client_msg_id, &request.content) {
-            let code = ErrorCode::InvalidInput {
-                field: invalid.field.into(),
-            };
-            return self.error(code, invalid.message, Some(id));
-        }
-        if let Err(retry_after_ms) = self.state.send_limiter.check(self.user) {
-            let secs = retry_after_ms.div_ceil(1000);
-            let message = format!("You are sending too fast. Try again in {secs} s.");
-            return self.error(ErrorCode::RateLimited { retry_after_ms }, message, Some(id));
-        }
-        // Waiting here slows a flooding reader down instead of queueing without bound.
-        let Ok(permit) = self.sends.clone().acquire_owned().await else {
-            return;
-        };
-        // Queued here, in frame order, so one connection's messages keep their order.
-        let pending = self.state.messenger.submit(request);
-        let conn = self.conn.clone();
-        tokio::spawn(async move {
-            let frame = match pending.outcome().await {
-                Ok(event) => ServerFrame::Sent {
-                    client_msg_id: id,
-                    conversation_id: event.conversation_id,
-                    seq: event.seq,
-                    id: event.id,
-                    created_at: event.created_at,
-                },
-                Err((code, message)) => ServerFrame::Error {
-                    code,
-                    message,
-                    client_msg_id: Some(id),
-                },
-            };
-            conn.deliver(&encode(&frame), Kind::Reliable);
-            drop(permit);
-        });
-    }
-
-    async fn typing(&mut self, conversation: ConversationId) -> sqlx::Result<()> {
-        let members = self.state.hub.members_of(conversation).await?;
-        if !members.contains(&self.user) {
+    async fn sync(&mut self, conversation: ConversationId, after_seq: i64) -> sqlx::Result<()> {
+        if !db::conversations::is_member(&self.state.pool, conversation, self.user).await? {
             self.error(ErrorCode::NotFound, "No such conversation.", None);
             return Ok(());
         }
+        let page = db::events::page(
+            &self.state.pool,
+            conversation,
+            self.user,
+            Window::After(after_seq),
+            SYNC_BATCH,
+        )
+        .await?;
+        self.reply(&ServerFrame::Events {
+            conversation_id: conversation,
+            events: page.events,
+            more: page.more,
+        });
+        Ok(())
+    }
+
+    /// Hands a command to the log's writer; its ack or error reaches this
+    /// connection in order with the conversation's events.
+    async fn submit(&mut self, command: Command) {
+        let id = command.client_msg_id().map(str::to_owned);
+        if let Err(invalid) = command.validate() {
+            let code = ErrorCode::InvalidInput {
+                field: invalid.field.into(),
+            };
+            return self.error(code, invalid.message, id);
+        }
+        // Read markers are merged by the writer; everything else counts as a send.
+        if id.is_some() {
+            if let Err(retry_after_ms) = self.state.send_limiter.check(self.user) {
+                let secs = retry_after_ms.div_ceil(1000);
+                let message = format!("You are sending too fast. Try again in {secs} s.");
+                return self.error(ErrorCode::RateLimited { retry_after_ms }, message, id);
+            }
+        }
+        // Waiting here slows a flooding reader down instead of queueing without bound.
+        let Ok(permit) = self.commands.clone().acquire_owned().await else {
+            return;
+        };
+        let submission = Submission {
+            by: self.user,
+            conn: Some(self.conn.clone()),
+            command,
+            permit: Some(permit),
+        };
+        // Queued here, in frame order, so one connection's commands keep their order.
+        if let Err(busy) = self.state.log.submit(submission) {
+            self.error(busy.code, busy.message, id);
+        }
+    }
+
+    async fn typing(&mut self, conversation: ConversationId) -> sqlx::Result<()> {
+        let Some(members) = self.state.hub.members_for(conversation, self.user).await? else {
+            self.error(ErrorCode::NotFound, "No such conversation.", None);
+            return Ok(());
+        };
         let now = Instant::now();
         if self
             .typing
@@ -401,5 +420,15 @@ impl Session {
             .hub
             .send_to_others(&members, self.user, &frame, Kind::Ephemeral);
         Ok(())
+    }
+}
+
+fn react(client_msg_id: String, conversation: ConversationId, target: EventId, emoji: String, on: bool) -> Command {
+    Command::React {
+        client_msg_id,
+        conversation,
+        target,
+        emoji,
+        on,
     }
 }

@@ -38,8 +38,8 @@ pub enum ConversationKind {
     },
 }
 
-/// `GET /api/v1/conversations/{id}/events?before=&after=&limit=`: at most
-/// one of `before`/`after`; neither gives the newest page.
+/// `GET /api/v1/conversations/{id}/events?before=&after=&around=&limit=`:
+/// at most one of `before`/`after`/`around`; none gives the newest page.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
 pub struct HistoryQuery {
@@ -49,18 +49,29 @@ pub struct HistoryQuery {
     /// Events with `seq` above this.
     #[serde(default)]
     pub after: Option<i64>,
+    /// The page with this seq in its middle (to open a conversation at a
+    /// replied-to message or a search hit).
+    #[serde(default)]
+    pub around: Option<i64>,
     /// 1–100 (default 50).
     #[serde(default)]
     pub limit: Option<u32>,
 }
 
-/// A page of history, always in ascending `seq` order.
+/// A page of history, always in ascending `seq` order. Messages come as
+/// they are now: current text, `deleted` content, and their `state`
+/// (edit time, reactions); the edits, deletions and reactions stay in the
+/// log as events of their own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct History {
     pub events: Vec<Event>,
-    /// True when older (for `before`/newest) or newer (for `after`) events remain.
+    /// True when older (for `before`, `around` and newest) or newer (for
+    /// `after`) events remain.
     pub more: bool,
+    /// For `around`: true when newer events remain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub more_newer: Option<bool>,
 }
 
 /// How far another member has read (`GET /api/v1/conversations/{id}/receipts`,

@@ -26,6 +26,8 @@ pub fn MessageBody(content: MessageContent) -> impl IntoView {
                 .map_or("Sticker", |(_, description)| description);
             view! { <img class="sticker" src=stickers::url(&sticker_id) alt=alt /> }.into_any()
         }
+        MessageContent::Deleted => view! { <span class="deleted">"Message deleted"</span> }.into_any(),
+        MessageContent::Unknown => view! { <span class="deleted">"Unsupported message"</span> }.into_any(),
     }
 }
 
@@ -42,5 +44,7 @@ pub fn snippet(content: &MessageContent) -> String {
         }
         MessageContent::Image { .. } => "Photo".to_owned(),
         MessageContent::Sticker { .. } => "Sticker".to_owned(),
+        MessageContent::Deleted => "Message deleted".to_owned(),
+        MessageContent::Unknown => "Message".to_owned(),
     }
 }

@@ -184,6 +184,7 @@ mod tests {
                     content: MessageContent::Text { text: text.into() },
                     reply_to: None,
                 },
+                state: None,
             },
         };
         let batch = ServerFrame::Batch {

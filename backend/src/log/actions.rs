@@ -1,0 +1,309 @@
+//! Messages and what people do to them: send, edit, delete for everyone,
+//! react. Each checks its rights inside the writer's transaction and
+//! appends one event; edits, deletions and reactions also bring the
+//! message's current state up to date beside it.
+
+use natter_common::{
+    events::{Event, EventBody, MessageContent},
+    ids::{ConversationId, EventId, UserId},
+    limits::REACTIONS_MAX_DISTINCT,
+    ErrorCode,
+};
+
+use super::{
+    publisher::{Publish, Step},
+    writer::Batch,
+    Done, Refusal,
+};
+use crate::db::{
+    append::{self, SendRight},
+    group_changes,
+    message_changes::{self as changes, ReactionState, Target},
+};
+
+/// A step that delivers `event` to the conversation's members and
+/// acknowledges it to its requester.
+fn appended(batch: &mut Batch, event: Event) -> rusqlite::Result<Step> {
+    let to = batch.audience.of(batch.tx, event.conversation_id)?;
+    Ok(Step {
+        answer: Ok(Done::Logged((&event).into())),
+        publish: Publish::Events {
+            events: vec![event],
+            to,
+            also: None,
+        },
+    })
+}
+
+/// Acknowledges with an event stored earlier, publishing nothing new.
+fn already(event: &Event) -> Step {
+    Step::answer(Ok(Done::Logged(event.into())))
+}
+
+fn refused(refusal: Refusal) -> rusqlite::Result<Step> {
+    Ok(Step::answer(Err(refusal)))
+}
+
+fn no_such_conversation() -> Refusal {
+    Refusal::not_found("No such conversation.")
+}
+
+fn not_contacts() -> Refusal {
+    Refusal::new(ErrorCode::NotContacts, "You can only message your contacts.")
+}
+
+/// A plain message costs one statement: the insert checks the sender's
+/// right and the unique index catches a repeated `client_msg_id`; the
+/// reasons are looked up only when it stores nothing.
+pub fn send(
+    batch: &mut Batch,
+    by: UserId,
+    client_msg_id: &str,
+    conversation: ConversationId,
+    content: &MessageContent,
+    reply_to: Option<&EventId>,
+) -> rusqlite::Result<Step> {
+    let tx = batch.tx;
+    if reply_to.is_some() || matches!(content, MessageContent::Image { .. }) {
+        if let Some(step) = check_references(tx, by, client_msg_id, conversation, content, reply_to)? {
+            return Ok(step);
+        }
+    }
+    let body = EventBody::Message {
+        content: content.clone(),
+        reply_to: reply_to.cloned(),
+    };
+    match append::message(tx, conversation, by, client_msg_id, body, batch.now) {
+        Ok(Some(event)) => appended(batch, event),
+        Ok(None) => refusal(tx, by, client_msg_id, conversation),
+        Err(err) if append::is_repeat(&err) => repeat(tx, by, client_msg_id),
+        Err(err) => Err(err),
+    }
+}
+
+/// The original of a repeated `client_msg_id`.
+fn repeat(tx: &rusqlite::Connection, by: UserId, client_msg_id: &str) -> rusqlite::Result<Step> {
+    match append::by_client_msg_id(tx, by, client_msg_id)? {
+        Some(original) => Ok(already(&original)),
+        None => refused(Refusal::failed()),
+    }
+}
+
+/// Why a send stored nothing: a repeat (acknowledged even if the sender has
+/// since lost the right to post) or no right to post.
+fn refusal(
+    tx: &rusqlite::Connection,
+    by: UserId,
+    client_msg_id: &str,
+    conversation: ConversationId,
+) -> rusqlite::Result<Step> {
+    if let Some(original) = append::by_client_msg_id(tx, by, client_msg_id)? {
+        return Ok(already(&original));
+    }
+    refused(match append::send_right(tx, conversation, by)? {
+        SendRight::NotContacts => not_contacts(),
+        SendRight::NotMember | SendRight::Allowed => no_such_conversation(),
+    })
+}
+
+/// For messages that point at something (an image, a replied-to event): a
+/// repeat, or a refusal when the reference is not the sender's to use;
+/// `None` to go on.
+fn check_references(
+    tx: &rusqlite::Connection,
+    by: UserId,
+    client_msg_id: &str,
+    conversation: ConversationId,
+    content: &MessageContent,
+    reply_to: Option<&EventId>,
+) -> rusqlite::Result<Option<Step>> {
+    if let Some(original) = append::by_client_msg_id(tx, by, client_msg_id)? {
+        return Ok(Some(already(&original)));
+    }
+    if append::send_right(tx, conversation, by)? != SendRight::Allowed {
+        return refusal(tx, by, client_msg_id, conversation).map(Some);
+    }
+    if let MessageContent::Image { media_id } = content {
+        // Posting an image shares it; only images you may see can be shared.
+        if !append::media_visible_to(tx, media_id, by)? {
+            return Ok(Some(Step::answer(Err(Refusal::invalid(
+                "media_id",
+                "Unknown image: upload it first.",
+            )))));
+        }
+    }
+    if let Some(target) = reply_to {
+        if !append::exists_in(tx, conversation, target)? {
+            return Ok(Some(Step::answer(Err(Refusal::invalid(
+                "reply_to",
+                "The message you reply to is not in this conversation.",
+            )))));
+        }
+    }
+    Ok(None)
+}
+
+/// What an edit, deletion or reaction is about, once the requester's right
+/// to act in the conversation is settled: the target, or the step to take
+/// instead (the ack of a repeat, or a refusal).
+enum Found {
+    Target(Target),
+    Settled(Step),
+}
+
+fn find_target(
+    batch: &Batch,
+    by: UserId,
+    client_msg_id: &str,
+    conversation: ConversationId,
+    target: &EventId,
+    // Edits and reactions need the right to post (in a DM, still contacts);
+    // deleting needs only membership.
+    posting: bool,
+) -> rusqlite::Result<Found> {
+    let tx = batch.tx;
+    if let Some(original) = append::by_client_msg_id(tx, by, client_msg_id)? {
+        return Ok(Found::Settled(already(&original)));
+    }
+    let right = append::send_right(tx, conversation, by)?;
+    let refusal = match right {
+        SendRight::NotMember => Some(no_such_conversation()),
+        SendRight::NotContacts if posting => Some(not_contacts()),
+        _ => None,
+    };
+    if let Some(refusal) = refusal {
+        return Ok(Found::Settled(Step::answer(Err(refusal))));
+    }
+    Ok(match changes::target(tx, conversation, target)? {
+        Some(found) => Found::Target(found),
+        None => Found::Settled(Step::answer(Err(Refusal::not_found(
+            "No such message in this conversation.",
+        )))),
+    })
+}
+
+fn deleted() -> Refusal {
+    Refusal::not_found("That message was deleted.")
+}
+
+/// Replaces the text of the requester's own text message.
+pub fn edit(
+    batch: &mut Batch,
+    by: UserId,
+    client_msg_id: &str,
+    conversation: ConversationId,
+    target_id: &EventId,
+    text: &str,
+) -> rusqlite::Result<Step> {
+    let target = match find_target(batch, by, client_msg_id, conversation, target_id, true)? {
+        Found::Target(target) => target,
+        Found::Settled(step) => return Ok(step),
+    };
+    if target.deleted_seq.is_some() {
+        return refused(deleted());
+    }
+    if target.sender != by {
+        return refused(Refusal::forbidden("You can only edit your own messages."));
+    }
+    if !matches!(target.content, MessageContent::Text { .. }) {
+        return refused(Refusal::invalid("target", "Only text messages can be edited."));
+    }
+    let content = MessageContent::Text { text: text.to_owned() };
+    let body = EventBody::MessageEdited {
+        target: target_id.clone(),
+        content: content.clone(),
+    };
+    let event = append::event(batch.tx, conversation, by, Some(client_msg_id), body, batch.now)?;
+    changes::set_content(batch.tx, conversation, &target, content, batch.now)?;
+    appended(batch, event)
+}
+
+/// Deletes a message for everyone: the requester's own, or any in a group
+/// they own or administer. Deleting a deleted message acknowledges the
+/// deletion that did it.
+pub fn delete(
+    batch: &mut Batch,
+    by: UserId,
+    client_msg_id: &str,
+    conversation: ConversationId,
+    target_id: &EventId,
+) -> rusqlite::Result<Step> {
+    let target = match find_target(batch, by, client_msg_id, conversation, target_id, false)? {
+        Found::Target(target) => target,
+        Found::Settled(step) => return Ok(step),
+    };
+    if let Some(seq) = target.deleted_seq {
+        return match changes::event_at(batch.tx, conversation, seq)? {
+            Some(deletion) => Ok(already(&deletion)),
+            None => refused(deleted()),
+        };
+    }
+    if target.sender != by && !group_changes::role(batch.tx, conversation, by)?.is_some_and(|r| r.can_manage()) {
+        return refused(Refusal::forbidden("You can only delete your own messages here."));
+    }
+    let body = EventBody::MessageDeleted {
+        target: target_id.clone(),
+    };
+    let event = append::event(batch.tx, conversation, by, Some(client_msg_id), body, batch.now)?;
+    changes::erase(batch.tx, conversation, target_id, &target, event.seq)?;
+    if let MessageContent::Image { media_id } = &target.content {
+        if changes::drop_unused_media(batch.tx, media_id)? {
+            batch.dropped_media.push(media_id.clone());
+        }
+    }
+    appended(batch, event)
+}
+
+/// Adds (`on`) or takes back a reaction. Adding one that is there already
+/// acknowledges the event that added it.
+pub fn react(
+    batch: &mut Batch,
+    by: UserId,
+    client_msg_id: &str,
+    conversation: ConversationId,
+    target_id: &EventId,
+    emoji: &str,
+    on: bool,
+) -> rusqlite::Result<Step> {
+    let target = match find_target(batch, by, client_msg_id, conversation, target_id, true)? {
+        Found::Target(target) => target,
+        Found::Settled(step) => return Ok(step),
+    };
+    if target.deleted_seq.is_some() {
+        return refused(deleted());
+    }
+    let tx = batch.tx;
+    let body = if on {
+        match changes::reaction(tx, conversation, target.seq, by, emoji)? {
+            ReactionState::Present(seq) => {
+                return match changes::event_at(tx, conversation, seq)? {
+                    Some(added) => Ok(already(&added)),
+                    None => refused(Refusal::failed()),
+                };
+            }
+            ReactionState::Absent { distinct, emoji_known } if !emoji_known && distinct >= REACTIONS_MAX_DISTINCT => {
+                return refused(Refusal::invalid(
+                    "emoji",
+                    format!("A message can have at most {REACTIONS_MAX_DISTINCT} different reactions."),
+                ));
+            }
+            ReactionState::Absent { .. } => EventBody::ReactionAdded {
+                target: target_id.clone(),
+                emoji: emoji.to_owned(),
+            },
+        }
+    } else {
+        if !changes::remove_reaction(tx, conversation, target.seq, by, emoji)? {
+            return refused(Refusal::not_found("You have not reacted with that emoji."));
+        }
+        EventBody::ReactionRemoved {
+            target: target_id.clone(),
+            emoji: emoji.to_owned(),
+        }
+    };
+    let event = append::event(tx, conversation, by, Some(client_msg_id), body, batch.now)?;
+    if on {
+        changes::add_reaction(tx, conversation, target.seq, by, emoji, event.seq)?;
+    }
+    appended(batch, event)
+}

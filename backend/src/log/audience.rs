@@ -1,0 +1,54 @@
+//! Who receives a conversation's events, as the writer's transaction sees
+//! it at each point of a batch: a message goes to the members of the
+//! moment it was stored, so one committed before a removal still reaches
+//! the removed member and one after does not, whatever the publisher is
+//! doing meanwhile. Lists come from the member index, else from the
+//! transaction itself; after the commit they go back into the index.
+
+use std::{collections::HashMap, sync::Arc};
+
+use natter_common::ids::{ConversationId, UserId};
+use rusqlite::Connection;
+
+use crate::{db::group_changes, hub::MemberIndex};
+
+pub struct Audience<'i> {
+    index: &'i MemberIndex,
+    /// Each conversation's members as of the latest command that touched it.
+    lists: HashMap<ConversationId, Arc<[UserId]>>,
+}
+
+impl<'i> Audience<'i> {
+    pub fn new(index: &'i MemberIndex) -> Self {
+        Self {
+            index,
+            lists: HashMap::new(),
+        }
+    }
+
+    /// The members now (empty for a conversation that does not exist).
+    pub fn of(&mut self, tx: &Connection, conversation: ConversationId) -> rusqlite::Result<Arc<[UserId]>> {
+        if let Some(members) = self.lists.get(&conversation) {
+            return Ok(members.clone());
+        }
+        let members = match self.index.get(conversation) {
+            Some(members) => members,
+            None => group_changes::member_ids(tx, conversation)?.into(),
+        };
+        self.lists.insert(conversation, members.clone());
+        Ok(members)
+    }
+
+    /// The members after a change in this transaction: read once per
+    /// change, however many members it added.
+    pub fn reload(&mut self, tx: &Connection, conversation: ConversationId) -> rusqlite::Result<Arc<[UserId]>> {
+        let members: Arc<[UserId]> = group_changes::member_ids(tx, conversation)?.into();
+        self.lists.insert(conversation, members.clone());
+        Ok(members)
+    }
+
+    /// Every list as of the end of the batch, for the index once committed.
+    pub fn into_lists(self) -> impl Iterator<Item = (ConversationId, Arc<[UserId]>)> {
+        self.lists.into_iter()
+    }
+}

@@ -1,0 +1,147 @@
+//! The publisher: delivers committed batches in commit order. For each
+//! command it queues the new events on every recipient's connections, then
+//! the requester's `sent` (or error) on the connection it came from, before
+//! it looks at the next command, so no connection ever sees a seq before
+//! the ones below it.
+
+use std::sync::Arc;
+
+use natter_common::{
+    events::Event,
+    frames::ServerFrame,
+    ids::{ConversationId, UserId},
+};
+use tokio::sync::mpsc;
+
+use super::{writer::Entry, Done, Outcome, Refusal};
+use crate::{
+    hub::{encode, Hub, Kind},
+    media::MediaStore,
+};
+
+/// A batch as the writer left it: what each command came to, or why none
+/// of them was stored.
+pub(super) struct Committed {
+    pub entries: Vec<Entry>,
+    /// One step per entry, and the images to remove from disk.
+    pub stored: rusqlite::Result<(Vec<Step>, Vec<String>)>,
+}
+
+/// One command's result: the answer for its requester and what to deliver.
+pub(super) struct Step {
+    pub answer: Outcome,
+    pub publish: Publish,
+}
+
+impl Step {
+    pub fn answer(answer: Outcome) -> Self {
+        Self {
+            answer,
+            publish: Publish::Nothing,
+        }
+    }
+}
+
+pub(super) enum Publish {
+    Nothing,
+    /// New events, to every connection of `to` and of `also` (a member who
+    /// just left or was removed still receives that event).
+    Events {
+        events: Vec<Event>,
+        to: Arc<[UserId]>,
+        also: Option<UserId>,
+    },
+    /// The requester's new read position, to all their devices, and as a
+    /// receipt to the other members.
+    Read {
+        conversation: ConversationId,
+        read_seq: i64,
+        unread: u32,
+        to: Arc<[UserId]>,
+    },
+}
+
+pub(super) async fn run(hub: Hub, media: MediaStore, mut batches: mpsc::Receiver<Committed>) {
+    while let Some(Committed { entries, stored }) = batches.recv().await {
+        let (steps, dropped_media) = match stored {
+            Ok(stored) => stored,
+            Err(err) => {
+                // Nothing was committed, so nothing is acknowledged; clients
+                // retry with the same client_msg_id.
+                tracing::error!(%err, commands = entries.len(), "log batch failed");
+                for entry in entries {
+                    answer(entry, Err(Refusal::failed()));
+                }
+                continue;
+            }
+        };
+        for (entry, step) in entries.into_iter().zip(steps) {
+            deliver(&hub, &entry, step.publish);
+            answer(entry, step.answer);
+        }
+        for id in dropped_media {
+            media.remove(&id).await;
+        }
+    }
+}
+
+fn deliver(hub: &Hub, entry: &Entry, publish: Publish) {
+    let skip = entry.submission.conn.as_ref().map(|conn| conn.id);
+    match publish {
+        Publish::Nothing => {}
+        Publish::Events { events, to, also } => {
+            for event in events {
+                let frame = encode(&ServerFrame::Event { event });
+                hub.send_to_users(&to, &frame, Kind::Reliable, skip);
+                if let Some(user) = also.filter(|u| !to.contains(u)) {
+                    hub.send_to_user(user, &frame, Kind::Reliable);
+                }
+            }
+        }
+        Publish::Read {
+            conversation,
+            read_seq,
+            unread,
+            to,
+        } => {
+            let user = entry.submission.by;
+            let frame = encode(&ServerFrame::ReadState {
+                conversation_id: conversation,
+                read_seq,
+                unread,
+            });
+            hub.send_to_user(user, &frame, Kind::Reliable);
+            hub.share_receipt(&to, conversation, user, read_seq);
+        }
+    }
+}
+
+/// Queues the requester's ack or error on its connection, and wakes
+/// whoever awaits the outcome.
+fn answer(entry: Entry, outcome: Outcome) {
+    let Entry { submission, reply } = entry;
+    if let Some(conn) = &submission.conn {
+        let client_msg_id = submission.command.client_msg_id().map(str::to_owned);
+        let frame = match (&outcome, client_msg_id) {
+            (Ok(Done::Logged(logged)), Some(client_msg_id)) => Some(ServerFrame::Sent {
+                client_msg_id,
+                conversation_id: logged.conversation_id,
+                seq: logged.seq,
+                id: logged.id.clone(),
+                created_at: logged.created_at,
+            }),
+            (Ok(_), _) => None,
+            (Err(refusal), client_msg_id) => Some(ServerFrame::Error {
+                code: refusal.code.clone(),
+                message: refusal.message.clone(),
+                client_msg_id,
+            }),
+        };
+        if let Some(frame) = frame {
+            conn.deliver(&encode(&frame), Kind::Reliable);
+        }
+    }
+    if let Some(reply) = reply {
+        let _ = reply.send(outcome);
+    }
+}

@@ -1,0 +1,306 @@
+//! The writer: one thread owns every write to the logs. It takes whatever
+//! commands are queued (up to a batch), checks and stores them in one
+//! transaction, and only then hands the batch to the publisher. One fsync
+//! covers a whole burst.
+//!
+//! A plain thread on a blocking SQLite connection ([`db::append`]) so that
+//! a batch's statements run back to back; while the publisher delivers one
+//! batch, the writer stores the next.
+
+use std::sync::Arc;
+
+use natter_common::ids::{ConversationId, UserId};
+use rusqlite::Connection;
+use sqlx::SqlitePool;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{
+    actions,
+    audience::Audience,
+    groups,
+    publisher::{self, Committed, Publish, Step},
+    Command, Done, Outcome, Pending, Refusal, Submission,
+};
+use crate::{
+    db::{
+        self,
+        checkpoint::{self, Checkpointer},
+        read_markers,
+    },
+    hub::{Hub, MemberIndex},
+    media::MediaStore,
+};
+
+/// Commands queued beyond this many wait for the next batch.
+const MAX_BATCH: usize = 512;
+/// A batch (its statements and commit) this slow is logged.
+const SLOW_BATCH: std::time::Duration = std::time::Duration::from_millis(100);
+/// Commands waiting for the writer before new ones are refused as busy.
+const QUEUE_DEPTH: usize = 8192;
+/// Committed batches waiting for the publisher before the writer waits too.
+const PUBLISH_DEPTH: usize = 64;
+
+/// A queued command and who waits for its outcome.
+pub(super) struct Entry {
+    pub submission: Submission,
+    pub reply: Option<oneshot::Sender<Outcome>>,
+}
+
+enum Job {
+    Command(Box<Entry>),
+    /// Store what is queued before it, empty the WAL, and stop.
+    Stop(oneshot::Sender<()>),
+}
+
+/// The handle to the writer: cheap to clone.
+#[derive(Clone)]
+pub struct Log {
+    queue: mpsc::Sender<Job>,
+}
+
+impl Log {
+    /// Starts the writer thread (and its checkpointer) and the publisher
+    /// task. Their connections are opened here: a database the writer
+    /// can't open stops the server at start-up, not at the first message.
+    pub fn start(pool: SqlitePool, hub: Hub, media: MediaStore) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        let conn = db::open_direct(&pool).context("the log's writer cannot open the database")?;
+        let checkpointer = Checkpointer::start(&pool).context("cannot start the checkpointer")?;
+        let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
+        let (committed, batches) = mpsc::channel(PUBLISH_DEPTH);
+        let writer = Writer {
+            pool,
+            conn: Some(conn),
+            checkpointer,
+            members: hub.member_index(),
+        };
+        std::thread::Builder::new()
+            .name("natter-writer".into())
+            .spawn(move || writer.run(jobs, committed))
+            .context("cannot start the log's writer")?;
+        tokio::spawn(publisher::run(hub, media, batches));
+        Ok(Self { queue })
+    }
+
+    /// Queues a command, in call order; its answers go to its connection.
+    /// Refused at once when the writer is too far behind.
+    pub fn submit(&self, submission: Submission) -> Result<(), Refusal> {
+        let entry = Entry {
+            submission,
+            reply: None,
+        };
+        self.queue
+            .try_send(Job::Command(Box::new(entry)))
+            .map_err(|_| Refusal::busy())
+    }
+
+    /// Queues a command and returns where its outcome arrives once it is
+    /// committed and published (or refused).
+    pub fn request(&self, submission: Submission) -> Pending {
+        let (reply, answer) = oneshot::channel();
+        let entry = Entry {
+            submission,
+            reply: Some(reply),
+        };
+        let queued = self.queue.try_send(Job::Command(Box::new(entry))).is_ok();
+        Pending(queued.then_some(answer))
+    }
+
+    /// Stores what is queued, empties the WAL into the database, and stops
+    /// the writer (at shutdown).
+    pub async fn stop(&self) {
+        let (done, stopped) = oneshot::channel();
+        if self.queue.send(Job::Stop(done)).await.is_ok() {
+            let _ = stopped.await;
+        }
+    }
+}
+
+struct Writer {
+    pool: SqlitePool,
+    /// Kept for good: SQLite drops a connection's page cache whenever
+    /// another connection has written, so a fresh one per batch would
+    /// re-read its pages every time. `None` after an error, until reopened.
+    conn: Option<Connection>,
+    checkpointer: Checkpointer,
+    members: Arc<MemberIndex>,
+}
+
+impl Writer {
+    /// Stores batches until every [`Log`] is gone, the publisher is, or it is
+    /// told to stop.
+    fn run(mut self, mut jobs: mpsc::Receiver<Job>, committed: mpsc::Sender<Committed>) {
+        let mut stop = None;
+        while let Some(first) = jobs.blocking_recv() {
+            let mut batch = Vec::with_capacity(MAX_BATCH);
+            let mut next = Some(first);
+            while let Some(job) = next.take() {
+                match job {
+                    Job::Command(entry) => batch.push(*entry),
+                    Job::Stop(done) => {
+                        stop = Some(done);
+                        break;
+                    }
+                }
+                if batch.len() < MAX_BATCH {
+                    next = jobs.try_recv().ok();
+                }
+            }
+            if !batch.is_empty() && !self.commit(batch, &committed) {
+                tracing::error!("the publisher is gone; the log's writer stops");
+                return;
+            }
+            if let Some(done) = stop {
+                self.close();
+                let _ = done.send(());
+                return;
+            }
+        }
+    }
+
+    /// Stores a batch and hands it to the publisher; false when there is no
+    /// publisher any more.
+    fn commit(&mut self, entries: Vec<Entry>, committed: &mpsc::Sender<Committed>) -> bool {
+        let started = std::time::Instant::now();
+        let stored = self.store(&entries);
+        self.checkpointer.committed();
+        self.finish_checkpoint();
+        let (size, took) = (entries.len(), started.elapsed());
+        // Every command waits for the batch before it: a slow one shows up
+        // as latency for everybody, so say so.
+        if took >= SLOW_BATCH {
+            tracing::warn!(size, millis = took.as_millis() as u64, "slow log batch");
+        } else {
+            tracing::trace!(size, micros = took.as_micros() as u64, "log batch");
+        }
+        committed.blocking_send(Committed { entries, stored }).is_ok()
+    }
+
+    fn store(&mut self, entries: &[Entry]) -> rusqlite::Result<(Vec<Step>, Vec<String>)> {
+        let conn = match &mut self.conn {
+            Some(conn) => conn,
+            empty => empty.insert(db::open_direct(&self.pool)?),
+        };
+        let stored = store_batch(conn, &self.members, entries);
+        if stored.is_err() {
+            // Start over on a fresh connection next time.
+            self.conn = None;
+        }
+        stored
+    }
+
+    /// Copies the last WAL frames when the checkpointer asks, so that the
+    /// next transaction starts the WAL over.
+    fn finish_checkpoint(&mut self) {
+        if let Some(conn) = self.conn.as_ref().filter(|_| self.checkpointer.take_restart()) {
+            if let Err(err) = checkpoint::copy_wal(conn) {
+                tracing::warn!(%err, "finishing a checkpoint failed");
+            }
+        }
+    }
+
+    fn close(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            if let Err(err) = checkpoint::empty_wal(&conn) {
+                tracing::warn!(%err, "emptying the WAL at shutdown failed");
+            }
+        }
+    }
+}
+
+/// What commands of one transaction share.
+pub(super) struct Batch<'t> {
+    pub tx: &'t Connection,
+    pub now: i64,
+    /// Who receives each conversation's events, as of each point in the batch.
+    pub audience: Audience<'t>,
+    /// Images that no message shows any more, whose files go after the commit.
+    pub dropped_media: Vec<String>,
+}
+
+/// Checks and stores every command in one transaction. A check that refuses
+/// a command comes before any of its writes, so a refusal leaves nothing.
+fn store_batch(
+    conn: &mut Connection,
+    members: &MemberIndex,
+    entries: &[Entry],
+) -> rusqlite::Result<(Vec<Step>, Vec<String>)> {
+    let tx = db::append::begin(conn)?;
+    let mut batch = Batch {
+        tx: &tx,
+        now: db::now_ms(),
+        audience: Audience::new(members),
+        dropped_media: Vec::new(),
+    };
+    let mut steps = Vec::with_capacity(entries.len());
+    for (n, entry) in entries.iter().enumerate() {
+        let by = entry.submission.by;
+        let step = match &entry.submission.command {
+            Command::Read { conversation, seq } => {
+                // A later marker of the same reader in this batch covers this one.
+                let superseded = entries[n + 1..].iter().any(|later| {
+                    later.submission.by == by
+                        && matches!(later.submission.command, Command::Read { conversation: c, seq: s } if c == *conversation && s >= *seq)
+                });
+                if superseded {
+                    Step::answer(Ok(Done::Nothing))
+                } else {
+                    read(&mut batch, by, *conversation, *seq)?
+                }
+            }
+            Command::Group(change) => groups::apply(&mut batch, by, change)?,
+            Command::Send {
+                client_msg_id,
+                conversation,
+                content,
+                reply_to,
+            } => actions::send(&mut batch, by, client_msg_id, *conversation, content, reply_to.as_ref())?,
+            Command::Edit {
+                client_msg_id,
+                conversation,
+                target,
+                text,
+            } => actions::edit(&mut batch, by, client_msg_id, *conversation, target, text)?,
+            Command::Delete {
+                client_msg_id,
+                conversation,
+                target,
+            } => actions::delete(&mut batch, by, client_msg_id, *conversation, target)?,
+            Command::React {
+                client_msg_id,
+                conversation,
+                target,
+                emoji,
+                on,
+            } => actions::react(&mut batch, by, client_msg_id, *conversation, target, emoji, *on)?,
+        };
+        steps.push(step);
+    }
+    let Batch {
+        audience,
+        dropped_media,
+        ..
+    } = batch;
+    let audiences = audience.into_lists();
+    tx.commit()?;
+    members.replace(audiences);
+    Ok((steps, dropped_media))
+}
+
+/// Moves a reader's marker; members only.
+fn read(batch: &mut Batch, user: UserId, conversation: ConversationId, seq: i64) -> rusqlite::Result<Step> {
+    let to = batch.audience.of(batch.tx, conversation)?;
+    if !to.contains(&user) {
+        return Ok(Step::answer(Err(Refusal::not_found("No such conversation."))));
+    }
+    let (read_seq, unread) = read_markers::advance(batch.tx, user, conversation, seq)?;
+    Ok(Step {
+        answer: Ok(Done::Nothing),
+        publish: Publish::Read {
+            conversation,
+            read_seq,
+            unread,
+            to,
+        },
+    })
+}
