@@ -181,3 +181,62 @@ pub async fn create_group(
     )
     .await
 }
+
+impl Authed {
+    /// A user signed in with a token issued elsewhere (e.g. by `admin provision`).
+    pub async fn from_token(server: &TestServer, token: &str) -> anyhow::Result<Self> {
+        let http = reqwest::Client::new();
+        let response = http.get(server.at("api/v1/me")).bearer_auth(token).send().await?;
+        let user = expect_json(response, StatusCode::OK).await?;
+        Ok(Self {
+            token: token.to_owned(),
+            user,
+            base: server.url.clone(),
+            http,
+        })
+    }
+
+    /// Uploads a generated `width` × `height` PNG; `shade` varies its bytes
+    /// (identical uploads are stored once).
+    pub async fn upload_png(&self, width: u32, height: u32, shade: u8) -> anyhow::Result<natter_common::api::Media> {
+        use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
+        let image = RgbImage::from_fn(width, height, |x, y| Rgb([(x % 256) as u8, (y % 256) as u8, shade]));
+        let mut bytes = Vec::new();
+        DynamicImage::ImageRgb8(image).write_to(&mut std::io::Cursor::new(&mut bytes), ImageFormat::Png)?;
+        let part = reqwest::multipart::Part::bytes(bytes)
+            .file_name("image.png")
+            .mime_str("image/png")?;
+        let response = self
+            .http
+            .post(format!("{}api/v1/media", self.base))
+            .bearer_auth(&self.token)
+            .multipart(reqwest::multipart::Form::new().part("file", part))
+            .send()
+            .await?;
+        expect_json(response, StatusCode::CREATED).await
+    }
+}
+
+/// Every event of a conversation through REST history, oldest first.
+pub async fn full_history(
+    user: &Authed,
+    conversation: natter_common::ids::ConversationId,
+) -> anyhow::Result<Vec<natter_common::events::Event>> {
+    let mut all = Vec::new();
+    let mut after = 0;
+    loop {
+        let page: natter_common::api::History = user
+            .get_json(&format!(
+                "api/v1/conversations/{}/events?after={after}&limit=100",
+                conversation.0
+            ))
+            .await?;
+        if let Some(last) = page.events.last() {
+            after = last.seq;
+        }
+        all.extend(page.events);
+        if !page.more {
+            return Ok(all);
+        }
+    }
+}

@@ -7,7 +7,7 @@ pub mod server;
 pub mod ws;
 
 pub use browser::Browser;
-pub use server::TestServer;
+pub use server::{TestServer, FAST};
 
 use std::path::PathBuf;
 

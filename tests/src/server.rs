@@ -7,6 +7,7 @@ use std::{
 };
 
 use anyhow::{bail, Context};
+use serde::Deserialize;
 use tempfile::TempDir;
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
@@ -26,6 +27,29 @@ pub fn server_binary() -> PathBuf {
         .unwrap_or_else(|_| workspace_root().join("target"));
     target.join("debug").join("natter-server")
 }
+
+/// What `natter-server admin provision` wrote (see `backend/src/admin.rs`).
+#[derive(Debug, Deserialize)]
+pub struct Provisioned {
+    pub users: Vec<ProvisionedUser>,
+    /// `[user_a, user_b, conversation]` for every contact pair.
+    pub pairs: Vec<(i64, i64, i64)>,
+    pub group: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProvisionedUser {
+    pub id: i64,
+    pub username: String,
+    pub token: String,
+}
+
+/// Settings for tests that send in bulk: rate limits out of the way.
+pub const FAST: [(&str, &str); 3] = [
+    ("NATTER_AUTH_RATE_PER_MINUTE", "1000"),
+    ("NATTER_SEND_RATE_PER_SECOND", "100000"),
+    ("NATTER_SEND_BURST", "100000"),
+];
 
 pub struct TestServer {
     child: Child,
@@ -60,6 +84,36 @@ impl TestServer {
         let dir = tempfile::Builder::new().prefix("natter-test-").tempdir()?;
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Self::start(DataDir::Owned(dir), env).await
+    }
+
+    /// Provisions accounts in bulk into a fresh data directory with
+    /// `natter-server admin provision <args>` (admin tasks run only while no
+    /// server uses the directory), then starts a server with `env` on it.
+    pub async fn provisioned(args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<(Self, Provisioned)> {
+        let dir = tempfile::Builder::new().prefix("natter-test-").tempdir()?;
+        let out = dir.path().join("provisioned.json");
+        let output = Command::new(server_binary())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(["admin", "provision"])
+            .args(args)
+            .arg("--out")
+            .arg(&out)
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .context("running natter-server admin provision")?;
+        if !output.status.success() {
+            bail!(
+                "provisioning {args:?} failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        let data: Provisioned = serde_json::from_slice(&std::fs::read(&out)?)?;
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Ok((Self::start(DataDir::Owned(dir), env).await?, data))
     }
 
     /// A server that serves the trunk-built app from `NATTER_TEST_DIST` or
@@ -143,6 +197,23 @@ impl TestServer {
 
     pub fn data_dir(&self) -> &Path {
         self.data.path()
+    }
+
+    /// The server process's id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// The server's resident memory (`VmRSS`) in bytes.
+    pub fn rss_bytes(&self) -> anyhow::Result<u64> {
+        let pid = self.pid().context("the server is not running")?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let kib: u64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+            .context("no VmRSS in /proc/<pid>/status")?;
+        Ok(kib * 1024)
     }
 
     /// Absolute URL for a path like `api/v1/me`.

@@ -7,7 +7,8 @@ use futures_util::{SinkExt, StreamExt};
 use natter_common::{
     events::{Event, MessageContent},
     frames::{ClientFrame, ConversationState, ServerFrame},
-    ids::{ConversationId, UserId},
+    ids::{ConversationId, EventId, UserId},
+    ErrorCode,
 };
 use tokio::net::TcpStream;
 use tokio_tungstenite::{
@@ -28,6 +29,16 @@ pub struct WsClient {
     pub conversations: Vec<ConversationState>,
     pub online: Vec<UserId>,
 }
+
+/// A request's `sent` ack: where it landed in the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ack {
+    pub seq: i64,
+    pub id: EventId,
+}
+
+/// The answer to a request carrying a `client_msg_id`: its ack or its error code.
+pub type Answer = Result<Ack, ErrorCode>;
 
 /// Where the handshake came from and what it asked for.
 #[derive(Default)]
@@ -186,6 +197,148 @@ impl WsClient {
             _ => None,
         })
         .await?
+    }
+
+    /// Sends a request that carries a `client_msg_id` (`send`, `edit`,
+    /// `delete`, `react`, `unreact`) and waits for its answer.
+    pub async fn request(&mut self, frame: &ClientFrame) -> anyhow::Result<Answer> {
+        let id = match frame {
+            ClientFrame::Send { client_msg_id, .. }
+            | ClientFrame::Edit { client_msg_id, .. }
+            | ClientFrame::Delete { client_msg_id, .. }
+            | ClientFrame::React { client_msg_id, .. }
+            | ClientFrame::Unreact { client_msg_id, .. } => client_msg_id.clone(),
+            other => bail!("{other:?} carries no client_msg_id"),
+        };
+        self.send(frame).await?;
+        self.answer(&id).await
+    }
+
+    /// The next `sent` or error for `client_msg_id`, skipping other frames.
+    pub async fn answer(&mut self, client_msg_id: &str) -> anyhow::Result<Answer> {
+        self.next_where(|f| match f {
+            ServerFrame::Sent {
+                client_msg_id: answered,
+                seq,
+                id,
+                ..
+            } if answered == client_msg_id => Some(Ok(Ack { seq, id })),
+            ServerFrame::Error {
+                client_msg_id: Some(answered),
+                code,
+                ..
+            } if answered == client_msg_id => Some(Err(code)),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Sends a message and waits for its answer.
+    pub async fn post(
+        &mut self,
+        conversation: ConversationId,
+        client_msg_id: &str,
+        content: MessageContent,
+    ) -> anyhow::Result<Answer> {
+        self.request(&ClientFrame::Send {
+            client_msg_id: client_msg_id.into(),
+            conversation_id: conversation,
+            content,
+            reply_to: None,
+        })
+        .await
+    }
+
+    /// Sends a text message that must be accepted; returns its ack.
+    pub async fn post_text(
+        &mut self,
+        conversation: ConversationId,
+        client_msg_id: &str,
+        text: &str,
+    ) -> anyhow::Result<Ack> {
+        let content = MessageContent::Text { text: text.into() };
+        self.post(conversation, client_msg_id, content)
+            .await?
+            .map_err(|code| anyhow::anyhow!("send {client_msg_id} refused: {code:?}"))
+    }
+
+    /// Replaces the text of `target`; the edit's seq, or the error code.
+    pub async fn edit(
+        &mut self,
+        conversation: ConversationId,
+        client_msg_id: &str,
+        target: &EventId,
+        text: &str,
+    ) -> anyhow::Result<Result<i64, ErrorCode>> {
+        let frame = ClientFrame::Edit {
+            client_msg_id: client_msg_id.into(),
+            conversation_id: conversation,
+            target: target.clone(),
+            text: text.into(),
+        };
+        Ok(self.request(&frame).await?.map(|ack| ack.seq))
+    }
+
+    /// Deletes `target` for everyone; the deletion's seq, or the error code.
+    pub async fn delete(
+        &mut self,
+        conversation: ConversationId,
+        client_msg_id: &str,
+        target: &EventId,
+    ) -> anyhow::Result<Result<i64, ErrorCode>> {
+        let frame = ClientFrame::Delete {
+            client_msg_id: client_msg_id.into(),
+            conversation_id: conversation,
+            target: target.clone(),
+        };
+        Ok(self.request(&frame).await?.map(|ack| ack.seq))
+    }
+
+    /// Reacts to `target`; the seq of the reaction's event, or the error code.
+    pub async fn react(
+        &mut self,
+        conversation: ConversationId,
+        client_msg_id: &str,
+        target: &EventId,
+        emoji: &str,
+    ) -> anyhow::Result<Result<i64, ErrorCode>> {
+        let frame = ClientFrame::React {
+            client_msg_id: client_msg_id.into(),
+            conversation_id: conversation,
+            target: target.clone(),
+            emoji: emoji.into(),
+        };
+        Ok(self.request(&frame).await?.map(|ack| ack.seq))
+    }
+
+    /// Takes back a reaction; the removal's seq, or the error code.
+    pub async fn unreact(
+        &mut self,
+        conversation: ConversationId,
+        client_msg_id: &str,
+        target: &EventId,
+        emoji: &str,
+    ) -> anyhow::Result<Result<i64, ErrorCode>> {
+        let frame = ClientFrame::Unreact {
+            client_msg_id: client_msg_id.into(),
+            conversation_id: conversation,
+            target: target.clone(),
+            emoji: emoji.into(),
+        };
+        Ok(self.request(&frame).await?.map(|ack| ack.seq))
+    }
+
+    /// Pings and returns every frame that came before the `pong`: all the
+    /// server had queued for this connection when it read the ping.
+    pub async fn until_pong(&mut self, nonce: u64) -> anyhow::Result<Vec<ServerFrame>> {
+        self.send(&ClientFrame::Ping { nonce }).await?;
+        let mut before = Vec::new();
+        loop {
+            match self.next().await? {
+                ServerFrame::Pong { nonce: n } if n == nonce => return Ok(before),
+                other => before.push(other),
+            }
+        }
     }
 
     /// Sends a heartbeat and returns the nonce the `pong` echoes.

@@ -5,25 +5,19 @@
 use std::collections::{BTreeMap, HashSet};
 
 use natter_common::{
-    api::{Group, History, Receipt},
+    api::{Group, Receipt},
     events::{Event, EventBody, MessageContent},
     frames::{close, ClientFrame, ServerFrame},
     ids::ConversationId,
     ErrorCode,
 };
 use natter_tests::{
-    api::{befriend, create_group, expect_error, expect_json, register_all, Authed},
+    api::{befriend, create_group, expect_error, expect_json, full_history, register_all, Authed},
     ws::{Handshake, WsClient},
-    TestServer,
+    TestServer, FAST,
 };
 use reqwest::StatusCode;
 use serde_json::json;
-
-const FAST: [(&str, &str); 3] = [
-    ("NATTER_AUTH_RATE_PER_MINUTE", "1000"),
-    ("NATTER_SEND_RATE_PER_SECOND", "100000"),
-    ("NATTER_SEND_BURST", "100000"),
-];
 
 fn text_of(event: &Event) -> &str {
     match &event.body {
@@ -32,27 +26,6 @@ fn text_of(event: &Event) -> &str {
             ..
         } => text,
         _ => "",
-    }
-}
-
-/// Every event of a conversation through REST history, oldest first.
-async fn full_history(user: &Authed, conversation: ConversationId) -> anyhow::Result<Vec<Event>> {
-    let mut all = Vec::new();
-    let mut after = 0;
-    loop {
-        let page: History = user
-            .get_json(&format!(
-                "api/v1/conversations/{}/events?after={after}&limit=100",
-                conversation.0
-            ))
-            .await?;
-        if let Some(last) = page.events.last() {
-            after = last.seq;
-        }
-        all.extend(page.events);
-        if !page.more {
-            return Ok(all);
-        }
     }
 }
 

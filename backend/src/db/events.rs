@@ -130,9 +130,6 @@ async fn slice(
     ascending: bool,
     limit: u32,
 ) -> sqlx::Result<(Vec<EventRow>, bool)> {
-    if limit == 0 {
-        return Ok((Vec::new(), false));
-    }
     let sql = if ascending {
         format!("SELECT {COLUMNS} FROM events WHERE conversation_id = ?1 AND seq > ?3 ORDER BY seq ASC LIMIT ?2")
     } else {

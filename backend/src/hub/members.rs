@@ -107,7 +107,7 @@ impl MemberIndex {
 
     /// Conversations held (for tests).
     #[cfg(test)]
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.lock().by_conversation.len()
     }
 }

@@ -89,9 +89,19 @@ impl Hub {
 
     /// Queues `frame` on every connection of each user, except `skip`.
     pub fn send_to_users(&self, users: &[UserId], frame: &Utf8Bytes, kind: Kind, skip: Option<ConnId>) {
+        self.send_all_to_users(users, std::slice::from_ref(frame), kind, skip);
+    }
+
+    /// Queues `frames`, in order, on every connection of each user, except
+    /// `skip`: each user's connections are looked up once, however many
+    /// frames there are (a group created with thousands of members is
+    /// thousands of events for each of them).
+    pub fn send_all_to_users(&self, users: &[UserId], frames: &[Utf8Bytes], kind: Kind, skip: Option<ConnId>) {
         self.connections.each_of(users, |conn| {
             if Some(conn.id) != skip {
-                conn.deliver(frame, kind);
+                for frame in frames {
+                    conn.deliver(frame, kind);
+                }
             }
         });
     }
@@ -167,5 +177,33 @@ impl Hub {
     pub async fn online_for(&self, viewer: UserId) -> sqlx::Result<Vec<UserId>> {
         let visible = db::members::co_members(&self.pool, viewer, false).await?;
         Ok(visible.into_iter().filter(|u| self.is_online(*u)).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::testing;
+
+    /// Typing notices and receipt requests name conversations; only a
+    /// member's look-up of a real one may stay in memory.
+    #[tokio::test]
+    async fn only_members_lookups_are_kept() {
+        let (pool, _dir) = testing::temp_pool().await;
+        let (alice, eve) = (testing::user(&pool, "alice").await, testing::user(&pool, "eve").await);
+        let group = testing::group(&pool, &[alice]).await;
+        let hub = Hub::new(pool);
+        for made_up in 1_000..11_000 {
+            assert!(hub.members_for(ConversationId(made_up), alice).await.unwrap().is_none());
+        }
+        assert!(hub.members_for(group, eve).await.unwrap().is_none(), "not a member");
+        assert_eq!(hub.members.len(), 0, "nothing kept for strangers");
+        let members = hub.members_for(group, alice).await.unwrap().expect("a member");
+        assert_eq!(&*members, &[alice]);
+        assert_eq!(hub.members.len(), 1);
+        assert!(
+            hub.members_for(group, eve).await.unwrap().is_none(),
+            "cached, still refused"
+        );
     }
 }

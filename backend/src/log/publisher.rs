@@ -90,12 +90,13 @@ fn deliver(hub: &Hub, entry: &Entry, publish: Publish) {
     match publish {
         Publish::Nothing => {}
         Publish::Events { events, to, also } => {
-            for event in events {
-                let frame = encode(&ServerFrame::Event { event });
-                hub.send_to_users(&to, &frame, Kind::Reliable, skip);
-                if let Some(user) = also.filter(|u| !to.contains(u)) {
-                    hub.send_to_user(user, &frame, Kind::Reliable);
-                }
+            let frames: Vec<_> = events
+                .into_iter()
+                .map(|event| encode(&ServerFrame::Event { event }))
+                .collect();
+            hub.send_all_to_users(&to, &frames, Kind::Reliable, skip);
+            if let Some(user) = also.filter(|u| !to.contains(u)) {
+                hub.send_all_to_users(&[user], &frames, Kind::Reliable, None);
             }
         }
         Publish::Read {
