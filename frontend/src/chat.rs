@@ -2,13 +2,14 @@
 //! waiting for their ack, unread counts, and the connection's state. The
 //! socket task feeds it; views read it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use leptos::prelude::*;
 use natter_common::{
-    events::{Event, EventBody, MessageContent},
+    events::{Event, EventBody, MessageContent, Reactions},
     frames::{ClientFrame, ServerFrame},
     ids::{ConversationId, EventId, UserId},
+    limits::REACTION_USERS_SHOWN,
     ErrorCode,
 };
 
@@ -34,11 +35,126 @@ pub struct Outgoing {
     pub failed: Option<String>,
 }
 
+/// What a message shows now: edits, a deletion and reactions folded in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Now {
+    pub content: MessageContent,
+    pub edited_at: Option<i64>,
+    pub reactions: Vec<Reactions>,
+    /// Events up to this seq are already part of it (a page from the
+    /// server shows messages as they stood when it was read).
+    as_of: i64,
+}
+
+impl Now {
+    /// Applies an edit, deletion or reaction made by `event` (if newer);
+    /// `me` is the reader, for whether a reaction is theirs.
+    fn apply(&mut self, event: &Event, me: Option<UserId>) {
+        if event.seq <= self.as_of {
+            return;
+        }
+        self.as_of = event.seq;
+        match &event.body {
+            EventBody::MessageEdited { content, .. } if self.content != MessageContent::Deleted => {
+                self.content = content.clone();
+                self.edited_at = Some(event.created_at);
+            }
+            EventBody::MessageDeleted { .. } => {
+                self.content = MessageContent::Deleted;
+                self.edited_at = None;
+                self.reactions.clear();
+            }
+            EventBody::ReactionAdded { emoji, .. } => {
+                add_reaction(&mut self.reactions, emoji, event.sender, Some(event.sender) == me);
+            }
+            EventBody::ReactionRemoved { emoji, .. } => {
+                remove_reaction(&mut self.reactions, emoji, event.sender, Some(event.sender) == me);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Counts `user` in for `emoji`, once (a page may already hold what a late
+/// event says). Only the first few users are named, as on the server.
+fn add_reaction(reactions: &mut Vec<Reactions>, emoji: &str, user: UserId, mine: bool) {
+    let at = match reactions.iter().position(|r| r.emoji == emoji) {
+        Some(at) => at,
+        None => {
+            reactions.push(Reactions {
+                emoji: emoji.to_owned(),
+                count: 0,
+                mine: false,
+                users: Vec::new(),
+            });
+            reactions.len() - 1
+        }
+    };
+    let entry = &mut reactions[at];
+    if entry.users.contains(&user) || (mine && entry.mine) {
+        return;
+    }
+    entry.count += 1;
+    entry.mine |= mine;
+    if entry.users.len() < REACTION_USERS_SHOWN {
+        entry.users.push(user);
+    }
+}
+
+fn remove_reaction(reactions: &mut Vec<Reactions>, emoji: &str, user: UserId, mine: bool) {
+    let Some(at) = reactions.iter().position(|r| r.emoji == emoji) else {
+        return;
+    };
+    let entry = &mut reactions[at];
+    let listed = entry.users.iter().position(|u| *u == user);
+    // Someone known not to be among them (all are named, or it is me and
+    // mine is not) has nothing to take back; an unnamed one still counts.
+    let absent = if mine {
+        !entry.mine
+    } else {
+        listed.is_none() && entry.users.len() == entry.count as usize
+    };
+    if absent {
+        return;
+    }
+    if mine {
+        entry.mine = false;
+    }
+    if let Some(listed) = listed {
+        entry.users.remove(listed);
+    }
+    entry.count = entry.count.saturating_sub(1);
+    if entry.count == 0 {
+        reactions.remove(at);
+    }
+}
+
+/// One row of the timeline: a message, or a line about the conversation.
+#[derive(Clone)]
+pub struct Entry {
+    pub event: Event,
+    /// For messages: what it shows now. Reference-counted rather than
+    /// owned by a view, so it lives exactly as long as the entry.
+    pub now: Option<ArcRwSignal<Now>>,
+}
+
+/// An action of mine on a message, not yet acknowledged.
+#[derive(Debug, Clone)]
+struct PendingAction {
+    conversation: ConversationId,
+    frame: ClientFrame,
+}
+
 /// One conversation as the open chat pane sees it.
 #[derive(Clone, Copy)]
 pub struct Timeline {
-    /// Known events, ascending by seq, no duplicates.
-    pub events: RwSignal<Vec<Event>>,
+    /// Who reads it (for whether a reaction is mine).
+    me: Option<UserId>,
+    /// Messages and system lines, ascending by seq. Edits, deletions and
+    /// reactions are folded into the messages they are about.
+    pub entries: RwSignal<Vec<Entry>>,
+    /// Every seq held, folded ones included: what is missing shows as a gap.
+    seqs: StoredValue<BTreeSet<i64>>,
     pub outgoing: RwSignal<Vec<Outgoing>>,
     /// Whether older history remains on the server.
     pub more_before: RwSignal<bool>,
@@ -49,9 +165,11 @@ pub struct Timeline {
 }
 
 impl Timeline {
-    fn new() -> Self {
+    fn new(me: Option<UserId>) -> Self {
         Self {
-            events: RwSignal::new(Vec::new()),
+            me,
+            entries: RwSignal::new(Vec::new()),
+            seqs: StoredValue::new(BTreeSet::new()),
             outgoing: RwSignal::new(Vec::new()),
             more_before: RwSignal::new(false),
             typing: RwSignal::new(Vec::new()),
@@ -70,31 +188,79 @@ impl Timeline {
         });
     }
 
-    /// Inserts events in seq order, ignoring ones already present.
-    pub fn merge(&self, incoming: Vec<Event>) {
+    /// Takes in events (live, synced or a page of history), each once: new
+    /// messages and system lines become entries, edits, deletions and
+    /// reactions change the message they are about.
+    pub fn merge(&self, mut incoming: Vec<Event>) {
+        incoming.retain(|e| self.seqs.with_value(|s| !s.contains(&e.seq)));
         if incoming.is_empty() {
             return;
         }
-        self.events.update(|events| {
-            for event in incoming {
-                if let Err(at) = events.binary_search_by_key(&event.seq, |e| e.seq) {
-                    events.insert(at, event);
+        incoming.sort_by_key(|e| e.seq);
+        // A page shows messages as of when it was read: at least its own
+        // newest event, and anything this timeline already held.
+        let as_of = self
+            .seqs
+            .with_value(|s| s.last().copied())
+            .unwrap_or(0)
+            .max(incoming.last().map_or(0, |e| e.seq));
+        self.seqs.update_value(|s| s.extend(incoming.iter().map(|e| e.seq)));
+        self.entries.update(|entries| {
+            for mut event in incoming {
+                if let Some(target) = event.body.target() {
+                    if let Some(entry) = entries.iter().find(|e| &e.event.id == target) {
+                        if let Some(now) = &entry.now {
+                            now.update(|now| now.apply(&event, self.me));
+                        }
+                    }
+                    continue;
                 }
+                let now = match &event.body {
+                    EventBody::Message { content, .. } => {
+                        let state = event.state.take().unwrap_or_default();
+                        Some(ArcRwSignal::new(Now {
+                            content: content.clone(),
+                            edited_at: state.edited_at,
+                            reactions: state.reactions,
+                            as_of,
+                        }))
+                    }
+                    _ => None,
+                };
+                let at = entries.partition_point(|e| e.event.seq < event.seq);
+                entries.insert(at, Entry { event, now });
             }
         });
+    }
+
+    /// The message with this id, if loaded.
+    pub fn message(&self, id: &EventId) -> Option<Entry> {
+        self.entries
+            .with_untracked(|entries| entries.iter().find(|e| &e.event.id == id).cloned())
+    }
+
+    /// The seq of the oldest entry held.
+    pub fn first_seq(&self) -> Option<i64> {
+        self.seqs.with_value(|s| s.first().copied())
+    }
+
+    /// The seq of the newest event held.
+    pub fn last_seq(&self) -> Option<i64> {
+        self.seqs.with_value(|s| s.last().copied())
     }
 
     /// The highest seq up to which nothing is missing, counting from the
     /// oldest loaded event.
     pub fn contiguous_until(&self) -> i64 {
-        self.events.with_untracked(|events| {
-            let Some(first) = events.first() else { return 0 };
-            let mut last = first.seq;
-            for event in &events[1..] {
-                if event.seq != last + 1 {
+        self.seqs.with_value(|seqs| {
+            let mut iter = seqs.iter();
+            let Some(&first) = iter.next() else { return 0 };
+            let mut last = first;
+            for &seq in iter {
+                if seq != last + 1 {
                     break;
                 }
-                last = event.seq;
+                last = seq;
             }
             last
         })
@@ -107,6 +273,13 @@ pub struct Chat {
     pub unread: RwSignal<HashMap<ConversationId, u32>>,
     pub online: RwSignal<Vec<UserId>>,
     timelines: StoredValue<HashMap<ConversationId, Timeline>>,
+    /// Edits, deletions and reactions sent and not yet acknowledged, by
+    /// `client_msg_id`; sent again after a reconnect.
+    actions: StoredValue<HashMap<String, PendingAction>>,
+    /// A refused action, to tell the user about.
+    pub notice: RwSignal<Option<String>>,
+    /// The app's own owner: timelines outlive the pages that open them.
+    owner: StoredValue<Owner>,
     /// Frames for the socket task to send; unbounded but only ever holds
     /// what the user typed plus a few control frames.
     outbox: StoredValue<Option<futures::channel::mpsc::UnboundedSender<ClientFrame>>>,
@@ -125,6 +298,9 @@ impl Chat {
             unread: RwSignal::new(HashMap::new()),
             online: RwSignal::new(Vec::new()),
             timelines: StoredValue::new(HashMap::new()),
+            actions: StoredValue::new(HashMap::new()),
+            notice: RwSignal::new(None),
+            owner: StoredValue::new(Owner::current().expect("Chat is created inside the app")),
             outbox: StoredValue::new(None),
             changes,
             auth,
@@ -135,7 +311,10 @@ impl Chat {
         if let Some(t) = self.timelines.with_value(|m| m.get(&id).copied()) {
             return t;
         }
-        let timeline = Timeline::new();
+        // Created under the app's owner: a timeline first asked for inside a
+        // page's resource must not be disposed with that resource.
+        let me = self.me();
+        let timeline = self.owner.with_value(|owner| owner.with(|| Timeline::new(me)));
         self.timelines.update_value(|m| {
             m.insert(id, timeline);
         });
@@ -149,6 +328,7 @@ impl Chat {
     /// Forgets everything (on sign-out).
     pub fn clear(&self) {
         self.timelines.update_value(HashMap::clear);
+        self.actions.update_value(HashMap::clear);
         self.unread.set(HashMap::new());
         self.online.set(Vec::new());
         self.set_outbox(None);
@@ -193,11 +373,113 @@ impl Chat {
         }
     }
 
+    /// Replaces the text of my message `target`.
+    pub fn edit(&self, conversation: ConversationId, target: EventId, text: String) {
+        self.act(conversation, |client_msg_id| ClientFrame::Edit {
+            client_msg_id,
+            conversation_id: conversation,
+            target,
+            text,
+        });
+    }
+
+    /// Deletes `target` for everyone.
+    pub fn delete(&self, conversation: ConversationId, target: EventId) {
+        self.act(conversation, |client_msg_id| ClientFrame::Delete {
+            client_msg_id,
+            conversation_id: conversation,
+            target,
+        });
+    }
+
+    /// Adds (`on`) or takes back my `emoji` reaction to `target`.
+    pub fn react(&self, conversation: ConversationId, target: EventId, emoji: String, on: bool) {
+        self.act(conversation, |client_msg_id| {
+            let conversation_id = conversation;
+            if on {
+                ClientFrame::React {
+                    client_msg_id,
+                    conversation_id,
+                    target,
+                    emoji,
+                }
+            } else {
+                ClientFrame::Unreact {
+                    client_msg_id,
+                    conversation_id,
+                    target,
+                    emoji,
+                }
+            }
+        });
+    }
+
+    /// Sends an action under a fresh id and keeps it until acknowledged; it
+    /// shows once the server has stored it.
+    fn act(&self, conversation: ConversationId, frame: impl FnOnce(String) -> ClientFrame) {
+        let client_msg_id = new_client_msg_id();
+        let frame = frame(client_msg_id.clone());
+        self.actions.update_value(|a| {
+            a.insert(
+                client_msg_id,
+                PendingAction {
+                    conversation,
+                    frame: frame.clone(),
+                },
+            );
+        });
+        self.send_frame(frame);
+    }
+
+    /// The event an acknowledged action of mine stored, to fold in.
+    fn acted(&self, action: PendingAction, seq: i64, id: EventId, created_at: i64) -> Option<Event> {
+        let (client_msg_id, body) = match action.frame {
+            ClientFrame::Edit {
+                client_msg_id,
+                target,
+                text,
+                ..
+            } => (
+                client_msg_id,
+                EventBody::MessageEdited {
+                    target,
+                    content: MessageContent::Text { text },
+                },
+            ),
+            ClientFrame::Delete {
+                client_msg_id, target, ..
+            } => (client_msg_id, EventBody::MessageDeleted { target }),
+            ClientFrame::React {
+                client_msg_id,
+                target,
+                emoji,
+                ..
+            } => (client_msg_id, EventBody::ReactionAdded { target, emoji }),
+            ClientFrame::Unreact {
+                client_msg_id,
+                target,
+                emoji,
+                ..
+            } => (client_msg_id, EventBody::ReactionRemoved { target, emoji }),
+            _ => return None,
+        };
+        Some(Event {
+            conversation_id: action.conversation,
+            seq,
+            id,
+            sender: self.me()?,
+            client_msg_id: Some(client_msg_id),
+            created_at,
+            body,
+            state: None,
+        })
+    }
+
     pub fn mark_read(&self, conversation: ConversationId) {
         let Some(timeline) = self.known(conversation) else {
             return;
         };
-        let last = timeline.events.with_untracked(|e| e.last().map(|e| e.seq));
+        let last = timeline.last_seq();
         let unread = self
             .unread
             .with_untracked(|u| u.get(&conversation).copied().unwrap_or(0));
@@ -222,9 +504,7 @@ impl Chat {
                 for state in &conversations {
                     match self.known(state.conversation_id) {
                         // Catch up what happened while we were away.
-                        Some(t)
-                            if t.contiguous_until() < state.last_seq && t.events.with_untracked(|e| !e.is_empty()) =>
-                        {
+                        Some(t) if t.contiguous_until() < state.last_seq && t.last_seq().is_some() => {
                             self.send_frame(ClientFrame::Sync {
                                 conversation_id: state.conversation_id,
                                 after_seq: t.contiguous_until(),
@@ -262,6 +542,11 @@ impl Chat {
                 created_at,
             } => {
                 let timeline = self.timeline(conversation_id);
+                if let Some(action) = self.actions.try_update_value(|a| a.remove(&client_msg_id)).flatten() {
+                    timeline.merge(self.acted(action, seq, id, created_at).into_iter().collect());
+                    self.check_gap(conversation_id, seq);
+                    return;
+                }
                 let mut acked = None;
                 timeline.outgoing.update(|o| {
                     if let Some(at) = o.iter().position(|m| m.client_msg_id == client_msg_id) {
@@ -369,6 +654,15 @@ impl Chat {
     }
 
     fn send_failed(&self, client_msg_id: &str, code: ErrorCode, message: String) {
+        if self
+            .actions
+            .try_update_value(|a| a.remove(client_msg_id))
+            .flatten()
+            .is_some()
+        {
+            self.notice.set(Some(message));
+            return;
+        }
         let note = match code {
             ErrorCode::RateLimited { retry_after_ms } => {
                 format!(
@@ -392,7 +686,9 @@ impl Chat {
     /// After a reconnect, sends every unacknowledged, unfailed message again
     /// under its original id (the server stores each only once).
     fn resend_outgoing(&self) {
-        let mut frames = Vec::new();
+        let mut frames: Vec<ClientFrame> = self
+            .actions
+            .with_value(|a| a.values().map(|p| p.frame.clone()).collect());
         self.timelines.with_value(|m| {
             for (id, timeline) in m {
                 timeline.outgoing.with_untracked(|o| {
@@ -421,4 +717,117 @@ fn send_frame(conversation: ConversationId, message: &Outgoing) -> ClientFrame {
 fn new_client_msg_id() -> String {
     let random = (js_sys::Math::random() * 4_294_967_296.0) as u64;
     format!("{:x}-{random:08x}", js_sys::Date::now() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(seq: i64, sender: i64, body: EventBody) -> Event {
+        Event {
+            conversation_id: ConversationId(1),
+            seq,
+            id: EventId(format!("e{seq}")),
+            sender: UserId(sender),
+            client_msg_id: None,
+            created_at: seq * 1000,
+            body,
+            state: None,
+        }
+    }
+
+    fn react(seq: i64, sender: i64, emoji: &str, on: bool) -> Event {
+        let (target, emoji) = (EventId("e1".into()), emoji.to_owned());
+        let body = if on {
+            EventBody::ReactionAdded { target, emoji }
+        } else {
+            EventBody::ReactionRemoved { target, emoji }
+        };
+        event(seq, sender, body)
+    }
+
+    fn now_with(reactions: Vec<Reactions>, as_of: i64) -> Now {
+        Now {
+            content: MessageContent::Text { text: "hi".into() },
+            edited_at: None,
+            reactions,
+            as_of,
+        }
+    }
+
+    const ME: Option<UserId> = Some(UserId(7));
+
+    #[test]
+    fn reactions_count_each_user_once_and_know_mine() {
+        let mut now = now_with(Vec::new(), 1);
+        for e in [
+            react(2, 3, "👍", true),
+            react(3, 7, "👍", true),
+            react(4, 3, "👍", true),
+        ] {
+            now.apply(&e, ME);
+        }
+        assert_eq!(now.reactions.len(), 1);
+        let thumbs = &now.reactions[0];
+        assert_eq!(
+            (thumbs.count, thumbs.mine, thumbs.users.clone()),
+            (2, true, vec![UserId(3), UserId(7)])
+        );
+        now.apply(&react(5, 7, "👍", false), ME);
+        assert_eq!((now.reactions[0].count, now.reactions[0].mine), (1, false));
+        now.apply(&react(6, 3, "👍", false), ME);
+        assert!(now.reactions.is_empty(), "the last one gone takes the chip");
+    }
+
+    /// A page read after an event already holds it: applying it again
+    /// (it arrives live later) must not count it twice.
+    #[test]
+    fn events_a_page_already_holds_are_not_applied_again() {
+        let page = vec![Reactions {
+            emoji: "❤️".into(),
+            count: 1,
+            mine: false,
+            users: vec![UserId(3)],
+        }];
+        let mut now = now_with(page, 10);
+        now.apply(&react(9, 4, "❤️", true), ME);
+        assert_eq!(now.reactions[0].count, 1, "seq 9 is in the page");
+        now.apply(&react(11, 4, "❤️", true), ME);
+        assert_eq!(now.reactions[0].count, 2);
+    }
+
+    /// With more reactors than the server names, a removal by someone
+    /// unnamed still counts, and my own is known by `mine`.
+    #[test]
+    fn unnamed_reactors_still_count() {
+        let users: Vec<UserId> = (100..100 + REACTION_USERS_SHOWN as i64).map(UserId).collect();
+        let page = vec![Reactions {
+            emoji: "🎉".into(),
+            count: 12,
+            mine: true,
+            users,
+        }];
+        let mut now = now_with(page, 1);
+        now.apply(&react(2, 555, "🎉", false), ME);
+        assert_eq!(now.reactions[0].count, 11);
+        now.apply(&react(3, 7, "🎉", true), ME);
+        assert_eq!(now.reactions[0].count, 11, "mine is there already");
+        now.apply(&react(4, 7, "🎉", false), ME);
+        assert_eq!((now.reactions[0].count, now.reactions[0].mine), (10, false));
+    }
+
+    #[test]
+    fn an_edit_after_a_deletion_changes_nothing() {
+        let mut now = now_with(Vec::new(), 1);
+        let target = EventId("e1".into());
+        now.apply(&event(2, 7, EventBody::MessageDeleted { target: target.clone() }), ME);
+        let late_edit = EventBody::MessageEdited {
+            target,
+            content: MessageContent::Text {
+                text: "too late".into(),
+            },
+        };
+        now.apply(&event(3, 7, late_edit), ME);
+        assert_eq!((now.content.clone(), now.edited_at), (MessageContent::Deleted, None));
+    }
 }

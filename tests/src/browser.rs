@@ -111,6 +111,52 @@ pub async fn sign_in(c: &Client, base_url: &str, username: &str) -> anyhow::Resu
     Ok(())
 }
 
+/// Opens conversation `conversation` and waits for the composer and a live
+/// connection.
+pub async fn open_chat(c: &Client, base_url: &str, conversation: i64) -> anyhow::Result<()> {
+    c.goto(&format!("{base_url}c/{conversation}")).await?;
+    c.wait().for_element(fantoccini::Locator::Id("composer")).await?;
+    wait_online(c).await
+}
+
+/// Waits until the connection indicator reads "Online".
+pub async fn wait_online(c: &Client) -> anyhow::Result<()> {
+    wait_for(c, "//*[@id='connection-state'][normalize-space(.)='Online']").await
+}
+
+/// Types into the composer and presses Enter. (ChromeDriver can only type
+/// characters of the Basic Multilingual Plane, so no emoji here; the API
+/// tests carry those.)
+pub async fn say(c: &Client, text: &str) -> anyhow::Result<()> {
+    let composer = c.find(fantoccini::Locator::Id("composer")).await?;
+    composer.send_keys(text).await?;
+    composer.send_keys("\u{E007}").await?; // Enter
+    Ok(())
+}
+
+/// Waits (up to 40 s: reconnects back off) for an element matching `xpath`.
+pub async fn wait_for(c: &Client, xpath: &str) -> anyhow::Result<()> {
+    c.wait()
+        .at_most(Duration::from_secs(40))
+        .for_element(fantoccini::Locator::XPath(xpath))
+        .await
+        .with_context(|| format!("waiting for {xpath}"))?;
+    Ok(())
+}
+
+/// `text` as an XPath string literal (XPath 1.0 has no escapes: text with
+/// both kinds of quote becomes a `concat(…)`).
+pub fn xpath_literal(text: &str) -> String {
+    if !text.contains('\'') {
+        format!("'{text}'")
+    } else if !text.contains('"') {
+        format!("\"{text}\"")
+    } else {
+        let parts: Vec<String> = text.split('\'').map(|part| format!("'{part}'")).collect();
+        format!("concat({})", parts.join(", \"'\", "))
+    }
+}
+
 fn free_port() -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())

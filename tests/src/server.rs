@@ -119,6 +119,12 @@ impl TestServer {
     /// A server that serves the trunk-built app from `NATTER_TEST_DIST` or
     /// `<workspace>/dist`, with generous login limits.
     pub async fn with_app() -> anyhow::Result<Self> {
+        Self::with_app_and(&[]).await
+    }
+
+    /// [`Self::with_app`] with extra `NATTER_*` settings (e.g. [`FAST`]),
+    /// which win over the defaults it sets.
+    pub async fn with_app_and(env: &[(&str, &str)]) -> anyhow::Result<Self> {
         let dist = std::env::var("NATTER_TEST_DIST")
             .map(PathBuf::from)
             .unwrap_or_else(|_| workspace_root().join("dist"));
@@ -128,11 +134,13 @@ impl TestServer {
                 dist.display()
             );
         }
-        Self::spawn_with(&[
+        let mut settings = vec![
             ("NATTER_STATIC_DIR", dist.to_str().unwrap_or_default()),
             ("NATTER_AUTH_RATE_PER_MINUTE", "1000"),
-        ])
-        .await
+        ];
+        // Later entries are set later on the command, so these override.
+        settings.extend_from_slice(env);
+        Self::spawn_with(&settings).await
     }
 
     /// Stops this server (SIGTERM, then waits) and starts a new one on the same

@@ -7,31 +7,11 @@ use std::time::Duration;
 use fantoccini::{Client, Locator};
 use natter_tests::{
     api::{befriend, create_group, register_all},
-    browser::sign_in,
+    browser::{open_chat, say, sign_in, wait_for, wait_online, xpath_literal},
     Browser, TestServer,
 };
 
 const XSS: &str = "<img src=x onerror=alert(1)>";
-
-async fn open_chat(c: &Client, url: &str, conversation: i64) -> anyhow::Result<()> {
-    c.goto(&format!("{url}c/{conversation}")).await?;
-    c.wait().for_element(Locator::Id("composer")).await?;
-    wait_online(c).await
-}
-
-async fn wait_online(c: &Client) -> anyhow::Result<()> {
-    wait_for(c, "//*[@id='connection-state'][normalize-space(.)='Online']").await
-}
-
-/// Types into the composer and presses Enter. (ChromeDriver can only type
-/// characters of the Basic Multilingual Plane, so no emoji here; the API
-/// tests carry those.)
-async fn say(c: &Client, text: &str) -> anyhow::Result<()> {
-    let composer = c.find(Locator::Id("composer")).await?;
-    composer.send_keys(text).await?;
-    composer.send_keys("\u{E007}").await?; // Enter
-    Ok(())
-}
 
 /// Waits until a sent (acknowledged) or received message shows `text`.
 async fn wait_for_message(c: &Client, text: &str) -> anyhow::Result<()> {
@@ -40,15 +20,6 @@ async fn wait_for_message(c: &Client, text: &str) -> anyhow::Result<()> {
         xpath_literal(text)
     );
     wait_for(c, &xpath).await
-}
-
-/// Waits (up to 40 s: reconnects back off) for an element matching `xpath`.
-async fn wait_for(c: &Client, xpath: &str) -> anyhow::Result<()> {
-    c.wait()
-        .at_most(Duration::from_secs(40))
-        .for_element(Locator::XPath(xpath))
-        .await?;
-    Ok(())
 }
 
 /// The texts of all messages in the timeline, in order.
@@ -68,14 +39,6 @@ async fn wait_for_receipt(c: &Client, text: &str, receipt: &str) -> anyhow::Resu
         xpath_literal(receipt)
     );
     wait_for(c, &xpath).await
-}
-
-fn xpath_literal(text: &str) -> String {
-    if text.contains('\'') {
-        format!("\"{text}\"")
-    } else {
-        format!("'{text}'")
-    }
 }
 
 #[tokio::test]
@@ -105,15 +68,16 @@ async fn two_users_chat_live_and_survive_a_server_restart() -> anyhow::Result<()
             wait_for_receipt(&a, "hello bob", "Seen").await?;
 
             // Bob answers Ann's first message; the answer carries its quote.
-            b.find(Locator::XPath("//li[contains(@class,'message')][span[@class='text'][normalize-space(.)='hello bob']]/button[contains(@class,'reply-button')]"))
+            b.find(Locator::XPath("//li[contains(@class,'message')][span[@class='text'][normalize-space(.)='hello bob']]/button[contains(@class,'message-menu-button')]"))
                 .await?
                 .click()
                 .await?;
+            b.wait().for_element(Locator::Css("div.message-menu button.action-reply")).await?.click().await?;
             b.wait().for_element(Locator::Id("cancel-reply")).await?;
             say(&b, "an answer").await?;
             wait_for_message(&a, "an answer").await?;
             a.wait()
-                .for_element(Locator::XPath("//li[contains(@class,'message')][span[@class='text'][normalize-space(.)='an answer']]/blockquote[contains(.,'hello bob')]"))
+                .for_element(Locator::XPath("//li[contains(@class,'message')][span[@class='text'][normalize-space(.)='an answer']]/button[contains(@class,'quote')][contains(.,'hello bob')]"))
                 .await?;
 
             // Hostile text arrives as text, not markup.

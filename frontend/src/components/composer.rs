@@ -96,6 +96,8 @@ pub fn Composer(
     attachments: Attachments,
     /// The message being answered, with a one-line quote of it.
     replying: RwSignal<Option<(EventId, String)>>,
+    /// Up in the empty composer: edit my last message.
+    edit_last: Callback<()>,
 ) -> impl IntoView {
     let chat = use_chat();
     let draft = RwSignal::new(String::new());
@@ -117,11 +119,17 @@ pub fn Composer(
         replying.set(None);
         draft.set(String::new());
     };
-    let on_keydown = move |ev: KeyboardEvent| {
-        if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
+    let on_keydown = move |ev: KeyboardEvent| match ev.key().as_str() {
+        "Enter" if !ev.shift_key() && !ev.is_composing() => {
             ev.prevent_default();
             send();
         }
+        "ArrowUp" if draft.with_untracked(String::is_empty) => {
+            ev.prevent_default();
+            edit_last.run(());
+        }
+        "Escape" if replying.with_untracked(Option::is_some) => replying.set(None),
+        _ => {}
     };
     let on_input = move |ev| {
         draft.set(event_target_value(&ev));

@@ -22,14 +22,11 @@ fn preview(conversation: &Conversation, me: Option<natter_common::ids::UserId>) 
             let short: String = text.chars().take(80).collect();
             format!("{who}{short}")
         }
-        EventBody::Message {
-            content: MessageContent::Image { .. },
-            ..
-        } => format!("{who}Photo"),
-        EventBody::Message {
-            content: MessageContent::Sticker { .. },
-            ..
-        } => format!("{who}Sticker"),
+        EventBody::Message { content, .. } => format!("{who}{}", super::message_content::snippet(content)),
+        EventBody::MessageEdited { .. } => format!("{who}edited a message"),
+        EventBody::MessageDeleted { .. } => format!("{who}deleted a message"),
+        EventBody::ReactionAdded { emoji, .. } => format!("{who}reacted {emoji}"),
+        EventBody::ReactionRemoved { .. } => format!("{who}took back a reaction"),
         _ => "Group updated".to_owned(),
     }
 }

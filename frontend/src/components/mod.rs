@@ -6,5 +6,6 @@ pub mod contact_picker;
 pub mod conversation_list;
 pub mod emoji_picker;
 pub mod field;
+pub mod message;
 pub mod message_content;
 pub mod rich_text;

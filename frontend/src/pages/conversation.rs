@@ -6,8 +6,8 @@ use leptos::{prelude::*, task::spawn_local};
 use leptos_router::components::A;
 use natter_common::{
     api::{Conversation, ConversationKind, Role},
-    events::{Event, EventBody},
-    ids::{ConversationId, UserId},
+    events::{Event, EventBody, MessageContent},
+    ids::{ConversationId, EventId, UserId},
     ErrorBody, ErrorCode,
 };
 
@@ -16,19 +16,20 @@ use crate::{
     api,
     chat::{use_chat, Timeline},
     components::{
-        avatar::Avatar,
         composer::{first_file, Attachments, Composer},
         conversation_list::title,
-        message_content::{snippet, MessageBody},
+        message::{MessageRow, Rows},
+        message_content::MessageBody,
     },
     state::use_auth,
 };
 
-/// The conversation and the names of the people in it.
+/// The conversation, the names of the people in it, and my role there.
 #[derive(Clone)]
 struct Loaded {
     conversation: Conversation,
     names: HashMap<UserId, String>,
+    role: Role,
 }
 
 async fn load(
@@ -46,7 +47,7 @@ async fn load(
         .find(|c| c.id == id)
         .ok_or_else(not_found)?;
     let history = api::history(id, None).await?;
-    if timeline.events.with_untracked(Vec::is_empty) {
+    if timeline.first_seq().is_none() {
         timeline.more_before.set(history.more);
     }
     timeline.merge(history.events);
@@ -56,17 +57,23 @@ async fn load(
     if let Some(me) = me {
         names.insert(me.id, me.display_name);
     }
+    let mut role = Role::Member;
     match &conversation.kind {
         ConversationKind::Direct { peer } => {
             names.insert(peer.id, peer.display_name.clone());
         }
         ConversationKind::Group { .. } => {
+            role = api::group(id).await?.my_role;
             for member in api::group_members(id, None).await?.items {
                 names.insert(member.user.id, member.user.display_name);
             }
         }
     }
-    Ok(Loaded { conversation, names })
+    Ok(Loaded {
+        conversation,
+        names,
+        role,
+    })
 }
 
 /// "Today", or the date, for a Unix time in milliseconds (local time).
@@ -98,8 +105,6 @@ fn describe(event: &Event, name: &dyn Fn(UserId) -> String) -> String {
             };
             format!("{by} made {} {role}", name(*user))
         }
-        EventBody::MessageEdited { .. } | EventBody::MessageDeleted { .. } => format!("{by} changed a message"),
-        EventBody::ReactionAdded { .. } | EventBody::ReactionRemoved { .. } => format!("{by} reacted"),
         _ => "Something happened that this version of natter can't show.".into(),
     }
 }
@@ -135,6 +140,27 @@ pub fn ConversationPage() -> impl IntoView {
     }
 }
 
+/// Loads the page of history before the oldest held; false when there was
+/// nothing to load or it failed.
+async fn load_older(id: ConversationId, timeline: Timeline) -> bool {
+    let Some(first) = timeline.first_seq() else {
+        return false;
+    };
+    match api::history(id, Some(first)).await {
+        Ok(page) => {
+            timeline.more_before.set(page.more);
+            timeline.merge(page.events);
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// The timeline's row for a message's seq.
+fn row_of(list: &web_sys::HtmlElement, seq: i64) -> Option<web_sys::Element> {
+    list.query_selector(&format!("li[data-seq='{seq}']")).ok().flatten()
+}
+
 #[component]
 fn Chat(loaded: Loaded) -> impl IntoView {
     let chat = use_chat();
@@ -150,25 +176,16 @@ fn Chat(loaded: Loaded) -> impl IntoView {
     };
     let loading_older = RwSignal::new(false);
     let attachments = Attachments::new(id);
-    let replying = RwSignal::new(None::<(natter_common::ids::EventId, String)>);
-    // A one-line quote of the message with this id, if it is loaded.
-    let quote_of = move |target: &natter_common::ids::EventId| {
-        timeline.events.with_untracked(|events| {
-            events.iter().find(|e| &e.id == target).and_then(|e| match &e.body {
-                EventBody::Message { content, .. } => Some(format!("{}: {}", name(e.sender), snippet(content))),
-                _ => None,
-            })
-        })
-    };
+    let replying = RwSignal::new(None::<(EventId, String)>);
     // The seqs that start a new day, with the day's label.
     let day_starts = Memo::new(move |_| {
-        timeline.events.with(|events| {
+        timeline.entries.with(|entries| {
             let mut starts = HashMap::new();
             let mut previous = String::new();
-            for event in events {
-                let day = day_label(event.created_at);
+            for entry in entries {
+                let day = day_label(entry.event.created_at);
                 if day != previous {
-                    starts.insert(event.seq, day.clone());
+                    starts.insert(entry.event.seq, day.clone());
                     previous = day;
                 }
             }
@@ -179,29 +196,31 @@ fn Chat(loaded: Loaded) -> impl IntoView {
     // Read receipts show under my newest message: "Seen" in a DM, "Seen by
     // n" in a group.
     let my_latest = Memo::new(move |_| {
-        timeline.events.with(|events| {
-            events
+        timeline.entries.with(|entries| {
+            entries
                 .iter()
                 .rev()
-                .find(|e| Some(e.sender) == me && matches!(e.body, EventBody::Message { .. }))
-                .map(|e| e.seq)
+                .find(|e| Some(e.event.sender) == me && e.now.is_some())
+                .map(|e| e.event.seq)
         })
     });
     let receipt_line = move || {
-        let seq = my_latest.get()?;
+        let Some(seq) = my_latest.get() else {
+            return String::new();
+        };
         let seen_by = timeline
             .receipts
             .with(|r| r.values().filter(|read| **read >= seq).count());
-        Some(match (seen_by, is_group) {
+        match (seen_by, is_group) {
             (0, _) => "Sent".to_owned(),
             (_, false) => "Seen".to_owned(),
             (n, true) => format!("Seen by {n}"),
-        })
+        }
     };
 
     // Everything shown is read.
     Effect::new(move |_| {
-        timeline.events.track();
+        timeline.entries.track();
         chat.mark_read(id);
     });
 
@@ -210,19 +229,14 @@ fn Chat(loaded: Loaded) -> impl IntoView {
     // without moving what is on screen.
     let list = NodeRef::<leptos::html::Ol>::new();
     let following = StoredValue::new(true);
-    let load_older = move || {
-        let Some(first) = timeline.events.with_untracked(|e| e.first().map(|e| e.seq)) else {
-            return;
-        };
-        if loading_older.get_untracked() {
+    let older = move || {
+        if loading_older.get_untracked() || timeline.first_seq().is_none() {
             return;
         }
         loading_older.set(true);
         let from_bottom = list.get_untracked().map(|el| el.scroll_height() - el.scroll_top());
         spawn_local(async move {
-            if let Ok(page) = api::history(id, Some(first)).await {
-                timeline.more_before.set(page.more);
-                timeline.merge(page.events);
+            if load_older(id, timeline).await {
                 request_animation_frame(move || {
                     if let (Some(el), Some(from_bottom)) = (list.get_untracked(), from_bottom) {
                         el.set_scroll_top(el.scroll_height() - from_bottom);
@@ -236,11 +250,11 @@ fn Chat(loaded: Loaded) -> impl IntoView {
         let Some(el) = list.get_untracked() else { return };
         following.set_value(el.scroll_height() - el.scroll_top() - el.client_height() < 48);
         if el.scroll_top() < 150 && timeline.more_before.get_untracked() {
-            load_older();
+            older();
         }
     };
     Effect::new(move |_| {
-        timeline.events.track();
+        timeline.entries.track();
         timeline.outgoing.track();
         if following.get_value() {
             request_animation_frame(move || {
@@ -248,6 +262,71 @@ fn Chat(loaded: Loaded) -> impl IntoView {
                     el.set_scroll_top(el.scroll_height());
                 }
             });
+        }
+    });
+
+    // Jumping to a message (a reply's original): older pages are loaded
+    // until it is there, then it is brought into view and marked.
+    let highlight = RwSignal::new(None::<i64>);
+    let jump = Callback::new(move |target: EventId| {
+        following.set_value(false);
+        spawn_local(async move {
+            loading_older.set(true);
+            let mut found = timeline.message(&target);
+            while found.is_none() && timeline.more_before.get_untracked() && load_older(id, timeline).await {
+                found = timeline.message(&target);
+            }
+            loading_older.set(false);
+            let Some(entry) = found else { return };
+            let seq = entry.event.seq;
+            following.set_value(false);
+            highlight.set(Some(seq));
+            request_animation_frame(move || {
+                let Some(list) = list.get_untracked() else { return };
+                if let Some(row) = row_of(&list, seq) {
+                    let options = web_sys::ScrollIntoViewOptions::new();
+                    options.set_block(web_sys::ScrollLogicalPosition::Center);
+                    row.scroll_into_view_with_scroll_into_view_options(&options);
+                }
+            });
+            gloo_timers::callback::Timeout::new(2_000, move || {
+                if highlight.get_untracked() == Some(seq) {
+                    highlight.set(None);
+                }
+            })
+            .forget();
+        });
+    });
+
+    let menu = RwSignal::new(None::<i64>);
+    let editing = RwSignal::new(None::<i64>);
+    let role = loaded.role;
+    let rows = Rows {
+        conversation: id,
+        timeline,
+        me,
+        is_group,
+        moderator: Signal::derive(move || is_group && role.can_manage()),
+        names,
+        menu,
+        editing,
+        replying,
+        highlight,
+        jump,
+        my_latest,
+        receipt: Signal::derive(receipt_line),
+    };
+    // Up in an empty composer edits my newest text message.
+    let edit_last = Callback::new(move |()| {
+        let last = timeline.entries.with_untracked(|entries| {
+            entries.iter().rev().find_map(|e| {
+                let now = e.now.as_ref()?;
+                let text = now.with_untracked(|n| matches!(n.content, MessageContent::Text { .. }));
+                (Some(e.event.sender) == me && text).then_some(e.event.seq)
+            })
+        });
+        if let Some(seq) = last {
+            editing.set(Some(seq));
         }
     });
 
@@ -284,42 +363,21 @@ fn Chat(loaded: Loaded) -> impl IntoView {
             })}
         </header>
         <Show when=move || timeline.more_before.get()>
-            <button type="button" class="secondary load-older" disabled=move || loading_older.get() on:click=move |_| load_older()>
+            <button type="button" class="secondary load-older" disabled=move || loading_older.get() on:click=move |_| older()>
                 "Load earlier messages"
             </button>
         </Show>
         <ol class="timeline" aria-live="polite" node_ref=list on:scroll=on_scroll>
-            <For each=move || timeline.events.get() key=|e| e.seq let:event>
+            <For each=move || timeline.entries.get() key=|e| e.event.seq let:entry>
                 {
-                    let mine = Some(event.sender) == me;
-                    let seq = event.seq;
+                    let seq = entry.event.seq;
                     let separator = move || day_starts.with(|d| d.get(&seq).cloned()).map(|day| view! {
                         <li class="day-separator" role="separator">{day}</li>
                     });
-                    let row = match &event.body {
-                        EventBody::Message { content, reply_to } => {
-                            let body = view! { <MessageBody content=content.clone() /> };
-                            let quote = reply_to.as_ref().map(|target| {
-                                let text = quote_of(target).unwrap_or_else(|| "An earlier message".to_owned());
-                                view! { <blockquote class="quote">{text}</blockquote> }
-                            });
-                            let reply_target = (event.id.clone(), format!("{}: {}", name(event.sender), snippet(content)));
-                            let reply = move |_| replying.set(Some(reply_target.clone()));
-                            view! {
-                                <li class=if mine { "event message mine sent" } else { "event message" } data-seq=event.seq>
-                                    {(is_group && !mine).then(|| view! {
-                                        <span class="sender"><Avatar name=name(event.sender) id=event.sender.0 small=true />{name(event.sender)}</span>
-                                    })}
-                                    {quote}
-                                    <span class="text">{body}</span>
-                                    {move || (mine && my_latest.get() == Some(seq)).then(|| view! {
-                                        <span class="status receipt">{receipt_line}</span>
-                                    })}
-                                    <button type="button" class="reply-button" title="Reply" aria-label="Reply" on:click=reply>"↩"</button>
-                                </li>
-                            }.into_any()
-                        }
-                        _ => view! { <li class="event system" data-seq=event.seq>{describe(&event, &name)}</li> }.into_any(),
+                    let row = if entry.now.is_some() {
+                        view! { <MessageRow entry rows /> }.into_any()
+                    } else {
+                        view! { <li class="event system" data-seq=seq>{describe(&entry.event, &name)}</li> }.into_any()
                     };
                     view! { {separator} {row} }
                 }
@@ -331,7 +389,7 @@ fn Chat(loaded: Loaded) -> impl IntoView {
                     let class = if failed.is_some() { "event message mine failed" } else { "event message mine pending" };
                     view! {
                         <li class=class>
-                            <span class="text"><MessageBody content=msg.content.clone() /></span>
+                            <span class="text" dir="auto"><MessageBody content=msg.content.clone() /></span>
                             {match failed {
                                 Some(why) => view! {
                                     <span class="status" role="alert">{why}</span>
@@ -345,7 +403,13 @@ fn Chat(loaded: Loaded) -> impl IntoView {
             </For>
         </ol>
         <p class="typing" aria-live="polite">{typing_line}</p>
-        <Composer conversation=id attachments replying />
+        <Show when=move || chat.notice.with(Option::is_some)>
+            <p class="notice action-notice" role="alert">
+                {move || chat.notice.get()}
+                <button type="button" class="secondary" on:click=move |_| chat.notice.set(None)>"Dismiss"</button>
+            </p>
+        </Show>
+        <Composer conversation=id attachments replying edit_last />
         </div>
     }
 }
