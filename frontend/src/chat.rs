@@ -6,14 +6,19 @@ use std::collections::{BTreeSet, HashMap};
 
 use leptos::prelude::*;
 use natter_common::{
+    api::Conversation,
     events::{Event, EventBody, MessageContent, Reactions},
     frames::{ClientFrame, ServerFrame},
     ids::{ConversationId, EventId, UserId},
     limits::REACTION_USERS_SHOWN,
     ErrorCode,
 };
+use serde::{Deserialize, Serialize};
 
-use crate::state::{Auth, Changes};
+use crate::{
+    state::{Auth, Changes},
+    storage,
+};
 
 /// What the user sees about the connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,7 +30,7 @@ pub enum Link {
 }
 
 /// A message of mine not yet acknowledged by the server.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outgoing {
     pub client_msg_id: String,
     pub content: MessageContent,
@@ -136,6 +141,19 @@ pub struct Entry {
     /// For messages: what it shows now. Reference-counted rather than
     /// owned by a view, so it lives exactly as long as the entry.
     pub now: Option<ArcRwSignal<Now>>,
+}
+
+/// Read markers are sent at most this often per conversation.
+const READ_EVERY_MS: f64 = 1000.0;
+
+#[derive(Default)]
+struct Reads {
+    /// The position to report next, per conversation.
+    wanted: HashMap<ConversationId, i64>,
+    /// When the last marker went, per conversation (ms since epoch).
+    sent: HashMap<ConversationId, f64>,
+    /// Conversations with a send scheduled.
+    timers: std::collections::HashSet<ConversationId>,
 }
 
 /// An action of mine on a message, not yet acknowledged.
@@ -271,8 +289,20 @@ impl Timeline {
 pub struct Chat {
     pub link: RwSignal<Link>,
     pub unread: RwSignal<HashMap<ConversationId, u32>>,
+    /// The sidebar's conversations, most recently active first (`None`
+    /// until first loaded). Kept current from live events; fetched again
+    /// only when conversations come, go or change.
+    pub list: RwSignal<Option<Vec<Conversation>>>,
+    /// How far I have read each conversation (on any device), as the server
+    /// last said or as I last told it.
+    read: StoredValue<HashMap<ConversationId, i64>>,
+    /// Read markers waiting to be sent, and when each conversation's last
+    /// one went: at most one per second per conversation.
+    reads: StoredValue<Reads>,
     pub online: RwSignal<Vec<UserId>>,
     timelines: StoredValue<HashMap<ConversationId, Timeline>>,
+    /// Whether this sign-in took back the unsent messages a reload left.
+    restored: StoredValue<bool>,
     /// Edits, deletions and reactions sent and not yet acknowledged, by
     /// `client_msg_id`; sent again after a reconnect.
     actions: StoredValue<HashMap<String, PendingAction>>,
@@ -296,9 +326,13 @@ impl Chat {
         Self {
             link: RwSignal::new(Link::Connecting),
             unread: RwSignal::new(HashMap::new()),
+            list: RwSignal::new(None),
+            read: StoredValue::new(HashMap::new()),
+            reads: StoredValue::new(Reads::default()),
             online: RwSignal::new(Vec::new()),
             timelines: StoredValue::new(HashMap::new()),
             actions: StoredValue::new(HashMap::new()),
+            restored: StoredValue::new(false),
             notice: RwSignal::new(None),
             owner: StoredValue::new(Owner::current().expect("Chat is created inside the app")),
             outbox: StoredValue::new(None),
@@ -329,7 +363,10 @@ impl Chat {
     pub fn clear(&self) {
         self.timelines.update_value(HashMap::clear);
         self.actions.update_value(HashMap::clear);
+        self.restored.set_value(false);
         self.unread.set(HashMap::new());
+        self.list.set(None);
+        self.read.update_value(HashMap::clear);
         self.online.set(Vec::new());
         self.set_outbox(None);
     }
@@ -355,7 +392,53 @@ impl Chat {
         };
         let frame = send_frame(conversation, &message);
         self.timeline(conversation).outgoing.update(|o| o.push(message));
+        self.save_outbox();
         self.send_frame(frame);
+    }
+
+    /// Where this browser keeps my unsent messages across reloads.
+    fn outbox_key(&self) -> Option<String> {
+        self.me().map(|me| format!("natter.outbox.{me}"))
+    }
+
+    /// Keeps every unacknowledged message in this browser, so closing the
+    /// tab loses none: they go out (under their ids, so once) next time.
+    fn save_outbox(&self) {
+        let Some(key) = self.outbox_key() else { return };
+        let mut all: Vec<(ConversationId, Outgoing)> = Vec::new();
+        self.timelines.with_value(|m| {
+            for (id, timeline) in m {
+                timeline
+                    .outgoing
+                    .with_untracked(|o| all.extend(o.iter().map(|msg| (*id, msg.clone()))));
+            }
+        });
+        if all.is_empty() {
+            storage::remove(&key);
+        } else {
+            storage::save(&key, &all);
+        }
+    }
+
+    /// Takes back what an earlier page load left unsent (once per sign-in).
+    fn restore_outbox(&self) {
+        if self.restored.get_value() {
+            return;
+        }
+        self.restored.set_value(true);
+        let Some(saved) = self
+            .outbox_key()
+            .and_then(|key| storage::load::<Vec<(ConversationId, Outgoing)>>(&key))
+        else {
+            return;
+        };
+        for (id, message) in saved {
+            self.timeline(id).outgoing.update(|o| {
+                if !o.iter().any(|m| m.client_msg_id == message.client_msg_id) {
+                    o.push(message);
+                }
+            });
+        }
     }
 
     /// Sends a failed message again under its original id, so it can't double.
@@ -475,18 +558,108 @@ impl Chat {
         })
     }
 
-    pub fn mark_read(&self, conversation: ConversationId) {
-        let Some(timeline) = self.known(conversation) else {
+    /// Fetches the sidebar's list anew.
+    pub fn refresh_list(&self) {
+        let list = self.list;
+        leptos::task::spawn_local(async move {
+            if let Ok(conversations) = crate::api::conversations().await {
+                list.set(Some(conversations));
+            }
+        });
+    }
+
+    /// Shows `event` as its conversation's newest in the sidebar, which
+    /// moves it to the top; false when the sidebar doesn't list it (yet).
+    fn bring_to_top(&self, event: &Event) -> bool {
+        let listed = self.list.with_untracked(|list| {
+            list.as_ref()
+                .and_then(|list| list.iter().position(|c| c.id == event.conversation_id))
+        });
+        let Some(at) = listed else { return false };
+        self.list.update(|list| {
+            if let Some(list) = list {
+                let mut conversation = list.remove(at);
+                if event.seq > conversation.last_seq {
+                    conversation.last_seq = event.seq;
+                    conversation.last_event = Some(event.clone());
+                }
+                list.insert(0, conversation);
+            }
+        });
+        true
+    }
+
+    /// The server says I have read `conversation` up to `seq` (a position
+    /// never moves back).
+    pub fn note_read(&self, conversation: ConversationId, seq: i64) {
+        self.read.update_value(|read| {
+            let known = read.entry(conversation).or_default();
+            *known = (*known).max(seq);
+        });
+    }
+
+    /// How far I had read `conversation` when last heard.
+    pub fn read_seq(&self, conversation: ConversationId) -> i64 {
+        self.read.with_value(|r| r.get(&conversation).copied().unwrap_or(0))
+    }
+
+    /// I have seen everything up to `seq`: tells the server, at most once a
+    /// second per conversation (the latest position wins).
+    pub fn read_up_to(&self, conversation: ConversationId, seq: i64) {
+        if seq <= self.read_seq(conversation) {
+            return;
+        }
+        let now = js_sys::Date::now();
+        let wait = self.reads.try_update_value(|reads| {
+            let wanted = reads.wanted.entry(conversation).or_default();
+            *wanted = (*wanted).max(seq);
+            if reads.timers.contains(&conversation) {
+                return None;
+            }
+            let since = now - reads.sent.get(&conversation).copied().unwrap_or(f64::MIN);
+            let wait = (READ_EVERY_MS - since).max(0.0).ceil() as u32;
+            if wait > 0 {
+                reads.timers.insert(conversation);
+            }
+            Some(wait)
+        });
+        match wait.flatten() {
+            Some(0) => self.flush_read(conversation),
+            Some(wait) => {
+                let chat = *self;
+                gloo_timers::callback::Timeout::new(wait, move || {
+                    chat.reads.update_value(|r| {
+                        r.timers.remove(&conversation);
+                    });
+                    chat.flush_read(conversation);
+                })
+                .forget();
+            }
+            None => {}
+        }
+    }
+
+    fn flush_read(&self, conversation: ConversationId) {
+        let Some(seq) = self
+            .reads
+            .try_update_value(|r| r.wanted.remove(&conversation))
+            .flatten()
+        else {
             return;
         };
-        let last = timeline.last_seq();
-        let unread = self
-            .unread
-            .with_untracked(|u| u.get(&conversation).copied().unwrap_or(0));
-        if let (Some(seq), true) = (last, unread > 0) {
-            self.send_frame(ClientFrame::Read {
-                conversation_id: conversation,
-                seq,
+        if seq <= self.read_seq(conversation) {
+            return;
+        }
+        let sent = self.send_frame(ClientFrame::Read {
+            conversation_id: conversation,
+            seq,
+        });
+        if sent {
+            self.reads.update_value(|r| {
+                r.sent.insert(conversation, js_sys::Date::now());
+            });
+            self.read.update_value(|read| {
+                read.insert(conversation, seq);
             });
         }
     }
@@ -498,6 +671,9 @@ impl Chat {
                 conversations, online, ..
             } => {
                 self.online.set(online);
+                for state in &conversations {
+                    self.note_read(state.conversation_id, state.read_seq);
+                }
                 let mut unknown = false;
                 self.unread
                     .set(conversations.iter().map(|c| (c.conversation_id, c.unread)).collect());
@@ -515,8 +691,9 @@ impl Chat {
                     }
                 }
                 if unknown {
-                    self.changes.bump();
+                    self.refresh_list();
                 }
+                self.restore_outbox();
                 self.resend_outgoing();
             }
             ServerFrame::Event { event } => self.live_event(event),
@@ -553,8 +730,11 @@ impl Chat {
                         acked = Some(o.remove(at));
                     }
                 });
+                if acked.is_some() {
+                    self.save_outbox();
+                }
                 if let (Some(message), Some(me)) = (acked, self.me()) {
-                    timeline.merge(vec![Event {
+                    let event = Event {
                         conversation_id,
                         seq,
                         id,
@@ -566,16 +746,18 @@ impl Chat {
                             reply_to: message.reply_to,
                         },
                         state: None,
-                    }]);
+                    };
+                    self.bring_to_top(&event);
+                    timeline.merge(vec![event]);
                 }
                 self.check_gap(conversation_id, seq);
-                self.changes.bump();
             }
             ServerFrame::ReadState {
                 conversation_id,
                 unread,
-                ..
+                read_seq,
             } => {
+                self.note_read(conversation_id, read_seq);
                 self.unread.update(|u| {
                     u.insert(conversation_id, unread);
                 });
@@ -601,7 +783,10 @@ impl Chat {
                     list.push(user_id);
                 }
             }),
-            ServerFrame::ContactsChanged => self.changes.bump(),
+            ServerFrame::ContactsChanged => {
+                self.changes.bump();
+                self.refresh_list();
+            }
             ServerFrame::Error {
                 client_msg_id: Some(id),
                 code,
@@ -621,21 +806,21 @@ impl Chat {
         let from_me = Some(event.sender) == self.me();
         let is_message = matches!(event.body, EventBody::Message { .. });
         let membership = event.body.is_system();
-        match self.known(conversation) {
-            Some(timeline) => {
-                timeline.typing.update(|t| t.retain(|(u, _)| *u != event.sender));
-                timeline.merge(vec![event]);
-                self.check_gap(conversation, seq);
-            }
-            // A conversation we have not seen: the sidebar should learn of it.
-            None => self.changes.bump(),
+        // New conversations, renames and membership need the list anew (and
+        // the group pages); anything else just moves its row to the top.
+        if !self.bring_to_top(&event) || membership {
+            self.refresh_list();
+        }
+        if membership {
+            self.changes.bump();
+        }
+        if let Some(timeline) = self.known(conversation) {
+            timeline.typing.update(|t| t.retain(|(u, _)| *u != event.sender));
+            timeline.merge(vec![event]);
+            self.check_gap(conversation, seq);
         }
         if is_message && !from_me {
             self.unread.update(|u| *u.entry(conversation).or_default() += 1);
-        }
-        if is_message || membership {
-            // Reorders the sidebar by activity, and picks up renames and new groups.
-            self.changes.bump();
         }
     }
 

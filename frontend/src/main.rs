@@ -7,6 +7,7 @@ mod components;
 mod pages;
 mod socket;
 mod state;
+mod storage;
 mod upload;
 
 fn main() {

@@ -2,9 +2,9 @@
 //! sends what `Chat` queues, watches the heartbeat, and reconnects with
 //! exponential backoff and jitter.
 
-use futures::{channel::mpsc, FutureExt, SinkExt, StreamExt};
+use futures::{channel::mpsc, SinkExt, StreamExt};
 use gloo_net::websocket::{futures::WebSocket, Message};
-use gloo_timers::future::TimeoutFuture;
+use gloo_timers::future::{IntervalStream, TimeoutFuture};
 use leptos::prelude::*;
 use natter_common::{
     frames::{ClientFrame, ServerFrame},
@@ -68,14 +68,15 @@ async fn session(chat: Chat, socket: WebSocket, keep_going: &impl Fn() -> bool) 
     let mut greeted = false;
     let mut last_heard = js_sys::Date::now();
     let mut nonce = 0u64;
+    // One timer for the connection's life: ticking whatever else happens, so
+    // a link that only ever sends still notices the silence.
+    let mut ticks = IntervalStream::new(PING_EVERY_MS).fuse();
     loop {
-        let mut tick = TimeoutFuture::new(PING_EVERY_MS).fuse();
         futures::select! {
             incoming = read.next() => match incoming {
                 Some(Ok(Message::Text(text))) => {
                     last_heard = js_sys::Date::now();
-                    let Ok(frame) = serde_json::from_str::<ServerFrame>(&text) else { continue };
-                    for frame in frame.unbatch() {
+                    for frame in frames_of(&text) {
                         if matches!(frame, ServerFrame::Hello { .. }) {
                             greeted = true;
                             chat.set_outbox(Some(outbox.clone()));
@@ -94,7 +95,7 @@ async fn session(chat: Chat, socket: WebSocket, keep_going: &impl Fn() -> bool) 
                     return greeted;
                 }
             },
-            () = tick => {
+            _ = ticks.next() => {
                 if !keep_going() || js_sys::Date::now() - last_heard > SILENCE_LIMIT_MS {
                     return greeted;
                 }
@@ -105,5 +106,48 @@ async fn session(chat: Chat, socket: WebSocket, keep_going: &impl Fn() -> bool) 
                 }
             },
         }
+    }
+}
+
+/// The frames of one WebSocket message. A `batch` holding a frame this
+/// build does not know still yields the others, in order (the protocol says
+/// to ignore unknown types, and one must not cost its neighbours).
+fn frames_of(text: &str) -> Vec<ServerFrame> {
+    if let Ok(frame) = serde_json::from_str::<ServerFrame>(text) {
+        return frame.unbatch().collect();
+    }
+    #[derive(serde::Deserialize)]
+    struct Batch {
+        #[serde(rename = "type")]
+        kind: String,
+        frames: Vec<serde_json::Value>,
+    }
+    match serde_json::from_str::<Batch>(text) {
+        Ok(batch) if batch.kind == "batch" => batch
+            .frames
+            .into_iter()
+            .filter_map(|frame| serde_json::from_value(frame).ok())
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_frame_in_a_batch_leaves_the_rest() {
+        let text = r#"{"type":"batch","frames":[{"type":"pong","nonce":1},{"type":"poll_closed","poll":3},{"type":"contacts_changed"}]}"#;
+        assert_eq!(
+            frames_of(text),
+            vec![ServerFrame::Pong { nonce: 1 }, ServerFrame::ContactsChanged]
+        );
+        assert_eq!(
+            frames_of(r#"{"type":"pong","nonce":2}"#),
+            vec![ServerFrame::Pong { nonce: 2 }]
+        );
+        assert!(frames_of(r#"{"type":"brand_new"}"#).is_empty());
+        assert!(frames_of("not json").is_empty());
     }
 }

@@ -157,6 +157,130 @@ pub fn xpath_literal(text: &str) -> String {
     }
 }
 
+/// Sizes the window so that the page's viewport (`innerWidth` ×
+/// `innerHeight`) is `width` × `height` CSS pixels. Headless Chromium draws
+/// no browser chrome, so the window's size is the viewport's; should a build
+/// differ, the difference is measured and made up once.
+pub async fn set_viewport(c: &Client, width: u32, height: u32) -> anyhow::Result<()> {
+    let wanted = (i64::from(width), i64::from(height));
+    let mut window = wanted;
+    let mut seen = (0, 0);
+    for _ in 0..2 {
+        c.set_window_rect(0, 0, window.0.max(1) as u32, window.1.max(1) as u32)
+            .await?;
+        // The page hears of a resize a moment after the window has it.
+        for _ in 0..40 {
+            let inner = c
+                .execute("return [window.innerWidth, window.innerHeight]", vec![])
+                .await?;
+            seen = (inner[0].as_i64().unwrap_or(0), inner[1].as_i64().unwrap_or(0));
+            if seen == wanted {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        window = (window.0 + wanted.0 - seen.0, window.1 + wanted.1 - seen.1);
+    }
+    bail!(
+        "could not give the page a {width}×{height} viewport: it is {}×{}",
+        seen.0,
+        seen.1
+    )
+}
+
+/// How long [`wait_js`] and [`click`] wait (as [`wait_for`]: reconnects back off).
+const WAIT: Duration = Duration::from_secs(40);
+
+/// Polls `script` (a function body, given `args`) until it returns `true`,
+/// for at most 40 s: for states that no element marks (positions, scroll
+/// offsets, computed styles). Whatever else it returns is taken as the
+/// reason it is not so yet, and shown if time runs out.
+pub async fn wait_js(c: &Client, what: &str, script: &str, args: Vec<serde_json::Value>) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let value = c
+            .execute(script, args.clone())
+            .await
+            .with_context(|| format!("checking {what}"))?;
+        if value == serde_json::Value::Bool(true) {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!("not so within {} s: {what}; last seen: {value}", WAIT.as_secs());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until the page has drawn `count` frames from now, so that what the
+/// app put off to the next animation frame (scrolling, say) has happened.
+pub async fn frames(c: &Client, count: u32) -> anyhow::Result<()> {
+    c.execute_async(
+        "const done = arguments[arguments.length - 1];
+         let left = arguments[0];
+         const next = () => (--left <= 0 ? done(true) : requestAnimationFrame(next));
+         requestAnimationFrame(next);",
+        vec![json!(count)],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Waits for `locator` and clicks it; again if a re-render replaced the
+/// element between finding and clicking.
+pub async fn click(c: &Client, locator: fantoccini::Locator<'_>) -> anyhow::Result<()> {
+    for _ in 0..3 {
+        let element = c
+            .wait()
+            .at_most(WAIT)
+            .for_element(locator)
+            .await
+            .with_context(|| format!("waiting for {locator:?}"))?;
+        match element.click().await {
+            Err(err) if err.is_stale_element_reference() => continue,
+            other => return other.with_context(|| format!("clicking {locator:?}")),
+        }
+    }
+    bail!("{locator:?} went stale three times in a row")
+}
+
+/// From now on, records in `window.__errors` what the page reports as
+/// errors: every `console.error` (a Leptos panic is logged there, "panicked
+/// at …", before the wasm app aborts), uncaught exceptions and unhandled
+/// rejections. A page loaded anew needs it installed again.
+pub async fn install_error_hook(c: &Client) -> anyhow::Result<()> {
+    c.execute(
+        r#"
+        if (Array.isArray(window.__errors)) return;
+        window.__errors = [];
+        const say = value => value instanceof Error ? `${value.message}
+${value.stack}` : String(value);
+        const original = console.error.bind(console);
+        console.error = (...args) => {
+            window.__errors.push(args.map(say).join(' '));
+            original(...args);
+        };
+        window.addEventListener('error', e => window.__errors.push(`uncaught: ${e.message}`));
+        window.addEventListener('unhandledrejection', e => window.__errors.push(`unhandled rejection: ${say(e.reason)}`));
+        "#,
+        vec![],
+    )
+    .await?;
+    Ok(())
+}
+
+/// What [`install_error_hook`] has recorded. Fails if the page was loaded
+/// anew since (its record went with it).
+pub async fn page_errors(c: &Client) -> anyhow::Result<Vec<String>> {
+    let value = c
+        .execute("return Array.isArray(window.__errors) ? window.__errors : null", vec![])
+        .await?;
+    if value.is_null() {
+        bail!("the page has no error hook: it was loaded anew since install_error_hook");
+    }
+    Ok(serde_json::from_value(value)?)
+}
+
 fn free_port() -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())

@@ -341,6 +341,26 @@ impl WsClient {
         }
     }
 
+    /// Marks `conversation` read up to `seq` and waits until the server has
+    /// stored it.
+    pub async fn mark_read(&mut self, conversation: ConversationId, seq: i64) -> anyhow::Result<()> {
+        self.send(&ClientFrame::Read {
+            conversation_id: conversation,
+            seq,
+        })
+        .await?;
+        self.next_where(|f| match f {
+            ServerFrame::ReadState {
+                conversation_id,
+                read_seq,
+                ..
+            } if conversation_id == conversation && read_seq >= seq => Some(()),
+            _ => None,
+        })
+        .await
+        .context("the read marker was not stored")
+    }
+
     /// Sends a heartbeat and returns the nonce the `pong` echoes.
     pub async fn ping(&mut self, nonce: u64) -> anyhow::Result<u64> {
         self.send(&ClientFrame::Ping { nonce }).await?;

@@ -626,6 +626,11 @@ async fn a_reply_to_a_message_far_up_loads_history_and_jumps_there() -> anyhow::
         .await?
         .map_err(|code| anyhow!("the reply was refused: {code:?}"))?;
     let (reply_id, target) = (reply.id.0.clone(), fifth.seq);
+    // Bob has read it all, so the chat opens at the newest message.
+    WsClient::connect(&server, &bob.token)
+        .await?
+        .mark_read(dm, reply.seq)
+        .await?;
     let url = server.url.clone();
     let browser = Browser::launch().await?;
     browser

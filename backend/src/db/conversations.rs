@@ -102,6 +102,7 @@ struct ConversationRow {
     kind: String,
     name: Option<String>,
     last_seq: i64,
+    read_seq: i64,
     created_at: i64,
     member_count: i64,
     peer_id: Option<i64>,
@@ -118,7 +119,7 @@ struct ConversationRow {
 /// Every conversation the user is a member of, most recently active first.
 pub async fn list_for(pool: &SqlitePool, user: UserId) -> sqlx::Result<Vec<Conversation>> {
     let rows: Vec<ConversationRow> = sqlx::query_as(
-        "SELECT c.id, c.kind, c.name, COALESCE(e.seq, 0) AS last_seq, c.created_at,
+        "SELECT c.id, c.kind, c.name, COALESCE(e.seq, 0) AS last_seq, COALESCE(r.seq, 0) AS read_seq, c.created_at,
                 c.member_count,
                 p.id AS peer_id, p.username AS peer_username,
                 p.display_name AS peer_display_name, p.created_at AS peer_created_at,
@@ -130,6 +131,7 @@ pub async fn list_for(pool: &SqlitePool, user: UserId) -> sqlx::Result<Vec<Conve
               AND p.id = CASE WHEN c.dm_low = ?1 THEN c.dm_high ELSE c.dm_low END
          LEFT JOIN events e ON e.conversation_id = c.id
               AND e.seq = (SELECT MAX(seq) FROM events WHERE conversation_id = c.id)
+         LEFT JOIN read_markers r ON r.user_id = ?1 AND r.conversation_id = c.id
          WHERE mine.user_id = ?1
          ORDER BY COALESCE(e.created_at, c.created_at) DESC, c.id DESC",
     )
@@ -170,6 +172,7 @@ fn conversation_from_row(row: ConversationRow) -> Option<Conversation> {
         id: ConversationId(row.id),
         kind,
         last_seq: row.last_seq,
+        read_seq: row.read_seq,
         created_at: row.created_at,
         last_event,
     })

@@ -17,6 +17,9 @@ pub struct Conversation {
     pub kind: ConversationKind,
     /// `seq` of the newest event in the log (0 when empty).
     pub last_seq: i64,
+    /// How far I have read it (0: nothing yet).
+    #[serde(default)]
+    pub read_seq: i64,
     /// Unix time in milliseconds.
     pub created_at: i64,
     /// The newest event, for previews (absent in an empty conversation).

@@ -15,6 +15,7 @@ use web_sys::File;
 use super::emoji_picker::EmojiPicker;
 use crate::{
     chat::{use_chat, Link},
+    storage,
     upload::Upload,
 };
 
@@ -100,11 +101,29 @@ pub fn Composer(
     edit_last: Callback<()>,
 ) -> impl IntoView {
     let chat = use_chat();
-    let draft = RwSignal::new(String::new());
+    // The draft survives switching chats and reloading, per conversation.
+    let me = crate::state::use_auth()
+        .user
+        .with_untracked(|u| u.as_ref().map(|u| u.id));
+    let draft_key = format!("natter.draft.{}.{}", me.map_or(0, |u| u.0), conversation.0);
+    let draft = RwSignal::new(storage::load::<String>(&draft_key).unwrap_or_default());
+    let draft_key = StoredValue::new(draft_key);
+    let keep_draft = move |text: &str| {
+        draft_key.with_value(|key| {
+            if text.is_empty() {
+                storage::remove(key);
+            } else {
+                storage::save(key, &text);
+            }
+        })
+    };
     let last_typing = StoredValue::new(0.0f64);
     let stickers_open = RwSignal::new(false);
     let emoji_open = RwSignal::new(false);
-    let insert_emoji = Callback::new(move |emoji: String| draft.update(|d| d.push_str(&emoji)));
+    let insert_emoji = Callback::new(move |emoji: String| {
+        draft.update(|d| d.push_str(&emoji));
+        draft.with_untracked(|d| keep_draft(d));
+    });
 
     let send = move || {
         let text = draft.get_untracked();
@@ -118,6 +137,7 @@ pub fn Composer(
         );
         replying.set(None);
         draft.set(String::new());
+        keep_draft("");
     };
     let on_keydown = move |ev: KeyboardEvent| match ev.key().as_str() {
         "Enter" if !ev.shift_key() && !ev.is_composing() => {
@@ -128,11 +148,16 @@ pub fn Composer(
             ev.prevent_default();
             edit_last.run(());
         }
+        // Escape closes what the composer opened, the innermost first.
+        "Escape" if emoji_open.get_untracked() => emoji_open.set(false),
+        "Escape" if stickers_open.get_untracked() => stickers_open.set(false),
         "Escape" if replying.with_untracked(Option::is_some) => replying.set(None),
         _ => {}
     };
     let on_input = move |ev| {
-        draft.set(event_target_value(&ev));
+        let text = event_target_value(&ev);
+        keep_draft(&text);
+        draft.set(text);
         let now = js_sys::Date::now();
         if now - last_typing.get_value() > 3000.0 {
             last_typing.set_value(now);
@@ -192,7 +217,9 @@ pub fn Composer(
             </div>
         </Show>
         <Show when=move || emoji_open.get()>
-            <EmojiPicker on_pick=insert_emoji />
+            <div on:keydown=move |ev: KeyboardEvent| if ev.key() == "Escape" { emoji_open.set(false); super::message::focus_composer(); }>
+                <EmojiPicker on_pick=insert_emoji />
+            </div>
         </Show>
         <form class="composer" on:submit=move |ev| { ev.prevent_default(); send(); }>
             <label for="attach-input" class="button-link attach" title="Attach an image">"Image"</label>

@@ -5,7 +5,7 @@ use leptos_router::components::A;
 use natter_common::api::{Conversation, ConversationKind};
 
 use super::avatar::Avatar;
-use crate::{api, chat::use_chat, state::use_changes};
+use crate::{chat::use_chat, state::use_changes};
 
 /// One line about the newest event, for the sidebar.
 fn preview(conversation: &Conversation, me: Option<natter_common::ids::UserId>) -> String {
@@ -46,59 +46,63 @@ pub fn ConversationList() -> impl IntoView {
     let me = crate::state::use_auth()
         .user
         .with_untracked(|u| u.as_ref().map(|u| u.id));
-    let conversations = LocalResource::new(move || {
+    // Fetched on first show and when contacts or groups change; live
+    // events keep it current in between (see `Chat::list`).
+    Effect::new(move |_| {
         changes.track();
-        api::conversations()
+        chat.refresh_list();
     });
+    // Whether there is a list, and whether it is empty: the rows below
+    // update by key, not by rebuilding the list.
+    let shape = Memo::new(move |_| chat.list.with(|list| list.as_ref().map(Vec::is_empty)));
+    let row = move |c: Conversation| {
+        let is_group = matches!(c.kind, ConversationKind::Group { .. });
+        let href = format!("/c/{}", c.id.0);
+        let id = c.id;
+        let (peer, avatar_id) = match &c.kind {
+            ConversationKind::Direct { peer } => (Some(peer.id), peer.id.0),
+            ConversationKind::Group { .. } => (None, c.id.0),
+        };
+        let unread = move || chat.unread.with(|u| u.get(&id).copied().unwrap_or(0));
+        let presence = move || {
+            peer.map(|p| {
+                let online = chat.online.with(|o| o.contains(&p));
+                view! {
+                    <span class=if online { "dot online" } else { "dot" }
+                        title=if online { "online" } else { "offline" }
+                        aria-label=if online { "online" } else { "offline" }></span>
+                }
+            })
+        };
+        view! {
+            <li>
+                <A href=href attr:class="conversation-link">
+                    <Avatar name=title(&c) id=avatar_id />
+                    <span class="visually-hidden">{if is_group { "Group: " } else { "Direct: " }}</span>
+                    <span class="names">
+                        <span class="title">{title(&c)}</span>
+                        <span class="preview">{preview(&c, me)}</span>
+                    </span>
+                    {presence}
+                    <Show when=move || { unread() > 0 }>
+                        <span class="badge" aria-label="unread messages">
+                            {move || if unread() > 999 { "999+".to_owned() } else { unread().to_string() }}
+                        </span>
+                    </Show>
+                </A>
+            </li>
+        }
+    };
 
     view! {
         <ul class="conversation-list">
-            {move || match conversations.get() {
+            {move || match shape.get() {
                 None => view! { <li class="empty">"Loading…"</li> }.into_any(),
-                Some(Err(err)) => view! { <li class="form-error">{err.message}</li> }.into_any(),
-                Some(Ok(list)) if list.is_empty() => {
-                    view! { <li class="empty">"No conversations yet."</li> }.into_any()
-                }
-                Some(Ok(list)) => list
-                    .into_iter()
-                    .map(|c| {
-                        let is_group = matches!(c.kind, ConversationKind::Group { .. });
-                        let href = format!("/c/{}", c.id.0);
-                        let id = c.id;
-                        let (peer, avatar_id) = match &c.kind {
-                            ConversationKind::Direct { peer } => (Some(peer.id), peer.id.0),
-                            ConversationKind::Group { .. } => (None, c.id.0),
-                        };
-                        let unread = move || chat.unread.with(|u| u.get(&id).copied().unwrap_or(0));
-                        let presence = move || peer.map(|p| {
-                            let online = chat.online.with(|o| o.contains(&p));
-                            view! {
-                                <span class=if online { "dot online" } else { "dot" }
-                                    title=if online { "online" } else { "offline" }
-                                    aria-label=if online { "online" } else { "offline" }></span>
-                            }
-                        });
-                        view! {
-                            <li>
-                                <A href=href attr:class="conversation-link">
-                                    <Avatar name=title(&c) id=avatar_id />
-                                    <span class="visually-hidden">{if is_group { "Group: " } else { "Direct: " }}</span>
-                                    <span class="names">
-                                        <span class="title">{title(&c)}</span>
-                                        <span class="preview">{preview(&c, me)}</span>
-                                    </span>
-                                    {presence}
-                                    <Show when=move || { unread() > 0 }>
-                                        <span class="badge" aria-label="unread messages">
-                                            {move || if unread() > 999 { "999+".to_owned() } else { unread().to_string() }}
-                                        </span>
-                                    </Show>
-                                </A>
-                            </li>
-                        }
-                    })
-                    .collect_view()
-                    .into_any(),
+                Some(true) => view! { <li class="empty">"No conversations yet."</li> }.into_any(),
+                Some(false) => view! {
+                    <For each=move || chat.list.get().unwrap_or_default()
+                        key=|c| (c.id, c.last_seq, title(c)) children=row />
+                }.into_any(),
             }}
         </ul>
     }

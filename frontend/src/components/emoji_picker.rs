@@ -32,21 +32,12 @@ fn group_label(group: Group) -> (&'static str, &'static str) {
     }
 }
 
-fn storage() -> Option<web_sys::Storage> {
-    web_sys::window()?.local_storage().ok()?
-}
-
 fn load_recent() -> Vec<String> {
-    storage()
-        .and_then(|s| s.get_item(RECENT_KEY).ok().flatten())
-        .and_then(|json| serde_json::from_str(&json).ok())
-        .unwrap_or_default()
+    crate::storage::load(RECENT_KEY).unwrap_or_default()
 }
 
 fn save_recent(recent: &[String]) {
-    if let (Some(storage), Ok(json)) = (storage(), serde_json::to_string(recent)) {
-        let _ = storage.set_item(RECENT_KEY, &json);
-    }
+    crate::storage::save(RECENT_KEY, &recent);
 }
 
 /// The emoji as shown with the chosen skin tone, when it has tones.

@@ -208,9 +208,17 @@ fn Menu(rows: Rows, seq: i64, id: EventId, sender: UserId, now: Signal<Now>) -> 
     });
     let may_delete = mine || rows.moderator.get_untracked();
     let close = move || rows.menu.set(None);
+    // Opens upwards when there is no room below it in the list.
+    let upwards = RwSignal::new(false);
     // Keyboard users land in the menu, and Escape takes them back out.
     Effect::new(move |_| {
         if let Some(menu) = menu.get() {
+            let list = menu.closest("ol.timeline").ok().flatten();
+            if list
+                .is_some_and(|list| menu.get_bounding_client_rect().bottom() > list.get_bounding_client_rect().bottom())
+            {
+                upwards.set(true);
+            }
             if let Ok(Some(first)) = menu.query_selector("button") {
                 if let Ok(first) = first.dyn_into::<web_sys::HtmlElement>() {
                     let _ = first.focus();
@@ -263,7 +271,8 @@ fn Menu(rows: Rows, seq: i64, id: EventId, sender: UserId, now: Signal<Now>) -> 
     });
 
     view! {
-        <div class="message-menu" role="menu" aria-label="Message actions" node_ref=menu on:keydown=on_keydown>
+        <div class=move || if upwards.get() { "message-menu up" } else { "message-menu" } role="menu"
+            aria-label="Message actions" node_ref=menu on:keydown=on_keydown>
             {move || if confirming.get() {
                 view! {
                     <p class="confirm">"Delete this message for everyone?"</p>

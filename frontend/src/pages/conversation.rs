@@ -10,6 +10,7 @@ use natter_common::{
     ids::{ConversationId, EventId, UserId},
     ErrorBody, ErrorCode,
 };
+use wasm_bindgen::JsCast;
 
 use super::conversation_param;
 use crate::{
@@ -18,7 +19,7 @@ use crate::{
     components::{
         composer::{first_file, Attachments, Composer},
         conversation_list::title,
-        message::{MessageRow, Rows},
+        message::{focus_composer, MessageRow, Rows},
         message_content::MessageBody,
     },
     state::use_auth,
@@ -161,6 +162,47 @@ fn row_of(list: &web_sys::HtmlElement, seq: i64) -> Option<web_sys::Element> {
     list.query_selector(&format!("li[data-seq='{seq}']")).ok().flatten()
 }
 
+/// The timeline's rows that carry a seq, oldest first.
+fn rows(list: &web_sys::HtmlElement) -> Vec<web_sys::Element> {
+    let Ok(nodes) = list.query_selector_all("li[data-seq]") else {
+        return Vec::new();
+    };
+    (0..nodes.length())
+        .filter_map(|i| nodes.item(i))
+        .filter_map(|node| node.dyn_into::<web_sys::Element>().ok())
+        .collect()
+}
+
+fn seq_of(row: &web_sys::Element) -> Option<i64> {
+    row.get_attribute("data-seq")?.parse().ok()
+}
+
+/// The first row at least partly in view, and where its top is.
+fn first_row_in_view(list: &web_sys::HtmlElement) -> Option<(i64, f64)> {
+    let top = list.get_bounding_client_rect().top();
+    rows(list).into_iter().find_map(|row| {
+        let rect = row.get_bounding_client_rect();
+        (rect.bottom() > top).then(|| seq_of(&row).map(|seq| (seq, rect.top())))?
+    })
+}
+
+/// The newest row whose top is inside the list's visible part.
+fn last_seen_row(list: &web_sys::HtmlElement) -> Option<i64> {
+    let view = list.get_bounding_client_rect();
+    rows(list).into_iter().rev().find_map(|row| {
+        let rect = row.get_bounding_client_rect();
+        (rect.top() < view.bottom() - 8.0 && rect.bottom() > view.top()).then(|| seq_of(&row))?
+    })
+}
+
+/// Whether the person can be looking: the tab is shown and has focus.
+fn page_in_view() -> bool {
+    let Some(document) = web_sys::window().and_then(|w| w.document()) else {
+        return false;
+    };
+    document.visibility_state() == web_sys::VisibilityState::Visible && document.has_focus().unwrap_or(false)
+}
+
 #[component]
 fn Chat(loaded: Loaded) -> impl IntoView {
     let chat = use_chat();
@@ -218,28 +260,76 @@ fn Chat(loaded: Loaded) -> impl IntoView {
         }
     };
 
-    // Everything shown is read.
-    Effect::new(move |_| {
-        timeline.entries.track();
-        chat.mark_read(id);
+    // Where the list stands: following the newest messages (scrolled to
+    // the bottom), and how many arrived while it was not.
+    let list = NodeRef::<leptos::html::Ol>::new();
+    let following = RwSignal::new(true);
+    let unseen = RwSignal::new(0usize);
+    // `started` once the first page is in; `opened` once the list stands
+    // where it opens (until then nothing else moves it).
+    let started = StoredValue::new(false);
+    let opened = StoredValue::new(false);
+
+    // The first message that was unread when the chat opened: the divider
+    // goes above it and the chat opens there.
+    chat.note_read(id, loaded.conversation.read_seq);
+    let opened_at = chat.read_seq(id);
+    let first_unread = Memo::new(move |_| {
+        timeline.entries.with(|entries| {
+            entries
+                .iter()
+                .find(|e| e.event.seq > opened_at && e.now.is_some() && Some(e.event.sender) != me)
+                .map(|e| e.event.seq)
+        })
     });
 
-    // The timeline starts at the newest message and follows new ones while
-    // it is scrolled to the bottom; scrolling near the top loads older ones
-    // without moving what is on screen.
-    let list = NodeRef::<leptos::html::Ol>::new();
-    let following = StoredValue::new(true);
+    // What has been on screen, while the tab is visible and focused, is read.
+    let report_read = move || {
+        if !page_in_view() {
+            return;
+        }
+        let Some(list) = list.get_untracked() else { return };
+        if let Some(seq) = last_seen_row(&list) {
+            let last_row = timeline.entries.with_untracked(|e| e.last().map(|e| e.event.seq));
+            // Past the last row lie only edits and reactions: read them too.
+            let seq = if Some(seq) == last_row {
+                timeline.last_seq().unwrap_or(seq)
+            } else {
+                seq
+            };
+            chat.read_up_to(id, seq);
+        }
+    };
+    let focus_listener = window_event_listener(leptos::ev::focus, move |_| report_read());
+    let visibility_listener = window_event_listener(leptos::ev::visibilitychange, move |_| report_read());
+    on_cleanup(move || {
+        focus_listener.remove();
+        visibility_listener.remove();
+    });
+
+    let to_bottom = move || {
+        if let Some(el) = list.get_untracked() {
+            el.set_scroll_top(el.scroll_height());
+        }
+        following.set(true);
+        unseen.set(0);
+    };
+    // Older pages come in above what is on screen, which stays where it is
+    // to the pixel: the first row in view is found again after the load.
     let older = move || {
         if loading_older.get_untracked() || timeline.first_seq().is_none() {
             return;
         }
         loading_older.set(true);
-        let from_bottom = list.get_untracked().map(|el| el.scroll_height() - el.scroll_top());
+        let anchor = list.get_untracked().and_then(|el| first_row_in_view(&el));
         spawn_local(async move {
             if load_older(id, timeline).await {
                 request_animation_frame(move || {
-                    if let (Some(el), Some(from_bottom)) = (list.get_untracked(), from_bottom) {
-                        el.set_scroll_top(el.scroll_height() - from_bottom);
+                    if let (Some(el), Some((seq, top))) = (list.get_untracked(), anchor) {
+                        if let Some(row) = row_of(&el, seq) {
+                            let moved = row.get_bounding_client_rect().top() - top;
+                            el.set_scroll_top(el.scroll_top() + moved.round() as i32);
+                        }
                     }
                 });
             }
@@ -247,21 +337,91 @@ fn Chat(loaded: Loaded) -> impl IntoView {
         });
     };
     let on_scroll = move |_| {
-        let Some(el) = list.get_untracked() else { return };
-        following.set_value(el.scroll_height() - el.scroll_top() - el.client_height() < 48);
+        let Some(el) = list.get_untracked().filter(|_| opened.get_value()) else {
+            return;
+        };
+        let at_bottom = el.scroll_height() - el.scroll_top() - el.client_height() < 48;
+        if at_bottom != following.get_untracked() {
+            following.set(at_bottom);
+        }
+        if at_bottom {
+            unseen.set(0);
+        }
         if el.scroll_top() < 150 && timeline.more_before.get_untracked() {
             older();
         }
+        report_read();
     };
+    // The chat opens at the first unread message (loading older pages until
+    // it is there), else at the newest.
     Effect::new(move |_| {
         timeline.entries.track();
+        if started.get_value() {
+            return;
+        }
+        started.set_value(true);
+        spawn_local(async move {
+            let mut pages = 0;
+            // Only others' messages count as unread (the hello's count).
+            let unread = chat.unread.with_untracked(|u| u.get(&id).copied().unwrap_or(0));
+            // Older pages until the first unread one is there (the one
+            // before it is read, or the log starts).
+            while unread > 0
+                && timeline.first_seq().is_some_and(|first| first > opened_at + 1)
+                && pages < 20
+                && timeline.more_before.get_untracked()
+                && load_older(id, timeline).await
+            {
+                pages += 1;
+            }
+            request_animation_frame(move || {
+                let Some(el) = list.get_untracked() else { return };
+                match first_unread.get_untracked().and_then(|seq| row_of(&el, seq)) {
+                    Some(row) => {
+                        let top = row.get_bounding_client_rect().top() - el.get_bounding_client_rect().top();
+                        // The divider above it stays in view.
+                        el.set_scroll_top(el.scroll_top() + top as i32 - 48);
+                        following.set(el.scroll_height() - el.scroll_top() - el.client_height() < 48);
+                    }
+                    None => to_bottom(),
+                }
+                opened.set_value(true);
+                report_read();
+            });
+        });
+    });
+    // New messages: followed while at the bottom, else counted for the pill.
+    let last_row = StoredValue::new(timeline.entries.with_untracked(|e| e.last().map(|e| e.event.seq)));
+    Effect::new(move |_| {
+        let newest = timeline.entries.with(|e| e.last().map(|e| e.event.seq));
         timeline.outgoing.track();
-        if following.get_value() {
+        let before = last_row.get_value();
+        last_row.set_value(newest);
+        if !opened.get_value() {
+            return;
+        }
+        if following.get_untracked() {
             request_animation_frame(move || {
                 if let Some(el) = list.get_untracked() {
                     el.set_scroll_top(el.scroll_height());
                 }
+                report_read();
             });
+        } else if let (Some(before), Some(newest)) = (before, newest) {
+            let arrived = timeline.entries.with_untracked(|entries| {
+                entries
+                    .iter()
+                    .filter(|e| e.event.seq > before && e.event.seq <= newest)
+                    .filter(|e| e.now.is_some() && Some(e.event.sender) != me)
+                    .count()
+            });
+            unseen.update(|n| *n += arrived);
+        }
+    });
+    // My own new message always brings the newest into view.
+    Effect::new(move |_| {
+        if timeline.outgoing.with(|o| !o.is_empty()) && !following.get_untracked() {
+            request_animation_frame(to_bottom);
         }
     });
 
@@ -269,7 +429,7 @@ fn Chat(loaded: Loaded) -> impl IntoView {
     // until it is there, then it is brought into view and marked.
     let highlight = RwSignal::new(None::<i64>);
     let jump = Callback::new(move |target: EventId| {
-        following.set_value(false);
+        following.set(false);
         spawn_local(async move {
             loading_older.set(true);
             let mut found = timeline.message(&target);
@@ -279,7 +439,7 @@ fn Chat(loaded: Loaded) -> impl IntoView {
             loading_older.set(false);
             let Some(entry) = found else { return };
             let seq = entry.event.seq;
-            following.set_value(false);
+            following.set(false);
             highlight.set(Some(seq));
             request_animation_frame(move || {
                 let Some(list) = list.get_untracked() else { return };
@@ -296,6 +456,17 @@ fn Chat(loaded: Loaded) -> impl IntoView {
             })
             .forget();
         });
+    });
+    // On a desktop the cursor starts in the composer; a phone's keyboard
+    // waits for a tap.
+    request_animation_frame(|| {
+        if web_sys::window()
+            .and_then(|w| w.inner_width().ok())
+            .and_then(|w| w.as_f64())
+            .is_some_and(|w| w > 640.0)
+        {
+            focus_composer();
+        }
     });
 
     let menu = RwSignal::new(None::<i64>);
@@ -357,6 +528,7 @@ fn Chat(loaded: Loaded) -> impl IntoView {
     view! {
         <div class="chat-body" on:dragover=on_dragover on:drop=on_drop>
         <header class="pane-header">
+            <A href="/" attr:class="back button-link" attr:aria-label="Back to conversations">"←"</A>
             <h2 id="conversation-title">{title(&loaded.conversation)}</h2>
             {is_group.then(|| view! {
                 <A href=format!("/groups/{}", id.0) attr:class="button-link" attr:id="group-info">"Group info"</A>
@@ -374,12 +546,15 @@ fn Chat(loaded: Loaded) -> impl IntoView {
                     let separator = move || day_starts.with(|d| d.get(&seq).cloned()).map(|day| view! {
                         <li class="day-separator" role="separator">{day}</li>
                     });
+                    let divider = move || (first_unread.get() == Some(seq)).then(|| view! {
+                        <li class="unread-divider" role="separator" id="unread-divider">"Unread messages"</li>
+                    });
                     let row = if entry.now.is_some() {
                         view! { <MessageRow entry rows /> }.into_any()
                     } else {
                         view! { <li class="event system" data-seq=seq>{describe(&entry.event, &name)}</li> }.into_any()
                     };
-                    view! { {separator} {row} }
+                    view! { {separator} {divider} {row} }
                 }
             </For>
             <For each=move || timeline.outgoing.get() key=|m| (m.client_msg_id.clone(), m.failed.clone()) let:msg>
@@ -402,6 +577,18 @@ fn Chat(loaded: Loaded) -> impl IntoView {
                 }
             </For>
         </ol>
+        <div class="jump-latest-anchor">
+            <Show when=move || !following.get()>
+                <button type="button" id="jump-latest" class=move || { if unseen.get() > 0 { "jump-latest new-messages" } else { "jump-latest" } }
+                    on:click=move |_| to_bottom()>
+                    {move || match unseen.get() {
+                        0 => "Jump to latest ↓".to_owned(),
+                        1 => "1 new message ↓".to_owned(),
+                        n => format!("{n} new messages ↓"),
+                    }}
+                </button>
+            </Show>
+        </div>
         <p class="typing" aria-live="polite">{typing_line}</p>
         <Show when=move || chat.notice.with(Option::is_some)>
             <p class="notice action-notice" role="alert">

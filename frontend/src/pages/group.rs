@@ -155,6 +155,7 @@ fn GroupDetails(
 
     view! {
         <header class="pane-header">
+            <A href=format!("/c/{}", gid.0) attr:class="back button-link" attr:aria-label="Back to the chat">"←"</A>
             <h2 id="group-title">{group.name.clone()}</h2>
             <span class="meta">{format!("{} members · you are {}", group.member_count, role_label(my_role))}</span>
             <A href=format!("/c/{}", gid.0) attr:class="button-link">"Open chat"</A>

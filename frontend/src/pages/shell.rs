@@ -4,7 +4,7 @@
 use leptos::{prelude::*, task::spawn_local};
 use leptos_router::{
     components::{Outlet, A},
-    hooks::use_navigate,
+    hooks::{use_location, use_navigate},
 };
 
 use crate::{
@@ -28,6 +28,16 @@ pub fn Shell() -> impl IntoView {
         Link::Online => "link online",
         _ => "link offline",
     };
+    // On a phone the list and the pane are two screens: anything but the
+    // home route shows the pane alone.
+    let location = use_location();
+    let shell_class = move || {
+        if location.pathname.with(|p| p == "/") {
+            "shell"
+        } else {
+            "shell has-pane"
+        }
+    };
     let display_name = move || auth.user.with(|u| u.as_ref().map(|u| u.display_name.clone()));
     let username = move || auth.user.with(|u| u.as_ref().map(|u| format!("@{}", u.username)));
 
@@ -42,7 +52,8 @@ pub fn Shell() -> impl IntoView {
     };
 
     view! {
-        <div class="shell">
+        <div class=shell_class>
+            <a class="skip-link" href="#composer">"Skip to the message box"</a>
             <header class="topbar">
                 <A href="/" attr:class="brand">"natter"</A>
                 <span id="connection-state" class=link_class role="status">{link_label}</span>
