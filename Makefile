@@ -27,6 +27,7 @@ lint:
 
 frontend:
 	trunk build --release
+	node scripts/precompress.mjs dist
 
 bootstrap:
 	./scripts/bootstrap.sh

@@ -40,6 +40,13 @@ if ! wasm-opt --version 2>/dev/null | grep -q "version $BINARYEN_VERSION"; then
     npm install --prefix .tools --no-audit --no-fund "binaryen@$BINARYEN_VERSION" >/dev/null
 fi
 
+AXE_CORE_VERSION=4.14.1
+if [[ "${1:-}" == "--browser" ]] && ! grep -qs "\"version\": \"$AXE_CORE_VERSION\"" .tools/node_modules/axe-core/package.json; then
+    say "installing axe-core $AXE_CORE_VERSION from npm into .tools/ (accessibility checks in the browser tests)"
+    mkdir -p .tools
+    npm install --prefix .tools --no-audit --no-fund "axe-core@$AXE_CORE_VERSION" >/dev/null
+fi
+
 if [[ "${1:-}" == "--browser" ]] && ! [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]]; then
     say "installing Debian's chromium and chromium-driver"
     sudo=""

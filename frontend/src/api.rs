@@ -50,6 +50,10 @@ pub async fn me() -> ApiResult<Option<User>> {
 
 // Contacts.
 
+pub async fn user(id: UserId) -> ApiResult<User> {
+    fetch(Request::get(&url(&format!("users/{}", id.0)))).await
+}
+
 pub async fn search_users(q: &str) -> ApiResult<Page<User>> {
     let query = js_sys_encode(q);
     fetch(Request::get(&url(&format!("users/search?q={query}&limit=20")))).await
@@ -85,6 +89,15 @@ pub async fn remove_contact(user_id: UserId) -> ApiResult<()> {
 
 pub async fn block(user_id: UserId) -> ApiResult<()> {
     json_empty(Request::post(&url("blocks")), &natter_common::api::NewBlock { user_id }).await
+}
+
+/// The users I have blocked.
+pub async fn blocked() -> ApiResult<Vec<User>> {
+    fetch(Request::get(&url("blocks"))).await
+}
+
+pub async fn unblock(user_id: UserId) -> ApiResult<()> {
+    empty(Request::delete(&url(&format!("blocks/{}", user_id.0)))).await
 }
 
 // Groups and conversations.

@@ -23,6 +23,16 @@ pub struct Browser {
 
 impl Browser {
     pub async fn launch() -> anyhow::Result<Self> {
+        Self::launch_with(&[]).await
+    }
+
+    /// A browser whose pages prefer the dark colour scheme.
+    pub async fn launch_dark() -> anyhow::Result<Self> {
+        Self::launch_with(&["--force-dark-mode", "--blink-settings=preferredColorScheme=0"]).await
+    }
+
+    /// [`Self::launch`] with extra Chromium flags.
+    pub async fn launch_with(extra: &[&str]) -> anyhow::Result<Self> {
         for tool in [CHROMIUM, CHROMEDRIVER] {
             if !std::path::Path::new(tool).exists() {
                 bail!("{tool} is missing: install Debian's chromium and chromium-driver (make test does)");
@@ -40,17 +50,25 @@ impl Browser {
         wait_until_ready(&format!("{endpoint}/status")).await?;
 
         let profile = tempfile::Builder::new().prefix("natter-chromium-").tempdir()?;
+        let mut args: Vec<String> = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--window-size=1280,900",
+        ]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .map(str::to_owned)
+        .collect();
+        args.push(format!("--user-data-dir={}", profile.path().display()));
         let capabilities = json!({
-            "goog:chromeOptions": {
-                "binary": CHROMIUM,
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                    "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync",
-                    "--disable-dev-shm-usage", "--window-size=1280,900",
-                    format!("--user-data-dir={}", profile.path().display()),
-                ]
-            }
+            "goog:chromeOptions": { "binary": CHROMIUM, "args": args }
         });
         let serde_json::Value::Object(capabilities) = capabilities else {
             unreachable!()
@@ -298,4 +316,27 @@ async fn wait_until_ready(status_url: &str) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     bail!("chromedriver did not come up within 10 s")
+}
+
+/// Runs axe-core (installed into `.tools/` by `scripts/bootstrap.sh
+/// --browser`) on the current page and returns its serious and critical
+/// violations, each as "rule: target…".
+pub async fn accessibility_violations(c: &Client) -> anyhow::Result<Vec<String>> {
+    let axe = workspace_root().join(".tools/node_modules/axe-core/axe.min.js");
+    let source = std::fs::read_to_string(&axe)
+        .with_context(|| format!("{} is missing: run scripts/bootstrap.sh --browser", axe.display()))?;
+    c.execute(&source, vec![]).await.context("loading axe-core")?;
+    let found = c
+        .execute_async(
+            r#"const done = arguments[arguments.length - 1];
+               axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] })
+                 .then(r => done(r.violations
+                     .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                     .map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ') + (n.failureSummary ? ' (' + n.failureSummary.replace(/\s+/g, ' ').slice(0, 160) + ')' : '')).join(' | '))))
+                 .catch(e => done(['axe failed: ' + e]));"#,
+            vec![],
+        )
+        .await
+        .context("running axe-core")?;
+    Ok(serde_json::from_value(found)?)
 }

@@ -203,14 +203,19 @@ async fn an_image_a_sticker_and_an_emoji_reach_the_other_side() -> anyhow::Resul
             open_chat(&a, &url, dm).await?;
             open_chat(&b, &url, dm).await?;
 
-            // Attach through the file dialog's input.
+            // Attach through the file dialog's input, and send the preview.
             a.find(Locator::Id("attach-input")).await?.send_keys(&path).await?;
+            a.wait()
+                .for_element(Locator::Id("send-attachment"))
+                .await?
+                .click()
+                .await?;
             let thumb = b
                 .wait()
                 .at_most(Duration::from_secs(40))
                 .for_element(Locator::Css("ol.timeline img.thumb"))
                 .await?;
-            // The thumbnail has loaded (a broken image has no natural width) and links to the full size.
+            // The thumbnail has loaded (a broken image has no natural width) and opens its image.
             // Polls the image's own load state, bounded.
             let mut width = serde_json::Value::Null;
             for _ in 0..100 {
@@ -223,12 +228,12 @@ async fn an_image_a_sticker_and_an_emoji_reach_the_other_side() -> anyhow::Resul
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             anyhow::ensure!(width.as_u64() == Some(320), "thumbnail width {width}");
-            let link = b
-                .find(Locator::Css("ol.timeline a.image-link"))
+            let media = b
+                .find(Locator::Css("ol.timeline button.image-link"))
                 .await?
-                .attr("href")
+                .attr("data-media")
                 .await?;
-            anyhow::ensure!(link.as_deref().is_some_and(|h| h.starts_with("/media/")), "{link:?}");
+            anyhow::ensure!(media.as_deref().is_some_and(|m| !m.is_empty()), "{media:?}");
 
             a.find(Locator::Id("sticker-button")).await?.click().await?;
             a.wait()

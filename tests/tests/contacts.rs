@@ -41,6 +41,11 @@ async fn search_by_prefix_pages_and_hides_blockers() -> anyhow::Result<()> {
     // LIKE wildcards are literal.
     let wildcard: Page<User> = me.get_json("api/v1/users/search?q=%25").await?;
     assert!(wildcard.items.is_empty());
+    // Never myself, by username or by name.
+    for mine in ["me_", "ME_USER", "me_user%20disp"] {
+        let page: Page<User> = me.get_json(&format!("api/v1/users/search?q={mine}")).await?;
+        assert!(page.items.is_empty(), "{mine} listed {:?}", page.items);
+    }
 
     // Someone who blocked me disappears from my results.
     expect_error_free(
@@ -59,6 +64,63 @@ async fn search_by_prefix_pages_and_hides_blockers() -> anyhow::Result<()> {
         .await?;
         assert_eq!(error.code, ErrorCode::InvalidInput { field: "q".into() });
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn search_finds_any_word_of_a_name_pages_and_never_yourself() -> anyhow::Result<()> {
+    let server = TestServer::spawn_with(&GENEROUS).await?;
+    let [me, ada, grace, lovejoy, clove] =
+        register_all(&server, ["seeker", "ada", "grace", "lovejoy", "clove"]).await?;
+    for (who, name) in [
+        (&me, "Lovely Seeker"),
+        (&ada, "Ada Lovelace"),
+        (&grace, "Grace Hopper-Love"),
+        (&lovejoy, "Somebody Else"),
+        (&clove, "Clove Garlic"),
+    ] {
+        expect_error_free(
+            who.call(reqwest::Method::PATCH, "api/v1/me", Some(json!({"display_name": name})))
+                .await?,
+            StatusCode::OK,
+        )?;
+    }
+    let usernames = |page: &Page<User>| page.items.iter().map(|u| u.username.clone()).collect::<Vec<_>>();
+
+    // A surname, a hyphenated one, and a username prefix, in one paged list
+    // by username; not the middle of a word ("clove"), never me ("Lovely").
+    let first: Page<User> = me.get_json("api/v1/users/search?q=LOVE&limit=2").await?;
+    assert_eq!(usernames(&first), ["ada", "grace"]);
+    let cursor = first.next_cursor.expect("more pages");
+    let second: Page<User> = me
+        .get_json(&format!("api/v1/users/search?q=LOVE&limit=2&cursor={cursor}"))
+        .await?;
+    assert_eq!(usernames(&second), ["lovejoy"]);
+    assert_eq!(second.next_cursor, None);
+
+    // Several words: each a word of the name in order, the last a prefix.
+    let full: Page<User> = me.get_json("api/v1/users/search?q=ada%20lovel").await?;
+    assert_eq!(usernames(&full), ["ada"]);
+    assert_eq!(full.items[0].display_name, "Ada Lovelace");
+    let hyphen: Page<User> = me.get_json("api/v1/users/search?q=hopper-l").await?;
+    assert_eq!(usernames(&hyphen), ["grace"]);
+    // Full-text syntax in a query is plain text: `NEAR(ada)` as an operator
+    // would find Ada; punctuation only separates words.
+    for odd in ["%22", "NEAR(ada)", "ada%20OR%20grace", "-", "%00"] {
+        let page: Page<User> = me.get_json(&format!("api/v1/users/search?q={odd}")).await?;
+        assert!(page.items.is_empty(), "{odd} listed {:?}", page.items);
+    }
+
+    // Grace blocks me: her name no longer finds her.
+    expect_error_free(
+        grace.post("api/v1/blocks", json!({"user_id": me.id()})).await?,
+        StatusCode::NO_CONTENT,
+    )?;
+    let after_block: Page<User> = me.get_json("api/v1/users/search?q=love").await?;
+    assert_eq!(usernames(&after_block), ["ada", "lovejoy"]);
+    // Others still find me by my own name.
+    let found_me: Page<User> = ada.get_json("api/v1/users/search?q=lovely").await?;
+    assert_eq!(usernames(&found_me), ["seeker"]);
     Ok(())
 }
 

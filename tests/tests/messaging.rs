@@ -703,6 +703,62 @@ async fn presence_typing_and_membership_changes_are_live() -> anyhow::Result<()>
     Ok(())
 }
 
+/// The `presence` frames among `frames`, as (user, online).
+fn presence_in(frames: Vec<ServerFrame>) -> Vec<(natter_common::ids::UserId, bool)> {
+    frames
+        .into_iter()
+        .filter_map(|f| match f {
+            ServerFrame::Presence { user_id, online } => Some((user_id, online)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn people_who_become_contacts_online_see_each_other_online() -> anyhow::Result<()> {
+    let server = TestServer::spawn_with(&FAST).await?;
+    let [ann, bob, cat, dan] = register_all(&server, ["intro_ann", "intro_bob", "intro_cat", "intro_dan"]).await?;
+    let mut ann_ws = WsClient::connect(&server, &ann.token).await?;
+    let mut bob_ws = WsClient::connect(&server, &bob.token).await?;
+    let mut cat_ws = WsClient::connect(&server, &cat.token).await?;
+    assert!(ann_ws.online.is_empty() && bob_ws.online.is_empty() && cat_ws.online.is_empty());
+
+    // Bob accepts Ann's request: by the time the accept is answered, each
+    // has been told the other is online (without reconnecting).
+    befriend(&ann, &bob).await?;
+    assert_eq!(presence_in(ann_ws.until_pong(1).await?), [(bob.id(), true)]);
+    assert_eq!(presence_in(bob_ws.until_pong(2).await?), [(ann.id(), true)]);
+    assert!(
+        presence_in(cat_ws.until_pong(3).await?).is_empty(),
+        "not Cat's business"
+    );
+
+    // Two requests that meet make contacts at once: the same.
+    cat.post("api/v1/contact-requests", json!({"user_id": ann.id()}))
+        .await?;
+    let outcome = ann
+        .post("api/v1/contact-requests", json!({"user_id": cat.id()}))
+        .await?;
+    assert_eq!(outcome.status(), StatusCode::CREATED);
+    assert_eq!(presence_in(ann_ws.until_pong(4).await?), [(cat.id(), true)]);
+    assert_eq!(presence_in(cat_ws.until_pong(5).await?), [(ann.id(), true)]);
+
+    // Dan is offline when he and Cat become contacts: Cat hears of him when
+    // he connects (announced after his hello), as before, and not earlier.
+    befriend(&cat, &dan).await?;
+    assert!(presence_in(cat_ws.until_pong(6).await?).is_empty());
+    let dan_ws = WsClient::connect(&server, &dan.token).await?;
+    assert_eq!(dan_ws.online, vec![cat.id()]);
+    let heard = cat_ws
+        .next_where(|f| match f {
+            ServerFrame::Presence { user_id, online } => Some((user_id, online)),
+            _ => None,
+        })
+        .await?;
+    assert_eq!(heard, (dan.id(), true));
+    Ok(())
+}
+
 #[tokio::test]
 async fn every_acked_message_survives_a_crash_exactly_once() -> anyhow::Result<()> {
     let server = TestServer::spawn_with(&FAST).await?;

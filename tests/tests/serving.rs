@@ -19,6 +19,62 @@ async fn server_with_spa() -> anyhow::Result<(tempfile::TempDir, TestServer)> {
     Ok((dir, server))
 }
 
+/// The app's files as the build leaves them: brotli and gzip copies beside
+/// each, sent as they are to a browser that takes them.
+#[tokio::test]
+async fn the_apps_files_are_sent_precompressed() -> anyhow::Result<()> {
+    let (dist, server) = server_with_spa().await?;
+    let name = "app-0123456789abcdef_bg.wasm";
+    std::fs::write(dist.path().join(name), b"\0asm raw bytes")?;
+    std::fs::write(dist.path().join(format!("{name}.br")), b"brotli bytes")?;
+    std::fs::write(dist.path().join(format!("{name}.gz")), b"gzip bytes")?;
+    let http = reqwest::Client::new();
+    for (accept, encoding, body) in [
+        ("br, gzip", Some("br"), &b"brotli bytes"[..]),
+        ("gzip", Some("gzip"), &b"gzip bytes"[..]),
+        ("identity", None, &b"\0asm raw bytes"[..]),
+    ] {
+        let response = http
+            .get(server.at(name))
+            .header(header::ACCEPT_ENCODING, accept)
+            .send()
+            .await?;
+        assert_eq!(response.status(), StatusCode::OK, "{accept}");
+        let sent = response
+            .headers()
+            .get(header::CONTENT_ENCODING)
+            .map(|v| v.to_str().unwrap_or_default().to_owned());
+        assert_eq!(sent.as_deref(), encoding, "{accept}");
+        assert_eq!(&response.bytes().await?[..], body, "{accept}");
+    }
+    Ok(())
+}
+
+/// `make test` builds the app with its precompressed copies: the real wasm
+/// goes out as brotli.
+#[tokio::test]
+async fn the_built_app_goes_out_as_brotli() -> anyhow::Result<()> {
+    let server = TestServer::with_app().await?;
+    let dist = natter_tests::workspace_root().join("dist");
+    let wasm = std::fs::read_dir(&dist)?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n.ends_with("_bg.wasm"))
+        .ok_or_else(|| anyhow::anyhow!("no wasm in {}", dist.display()))?;
+    let brotli = std::fs::read(dist.join(format!("{wasm}.br")))?;
+    let response = reqwest::Client::new()
+        .get(server.at(&wasm))
+        .header(header::ACCEPT_ENCODING, "gzip, deflate, br")
+        .send()
+        .await?;
+    assert_eq!(
+        response.headers().get(header::CONTENT_ENCODING).map(|v| v.as_bytes()),
+        Some(&b"br"[..])
+    );
+    assert_eq!(response.bytes().await?.len(), brotli.len());
+    Ok(())
+}
+
 #[tokio::test]
 async fn probes_answer() -> anyhow::Result<()> {
     let server = TestServer::spawn().await?;

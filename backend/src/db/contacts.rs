@@ -224,6 +224,16 @@ pub async fn blocked_either_way(conn: &mut SqliteConnection, a: UserId, b: UserI
     Ok(found.is_some())
 }
 
+/// True when `blocker` has blocked `blocked`.
+pub async fn has_blocked(pool: &SqlitePool, blocker: UserId, blocked: UserId) -> sqlx::Result<bool> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM blocks WHERE blocker = ?1 AND blocked = ?2")
+        .bind(blocker.0)
+        .bind(blocked.0)
+        .fetch_optional(pool)
+        .await?;
+    Ok(found.is_some())
+}
+
 pub async fn block(conn: &mut SqliteConnection, blocker: UserId, blocked: UserId, now: i64) -> sqlx::Result<()> {
     sqlx::query("INSERT INTO blocks (blocker, blocked, created_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING")
         .bind(blocker.0)

@@ -104,8 +104,9 @@ pub async fn exists(conn: &mut sqlx::SqliteConnection, id: UserId) -> sqlx::Resu
     Ok(found.is_some())
 }
 
-/// Users whose username or display name starts with `prefix` (ignoring ASCII
-/// case), ordered by username, after `cursor`, hiding users who blocked `caller`.
+/// Users whose username starts with `prefix` (ignoring ASCII case) or any
+/// word of whose display name does (ignoring case and accents), ordered by
+/// username, after `cursor`; never `caller`, nor users who blocked `caller`.
 pub async fn search(
     pool: &SqlitePool,
     caller: UserId,
@@ -120,17 +121,72 @@ pub async fn search(
             _ => vec![c],
         })
         .collect();
+    // One quoted FTS5 phrase, so the query's own quotes, stars and words
+    // like NEAR are text; the trailing `*` makes its last word a prefix.
+    // Control characters separate words anyway, and FTS5 would read a NUL
+    // as the end of the query.
+    let phrase: String = prefix.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let words = format!("\"{}\"*", phrase.replace('"', "\"\""));
     sqlx::query_as(
-        "SELECT id, username, display_name, created_at FROM users
-         WHERE (username LIKE ?1 ESCAPE '\\' OR display_name LIKE ?1 ESCAPE '\\')
-           AND username > ?2
-           AND id NOT IN (SELECT blocker FROM blocks WHERE blocked = ?3)
-         ORDER BY username LIMIT ?4",
+        "SELECT id, username, display_name, created_at FROM users u
+         WHERE (username LIKE ?1 ESCAPE '\\'
+                OR id IN (SELECT rowid FROM users_by_name_words WHERE users_by_name_words MATCH ?2))
+           AND username > ?3
+           AND id <> ?4
+           AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = u.id AND b.blocked = ?4)
+         ORDER BY username LIMIT ?5",
     )
     .bind(format!("{escaped}%"))
+    .bind(words)
     .bind(cursor.unwrap_or(""))
     .bind(caller.0)
     .bind(i64::from(limit))
     .fetch_all(pool)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::testing::{temp_pool, user};
+
+    async fn names(pool: &SqlitePool, caller: UserId, q: &str) -> Vec<String> {
+        search(pool, caller, q, None, 50)
+            .await
+            .expect("search")
+            .into_iter()
+            .map(|u| u.username)
+            .collect()
+    }
+
+    /// The word index follows renames, and no query text is FTS syntax.
+    #[tokio::test]
+    async fn name_words_follow_renames_and_queries_are_plain_text() {
+        let (pool, _dir) = temp_pool().await;
+        let me = user(&pool, "me").await;
+        let ada = user(&pool, "ada").await;
+        let zoe = user(&pool, "zoe").await;
+        set_display_name(&pool, ada, &DisplayName::parse("Ada Lovelace").unwrap(), 1)
+            .await
+            .unwrap();
+        set_display_name(&pool, zoe, &DisplayName::parse("Zoë O'Brien-Smith").unwrap(), 1)
+            .await
+            .unwrap();
+
+        assert_eq!(names(&pool, me, "LOVE").await, ["ada"]);
+        assert_eq!(names(&pool, me, "ada lo").await, ["ada"]);
+        assert_eq!(names(&pool, me, "smi").await, ["zoe"]);
+        assert_eq!(names(&pool, me, "ZOE O'BR").await, ["zoe"]);
+        assert!(names(&pool, me, "ovelace").await.is_empty(), "inside a word");
+
+        set_display_name(&pool, ada, &DisplayName::parse("Countess").unwrap(), 2)
+            .await
+            .unwrap();
+        assert!(names(&pool, me, "love").await.is_empty(), "the old name is gone");
+        assert_eq!(names(&pool, me, "count").await, ["ada"]);
+
+        for odd in ["\"", "\"love", "love*", "NEAR(a b)", "a\0b", "-", "^", "a OR b", ":"] {
+            search(&pool, me, odd, None, 50).await.expect(odd);
+        }
+    }
 }

@@ -64,6 +64,9 @@ pub async fn send_request(
         state.hub.forget_members(contact.conversation_id);
     }
     state.hub.contacts_changed(&[auth.user_id, body.user_id]);
+    if matches!(outcome, RequestOutcome::Accepted { .. }) {
+        state.hub.introduce(auth.user_id, body.user_id).await;
+    }
     Ok((StatusCode::CREATED, Json(outcome)))
 }
 
@@ -79,6 +82,7 @@ pub async fn accept(
     let contact = contacts::accept(&state.pool, auth.user_id, RequestId(id)).await?;
     state.hub.forget_members(contact.conversation_id);
     state.hub.contacts_changed(&[auth.user_id, contact.user.id]);
+    state.hub.introduce(auth.user_id, contact.user.id).await;
     Ok(Json(contact))
 }
 
@@ -138,5 +142,7 @@ pub async fn unblock(
     ApiPath(user): ApiPath<i64>,
 ) -> AppResult<StatusCode> {
     contacts::unblock(&state.pool, auth.user_id, UserId(user)).await?;
+    // My other devices refetch, their blocked lists included.
+    state.hub.contacts_changed(&[auth.user_id]);
     Ok(StatusCode::NO_CONTENT)
 }

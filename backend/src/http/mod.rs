@@ -82,7 +82,11 @@ pub fn router(state: AppState, spa: SpaIndex) -> Router {
         async move { index.respond(&uri) }
     };
     let root = spa.clone();
+    // The build leaves brotli and gzip copies beside the app's files
+    // (scripts/precompress.mjs): sent as they are, not compressed per request.
     let files = ServeDir::new(&state.config.static_dir)
+        .precompressed_br()
+        .precompressed_gzip()
         .append_index_html_on_directories(false)
         .fallback(axum::handler::HandlerWithoutStateExt::into_service(fallback));
     let files = tower::ServiceBuilder::new()

@@ -16,8 +16,9 @@ use crate::{
     state::AppState,
 };
 
-/// `GET /api/v1/users/search`: users whose username or display name starts
-/// with `q`, by username. Users who blocked the caller are not shown.
+/// `GET /api/v1/users/search`: users whose username starts with `q`, or
+/// any word of whose display name does, by username. Neither the caller nor
+/// users who blocked the caller are shown.
 #[utoipa::path(get, path = "/api/v1/users/search", tag = "contacts", params(UserSearch),
     responses((status = 200, body = Page<User>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]

@@ -173,6 +173,34 @@ impl Hub {
         self.send_to_users(&audience, &frame, Kind::Ephemeral, None);
     }
 
+    /// Tells each of two users who just became contacts, if online, that the
+    /// other is online: presence is otherwise announced only on connecting.
+    /// As there, a user's presence is not shown to someone they blocked.
+    pub async fn introduce(&self, a: UserId, b: UserId) {
+        for (viewer, seen) in [(a, b), (b, a)] {
+            if !(self.is_online(viewer) && self.is_online(seen)) {
+                continue;
+            }
+            match db::contacts::has_blocked(&self.pool, seen, viewer).await {
+                Ok(false) => {}
+                Ok(true) => continue,
+                Err(err) => {
+                    tracing::warn!(%err, "presence block lookup failed");
+                    continue;
+                }
+            }
+            // Again after the look-up: if they left meanwhile, their
+            // "offline" may be out already and must not be contradicted.
+            if self.is_online(seen) {
+                let frame = encode(&ServerFrame::Presence {
+                    user_id: seen,
+                    online: true,
+                });
+                self.send_to_user(viewer, &frame, Kind::Ephemeral);
+            }
+        }
+    }
+
     /// Of the users `viewer` may see, those online now.
     pub async fn online_for(&self, viewer: UserId) -> sqlx::Result<Vec<UserId>> {
         let visible = db::members::co_members(&self.pool, viewer, false).await?;

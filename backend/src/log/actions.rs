@@ -186,6 +186,23 @@ fn deleted() -> Refusal {
     Refusal::not_found("That message was deleted.")
 }
 
+/// A target that must still stand: edits and reactions need the right to
+/// post, and a deleted message takes neither.
+fn find_live_target(
+    batch: &Batch,
+    by: UserId,
+    client_msg_id: &str,
+    conversation: ConversationId,
+    target: &EventId,
+) -> rusqlite::Result<Found> {
+    Ok(
+        match find_target(batch, by, client_msg_id, conversation, target, true)? {
+            Found::Target(target) if target.deleted_seq.is_some() => Found::Settled(Step::answer(Err(deleted()))),
+            found => found,
+        },
+    )
+}
+
 /// Replaces the text of the requester's own text message.
 pub fn edit(
     batch: &mut Batch,
@@ -195,13 +212,10 @@ pub fn edit(
     target_id: &EventId,
     text: &str,
 ) -> rusqlite::Result<Step> {
-    let target = match find_target(batch, by, client_msg_id, conversation, target_id, true)? {
+    let target = match find_live_target(batch, by, client_msg_id, conversation, target_id)? {
         Found::Target(target) => target,
         Found::Settled(step) => return Ok(step),
     };
-    if target.deleted_seq.is_some() {
-        return refused(deleted());
-    }
     if target.sender != by {
         return refused(Refusal::forbidden("You can only edit your own messages."));
     }
@@ -265,13 +279,10 @@ pub fn react(
     emoji: &str,
     on: bool,
 ) -> rusqlite::Result<Step> {
-    let target = match find_target(batch, by, client_msg_id, conversation, target_id, true)? {
+    let target = match find_live_target(batch, by, client_msg_id, conversation, target_id)? {
         Found::Target(target) => target,
         Found::Settled(step) => return Ok(step),
     };
-    if target.deleted_seq.is_some() {
-        return refused(deleted());
-    }
     let tx = batch.tx;
     let body = if on {
         match changes::reaction(tx, conversation, target.seq, by, emoji)? {

@@ -1,5 +1,6 @@
 //! The message composer: text (Enter sends, Shift+Enter breaks the line),
-//! images (file dialog, paste, or drop anywhere on the chat), stickers.
+//! images (file dialog, paste, or drop anywhere on the chat; previewed,
+//! and sent only on "Send"), stickers.
 
 use leptos::{ev::KeyboardEvent, prelude::*};
 use natter_common::{
@@ -10,19 +11,31 @@ use natter_common::{
     stickers,
 };
 use wasm_bindgen::JsCast;
-use web_sys::File;
+use web_sys::{File, Url};
 
 use super::emoji_picker::EmojiPicker;
 use crate::{
-    chat::{use_chat, Link},
+    chat::{use_chat, Chat, Link},
     storage,
     upload::Upload,
 };
 
-/// The image upload in progress, shared with the chat pane for drops.
+/// An image chosen and not yet sent, with the object URL its preview shows.
+#[derive(Clone)]
+pub struct Staged {
+    file: File,
+    name: String,
+    url: String,
+}
+
+/// The image waiting for "Send" and the upload in progress, shared with the
+/// chat pane for drops.
 #[derive(Clone, Copy)]
 pub struct Attachments {
     conversation: ConversationId,
+    chat: Chat,
+    /// The image attached and previewed, not yet sent.
+    pub staged: RwSignal<Option<Staged>, LocalStorage>,
     /// File name and progress (0–1) while uploading.
     pub progress: RwSignal<Option<(String, f64)>>,
     pub error: RwSignal<Option<String>>,
@@ -33,21 +46,53 @@ impl Attachments {
     pub fn new(conversation: ConversationId) -> Self {
         Self {
             conversation,
+            chat: use_chat(),
+            staged: RwSignal::new_local(None),
             progress: RwSignal::new(None),
             error: RwSignal::new(None),
             current: StoredValue::new_local(None),
         }
     }
 
-    /// Uploads an image and, once stored, sends it as a message.
-    pub fn upload(&self, file: File) {
+    /// Attaches an image: it shows as a preview until sent or discarded.
+    pub fn attach(&self, file: File) {
         if !file.type_().starts_with("image/") {
             self.error.set(Some("Only images can be attached.".into()));
             return;
         }
+        let Ok(url) = Url::create_object_url_with_blob(&file) else {
+            self.error.set(Some("The image could not be read.".into()));
+            return;
+        };
+        self.discard();
+        self.error.set(None);
+        self.staged.set(Some(Staged {
+            name: file.name(),
+            file,
+            url,
+        }));
+    }
+
+    /// Drops the attached image, if any, and frees its preview.
+    pub fn discard(&self) {
+        if let Some(staged) = self.staged.try_update(Option::take).flatten() {
+            let _ = Url::revoke_object_url(&staged.url);
+        }
+    }
+
+    /// Sends the attached image: uploads it and, once stored, sends it as a
+    /// message.
+    pub fn send(&self) {
+        if let Some(staged) = self.staged.try_update(Option::take).flatten() {
+            let _ = Url::revoke_object_url(&staged.url);
+            self.upload(staged.file);
+        }
+    }
+
+    fn upload(&self, file: File) {
         self.cancel();
         let this = *self;
-        let chat = use_chat();
+        let chat = self.chat;
         self.error.set(None);
         self.progress.set(Some((file.name(), 0.0)));
         let started = Upload::start(
@@ -151,6 +196,7 @@ pub fn Composer(
         // Escape closes what the composer opened, the innermost first.
         "Escape" if emoji_open.get_untracked() => emoji_open.set(false),
         "Escape" if stickers_open.get_untracked() => stickers_open.set(false),
+        "Escape" if attachments.staged.with_untracked(Option::is_some) => attachments.discard(),
         "Escape" if replying.with_untracked(Option::is_some) => replying.set(None),
         _ => {}
     };
@@ -169,18 +215,30 @@ pub fn Composer(
     let on_paste = move |ev: web_sys::ClipboardEvent| {
         if let Some(file) = first_file(ev.clipboard_data().and_then(|d| d.files())) {
             ev.prevent_default();
-            attachments.upload(file);
+            attachments.attach(file);
         }
     };
     let on_pick = move |ev: leptos::ev::Event| {
         let input = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok());
         if let Some(input) = input {
             if let Some(file) = first_file(input.files()) {
-                attachments.upload(file);
+                attachments.attach(file);
             }
             input.set_value("");
         }
     };
+    // An attached image takes focus to its "Send", so Enter sends it.
+    let send_attachment = NodeRef::<leptos::html::Button>::new();
+    Effect::new(move || {
+        if let Some(button) = send_attachment.get() {
+            let _ = button.focus();
+        }
+    });
+    let discard_attachment = move || {
+        attachments.discard();
+        super::message::focus_composer();
+    };
+    on_cleanup(move || attachments.discard());
     let too_long = move || draft.with(|d| d.chars().count() > MESSAGE_TEXT_MAX_CHARS);
 
     view! {
@@ -219,6 +277,21 @@ pub fn Composer(
         <Show when=move || emoji_open.get()>
             <div on:keydown=move |ev: KeyboardEvent| if ev.key() == "Escape" { emoji_open.set(false); super::message::focus_composer(); }>
                 <EmojiPicker on_pick=insert_emoji />
+            </div>
+        </Show>
+        <Show when=move || attachments.staged.with(Option::is_some)>
+            <div class="attachment-preview" role="group" aria-label="Image to send"
+                on:keydown=move |ev: KeyboardEvent| if ev.key() == "Escape" { discard_attachment(); }>
+                <img class="attachment-image" src=move || attachments.staged.with(|s| s.as_ref().map(|s| s.url.clone()))
+                    alt=move || attachments.staged.with(|s| s.as_ref().map(|s| format!("Preview of {}", s.name))) />
+                <div class="attachment-details">
+                    <span class="attachment-name">{move || attachments.staged.with(|s| s.as_ref().map(|s| s.name.clone()))}</span>
+                    <div class="attachment-actions">
+                        <button type="button" id="send-attachment" node_ref=send_attachment
+                            on:click=move |_| { attachments.send(); super::message::focus_composer(); }>"Send"</button>
+                        <button type="button" id="cancel-attachment" class="secondary" on:click=move |_| discard_attachment()>"Cancel"</button>
+                    </div>
+                </div>
             </div>
         </Show>
         <form class="composer" on:submit=move |ev| { ev.prevent_default(); send(); }>

@@ -3,7 +3,7 @@
 //! (react, reply, edit, delete, copy) — by hover, right-click or
 //! long-press, and by keyboard.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use leptos::{ev::KeyboardEvent, html, prelude::*};
 use natter_common::{
@@ -32,7 +32,10 @@ pub struct Rows {
     pub is_group: bool,
     /// I own or administer the group: I may delete anyone's messages.
     pub moderator: Signal<bool>,
-    pub names: StoredValue<HashMap<UserId, String>>,
+    /// Display names, filled in as people turn up (former members too).
+    pub names: RwSignal<HashMap<UserId, String>>,
+    /// Messages that continue their sender's run (no name line again).
+    pub continued: Memo<HashSet<i64>>,
     /// The seq whose menu is open (one at a time).
     pub menu: RwSignal<Option<i64>>,
     /// The seq being edited in place.
@@ -50,7 +53,7 @@ pub struct Rows {
 impl Rows {
     pub fn name(&self, user: UserId) -> String {
         self.names
-            .with_value(|n| n.get(&user).cloned())
+            .with(|n| n.get(&user).cloned())
             .unwrap_or_else(|| format!("user {user}"))
     }
 }
@@ -91,8 +94,19 @@ pub fn MessageRow(entry: Entry, rows: Rows) -> impl IntoView {
         if rows.highlight.get() == Some(seq) {
             class.push_str(" highlight");
         }
+        if rows.continued.with(|c| c.contains(&seq)) {
+            class.push_str(" continued");
+        }
         class
     };
+    // Mine: ✓ once stored, ✓✓ once someone has read it.
+    let tick = mine.then(|| {
+        let seen = move || rows.timeline.receipts.with(|r| r.values().any(|read| *read >= seq));
+        view! {
+            <span class="tick" title=move || if seen() { "Seen" } else { "Sent" }
+                aria-label=move || if seen() { "Seen" } else { "Sent" }>{move || if seen() { "✓✓" } else { "✓" }}</span>
+        }
+    });
     let (short, full, iso) = times(event.created_at);
     let quote = reply_to.map(|target| {
         let jump_to = target.clone();
@@ -128,7 +142,7 @@ pub fn MessageRow(entry: Entry, rows: Rows) -> impl IntoView {
 
     view! {
         <li class=class data-seq=seq data-id=event.id.0.clone() on:contextmenu=on_contextmenu>
-            {(rows.is_group && !mine).then(|| view! {
+            {move || (rows.is_group && !mine && !rows.continued.with(|c| c.contains(&seq))).then(|| view! {
                 <span class="sender"><Avatar name=rows.name(sender) id=sender.0 small=true />{rows.name(sender)}</span>
             })}
             {quote}
@@ -136,6 +150,7 @@ pub fn MessageRow(entry: Entry, rows: Rows) -> impl IntoView {
             <span class="meta">
                 {move || now.with(|n| n.edited_at.is_some()).then(|| view! { <span class="edited">"edited"</span> })}
                 <time datetime=iso title=full>{short}</time>
+                {tick}
             </span>
             {move || (mine && rows.my_latest.get() == Some(seq)).then(|| view! {
                 <span class="status receipt">{move || rows.receipt.get()}</span>

@@ -1,21 +1,34 @@
-//! How a message's content looks in the timeline.
+//! How a message's content looks in the timeline; an image's thumbnail
+//! opens the image viewer.
 
-use leptos::prelude::*;
+use leptos::{ev::MouseEvent, prelude::*};
 use natter_common::{events::MessageContent, stickers};
+use wasm_bindgen::JsCast;
+use web_sys::HtmlElement;
 
-use super::rich_text::RichText;
+use super::{image_viewer, rich_text::RichText};
+use crate::{chat::use_chat, pages::conversation_param};
 
 #[component]
 pub fn MessageBody(content: MessageContent) -> impl IntoView {
     match content {
         MessageContent::Text { text } => view! { <RichText text /> }.into_any(),
         MessageContent::Image { media_id } => {
-            let full = format!("/media/{media_id}");
             let thumb = format!("/media/{media_id}/thumb");
+            // The conversation on screen: the viewer steps through its images.
+            let conversation = untrack(conversation_param());
+            let chat = use_chat();
+            let media = media_id.clone();
+            let open = move |ev: MouseEvent| {
+                if let Some(id) = conversation {
+                    let opener = ev.current_target().and_then(|t| t.dyn_into::<HtmlElement>().ok());
+                    image_viewer::open(chat.timeline(id), media.clone(), opener);
+                }
+            };
             view! {
-                <a href=full target="_blank" rel="noopener noreferrer" class="image-link" title="Open full size">
+                <button type="button" class="image-link" data-media=media_id title="View full size" aria-haspopup="dialog" on:click=open>
                     <img class="thumb" src=thumb alt="Image" loading="lazy" />
-                </a>
+                </button>
             }
             .into_any()
         }

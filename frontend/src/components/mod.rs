@@ -2,10 +2,12 @@
 
 pub mod avatar;
 pub mod composer;
+pub mod confirm;
 pub mod contact_picker;
 pub mod conversation_list;
 pub mod emoji_picker;
 pub mod field;
+pub mod image_viewer;
 pub mod message;
 pub mod message_content;
 pub mod rich_text;

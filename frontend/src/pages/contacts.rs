@@ -8,6 +8,7 @@ use natter_common::api::{RequestOutcome, User};
 
 use crate::{
     api::{self, ApiResult},
+    components::confirm::ConfirmButton,
     state::{use_changes, Changes},
 };
 
@@ -64,6 +65,10 @@ pub fn ContactsPage() -> impl IntoView {
     let contacts = LocalResource::new(move || {
         changes.track();
         api::contacts()
+    });
+    let blocked = LocalResource::new(move || {
+        changes.track();
+        api::blocked()
     });
 
     let search_results = move || {
@@ -140,19 +145,48 @@ pub fn ContactsPage() -> impl IntoView {
                 {list.into_iter().map(|c| {
                     let id = c.user.id;
                     let remove = move |_| act(changes, notice, |_: &()| "Contact removed.".to_owned(), api::remove_contact(id));
-                    let block = move |_| act(changes, notice, |_: &()| "User blocked.".to_owned(), api::block(id));
+                    let block = move || act(changes, notice, |_: &()| "User blocked.".to_owned(), api::block(id));
                     view! {
                         <li class="contact" data-username=c.user.username.clone()>
                             {person(&c.user)}
                             <A href=format!("/c/{}", c.conversation_id.0) attr:class="button-link">"Message"</A>
                             <button type="button" class="remove secondary" on:click=remove>"Remove"</button>
-                            <button type="button" class="block danger" on:click=block>"Block"</button>
+                            <ConfirmButton label="Block" class="block danger" yes="Block"
+                                question=format!("Block {}? This ends your contact.", c.user.display_name)
+                                on_confirm=block />
                         </li>
                     }
                 }).collect_view()}
             </ul>
         }.into_any(),
     }
+    };
+
+    // Shown only when someone is blocked: the way to undo it.
+    let blocked_list = move || match blocked.get() {
+        None => ().into_any(),
+        Some(Err(err)) => view! { <p class="form-error">{err.message}</p> }.into_any(),
+        Some(Ok(list)) if list.is_empty() => ().into_any(),
+        Some(Ok(list)) => view! {
+            <h3 id="blocked-title">"Blocked"</h3>
+            <ul class="people blocked-list" aria-labelledby="blocked-title">
+                {list.into_iter().map(|user| {
+                    let id = user.id;
+                    let name = user.display_name.clone();
+                    let unblock = move |_| {
+                        let name = name.clone();
+                        act(changes, notice, move |_: &()| format!("{name} is unblocked."), api::unblock(id))
+                    };
+                    view! {
+                        <li class="blocked" data-username=user.username.clone()>
+                            {person(&user)}
+                            <button type="button" class="unblock secondary" on:click=unblock>"Unblock"</button>
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+        }
+        .into_any(),
     };
 
     view! {
@@ -169,6 +203,7 @@ pub fn ContactsPage() -> impl IntoView {
             {request_lists}
             <h3>"Your contacts"</h3>
             {contact_list}
+            {blocked_list}
         </section>
     }
 }

@@ -1,6 +1,6 @@
 //! `/c/:id`: a conversation: its timeline, live, and the composer.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use leptos::{prelude::*, task::spawn_local};
 use leptos_router::components::A;
@@ -85,6 +85,17 @@ fn day_label(ms: i64) -> String {
         "Today".to_owned()
     } else {
         String::from(date.to_locale_date_string("default", &wasm_bindgen::JsValue::UNDEFINED))
+    }
+}
+
+/// The user a system event is about, besides its sender.
+fn mentioned(body: &EventBody) -> Option<UserId> {
+    match body {
+        EventBody::MemberJoined { user }
+        | EventBody::MemberLeft { user }
+        | EventBody::MemberRemoved { user }
+        | EventBody::RoleChanged { user, .. } => Some(*user),
+        _ => None,
     }
 }
 
@@ -210,12 +221,58 @@ fn Chat(loaded: Loaded) -> impl IntoView {
     let id = loaded.conversation.id;
     let timeline = chat.timeline(id);
     let is_group = matches!(loaded.conversation.kind, ConversationKind::Group { .. });
-    let names = StoredValue::new(loaded.names);
+    let names = RwSignal::new(loaded.names);
     let name = move |user: UserId| {
         names
-            .with_value(|n| n.get(&user).cloned())
+            .with(|n| n.get(&user).cloned())
             .unwrap_or_else(|| format!("user {user}"))
     };
+    // People the log mentions who are not members now (they left, or the
+    // group has more members than the first page): their names are fetched.
+    let asked = StoredValue::new(HashSet::<UserId>::new());
+    Effect::new(move |_| {
+        let mut missing: Vec<UserId> = timeline.entries.with(|entries| {
+            entries
+                .iter()
+                .flat_map(|e| [Some(e.event.sender), mentioned(&e.event.body)])
+                .flatten()
+                .collect()
+        });
+        missing.sort_unstable_by_key(|u| u.0);
+        missing.dedup();
+        missing.retain(|u| names.with_untracked(|n| !n.contains_key(u)) && !asked.with_value(|a| a.contains(u)));
+        if missing.is_empty() {
+            return;
+        }
+        asked.update_value(|a| a.extend(missing.iter().copied()));
+        spawn_local(async move {
+            for user in missing {
+                if let Ok(found) = api::user(user).await {
+                    names.update(|n| {
+                        n.insert(found.id, found.display_name);
+                    });
+                }
+            }
+        });
+    });
+    // A message continues its sender's run when the row before it is theirs
+    // too, from the same day and within five minutes.
+    let continued = Memo::new(move |_| {
+        timeline.entries.with(|entries| {
+            entries
+                .windows(2)
+                .filter(|pair| {
+                    let (before, this) = (&pair[0], &pair[1]);
+                    before.now.is_some()
+                        && this.now.is_some()
+                        && before.event.sender == this.event.sender
+                        && this.event.created_at - before.event.created_at < 5 * 60 * 1000
+                        && day_label(before.event.created_at) == day_label(this.event.created_at)
+                })
+                .map(|pair| pair[1].event.seq)
+                .collect::<HashSet<i64>>()
+        })
+    });
     let loading_older = RwSignal::new(false);
     let attachments = Attachments::new(id);
     let replying = RwSignal::new(None::<(EventId, String)>);
@@ -479,6 +536,7 @@ fn Chat(loaded: Loaded) -> impl IntoView {
         is_group,
         moderator: Signal::derive(move || is_group && role.can_manage()),
         names,
+        continued,
         menu,
         editing,
         replying,
@@ -521,7 +579,7 @@ fn Chat(loaded: Loaded) -> impl IntoView {
     let on_drop = move |ev: web_sys::DragEvent| {
         if let Some(file) = first_file(ev.data_transfer().and_then(|d| d.files())) {
             ev.prevent_default();
-            attachments.upload(file);
+            attachments.attach(file);
         }
     };
 
@@ -544,15 +602,16 @@ fn Chat(loaded: Loaded) -> impl IntoView {
                 {
                     let seq = entry.event.seq;
                     let separator = move || day_starts.with(|d| d.get(&seq).cloned()).map(|day| view! {
-                        <li class="day-separator" role="separator">{day}</li>
+                        <li class="day-separator">{day}</li>
                     });
                     let divider = move || (first_unread.get() == Some(seq)).then(|| view! {
-                        <li class="unread-divider" role="separator" id="unread-divider">"Unread messages"</li>
+                        <li class="unread-divider" id="unread-divider">"Unread messages"</li>
                     });
                     let row = if entry.now.is_some() {
                         view! { <MessageRow entry rows /> }.into_any()
                     } else {
-                        view! { <li class="event system" data-seq=seq>{describe(&entry.event, &name)}</li> }.into_any()
+                        let event = entry.event.clone();
+                        view! { <li class="event system" data-seq=seq>{move || describe(&event, &name)}</li> }.into_any()
                     };
                     view! { {separator} {divider} {row} }
                 }

@@ -13,7 +13,7 @@ use natter_common::{
 use super::conversation_param;
 use crate::{
     api::{self, ApiResult},
-    components::contact_picker::ContactPicker,
+    components::{confirm::ConfirmButton, contact_picker::ContactPicker},
     state::{use_auth, use_changes, Changes},
 };
 
@@ -110,7 +110,7 @@ fn GroupDetails(
             }
         })
     };
-    let leave = move |_| {
+    let leave = move || {
         let navigate = navigate.clone();
         spawn_local(async move {
             match api::leave_group(gid).await {
@@ -130,23 +130,30 @@ fn GroupDetails(
             let is_me = Some(uid) == me;
             let can_remove = !is_me && my_role.can_manage() && m.role < my_role;
             let owner_tools = !is_me && my_role == Role::Owner;
-            let toggle_to = if m.role == Role::Admin { Role::Member } else { Role::Admin };
+            let toggle_to = if m.role == Role::Admin {
+                Role::Member
+            } else {
+                Role::Admin
+            };
+            let name = m.user.display_name.clone();
             view! {
                 <li class="member" data-username=m.user.username.clone()>
                     <span class="name">{m.user.display_name.clone()}</span>
                     " "
                     <span class="role">{role_label(m.role)}</span>
                     {can_remove.then(|| view! {
-                        <button type="button" class="remove-member secondary"
-                            on:click=move |_| change(changes, notice, api::remove_member(gid, uid))>"Remove"</button>
+                        <ConfirmButton label="Remove" class="remove-member secondary" yes="Remove"
+                            question=format!("Remove {name} from the group?")
+                            on_confirm=move || change(changes, notice, api::remove_member(gid, uid)) />
                     })}
                     {owner_tools.then(|| view! {
                         <button type="button" class="toggle-admin secondary"
                             on:click=move |_| change(changes, notice, api::set_role(gid, uid, toggle_to))>
                             {if toggle_to == Role::Admin { "Make admin" } else { "Make member" }}
                         </button>
-                        <button type="button" class="make-owner secondary"
-                            on:click=move |_| change(changes, notice, api::set_role(gid, uid, Role::Owner))>"Make owner"</button>
+                        <ConfirmButton label="Make owner" class="make-owner secondary" yes="Make owner"
+                            question=format!("Make {name} the owner? You become an admin.")
+                            on_confirm=move || change(changes, notice, api::set_role(gid, uid, Role::Owner)) />
                     })}
                 </li>
             }
@@ -176,6 +183,7 @@ fn GroupDetails(
                 <button type="button" id="add-members" on:click=add>"Add to group"</button>
             </fieldset>
         })}
-        <button type="button" id="leave-group" class="danger" on:click=leave>"Leave group"</button>
+        <ConfirmButton label="Leave group" id="leave-group" class="danger" yes="Leave"
+            question=format!("Leave {}?", group.name) on_confirm=leave />
     }
 }
