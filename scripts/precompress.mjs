@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { brotliCompressSync, gzipSync, constants } from "node:zlib";
 
 const dir = process.argv[2] ?? "dist";
-const worth = /\.(wasm|js|css|svg)$/;
+const worth = /\.(wasm|js|css|svg|json)$/;
 let saved = 0;
 for (const name of readdirSync(dir)) {
   const path = join(dir, name);

@@ -4,9 +4,10 @@ use gloo_net::http::{Request, RequestBuilder, Response};
 use natter_common::{
     api::{
         AddMembers, Contact, ContactRequests, Conversation, Group, History, LoginRequest, Member, NewContactRequest,
-        NewGroup, Page, Receipt, RegisterRequest, RenameGroup, RequestOutcome, Role, SessionCreated, SetRole, User,
+        NewGroup, Page, Receipt, RegisterRequest, RenameGroup, RequestOutcome, Role, SessionCreated, SessionInfo,
+        SetRole, UpdateProfileRequest, User,
     },
-    ids::{ConversationId, RequestId, UserId},
+    ids::{ConversationId, RequestId, SessionId, UserId},
     ErrorBody, ErrorCode,
 };
 use serde::{de::DeserializeOwned, Serialize};
@@ -46,6 +47,21 @@ pub async fn me() -> ApiResult<Option<User>> {
         401 => Ok(None),
         _ => Err(error_from(response).await),
     }
+}
+
+/// Changes the signed-in user's profile; answers the user as now saved.
+pub async fn update_me(body: &UpdateProfileRequest) -> ApiResult<User> {
+    json(Request::patch(&url("me")), body).await
+}
+
+/// The signed-in user's live sessions, most recently used first.
+pub async fn sessions() -> ApiResult<Vec<SessionInfo>> {
+    fetch(Request::get(&url("sessions"))).await
+}
+
+/// Signs one of the user's other devices out.
+pub async fn revoke_session(id: SessionId) -> ApiResult<()> {
+    empty(Request::delete(&url(&format!("sessions/{}", id.0)))).await
 }
 
 // Contacts.

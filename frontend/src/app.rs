@@ -11,7 +11,7 @@ use crate::{
     chat::Chat,
     pages::{
         contacts::ContactsPage, conversation::ConversationPage, group::GroupPage, login::LoginPage,
-        new_group::NewGroupPage, register::RegisterPage, shell::Shell, welcome::Welcome,
+        new_group::NewGroupPage, profile::ProfilePage, register::RegisterPage, shell::Shell, welcome::Welcome,
     },
     socket,
     state::{use_auth, Auth, Changes},
@@ -40,7 +40,13 @@ pub fn App() -> impl IntoView {
         generation.update_value(|g| *g += 1);
         if signed_in {
             let mine = generation.get_value();
-            spawn_local(socket::run(chat, move || generation.get_value() == mine));
+            // A session ended elsewhere (revoked from another device) signs
+            // this one out, and the guards send it to /login.
+            spawn_local(socket::run(
+                chat,
+                move || generation.get_value() == mine,
+                move || auth.user.set(None),
+            ));
         } else {
             chat.clear();
         }
@@ -56,6 +62,7 @@ pub fn App() -> impl IntoView {
                         <ParentRoute path=path!("/") view=|| view! { <SignedIn><Shell /></SignedIn> }>
                             <Route path=path!("") view=Welcome />
                             <Route path=path!("contacts") view=ContactsPage />
+                            <Route path=path!("profile") view=ProfilePage />
                             <Route path=path!("groups/new") view=NewGroupPage />
                             <Route path=path!("groups/:id") view=GroupPage />
                             <Route path=path!("c/:id") view=ConversationPage />

@@ -3,15 +3,18 @@
 //! exponential backoff and jitter.
 
 use futures::{channel::mpsc, SinkExt, StreamExt};
-use gloo_net::websocket::{futures::WebSocket, Message};
+use gloo_net::websocket::{futures::WebSocket, Message, WebSocketError};
 use gloo_timers::future::{IntervalStream, TimeoutFuture};
 use leptos::prelude::*;
 use natter_common::{
-    frames::{ClientFrame, ServerFrame},
+    frames::{close, ClientFrame, ServerFrame},
     PROTOCOL_VERSION,
 };
 
-use crate::chat::{Chat, Link};
+use crate::{
+    api,
+    chat::{Chat, Link},
+};
 
 /// Ping the server this often.
 const PING_EVERY_MS: u32 = 15_000;
@@ -30,19 +33,42 @@ fn socket_url() -> String {
     format!("{scheme}://{host}/ws?v={PROTOCOL_VERSION}")
 }
 
-/// Runs until `keep_going` turns false (sign-out).
-pub async fn run(chat: Chat, keep_going: impl Fn() -> bool + 'static) {
+/// How one connection ended.
+enum Outcome {
+    /// Lost before the server said hello (refused, or the network).
+    Early,
+    /// Lost after the hello: worth reconnecting at once.
+    Greeted,
+    /// The server ended this session (signed out here or elsewhere).
+    SessionEnded,
+}
+
+/// Runs until `keep_going` turns false (sign-out), or until the session is
+/// found to be over, when it calls `signed_out` and stops.
+pub async fn run(chat: Chat, keep_going: impl Fn() -> bool + 'static, signed_out: impl Fn() + 'static) {
     let mut attempt: u32 = 0;
     while keep_going() {
         chat.link.set(Link::Connecting);
-        if let Ok(socket) = WebSocket::open(&socket_url()) {
-            if session(chat, socket, &keep_going).await {
-                attempt = 0;
-            }
-        }
+        let ended = match WebSocket::open(&socket_url()) {
+            Ok(socket) => session(chat, socket, &keep_going).await,
+            Err(_) => Outcome::Early,
+        };
         chat.set_outbox(None);
         if !keep_going() {
             break;
+        }
+        match ended {
+            Outcome::Greeted => attempt = 0,
+            // A refused upgrade looks like any other failure; the REST
+            // answer tells a dead session from a down server.
+            Outcome::Early | Outcome::SessionEnded => {
+                if matches!(api::me().await, Ok(None)) {
+                    if keep_going() {
+                        signed_out();
+                    }
+                    break;
+                }
+            }
         }
         // Exponential backoff with full jitter, so a restarted server isn't
         // met by every client at the same instant.
@@ -60,12 +86,13 @@ pub async fn run(chat: Chat, keep_going: impl Fn() -> bool + 'static) {
     chat.link.set(Link::Connecting);
 }
 
-/// One connection's life; true if it got as far as the hello.
-async fn session(chat: Chat, socket: WebSocket, keep_going: &impl Fn() -> bool) -> bool {
+/// One connection's life.
+async fn session(chat: Chat, socket: WebSocket, keep_going: &impl Fn() -> bool) -> Outcome {
     let (mut write, read) = socket.split();
     let mut read = read.fuse();
     let (outbox, mut queued) = mpsc::unbounded::<ClientFrame>();
     let mut greeted = false;
+    let lost = |greeted: bool| if greeted { Outcome::Greeted } else { Outcome::Early };
     let mut last_heard = js_sys::Date::now();
     let mut nonce = 0u64;
     // One timer for the connection's life: ticking whatever else happens, so
@@ -86,23 +113,26 @@ async fn session(chat: Chat, socket: WebSocket, keep_going: &impl Fn() -> bool) 
                     }
                 }
                 Some(Ok(Message::Bytes(_))) => last_heard = js_sys::Date::now(),
-                Some(Err(_)) | None => return greeted,
+                Some(Err(WebSocketError::ConnectionClose(event))) if event.code == close::SESSION_ENDED => {
+                    return Outcome::SessionEnded;
+                }
+                Some(Err(_)) | None => return lost(greeted),
             },
             frame = queued.next() => {
-                let Some(frame) = frame else { return greeted };
+                let Some(frame) = frame else { return lost(greeted) };
                 let Ok(text) = serde_json::to_string(&frame) else { continue };
                 if write.send(Message::Text(text)).await.is_err() {
-                    return greeted;
+                    return lost(greeted);
                 }
             },
             _ = ticks.next() => {
                 if !keep_going() || js_sys::Date::now() - last_heard > SILENCE_LIMIT_MS {
-                    return greeted;
+                    return lost(greeted);
                 }
                 nonce += 1;
                 let ping = serde_json::to_string(&ClientFrame::Ping { nonce }).unwrap_or_default();
                 if write.send(Message::Text(ping)).await.is_err() {
-                    return greeted;
+                    return lost(greeted);
                 }
             },
         }

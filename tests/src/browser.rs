@@ -340,3 +340,39 @@ pub async fn accessibility_violations(c: &Client) -> anyhow::Result<Vec<String>>
         .context("running axe-core")?;
     Ok(serde_json::from_value(found)?)
 }
+
+/// Presses `key` wherever the focus is, as a user would.
+pub async fn press(c: &Client, key: fantoccini::key::Key) -> anyhow::Result<()> {
+    use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+    let value = char::from(key);
+    c.perform_actions(
+        KeyActions::new("keyboard".into())
+            .then(KeyAction::Down { value })
+            .then(KeyAction::Up { value }),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The page does not scroll sideways, nor does anything in it, and nothing
+/// reaches past the right edge of the viewport.
+pub async fn fits_the_width(c: &Client, when: &str) -> anyhow::Result<()> {
+    let verdict = c
+        .execute(
+            "const doc = document.documentElement;
+             if (doc.scrollWidth > doc.clientWidth) return `the page is ${doc.scrollWidth} px wide in ${doc.clientWidth}`;
+             const name = el => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + (el.className ? '.' + String(el.className).split(' ').join('.') : '');
+             const scrolling = [...document.querySelectorAll('*')].filter(el => {
+                 const s = getComputedStyle(el);
+                 return (s.overflowX === 'auto' || s.overflowX === 'scroll') && el.scrollWidth > el.clientWidth + 1;
+             });
+             if (scrolling.length) return 'scrolls sideways: ' + scrolling.map(name).join(', ');
+             const beyond = [...document.querySelectorAll('body *')].filter(el =>
+                 el.getClientRects().length > 0 && el.getBoundingClientRect().right > window.innerWidth + 1);
+             return beyond.length ? 'past the right edge: ' + beyond.map(name).join(', ') : true;",
+            vec![],
+        )
+        .await?;
+    anyhow::ensure!(verdict == json!(true), "{when}: {verdict}");
+    Ok(())
+}

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, ensure, Context};
 use fantoccini::{
-    actions::{InputSource, KeyAction, KeyActions, MouseActions, PointerAction},
+    actions::{InputSource, MouseActions, PointerAction},
     elements::Element,
     key::Key,
     Client, Locator,
@@ -19,7 +19,7 @@ use fantoccini::{
 use natter_common::{events::MessageContent, frames::ClientFrame};
 use natter_tests::{
     api::{befriend, create_group, register_all},
-    browser::{open_chat, say, sign_in, wait_for, wait_online, xpath_literal},
+    browser::{open_chat, press, say, sign_in, wait_for, wait_online, xpath_literal},
     ws::WsClient,
     Browser, TestServer, FAST,
 };
@@ -199,18 +199,6 @@ async fn wait_gone(c: &Client, xpath: &str) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     bail!("still there after 20 s: {xpath}")
-}
-
-/// Presses `key` wherever the focus is, as a user would.
-async fn press(c: &Client, key: Key) -> anyhow::Result<()> {
-    let value = char::from(key);
-    c.perform_actions(
-        KeyActions::new("keyboard".into())
-            .then(KeyAction::Down { value })
-            .then(KeyAction::Up { value }),
-    )
-    .await?;
-    Ok(())
 }
 
 /// Waits until a message shows `text` (acknowledged, if mine); returns its

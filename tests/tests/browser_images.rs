@@ -6,7 +6,7 @@
 
 use anyhow::{ensure, Context};
 use fantoccini::{
-    actions::{InputSource, KeyAction, KeyActions, MouseActions, PointerAction, MOUSE_BUTTON_LEFT},
+    actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT},
     key::Key,
     Client, Locator,
 };
@@ -17,7 +17,7 @@ use natter_common::{
 };
 use natter_tests::{
     api::{befriend, full_history, register_all, Authed},
-    browser::{click, open_chat, set_viewport, sign_in, wait_for, wait_js},
+    browser::{click, open_chat, press, set_viewport, sign_in, wait_for, wait_js},
     ws::WsClient,
     Browser, TestServer, FAST,
 };
@@ -88,18 +88,6 @@ async fn focus_in_viewer(c: &Client) -> anyhow::Result<()> {
         vec![],
     )
     .await
-}
-
-/// Presses `key` wherever the focus is, as a user would.
-async fn press(c: &Client, key: Key) -> anyhow::Result<()> {
-    let value = char::from(key);
-    c.perform_actions(
-        KeyActions::new("keyboard".into())
-            .then(KeyAction::Down { value })
-            .then(KeyAction::Up { value }),
-    )
-    .await?;
-    Ok(())
 }
 
 /// Clicks at a point of the viewport.

@@ -5,31 +5,15 @@
 //! sideways scrolling.
 
 use anyhow::ensure;
-use fantoccini::{
-    actions::{InputSource, KeyAction, KeyActions},
-    key::Key,
-    Client, Locator,
-};
+use fantoccini::{key::Key, Client, Locator};
 use natter_common::api::{Group, User};
 use natter_tests::{
     api::{befriend, create_group, register_all, Authed},
-    browser::{click, set_viewport, sign_in, wait_for, wait_js},
+    browser::{click, fits_the_width, press, set_viewport, sign_in, wait_for, wait_js},
     Browser, TestServer,
 };
 use reqwest::StatusCode;
 use serde_json::json;
-
-/// Presses `key` wherever the focus is, as a user would.
-async fn press(c: &Client, key: Key) -> anyhow::Result<()> {
-    let value = char::from(key);
-    c.perform_actions(
-        KeyActions::new("keyboard".into())
-            .then(KeyAction::Down { value })
-            .then(KeyAction::Up { value }),
-    )
-    .await?;
-    Ok(())
-}
 
 /// Polls, bounded, until nothing matches `css`.
 async fn gone(c: &Client, css: &str) -> anyhow::Result<()> {
@@ -52,29 +36,6 @@ async fn focused(c: &Client, css: &str) -> anyhow::Result<()> {
         vec![json!(css)],
     )
     .await
-}
-
-/// The page does not scroll sideways, nor does anything in it, and nothing
-/// reaches past the right edge of the viewport.
-async fn fits_the_width(c: &Client, when: &str) -> anyhow::Result<()> {
-    let verdict = c
-        .execute(
-            "const doc = document.documentElement;
-             if (doc.scrollWidth > doc.clientWidth) return `the page is ${doc.scrollWidth} px wide in ${doc.clientWidth}`;
-             const name = el => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + (el.className ? '.' + String(el.className).split(' ').join('.') : '');
-             const scrolling = [...document.querySelectorAll('*')].filter(el => {
-                 const s = getComputedStyle(el);
-                 return (s.overflowX === 'auto' || s.overflowX === 'scroll') && el.scrollWidth > el.clientWidth + 1;
-             });
-             if (scrolling.length) return 'scrolls sideways: ' + scrolling.map(name).join(', ');
-             const beyond = [...document.querySelectorAll('body *')].filter(el =>
-                 el.getClientRects().length > 0 && el.getBoundingClientRect().right > window.innerWidth + 1);
-             return beyond.length ? 'past the right edge: ' + beyond.map(name).join(', ') : true;",
-            vec![],
-        )
-        .await?;
-    ensure!(verdict == json!(true), "{when}: {verdict}");
-    Ok(())
 }
 
 async fn rename(who: &Authed, display_name: &str) -> anyhow::Result<()> {

@@ -55,7 +55,9 @@ async fn the_apps_files_are_sent_precompressed() -> anyhow::Result<()> {
 #[tokio::test]
 async fn the_built_app_goes_out_as_brotli() -> anyhow::Result<()> {
     let server = TestServer::with_app().await?;
-    let dist = natter_tests::workspace_root().join("dist");
+    let dist = std::env::var("NATTER_TEST_DIST")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| natter_tests::workspace_root().join("dist"));
     let wasm = std::fs::read_dir(&dist)?
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())

@@ -30,10 +30,12 @@ const IDLE_INTERVAL: Duration = Duration::from_secs(1);
 /// A WAL this long (in 4 KiB pages) is started over: ~16 MiB.
 const RESTART_FRAMES: i64 = 4096;
 
-/// The handle the writer holds; the checkpointer stops when it is dropped.
+/// The handle the writer holds; the checkpointer stops when it is dropped
+/// or [`Checkpointer::stop`]ped.
 pub struct Checkpointer {
-    committed: mpsc::SyncSender<()>,
+    committed: Option<mpsc::SyncSender<()>>,
     restart_wanted: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 /// What a checkpoint saw: frames in the WAL and how many of them are now in
@@ -53,18 +55,30 @@ impl Checkpointer {
         let (committed, wakes) = mpsc::sync_channel(1);
         let restart_wanted = Arc::new(AtomicBool::new(false));
         let flag = restart_wanted.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("natter-checkpoint".into())
             .spawn(move || run(&conn, &wakes, &flag))?;
         Ok(Self {
-            committed,
+            committed: Some(committed),
             restart_wanted,
+            thread: Some(thread),
         })
     }
 
     /// The writer committed something: copy it soon.
     pub fn committed(&self) {
-        let _ = self.committed.try_send(());
+        if let Some(committed) = &self.committed {
+            let _ = committed.try_send(());
+        }
+    }
+
+    /// Stops the thread and waits for it (its copy in progress finishes),
+    /// so that nothing else checkpoints while the writer empties the WAL.
+    pub fn stop(&mut self) {
+        self.committed = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 
     /// True (once) when the WAL is long and nearly all copied: the writer
@@ -89,14 +103,19 @@ pub fn copy_wal(conn: &Connection) -> rusqlite::Result<WalState> {
 }
 
 /// Copies all of the WAL into the database and empties it, waiting for
-/// readers: for shutdown, so that no old page image outlives the process.
-pub fn empty_wal(conn: &Connection) -> rusqlite::Result<WalState> {
-    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
-        Ok(WalState {
-            frames: row.get(1)?,
-            copied: row.get(2)?,
-        })
-    })
+/// readers (a reader still in a transaction makes SQLite answer "busy" and
+/// leave frames behind, so it tries again for up to a second): for
+/// shutdown, so that no old page image — a deleted message's text, say —
+/// outlives the process in the WAL. Returns whether the WAL is empty.
+pub fn empty_wal(conn: &Connection) -> rusqlite::Result<bool> {
+    for _ in 0..100 {
+        let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))?;
+        if busy == 0 {
+            return Ok(true);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(false)
 }
 
 fn run(conn: &Connection, wakes: &mpsc::Receiver<()>, restart_wanted: &AtomicBool) {

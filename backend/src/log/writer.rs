@@ -200,9 +200,12 @@ impl Writer {
     }
 
     fn close(&mut self) {
+        self.checkpointer.stop();
         if let Some(conn) = self.conn.take() {
-            if let Err(err) = checkpoint::empty_wal(&conn) {
-                tracing::warn!(%err, "emptying the WAL at shutdown failed");
+            match checkpoint::empty_wal(&conn) {
+                Ok(true) => {}
+                Ok(false) => tracing::warn!("readers kept the WAL from being emptied at shutdown"),
+                Err(err) => tracing::warn!(%err, "emptying the WAL at shutdown failed"),
             }
         }
     }

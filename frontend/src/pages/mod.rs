@@ -5,6 +5,7 @@ pub mod conversation;
 pub mod group;
 pub mod login;
 pub mod new_group;
+pub mod profile;
 pub mod register;
 pub mod shell;
 pub mod welcome;

@@ -1,5 +1,5 @@
-//! The signed-in shell: top bar with the user and sign-out, the sidebar of
-//! conversations, and the routed pane.
+//! The signed-in shell: top bar with the user (a link to their profile)
+//! and sign-out, the sidebar of conversations, and the routed pane.
 
 use leptos::{prelude::*, task::spawn_local};
 use leptos_router::{
@@ -57,11 +57,11 @@ pub fn Shell() -> impl IntoView {
             <header class="topbar">
                 <A href="/" attr:class="brand">"natter"</A>
                 <span id="connection-state" class=link_class role="status">{link_label}</span>
-                <span class="me">
+                <A href="/profile" attr:class="me" attr:id="nav-profile">
                     <span class="shell-user">{display_name}</span>
                     " "
                     <span class="handle">{username}</span>
-                </span>
+                </A>
                 <button id="logout" type="button" on:click=logout>"Sign out"</button>
             </header>
             <nav class="sidebar" aria-label="Conversations">
