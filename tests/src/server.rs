@@ -207,23 +207,6 @@ impl TestServer {
         self.data.path()
     }
 
-    /// The server process's id, while it runs.
-    pub fn pid(&self) -> Option<u32> {
-        self.child.id()
-    }
-
-    /// The server's resident memory (`VmRSS`) in bytes.
-    pub fn rss_bytes(&self) -> anyhow::Result<u64> {
-        let pid = self.pid().context("the server is not running")?;
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-        let kib: u64 = status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-            .context("no VmRSS in /proc/<pid>/status")?;
-        Ok(kib * 1024)
-    }
-
     /// Absolute URL for a path like `api/v1/me`.
     pub fn at(&self, path: &str) -> String {
         format!("{}{}", self.url, path.trim_start_matches('/'))

@@ -4,9 +4,9 @@
 //! after being offline, history pages opened around a seq, who may act
 //! where; and the guarantees underneath them: every connection sees a
 //! conversation's seqs gapless and in order under a flood, a removed member
-//! gets everything up to its removal and nothing after, refused requests
-//! for unknown conversations leave memory flat, and a 5 000-member group is
-//! created quickly.
+//! gets everything up to its removal and nothing after, requests naming
+//! unknown conversations are refused one by one, and a 5 000-member group
+//! is created quickly.
 
 use std::{
     collections::{BTreeSet, HashSet},
@@ -29,8 +29,6 @@ use natter_tests::{
 };
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-
-const MIB: u64 = 1024 * 1024;
 
 /// As many distinct emoji as a message may carry, none of them 👍 or ❤️.
 const FACES: [&str; REACTIONS_MAX_DISTINCT] = [
@@ -1118,26 +1116,19 @@ async fn typing_nowhere(ws: &mut WsClient, first: i64, count: i64) -> anyhow::Re
     Ok(())
 }
 
+/// Typing notices and receipt requests naming conversations that don't
+/// exist are each refused, and the connection lives on. That nothing is
+/// kept for them is held where it can be seen, by the member index's own
+/// test (`hub::tests::only_members_lookups_are_kept`): a few hundred KiB
+/// hide in the server's RSS noise, so RSS can't tell here.
 #[tokio::test]
-async fn typing_to_unknown_conversations_leaves_memory_flat() -> anyhow::Result<()> {
+async fn made_up_conversations_are_refused_one_by_one() -> anyhow::Result<()> {
     let server = TestServer::spawn_with(&FAST).await?;
     let [ann] = register_all(&server, ["mem_ann"]).await?;
     let mut ws = WsClient::connect(&server, &ann.token).await?;
-
-    // RSS is too coarse to see a few hundred KiB; the index's own test
-    // (hub::tests::only_members_lookups_are_kept) holds that nothing is kept.
-    // This one holds that the real server refuses each and stays flat.
-    typing_nowhere(&mut ws, 0, 5_000).await?;
-    let before = server.rss_bytes()?;
-    typing_nowhere(&mut ws, 5_000, 30_000).await?;
-    let after = server.rss_bytes()?;
-    eprintln!("RSS {} KiB → {} KiB", before / 1024, after / 1024);
-    assert!(
-        after.saturating_sub(before) < 3 * MIB,
-        "30 000 refused typing notices grew the server by {} KiB",
-        (after - before) / 1024
-    );
+    typing_nowhere(&mut ws, 0, 10_000).await?;
     assert_eq!(ws.ping(1).await?, 1);
+    receipts_nowhere(&ann, 0..2_000, 4).await?;
     Ok(())
 }
 
@@ -1160,24 +1151,6 @@ async fn receipts_nowhere(user: &Authed, range: std::ops::Range<i64>, workers: u
     for task in tasks {
         task.await??;
     }
-    Ok(())
-}
-
-#[tokio::test]
-async fn receipts_of_unknown_conversations_leave_memory_flat() -> anyhow::Result<()> {
-    let server = TestServer::spawn_with(&FAST).await?;
-    let [ann] = register_all(&server, ["rmem_ann"]).await?;
-
-    receipts_nowhere(&ann, 0..2_000, 4).await?;
-    let before = server.rss_bytes()?;
-    receipts_nowhere(&ann, 2_000..12_000, 4).await?;
-    let after = server.rss_bytes()?;
-    eprintln!("RSS {} KiB → {} KiB", before / 1024, after / 1024);
-    assert!(
-        after.saturating_sub(before) < 3 * MIB,
-        "10 000 refused receipt requests grew the server by {} KiB",
-        (after - before) / 1024
-    );
     Ok(())
 }
 
