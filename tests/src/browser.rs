@@ -113,6 +113,11 @@ impl Browser {
 /// Signs `username` in through the login page (password: `api::PASSWORD`)
 /// and waits for the signed-in shell.
 pub async fn sign_in(c: &Client, base_url: &str, username: &str) -> anyhow::Result<()> {
+    sign_in_with(c, base_url, username, crate::api::PASSWORD).await
+}
+
+/// [`sign_in`] with another password (e.g. provisioned accounts').
+pub async fn sign_in_with(c: &Client, base_url: &str, username: &str, password: &str) -> anyhow::Result<()> {
     use fantoccini::Locator;
     c.goto(&format!("{base_url}login")).await?;
     c.wait()
@@ -120,10 +125,7 @@ pub async fn sign_in(c: &Client, base_url: &str, username: &str) -> anyhow::Resu
         .await?
         .send_keys(username)
         .await?;
-    c.find(Locator::Id("password"))
-        .await?
-        .send_keys(crate::api::PASSWORD)
-        .await?;
+    c.find(Locator::Id("password")).await?.send_keys(password).await?;
     c.find(Locator::Css("button[type=submit]")).await?.click().await?;
     c.wait().for_element(Locator::Css(".shell-user")).await?;
     Ok(())

@@ -59,6 +59,28 @@ pub struct TestServer {
     env: Vec<(String, String)>,
 }
 
+/// The trunk-built app: `NATTER_TEST_DIST` or `<workspace>/dist`.
+fn app_dist() -> anyhow::Result<String> {
+    let dist = std::env::var("NATTER_TEST_DIST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| workspace_root().join("dist"));
+    if !dist.join("index.html").exists() {
+        bail!(
+            "{} has no built app: run `make test`, which builds it with trunk",
+            dist.display()
+        );
+    }
+    Ok(dist.to_string_lossy().into_owned())
+}
+
+/// Settings that serve the app in `dist` with generous login limits, then
+/// `env`, which wins (later entries are set later on the command).
+fn app_settings<'a>(dist: &'a str, env: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut settings = vec![("NATTER_STATIC_DIR", dist), ("NATTER_AUTH_RATE_PER_MINUTE", "1000")];
+    settings.extend_from_slice(env);
+    settings
+}
+
 enum DataDir {
     Owned(TempDir),
     Borrowed(PathBuf),
@@ -125,22 +147,14 @@ impl TestServer {
     /// [`Self::with_app`] with extra `NATTER_*` settings (e.g. [`FAST`]),
     /// which win over the defaults it sets.
     pub async fn with_app_and(env: &[(&str, &str)]) -> anyhow::Result<Self> {
-        let dist = std::env::var("NATTER_TEST_DIST")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| workspace_root().join("dist"));
-        if !dist.join("index.html").exists() {
-            bail!(
-                "{} has no built app: run `make test`, which builds it with trunk",
-                dist.display()
-            );
-        }
-        let mut settings = vec![
-            ("NATTER_STATIC_DIR", dist.to_str().unwrap_or_default()),
-            ("NATTER_AUTH_RATE_PER_MINUTE", "1000"),
-        ];
-        // Later entries are set later on the command, so these override.
-        settings.extend_from_slice(env);
-        Self::spawn_with(&settings).await
+        let dist = app_dist()?;
+        Self::spawn_with(&app_settings(&dist, env)).await
+    }
+
+    /// [`Self::provisioned`], serving the app as [`Self::with_app_and`] does.
+    pub async fn provisioned_with_app(args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<(Self, Provisioned)> {
+        let dist = app_dist()?;
+        Self::provisioned(args, &app_settings(&dist, env)).await
     }
 
     /// Stops this server (SIGTERM, then waits) and starts a new one on the same

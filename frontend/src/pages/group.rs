@@ -47,6 +47,9 @@ pub fn GroupPage() -> impl IntoView {
     let id = conversation_param();
     let changes = use_changes();
     let notice = RwSignal::new(None::<String>);
+    // How many pages of members are shown; kept across refreshes, so a change
+    // made further down the list does not fold it back to the first page.
+    let pages = StoredValue::new(1usize);
     let data = LocalResource::new(move || {
         changes.track();
         let id = id();
@@ -56,9 +59,15 @@ pub fn GroupPage() -> impl IntoView {
                 message: "No such group.".into(),
             })?;
             let group = api::group(id).await?;
-            let members = api::group_members(id, None).await?;
+            let mut page = api::group_members(id, None).await?;
+            let mut members = std::mem::take(&mut page.items);
+            for _ in 1..pages.get_value() {
+                let Some(cursor) = page.next_cursor.take() else { break };
+                page = api::group_members(id, Some(&cursor)).await?;
+                members.append(&mut page.items);
+            }
             let contacts = api::contacts().await?;
-            Ok::<_, natter_common::ErrorBody>((group, members.items, contacts))
+            Ok::<_, natter_common::ErrorBody>((group, members, page.next_cursor, contacts))
         }
     });
 
@@ -68,10 +77,10 @@ pub fn GroupPage() -> impl IntoView {
             {move || match data.get() {
                 None => view! { <p class="empty">"Loading…"</p> }.into_any(),
                 Some(Err(err)) => view! { <p class="form-error">{err.message}</p> }.into_any(),
-                Some(Ok((group, members, contacts))) => {
+                Some(Ok((group, members, next, contacts))) => {
                     let member_ids: BTreeSet<UserId> = members.iter().map(|m| m.user.id).collect();
                     let addable: Vec<_> = contacts.into_iter().filter(|c| !member_ids.contains(&c.user.id)).collect();
-                    view! { <GroupDetails group members addable notice /> }.into_any()
+                    view! { <GroupDetails group members next pages addable notice /> }.into_any()
                 }
             }}
         </section>
@@ -82,6 +91,9 @@ pub fn GroupPage() -> impl IntoView {
 fn GroupDetails(
     group: Group,
     members: Vec<Member>,
+    /// The cursor of the next page of members, if there is one.
+    next: Option<String>,
+    pages: StoredValue<usize>,
     addable: Vec<natter_common::api::Contact>,
     notice: RwSignal<Option<String>>,
 ) -> impl IntoView {
@@ -123,42 +135,66 @@ fn GroupDetails(
         })
     };
 
-    let member_rows = members
-        .into_iter()
-        .map(|m| {
-            let uid = m.user.id;
-            let is_me = Some(uid) == me;
-            let can_remove = !is_me && my_role.can_manage() && m.role < my_role;
-            let owner_tools = !is_me && my_role == Role::Owner;
-            let toggle_to = if m.role == Role::Admin {
-                Role::Member
-            } else {
-                Role::Admin
-            };
-            let name = m.user.display_name.clone();
-            view! {
-                <li class="member" data-username=m.user.username.clone()>
-                    <span class="name">{m.user.display_name.clone()}</span>
-                    " "
-                    <span class="role">{role_label(m.role)}</span>
-                    {can_remove.then(|| view! {
-                        <ConfirmButton label="Remove" class="remove-member secondary" yes="Remove"
-                            question=format!("Remove {name} from the group?")
-                            on_confirm=move || change(changes, notice, api::remove_member(gid, uid)) />
-                    })}
-                    {owner_tools.then(|| view! {
-                        <button type="button" class="toggle-admin secondary"
-                            on:click=move |_| change(changes, notice, api::set_role(gid, uid, toggle_to))>
-                            {if toggle_to == Role::Admin { "Make admin" } else { "Make member" }}
-                        </button>
-                        <ConfirmButton label="Make owner" class="make-owner secondary" yes="Make owner"
-                            question=format!("Make {name} the owner? You become an admin.")
-                            on_confirm=move || change(changes, notice, api::set_role(gid, uid, Role::Owner)) />
-                    })}
-                </li>
+    let members = RwSignal::new(members);
+    let next = RwSignal::new(next);
+    let loading = RwSignal::new(false);
+    let more = move |_| {
+        let Some(cursor) = next.get_untracked() else { return };
+        if loading.get_untracked() {
+            return;
+        }
+        loading.set(true);
+        spawn_local(async move {
+            match api::group_members(gid, Some(&cursor)).await {
+                Ok(page) => {
+                    // Appended once each, even if the list shifted between pages.
+                    members.update(|list| {
+                        let shown: BTreeSet<UserId> = list.iter().map(|m| m.user.id).collect();
+                        list.extend(page.items.into_iter().filter(|m| !shown.contains(&m.user.id)));
+                    });
+                    next.set(page.next_cursor);
+                    pages.update_value(|n| *n += 1);
+                    notice.set(None);
+                }
+                Err(err) => notice.set(Some(err.message)),
             }
-        })
-        .collect_view();
+            loading.set(false);
+        });
+    };
+
+    let member_row = move |m: Member| {
+        let uid = m.user.id;
+        let is_me = Some(uid) == me;
+        let can_remove = !is_me && my_role.can_manage() && m.role < my_role;
+        let owner_tools = !is_me && my_role == Role::Owner;
+        let toggle_to = if m.role == Role::Admin {
+            Role::Member
+        } else {
+            Role::Admin
+        };
+        let name = m.user.display_name.clone();
+        view! {
+            <li class="member" data-username=m.user.username.clone()>
+                <span class="name">{m.user.display_name.clone()}</span>
+                " "
+                <span class="role">{role_label(m.role)}</span>
+                {can_remove.then(|| view! {
+                    <ConfirmButton label="Remove" class="remove-member secondary" yes="Remove"
+                        question=format!("Remove {name} from the group?")
+                        on_confirm=move || change(changes, notice, api::remove_member(gid, uid)) />
+                })}
+                {owner_tools.then(|| view! {
+                    <button type="button" class="toggle-admin secondary"
+                        on:click=move |_| change(changes, notice, api::set_role(gid, uid, toggle_to))>
+                        {if toggle_to == Role::Admin { "Make admin" } else { "Make member" }}
+                    </button>
+                    <ConfirmButton label="Make owner" class="make-owner secondary" yes="Make owner"
+                        question=format!("Make {name} the owner? You become an admin.")
+                        on_confirm=move || change(changes, notice, api::set_role(gid, uid, Role::Owner)) />
+                })}
+            </li>
+        }
+    };
 
     view! {
         <header class="pane-header">
@@ -175,7 +211,16 @@ fn GroupDetails(
             </div>
         })}
         <h3>"Members"</h3>
-        <ul class="people members">{member_rows}</ul>
+        <ul class="people members">
+            <For each=move || members.get() key=|m| m.user.id children=member_row />
+        </ul>
+        {move || next.with(Option::is_some).then(|| view! {
+            <button type="button" id="more-members" class="secondary"
+                prop:disabled=move || loading.get() aria-busy=move || loading.get().to_string()
+                on:click=more>
+                {move || if loading.get() { "Loading members…" } else { "Show more members" }}
+            </button>
+        })}
         {(my_role.can_manage() && !addable.is_empty()).then(|| view! {
             <fieldset class="pick-members">
                 <legend>"Add contacts"</legend>
