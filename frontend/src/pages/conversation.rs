@@ -255,24 +255,6 @@ fn Chat(loaded: Loaded) -> impl IntoView {
             }
         });
     });
-    // A message continues its sender's run when the row before it is theirs
-    // too, from the same day and within five minutes.
-    let continued = Memo::new(move |_| {
-        timeline.entries.with(|entries| {
-            entries
-                .windows(2)
-                .filter(|pair| {
-                    let (before, this) = (&pair[0], &pair[1]);
-                    before.now.is_some()
-                        && this.now.is_some()
-                        && before.event.sender == this.event.sender
-                        && this.event.created_at - before.event.created_at < 5 * 60 * 1000
-                        && day_label(before.event.created_at) == day_label(this.event.created_at)
-                })
-                .map(|pair| pair[1].event.seq)
-                .collect::<HashSet<i64>>()
-        })
-    });
     let loading_older = RwSignal::new(false);
     let attachments = Attachments::new(id);
     let replying = RwSignal::new(None::<(EventId, String)>);
@@ -292,6 +274,25 @@ fn Chat(loaded: Loaded) -> impl IntoView {
         })
     });
 
+    // A message continues its sender's run when the row before it is theirs
+    // too, from the same day and within five minutes.
+    let continued = Memo::new(move |_| {
+        let starts = day_starts.get();
+        timeline.entries.with(|entries| {
+            entries
+                .windows(2)
+                .filter(|pair| {
+                    let (before, this) = (&pair[0], &pair[1]);
+                    before.now.is_some()
+                        && this.now.is_some()
+                        && before.event.sender == this.event.sender
+                        && this.event.created_at - before.event.created_at < 5 * 60 * 1000
+                        && !starts.contains_key(&this.event.seq)
+                })
+                .map(|pair| pair[1].event.seq)
+                .collect::<HashSet<i64>>()
+        })
+    });
     // Read receipts show under my newest message: "Seen" in a DM, "Seen by
     // n" in a group.
     let my_latest = Memo::new(move |_| {
