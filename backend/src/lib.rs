@@ -11,6 +11,7 @@ pub mod hub;
 pub mod log;
 pub mod media;
 pub mod ratelimit;
+pub mod search;
 mod serve;
 pub mod social;
 pub mod state;
@@ -31,6 +32,7 @@ use crate::{
     log::Log,
     media::MediaStore,
     ratelimit::{AddressLimiter, UserLimiter},
+    search::Search,
     state::AppState,
 };
 
@@ -51,8 +53,10 @@ impl Application {
         let spa = SpaIndex::load(&config.static_dir)?;
         let hub = Hub::new(pool.clone());
         let media = MediaStore::open(&config.data_dir)?;
+        let search = Search::start(&pool).await?;
         let state = AppState {
-            log: Log::start(pool.clone(), hub.clone(), media.clone())?,
+            log: Log::start(pool.clone(), hub.clone(), media.clone(), search.feed())?,
+            search,
             hub,
             media,
             send_limiter: Arc::new(UserLimiter::new(config.send_rate_per_second, config.send_burst)),
@@ -89,6 +93,7 @@ impl Application {
         let header_timeout = Duration::from_secs(self.state.config.header_timeout_secs.max(1));
         serve::serve(self.listener, self.router, header_timeout, shutdown_signal()).await;
         self.state.log.stop().await;
+        self.state.search.stop().await;
         self.state.pool.close().await;
         tracing::info!("stopped");
         Ok(())

@@ -11,6 +11,7 @@ use crate::{
     log::Log,
     media::MediaStore,
     ratelimit::{AddressLimiter, UserLimiter},
+    search::Search,
 };
 
 #[derive(Clone)]
@@ -28,4 +29,6 @@ pub struct AppState {
     pub media: MediaStore,
     /// The one way into the conversation logs.
     pub log: Log,
+    /// Message search, fed from the logs.
+    pub search: Search,
 }

@@ -89,6 +89,15 @@ pub async fn page(
         .collect())
 }
 
+/// The conversations `user` is a member of now.
+pub async fn conversations_of(pool: &SqlitePool, user: UserId) -> sqlx::Result<Vec<ConversationId>> {
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT conversation_id FROM members WHERE user_id = ?1")
+        .bind(user.0)
+        .fetch_all(pool)
+        .await?;
+    Ok(ids.into_iter().map(ConversationId).collect())
+}
+
 /// Everyone in a conversation.
 pub async fn user_ids(pool: &SqlitePool, conversation: ConversationId) -> sqlx::Result<Vec<UserId>> {
     let ids: Vec<i64> = sqlx::query_scalar(USER_IDS)

@@ -10,6 +10,7 @@ mod health;
 mod me;
 mod media;
 mod openapi;
+mod search;
 mod security;
 mod spa;
 mod users;
@@ -64,6 +65,7 @@ pub fn router(state: AppState, spa: SpaIndex) -> Router {
         .route("/conversations", get(conversations::list))
         .route("/conversations/{id}/events", get(conversations::history))
         .route("/conversations/{id}/receipts", get(conversations::receipts))
+        .route("/search/messages", get(search::messages))
         .fallback(|| async { AppError::not_found() })
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY_BYTES));
     // Uploads count their own bytes against the configured limit; the body

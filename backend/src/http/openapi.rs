@@ -6,7 +6,7 @@ use utoipa::{
     Modify, OpenApi,
 };
 
-use super::{auth, contacts, conversations, groups, me, media, users};
+use super::{auth, contacts, conversations, groups, me, media, search, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,6 +21,7 @@ use super::{auth, contacts, conversations, groups, me, media, users};
         groups::list, groups::create, groups::info, groups::rename, groups::members,
         groups::add_members, groups::remove_member, groups::leave, groups::set_role,
         conversations::list, conversations::history, conversations::receipts,
+        search::messages,
         media::upload,
     ),
     modifiers(&SecuritySchemes),

@@ -62,6 +62,18 @@ pub enum Command {
     Group(GroupChange),
 }
 
+impl Command {
+    /// The conversation whose messages' text this changes, if any.
+    pub fn changes_text(&self) -> Option<ConversationId> {
+        match self {
+            Self::Send { conversation, .. } | Self::Edit { conversation, .. } | Self::Delete { conversation, .. } => {
+                Some(*conversation)
+            }
+            Self::React { .. } | Self::Read { .. } | Self::Group(_) => None,
+        }
+    }
+}
+
 /// A change to a group, made through the REST API.
 #[derive(Debug)]
 pub enum GroupChange {

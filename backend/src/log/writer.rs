@@ -29,6 +29,7 @@ use crate::{
     },
     hub::{Hub, MemberIndex},
     media::MediaStore,
+    search::Feed,
 };
 
 /// Commands queued beyond this many wait for the next batch.
@@ -62,7 +63,7 @@ impl Log {
     /// Starts the writer thread (and its checkpointer) and the publisher
     /// task. Their connections are opened here: a database the writer
     /// can't open stops the server at start-up, not at the first message.
-    pub fn start(pool: SqlitePool, hub: Hub, media: MediaStore) -> anyhow::Result<Self> {
+    pub fn start(pool: SqlitePool, hub: Hub, media: MediaStore, search: Arc<Feed>) -> anyhow::Result<Self> {
         use anyhow::Context;
         let conn = db::open_direct(&pool).context("the log's writer cannot open the database")?;
         let checkpointer = Checkpointer::start(&pool).context("cannot start the checkpointer")?;
@@ -73,6 +74,7 @@ impl Log {
             conn: Some(conn),
             checkpointer,
             members: hub.member_index(),
+            search,
         };
         std::thread::Builder::new()
             .name("natter-writer".into())
@@ -124,6 +126,8 @@ struct Writer {
     conn: Option<Connection>,
     checkpointer: Checkpointer,
     members: Arc<MemberIndex>,
+    /// Told which conversations' text changed, after each commit.
+    search: Arc<Feed>,
 }
 
 impl Writer {
@@ -163,6 +167,10 @@ impl Writer {
     fn commit(&mut self, entries: Vec<Entry>, committed: &mpsc::Sender<Committed>) -> bool {
         let started = std::time::Instant::now();
         let stored = self.store(&entries);
+        if stored.is_ok() {
+            self.search
+                .touched(entries.iter().filter_map(|e| e.submission.command.changes_text()));
+        }
         self.checkpointer.committed();
         self.finish_checkpoint();
         let (size, took) = (entries.len(), started.elapsed());

@@ -4,11 +4,13 @@ mod accounts;
 mod contacts;
 mod conversations;
 mod groups;
+mod search;
 
 pub use accounts::*;
 pub use contacts::*;
 pub use conversations::*;
 pub use groups::*;
+pub use search::*;
 
 use serde::{Deserialize, Serialize};
 

@@ -1,0 +1,374 @@
+//! The indexer: a thread that follows the conversation logs and keeps the
+//! search index in step with messages as they are now — a new message is
+//! added, an edit replaces its message's words, a deletion removes them.
+//!
+//! It runs beside the log's writer, not inside its transactions: the writer
+//! only notes which conversations changed ([`Feed::touched`]), and the
+//! indexer reads what is new in each from its own progress mark (by seq),
+//! so a send waits for nothing here. At start it looks at every
+//! conversation once, which also builds a new index from the whole log.
+//!
+//! The index lives in its own SQLite file: derived data, rebuilt when its
+//! schema changes or it is deleted, whose writes never hold the log's lock.
+
+use std::{
+    collections::HashSet,
+    path::Path,
+    sync::{Arc, Condvar, Mutex, PoisonError},
+    time::Duration,
+};
+
+use natter_common::{
+    events::{EventBody, MessageContent},
+    ids::ConversationId,
+};
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::words;
+
+/// Bump to rebuild every index from the log (a change of words or schema).
+const SCHEMA_VERSION: i64 = 1;
+
+/// Events indexed per transaction.
+const BATCH: usize = 2000;
+
+/// A document's key is its message's time in ms shifted left this far, plus
+/// a counter: keys sort newest first, and a time filter is a key range.
+pub const KEY_SHIFT: u32 = 21;
+
+const SCHEMA: &str = "
+    -- Which message a document is, and the terms it was indexed with: the
+    -- index needs them to take a document out completely (an edit or a
+    -- deletion has overwritten the text in the log by then).
+    CREATE TABLE docs (
+        key             INTEGER PRIMARY KEY,
+        conversation_id INTEGER NOT NULL,
+        seq             INTEGER NOT NULL,
+        sender_id       INTEGER NOT NULL,
+        -- The message's terms (words.rs), space-separated.
+        body            TEXT    NOT NULL,
+        -- Where it is, as terms: a search is limited to the caller's
+        -- conversations (and a sender) inside the index.
+        scope           TEXT    GENERATED ALWAYS AS ('c' || conversation_id || ' u' || sender_id) VIRTUAL,
+        UNIQUE (conversation_id, seq)
+    );
+    CREATE VIRTUAL TABLE hits USING fts5(
+        body, scope, content = 'docs', content_rowid = 'key', tokenize = 'ascii'
+    );
+    -- How far each conversation's log is indexed.
+    CREATE TABLE progress (
+        conversation_id INTEGER PRIMARY KEY,
+        seq             INTEGER NOT NULL
+    );
+";
+
+/// Conversations with changes the indexer has not read yet.
+#[derive(Default)]
+pub struct Feed {
+    state: Mutex<Dirty>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct Dirty {
+    conversations: HashSet<i64>,
+    stopping: bool,
+}
+
+impl Feed {
+    /// Notes that these conversations' logs have new events.
+    pub fn touched(&self, conversations: impl IntoIterator<Item = ConversationId>) {
+        let mut dirty = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let before = dirty.conversations.len();
+        dirty.conversations.extend(conversations.into_iter().map(|c| c.0));
+        if dirty.conversations.len() > before {
+            self.wake.notify_one();
+        }
+    }
+
+    pub fn stop(&self) {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner).stopping = true;
+        self.wake.notify_one();
+    }
+
+    /// Waits for changed conversations; `None` once stopping.
+    fn take(&self) -> Option<Vec<i64>> {
+        let mut dirty = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if dirty.stopping {
+                return None;
+            }
+            if !dirty.conversations.is_empty() {
+                let mut list: Vec<i64> = dirty.conversations.drain().collect();
+                list.sort_unstable();
+                return Some(list);
+            }
+            dirty = self.wake.wait(dirty).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+/// Opens the index at `path`, creating it (or rebuilding it when its schema
+/// is older), for the indexer's thread.
+pub fn open(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // Derived data: a crash can lose the last batches, which the progress
+    // marks (in the same transactions) then index again.
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // Removed words don't linger in free pages either.
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if version != SCHEMA_VERSION {
+        if version != 0 {
+            tracing::info!(from = version, to = SCHEMA_VERSION, "rebuilding the search index");
+        }
+        conn.execute_batch(
+            "DROP TABLE IF EXISTS hits; DROP TABLE IF EXISTS docs; DROP TABLE IF EXISTS progress; VACUUM;",
+        )?;
+        conn.execute_batch(SCHEMA)?;
+        // A removed document's terms leave the index's pages at once rather
+        // than when segments are next merged: a deleted message's words
+        // must not stay in the file.
+        conn.execute("INSERT INTO hits (hits, rank) VALUES ('secure-delete', 1)", [])?;
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    }
+    Ok(conn)
+}
+
+/// Indexes until the feed stops. `main` reads the log; `index` is [`open`]'s.
+pub fn run(main: Connection, mut index: Connection, feed: Arc<Feed>) {
+    match all_conversations(&main) {
+        Ok(all) => feed.touched(all),
+        Err(err) => tracing::error!(%err, "the search indexer cannot list conversations"),
+    }
+    while let Some(conversations) = feed.take() {
+        match index_some(&main, &mut index, &conversations) {
+            Ok(left) => feed.touched(left),
+            Err(err) => {
+                tracing::warn!(%err, "indexing for search failed; retrying");
+                feed.touched(conversations.into_iter().map(ConversationId));
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
+    }
+    // Leave no earlier versions of pages (removed words) in the WAL.
+    if let Err(err) = index.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
+        tracing::warn!(%err, "emptying the search index's WAL failed");
+    }
+}
+
+fn all_conversations(main: &Connection) -> rusqlite::Result<Vec<ConversationId>> {
+    let mut stmt = main.prepare("SELECT id FROM conversations")?;
+    let ids = stmt.query_map([], |row| row.get(0))?;
+    ids.map(|id| id.map(ConversationId)).collect()
+}
+
+/// Indexes what is new in `conversations`, up to [`BATCH`] events in one
+/// transaction; returns the conversations with more to do.
+fn index_some(
+    main: &Connection,
+    index: &mut Connection,
+    conversations: &[i64],
+) -> rusqlite::Result<Vec<ConversationId>> {
+    let tx = index.transaction()?;
+    let mut budget = BATCH;
+    let mut left = Vec::new();
+    for &conversation in conversations {
+        if budget == 0 {
+            left.push(ConversationId(conversation));
+            continue;
+        }
+        let (read, more) = index_conversation(main, &tx, conversation, budget)?;
+        budget -= read;
+        if more {
+            left.push(ConversationId(conversation));
+        }
+    }
+    tx.commit()?;
+    Ok(left)
+}
+
+/// One stored event, as the indexer reads it.
+struct Row {
+    seq: i64,
+    sender: i64,
+    created_at: i64,
+    body: String,
+}
+
+/// Indexes up to `budget` new events of one conversation; returns how many
+/// it read and whether more remain.
+fn index_conversation(
+    main: &Connection,
+    tx: &Connection,
+    conversation: i64,
+    budget: usize,
+) -> rusqlite::Result<(usize, bool)> {
+    let from: i64 = tx
+        .prepare_cached("SELECT seq FROM progress WHERE conversation_id = ?1")?
+        .query_row([conversation], |row| row.get(0))
+        .optional()?
+        .unwrap_or(0);
+    let rows: Vec<Row> = main
+        .prepare_cached(
+            "SELECT seq, sender_id, created_at, body FROM events
+             WHERE conversation_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+        )?
+        .query_map(params![conversation, from, budget as i64 + 1], |row| {
+            Ok(Row {
+                seq: row.get(0)?,
+                sender: row.get(1)?,
+                created_at: row.get(2)?,
+                body: row.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let more = rows.len() > budget;
+    let rows = &rows[..rows.len().min(budget)];
+    for row in rows {
+        // A body this build can't read (from a newer one) has nothing to index.
+        match serde_json::from_str::<EventBody>(&row.body) {
+            Ok(EventBody::Message { .. }) => reindex(tx, conversation, row)?,
+            Ok(EventBody::MessageEdited { target, .. } | EventBody::MessageDeleted { target }) => {
+                let target: Option<Row> = main
+                    .prepare_cached(
+                        "SELECT seq, sender_id, created_at, body FROM events
+                         WHERE id = ?1 AND conversation_id = ?2",
+                    )?
+                    .query_row(params![target.0, conversation], |row| {
+                        Ok(Row {
+                            seq: row.get(0)?,
+                            sender: row.get(1)?,
+                            created_at: row.get(2)?,
+                            body: row.get(3)?,
+                        })
+                    })
+                    .optional()?;
+                if let Some(target) = target {
+                    reindex(tx, conversation, &target)?;
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(last) = rows.last() {
+        tx.prepare_cached("INSERT OR REPLACE INTO progress (conversation_id, seq) VALUES (?1, ?2)")?
+            .execute(params![conversation, last.seq])?;
+    }
+    Ok((rows.len(), more))
+}
+
+/// Makes a message's document match its current text: removed when it has
+/// none (deleted, an image), replaced when it changed.
+fn reindex(tx: &Connection, conversation: i64, message: &Row) -> rusqlite::Result<()> {
+    let text = match serde_json::from_str::<EventBody>(&message.body) {
+        Ok(EventBody::Message {
+            content: MessageContent::Text { text },
+            ..
+        }) => Some(words::index_text(&text)).filter(|t| !t.is_empty()),
+        _ => None,
+    };
+    let existing: Option<(i64, String, String)> = tx
+        .prepare_cached("SELECT key, body, scope FROM docs WHERE conversation_id = ?1 AND seq = ?2")?
+        .query_row(params![conversation, message.seq], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })
+        .optional()?;
+    if let Some((key, body, scope)) = &existing {
+        if text.as_ref() == Some(body) {
+            return Ok(());
+        }
+        tx.prepare_cached("INSERT INTO hits (hits, rowid, body, scope) VALUES ('delete', ?1, ?2, ?3)")?
+            .execute(params![key, body, scope])?;
+    }
+    let key = match (existing, text) {
+        (Some((key, ..)), None) => {
+            tx.prepare_cached("DELETE FROM docs WHERE key = ?1")?.execute([key])?;
+            return Ok(());
+        }
+        (None, None) => return Ok(()),
+        (Some((key, ..)), Some(text)) => {
+            tx.prepare_cached("UPDATE docs SET body = ?2 WHERE key = ?1")?
+                .execute(params![key, text])?;
+            key
+        }
+        (None, Some(text)) => {
+            let key = new_key(tx, message.created_at)?;
+            tx.prepare_cached(
+                "INSERT INTO docs (key, conversation_id, seq, sender_id, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![key, conversation, message.seq, message.sender, text])?;
+            key
+        }
+    };
+    tx.prepare_cached("INSERT INTO hits (rowid, body, scope) SELECT key, body, scope FROM docs WHERE key = ?1")?
+        .execute([key])?;
+    Ok(())
+}
+
+/// The smallest key of time `at` (ms) and after.
+pub fn key_at(at: i64) -> i64 {
+    at.clamp(0, (1 << (63 - KEY_SHIFT)) - 1) << KEY_SHIFT
+}
+
+/// A key for a message sent at `at` that no document has.
+fn new_key(tx: &Connection, at: i64) -> rusqlite::Result<i64> {
+    let base = key_at(at);
+    let last: Option<i64> = tx
+        .prepare_cached("SELECT max(key) FROM docs WHERE key BETWEEN ?1 AND ?2")?
+        .query_row(params![base, base + (1 << KEY_SHIFT) - 1], |row| row.get(0))?;
+    Ok(last.map_or(base, |last| last + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(seq: i64, text: &str) -> Row {
+        Row {
+            seq,
+            sender: 1,
+            created_at: 1_000 + seq,
+            body: serde_json::to_string(&EventBody::Message {
+                content: MessageContent::Text { text: text.into() },
+                reply_to: None,
+            })
+            .unwrap(),
+        }
+    }
+
+    #[test]
+    fn removed_words_leave_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.search.db");
+        let mut conn = open(&path).unwrap();
+        for (seq, text) in [
+            (1, "keep zebracontrolword"),
+            (2, "the xylophonist password"),
+            (3, "other words"),
+        ] {
+            let tx = conn.transaction().unwrap();
+            reindex(&tx, 7, &message(seq, text)).unwrap();
+            tx.commit().unwrap();
+        }
+        let tx = conn.transaction().unwrap();
+        reindex(
+            &tx,
+            7,
+            &Row {
+                body: "{\"type\":\"message\",\"content\":{\"kind\":\"deleted\"}}".into(),
+                ..message(2, "")
+            },
+        )
+        .unwrap();
+        tx.commit().unwrap();
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+        drop(conn);
+        let bytes = std::fs::read(&path).unwrap();
+        let contains = |needle: &str| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
+        assert!(contains("controlword"));
+        assert!(!contains("lophonist"));
+    }
+}
