@@ -93,3 +93,33 @@ fn storm_loses_and_doubles_nothing() -> anyhow::Result<()> {
     assert_eq!(result["duplicated"], 0);
     Ok(())
 }
+
+#[test]
+fn search_indexes_a_corpus_and_finds_every_kind_of_query() -> anyhow::Result<()> {
+    let result = run(&[
+        "search",
+        "--stored",
+        "3000",
+        "--conversations",
+        "40",
+        "--member-of",
+        "10",
+        "--queries",
+        "10",
+        "--rate",
+        "200",
+        "--seconds",
+        "1",
+    ])?;
+    assert_eq!(result["stored_messages"], 3000);
+    assert_eq!(result["searcher_conversations"], 10);
+    assert_eq!(result["live_messages"], 200);
+    for kind in ["word", "prefix", "cjk1", "cjk2"] {
+        assert!(
+            result[format!("search_{kind}_hits_mean")].as_f64() > Some(0.0),
+            "{kind} queries find nothing: {result}"
+        );
+    }
+    assert!(result["index_mib"].as_f64() > Some(0.0));
+    Ok(())
+}

@@ -35,11 +35,14 @@ const BATCH: usize = 2000;
 /// A document's key is its message's time in ms shifted left this far, plus
 /// a counter: keys sort newest first, and a time filter is a key range.
 pub const KEY_SHIFT: u32 = 21;
+/// Keys per millisecond.
+const KEY_SPAN: i64 = 1 << KEY_SHIFT;
 
 const SCHEMA: &str = "
     -- Which message a document is, and the terms it was indexed with: the
     -- index needs them to take a document out completely (an edit or a
-    -- deletion has overwritten the text in the log by then).
+    -- deletion has overwritten the text in the log by then). A message's
+    -- document is found by its key's time, with no index of its own.
     CREATE TABLE docs (
         key             INTEGER PRIMARY KEY,
         conversation_id INTEGER NOT NULL,
@@ -49,11 +52,12 @@ const SCHEMA: &str = "
         body            TEXT    NOT NULL,
         -- Where it is, as terms: a search is limited to the caller's
         -- conversations (and a sender) inside the index.
-        scope           TEXT    GENERATED ALWAYS AS ('c' || conversation_id || ' u' || sender_id) VIRTUAL,
-        UNIQUE (conversation_id, seq)
+        scope           TEXT    GENERATED ALWAYS AS ('c' || conversation_id || ' u' || sender_id) VIRTUAL
     );
     CREATE VIRTUAL TABLE hits USING fts5(
-        body, scope, content = 'docs', content_rowid = 'key', tokenize = 'ascii'
+        body, scope, content = 'docs', content_rowid = 'key', tokenize = 'ascii',
+        -- No per-document sizes: results are newest first, never ranked.
+        columnsize = 0
     );
     -- How far each conversation's log is indexed.
     CREATE TABLE progress (
@@ -270,9 +274,13 @@ fn reindex(tx: &Connection, conversation: i64, message: &Row) -> rusqlite::Resul
         }) => Some(words::index_text(&text)).filter(|t| !t.is_empty()),
         _ => None,
     };
+    let base = key_at(message.created_at);
     let existing: Option<(i64, String, String)> = tx
-        .prepare_cached("SELECT key, body, scope FROM docs WHERE conversation_id = ?1 AND seq = ?2")?
-        .query_row(params![conversation, message.seq], |row| {
+        .prepare_cached(
+            "SELECT key, body, scope FROM docs
+             WHERE key BETWEEN ?1 AND ?2 AND conversation_id = ?3 AND seq = ?4",
+        )?
+        .query_row(params![base, base + KEY_SPAN - 1, conversation, message.seq], |row| {
             Ok((row.get(0)?, row.get(1)?, row.get(2)?))
         })
         .optional()?;
@@ -295,7 +303,7 @@ fn reindex(tx: &Connection, conversation: i64, message: &Row) -> rusqlite::Resul
             key
         }
         (None, Some(text)) => {
-            let key = new_key(tx, message.created_at)?;
+            let key = new_key(tx, base)?;
             tx.prepare_cached(
                 "INSERT INTO docs (key, conversation_id, seq, sender_id, body) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
@@ -313,12 +321,11 @@ pub fn key_at(at: i64) -> i64 {
     at.clamp(0, (1 << (63 - KEY_SHIFT)) - 1) << KEY_SHIFT
 }
 
-/// A key for a message sent at `at` that no document has.
-fn new_key(tx: &Connection, at: i64) -> rusqlite::Result<i64> {
-    let base = key_at(at);
+/// A key no document has, from the first key of its message's time.
+fn new_key(tx: &Connection, base: i64) -> rusqlite::Result<i64> {
     let last: Option<i64> = tx
         .prepare_cached("SELECT max(key) FROM docs WHERE key BETWEEN ?1 AND ?2")?
-        .query_row(params![base, base + (1 << KEY_SHIFT) - 1], |row| row.get(0))?;
+        .query_row(params![base, base + KEY_SPAN - 1], |row| row.get(0))?;
     Ok(last.map_or(base, |last| last + 1))
 }
 

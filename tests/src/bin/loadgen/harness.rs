@@ -1,6 +1,10 @@
 //! Starting a provisioned server and reading its resource use from /proc.
 
-use std::{path::PathBuf, process::Stdio, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
 
 use anyhow::{bail, Context};
 use serde::Deserialize;
@@ -20,6 +24,19 @@ pub struct Provisioned {
     pub pairs: Vec<(i64, i64, i64)>,
     pub group: Option<i64>,
     pub history_conversation: Option<i64>,
+    #[serde(default)]
+    pub corpus: Option<Corpus>,
+}
+
+/// A search corpus (`admin provision --corpus-…`).
+#[derive(Debug, Deserialize)]
+pub struct Corpus {
+    pub searcher_groups: Vec<i64>,
+    pub messages: u32,
+    /// Found once the index has caught up with the corpus.
+    pub last_word: String,
+    /// Queries by kind, drawn from the corpus's text.
+    pub queries: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -32,6 +49,8 @@ pub struct Provision {
     pub ring: u32,
     pub group_size: u32,
     pub history: u32,
+    /// Groups and messages of a search corpus, and how many groups the first user is in.
+    pub corpus: Option<(u32, u32, u32)>,
 }
 
 impl Provision {
@@ -42,6 +61,7 @@ impl Provision {
             ring: 0,
             group_size: 0,
             history: 0,
+            corpus: None,
         }
     }
 
@@ -90,6 +110,16 @@ impl Server {
                 "--history",
                 &provision.history.to_string(),
             ])
+            .args(provision.corpus.iter().flat_map(|(groups, messages, member_of)| {
+                [
+                    "--corpus-groups".to_owned(),
+                    groups.to_string(),
+                    "--corpus-messages".to_owned(),
+                    messages.to_string(),
+                    "--corpus-member-of".to_owned(),
+                    member_of.to_string(),
+                ]
+            }))
             .arg("--out")
             .arg(&out)
             .stdout(Stdio::null())
@@ -144,6 +174,11 @@ impl Server {
             data,
             _dir: dir,
         })
+    }
+
+    /// The server's data directory.
+    pub fn data_dir(&self) -> &Path {
+        self._dir.path()
     }
 
     fn pid(&self) -> u32 {

@@ -10,6 +10,7 @@ mod client;
 mod harness;
 mod report;
 mod scenarios;
+mod search;
 
 use std::path::PathBuf;
 
@@ -79,6 +80,25 @@ enum Scenario {
         #[arg(long, default_value_t = 1000)]
         rate: u32,
     },
+    /// Message search over a stored corpus in English and Chinese: how fast
+    /// it is indexed, query latency by kind, and index lag under live sends.
+    Search {
+        #[arg(long, default_value_t = 1_000_000)]
+        stored: u32,
+        #[arg(long, default_value_t = 1000)]
+        conversations: u32,
+        /// How many of the conversations the searching user is in.
+        #[arg(long, default_value_t = 50)]
+        member_of: u32,
+        /// Queries of each kind (word, words, prefix, cjk1, cjk2, mixed).
+        #[arg(long, default_value_t = 200)]
+        queries: u32,
+        /// Live messages per second while measuring index lag.
+        #[arg(long, default_value_t = 5000)]
+        rate: u32,
+        #[arg(long, default_value_t = 10)]
+        seconds: u32,
+    },
     /// Random-depth history pages from a long conversation.
     History {
         #[arg(long, default_value_t = 100_000)]
@@ -126,5 +146,20 @@ async fn run(options: &harness::Options, scenario: Scenario) -> anyhow::Result<r
         Scenario::Durable { senders, messages } => scenarios::durable(options, senders, messages).await,
         Scenario::Storm { clients, rate } => scenarios::storm(options, clients, rate).await,
         Scenario::History { stored, fetches } => scenarios::history(options, stored, fetches).await,
+        Scenario::Search {
+            stored,
+            conversations,
+            member_of,
+            queries,
+            rate,
+            seconds,
+        } => {
+            let corpus = search::Corpus {
+                stored,
+                conversations,
+                member_of,
+            };
+            search::run(options, corpus, queries, rate, seconds).await
+        }
     }
 }

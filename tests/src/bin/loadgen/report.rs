@@ -1,6 +1,6 @@
 //! Results: a human table and one JSON line.
 
-use std::time::Duration;
+use std::{borrow::Cow, time::Duration};
 
 use serde_json::{Map, Value};
 
@@ -14,7 +14,7 @@ const GENERATOR_STALL_MS: f64 = 50.0;
 
 pub struct Report {
     scenario: String,
-    rows: Vec<(&'static str, Value, &'static str)>,
+    rows: Vec<(Cow<'static, str>, Value, &'static str)>,
 }
 
 impl Report {
@@ -45,7 +45,7 @@ impl Report {
                     Some(&median) if numbers.len() == runs.len() => Value::from(median),
                     _ => value.clone(),
                 };
-                (*name, value, *unit)
+                (name.clone(), value, *unit)
             })
             .collect();
         Report {
@@ -54,8 +54,13 @@ impl Report {
         }
     }
 
-    pub fn add(&mut self, name: &'static str, value: impl Into<Value>, unit: &'static str) -> &mut Self {
-        self.rows.push((name, value.into(), unit));
+    pub fn add(
+        &mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: impl Into<Value>,
+        unit: &'static str,
+    ) -> &mut Self {
+        self.rows.push((name.into(), value.into(), unit));
         self
     }
 
@@ -99,7 +104,7 @@ impl Report {
     }
 
     /// p50/p90/p99/max of latencies given in microseconds, reported in ms.
-    pub fn latencies(&mut self, prefix: &'static str, mut micros: Vec<u64>) -> &mut Self {
+    pub fn latencies(&mut self, prefix: &str, mut micros: Vec<u64>) -> &mut Self {
         micros.sort_unstable();
         let pick = |q: f64| {
             if micros.is_empty() {
@@ -108,28 +113,8 @@ impl Report {
             let at = ((micros.len() as f64 * q).ceil() as usize).clamp(1, micros.len()) - 1;
             (micros[at] as f64 / 1000.0 * 1000.0).round() / 1000.0
         };
-        let names: [(&'static str, f64); 4] = match prefix {
-            "history" => [
-                ("history_p50_ms", 0.5),
-                ("history_p90_ms", 0.9),
-                ("history_p99_ms", 0.99),
-                ("history_max_ms", 1.0),
-            ],
-            "ack" => [
-                ("ack_p50_ms", 0.5),
-                ("ack_p90_ms", 0.9),
-                ("ack_p99_ms", 0.99),
-                ("ack_max_ms", 1.0),
-            ],
-            _ => [
-                ("latency_p50_ms", 0.5),
-                ("latency_p90_ms", 0.9),
-                ("latency_p99_ms", 0.99),
-                ("latency_max_ms", 1.0),
-            ],
-        };
-        for (name, q) in names {
-            self.add(name, pick(q), "ms");
+        for (name, q) in [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("max", 1.0)] {
+            self.add(format!("{prefix}_{name}_ms"), pick(q), "ms");
         }
         self
     }
@@ -146,7 +131,7 @@ impl Report {
         let mut json = Map::new();
         json.insert("scenario".into(), self.scenario.clone().into());
         for (name, value, _) in &self.rows {
-            json.insert((*name).into(), value.clone());
+            json.insert(name.to_string(), value.clone());
         }
         json.insert("loadgen_limited".into(), limited.into());
         println!("{}", Value::Object(json));

@@ -3,6 +3,8 @@
 //! accounts, sessions, contacts, a group and history in bulk for the load
 //! generator (thousands of argon2 logins would measure argon2, not natter).
 
+mod corpus;
+
 use std::{io::Write, path::PathBuf};
 
 use anyhow::Context;
@@ -42,6 +44,15 @@ pub struct ProvisionArgs {
     /// Store this many messages in the first pair's direct conversation.
     #[arg(long, default_value_t = 0)]
     pub history: u32,
+    /// Create this many groups for a search corpus (see `--corpus-messages`).
+    #[arg(long, default_value_t = 0)]
+    pub corpus_groups: u32,
+    /// Messages in English, Chinese and both, spread over the corpus groups.
+    #[arg(long, default_value_t = 0)]
+    pub corpus_messages: u32,
+    /// The first user is in this many of the corpus groups.
+    #[arg(long, default_value_t = 50)]
+    pub corpus_member_of: u32,
     /// Where to write the JSON description (users, tokens, conversations).
     #[arg(long)]
     pub out: PathBuf,
@@ -55,6 +66,8 @@ pub struct Provisioned {
     pub pairs: Vec<(i64, i64, i64)>,
     pub group: Option<i64>,
     pub history_conversation: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub corpus: Option<corpus::Corpus>,
 }
 
 #[derive(Debug, Serialize)]
@@ -140,11 +153,28 @@ async fn provision(config: &Config, args: ProvisionArgs) -> anyhow::Result<()> {
         }
     };
 
+    let corpus = if args.corpus_groups > 0 {
+        let plan = corpus::Plan {
+            groups: args.corpus_groups,
+            messages: args.corpus_messages,
+            member_of: args.corpus_member_of,
+        };
+        let ids: Vec<UserId> = users.iter().map(|u| UserId(u.id)).collect();
+        Some(corpus::write(&pool, &ids, &plan).await?)
+    } else {
+        None
+    };
+
+    // Bulk writes leave a long WAL: fold it into the database file, so the
+    // server starts as it would on a database that has been running.
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&pool).await?;
+
     let description = Provisioned {
         users,
         pairs,
         group,
         history_conversation,
+        corpus,
     };
     let mut file = std::fs::File::create(&args.out).with_context(|| format!("cannot write {}", args.out.display()))?;
     file.write_all(&serde_json::to_vec(&description)?)?;
