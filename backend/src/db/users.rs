@@ -104,9 +104,11 @@ pub async fn exists(conn: &mut sqlx::SqliteConnection, id: UserId) -> sqlx::Resu
     Ok(found.is_some())
 }
 
-/// Users whose username starts with `prefix` (ignoring ASCII case) or any
-/// word of whose display name does (ignoring case and accents), ordered by
-/// username, after `cursor`; never `caller`, nor users who blocked `caller`.
+/// Users whose username starts with `prefix` (ignoring ASCII case), any
+/// word of whose display name or username does (ignoring case and
+/// accents), or — for Chinese, Japanese or Korean — whose display name
+/// contains it; ordered by username, after `cursor`; never `caller`, nor
+/// users who blocked `caller`.
 pub async fn search(
     pool: &SqlitePool,
     caller: UserId,
@@ -127,10 +129,14 @@ pub async fn search(
     // as the end of the query.
     let phrase: String = prefix.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     let words = format!("\"{}\"*", phrase.replace('"', "\"\""));
+    // Names in scripts without spaces are one word to the index: look
+    // inside them (a scan, for these queries only).
+    let inside = crate::search::words::has_unspaced(prefix).then(|| format!("%{escaped}%"));
     sqlx::query_as(
         "SELECT id, username, display_name, created_at FROM users u
          WHERE (username LIKE ?1 ESCAPE '\\'
-                OR id IN (SELECT rowid FROM users_by_name_words WHERE users_by_name_words MATCH ?2))
+                OR id IN (SELECT rowid FROM users_by_name_words WHERE users_by_name_words MATCH ?2)
+                OR display_name LIKE ?6 ESCAPE '\\')
            AND username > ?3
            AND id <> ?4
            AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = u.id AND b.blocked = ?4)
@@ -141,6 +147,7 @@ pub async fn search(
     .bind(cursor.unwrap_or(""))
     .bind(caller.0)
     .bind(i64::from(limit))
+    .bind(inside)
     .fetch_all(pool)
     .await
 }
@@ -178,6 +185,7 @@ mod tests {
         assert_eq!(names(&pool, me, "smi").await, ["zoe"]);
         assert_eq!(names(&pool, me, "ZOE O'BR").await, ["zoe"]);
         assert!(names(&pool, me, "ovelace").await.is_empty(), "inside a word");
+        assert!(names(&pool, me, "me").await.is_empty(), "never the caller");
 
         set_display_name(&pool, ada, &DisplayName::parse("Countess").unwrap(), 2)
             .await
@@ -188,5 +196,32 @@ mod tests {
         for odd in ["\"", "\"love", "love*", "NEAR(a b)", "a\0b", "-", "^", "a OR b", ":"] {
             search(&pool, me, odd, None, 50).await.expect(odd);
         }
+    }
+
+    /// Any word of a username finds it; a Chinese, Japanese or Korean name
+    /// is found by any part of it, one character or more.
+    #[tokio::test]
+    async fn usernames_by_any_word_and_cjk_names_by_any_part() {
+        let (pool, _dir) = temp_pool().await;
+        let me = user(&pool, "me").await;
+        user(&pool, "ada_lovelace").await;
+        user(&pool, "grace.hopper-1906").await;
+        let wang = user(&pool, "wang").await;
+        let kim = user(&pool, "kim").await;
+        set_display_name(&pool, wang, &DisplayName::parse("王小明").unwrap(), 1)
+            .await
+            .unwrap();
+        set_display_name(&pool, kim, &DisplayName::parse("김민준").unwrap(), 1)
+            .await
+            .unwrap();
+
+        assert_eq!(names(&pool, me, "lovel").await, ["ada_lovelace"]);
+        assert_eq!(names(&pool, me, "HOPPER").await, ["grace.hopper-1906"]);
+        assert_eq!(names(&pool, me, "1906").await, ["grace.hopper-1906"]);
+        assert_eq!(names(&pool, me, "小明").await, ["wang"]);
+        assert_eq!(names(&pool, me, "明").await, ["wang"]);
+        assert_eq!(names(&pool, me, "민준").await, ["kim"]);
+        assert!(names(&pool, me, "明小").await.is_empty());
+        assert!(names(&pool, me, "%").await.is_empty(), "LIKE's wildcards are text");
     }
 }

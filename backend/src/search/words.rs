@@ -127,6 +127,11 @@ fn is_accent(c: char) -> bool {
         | '\u{20D0}'..='\u{20FF}' | '\u{FE20}'..='\u{FE2F}')
 }
 
+/// True when `text` has characters of a script written without spaces.
+pub fn has_unspaced(text: &str) -> bool {
+    text.chars().any(is_unspaced)
+}
+
 /// Scripts written without spaces between words: every character is a term.
 fn is_unspaced(c: char) -> bool {
     matches!(c,

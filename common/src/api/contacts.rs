@@ -9,8 +9,9 @@ use crate::ids::{ConversationId, RequestId, UserId};
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
 pub struct UserSearch {
-    /// Prefix of a username, or of any word of a display name
-    /// (case-insensitive), 1–64 characters.
+    /// Prefix of a username, or of any word of a display name or username
+    /// (case-insensitive), or part of a Chinese, Japanese or Korean
+    /// display name; 1–64 characters.
     pub q: String,
     /// Page size, 1–50 (default 20).
     #[serde(default)]
