@@ -47,3 +47,4 @@ bench:
 	$(LOADGEN) durable --senders 64 --messages 500
 	$(LOADGEN) history --stored 200000 --fetches 2000
 	$(LOADGEN) storm --clients 5000 --rate 2000
+	$(LOADGEN) search --stored 200000 --queries 100

@@ -22,7 +22,7 @@ use natter_common::{
     events::{EventBody, MessageContent},
     ids::ConversationId,
 };
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use super::words;
 
@@ -31,6 +31,10 @@ const SCHEMA_VERSION: i64 = 1;
 
 /// Events indexed per transaction.
 const BATCH: usize = 2000;
+/// Once caught up, how long new changes gather before they are indexed:
+/// each transaction writes a segment that FTS5 later merges, so a few
+/// larger ones cost far less than one per message.
+const LINGER: Duration = Duration::from_millis(100);
 
 /// A document's key is its message's time in ms shifted left this far, plus
 /// a counter: keys sort newest first, and a time filter is a key range.
@@ -95,14 +99,22 @@ impl Feed {
         self.wake.notify_one();
     }
 
-    /// Waits for changed conversations; `None` once stopping.
-    fn take(&self) -> Option<Vec<i64>> {
+    /// Waits for changed conversations, then `linger` more for others to
+    /// join them; `None` once stopping.
+    fn take(&self, linger: Duration) -> Option<Vec<i64>> {
         let mut dirty = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
             if dirty.stopping {
                 return None;
             }
             if !dirty.conversations.is_empty() {
+                (dirty, _) = self
+                    .wake
+                    .wait_timeout_while(dirty, linger, |d| !d.stopping)
+                    .unwrap_or_else(PoisonError::into_inner);
+                if dirty.stopping {
+                    return None;
+                }
                 let mut list: Vec<i64> = dirty.conversations.drain().collect();
                 list.sort_unstable();
                 return Some(list);
@@ -115,7 +127,10 @@ impl Feed {
 /// Opens the index at `path`, creating it (or rebuilding it when its schema
 /// is older), for the indexer's thread.
 pub fn open(path: &Path) -> rusqlite::Result<Connection> {
-    let conn = Connection::open(path)?;
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     // Derived data: a crash can lose the last batches, which the progress
@@ -147,9 +162,15 @@ pub fn run(main: Connection, mut index: Connection, feed: Arc<Feed>) {
         Ok(all) => feed.touched(all),
         Err(err) => tracing::error!(%err, "the search indexer cannot list conversations"),
     }
-    while let Some(conversations) = feed.take() {
+    lower_priority();
+    let mut linger = Duration::ZERO;
+    while let Some(conversations) = feed.take(linger) {
         match index_some(&main, &mut index, &conversations) {
-            Ok(left) => feed.touched(left),
+            Ok(left) => {
+                // Behind: go on at once. Caught up: let the next changes gather.
+                linger = if left.is_empty() { LINGER } else { Duration::ZERO };
+                feed.touched(left);
+            }
             Err(err) => {
                 tracing::warn!(%err, "indexing for search failed; retrying");
                 feed.touched(conversations.into_iter().map(ConversationId));
@@ -160,6 +181,20 @@ pub fn run(main: Connection, mut index: Connection, feed: Arc<Feed>) {
     // Leave no earlier versions of pages (removed words) in the WAL.
     if let Err(err) = index.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
         tracing::warn!(%err, "emptying the search index's WAL failed");
+    }
+}
+
+/// Indexing is background work: the log's writer and the fan-out must not
+/// wait for it. SCHED_IDLE runs the thread only on a CPU nothing else wants
+/// and lets any other thread that wakes take the CPU from it at once (a
+/// nice value still costs the sends' latency); it catches up once a burst
+/// is over.
+fn lower_priority() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `param` outlives the call; 0 means the calling thread.
+    let done = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+    if done != 0 {
+        tracing::debug!("the search indexer keeps its scheduling priority");
     }
 }
 
