@@ -417,3 +417,60 @@ async fn a_lost_index_is_rebuilt_from_the_log_at_start() -> anyhow::Result<()> {
     until(&bob, "果", |p| p.items.len() == 1).await?;
     Ok(())
 }
+
+/// Past 500 conversations the caller's scope is checked hit by hit instead
+/// of inside the index query: the same rules hold.
+#[tokio::test]
+async fn a_member_of_hundreds_of_conversations_finds_only_theirs() -> anyhow::Result<()> {
+    let (server, data) = TestServer::provisioned(
+        &[
+            "--users",
+            "5",
+            "--ring",
+            "0",
+            "--corpus-groups",
+            "800",
+            "--corpus-messages",
+            "4000",
+            "--corpus-member-of",
+            "520",
+        ],
+        &FAST,
+    )
+    .await?;
+    let busy = Authed::from_token(&server, &data.users[0].token).await?;
+    let other = Authed::from_token(&server, &data.users[1].token).await?;
+    let mine: HashSet<ConversationId> = busy
+        .get_json::<Vec<natter_common::api::Conversation>>("api/v1/conversations")
+        .await?
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(mine.len(), 520);
+    // Indexed once the last message (in the last group, indexed last) is found.
+    until(&busy, "zzcorpusdone", |p| p.items.len() == 1).await?;
+
+    let mut seen = HashSet::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..200 {
+        let params = cursor
+            .as_ref()
+            .map_or("limit=50".to_owned(), |c| format!("limit=50&cursor={c}"));
+        let page = search_with(&busy, "the", &params).await?;
+        for hit in &page.items {
+            assert!(mine.contains(&hit.conversation_id), "{hit:?} is not the caller's");
+            assert!(seen.insert((hit.conversation_id, hit.seq)), "{hit:?} twice");
+        }
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert!(seen.len() > 100, "only {} hits", seen.len());
+    let elsewhere = search_with(&other, "the", "limit=50").await?;
+    assert!(
+        elsewhere.items.iter().any(|h| !mine.contains(&h.conversation_id)),
+        "the corpus has matches outside the busy user's conversations"
+    );
+    Ok(())
+}
