@@ -360,3 +360,42 @@ async fn every_api_route_needs_a_session() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Page sizes outside a listing's range are a client's bug: refused with the
+/// field named, never quietly clamped.
+#[tokio::test]
+async fn page_sizes_outside_their_range_are_refused() -> anyhow::Result<()> {
+    let server = TestServer::spawn().await?;
+    let [ann, bob] = register_all(&server, ["limit_ann", "limit_bob"]).await?;
+    let dm = befriend(&ann, &bob).await?;
+    let group: Group = expect_json(
+        ann.post(
+            "api/v1/groups",
+            serde_json::json!({"name": "Limits", "member_ids": [bob.id()]}),
+        )
+        .await?,
+        StatusCode::CREATED,
+    )
+    .await?;
+    let routes = [
+        (format!("api/v1/conversations/{}/events", dm.0), 100),
+        (format!("api/v1/groups/{}/members", group.id.0), 100),
+        ("api/v1/users/search?q=limit".to_owned(), 50),
+        ("api/v1/search/messages?q=limit".to_owned(), 50),
+    ];
+    for (route, max) in routes {
+        let join = if route.contains('?') { '&' } else { '?' };
+        for limit in [0, max + 1] {
+            let response = ann.get(&format!("{route}{join}limit={limit}")).await?;
+            let error = expect_error(response, StatusCode::BAD_REQUEST).await?;
+            assert_eq!(
+                error.code,
+                ErrorCode::InvalidInput { field: "limit".into() },
+                "{route} limit={limit}"
+            );
+        }
+        let response = ann.get(&format!("{route}{join}limit={max}")).await?;
+        assert_eq!(response.status(), StatusCode::OK, "{route} limit={max}");
+    }
+    Ok(())
+}

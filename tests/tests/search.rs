@@ -372,6 +372,14 @@ async fn bad_queries_are_refused_with_the_field_named() -> anyhow::Result<()> {
             "{cursor}"
         );
     }
+    for limit in [0, 51] {
+        let response = ann.get(&format!("api/v1/search/messages?q=hi&limit={limit}")).await?;
+        assert_eq!(
+            expect_error(response, StatusCode::BAD_REQUEST).await?.code,
+            invalid("limit"),
+            "{limit}"
+        );
+    }
     let response = ann.get("api/v1/search/messages?q=hi&conversation_id=999999").await?;
     assert_eq!(
         expect_error(response, StatusCode::NOT_FOUND).await?.code,

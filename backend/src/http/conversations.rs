@@ -8,7 +8,7 @@ use natter_common::{
     ErrorBody, ErrorCode,
 };
 
-use super::extract::{ApiPath, ApiQuery};
+use super::extract::{page_limit, ApiPath, ApiQuery};
 use crate::{
     auth::AuthUser,
     db::{self, events::Window},
@@ -50,7 +50,7 @@ pub async fn history(
             ));
         }
     };
-    let limit = query.limit.unwrap_or(50).clamp(1, MAX_HISTORY_PAGE);
+    let limit = page_limit(query.limit, 50, MAX_HISTORY_PAGE)?;
     if !db::conversations::is_member(&state.pool, id, auth.user_id).await? {
         return Err(AppError::new(ErrorCode::NotFound, "No such conversation."));
     }

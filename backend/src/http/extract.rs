@@ -64,3 +64,16 @@ impl From<QueryRejection> for AppError {
         )
     }
 }
+
+/// A page size from the query: `default` when absent, refused outside
+/// 1–`max` (a client asking for 0 or 1 000 has a bug worth hearing about).
+pub fn page_limit(limit: Option<u32>, default: u32, max: u32) -> Result<u32, AppError> {
+    match limit {
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(_) => Err(AppError::new(
+            ErrorCode::InvalidInput { field: "limit".into() },
+            format!("`limit` is 1–{max}."),
+        )),
+    }
+}

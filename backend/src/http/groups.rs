@@ -10,7 +10,7 @@ use natter_common::{
 };
 use serde::Deserialize;
 
-use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::extract::{page_limit, ApiJson, ApiPath, ApiQuery};
 use crate::{
     auth::AuthUser,
     error::{AppError, AppResult},
@@ -113,7 +113,7 @@ pub async fn members(
     ApiPath(id): ApiPath<i64>,
     ApiQuery(page): ApiQuery<MemberPage>,
 ) -> AppResult<Json<Page<Member>>> {
-    let limit = page.limit.unwrap_or(MAX_PAGE_SIZE).clamp(1, MAX_PAGE_SIZE);
+    let limit = page_limit(page.limit, MAX_PAGE_SIZE, MAX_PAGE_SIZE)?;
     let after = page.cursor.as_deref().and_then(|c| c.parse().ok()).unwrap_or(0);
     let items = groups::members(&state.pool, auth.user_id, ConversationId(id), after, limit).await?;
     let next_cursor = (items.len() == limit as usize)

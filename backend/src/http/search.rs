@@ -7,7 +7,7 @@ use natter_common::{
     ErrorBody, ErrorCode,
 };
 
-use super::extract::ApiQuery;
+use super::extract::{page_limit, ApiQuery};
 use crate::{
     auth::AuthUser,
     db,
@@ -56,7 +56,7 @@ pub async fn messages(
         before: search.before,
         after: search.after,
         cursor,
-        limit: search.limit.unwrap_or(20).clamp(1, 50),
+        limit: page_limit(search.limit, 20, 50)?,
     };
     let found = state.search.find(&state.pool, &query, &conversations, &filters).await?;
     Ok(Json(Page {

@@ -8,7 +8,7 @@ use natter_common::{
     ErrorBody, ErrorCode,
 };
 
-use super::extract::{ApiPath, ApiQuery};
+use super::extract::{page_limit, ApiPath, ApiQuery};
 use crate::{
     auth::AuthUser,
     db,
@@ -34,7 +34,7 @@ pub async fn search(
             format!("Search for 1–{SEARCH_QUERY_MAX_CHARS} characters."),
         ));
     }
-    let limit = query.limit.unwrap_or(20).clamp(1, 50);
+    let limit = page_limit(query.limit, 20, 50)?;
     let rows = db::users::search(&state.pool, auth.user_id, q, query.cursor.as_deref(), limit).await?;
     let next_cursor = (rows.len() == limit as usize)
         .then(|| rows.last().map(|r| r.username.clone()))
