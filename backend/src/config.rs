@@ -49,6 +49,14 @@ pub struct Config {
     #[arg(long, env = "NATTER_HEADER_TIMEOUT_SECS", default_value_t = 30)]
     pub header_timeout_secs: u64,
 
+    /// Seconds a client may take to send a whole JSON request body.
+    #[arg(long, env = "NATTER_BODY_TIMEOUT_SECS", default_value_t = 15)]
+    pub body_timeout_secs: u64,
+
+    /// Seconds a client may take to send a whole upload.
+    #[arg(long, env = "NATTER_UPLOAD_TIMEOUT_SECS", default_value_t = 120)]
+    pub upload_timeout_secs: u64,
+
     /// Login and register attempts allowed per client address per minute.
     #[arg(long, env = "NATTER_AUTH_RATE_PER_MINUTE", default_value_t = 10)]
     pub auth_rate_per_minute: u32,

@@ -17,6 +17,8 @@ pub enum ErrorCode {
     InvalidInput { field: String },
     /// The body is larger than the server accepts.
     PayloadTooLarge { max_bytes: u64 },
+    /// The request body did not arrive in the time the server gives it.
+    RequestTimeout,
     /// No valid session: missing, unknown, expired or revoked token.
     Unauthorized,
     /// Username and password do not match an account. Deliberately the same
@@ -67,6 +69,7 @@ impl ErrorCode {
             Self::NotFound => 404,
             Self::UsernameTaken => 409,
             Self::PayloadTooLarge { .. } => 413,
+            Self::RequestTimeout => 408,
             Self::UnsupportedMedia => 415,
             Self::RateLimited { .. } => 429,
             Self::Unavailable => 503,

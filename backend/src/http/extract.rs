@@ -29,6 +29,9 @@ pub struct ApiQuery<T>(pub T);
 
 impl From<JsonRejection> for AppError {
     fn from(rejection: JsonRejection) -> Self {
+        if super::body::is_timeout(&rejection) {
+            return super::body::timed_out();
+        }
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             return AppError::new(
                 ErrorCode::PayloadTooLarge {

@@ -42,6 +42,9 @@ fn too_large(max: u64) -> AppError {
 }
 
 fn bad_upload(err: MultipartError, max: u64) -> AppError {
+    if super::body::is_timeout(&err) {
+        return super::body::timed_out();
+    }
     // The body limit can trip inside the multipart parser before our count does.
     if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
         return too_large(max);

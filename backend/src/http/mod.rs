@@ -2,6 +2,7 @@
 //! document, and the SPA, with the layers every response passes through.
 
 mod auth;
+mod body;
 mod contacts;
 mod conversations;
 mod extract;
@@ -10,10 +11,13 @@ mod health;
 mod me;
 mod media;
 mod openapi;
+pub(crate) mod origin;
 mod search;
 mod security;
 mod spa;
 mod users;
+
+use std::time::Duration;
 
 use axum::{
     extract::DefaultBodyLimit,
@@ -67,7 +71,15 @@ pub fn router(state: AppState, spa: SpaIndex) -> Router {
         .route("/conversations/{id}/receipts", get(conversations::receipts))
         .route("/search/messages", get(search::messages))
         .fallback(|| async { AppError::not_found() })
-        .layer(DefaultBodyLimit::max(MAX_JSON_BODY_BYTES));
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(
+            body::Bounds {
+                max_bytes: MAX_JSON_BODY_BYTES as u64,
+                shown_max: MAX_JSON_BODY_BYTES as u64,
+                deadline: Duration::from_secs(state.config.body_timeout_secs.max(1)),
+            },
+            body::bounded,
+        ));
     // Uploads count their own bytes against the configured limit; the body
     // limit here only stops what can't possibly fit.
     let upload_limit = usize::try_from(state.config.max_upload_bytes)
@@ -75,8 +87,18 @@ pub fn router(state: AppState, spa: SpaIndex) -> Router {
         .saturating_add(64 * 1024);
     let uploads = Router::new()
         .route("/media", post(media::upload))
-        .layer(DefaultBodyLimit::max(upload_limit));
-    let api = uploads.merge(api);
+        .layer(DefaultBodyLimit::max(upload_limit))
+        .layer(middleware::from_fn_with_state(
+            body::Bounds {
+                max_bytes: upload_limit as u64,
+                shown_max: state.config.max_upload_bytes,
+                deadline: Duration::from_secs(state.config.upload_timeout_secs.max(1)),
+            },
+            body::bounded,
+        ));
+    let api = uploads
+        .merge(api)
+        .layer(middleware::from_fn_with_state(state.clone(), origin::same_origin));
 
     let index = spa.clone();
     let fallback = move |uri: Uri| {
