@@ -115,7 +115,19 @@ async fn serve(socket: &mut WebSocket, session: &mut Session, outbox: &Outbox, b
             next = socket.recv(), if !closing => {
                 deadline.as_mut().reset(Instant::now() + IDLE_TIMEOUT);
                 let go_on = match next {
-                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                    None => return,
+                    Some(Ok(Message::Close(_))) => {
+                        // The library queued its answer to the client's close
+                        // (RFC 6455 §5.5.1): send it before letting go.
+                        let _ = timed(socket.flush()).await;
+                        return;
+                    }
+                    Some(Err(err)) => {
+                        if let Some((code, reason)) = close_for(&err) {
+                            let _ = close_with(socket, code, reason).await;
+                        }
+                        return;
+                    }
                     Some(Ok(Message::Text(text))) => Box::pin(session.handle(text)).await,
                     Some(Ok(Message::Binary(_))) => session.refuse(ErrorCode::BadRequest, "Frames are JSON text, not binary."),
                     // Pings are answered by the library; any traffic counts as life.
@@ -211,6 +223,23 @@ async fn timed<E>(write: impl std::future::Future<Output = Result<(), E>>) -> Re
         Ok(Ok(())) => Ok(()),
         _ => Err(()),
     }
+}
+
+/// The close code a broken client frame earns (RFC 6455 §7.4.1), if the
+/// connection can still carry one.
+fn close_for(err: &axum::Error) -> Option<(u16, &'static str)> {
+    use tungstenite::Error;
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(err) = cause {
+        match err.downcast_ref::<Error>() {
+            Some(Error::Capacity(_)) => return Some((1009, "frame too large")),
+            Some(Error::Utf8(_)) => return Some((1007, "invalid UTF-8")),
+            Some(Error::Protocol(_)) => return Some((1002, "protocol error")),
+            Some(_) => return None,
+            None => cause = err.source(),
+        }
+    }
+    None
 }
 
 async fn close_with(sink: &mut WebSocket, code: u16, reason: &'static str) -> Result<(), ()> {
