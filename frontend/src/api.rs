@@ -3,9 +3,9 @@
 use gloo_net::http::{Request, RequestBuilder, Response};
 use natter_common::{
     api::{
-        AddMembers, Contact, ContactRequests, Conversation, Group, History, LoginRequest, Member, NewContactRequest,
-        NewGroup, Page, Receipt, RegisterRequest, RenameGroup, RequestOutcome, Role, SessionCreated, SessionInfo,
-        SetRole, UpdateProfileRequest, User,
+        AddMembers, Contact, ContactRequests, Conversation, Group, History, LoginRequest, Member, MessageHit,
+        MessageSearch, NewContactRequest, NewGroup, Page, Receipt, RegisterRequest, RenameGroup, RequestOutcome, Role,
+        SessionCreated, SessionInfo, SetRole, UpdateProfileRequest, User,
     },
     ids::{ConversationId, RequestId, SessionId, UserId},
     ErrorBody, ErrorCode,
@@ -122,15 +122,35 @@ pub async fn conversations() -> ApiResult<Vec<Conversation>> {
     fetch(Request::get(&url("conversations"))).await
 }
 
-/// The newest page of a conversation's log, or the page before `before`.
+/// How far each other member has read a conversation.
 pub async fn receipts(id: ConversationId) -> ApiResult<Vec<Receipt>> {
     fetch(Request::get(&url(&format!("conversations/{}/receipts", id.0)))).await
 }
 
-pub async fn history(id: ConversationId, before: Option<i64>) -> ApiResult<History> {
-    let before = before.map(|seq| format!("&before={seq}")).unwrap_or_default();
+/// Which page of a conversation's log to read.
+#[derive(Debug, Clone, Copy)]
+pub enum Slice {
+    Newest,
+    Before(i64),
+    After(i64),
+    /// The page with this seq in its middle.
+    Around(i64),
+}
+
+/// Messages in a page of history.
+pub const PAGE: i64 = 50;
+
+/// A page of a conversation's log (ascending). `more` says whether events
+/// remain in the direction read: older ones, or newer ones for `After`.
+pub async fn history(id: ConversationId, slice: Slice) -> ApiResult<History> {
+    let from = match slice {
+        Slice::Newest => String::new(),
+        Slice::Before(seq) => format!("&before={seq}"),
+        Slice::After(seq) => format!("&after={seq}"),
+        Slice::Around(seq) => format!("&around={seq}"),
+    };
     fetch(Request::get(&url(&format!(
-        "conversations/{}/events?limit=50{before}",
+        "conversations/{}/events?limit={PAGE}{from}",
         id.0
     ))))
     .await
@@ -175,6 +195,25 @@ pub async fn set_role(id: ConversationId, user: UserId, role: Role) -> ApiResult
         &SetRole { role },
     )
     .await
+}
+
+// Search.
+
+/// Messages matching `search.q` in my conversations, newest first.
+pub async fn search_messages(search: &MessageSearch) -> ApiResult<Page<MessageHit>> {
+    let mut query = format!("q={}", js_sys_encode(&search.q));
+    let mut add = |name: &str, value: Option<String>| {
+        if let Some(value) = value {
+            query.push_str(&format!("&{name}={}", js_sys_encode(&value)));
+        }
+    };
+    add("conversation_id", search.conversation_id.map(|id| id.0.to_string()));
+    add("from", search.from.map(|id| id.0.to_string()));
+    add("before", search.before.map(|ms| ms.to_string()));
+    add("after", search.after.map(|ms| ms.to_string()));
+    add("limit", search.limit.map(|n| n.to_string()));
+    add("cursor", search.cursor.clone());
+    fetch(Request::get(&url(&format!("search/messages?{query}")))).await
 }
 
 // Plumbing.

@@ -14,7 +14,7 @@ use crate::{
         new_group::NewGroupPage, profile::ProfilePage, register::RegisterPage, shell::Shell, welcome::Welcome,
     },
     socket,
-    state::{use_auth, Auth, Changes},
+    state::{use_auth, Auth, Changes, Reveal},
 };
 
 #[component]
@@ -25,6 +25,7 @@ pub fn App() -> impl IntoView {
     provide_context(auth);
     provide_context(changes);
     provide_context(chat);
+    provide_context(Reveal::new());
     spawn_local(async move {
         // A failed check leaves us signed out; the login page will say more.
         auth.user.set(api::me().await.ok().flatten());

@@ -9,10 +9,13 @@
 //! at a time; no match, and a query the server refuses, are said so; and
 //! axe-core finds nothing serious in the dialog, light or dark.
 //!
-//! States are awaited with `wait_js` (polled, bounded). The mark on the
-//! message lasts a moment only, so whether it was seen in view is recorded
-//! by the page itself, every animation frame, from before the result is
-//! chosen ([`watch_landing`]).
+//! States are awaited with `wait_js` (polled, bounded), and the search
+//! index, which follows the log asynchronously, with [`indexed`]. The mark
+//! on the message lasts a moment only, so whether it was seen in view is
+//! recorded by the page itself, every animation frame, from before the
+//! result is chosen ([`watch_landing`]).
+
+use std::time::Duration;
 
 use anyhow::{ensure, Context};
 use fantoccini::{
@@ -39,6 +42,11 @@ const DESKTOP: (u32, u32) = (1280, 800);
 const PHONE: (u32, u32) = (375, 812);
 /// Messages sent before waiting for their acks.
 const BURST: usize = 100;
+/// How long the search index may take to show what was sent (it follows
+/// the log asynchronously).
+const INDEXED_WITHIN: Duration = Duration::from_secs(20);
+/// The last message [`long_chat`] sends: once it is found, so is the rest.
+const NEWEST: &str = "the newest message";
 
 // ---------------------------------------------------------------------------
 // In the page.
@@ -251,7 +259,7 @@ async fn long_chat(
     fill(&mut ws, conversation, 1, before).await?;
     ws.post_text(conversation, "the-one", text).await?;
     fill(&mut ws, conversation, before + 1, after).await?;
-    let newest = ws.post_text(conversation, "last", "the newest message").await?;
+    let newest = ws.post_text(conversation, "last", NEWEST).await?;
     WsClient::connect(server, &reader.token)
         .await?
         .mark_read(conversation, newest.seq)
@@ -273,21 +281,29 @@ async fn fill(ws: &mut WsClient, conversation: ConversationId, first: usize, cou
     Ok(())
 }
 
-/// The server finds `text` for `user` searching `q` (so a failure in the
-/// browser is the app's).
-async fn server_finds(user: &Authed, q: &str, text: &str) -> anyhow::Result<()> {
+/// Waits (bounded) until the server finds each of `texts` for `user`
+/// searching `q`: the index follows the log asynchronously, and a failure
+/// in the browser should be the app's.
+async fn indexed(user: &Authed, q: &str, texts: &[&str]) -> anyhow::Result<()> {
     let path = format!("api/v1/search/messages?q={}", encode(q));
-    let page: Page<MessageHit> = user.get_json(&path).await?;
-    let joined: Vec<String> = page
-        .items
-        .iter()
-        .map(|hit| hit.snippet.parts.iter().map(|p| p.text.as_str()).collect())
-        .collect();
-    ensure!(
-        joined.iter().any(|t| text.contains(t.as_str()) || t.contains(text)),
-        "the server does not find {text:?} for {q:?}: {joined:?}"
-    );
-    Ok(())
+    let deadline = tokio::time::Instant::now() + INDEXED_WITHIN;
+    loop {
+        let page: Page<MessageHit> = user.get_json(&path).await?;
+        let found: Vec<String> = page
+            .items
+            .iter()
+            .map(|hit| hit.snippet.parts.iter().map(|p| p.text.as_str()).collect())
+            .collect();
+        if texts.iter().all(|text| found.iter().any(|f| f == text)) {
+            return Ok(());
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the server does not find {texts:?} for {q:?} within {} s: {found:?}",
+            INDEXED_WITHIN.as_secs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Percent-encodes a query value (UTF-8 bytes outside the unreserved set).
@@ -315,7 +331,8 @@ async fn ctrl_k_finds_a_message_far_up_and_opens_the_chat_there() -> anyhow::Res
     let [ann, bob] = register_all(&server, ["zeb_ann", "zeb_bob"]).await?;
     let dm = befriend(&ann, &bob).await?;
     long_chat(&server, &ann, &bob, dm, (5, TEXT, 295)).await?;
-    server_finds(&bob, "zebra", TEXT).await?;
+    indexed(&bob, "newest", &[NEWEST]).await?;
+    indexed(&bob, "zebra", &[TEXT]).await?;
 
     let url = server.url.clone();
     Browser::launch()
@@ -403,7 +420,8 @@ async fn on_a_phone_slash_searches_chinese_and_a_tap_opens_the_chat_screen() -> 
     let [ann, bob] = register_all(&server, ["cjk_ann", "cjk_bob"]).await?;
     let dm = befriend(&ann, &bob).await?;
     long_chat(&server, &ann, &bob, dm, (10, TEXT, 140)).await?;
-    server_finds(&bob, "会议", TEXT).await?;
+    indexed(&bob, "newest", &[NEWEST]).await?;
+    indexed(&bob, "会议", &[TEXT]).await?;
 
     let url = server.url.clone();
     Browser::launch()
@@ -477,7 +495,7 @@ async fn results_are_grouped_move_by_keyboard_and_narrow_to_the_open_conversatio
         .await?
         .post_text(with_cat, "c1", CAT_SAYS)
         .await?;
-    server_finds(&ann, "pineapple", BOB_SAYS).await?;
+    indexed(&ann, "pineapple", &[BOB_SAYS, CAT_SAYS]).await?;
 
     let url = server.url.clone();
     // In the dark scheme (the other tests run in the light one).
@@ -501,6 +519,11 @@ async fn results_are_grouped_move_by_keyboard_and_narrow_to_the_open_conversatio
 
             // "In this conversation": only the open one's.
             click(&c, Locator::Id("search-here")).await?;
+            results_are(&c, "pine", &[(BOB_SAYS, bob_title)]).await?;
+            // The same message found by another word shows that word marked.
+            search_for(&c, "pizza").await?;
+            results_are(&c, "pizza", &[(BOB_SAYS, bob_title)]).await?;
+            search_for(&c, "pine").await?;
             results_are(&c, "pine", &[(BOB_SAYS, bob_title)]).await?;
             click(&c, Locator::Id("search-here")).await?;
             results_are(&c, "pine", &[(CAT_SAYS, cat_title), (BOB_SAYS, bob_title)]).await?;

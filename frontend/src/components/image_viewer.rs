@@ -131,9 +131,9 @@ fn thumbnail(seq: Option<i64>, media_id: &str) -> Option<HtmlElement> {
         .find(|el| el.get_attribute("data-media").as_deref() == Some(media_id))
 }
 
-/// Keeps Tab and Shift+Tab among the viewer's controls (it is modal).
-fn trap_focus(ev: &web_sys::KeyboardEvent, dialog: &web_sys::HtmlDivElement) {
-    let Ok(controls) = dialog.query_selector_all("a[href], button") else {
+/// Keeps Tab and Shift+Tab among a modal dialog's controls.
+pub(crate) fn trap_focus(ev: &web_sys::KeyboardEvent, dialog: &web_sys::Element) {
+    let Ok(controls) = dialog.query_selector_all("a[href], button:not([disabled]), input:not([disabled])") else {
         return;
     };
     let controls: Vec<HtmlElement> = (0..controls.length())

@@ -59,7 +59,7 @@ impl Rows {
 }
 
 /// Local time as "14:05", and in full for the tooltip, and ISO for `datetime`.
-fn times(ms: i64) -> (String, String, String) {
+pub(crate) fn times(ms: i64) -> (String, String, String) {
     let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64));
     let short = format!("{:02}:{:02}", date.get_hours(), date.get_minutes());
     let full = String::from(date.to_locale_string("default", &wasm_bindgen::JsValue::UNDEFINED));

@@ -11,3 +11,4 @@ pub mod image_viewer;
 pub mod message;
 pub mod message_content;
 pub mod rich_text;
+pub mod search;

@@ -22,7 +22,7 @@ use crate::{
         message::{focus_composer, MessageRow, Rows},
         message_content::MessageBody,
     },
-    state::use_auth,
+    state::{use_auth, use_reveal},
 };
 
 /// The conversation, the names of the people in it, and my role there.
@@ -168,6 +168,34 @@ async fn load_older(id: ConversationId, timeline: Timeline) -> bool {
     }
 }
 
+/// A message to bring into view: by id (a reply's original) or by seq (a
+/// search result).
+enum Target {
+    Id(EventId),
+    Seq(i64),
+}
+
+impl Target {
+    /// Its seq, once its row is loaded.
+    fn find(&self, timeline: Timeline) -> Option<i64> {
+        match self {
+            Self::Id(id) => timeline.message(id).map(|e| e.event.seq),
+            Self::Seq(seq) => timeline
+                .entries
+                .with_untracked(|entries| entries.binary_search_by_key(seq, |e| e.event.seq).is_ok())
+                .then_some(*seq),
+        }
+    }
+
+    /// Whether it can still be in an older page than those loaded.
+    fn may_be_older(&self, timeline: Timeline) -> bool {
+        match self {
+            Self::Id(_) => true,
+            Self::Seq(seq) => timeline.first_seq().is_none_or(|first| first > *seq),
+        }
+    }
+}
+
 /// The timeline's row for a message's seq.
 fn row_of(list: &web_sys::HtmlElement, seq: i64) -> Option<web_sys::Element> {
     list.query_selector(&format!("li[data-seq='{seq}']")).ok().flatten()
@@ -255,6 +283,7 @@ fn Chat(loaded: Loaded) -> impl IntoView {
             }
         });
     });
+    let reveal = use_reveal();
     let loading_older = RwSignal::new(false);
     let attachments = Attachments::new(id);
     let replying = RwSignal::new(None::<(EventId, String)>);
@@ -383,7 +412,7 @@ fn Chat(loaded: Loaded) -> impl IntoView {
         spawn_local(async move {
             if load_older(id, timeline).await {
                 request_animation_frame(move || {
-                    if let (Some(el), Some((seq, top))) = (list.get_untracked(), anchor) {
+                    if let (Some(el), Some((seq, top))) = (list.try_get_untracked().flatten(), anchor) {
                         if let Some(row) = row_of(&el, seq) {
                             let moved = row.get_bounding_client_rect().top() - top;
                             el.set_scroll_top(el.scroll_top() + moved.round() as i32);
@@ -410,6 +439,53 @@ fn Chat(loaded: Loaded) -> impl IntoView {
         }
         report_read();
     };
+    // Bringing a message into view (a reply's original, a search hit):
+    // older pages are loaded until it is there, then it is scrolled to the
+    // middle of the list and marked for a moment.
+    let highlight = RwSignal::new(None::<i64>);
+    let bring = move |target: Target| async move {
+        following.set(false);
+        loading_older.set(true);
+        let mut found = target.find(timeline);
+        while found.is_none()
+            && target.may_be_older(timeline)
+            && timeline.more_before.get_untracked()
+            && load_older(id, timeline).await
+        {
+            found = target.find(timeline);
+        }
+        loading_older.set(false);
+        let Some(seq) = found else { return };
+        following.set(false);
+        highlight.set(Some(seq));
+        // The chat may have closed while older pages loaded.
+        request_animation_frame(move || {
+            let Some(list) = list.try_get_untracked().flatten() else {
+                return;
+            };
+            if let Some(row) = row_of(&list, seq) {
+                let options = web_sys::ScrollIntoViewOptions::new();
+                options.set_block(web_sys::ScrollLogicalPosition::Center);
+                row.scroll_into_view_with_scroll_into_view_options(&options);
+            }
+        });
+        gloo_timers::callback::Timeout::new(2_000, move || {
+            if highlight.try_get_untracked() == Some(Some(seq)) {
+                highlight.set(None);
+            }
+        })
+        .forget();
+    };
+    let jump = Callback::new(move |target: EventId| spawn_local(bring(Target::Id(target))));
+    // A search result chosen while the chat is open (one chosen before it
+    // opened is where it opens, above).
+    Effect::new(move |_| {
+        if reveal.waiting(id) && opened.get_value() {
+            if let Some(seq) = reveal.take(id) {
+                spawn_local(bring(Target::Seq(seq)));
+            }
+        }
+    });
     // The chat opens at the first unread message (loading older pages until
     // it is there), else at the newest.
     Effect::new(move |_| {
@@ -419,6 +495,18 @@ fn Chat(loaded: Loaded) -> impl IntoView {
         }
         started.set_value(true);
         spawn_local(async move {
+            // A search result chosen: the chat opens there.
+            if let Some(seq) = reveal.take(id) {
+                bring(Target::Seq(seq)).await;
+                request_animation_frame(move || {
+                    if list.is_disposed() {
+                        return;
+                    }
+                    opened.set_value(true);
+                    report_read();
+                });
+                return;
+            }
             let mut pages = 0;
             // Only others' messages count as unread (the hello's count).
             let unread = chat.unread.with_untracked(|u| u.get(&id).copied().unwrap_or(0));
@@ -433,7 +521,9 @@ fn Chat(loaded: Loaded) -> impl IntoView {
                 pages += 1;
             }
             request_animation_frame(move || {
-                let Some(el) = list.get_untracked() else { return };
+                let Some(el) = list.try_get_untracked().flatten() else {
+                    return;
+                };
                 match first_unread.get_untracked().and_then(|seq| row_of(&el, seq)) {
                     Some(row) => {
                         let top = row.get_bounding_client_rect().top() - el.get_bounding_client_rect().top();
@@ -445,6 +535,10 @@ fn Chat(loaded: Loaded) -> impl IntoView {
                 }
                 opened.set_value(true);
                 report_read();
+                // A search result chosen while it was opening.
+                if let Some(seq) = reveal.take(id) {
+                    spawn_local(bring(Target::Seq(seq)));
+                }
             });
         });
     });
@@ -483,38 +577,6 @@ fn Chat(loaded: Loaded) -> impl IntoView {
         }
     });
 
-    // Jumping to a message (a reply's original): older pages are loaded
-    // until it is there, then it is brought into view and marked.
-    let highlight = RwSignal::new(None::<i64>);
-    let jump = Callback::new(move |target: EventId| {
-        following.set(false);
-        spawn_local(async move {
-            loading_older.set(true);
-            let mut found = timeline.message(&target);
-            while found.is_none() && timeline.more_before.get_untracked() && load_older(id, timeline).await {
-                found = timeline.message(&target);
-            }
-            loading_older.set(false);
-            let Some(entry) = found else { return };
-            let seq = entry.event.seq;
-            following.set(false);
-            highlight.set(Some(seq));
-            request_animation_frame(move || {
-                let Some(list) = list.get_untracked() else { return };
-                if let Some(row) = row_of(&list, seq) {
-                    let options = web_sys::ScrollIntoViewOptions::new();
-                    options.set_block(web_sys::ScrollLogicalPosition::Center);
-                    row.scroll_into_view_with_scroll_into_view_options(&options);
-                }
-            });
-            gloo_timers::callback::Timeout::new(2_000, move || {
-                if highlight.get_untracked() == Some(seq) {
-                    highlight.set(None);
-                }
-            })
-            .forget();
-        });
-    });
     // On a desktop the cursor starts in the composer; a phone's keyboard
     // waits for a tap.
     request_animation_frame(|| {

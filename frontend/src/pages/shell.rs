@@ -1,5 +1,6 @@
-//! The signed-in shell: top bar with the user (a link to their profile)
-//! and sign-out, the sidebar of conversations, and the routed pane.
+//! The signed-in shell: top bar with message search, the user (a link to
+//! their profile) and sign-out, the sidebar of conversations, and the
+//! routed pane.
 
 use leptos::{prelude::*, task::spawn_local};
 use leptos_router::{
@@ -10,7 +11,10 @@ use leptos_router::{
 use crate::{
     api,
     chat::{use_chat, Link},
-    components::conversation_list::ConversationList,
+    components::{
+        conversation_list::ConversationList,
+        search::{MessageSearch, Search, SearchButton},
+    },
     state::use_auth,
 };
 
@@ -38,6 +42,7 @@ pub fn Shell() -> impl IntoView {
             "shell has-pane"
         }
     };
+    let search = Search::new();
     let display_name = move || auth.user.with(|u| u.as_ref().map(|u| u.display_name.clone()));
     let username = move || auth.user.with(|u| u.as_ref().map(|u| format!("@{}", u.username)));
 
@@ -56,6 +61,7 @@ pub fn Shell() -> impl IntoView {
             <a class="skip-link" href="#composer">"Skip to the message box"</a>
             <header class="topbar">
                 <A href="/" attr:class="brand">"natter"</A>
+                <SearchButton search />
                 <span id="connection-state" class=link_class role="status">{link_label}</span>
                 <A href="/profile" attr:class="me" attr:id="nav-profile">
                     <span class="shell-user">{display_name}</span>
@@ -74,6 +80,7 @@ pub fn Shell() -> impl IntoView {
             <section class="chat" aria-label="Chat">
                 <Outlet />
             </section>
+            <MessageSearch search />
         </div>
     }
 }
