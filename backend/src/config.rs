@@ -41,7 +41,8 @@ pub struct Config {
     pub log_format: LogFormat,
 
     /// How long a session token stays valid, in days.
-    #[arg(long, env = "NATTER_SESSION_TTL_DAYS", default_value_t = 30)]
+    #[arg(long, env = "NATTER_SESSION_TTL_DAYS", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub session_ttl_days: u32,
 
     /// Seconds a client may take to send a request's headers before the

@@ -53,7 +53,20 @@ impl Username {
     }
 }
 
-/// A display name: trimmed, 1–64 characters, no control characters.
+/// Characters a name may not hold: controls, and the invisible ones that
+/// make one name look like another — bidirectional overrides, embeddings
+/// and isolates (which can make "evil\u{202E}gnp.exe" read "evilexe.png"),
+/// zero-width spaces, the word joiner and the byte-order mark. Zero-width
+/// joiners and non-joiners stay: emoji sequences and Persian need them.
+fn is_deceptive(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{200B}' | '\u{2060}' | '\u{FEFF}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+            | '\u{180E}' | '\u{2061}'..='\u{2064}')
+}
+
+/// A display name: trimmed, 1–64 characters, none of them controls or
+/// invisible tricks ([`is_deceptive`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DisplayName(String);
 
@@ -69,10 +82,10 @@ impl DisplayName {
                 format!("Display name must be at most {DISPLAY_NAME_MAX_CHARS} characters."),
             ));
         }
-        if name.chars().any(char::is_control) {
+        if name.chars().any(is_deceptive) {
             return Err(invalid(
                 "display_name",
-                "Display name cannot contain control characters.",
+                "Display name cannot contain control characters or invisible direction and spacing marks.",
             ));
         }
         Ok(Self(name.to_owned()))
@@ -83,7 +96,8 @@ impl DisplayName {
     }
 }
 
-/// A group name: trimmed, 1–64 characters, no control characters.
+/// A group name: trimmed, 1–64 characters, none of them controls or
+/// invisible tricks ([`is_deceptive`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupName(String);
 
@@ -96,8 +110,11 @@ impl GroupName {
                 format!("Group name must be 1–{GROUP_NAME_MAX_CHARS} characters."),
             ));
         }
-        if name.chars().any(char::is_control) {
-            return Err(invalid("name", "Group name cannot contain control characters."));
+        if name.chars().any(is_deceptive) {
+            return Err(invalid(
+                "name",
+                "Group name cannot contain control characters or invisible direction and spacing marks.",
+            ));
         }
         Ok(Self(name.to_owned()))
     }
@@ -200,6 +217,23 @@ mod tests {
         assert!(DisplayName::parse("a\u{7}b").is_err());
         assert!(DisplayName::parse(&"é".repeat(64)).is_ok());
         assert!(DisplayName::parse(&"é".repeat(65)).is_err());
+        for trick in [
+            "evil\u{202E}gnp.exe",
+            "ad\u{200B}min",
+            "\u{2066}bob\u{2069}",
+            "a\u{FEFF}b",
+            "x\u{2060}y",
+        ] {
+            assert!(DisplayName::parse(trick).is_err(), "{trick:?}");
+            assert!(GroupName::parse(trick).is_err(), "{trick:?}");
+        }
+        // Joiners are how emoji families and Persian words are written.
+        assert!(DisplayName::parse("👨\u{200D}👩\u{200D}👧 family").is_ok());
+        assert!(DisplayName::parse("می\u{200C}خواهم").is_ok());
+        assert!(
+            DisplayName::parse("مريم").is_ok(),
+            "right-to-left names themselves are fine"
+        );
     }
 
     #[test]

@@ -207,6 +207,37 @@ async fn pages_on_other_origins_cannot_change_anything_with_the_cookie() -> anyh
     Ok(())
 }
 
+#[tokio::test]
+async fn bodies_that_are_not_json_objects_are_refused() -> anyhow::Result<()> {
+    let server = TestServer::spawn().await?;
+    let [ann] = register_all(&server, ["array_ann"]).await?;
+    let response = ann
+        .call(
+            reqwest::Method::PATCH,
+            "api/v1/me",
+            Some(serde_json::json!(["Evil Name"])),
+        )
+        .await?;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let error: ErrorBody = response.json().await?;
+    assert_eq!(error.code, ErrorCode::BadRequest);
+    let me: natter_common::api::User = ann.get_json("api/v1/me").await?;
+    assert_eq!(me.display_name, "array_ann", "nothing changed");
+    for body in [
+        serde_json::json!(["array_ann", "a long enough password"]),
+        serde_json::json!("x"),
+        serde_json::json!(7),
+    ] {
+        let response = reqwest::Client::new()
+            .post(server.at("api/v1/auth/login"))
+            .json(&body)
+            .send()
+            .await?;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
+    }
+    Ok(())
+}
+
 mod websocket {
     //! RFC 6455's closing rules: a client's close is answered with one, and
     //! a broken frame earns the close code that says what broke.

@@ -92,3 +92,30 @@ pub async fn purge_expired(pool: &SqlitePool, now: i64) -> sqlx::Result<u64> {
         .await?;
     Ok(done.rows_affected())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::testing::{temp_pool, user};
+
+    /// A session is good until its expiry time and not a moment after.
+    #[tokio::test]
+    async fn an_expired_session_authenticates_no_one() {
+        let (pool, _dir) = temp_pool().await;
+        let ann = user(&pool, "ann").await;
+        let mut conn = pool.acquire().await.unwrap();
+        let new = NewSession {
+            user_id: ann,
+            token_hash: b"hash",
+            device_name: "test",
+            now: 1_000,
+            expires_at: 2_000,
+        };
+        create(&mut *conn, new).await.unwrap();
+        drop(conn);
+        assert!(authenticate(&pool, b"hash", 1_999).await.unwrap().is_some());
+        assert!(authenticate(&pool, b"hash", 2_000).await.unwrap().is_none());
+        assert!(list_for_user(&pool, ann, 2_000).await.unwrap().is_empty());
+        assert_eq!(purge_expired(&pool, 2_000).await.unwrap(), 1);
+    }
+}

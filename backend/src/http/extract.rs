@@ -12,10 +12,28 @@ use natter_common::{limits::MAX_JSON_BODY_BYTES, ErrorCode};
 
 use crate::error::AppError;
 
-/// A JSON body.
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(AppError))]
+/// A JSON object body. Serde alone would also take an array and fill a
+/// struct's fields from it in order (`["Ada"]` as `{"display_name":"Ada"}`):
+/// every request body here is an object, so anything else is refused.
 pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, AppError> {
+        let axum::Json(value) = axum::Json::<serde_json::Value>::from_request(request, state).await?;
+        if !value.is_object() {
+            return Err(AppError::new(ErrorCode::BadRequest, "Expected a JSON object."));
+        }
+        T::deserialize(value)
+            .map(ApiJson)
+            .map_err(|err| AppError::new(ErrorCode::BadRequest, format!("Invalid request: {err}")))
+    }
+}
 
 /// Path parameters.
 #[derive(FromRequestParts)]
