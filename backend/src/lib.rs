@@ -60,6 +60,9 @@ impl Application {
             hub,
             media,
             send_limiter: Arc::new(UserLimiter::new(config.send_rate_per_second, config.send_burst)),
+            // One a second, twenty in a burst: pasting a handful of
+            // screenshots is fine, a script filling the disk is not.
+            upload_limiter: Arc::new(UserLimiter::new(1, 20)),
             pool,
             passwords: Passwords::new()?,
             auth_limiter: Arc::new(AddressLimiter::per_minute(config.auth_rate_per_minute)),
@@ -107,6 +110,7 @@ async fn housekeeping(state: AppState) {
         tick.tick().await;
         state.auth_limiter.forget_idle();
         state.send_limiter.forget_idle();
+        state.upload_limiter.forget_idle();
         match db::sessions::purge_expired(&state.pool, db::now_ms()).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "expired sessions removed"),

@@ -23,6 +23,8 @@ pub struct AppState {
     pub auth_limiter: Arc<AddressLimiter>,
     /// Message sends per user.
     pub send_limiter: Arc<UserLimiter>,
+    /// Image uploads per user.
+    pub upload_limiter: Arc<UserLimiter>,
     /// Live connections and fan-out.
     pub hub: Hub,
     /// Uploaded images on disk.

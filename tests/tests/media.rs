@@ -305,3 +305,46 @@ async fn only_the_uploader_and_the_conversation_where_it_was_posted_see_an_image
     assert_eq!(eve.get("media/not-an-id").await?.status(), StatusCode::NOT_FOUND);
     Ok(())
 }
+
+#[tokio::test]
+async fn uploads_are_rate_limited_per_user_and_decoded_a_few_at_a_time() -> anyhow::Result<()> {
+    let server = TestServer::spawn_with(&SETTINGS).await?;
+    let [ann, bob] = register_all(&server, ["flood_ann", "flood_bob"]).await?;
+    // Ten at once: they queue for their turn to decode, and all arrive.
+    let uploads: Vec<_> = (0..10u32)
+        .map(|k| {
+            let (ann, server_url) = (ann.clone(), server.url.clone());
+            tokio::spawn(async move {
+                let part = multipart::Part::bytes(png(600 + k, 400))
+                    .file_name("p.png")
+                    .mime_str("image/png")?;
+                let response = reqwest::Client::new()
+                    .post(format!("{server_url}api/v1/media"))
+                    .bearer_auth(&ann.token)
+                    .multipart(multipart::Form::new().part("file", part))
+                    .send()
+                    .await?;
+                anyhow::Ok(response.status())
+            })
+        })
+        .collect();
+    for upload in uploads {
+        assert_eq!(upload.await??, StatusCode::CREATED);
+    }
+    // The burst is twenty: the next ones are refused with a wait.
+    let mut refused = None;
+    for k in 0..15u32 {
+        let response = upload(&ann, &server, "q.png", "image/png", png(300 + k, 200)).await?;
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            refused = Some(expect_error(response, StatusCode::TOO_MANY_REQUESTS).await?);
+            break;
+        }
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    let refused = refused.expect("twenty-five uploads in a burst were all accepted");
+    assert!(matches!(refused.code, ErrorCode::RateLimited { retry_after_ms } if retry_after_ms > 0));
+    // Someone else is not held up.
+    let response = upload(&bob, &server, "b.png", "image/png", png(64, 64)).await?;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    Ok(())
+}

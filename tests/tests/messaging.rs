@@ -571,6 +571,30 @@ async fn bursts_arrive_batched_for_protocol_2_and_frame_by_frame_for_1() -> anyh
 }
 
 #[tokio::test]
+async fn the_hello_names_the_version_the_connection_speaks() -> anyhow::Result<()> {
+    use futures_util::StreamExt;
+    let server = TestServer::spawn_with(&FAST).await?;
+    let [ann] = register_all(&server, ["hello_ann"]).await?;
+    for (query, version) in [("?v=1", 1), ("?v=2", 2), ("", natter_common::PROTOCOL_VERSION)] {
+        let mut stream = WsClient::handshake(
+            &server,
+            Handshake {
+                token: Some(&ann.token),
+                origin: None,
+                query,
+            },
+        )
+        .await?;
+        let first = stream.next().await.expect("a hello")?;
+        match serde_json::from_str::<ServerFrame>(first.to_text()?)? {
+            ServerFrame::Hello { protocol_version, .. } => assert_eq!(protocol_version, version, "{query:?}"),
+            other => anyhow::bail!("expected a hello, got {other:?}"),
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
 async fn read_receipts_reach_the_other_members_only() -> anyhow::Result<()> {
     let server = TestServer::spawn_with(&FAST).await?;
     let [ann, bob, cat] = register_all(&server, ["rr_ann", "rr_bob", "rr_cat"]).await?;

@@ -178,6 +178,31 @@ async fn openapi_document_lists_the_account_routes() -> anyhow::Result<()> {
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} missing from OpenAPI");
     }
+    // Query parameters are declared in the query, not as path parameters
+    // (which generated clients would require and put in the path).
+    let routes = [
+        ("/api/v1/conversations/{id}/events", "before"),
+        ("/api/v1/users/search", "q"),
+        ("/api/v1/search/messages", "q"),
+        ("/api/v1/groups/{id}/members", "limit"),
+    ];
+    for (path, name) in routes {
+        let params = doc["paths"][path]["get"]["parameters"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{path} has no parameters"));
+        let param = params
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{path} lacks {name}"));
+        assert_eq!(param["in"], "query", "{path} {name}: {param}");
+        for param in params.iter().filter(|p| p["in"] == "path") {
+            let name = param["name"].as_str().unwrap_or_default();
+            assert!(
+                path.contains(&format!("{{{name}}}")),
+                "{path} declares a path parameter {name} it lacks"
+            );
+        }
+    }
     assert!(doc["components"]["schemas"].get("ErrorBody").is_some());
     assert!(doc["components"]["securitySchemes"].get("bearer").is_some());
     Ok(())

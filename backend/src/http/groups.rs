@@ -96,6 +96,7 @@ pub async fn rename(
 
 /// Paging for `GET /api/v1/groups/{id}/members`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MemberPage {
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,

@@ -67,6 +67,12 @@ pub async fn upload(
     auth: AuthUser,
     mut multipart: Multipart,
 ) -> AppResult<(StatusCode, Json<Media>)> {
+    if let Err(retry_after_ms) = state.upload_limiter.check(auth.user_id) {
+        return Err(AppError::new(
+            ErrorCode::RateLimited { retry_after_ms },
+            "Too many uploads at once. Try again in a moment.",
+        ));
+    }
     let max = state.config.max_upload_bytes;
     let mut field = loop {
         match multipart.next_field().await.map_err(|e| bad_upload(e, max))? {
@@ -104,7 +110,9 @@ pub async fn upload(
     }
 
     let path = tmp.path().to_owned();
+    let turn = state.media.decode_turn().await;
     let processed = tokio::task::spawn_blocking(move || {
+        let _turn = turn;
         let bytes = std::fs::read(&path)?;
         anyhow::Ok(media::process(&bytes))
     })

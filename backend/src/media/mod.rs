@@ -5,16 +5,27 @@ mod process;
 
 pub use process::{process, Processed, Refused};
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use anyhow::Context;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// The media folder: `<data>/media/<sha256>` (image), `<sha256>.thumb`, and
 /// `tmp/` for uploads in flight.
 #[derive(Clone)]
 pub struct MediaStore {
     root: PathBuf,
+    /// Decodes running at once: each may take hundreds of MiB (a
+    /// 40-megapixel image, its re-encoding and its thumbnail), so twenty
+    /// uploads at once must queue rather than all decode together.
+    decodes: Arc<Semaphore>,
 }
+
+/// Images decoded at once.
+const DECODES_AT_ONCE: usize = 2;
 
 impl MediaStore {
     pub fn open(data_dir: &Path) -> anyhow::Result<Self> {
@@ -26,7 +37,19 @@ impl MediaStore {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
-        Ok(Self { root })
+        Ok(Self {
+            root,
+            decodes: Arc::new(Semaphore::new(DECODES_AT_ONCE)),
+        })
+    }
+
+    /// Waits for a turn to decode an image; the turn ends when the permit drops.
+    pub async fn decode_turn(&self) -> OwnedSemaphorePermit {
+        self.decodes
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the decode semaphore is never closed")
     }
 
     pub fn tmp_dir(&self) -> PathBuf {

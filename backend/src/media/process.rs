@@ -49,9 +49,14 @@ pub fn process(original: &[u8]) -> Result<Processed, Refused> {
     limits.max_image_height = Some(MAX_IMAGE_SIDE);
     limits.max_alloc = Some(512 * 1024 * 1024);
     reader.limits(limits);
-    let mut decoder = reader
-        .into_decoder()
-        .map_err(|_| refuse("The image is damaged or not really an image."))?;
+    let mut decoder = reader.into_decoder().map_err(|err| match err {
+        // The decoder refuses a side over the limit from the header alone.
+        image::ImageError::Limits(_) => refuse(format!(
+            "Images may be at most {MAX_IMAGE_SIDE} pixels wide or high, and {} megapixels.",
+            MAX_IMAGE_PIXELS / 1_000_000
+        )),
+        _ => refuse("The image is damaged or not really an image."),
+    })?;
     // The header's claim, checked before a single pixel is decoded.
     let (width, height) = decoder.dimensions();
     if width == 0 || height == 0 {
@@ -147,6 +152,14 @@ mod tests {
         assert_eq!(done.mime, "image/png");
         let small = process(&png(40, 30)).unwrap();
         assert_eq!((small.thumb_width, small.thumb_height), (40, 30));
+    }
+
+    #[test]
+    fn a_side_over_the_limit_is_named_not_called_damage() {
+        let Err(refused) = process(&png(MAX_IMAGE_SIDE + 1, 1)) else {
+            panic!("a 16385-pixel side was accepted");
+        };
+        assert!(refused.0.contains("16384 pixels"), "{}", refused.0);
     }
 
     #[test]

@@ -65,7 +65,7 @@ pub async fn run(mut socket: WebSocket, state: AppState, auth: AuthUser, version
     let came_online = state.hub.connect(user, conn.clone());
     // The store-bound steps are boxed: a future is as large as its largest
     // state, and this one rests, between frames, for hours per connection.
-    let hello = match Box::pin(hello(&state, user)).await {
+    let hello = match Box::pin(hello(&state, user, version)).await {
         Ok(hello) => hello,
         Err(err) => {
             tracing::error!(%err, "cannot build hello");
@@ -193,9 +193,11 @@ async fn finish(state: &AppState, user: UserId, conn: &Conn) {
     tracing::debug!(user = %user, conn = conn.id, "disconnected");
 }
 
-async fn hello(state: &AppState, user: UserId) -> sqlx::Result<ServerFrame> {
+/// The first frame: who the client is, where each conversation stands, who
+/// is online, and the protocol version this connection speaks.
+async fn hello(state: &AppState, user: UserId, version: u32) -> sqlx::Result<ServerFrame> {
     Ok(ServerFrame::Hello {
-        protocol_version: PROTOCOL_VERSION,
+        protocol_version: version,
         user_id: user,
         conversations: db::read_markers::states(&state.pool, user, None).await?,
         online: state.hub.online_for(user).await?,

@@ -8,6 +8,7 @@ use crate::ids::{ConversationId, RequestId, UserId};
 /// `GET /api/v1/users/search?q=&limit=&cursor=`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct UserSearch {
     /// Prefix of a username, or of any word of a display name or username
     /// (case-insensitive), or part of a Chinese, Japanese or Korean

@@ -45,6 +45,7 @@ pub enum ConversationKind {
 /// at most one of `before`/`after`/`around`; none gives the newest page.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct HistoryQuery {
     /// Events with `seq` below this, newest first in the log's order.
     #[serde(default)]

@@ -13,6 +13,7 @@ use crate::ids::{ConversationId, EventId, UserId};
 /// matches as a substring, one character or more ("会" finds "会议").
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct MessageSearch {
     /// 1–64 characters, with at least one letter or digit.
     pub q: String,
