@@ -235,3 +235,23 @@ async fn a_client_that_sends_its_headers_too_slowly_is_cut_off() -> anyhow::Resu
     assert_eq!(ok.status(), StatusCode::OK);
     Ok(())
 }
+
+#[tokio::test]
+async fn readiness_fails_once_the_message_log_has_stopped() -> anyhow::Result<()> {
+    let server = TestServer::spawn_with(&[("NATTER_TEST_FAULTS", "1")]).await?;
+    assert_eq!(reqwest::get(server.at("readyz")).await?.status(), StatusCode::OK);
+    let http = reqwest::Client::new();
+    let stopped = http.post(server.at("__test/stop-log")).send().await?;
+    assert_eq!(stopped.status(), StatusCode::OK);
+    let response = reqwest::get(server.at("readyz")).await?;
+    assert_eq!(
+        expect_error(response, StatusCode::SERVICE_UNAVAILABLE).await?.code,
+        ErrorCode::Unavailable
+    );
+    assert_eq!(
+        reqwest::get(server.at("healthz")).await?.status(),
+        StatusCode::OK,
+        "alive, not ready"
+    );
+    Ok(())
+}

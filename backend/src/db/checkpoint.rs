@@ -36,6 +36,17 @@ pub struct Checkpointer {
     committed: Option<mpsc::SyncSender<()>>,
     restart_wanted: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Cleared when the thread ends, however it ends.
+    running: Arc<AtomicBool>,
+}
+
+/// Held by a thread: clears its flag when the thread ends.
+struct Running(Arc<AtomicBool>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 /// What a checkpoint saw: frames in the WAL and how many of them are now in
@@ -55,14 +66,25 @@ impl Checkpointer {
         let (committed, wakes) = mpsc::sync_channel(1);
         let restart_wanted = Arc::new(AtomicBool::new(false));
         let flag = restart_wanted.clone();
+        let running = Arc::new(AtomicBool::new(true));
+        let alive = Running(running.clone());
         let thread = std::thread::Builder::new()
             .name("natter-checkpoint".into())
-            .spawn(move || run(&conn, &wakes, &flag))?;
+            .spawn(move || {
+                let _alive = alive;
+                run(&conn, &wakes, &flag);
+            })?;
         Ok(Self {
             committed: Some(committed),
             restart_wanted,
             thread: Some(thread),
+            running,
         })
+    }
+
+    /// A flag that is true while the checkpointer's thread runs.
+    pub fn running(&self) -> Arc<AtomicBool> {
+        self.running.clone()
     }
 
     /// The writer committed something: copy it soon.

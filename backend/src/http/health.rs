@@ -11,8 +11,13 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// `GET /readyz`: the database answers.
+/// `GET /readyz`: the log's writer and checkpointer run and the database
+/// answers.
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
+    if !state.log.is_running() {
+        tracing::error!("readiness check failed: the message log's writer or checkpointer has stopped");
+        return Err(AppError::new(ErrorCode::Unavailable, "The message log has stopped."));
+    }
     sqlx::query("SELECT 1").execute(&state.pool).await.map_err(|err| {
         tracing::warn!(%err, "readiness check failed");
         AppError::new(ErrorCode::Unavailable, "Database unavailable.")

@@ -127,8 +127,26 @@ pub fn router(state: AppState, spa: SpaIndex) -> Router {
         .route("/media/{id}/thumb", get(media::thumb))
         .nest("/api/v1", api)
         .route("/", get(move |uri: Uri| async move { root.respond(&uri) }))
-        .fallback_service(files)
-        .layer(CompressionLayer::new())
-        .with_state(state);
+        .fallback_service(files);
+    let app = faults(app).layer(CompressionLayer::new()).with_state(state);
     security::apply(app, &config, &spa).layer(TraceLayer::new_for_http())
+}
+
+/// Debug builds started with `NATTER_TEST_FAULTS` set can be broken on
+/// purpose, for tests of what breaks: `POST /__test/stop-log` stops the
+/// log's writer as a crash of its thread would.
+fn faults(app: Router<AppState>) -> Router<AppState> {
+    #[cfg(debug_assertions)]
+    if std::env::var_os("NATTER_TEST_FAULTS").is_some() {
+        return app.route(
+            "/__test/stop-log",
+            post(
+                |axum::extract::State(state): axum::extract::State<AppState>| async move {
+                    state.log.stop().await;
+                    "stopped"
+                },
+            ),
+        );
+    }
+    app
 }

@@ -57,6 +57,8 @@ enum Job {
 #[derive(Clone)]
 pub struct Log {
     queue: mpsc::Sender<Job>,
+    /// True while the checkpointer's thread runs (the WAL is kept short).
+    checkpointing: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Log {
@@ -67,6 +69,7 @@ impl Log {
         use anyhow::Context;
         let conn = db::open_direct(&pool).context("the log's writer cannot open the database")?;
         let checkpointer = Checkpointer::start(&pool).context("cannot start the checkpointer")?;
+        let checkpointing = checkpointer.running();
         let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
         let (committed, batches) = mpsc::channel(PUBLISH_DEPTH);
         let writer = Writer {
@@ -81,7 +84,14 @@ impl Log {
             .spawn(move || writer.run(jobs, committed))
             .context("cannot start the log's writer")?;
         tokio::spawn(publisher::run(hub, media, batches));
-        Ok(Self { queue })
+        Ok(Self { queue, checkpointing })
+    }
+
+    /// Whether the writer and its checkpointer are still running; when
+    /// either has stopped, nothing can be stored (or the WAL grows without
+    /// end) and the server is not ready.
+    pub fn is_running(&self) -> bool {
+        !self.queue.is_closed() && self.checkpointing.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Queues a command, in call order; its answers go to its connection.
