@@ -50,6 +50,11 @@ pub struct Config {
     #[arg(long, env = "NATTER_HEADER_TIMEOUT_SECS", default_value_t = 30)]
     pub header_timeout_secs: u64,
 
+    /// Seconds between checks that an open WebSocket's session is still
+    /// good (signed out elsewhere, expired, or the account disabled).
+    #[arg(long, env = "NATTER_SESSION_CHECK_SECS", default_value_t = 60)]
+    pub session_check_secs: u64,
+
     /// Seconds a client may take to send a whole JSON request body.
     #[arg(long, env = "NATTER_BODY_TIMEOUT_SECS", default_value_t = 15)]
     pub body_timeout_secs: u64,

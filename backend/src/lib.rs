@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth;
 pub mod config;
+pub mod data_lock;
 pub mod db;
 pub mod error;
 pub mod http;
@@ -27,6 +28,7 @@ use tokio::net::TcpListener;
 use crate::{
     auth::Passwords,
     config::Config,
+    data_lock::DataLock,
     http::SpaIndex,
     hub::Hub,
     log::Log,
@@ -42,6 +44,8 @@ pub struct Application {
     router: Router,
     state: AppState,
     addr: SocketAddr,
+    /// This server's claim on the data directory, until it stops.
+    _lock: DataLock,
 }
 
 impl Application {
@@ -49,6 +53,7 @@ impl Application {
         tokio::fs::create_dir_all(&config.data_dir)
             .await
             .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+        let lock = DataLock::take(&config.data_dir)?;
         let pool = db::connect(&config.database_url()).await?;
         let spa = SpaIndex::load(&config.static_dir)?;
         let hub = Hub::new(pool.clone());
@@ -78,6 +83,7 @@ impl Application {
             router,
             state,
             addr,
+            _lock: lock,
         })
     }
 

@@ -19,7 +19,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Operator tasks on the database (run while the server is stopped).
+    /// Operator tasks on the database (most of them beside a running server).
     Admin {
         #[command(subcommand)]
         task: AdminTask,

@@ -24,6 +24,8 @@ pub enum ErrorCode {
     /// Username and password do not match an account. Deliberately the same
     /// for an unknown user and a wrong password.
     InvalidCredentials,
+    /// The password was right, but an operator has disabled the account.
+    AccountDisabled,
     /// Another account already has this username (compared case-insensitively).
     UsernameTaken,
     /// Signed in, but not allowed to do this.
@@ -64,7 +66,7 @@ impl ErrorCode {
             Self::BadRequest | Self::InvalidInput { .. } | Self::UnsupportedProtocol { .. } => 400,
             Self::Unauthorized | Self::InvalidCredentials => 401,
             Self::CannotRequestSelf => 400,
-            Self::Forbidden | Self::Blocked | Self::NotContacts => 403,
+            Self::Forbidden | Self::Blocked | Self::NotContacts | Self::AccountDisabled => 403,
             Self::AlreadyRequested | Self::AlreadyContacts | Self::GroupFull { .. } => 409,
             Self::NotFound => 404,
             Self::UsernameTaken => 409,

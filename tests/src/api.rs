@@ -155,8 +155,13 @@ pub async fn register_all<const N: usize>(server: &TestServer, names: [&str; N])
 impl Authed {
     /// A second session (another device) for an existing user.
     pub async fn login(server: &TestServer, username: &str) -> anyhow::Result<Self> {
+        Self::login_with(server, username, PASSWORD).await
+    }
+
+    /// A session for `username` signing in with `password`.
+    pub async fn login_with(server: &TestServer, username: &str, password: &str) -> anyhow::Result<Self> {
         let session: natter_common::api::SessionCreated =
-            expect_json(login(server, username, PASSWORD).await?, StatusCode::OK).await?;
+            expect_json(login(server, username, password).await?, StatusCode::OK).await?;
         Ok(Self {
             token: session.token,
             user: session.user,

@@ -108,6 +108,13 @@ impl TestServer {
         Self::start(DataDir::Owned(dir), env).await
     }
 
+    /// A server on an existing data directory (e.g. one an `admin restore`
+    /// filled), which the caller keeps.
+    pub async fn spawn_in(dir: &Path, env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Self::start(DataDir::Borrowed(dir.to_owned()), env).await
+    }
+
     /// Provisions accounts in bulk into a fresh data directory with
     /// `natter-server admin provision <args>` (admin tasks run only while no
     /// server uses the directory), then starts a server with `env` on it.

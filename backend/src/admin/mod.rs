@@ -3,6 +3,8 @@
 //! accounts, sessions, contacts, a group and history in bulk for the load
 //! generator (thousands of argon2 logins would measure argon2, not natter).
 
+mod accounts;
+mod backup;
 mod corpus;
 
 use std::{io::Write, path::PathBuf};
@@ -19,10 +21,24 @@ use serde::Serialize;
 
 use crate::{auth::token, config::Config, db};
 
+/// Operator tasks. `users`, `sessions`, `stats` and `backup` work beside a
+/// running server; `restore` needs it stopped.
 #[derive(Debug, Subcommand)]
 pub enum AdminTask {
     /// Create load-test users with sessions, contacts, a group and history.
     Provision(ProvisionArgs),
+    /// Accounts: list, show, create, reset a password, disable, enable.
+    #[command(subcommand)]
+    Users(accounts::UsersTask),
+    /// Sign users out.
+    #[command(subcommand)]
+    Sessions(accounts::SessionsTask),
+    /// Users, conversations, messages and images held.
+    Stats,
+    /// A consistent copy of the database and its images, taken while the server runs.
+    Backup { dir: PathBuf },
+    /// Put a backup in place (the server must be stopped).
+    Restore { dir: PathBuf },
 }
 
 #[derive(Debug, Args)]
@@ -78,8 +94,17 @@ pub struct ProvisionedUser {
 }
 
 pub async fn run(config: &Config, task: AdminTask) -> anyhow::Result<()> {
+    let pool = || async {
+        std::fs::create_dir_all(&config.data_dir)?;
+        db::connect(&config.database_url()).await
+    };
     match task {
         AdminTask::Provision(args) => provision(config, args).await,
+        AdminTask::Users(task) => accounts::users(&pool().await?, task).await,
+        AdminTask::Sessions(task) => accounts::sessions(&pool().await?, task).await,
+        AdminTask::Stats => backup::stats(config, &pool().await?).await,
+        AdminTask::Backup { dir } => backup::backup(config, &pool().await?, &dir).await,
+        AdminTask::Restore { dir } => backup::restore(config, &dir),
     }
 }
 

@@ -84,6 +84,25 @@ pub async fn revoke(pool: &SqlitePool, user_id: UserId, id: SessionId) -> sqlx::
     Ok(done.rows_affected() == 1)
 }
 
+/// Signs a user out everywhere; returns how many sessions ended.
+pub async fn revoke_all(pool: &SqlitePool, user_id: UserId) -> sqlx::Result<u64> {
+    let done = sqlx::query("DELETE FROM sessions WHERE user_id = ?1")
+        .bind(user_id.0)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// Whether the session is still good (not revoked, not expired).
+pub async fn is_live(pool: &SqlitePool, id: SessionId, now: i64) -> sqlx::Result<bool> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM sessions WHERE id = ?1 AND expires_at > ?2")
+        .bind(id.0)
+        .bind(now)
+        .fetch_optional(pool)
+        .await?;
+    Ok(found.is_some())
+}
+
 /// Deletes expired sessions; returns how many.
 pub async fn purge_expired(pool: &SqlitePool, now: i64) -> sqlx::Result<u64> {
     let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= ?1")

@@ -63,10 +63,11 @@ pub async fn create(
 pub struct Credentials {
     pub id: i64,
     pub password_hash: String,
+    pub disabled_at: Option<i64>,
 }
 
 pub async fn credentials(pool: &SqlitePool, username: &str) -> sqlx::Result<Option<Credentials>> {
-    sqlx::query_as("SELECT id, password_hash FROM users WHERE username = ?1")
+    sqlx::query_as("SELECT id, password_hash, disabled_at FROM users WHERE username = ?1")
         .bind(username)
         .fetch_optional(pool)
         .await
@@ -150,6 +151,59 @@ pub async fn search(
     .bind(inside)
     .fetch_all(pool)
     .await
+}
+
+/// An account as an operator sees it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Account {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub created_at: i64,
+    pub disabled_at: Option<i64>,
+    pub sessions: i64,
+}
+
+const ACCOUNT: &str = "SELECT u.id, u.username, u.display_name, u.created_at, u.disabled_at,
+        (SELECT count(*) FROM sessions s WHERE s.user_id = u.id AND s.expires_at > ?1) AS sessions
+     FROM users u";
+
+/// Accounts by username, up to `limit`.
+pub async fn accounts(pool: &SqlitePool, now: i64, limit: u32) -> sqlx::Result<Vec<Account>> {
+    sqlx::query_as(&format!("{ACCOUNT} ORDER BY u.username LIMIT ?2"))
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await
+}
+
+/// The account named `username` (ignoring ASCII case, as usernames compare).
+pub async fn account(pool: &SqlitePool, now: i64, username: &str) -> sqlx::Result<Option<Account>> {
+    sqlx::query_as(&format!("{ACCOUNT} WHERE u.username = ?2"))
+        .bind(now)
+        .bind(username)
+        .fetch_optional(pool)
+        .await
+}
+
+pub async fn set_password(pool: &SqlitePool, id: UserId, password_hash: &str, now: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1")
+        .bind(id.0)
+        .bind(password_hash)
+        .bind(now)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Disables (`Some(time)`) or enables (`None`) an account.
+pub async fn set_disabled(pool: &SqlitePool, id: UserId, disabled_at: Option<i64>) -> sqlx::Result<()> {
+    sqlx::query("UPDATE users SET disabled_at = ?2 WHERE id = ?1")
+        .bind(id.0)
+        .bind(disabled_at)
+        .execute(pool)
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -84,12 +84,19 @@ pub async fn login(
         return Err(wrong());
     }
     let credentials = db::users::credentials(&state.pool, &body.username).await?;
-    let (user_id, stored) = match credentials {
-        Some(c) => (Some(c.id), Some(c.password_hash)),
-        None => (None, None),
+    let (user_id, stored, disabled) = match credentials {
+        Some(c) => (Some(c.id), Some(c.password_hash), c.disabled_at.is_some()),
+        None => (None, None, false),
     };
     if !state.passwords.verify(body.password, stored).await? {
         return Err(wrong());
+    }
+    // Said only to someone who knows the password.
+    if disabled {
+        return Err(AppError::new(
+            ErrorCode::AccountDisabled,
+            "This account has been disabled. Ask the server's operator.",
+        ));
     }
     let user_id = UserId(user_id.ok_or_else(wrong)?);
     let user = db::users::by_id(&state.pool, user_id).await?.ok_or_else(wrong)?;

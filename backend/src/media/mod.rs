@@ -43,6 +43,16 @@ impl MediaStore {
         })
     }
 
+    /// The media folder of `data_dir` as it is, for reading and copying
+    /// files (a backup beside a running server): nothing is created or
+    /// cleaned, unlike [`MediaStore::open`].
+    pub fn at(data_dir: &Path) -> Self {
+        Self {
+            root: data_dir.join("media"),
+            decodes: Arc::new(Semaphore::new(DECODES_AT_ONCE)),
+        }
+    }
+
     /// Waits for a turn to decode an image; the turn ends when the permit drops.
     pub async fn decode_turn(&self) -> OwnedSemaphorePermit {
         self.decodes

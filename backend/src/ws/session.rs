@@ -100,6 +100,10 @@ pub async fn run(mut socket: WebSocket, state: AppState, auth: AuthUser, version
 /// The connection's life after the hello: returns when it is over.
 async fn serve(socket: &mut WebSocket, session: &mut Session, outbox: &Outbox, batching: bool) {
     let mut ping = tokio::time::interval_at(Instant::now() + HEARTBEAT, HEARTBEAT);
+    // A session revoked elsewhere (another device, `admin`, a disabled
+    // account) or expired ends its open connections too.
+    let every = Duration::from_secs(session.state.config.session_check_secs.max(1));
+    let mut check = tokio::time::interval_at(Instant::now() + every, every);
     // Reset by anything the client sends; once closing, the grace deadline.
     let deadline = tokio::time::sleep(IDLE_TIMEOUT);
     tokio::pin!(deadline);
@@ -146,6 +150,15 @@ async fn serve(socket: &mut WebSocket, session: &mut Session, outbox: &Outbox, b
                 session.close(1001, "heartbeat timeout");
                 closing = true;
                 deadline.as_mut().reset(Instant::now() + CLOSING_GRACE);
+            }
+            _ = check.tick(), if !closing => {
+                let live = db::sessions::is_live(&session.state.pool, session.conn.session, db::now_ms()).await;
+                // A database hiccup is not a sign-out.
+                if matches!(live, Ok(false)) {
+                    session.close(close::SESSION_ENDED, "signed out");
+                    closing = true;
+                    deadline.as_mut().reset(Instant::now() + CLOSING_GRACE);
+                }
             }
             _ = ping.tick(), if !closing => {
                 if timed(socket.send(Message::Ping(Default::default()))).await.is_err() {

@@ -1,0 +1,170 @@
+//! `admin users …` and `admin sessions …`: accounts by hand, on the same
+//! database as a running server (SQLite in WAL mode takes both). A running
+//! server ends a signed-out session's open WebSockets at its next session
+//! check (`--session-check-secs`).
+
+use std::io::Read;
+
+use anyhow::{bail, Context};
+use clap::Subcommand;
+use natter_common::{
+    ids::{SessionId, UserId},
+    validate::{check_new_password, DisplayName, Username},
+};
+use rand::{distr::Alphanumeric, Rng};
+use sqlx::SqlitePool;
+
+use crate::{auth::Passwords, db};
+
+#[derive(Debug, Subcommand)]
+pub enum UsersTask {
+    /// Accounts by username.
+    List {
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// One account.
+    Show { username: String },
+    /// Create an account; prints a new password unless one comes on stdin.
+    Create {
+        username: String,
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Read the password from standard input instead.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a new password (printed, or read from stdin) and sign out everywhere.
+    ResetPassword {
+        username: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Refuse sign-ins and sign out everywhere; history stays.
+    Disable { username: String },
+    /// Allow sign-ins again.
+    Enable { username: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionsTask {
+    /// Sign a user out: one session (`--id`) or all of them.
+    Revoke {
+        username: String,
+        #[arg(long)]
+        id: Option<i64>,
+    },
+}
+
+pub async fn users(pool: &SqlitePool, task: UsersTask) -> anyhow::Result<()> {
+    let now = db::now_ms();
+    match task {
+        UsersTask::List { limit } => {
+            println!(
+                "{:>8}  {:<32}  {:<10}  {:>8}  display name",
+                "id", "username", "state", "sessions"
+            );
+            for a in db::users::accounts(pool, now, limit).await? {
+                let state = if a.disabled_at.is_some() { "disabled" } else { "active" };
+                println!(
+                    "{:>8}  {:<32}  {state:<10}  {:>8}  {}",
+                    a.id, a.username, a.sessions, a.display_name
+                );
+            }
+        }
+        UsersTask::Show { username } => {
+            let a = find(pool, &username).await?;
+            println!("id:           {}", a.id);
+            println!("username:     {}", a.username);
+            println!("display name: {}", a.display_name);
+            println!("created at:   {} (Unix ms)", a.created_at);
+            match a.disabled_at {
+                Some(at) => println!("state:        disabled at {at} (Unix ms)"),
+                None => println!("state:        active"),
+            }
+            println!("sessions:     {}", a.sessions);
+        }
+        UsersTask::Create {
+            username,
+            display_name,
+            password_stdin,
+        } => {
+            let name = Username::parse(&username).map_err(|e| anyhow::anyhow!(e.message))?;
+            let display = DisplayName::parse(display_name.as_deref().unwrap_or(&username))
+                .map_err(|e| anyhow::anyhow!(e.message))?;
+            let (password, generated) = password(password_stdin)?;
+            let hash = Passwords::new()?.hash(password.clone()).await?;
+            match db::users::create(pool, &name, &display, &hash, now).await? {
+                db::users::Created::Ok(row) => println!("created {} (id {})", row.username, row.id),
+                db::users::Created::UsernameTaken => bail!("the username {username} is taken"),
+            }
+            if generated {
+                println!("password: {password}");
+            }
+        }
+        UsersTask::ResetPassword {
+            username,
+            password_stdin,
+        } => {
+            let a = find(pool, &username).await?;
+            let (password, generated) = password(password_stdin)?;
+            let hash = Passwords::new()?.hash(password.clone()).await?;
+            db::users::set_password(pool, UserId(a.id), &hash, now).await?;
+            let ended = db::sessions::revoke_all(pool, UserId(a.id)).await?;
+            println!("new password set for {}; {ended} sessions signed out", a.username);
+            if generated {
+                println!("password: {password}");
+            }
+        }
+        UsersTask::Disable { username } => {
+            let a = find(pool, &username).await?;
+            db::users::set_disabled(pool, UserId(a.id), Some(now)).await?;
+            let ended = db::sessions::revoke_all(pool, UserId(a.id)).await?;
+            println!("disabled {}; {ended} sessions signed out", a.username);
+        }
+        UsersTask::Enable { username } => {
+            let a = find(pool, &username).await?;
+            db::users::set_disabled(pool, UserId(a.id), None).await?;
+            println!("enabled {}", a.username);
+        }
+    }
+    Ok(())
+}
+
+pub async fn sessions(pool: &SqlitePool, task: SessionsTask) -> anyhow::Result<()> {
+    match task {
+        SessionsTask::Revoke { username, id } => {
+            let a = find(pool, &username).await?;
+            let ended = match id {
+                Some(id) => u64::from(db::sessions::revoke(pool, UserId(a.id), SessionId(id)).await?),
+                None => db::sessions::revoke_all(pool, UserId(a.id)).await?,
+            };
+            println!("{ended} sessions of {} signed out", a.username);
+        }
+    }
+    Ok(())
+}
+
+async fn find(pool: &SqlitePool, username: &str) -> anyhow::Result<db::users::Account> {
+    db::users::account(pool, db::now_ms(), username)
+        .await?
+        .with_context(|| format!("no user {username}"))
+}
+
+/// A password from stdin (checked like one chosen in the app), or a new
+/// random one; and whether it was generated.
+fn password(from_stdin: bool) -> anyhow::Result<(String, bool)> {
+    if !from_stdin {
+        let generated: String = rand::rng()
+            .sample_iter(&Alphanumeric)
+            .take(20)
+            .map(char::from)
+            .collect();
+        return Ok((generated, true));
+    }
+    let mut input = String::new();
+    std::io::stdin().read_to_string(&mut input)?;
+    let password = input.trim_end_matches(['\n', '\r']).to_owned();
+    check_new_password(&password).map_err(|e| anyhow::anyhow!(e.message))?;
+    Ok((password, false))
+}
