@@ -134,6 +134,25 @@ fn remove_reaction(reactions: &mut Vec<Reactions>, emoji: &str, user: UserId, mi
     }
 }
 
+/// Applies an edit, deletion or reaction to the message it is about, if held.
+fn fold(entries: &[Entry], event: &Event, me: Option<UserId>) {
+    let Some(target) = event.body.target() else { return };
+    if let Some(now) = entries
+        .iter()
+        .find(|e| &e.event.id == target)
+        .and_then(|e| e.now.as_ref())
+    {
+        now.update(|now| now.apply(event, me));
+    }
+}
+
+/// Where a timeline stood when a page was asked for (see [`Timeline::mark`]).
+#[derive(Clone, Copy)]
+pub struct Mark {
+    epoch: u32,
+    head: i64,
+}
+
 /// One row of the timeline: a message, or a line about the conversation.
 #[derive(Clone)]
 pub struct Entry {
@@ -176,6 +195,19 @@ pub struct Timeline {
     pub outgoing: RwSignal<Vec<Outgoing>>,
     /// Whether older history remains on the server.
     pub more_before: RwSignal<bool>,
+    /// Whether newer history remains on the server: the timeline is then a
+    /// window into the past (opened around a message far back), not the
+    /// live end. Live events past it are not added after the gap: they
+    /// come with the pages that reach the live end. This is the one place
+    /// that says whether the timeline is a window.
+    pub more_after: RwSignal<bool>,
+    /// Others' messages that arrived live while a window was open.
+    pub missed: RwSignal<usize>,
+    /// The newest seq known to exist, held or not.
+    head: StoredValue<i64>,
+    /// Bumped each time what is held is replaced, so that a page asked for
+    /// before is not added to what replaced it.
+    epoch: StoredValue<u32>,
     /// Who is typing, and until when (ms since epoch).
     pub typing: RwSignal<Vec<(UserId, f64)>>,
     /// How far each other member has read.
@@ -190,6 +222,10 @@ impl Timeline {
             seqs: StoredValue::new(BTreeSet::new()),
             outgoing: RwSignal::new(Vec::new()),
             more_before: RwSignal::new(false),
+            more_after: RwSignal::new(false),
+            missed: RwSignal::new(0),
+            head: StoredValue::new(0),
+            epoch: StoredValue::new(0),
             typing: RwSignal::new(Vec::new()),
             receipts: RwSignal::new(HashMap::new()),
         }
@@ -206,31 +242,128 @@ impl Timeline {
         });
     }
 
-    /// Takes in events (live, synced or a page of history), each once: new
-    /// messages and system lines become entries, edits, deletions and
-    /// reactions change the message they are about.
-    pub fn merge(&self, mut incoming: Vec<Event>) {
+    /// Whether the timeline is a window into the past (see `more_after`).
+    pub fn is_window(&self) -> bool {
+        self.more_after.get_untracked()
+    }
+
+    /// The newest seq known to exist in the log, held or not.
+    pub fn head(&self) -> i64 {
+        self.head.get_value()
+    }
+
+    /// Where the timeline stands before a page is asked for.
+    pub fn mark(&self) -> Mark {
+        Mark {
+            epoch: self.epoch.get_value(),
+            head: self.head(),
+        }
+    }
+
+    /// Replaces what is held with `events` (the newest page, or a window
+    /// around a message); false if it was replaced since `mark`.
+    pub fn replace(&self, mark: Mark, events: Vec<Event>, more_before: bool, more_after: bool) -> bool {
+        if mark.epoch != self.epoch.get_value() {
+            return false;
+        }
+        self.epoch.update_value(|e| *e += 1);
+        self.seqs.update_value(BTreeSet::clear);
+        self.entries.set(Vec::new());
+        self.more_before.set(more_before);
+        self.more_after.set(more_after);
+        self.missed.set(0);
+        self.merge_as_of(events, mark.head);
+        true
+    }
+
+    /// Adds the page before the oldest held; false if the timeline was
+    /// replaced since `mark`.
+    pub fn prepend(&self, mark: Mark, events: Vec<Event>, more_before: bool) -> bool {
+        if mark.epoch != self.epoch.get_value() {
+            return false;
+        }
+        self.more_before.set(more_before);
+        self.merge_as_of(events, mark.head);
+        true
+    }
+
+    /// Adds the page after the newest held, to a window; once nothing newer
+    /// remains the window has reached the live end. False if the timeline
+    /// was replaced since `mark`.
+    pub fn append(&self, mark: Mark, events: Vec<Event>, more_after: bool) -> bool {
+        if mark.epoch != self.epoch.get_value() || !self.is_window() {
+            return false;
+        }
+        self.merge_as_of(events, mark.head);
+        self.more_after.set(more_after);
+        if !more_after {
+            // What came meanwhile is in this page or follows it, as rows.
+            self.missed.set(0);
+        }
+        true
+    }
+
+    /// Takes in events from the socket (live, synced, or the ack of my
+    /// own). At the live end they are merged; in a window, those past its
+    /// end wait (others' messages counted in `missed`), but edits,
+    /// deletions and reactions still change the messages it holds.
+    pub(crate) fn live(&self, incoming: Vec<Event>) {
+        if !self.is_window() {
+            self.merge(incoming);
+            return;
+        }
+        let last = self.last_seq().unwrap_or(0);
+        let (inside, past): (Vec<Event>, Vec<Event>) = incoming.into_iter().partition(|e| e.seq <= last);
+        self.merge(inside);
+        let Some(newest) = past.iter().map(|e| e.seq).max() else {
+            return;
+        };
+        self.head.update_value(|h| *h = (*h).max(newest));
+        let waiting = past
+            .iter()
+            .filter(|e| matches!(e.body, EventBody::Message { .. }) && Some(e.sender) != self.me)
+            .count();
+        if waiting > 0 {
+            self.missed.update(|n| *n += waiting);
+        }
+        self.entries.with_untracked(|entries| {
+            for event in past.iter().filter(|e| e.body.target().is_some()) {
+                fold(entries, event, self.me);
+            }
+        });
+    }
+
+    /// Takes in events (a page of history, or live at the live end), each
+    /// once: new messages and system lines become entries, edits, deletions
+    /// and reactions change the message they are about.
+    pub fn merge(&self, incoming: Vec<Event>) {
+        self.merge_as_of(incoming, self.head());
+    }
+
+    /// [`Self::merge`], for events read when the log went at least up to
+    /// `known`.
+    fn merge_as_of(&self, mut incoming: Vec<Event>, known: i64) {
         incoming.retain(|e| self.seqs.with_value(|s| !s.contains(&e.seq)));
         if incoming.is_empty() {
             return;
         }
         incoming.sort_by_key(|e| e.seq);
         // A page shows messages as of when it was read: at least its own
-        // newest event, and anything this timeline already held.
+        // newest event, anything this timeline already held, and anything
+        // known to exist when it was asked for.
         let as_of = self
             .seqs
             .with_value(|s| s.last().copied())
             .unwrap_or(0)
+            .max(known)
             .max(incoming.last().map_or(0, |e| e.seq));
         self.seqs.update_value(|s| s.extend(incoming.iter().map(|e| e.seq)));
+        self.head
+            .update_value(|h| *h = (*h).max(incoming.last().map_or(0, |e| e.seq)));
         self.entries.update(|entries| {
             for mut event in incoming {
-                if let Some(target) = event.body.target() {
-                    if let Some(entry) = entries.iter().find(|e| &e.event.id == target) {
-                        if let Some(now) = &entry.now {
-                            now.update(|now| now.apply(&event, self.me));
-                        }
-                    }
+                if event.body.target().is_some() {
+                    fold(entries, &event, self.me);
                     continue;
                 }
                 let now = match &event.body {
@@ -679,6 +812,8 @@ impl Chat {
                     .set(conversations.iter().map(|c| (c.conversation_id, c.unread)).collect());
                 for state in &conversations {
                     match self.known(state.conversation_id) {
+                        // A window catches up once it reaches the live end.
+                        Some(t) if t.is_window() => t.head.update_value(|h| *h = (*h).max(state.last_seq)),
                         // Catch up what happened while we were away.
                         Some(t) if t.contiguous_until() < state.last_seq && t.last_seq().is_some() => {
                             self.send_frame(ClientFrame::Sync {
@@ -703,8 +838,8 @@ impl Chat {
                 more,
             } => {
                 let timeline = self.timeline(conversation_id);
-                timeline.merge(events);
-                if more {
+                timeline.live(events);
+                if more && !timeline.is_window() {
                     self.send_frame(ClientFrame::Sync {
                         conversation_id,
                         after_seq: timeline.contiguous_until(),
@@ -720,7 +855,7 @@ impl Chat {
             } => {
                 let timeline = self.timeline(conversation_id);
                 if let Some(action) = self.actions.try_update_value(|a| a.remove(&client_msg_id)).flatten() {
-                    timeline.merge(self.acted(action, seq, id, created_at).into_iter().collect());
+                    timeline.live(self.acted(action, seq, id, created_at).into_iter().collect());
                     self.check_gap(conversation_id, seq);
                     return;
                 }
@@ -748,7 +883,7 @@ impl Chat {
                         state: None,
                     };
                     self.bring_to_top(&event);
-                    timeline.merge(vec![event]);
+                    timeline.live(vec![event]);
                 }
                 self.check_gap(conversation_id, seq);
             }
@@ -816,7 +951,7 @@ impl Chat {
         }
         if let Some(timeline) = self.known(conversation) {
             timeline.typing.update(|t| t.retain(|(u, _)| *u != event.sender));
-            timeline.merge(vec![event]);
+            timeline.live(vec![event]);
             self.check_gap(conversation, seq);
         }
         if is_message && !from_me {
@@ -824,13 +959,30 @@ impl Chat {
         }
     }
 
-    /// After an event at `seq`, asks for whatever is missing before it.
+    /// After an event at `seq`, asks for whatever is missing before it
+    /// (a window has a gap after it by design: it is not asked for).
     fn check_gap(&self, conversation: ConversationId, seq: i64) {
-        let Some(timeline) = self.known(conversation) else {
+        let Some(timeline) = self.known(conversation).filter(|t| !t.is_window()) else {
             return;
         };
         let until = timeline.contiguous_until();
         if until != 0 && seq > until + 1 {
+            self.send_frame(ClientFrame::Sync {
+                conversation_id: conversation,
+                after_seq: until,
+            });
+        }
+    }
+
+    /// Asks for what happened after the newest page held, once a window has
+    /// reached the live end or been replaced by the newest page (live
+    /// events that came while it was being read waited, not merged).
+    pub fn catch_up(&self, conversation: ConversationId) {
+        let Some(timeline) = self.known(conversation).filter(|t| !t.is_window()) else {
+            return;
+        };
+        let until = timeline.contiguous_until();
+        if until != 0 && timeline.head() > until {
             self.send_frame(ClientFrame::Sync {
                 conversation_id: conversation,
                 after_seq: until,

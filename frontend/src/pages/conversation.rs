@@ -14,7 +14,7 @@ use wasm_bindgen::JsCast;
 
 use super::conversation_param;
 use crate::{
-    api,
+    api::{self, Slice, PAGE},
     chat::{use_chat, Timeline},
     components::{
         composer::{first_file, Attachments, Composer},
@@ -35,9 +35,10 @@ struct Loaded {
 
 async fn load(
     id: ConversationId,
-    timeline: Timeline,
+    chat: crate::chat::Chat,
     me: Option<natter_common::api::User>,
 ) -> Result<Loaded, ErrorBody> {
+    let timeline = chat.timeline(id);
     let not_found = || ErrorBody {
         code: ErrorCode::NotFound,
         message: "No such conversation.".into(),
@@ -47,11 +48,19 @@ async fn load(
         .into_iter()
         .find(|c| c.id == id)
         .ok_or_else(not_found)?;
-    let history = api::history(id, None).await?;
-    if timeline.first_seq().is_none() {
-        timeline.more_before.set(history.more);
+    let mark = timeline.mark();
+    let history = api::history(id, Slice::Newest).await?;
+    if timeline.is_window() {
+        // A window left open last time: the chat opens at the live end.
+        if timeline.replace(mark, history.events, history.more, false) {
+            chat.catch_up(id);
+        }
+    } else {
+        if timeline.first_seq().is_none() {
+            timeline.more_before.set(history.more);
+        }
+        timeline.merge(history.events);
     }
-    timeline.merge(history.events);
     let receipts = api::receipts(id).await?;
     timeline.note_receipts(receipts.into_iter().map(|r| (r.user_id, r.read_seq)));
     let mut names = HashMap::new();
@@ -132,7 +141,7 @@ pub fn ConversationPage() -> impl IntoView {
         let me = auth.user.get_untracked();
         async move {
             match id {
-                Some(id) => load(id, chat.timeline(id), me).await,
+                Some(id) => load(id, chat, me).await,
                 None => Err(ErrorBody {
                     code: ErrorCode::NotFound,
                     message: "No such conversation.".into(),
@@ -158,15 +167,56 @@ async fn load_older(id: ConversationId, timeline: Timeline) -> bool {
     let Some(first) = timeline.first_seq() else {
         return false;
     };
-    match api::history(id, Some(first)).await {
-        Ok(page) => {
-            timeline.more_before.set(page.more);
-            timeline.merge(page.events);
-            true
-        }
+    let mark = timeline.mark();
+    match api::history(id, Slice::Before(first)).await {
+        Ok(page) => timeline.prepend(mark, page.events, page.more),
         Err(_) => false,
     }
 }
+
+/// Loads the page after the newest held, in a window; false when there was
+/// nothing to load or it failed. Once nothing newer remains, what came live
+/// meanwhile is asked for.
+async fn load_newer(chat: crate::chat::Chat, id: ConversationId, timeline: Timeline) -> bool {
+    let Some(last) = timeline.last_seq().filter(|_| timeline.is_window()) else {
+        return false;
+    };
+    let mark = timeline.mark();
+    let Ok(page) = api::history(id, Slice::After(last)).await else {
+        return false;
+    };
+    let more = page.more;
+    if !timeline.append(mark, page.events, more) {
+        return false;
+    }
+    if !more {
+        chat.catch_up(id);
+    }
+    true
+}
+
+/// Replaces what is held with the page around `seq` (a window, unless that
+/// page reaches the live end) or, without one, with the newest page.
+async fn load_at(chat: crate::chat::Chat, id: ConversationId, timeline: Timeline, seq: Option<i64>) -> bool {
+    let mark = timeline.mark();
+    let page = match seq {
+        Some(seq) => api::history(id, Slice::Around(seq)).await,
+        None => api::history(id, Slice::Newest).await,
+    };
+    let Ok(page) = page else { return false };
+    let more_after = page.more_newer.unwrap_or(false);
+    if !timeline.replace(mark, page.events, page.more, more_after) {
+        return false;
+    }
+    if !more_after {
+        chat.catch_up(id);
+    }
+    true
+}
+
+/// Pages loaded one by one, at most, looking for a reply's original (its
+/// seq is not known, so no window can be opened around it).
+const REPLY_PAGES: usize = 10;
 
 /// A message to bring into view: by id (a reply's original) or by seq (a
 /// search result).
@@ -192,6 +242,16 @@ impl Target {
         match self {
             Self::Id(_) => true,
             Self::Seq(seq) => timeline.first_seq().is_none_or(|first| first > *seq),
+        }
+    }
+
+    /// The seq to open a window around: the target lies more than a page
+    /// before the oldest message held, or after the newest (of a window).
+    fn far(&self, timeline: Timeline) -> Option<i64> {
+        let Self::Seq(seq) = self else { return None };
+        match (timeline.first_seq(), timeline.last_seq()) {
+            (Some(first), Some(last)) => (first - seq > PAGE || *seq > last).then_some(*seq),
+            _ => Some(*seq),
         }
     }
 }
@@ -375,7 +435,9 @@ fn Chat(loaded: Loaded) -> impl IntoView {
         if !page_in_view() {
             return;
         }
-        let Some(list) = list.get_untracked() else { return };
+        let Some(list) = list.try_get_untracked().flatten() else {
+            return;
+        };
         if let Some(seq) = last_seen_row(&list) {
             let last_row = timeline.entries.with_untracked(|e| e.last().map(|e| e.event.seq));
             // Past the last row lie only edits and reactions: read them too.
@@ -395,11 +457,32 @@ fn Chat(loaded: Loaded) -> impl IntoView {
     });
 
     let to_bottom = move || {
-        if let Some(el) = list.get_untracked() {
+        if let Some(el) = list.try_get_untracked().flatten() {
             el.set_scroll_top(el.scroll_height());
         }
         following.set(true);
         unseen.set(0);
+        timeline.missed.set(0);
+    };
+    // "Jump to latest": to the bottom, and in a window first the newest
+    // page instead of it.
+    let to_latest = move || {
+        if !timeline.is_window() {
+            to_bottom();
+            return;
+        }
+        following.set(true);
+        unseen.set(0);
+        spawn_local(async move {
+            if load_at(chat, id, timeline, None).await {
+                request_animation_frame(move || {
+                    if !list.is_disposed() {
+                        to_bottom();
+                        report_read();
+                    }
+                });
+            }
+        });
     };
     // Older pages come in above what is on screen, which stays where it is
     // to the pixel: the first row in view is found again after the load.
@@ -423,38 +506,73 @@ fn Chat(loaded: Loaded) -> impl IntoView {
             loading_older.set(false);
         });
     };
+    // In a window, newer pages come in below as the bottom nears; rows
+    // added below move nothing in view, and they are history, not new
+    // messages for the pill.
+    let loading_newer = StoredValue::new(false);
+    let last_row = StoredValue::new(timeline.entries.with_untracked(|e| e.last().map(|e| e.event.seq)));
+    let newer = move || {
+        if loading_newer.get_value() || !timeline.is_window() {
+            return;
+        }
+        loading_newer.set_value(true);
+        spawn_local(async move {
+            if load_newer(chat, id, timeline).await {
+                last_row.set_value(timeline.entries.with_untracked(|e| e.last().map(|e| e.event.seq)));
+            }
+            loading_newer.set_value(false);
+        });
+    };
     let on_scroll = move |_| {
         let Some(el) = list.get_untracked().filter(|_| opened.get_value()) else {
             return;
         };
-        let at_bottom = el.scroll_height() - el.scroll_top() - el.client_height() < 48;
+        let below = el.scroll_height() - el.scroll_top() - el.client_height();
+        // Only the live end is followed: a window's bottom is not.
+        let at_bottom = below < 48 && !timeline.is_window();
         if at_bottom != following.get_untracked() {
             following.set(at_bottom);
         }
         if at_bottom {
             unseen.set(0);
+            timeline.missed.set(0);
         }
         if el.scroll_top() < 150 && timeline.more_before.get_untracked() {
             older();
         }
+        if below < 300 && timeline.is_window() {
+            newer();
+        }
         report_read();
     };
-    // Bringing a message into view (a reply's original, a search hit):
-    // older pages are loaded until it is there, then it is scrolled to the
-    // middle of the list and marked for a moment.
+    // Bringing a message into view (a reply's original, a search hit): one
+    // far back opens a window around it; one within a page of the oldest
+    // held (or a reply's original, whose seq is unknown) loads older pages
+    // until it is there. Then it is scrolled to the middle of the list and
+    // marked for a moment.
     let highlight = RwSignal::new(None::<i64>);
     let bring = move |target: Target| async move {
         following.set(false);
-        loading_older.set(true);
         let mut found = target.find(timeline);
-        while found.is_none()
-            && target.may_be_older(timeline)
-            && timeline.more_before.get_untracked()
-            && load_older(id, timeline).await
-        {
-            found = target.find(timeline);
+        if found.is_none() {
+            loading_older.set(true);
+            if let Some(seq) = target.far(timeline) {
+                if load_at(chat, id, timeline, Some(seq)).await {
+                    found = target.find(timeline);
+                }
+            }
+            let mut pages = 0;
+            while found.is_none()
+                && pages < REPLY_PAGES
+                && target.may_be_older(timeline)
+                && timeline.more_before.get_untracked()
+                && load_older(id, timeline).await
+            {
+                pages += 1;
+                found = target.find(timeline);
+            }
+            loading_older.set(false);
         }
-        loading_older.set(false);
         let Some(seq) = found else { return };
         following.set(false);
         highlight.set(Some(seq));
@@ -543,7 +661,6 @@ fn Chat(loaded: Loaded) -> impl IntoView {
         });
     });
     // New messages: followed while at the bottom, else counted for the pill.
-    let last_row = StoredValue::new(timeline.entries.with_untracked(|e| e.last().map(|e| e.event.seq)));
     Effect::new(move |_| {
         let newest = timeline.entries.with(|e| e.last().map(|e| e.event.seq));
         timeline.outgoing.track();
@@ -554,7 +671,7 @@ fn Chat(loaded: Loaded) -> impl IntoView {
         }
         if following.get_untracked() {
             request_animation_frame(move || {
-                if let Some(el) = list.get_untracked() {
+                if let Some(el) = list.try_get_untracked().flatten() {
                     el.set_scroll_top(el.scroll_height());
                 }
                 report_read();
@@ -570,10 +687,15 @@ fn Chat(loaded: Loaded) -> impl IntoView {
             unseen.update(|n| *n += arrived);
         }
     });
-    // My own new message always brings the newest into view.
+    // My own new message always brings the newest into view (leaving a
+    // window for the live end).
     Effect::new(move |_| {
         if timeline.outgoing.with(|o| !o.is_empty()) && !following.get_untracked() {
-            request_animation_frame(to_bottom);
+            request_animation_frame(move || {
+                if !list.is_disposed() {
+                    to_latest();
+                }
+            });
         }
     });
 
@@ -621,6 +743,10 @@ fn Chat(loaded: Loaded) -> impl IntoView {
             editing.set(Some(seq));
         }
     });
+
+    // New messages not yet seen: arrived below while scrolled up, or live
+    // while a window was open.
+    let new_count = move || unseen.get() + timeline.missed.get();
 
     let typing_line = move || {
         let now = js_sys::Date::now();
@@ -679,7 +805,8 @@ fn Chat(loaded: Loaded) -> impl IntoView {
                     view! { {separator} {divider} {row} }
                 }
             </For>
-            <For each=move || timeline.outgoing.get() key=|m| (m.client_msg_id.clone(), m.failed.clone()) let:msg>
+            // Unsent messages belong at the live end, not under a window.
+            <For each=move || if timeline.more_after.get() { Vec::new() } else { timeline.outgoing.get() } key=|m| (m.client_msg_id.clone(), m.failed.clone()) let:msg>
                 {
                     let retry_id = msg.client_msg_id.clone();
                     let failed = msg.failed.clone();
@@ -701,9 +828,9 @@ fn Chat(loaded: Loaded) -> impl IntoView {
         </ol>
         <div class="jump-latest-anchor">
             <Show when=move || !following.get()>
-                <button type="button" id="jump-latest" class=move || { if unseen.get() > 0 { "jump-latest new-messages" } else { "jump-latest" } }
-                    on:click=move |_| to_bottom()>
-                    {move || match unseen.get() {
+                <button type="button" id="jump-latest" class=move || { if new_count() > 0 { "jump-latest new-messages" } else { "jump-latest" } }
+                    on:click=move |_| to_latest()>
+                    {move || match new_count() {
                         0 => "Jump to latest ↓".to_owned(),
                         1 => "1 new message ↓".to_owned(),
                         n => format!("{n} new messages ↓"),
