@@ -89,6 +89,18 @@ pub async fn page(
         .collect())
 }
 
+/// The groups `user` is a member of now.
+pub async fn groups_of(pool: &SqlitePool, user: UserId) -> sqlx::Result<Vec<ConversationId>> {
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT m.conversation_id FROM members m JOIN conversations c ON c.id = m.conversation_id
+         WHERE m.user_id = ?1 AND c.kind = 'group'",
+    )
+    .bind(user.0)
+    .fetch_all(pool)
+    .await?;
+    Ok(ids.into_iter().map(ConversationId).collect())
+}
+
 /// The conversations `user` is a member of now.
 pub async fn conversations_of(pool: &SqlitePool, user: UserId) -> sqlx::Result<Vec<ConversationId>> {
     let ids: Vec<i64> = sqlx::query_scalar("SELECT conversation_id FROM members WHERE user_id = ?1")

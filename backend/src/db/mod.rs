@@ -6,6 +6,7 @@ pub mod contacts;
 pub mod conversations;
 pub mod events;
 pub mod group_changes;
+pub mod leaving;
 pub mod media;
 pub mod members;
 pub mod message_changes;

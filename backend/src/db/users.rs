@@ -67,8 +67,16 @@ pub struct Credentials {
 }
 
 pub async fn credentials(pool: &SqlitePool, username: &str) -> sqlx::Result<Option<Credentials>> {
-    sqlx::query_as("SELECT id, password_hash, disabled_at FROM users WHERE username = ?1")
+    sqlx::query_as("SELECT id, password_hash, disabled_at FROM users WHERE username = ?1 AND deleted_at IS NULL")
         .bind(username)
+        .fetch_optional(pool)
+        .await
+}
+
+/// The stored password hash of a (not deleted) user.
+pub async fn password_hash(pool: &SqlitePool, id: UserId) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ?1 AND deleted_at IS NULL")
+        .bind(id.0)
         .fetch_optional(pool)
         .await
 }
@@ -97,8 +105,9 @@ pub async fn set_display_name(
     .await
 }
 
+/// Whether `id` is an account someone can be in touch with (not deleted).
 pub async fn exists(conn: &mut sqlx::SqliteConnection, id: UserId) -> sqlx::Result<bool> {
-    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM users WHERE id = ?1")
+    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM users WHERE id = ?1 AND deleted_at IS NULL")
         .bind(id.0)
         .fetch_optional(conn)
         .await?;
@@ -140,6 +149,7 @@ pub async fn search(
                 OR display_name LIKE ?6 ESCAPE '\\')
            AND username > ?3
            AND id <> ?4
+           AND deleted_at IS NULL
            AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = u.id AND b.blocked = ?4)
          ORDER BY username LIMIT ?5",
     )

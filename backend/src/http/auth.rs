@@ -47,6 +47,8 @@ pub async fn register(
     let hash = state.passwords.hash(body.password).await?;
     let now = db::now_ms();
     let mut tx = db::begin_write(&state.pool).await?;
+    // A deleted account's username may be past its reservation.
+    db::leaving::free_usernames(&mut *tx, now).await?;
     let user = match db::users::create(&mut *tx, &username, &display_name, &hash, now).await? {
         Created::Ok(row) => User::from(row),
         Created::UsernameTaken => {

@@ -2,10 +2,11 @@
 
 use axum::{extract::State, http::StatusCode, Json};
 use natter_common::{
-    api::{SessionInfo, UpdateProfileRequest, User},
+    api::{DeleteAccountRequest, SessionInfo, UpdateProfileRequest, User},
     ids::SessionId,
+    limits::PASSWORD_MAX_BYTES,
     validate::DisplayName,
-    ErrorBody,
+    ErrorBody, ErrorCode,
 };
 
 use super::extract::{ApiJson, ApiPath};
@@ -13,6 +14,7 @@ use crate::{
     auth::AuthUser,
     db,
     error::{AppError, AppResult},
+    log::{Command, GroupChange, Submission},
     state::AppState,
 };
 
@@ -83,4 +85,44 @@ pub async fn revoke_session(
     } else {
         Err(AppError::not_found())
     }
+}
+
+/// `DELETE /api/v1/me`: delete my account, confirmed with my password. I
+/// leave every group (ownership passes on as when leaving), and my
+/// sessions, contacts, requests, blocks, direct conversations and the
+/// images only I refer to go. Messages I sent stay in others' history,
+/// from "Deleted user". My username is free again after 30 days.
+#[utoipa::path(delete, path = "/api/v1/me", tag = "profile", request_body = DeleteAccountRequest,
+    responses((status = 204), (status = 401, body = ErrorBody)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn delete(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiJson(body): ApiJson<DeleteAccountRequest>,
+) -> AppResult<StatusCode> {
+    let stored = db::users::password_hash(&state.pool, auth.user_id).await?;
+    if body.password.len() > PASSWORD_MAX_BYTES || !state.passwords.verify(body.password, stored).await? {
+        return Err(AppError::new(ErrorCode::InvalidCredentials, "Wrong password."));
+    }
+    // Groups first, through the log, so every member sees the departure.
+    for group in db::members::groups_of(&state.pool, auth.user_id).await? {
+        let leave = GroupChange::Remove {
+            group,
+            user: auth.user_id,
+        };
+        let submission = Submission {
+            by: auth.user_id,
+            conn: None,
+            command: Command::Group(leave),
+            permit: None,
+        };
+        state.log.request(submission).outcome().await?;
+    }
+    let dropped = db::leaving::delete_account(&state.pool, auth.user_id, db::now_ms()).await?;
+    for media in dropped {
+        state.media.remove(&media).await;
+    }
+    state.hub.end_user(auth.user_id);
+    tracing::info!(user = %auth.user_id, "account deleted");
+    Ok(StatusCode::NO_CONTENT)
 }

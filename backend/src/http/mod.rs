@@ -44,7 +44,7 @@ pub fn router(state: AppState, spa: SpaIndex) -> Router {
     let api = Router::new()
         .merge(auth_routes)
         .route("/auth/logout", post(auth::logout))
-        .route("/me", get(me::me).patch(me::update))
+        .route("/me", get(me::me).patch(me::update).delete(me::delete))
         .route("/sessions", get(me::sessions))
         .route("/sessions/{id}", delete(me::revoke_session))
         .route("/users/search", get(users::search))

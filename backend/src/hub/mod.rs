@@ -78,6 +78,13 @@ impl Hub {
         });
     }
 
+    /// Closes every connection of `user` as signed out.
+    pub fn end_user(&self, user: UserId) {
+        self.connections.each(user, |conn| {
+            conn.close(natter_common::frames::close::SESSION_ENDED, "signed out")
+        });
+    }
+
     pub fn is_online(&self, user: UserId) -> bool {
         self.connections.has(user)
     }

@@ -51,6 +51,13 @@ pub struct User {
     pub created_at: i64,
 }
 
+/// `DELETE /api/v1/me`: the password, to confirm.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeleteAccountRequest {
+    pub password: String,
+}
+
 /// `PATCH /api/v1/me`: fields left out stay as they are.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
