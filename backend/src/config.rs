@@ -50,6 +50,11 @@ pub struct Config {
     #[arg(long, env = "NATTER_HEADER_TIMEOUT_SECS", default_value_t = 30)]
     pub header_timeout_secs: u64,
 
+    /// Bearer token that `GET /metrics` requires (Prometheus format); without
+    /// one the route does not exist.
+    #[arg(long, env = "NATTER_METRICS_TOKEN")]
+    pub metrics_token: Option<String>,
+
     /// Seconds between checks that an open WebSocket's session is still
     /// good (signed out elsewhere, expired, or the account disabled).
     #[arg(long, env = "NATTER_SESSION_CHECK_SECS", default_value_t = 60)]

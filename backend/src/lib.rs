@@ -11,6 +11,7 @@ pub mod http;
 pub mod hub;
 pub mod log;
 pub mod media;
+pub mod metrics;
 pub mod ratelimit;
 pub mod search;
 mod serve;
@@ -59,9 +60,14 @@ impl Application {
         let hub = Hub::new(pool.clone());
         let media = MediaStore::open(&config.data_dir)?;
         let search = Search::start(&pool).await?;
+        // One recorder per process: a second application in it goes without.
+        let metrics = metrics::install()
+            .inspect_err(|err| tracing::warn!(%err, "metrics are off"))
+            .ok();
         let state = AppState {
             log: Log::start(pool.clone(), hub.clone(), media.clone(), search.feed())?,
             search,
+            metrics,
             hub,
             media,
             send_limiter: Arc::new(UserLimiter::new(config.send_rate_per_second, config.send_burst)),

@@ -33,4 +33,6 @@ pub struct AppState {
     pub log: Log,
     /// Message search, fed from the logs.
     pub search: Search,
+    /// Renders `/metrics` (absent when no recorder could be installed).
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }

@@ -445,6 +445,14 @@ impl WsClient {
         }
     }
 
+    /// Closes the connection the normal way (a close frame, answered by the
+    /// server's) and waits for the server's answer.
+    pub async fn close(mut self) -> anyhow::Result<()> {
+        self.stream.close(None).await?;
+        while let Some(Ok(_)) = tokio::time::timeout(FRAME_TIMEOUT, self.stream.next()).await? {}
+        Ok(())
+    }
+
     /// Drops the TCP connection without a close handshake, like a crash or
     /// a network cut.
     pub fn kill(self) {

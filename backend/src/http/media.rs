@@ -18,7 +18,7 @@ use crate::{
     auth::AuthUser,
     db::{self, media::MediaRow},
     error::{AppError, AppResult},
-    media,
+    media, metrics,
     state::AppState,
 };
 
@@ -105,6 +105,7 @@ pub async fn upload(
 
     let now = db::now_ms();
     if let Some(known) = db::media::by_original(&state.pool, &original).await? {
+        metrics::upload("known");
         db::media::record_upload(&mut *state.pool.acquire().await?, &known.id, auth.user_id, now).await?;
         return Ok((StatusCode::CREATED, Json(to_media(known))));
     }
@@ -114,11 +115,17 @@ pub async fn upload(
     let processed = tokio::task::spawn_blocking(move || {
         let _turn = turn;
         let bytes = std::fs::read(&path)?;
-        anyhow::Ok(media::process(&bytes))
+        let started = std::time::Instant::now();
+        let processed = media::process(&bytes);
+        metrics::image_processing(started.elapsed());
+        anyhow::Ok(processed)
     })
     .await
     .map_err(anyhow::Error::from)??
-    .map_err(|refused| AppError::new(ErrorCode::UnsupportedMedia, refused.0))?;
+    .map_err(|refused| {
+        metrics::upload("refused");
+        AppError::new(ErrorCode::UnsupportedMedia, refused.0)
+    })?;
 
     let store = state.media.clone();
     let files = tokio::task::spawn_blocking({
@@ -130,6 +137,7 @@ pub async fn upload(
     });
     files.await.map_err(anyhow::Error::from)?.map_err(anyhow::Error::from)?;
     let row = db::media::insert(&state.pool, &original, &processed, auth.user_id, now).await?;
+    metrics::upload("stored");
     Ok((StatusCode::CREATED, Json(to_media(row))))
 }
 

@@ -122,13 +122,17 @@ pub fn router(state: AppState, spa: SpaIndex) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/api/openapi.json", get(openapi::document))
+        .route("/metrics", get(crate::metrics::render))
         .route("/ws", get(crate::ws::upgrade))
         .route("/media/{id}", get(media::image))
         .route("/media/{id}/thumb", get(media::thumb))
         .nest("/api/v1", api)
         .route("/", get(move |uri: Uri| async move { root.respond(&uri) }))
         .fallback_service(files);
-    let app = faults(app).layer(CompressionLayer::new()).with_state(state);
+    let app = faults(app)
+        .layer(middleware::from_fn(crate::metrics::track_http))
+        .layer(CompressionLayer::new())
+        .with_state(state);
     security::apply(app, &config, &spa).layer(TraceLayer::new_for_http())
 }
 

@@ -105,6 +105,11 @@ impl MemberIndex {
         }
     }
 
+    /// Member ids held in all (for the metrics).
+    pub fn held_ids(&self) -> usize {
+        self.lock().ids
+    }
+
     /// Conversations held (for tests).
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {

@@ -104,6 +104,19 @@ pub enum GroupChange {
 }
 
 impl Command {
+    /// What the metrics call it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Send { .. } => "send",
+            Self::Edit { .. } => "edit",
+            Self::Delete { .. } => "delete",
+            Self::React { on: true, .. } => "react",
+            Self::React { on: false, .. } => "unreact",
+            Self::Read { .. } => "read",
+            Self::Group(_) => "group",
+        }
+    }
+
     /// The requester's idempotency key, echoed in its ack or error.
     pub fn client_msg_id(&self) -> Option<&str> {
         match self {

@@ -17,6 +17,7 @@ use super::{writer::Entry, Done, Outcome, Refusal};
 use crate::{
     hub::{encode, Hub, Kind},
     media::MediaStore,
+    metrics,
 };
 
 /// A batch as the writer left it: what each command came to, or why none
@@ -25,6 +26,8 @@ pub(super) struct Committed {
     pub entries: Vec<Entry>,
     /// One step per entry, and the images to remove from disk.
     pub stored: rusqlite::Result<(Vec<Step>, Vec<String>)>,
+    /// When the transaction committed.
+    pub at: std::time::Instant,
 }
 
 /// One command's result: the answer for its requester and what to deliver.
@@ -62,7 +65,7 @@ pub(super) enum Publish {
 }
 
 pub(super) async fn run(hub: Hub, media: MediaStore, mut batches: mpsc::Receiver<Committed>) {
-    while let Some(Committed { entries, stored }) = batches.recv().await {
+    while let Some(Committed { entries, stored, at }) = batches.recv().await {
         let (steps, dropped_media) = match stored {
             Ok(stored) => stored,
             Err(err) => {
@@ -70,18 +73,33 @@ pub(super) async fn run(hub: Hub, media: MediaStore, mut batches: mpsc::Receiver
                 // retry with the same client_msg_id.
                 tracing::error!(%err, commands = entries.len(), "log batch failed");
                 for entry in entries {
+                    metrics::command(entry.submission.command.name(), "failed", None);
                     answer(entry, Err(Refusal::failed()));
                 }
                 continue;
             }
         };
         for (entry, step) in entries.into_iter().zip(steps) {
+            count(&entry, &step);
             deliver(&hub, &entry, step.publish);
             answer(entry, step.answer);
         }
+        metrics::publish_lag(at.elapsed());
         for id in dropped_media {
             media.remove(&id).await;
         }
+    }
+}
+
+/// A command's outcome in the metrics: new events are `committed`, an
+/// answer without them (a retried `client_msg_id`, a state already there)
+/// is a `duplicate`.
+fn count(entry: &Entry, step: &Step) {
+    let command = entry.submission.command.name();
+    match (&step.answer, &step.publish) {
+        (Err(refusal), _) => metrics::command(command, "refused", Some(&refusal.code)),
+        (Ok(Done::Logged(_)), Publish::Nothing) => metrics::command(command, "duplicate", None),
+        (Ok(_), _) => metrics::command(command, "committed", None),
     }
 }
 

@@ -184,6 +184,7 @@ impl Writer {
         self.checkpointer.committed();
         self.finish_checkpoint();
         let (size, took) = (entries.len(), started.elapsed());
+        crate::metrics::log_batch(size, took);
         // Every command waits for the batch before it: a slow one shows up
         // as latency for everybody, so say so.
         if took >= SLOW_BATCH {
@@ -191,7 +192,8 @@ impl Writer {
         } else {
             tracing::trace!(size, micros = took.as_micros() as u64, "log batch");
         }
-        committed.blocking_send(Committed { entries, stored }).is_ok()
+        let at = std::time::Instant::now();
+        committed.blocking_send(Committed { entries, stored, at }).is_ok()
     }
 
     fn store(&mut self, entries: &[Entry]) -> rusqlite::Result<(Vec<Step>, Vec<String>)> {

@@ -94,6 +94,15 @@ impl Feed {
         }
     }
 
+    /// Conversations with changes not indexed yet (for the metrics).
+    pub fn pending(&self) -> usize {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .conversations
+            .len()
+    }
+
     pub fn stop(&self) {
         self.state.lock().unwrap_or_else(PoisonError::into_inner).stopping = true;
         self.wake.notify_one();

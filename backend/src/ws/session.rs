@@ -21,6 +21,7 @@ use crate::{
     db::{self, events::Window},
     hub::{encode, Conn, Kind, Outbound, Outbox, Taken},
     log::{Command, Submission},
+    metrics,
     state::AppState,
 };
 
@@ -63,6 +64,7 @@ pub async fn run(mut socket: WebSocket, state: AppState, auth: AuthUser, version
     // committed in between is missed; anything queued meanwhile follows the
     // hello and the client drops what it already has by seq.
     let came_online = state.hub.connect(user, conn.clone());
+    metrics::connected(came_online);
     // The store-bound steps are boxed: a future is as large as its largest
     // state, and this one rests, between frames, for hours per connection.
     let hello = match Box::pin(hello(&state, user, version)).await {
@@ -70,12 +72,12 @@ pub async fn run(mut socket: WebSocket, state: AppState, auth: AuthUser, version
         Err(err) => {
             tracing::error!(%err, "cannot build hello");
             let _ = close_with(&mut socket, 1011, "server error").await;
-            Box::pin(finish(&state, user, &conn)).await;
+            Box::pin(finish(&state, user, &conn, Ended::ServerError)).await;
             return;
         }
     };
     if socket.send(Message::Text(encode(&hello))).await.is_err() {
-        Box::pin(finish(&state, user, &conn)).await;
+        Box::pin(finish(&state, user, &conn, Ended::WriteFailed)).await;
         return;
     }
     if came_online {
@@ -91,14 +93,45 @@ pub async fn run(mut socket: WebSocket, state: AppState, auth: AuthUser, version
         typing: HashMap::new(),
         garbage: 0,
     };
-    serve(&mut socket, &mut session, &outbox, version >= 2).await;
+    let ended = serve(&mut socket, &mut session, &outbox, version >= 2).await;
     // Later deliveries are refused, not kept.
     outbox.close();
-    Box::pin(finish(&state, user, &conn)).await;
+    Box::pin(finish(&state, user, &conn, ended)).await;
 }
 
-/// The connection's life after the hello: returns when it is over.
-async fn serve(socket: &mut WebSocket, session: &mut Session, outbox: &Outbox, batching: bool) {
+/// Why a connection ended.
+#[derive(Debug, Clone, Copy)]
+enum Ended {
+    /// The client closed it.
+    Normal,
+    /// The TCP connection went away without a close.
+    Dropped,
+    /// The server closed it with this code.
+    Closed(u16),
+    /// Writing to the client failed or timed out.
+    WriteFailed,
+    ServerError,
+}
+
+impl Ended {
+    fn reason(self) -> &'static str {
+        match self {
+            Self::Normal => "normal",
+            Self::Dropped => "dropped",
+            Self::Closed(1001) => "heartbeat",
+            Self::Closed(close::SLOW_CONSUMER) => "slow_consumer",
+            Self::Closed(close::ABUSE) => "malformed",
+            Self::Closed(close::SESSION_ENDED) => "signed_out",
+            Self::Closed(1002 | 1007 | 1009) => "protocol",
+            Self::Closed(_) => "other",
+            Self::WriteFailed => "write_failed",
+            Self::ServerError => "server_error",
+        }
+    }
+}
+
+/// The connection's life after the hello: returns when it is over, and why.
+async fn serve(socket: &mut WebSocket, session: &mut Session, outbox: &Outbox, batching: bool) -> Ended {
     let mut ping = tokio::time::interval_at(Instant::now() + HEARTBEAT, HEARTBEAT);
     // A session revoked elsewhere (another device, `admin`, a disabled
     // account) or expired ends its open connections too.
@@ -107,30 +140,34 @@ async fn serve(socket: &mut WebSocket, session: &mut Session, outbox: &Outbox, b
     // Reset by anything the client sends; once closing, the grace deadline.
     let deadline = tokio::time::sleep(IDLE_TIMEOUT);
     tokio::pin!(deadline);
-    let mut closing = false;
+    // Once closing, the code of the close queued.
+    let mut closing: Option<u16> = None;
     let mut burst = Vec::new();
     loop {
         tokio::select! {
             taken = outbox.take(&mut burst) => {
-                if !write_taken(socket, taken, &mut burst, batching).await {
-                    return;
+                if let Some(ended) = write_taken(socket, taken, &mut burst, batching).await {
+                    return ended;
                 }
             }
-            next = socket.recv(), if !closing => {
+            next = socket.recv(), if closing.is_none() => {
                 deadline.as_mut().reset(Instant::now() + IDLE_TIMEOUT);
                 let go_on = match next {
-                    None => return,
+                    None => return Ended::Dropped,
                     Some(Ok(Message::Close(_))) => {
                         // The library queued its answer to the client's close
                         // (RFC 6455 §5.5.1): send it before letting go.
                         let _ = timed(socket.flush()).await;
-                        return;
+                        return Ended::Normal;
                     }
                     Some(Err(err)) => {
-                        if let Some((code, reason)) = close_for(&err) {
-                            let _ = close_with(socket, code, reason).await;
-                        }
-                        return;
+                        return match close_for(&err) {
+                            Some((code, reason)) => {
+                                let _ = close_with(socket, code, reason).await;
+                                Ended::Closed(code)
+                            }
+                            None => Ended::Dropped,
+                        };
                     }
                     Some(Ok(Message::Text(text))) => Box::pin(session.handle(text)).await,
                     Some(Ok(Message::Binary(_))) => session.refuse(ErrorCode::BadRequest, "Frames are JSON text, not binary."),
@@ -139,30 +176,30 @@ async fn serve(socket: &mut WebSocket, session: &mut Session, outbox: &Outbox, b
                 };
                 if !go_on {
                     // The close is queued: send what precedes it, then it.
-                    closing = true;
+                    closing = Some(close::ABUSE);
                     deadline.as_mut().reset(Instant::now() + CLOSING_GRACE);
                 }
             }
             () = &mut deadline => {
-                if closing {
-                    return;
+                if let Some(code) = closing {
+                    return Ended::Closed(code);
                 }
                 session.close(1001, "heartbeat timeout");
-                closing = true;
+                closing = Some(1001);
                 deadline.as_mut().reset(Instant::now() + CLOSING_GRACE);
             }
-            _ = check.tick(), if !closing => {
+            _ = check.tick(), if closing.is_none() => {
                 let live = db::sessions::is_live(&session.state.pool, session.conn.session, db::now_ms()).await;
                 // A database hiccup is not a sign-out.
                 if matches!(live, Ok(false)) {
                     session.close(close::SESSION_ENDED, "signed out");
-                    closing = true;
+                    closing = Some(close::SESSION_ENDED);
                     deadline.as_mut().reset(Instant::now() + CLOSING_GRACE);
                 }
             }
-            _ = ping.tick(), if !closing => {
+            _ = ping.tick(), if closing.is_none() => {
                 if timed(socket.send(Message::Ping(Default::default()))).await.is_err() {
-                    return;
+                    return Ended::WriteFailed;
                 }
             }
         }
@@ -173,12 +210,13 @@ async fn serve(socket: &mut WebSocket, session: &mut Session, outbox: &Outbox, b
     }
 }
 
-/// Writes what was taken off the queue, up to and including a close; false
-/// when the connection is over.
-async fn write_taken(sink: &mut WebSocket, taken: Taken, burst: &mut Vec<Outbound>, batching: bool) -> bool {
+/// Writes what was taken off the queue, up to and including a close; why
+/// the connection is over, once it is.
+async fn write_taken(sink: &mut WebSocket, taken: Taken, burst: &mut Vec<Outbound>, batching: bool) -> Option<Ended> {
     if taken == Taken::Overflowed {
+        metrics::outbox_overflow();
         let _ = close_with(sink, close::SLOW_CONSUMER, "too slow: reconnect and sync").await;
-        return false;
+        return Some(Ended::Closed(close::SLOW_CONSUMER));
     }
     let mut frames = Vec::with_capacity(burst.len());
     let mut closing = None;
@@ -194,16 +232,18 @@ async fn write_taken(sink: &mut WebSocket, taken: Taken, burst: &mut Vec<Outboun
     let written = write_burst(sink, frames, batching).await;
     if let Some((code, reason)) = closing {
         let _ = close_with(sink, code, reason).await;
-        return false;
+        return Some(Ended::Closed(code));
     }
-    written.is_ok()
+    written.err().map(|()| Ended::WriteFailed)
 }
 
-async fn finish(state: &AppState, user: UserId, conn: &Conn) {
-    if state.hub.disconnect(user, conn.id) {
+async fn finish(state: &AppState, user: UserId, conn: &Conn, ended: Ended) {
+    let went_offline = state.hub.disconnect(user, conn.id);
+    metrics::disconnected(ended.reason(), went_offline);
+    if went_offline {
         state.hub.announce_presence(user, false).await;
     }
-    tracing::debug!(user = %user, conn = conn.id, "disconnected");
+    tracing::debug!(user = %user, conn = conn.id, reason = ended.reason(), "disconnected");
 }
 
 /// The first frame: who the client is, where each conversation stands, who
@@ -227,6 +267,8 @@ async fn write_burst(sink: &mut WebSocket, frames: Vec<Utf8Bytes>, batching: boo
     } else {
         messages = frames;
     }
+    let bytes = messages.iter().map(|m| m.len()).sum();
+    metrics::frames_out(messages.len(), bytes);
     for message in messages {
         timed(sink.feed(Message::Text(message))).await?;
     }
@@ -314,8 +356,12 @@ impl Session {
         }
         let frame = match serde_json::from_str::<ClientFrame>(text.as_str()) {
             Ok(frame) => frame,
-            Err(err) => return self.refuse(ErrorCode::BadRequest, format!("Malformed or unknown frame: {err}")),
+            Err(err) => {
+                metrics::frame_in("malformed", text.len());
+                return self.refuse(ErrorCode::BadRequest, format!("Malformed or unknown frame: {err}"));
+            }
         };
+        metrics::frame_in(frame_kind(&frame), text.len());
         self.garbage = 0;
         if let Err(err) = self.dispatch(frame).await {
             tracing::error!(%err, "frame handling failed");
@@ -400,6 +446,7 @@ impl Session {
             SYNC_BATCH,
         )
         .await?;
+        metrics::resync(page.events.len());
         self.reply(&ServerFrame::Events {
             conversation_id: conversation,
             events: page.events,
@@ -474,5 +521,20 @@ fn react(client_msg_id: String, conversation: ConversationId, target: EventId, e
         target,
         emoji,
         on,
+    }
+}
+
+/// A client frame's type, as the metrics name it.
+fn frame_kind(frame: &ClientFrame) -> &'static str {
+    match frame {
+        ClientFrame::Send { .. } => "send",
+        ClientFrame::Edit { .. } => "edit",
+        ClientFrame::Delete { .. } => "delete",
+        ClientFrame::React { .. } => "react",
+        ClientFrame::Unreact { .. } => "unreact",
+        ClientFrame::Sync { .. } => "sync",
+        ClientFrame::Read { .. } => "read",
+        ClientFrame::Typing { .. } => "typing",
+        ClientFrame::Ping { .. } => "ping",
     }
 }
