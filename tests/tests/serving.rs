@@ -255,3 +255,37 @@ async fn readiness_fails_once_the_message_log_has_stopped() -> anyhow::Result<()
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn every_request_has_an_id_in_its_response_and_on_its_log_lines() -> anyhow::Result<()> {
+    let server = TestServer::spawn().await?;
+    let http = reqwest::Client::new();
+    let echoed = http
+        .get(server.at("healthz"))
+        .header("X-Request-Id", "req-test-42")
+        .send()
+        .await?;
+    assert_eq!(echoed.headers()["x-request-id"], "req-test-42");
+    let generated = reqwest::get(server.at("healthz")).await?;
+    let id = generated.headers()["x-request-id"].to_str()?.to_owned();
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+
+    // A line logged while handling a signed-in request names both.
+    let [ann] = natter_tests::api::register_all(&server, ["reqid_ann"]).await?;
+    let response = http
+        .delete(server.at("api/v1/me"))
+        .bearer_auth(&ann.token)
+        .header("X-Request-Id", "req-delete-7")
+        .json(&serde_json::json!({"password": natter_tests::api::PASSWORD}))
+        .send()
+        .await?;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let log = server.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("account deleted"))
+        .unwrap_or_else(|| panic!("no line about the deletion in:\n{log}"));
+    assert!(line.contains("request_id=\"req-delete-7\""), "{line}");
+    assert!(line.contains(&format!("user_id={}", ann.id().0)), "{line}");
+    Ok(())
+}

@@ -35,6 +35,8 @@ impl FromRequestParts<AppState> for AuthUser {
         let session = db::sessions::authenticate(&state.pool, &token::hash(&token), db::now_ms())
             .await?
             .ok_or_else(AppError::unauthorized)?;
+        // Every later line of this request's log names who made it.
+        tracing::Span::current().record("user_id", session.user_id);
         Ok(Self {
             user_id: UserId(session.user_id),
             session_id: SessionId(session.id),

@@ -27,7 +27,12 @@ use axum::{
     Router,
 };
 use natter_common::limits::MAX_JSON_BODY_BYTES;
-use tower_http::{compression::CompressionLayer, services::ServeDir, trace::TraceLayer};
+use tower_http::{
+    compression::CompressionLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    services::ServeDir,
+    trace::TraceLayer,
+};
 
 pub use extract::ApiQuery;
 pub use openapi::ApiDoc;
@@ -133,7 +138,27 @@ pub fn router(state: AppState, spa: SpaIndex) -> Router {
         .layer(middleware::from_fn(crate::metrics::track_http))
         .layer(CompressionLayer::new())
         .with_state(state);
-    security::apply(app, &config, &spa).layer(TraceLayer::new_for_http())
+    // Outermost: a request id (the client's `X-Request-Id`, or a new UUID)
+    // on every log line of the request, and echoed in the response.
+    security::apply(app, &config, &spa)
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+                let request_id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                tracing::info_span!(
+                    "request",
+                    method = %request.method(),
+                    path = request.uri().path(),
+                    request_id,
+                    user_id = tracing::field::Empty,
+                )
+            }),
+        )
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }
 
 /// Debug builds started with `NATTER_TEST_FAULTS` set can be broken on

@@ -11,6 +11,7 @@ use axum::{
 };
 use natter_common::{limits::WS_HARD_MAX_BYTES, ErrorCode, PROTOCOL_VERSION};
 use serde::Deserialize;
+use tracing::Instrument;
 
 use crate::{
     auth::AuthUser,
@@ -33,6 +34,11 @@ pub async fn upgrade(
     ApiQuery(params): ApiQuery<Params>,
     ws: WebSocketUpgrade,
 ) -> AppResult<Response> {
+    let request_id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
     // Only our own origin and the configured ones may connect, so another
     // site can't ride a user's cookie (cross-site WebSocket hijacking).
     if !origin::allowed(&headers, &state.config.allowed_origins) {
@@ -51,5 +57,10 @@ pub async fn upgrade(
         .write_buffer_size(8 * 1024)
         .max_message_size(WS_HARD_MAX_BYTES)
         .max_frame_size(WS_HARD_MAX_BYTES)
-        .on_upgrade(move |socket| session::run(socket, state, auth, version)))
+        .on_upgrade(move |socket| {
+            // The session outlives the request: its lines carry the user and
+            // the upgrade's request id in a span of their own.
+            let span = tracing::info_span!("ws", user_id = auth.user_id.0, request_id);
+            session::run(socket, state, auth, version).instrument(span)
+        }))
 }
