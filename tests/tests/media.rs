@@ -348,3 +348,34 @@ async fn uploads_are_rate_limited_per_user_and_decoded_a_few_at_a_time() -> anyh
     assert_eq!(response.status(), StatusCode::CREATED);
     Ok(())
 }
+
+/// Refused before its body is read, an upload still gets its answer, not a
+/// connection reset while it is sending.
+#[tokio::test]
+async fn an_upload_refused_up_front_gets_its_answer_not_a_reset() -> anyhow::Result<()> {
+    let server = TestServer::spawn_with(&SETTINGS).await?;
+    let client = reqwest::Client::new();
+    // Noise: larger than the socket buffers hold, under the upload limit.
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let body: Vec<u8> = (0..1_500_000)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as u8
+        })
+        .collect();
+    for attempt in 0..30 {
+        let part = multipart::Part::bytes(body.clone())
+            .file_name("a.png")
+            .mime_str("image/png")?;
+        let response = client
+            .post(server.at("api/v1/media"))
+            .multipart(multipart::Form::new().part("file", part))
+            .send()
+            .await
+            .map_err(|err| anyhow::anyhow!("attempt {attempt}: {err:?}"))?;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "attempt {attempt}");
+    }
+    Ok(())
+}

@@ -2,7 +2,10 @@
 //! `GET /media/{id}/thumb`).
 
 use axum::{
-    extract::{multipart::MultipartError, Multipart, Request, State},
+    extract::{
+        multipart::{MultipartError, MultipartRejection},
+        Multipart, Request, State,
+    },
     http::{header, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
     Json,
@@ -41,6 +44,13 @@ fn too_large(max: u64) -> AppError {
     )
 }
 
+/// Reads what is left of an upload and throws it away.
+async fn drain(multipart: &mut Multipart) {
+    while let Ok(Some(mut field)) = multipart.next_field().await {
+        while let Ok(Some(_)) = field.chunk().await {}
+    }
+}
+
 fn bad_upload(err: MultipartError, max: u64) -> AppError {
     if super::body::is_timeout(&err) {
         return super::body::timed_out();
@@ -64,10 +74,22 @@ fn bad_upload(err: MultipartError, max: u64) -> AppError {
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn upload(
     State(state): State<AppState>,
-    auth: AuthUser,
-    mut multipart: Multipart,
+    auth: Result<AuthUser, AppError>,
+    multipart: Result<Multipart, MultipartRejection>,
 ) -> AppResult<(StatusCode, Json<Media>)> {
+    let mut multipart = multipart.map_err(|rejection| AppError::new(ErrorCode::BadRequest, rejection.body_text()))?;
+    // A refusal before the body is read still reads it (within the body's
+    // limits and deadline): a client still sending when the answer comes and
+    // the connection closes sees a reset, not the 401 or 429.
+    let auth = match auth {
+        Ok(auth) => auth,
+        Err(refused) => {
+            drain(&mut multipart).await;
+            return Err(refused);
+        }
+    };
     if let Err(retry_after_ms) = state.upload_limiter.check(auth.user_id) {
+        drain(&mut multipart).await;
         return Err(AppError::new(
             ErrorCode::RateLimited { retry_after_ms },
             "Too many uploads at once. Try again in a moment.",
