@@ -85,6 +85,10 @@ pub enum EventBody {
     GroupRenamed { name: String },
     /// `user` joined; `sender` is who added them (themselves for the creator).
     MemberJoined { user: UserId },
+    /// Several people added by the sender in one change (a group created
+    /// with them, or added together): one event, however many, so that a
+    /// 5 000-member group is one frame to each member online, not 5 000.
+    MembersJoined { users: Vec<UserId> },
     /// `user` left of their own accord.
     MemberLeft { user: UserId },
     /// The sender removed `user`.
@@ -122,6 +126,7 @@ impl EventBody {
             Self::GroupCreated { .. }
                 | Self::GroupRenamed { .. }
                 | Self::MemberJoined { .. }
+                | Self::MembersJoined { .. }
                 | Self::MemberLeft { .. }
                 | Self::MemberRemoved { .. }
                 | Self::RoleChanged { .. }

@@ -1177,6 +1177,9 @@ async fn a_five_thousand_member_group_is_created_in_under_two_seconds() -> anyho
     assert_eq!(provisioned.pairs.len(), USERS - 1, "the first user knows everyone");
     let owner = Authed::from_token(&server, &provisioned.users[0].token).await?;
     let member_ids: Vec<i64> = provisioned.users[1..].iter().map(|u| u.id).collect();
+    // A member online while the group is made: the change reaches them as
+    // a few frames, not 5 000 that would overflow their queue (1 024).
+    let mut online = WsClient::connect(&server, &provisioned.users[USERS - 1].token).await?;
 
     let started = Instant::now();
     let response = owner
@@ -1187,6 +1190,17 @@ async fn a_five_thousand_member_group_is_created_in_under_two_seconds() -> anyho
     eprintln!("created a {USERS}-member group in {elapsed:?}");
     assert_eq!(group.member_count, USERS as u32);
     assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
+    let created = online.next_event().await?;
+    assert!(matches!(created.body, EventBody::GroupCreated { .. }), "{created:?}");
+    assert_eq!(
+        online.next_event().await?.body,
+        EventBody::MemberJoined { user: owner.id() }
+    );
+    match online.next_event().await?.body {
+        EventBody::MembersJoined { users } => assert_eq!(users.len(), USERS - 1),
+        other => panic!("expected everyone joining at once, got {other:?}"),
+    }
+    assert_eq!(online.ping(9).await?, 9, "still connected, not cut off as slow");
 
     let mut listed = Vec::new();
     let mut cursor: Option<String> = None;

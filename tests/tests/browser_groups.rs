@@ -53,6 +53,7 @@ async fn a_150_member_group_pages_its_members() -> anyhow::Result<()> {
 
     let url = server.url.clone();
     let page = format!("{url}groups/{}", group.id.0);
+    let chat = format!("{url}c/{}", group.id.0);
     Browser::launch()
         .await?
         .run("groups_page_members", |c| async move {
@@ -92,6 +93,9 @@ async fn a_150_member_group_pages_its_members() -> anyhow::Result<()> {
                 "//li[@data-username='big149']//button[contains(@class,'make-owner')]",
             )
             .await?;
+            // The group's log says who was added in one line, not 149.
+            c.goto(&chat).await?;
+            wait_for(&c, "//li[contains(normalize-space(), 'added big1, big2, big3 and 146 others')]").await?;
             Ok(())
         })
         .await

@@ -78,8 +78,10 @@ async fn create_from_contacts_and_read_the_timeline() -> anyhow::Result<()> {
                 name: "Book club".into()
             },
             EventBody::MemberJoined { user: owner.id() },
-            EventBody::MemberJoined { user: ann.id() },
-            EventBody::MemberJoined { user: ben.id() },
+            // Added together: one event for both.
+            EventBody::MembersJoined {
+                users: vec![ann.id(), ben.id()]
+            },
         ]
     );
     Ok(())
@@ -138,7 +140,7 @@ async fn admins_manage_members_and_changes_land_in_the_timeline() -> anyhow::Res
 
     let events = timeline(&owner, group.id).await?;
     assert_eq!(
-        events[4..],
+        events[3..],
         [
             EventBody::RoleChanged {
                 user: admin.id(),

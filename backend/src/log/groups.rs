@@ -138,10 +138,10 @@ fn create(
         )?,
         record(batch, id, me, EventBody::MemberJoined { user: me })?,
     ];
-    for user in members {
+    for &user in &members {
         db::add_member(tx, id, user, Role::Member, batch.now)?;
-        events.push(record(batch, id, me, EventBody::MemberJoined { user })?);
     }
+    events.extend(joined(batch, id, me, members.into_iter().collect())?);
     let done = check!(current(batch, id, Role::Owner));
     changed(batch, id, events, true, None, done)
 }
@@ -191,13 +191,23 @@ fn add_members(
     if count + new.len() as i64 > i64::from(max) {
         return Ok(Err(group_full(max)));
     }
-    let mut events = Vec::with_capacity(new.len());
-    for user in new {
+    for &user in &new {
         db::add_member(batch.tx, group, user, Role::Member, batch.now)?;
-        events.push(record(batch, group, me, EventBody::MemberJoined { user })?);
     }
+    let events = joined(batch, group, me, new)?.into_iter().collect();
     let done = check!(current(batch, group, role));
     changed(batch, group, events, true, None, done)
+}
+
+/// The event for people `me` added in one change: `member_joined` for one,
+/// `members_joined` for more, none for nobody.
+fn joined(batch: &Batch, group: ConversationId, me: UserId, users: Vec<UserId>) -> rusqlite::Result<Option<Event>> {
+    let body = match users.as_slice() {
+        [] => return Ok(None),
+        [user] => EventBody::MemberJoined { user: *user },
+        _ => EventBody::MembersJoined { users },
+    };
+    record(batch, group, me, body).map(Some)
 }
 
 /// Owners remove anyone, admins remove plain members.

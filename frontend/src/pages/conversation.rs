@@ -97,16 +97,21 @@ fn day_label(ms: i64) -> String {
     }
 }
 
-/// The user a system event is about, besides its sender.
-fn mentioned(body: &EventBody) -> Option<UserId> {
+/// Whom a system event shows a name of, besides its sender (a long list
+/// of people added is shown by its first few).
+fn mentioned(body: &EventBody) -> &[UserId] {
     match body {
         EventBody::MemberJoined { user }
         | EventBody::MemberLeft { user }
         | EventBody::MemberRemoved { user }
-        | EventBody::RoleChanged { user, .. } => Some(*user),
-        _ => None,
+        | EventBody::RoleChanged { user, .. } => std::slice::from_ref(user),
+        EventBody::MembersJoined { users } => &users[..users.len().min(NAMES_SHOWN)],
+        _ => &[],
     }
 }
+
+/// People named in a "added A, B, C and 4 others" line.
+const NAMES_SHOWN: usize = 3;
 
 /// A system event in words.
 fn describe(event: &Event, name: &dyn Fn(UserId) -> String) -> String {
@@ -116,6 +121,23 @@ fn describe(event: &Event, name: &dyn Fn(UserId) -> String) -> String {
         EventBody::GroupRenamed { name } => format!("{by} renamed the group to “{name}”"),
         EventBody::MemberJoined { user } if *user == event.sender => format!("{by} joined"),
         EventBody::MemberJoined { user } => format!("{by} added {}", name(*user)),
+        EventBody::MembersJoined { users } => {
+            let mut shown: Vec<String> = users.iter().take(NAMES_SHOWN).map(|u| name(*u)).collect();
+            let more = users.len().saturating_sub(NAMES_SHOWN);
+            let listed = match more {
+                0 => {
+                    let last = shown.pop().unwrap_or_default();
+                    if shown.is_empty() {
+                        last
+                    } else {
+                        format!("{} and {last}", shown.join(", "))
+                    }
+                }
+                1 => format!("{} and 1 other", shown.join(", ")),
+                _ => format!("{} and {more} others", shown.join(", ")),
+            };
+            format!("{by} added {listed}")
+        }
         EventBody::MemberLeft { user } => format!("{} left", name(*user)),
         EventBody::MemberRemoved { user } => format!("{by} removed {}", name(*user)),
         EventBody::RoleChanged { user, role } => {
@@ -322,8 +344,7 @@ fn Chat(loaded: Loaded) -> impl IntoView {
         let mut missing: Vec<UserId> = timeline.entries.with(|entries| {
             entries
                 .iter()
-                .flat_map(|e| [Some(e.event.sender), mentioned(&e.event.body)])
-                .flatten()
+                .flat_map(|e| std::iter::once(e.event.sender).chain(mentioned(&e.event.body).iter().copied()))
                 .collect()
         });
         missing.sort_unstable_by_key(|u| u.0);
