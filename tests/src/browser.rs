@@ -378,3 +378,44 @@ pub async fn fits_the_width(c: &Client, when: &str) -> anyhow::Result<()> {
     anyhow::ensure!(verdict == json!(true), "{when}: {verdict}");
     Ok(())
 }
+
+/// Page-script helpers for what a person can see: `shown(el)` (rendered at
+/// all) and `inView(el)` (wholly visible: inside the viewport and inside
+/// every ancestor that clips it — the message list, the pane, the shell).
+/// Put it before a script that uses them.
+pub const VISIBILITY_JS: &str = r#"
+const shown = el => !!el && getComputedStyle(el).display !== 'none' && el.getClientRects().length > 0;
+const inView = el => {
+    if (!shown(el)) return false;
+    const r = el.getBoundingClientRect();
+    if (r.width <= 0 || r.height <= 0) return false;
+    let top = 0, bottom = window.innerHeight, left = 0, right = window.innerWidth;
+    for (let p = el.parentElement; p && p !== document.body && p !== document.documentElement; p = p.parentElement) {
+        const s = getComputedStyle(p);
+        if (s.overflowX !== 'visible' || s.overflowY !== 'visible') {
+            const v = p.getBoundingClientRect();
+            top = Math.max(top, v.top); bottom = Math.min(bottom, v.bottom);
+            left = Math.max(left, v.left); right = Math.min(right, v.right);
+        }
+    }
+    return r.top >= top - 1 && r.bottom <= bottom + 1 && r.left >= left - 1 && r.right <= right + 1;
+};
+"#;
+
+/// Ctrl+K, wherever the focus is.
+pub async fn ctrl_k(c: &Client) -> anyhow::Result<()> {
+    use fantoccini::{
+        actions::{InputSource, KeyAction, KeyActions},
+        key::Key,
+    };
+    let ctrl = char::from(Key::Control);
+    c.perform_actions(
+        KeyActions::new("keyboard".into())
+            .then(KeyAction::Down { value: ctrl })
+            .then(KeyAction::Down { value: 'k' })
+            .then(KeyAction::Up { value: 'k' })
+            .then(KeyAction::Up { value: ctrl }),
+    )
+    .await?;
+    Ok(())
+}

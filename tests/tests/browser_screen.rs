@@ -25,7 +25,7 @@ use natter_tests::{
     api::{befriend, full_history, register_all, Authed},
     browser::{
         click, frames, install_error_hook, open_chat, page_errors, say, set_viewport, sign_in, wait_for, wait_js,
-        wait_online, xpath_literal,
+        wait_online, xpath_literal, VISIBILITY_JS,
     },
     ws::WsClient,
     Browser, TestServer, FAST,
@@ -54,28 +54,10 @@ const READ_WAIT: Duration = Duration::from_secs(20);
 const JS: &str = r#"
 const list = () => document.querySelector('ol.timeline');
 const row = seq => document.querySelector(`ol.timeline li[data-seq="${seq}"]`);
-const shown = el => !!el && getComputedStyle(el).display !== 'none' && el.getClientRects().length > 0;
 const rect = el => {
     if (!el) return null;
     const r = el.getBoundingClientRect();
     return { top: Math.round(r.top), bottom: Math.round(r.bottom), left: Math.round(r.left), right: Math.round(r.right), height: Math.round(r.height) };
-};
-// Wholly visible: inside the viewport and inside every ancestor that clips it
-// (the message list, the pane, the shell).
-const inView = el => {
-    if (!shown(el)) return false;
-    const r = el.getBoundingClientRect();
-    if (r.width <= 0 || r.height <= 0) return false;
-    let top = 0, bottom = window.innerHeight, left = 0, right = window.innerWidth;
-    for (let p = el.parentElement; p && p !== document.body && p !== document.documentElement; p = p.parentElement) {
-        const s = getComputedStyle(p);
-        if (s.overflowX !== 'visible' || s.overflowY !== 'visible') {
-            const v = p.getBoundingClientRect();
-            top = Math.max(top, v.top); bottom = Math.min(bottom, v.bottom);
-            left = Math.max(left, v.left); right = Math.min(right, v.right);
-        }
-    }
-    return r.top >= top - 1 && r.bottom <= bottom + 1 && r.left >= left - 1 && r.right <= right + 1;
 };
 const seqs = () => [...document.querySelectorAll('ol.timeline li[data-seq]')].map(li => Number(li.dataset.seq));
 const oldest = () => Math.min(...seqs());
@@ -112,7 +94,7 @@ const pageFits = () => { const p = page(); return p.scrollHeight <= p.innerHeigh
 
 /// A page script: [`JS`], then `body`.
 fn js(body: &str) -> String {
-    format!("{JS}\n{body}")
+    format!("{VISIBILITY_JS}\n{JS}\n{body}")
 }
 
 /// Runs `script` once; it must return `true` (anything else is the reason why not).

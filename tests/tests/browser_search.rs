@@ -30,8 +30,8 @@ use natter_common::{
 use natter_tests::{
     api::{befriend, register_all, Authed},
     browser::{
-        accessibility_violations, click, fits_the_width, install_error_hook, open_chat, page_errors, press,
-        set_viewport, sign_in, wait_js,
+        accessibility_violations, click, ctrl_k, fits_the_width, install_error_hook, open_chat, page_errors, press,
+        set_viewport, sign_in, wait_js, VISIBILITY_JS,
     },
     ws::WsClient,
     Browser, TestServer, FAST,
@@ -53,27 +53,10 @@ const NEWEST: &str = "the newest message";
 
 /// Helpers every page script below starts with.
 const JS: &str = r#"
-const shown = el => !!el && getComputedStyle(el).display !== 'none' && el.getClientRects().length > 0;
 const rect = el => {
     if (!el) return null;
     const r = el.getBoundingClientRect();
     return { top: Math.round(r.top), bottom: Math.round(r.bottom), left: Math.round(r.left), right: Math.round(r.right) };
-};
-// Wholly visible: inside the viewport and inside every ancestor that clips it.
-const inView = el => {
-    if (!shown(el)) return false;
-    const r = el.getBoundingClientRect();
-    if (r.width <= 0 || r.height <= 0) return false;
-    let top = 0, bottom = window.innerHeight, left = 0, right = window.innerWidth;
-    for (let p = el.parentElement; p && p !== document.body && p !== document.documentElement; p = p.parentElement) {
-        const s = getComputedStyle(p);
-        if (s.overflowX !== 'visible' || s.overflowY !== 'visible') {
-            const v = p.getBoundingClientRect();
-            top = Math.max(top, v.top); bottom = Math.min(bottom, v.bottom);
-            left = Math.max(left, v.left); right = Math.min(right, v.right);
-        }
-    }
-    return r.top >= top - 1 && r.bottom <= bottom + 1 && r.left >= left - 1 && r.right <= right + 1;
 };
 // The timeline's rows of acknowledged messages whose own text is `text`.
 const rowsSaying = text => [...document.querySelectorAll('ol.timeline li.message[data-seq]')]
@@ -92,25 +75,11 @@ const box = () => document.getElementById('search-box');
 
 /// A page script: [`JS`], then `body`.
 fn js(body: &str) -> String {
-    format!("{JS}\n{body}")
+    format!("{VISIBILITY_JS}\n{JS}\n{body}")
 }
 
 // ---------------------------------------------------------------------------
 // Keys.
-
-/// Ctrl+K, wherever the focus is.
-async fn ctrl_k(c: &Client) -> anyhow::Result<()> {
-    let ctrl = char::from(Key::Control);
-    c.perform_actions(
-        KeyActions::new("keyboard".into())
-            .then(KeyAction::Down { value: ctrl })
-            .then(KeyAction::Down { value: 'k' })
-            .then(KeyAction::Up { value: 'k' })
-            .then(KeyAction::Up { value: ctrl }),
-    )
-    .await?;
-    Ok(())
-}
 
 /// Types one character wherever the focus is.
 async fn type_char(c: &Client, value: char) -> anyhow::Result<()> {

@@ -16,11 +16,7 @@
 use std::time::Duration;
 
 use anyhow::{ensure, Context};
-use fantoccini::{
-    actions::{InputSource, KeyAction, KeyActions},
-    key::Key,
-    Client, Locator,
-};
+use fantoccini::{key::Key, Client, Locator};
 use natter_common::{
     api::{History, MessageHit, Page},
     events::{EventBody, MessageContent},
@@ -28,7 +24,9 @@ use natter_common::{
 };
 use natter_tests::{
     api::{befriend, register_all, Authed},
-    browser::{click, install_error_hook, page_errors, press, say, set_viewport, sign_in, wait_js},
+    browser::{
+        click, ctrl_k, install_error_hook, page_errors, press, say, set_viewport, sign_in, wait_js, VISIBILITY_JS,
+    },
     ws::WsClient,
     Browser, TestServer, FAST,
 };
@@ -63,22 +61,6 @@ fn text(n: usize) -> String {
 
 /// Helpers every page script below starts with.
 const JS: &str = r#"
-const shown = el => !!el && getComputedStyle(el).display !== 'none' && el.getClientRects().length > 0;
-// Wholly visible: inside the viewport and inside every ancestor that clips it.
-const inView = el => {
-    if (!shown(el)) return false;
-    const r = el.getBoundingClientRect();
-    if (r.width <= 0 || r.height <= 0) return false;
-    let top = 0, bottom = window.innerHeight;
-    for (let p = el.parentElement; p && p !== document.body && p !== document.documentElement; p = p.parentElement) {
-        const s = getComputedStyle(p);
-        if (s.overflowY !== 'visible') {
-            const v = p.getBoundingClientRect();
-            top = Math.max(top, v.top); bottom = Math.min(bottom, v.bottom);
-        }
-    }
-    return r.top >= top - 1 && r.bottom <= bottom + 1;
-};
 const list = () => document.querySelector('ol.timeline');
 // The rows of acknowledged events, oldest first, as { seq, text }.
 const rows = () => [...document.querySelectorAll('ol.timeline li[data-seq]')].map(li => {
@@ -110,21 +92,7 @@ const pill = () => document.getElementById('jump-latest');
 
 /// A page script: [`JS`], then `body`.
 fn js(body: &str) -> String {
-    format!("{JS}\n{body}")
-}
-
-/// Ctrl+K, wherever the focus is.
-async fn ctrl_k(c: &Client) -> anyhow::Result<()> {
-    let ctrl = char::from(Key::Control);
-    c.perform_actions(
-        KeyActions::new("keyboard".into())
-            .then(KeyAction::Down { value: ctrl })
-            .then(KeyAction::Down { value: 'k' })
-            .then(KeyAction::Up { value: 'k' })
-            .then(KeyAction::Up { value: ctrl }),
-    )
-    .await?;
-    Ok(())
+    format!("{VISIBILITY_JS}\n{JS}\n{body}")
 }
 
 /// Searches for [`WORD`] and opens its one result, in a page whose history
