@@ -3,9 +3,9 @@
 use gloo_net::http::{Request, RequestBuilder, Response};
 use natter_common::{
     api::{
-        AddMembers, Contact, ContactRequests, Conversation, Group, History, LoginRequest, Member, MessageHit,
-        MessageSearch, NewContactRequest, NewGroup, Page, Receipt, RegisterRequest, RenameGroup, RequestOutcome, Role,
-        SessionCreated, SessionInfo, SetRole, UpdateProfileRequest, User,
+        AddMembers, Contact, ContactRequests, Conversation, DeleteAccountRequest, Group, History, LoginRequest, Member,
+        MessageHit, MessageSearch, NewContactRequest, NewGroup, Page, Receipt, RegisterRequest, RenameGroup,
+        RequestOutcome, Role, SessionCreated, SessionInfo, SetRole, UpdateProfileRequest, User,
     },
     ids::{ConversationId, RequestId, SessionId, UserId},
     ErrorBody, ErrorCode,
@@ -52,6 +52,12 @@ pub async fn me() -> ApiResult<Option<User>> {
 /// Changes the signed-in user's profile; answers the user as now saved.
 pub async fn update_me(body: &UpdateProfileRequest) -> ApiResult<User> {
     json(Request::patch(&url("me")), body).await
+}
+
+/// Deletes the signed-in user's account, confirmed with their password;
+/// every session of theirs ends with it.
+pub async fn delete_account(password: String) -> ApiResult<()> {
+    json_empty(Request::delete(&url("me")), &DeleteAccountRequest { password }).await
 }
 
 /// The signed-in user's live sessions, most recently used first.

@@ -4,11 +4,14 @@ use leptos::prelude::*;
 use natter_common::{api::User, ids::ConversationId};
 
 /// Who is signed in. `checked` turns true once the first `/me` answered, so
-/// pages can tell "not signed in" from "don't know yet".
+/// pages can tell "not signed in" from "don't know yet". `farewell` is a
+/// word for the sign-in page on why the user left (their account deleted),
+/// shown there until they go on.
 #[derive(Clone, Copy)]
 pub struct Auth {
     pub user: RwSignal<Option<User>>,
     pub checked: RwSignal<bool>,
+    pub farewell: RwSignal<Option<&'static str>>,
 }
 
 impl Auth {
@@ -16,6 +19,7 @@ impl Auth {
         Self {
             user: RwSignal::new(None),
             checked: RwSignal::new(false),
+            farewell: RwSignal::new(None),
         }
     }
 }

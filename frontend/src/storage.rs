@@ -24,3 +24,17 @@ pub fn remove(key: &str) {
         let _ = storage.remove_item(key);
     }
 }
+
+/// Removes everything kept for `user` (drafts, unsent messages): their
+/// account is gone, and what they typed must not outlive it here.
+pub fn forget_user(user: i64) {
+    let Some(storage) = local() else { return };
+    let (drafts, outbox) = (format!("natter.draft.{user}."), format!("natter.outbox.{user}"));
+    let keys: Vec<String> = (0..storage.length().unwrap_or(0))
+        .filter_map(|i| storage.key(i).ok().flatten())
+        .filter(|k| k.starts_with(&drafts) || *k == outbox)
+        .collect();
+    for key in keys {
+        let _ = storage.remove_item(&key);
+    }
+}

@@ -1,4 +1,5 @@
-//! `/login`: username and password in, session cookie out.
+//! `/login`: username and password in, session cookie out. Says why the
+//! user is here when the app knows (their account was deleted).
 
 use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
 use leptos_router::{components::A, hooks::use_navigate};
@@ -14,6 +15,8 @@ pub fn LoginPage() -> impl IntoView {
     let password = RwSignal::new(String::new());
     let form_error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
+    // Said once: gone when the user moves on from this page.
+    on_cleanup(move || auth.farewell.set(None));
 
     let on_submit = move |ev: SubmitEvent| {
         ev.prevent_default();
@@ -47,6 +50,7 @@ pub fn LoginPage() -> impl IntoView {
     view! {
         <section class="auth-card" aria-labelledby="login-title">
             <h1 id="login-title">"Sign in to natter"</h1>
+            {move || auth.farewell.get().map(|text| view! { <p id="login-notice" class="notice" role="status">{text}</p> })}
             <form on:submit=on_submit novalidate>
                 <Field id="username" label="Username" autocomplete="username" value=username
                     error=Signal::derive(|| None) />

@@ -1,8 +1,14 @@
 //! `/profile`: who you are (username, an editable display name, validated
-//! inline with the server's own rules) and the devices signed in to your
-//! account, each but this one with a way to sign it out.
+//! inline with the server's own rules), the devices signed in to your
+//! account, each but this one with a way to sign it out, and deleting the
+//! account (the password asked for in a dialog).
 
-use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
+use leptos::{
+    ev::{self, SubmitEvent},
+    html,
+    prelude::*,
+    task::spawn_local,
+};
 use leptos_router::components::A;
 use natter_common::{
     api::{SessionInfo, UpdateProfileRequest},
@@ -13,11 +19,13 @@ use natter_common::{
 
 use crate::{
     api,
-    components::{confirm::ConfirmButton, field::Field},
+    components::{confirm::ConfirmButton, field::Field, image_viewer::trap_focus},
     state::use_auth,
+    storage,
 };
 
-/// The profile page: the profile form above the list of devices.
+/// The profile page: the profile form, the list of devices, and, set
+/// apart, deleting the account.
 #[component]
 pub fn ProfilePage() -> impl IntoView {
     view! {
@@ -28,6 +36,7 @@ pub fn ProfilePage() -> impl IntoView {
             </div>
             <ProfileForm />
             <Devices />
+            <DeleteAccount />
         </section>
     }
 }
@@ -168,4 +177,137 @@ fn local_time(ms: i64) -> (String, String) {
         String::from(date.to_iso_string()),
         String::from(date.to_locale_string("default", &wasm_bindgen::JsValue::UNDEFINED)),
     )
+}
+
+/// What deleting the account means, and the button that asks for the
+/// password first.
+#[component]
+fn DeleteAccount() -> impl IntoView {
+    let open = RwSignal::new(false);
+    let opener = NodeRef::<html::Button>::new();
+    view! {
+        <section class="danger-zone" aria-labelledby="delete-title">
+            <h3 id="delete-title">"Delete account"</h3>
+            <p class="danger-zone-text">
+                "Deleting your account signs you out everywhere, for good. Messages you sent stay in others' \
+                 conversations, from “Deleted user” (delete them first to take their text away), and your \
+                 username is free for others after 30 days."
+            </p>
+            <button id="delete-account" type="button" class="danger" aria-haspopup="dialog" node_ref=opener
+                on:click=move |_| open.set(true)>"Delete account…"</button>
+            <Show when=move || open.get()>
+                <DeleteDialog open opener />
+            </Show>
+        </section>
+    }
+}
+
+/// The password, asked for in a modal dialog: Enter deletes, Escape or
+/// Cancel closes it (the focus going back to `opener`), Tab stays inside. A
+/// wrong password is said under the field and nothing else happens; once the
+/// account is gone this app signs out as when a session ends elsewhere, and
+/// the sign-in page says why.
+#[component]
+fn DeleteDialog(open: RwSignal<bool>, opener: NodeRef<html::Button>) -> impl IntoView {
+    let auth = use_auth();
+    let password = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let dialog = NodeRef::<html::Div>::new();
+    let input = NodeRef::<html::Input>::new();
+
+    let close = move || {
+        open.set(false);
+        if let Some(button) = opener.get_untracked() {
+            let _ = button.focus();
+        }
+    };
+    // The focus moves in as it opens.
+    Effect::new(move || {
+        if let Some(input) = input.get() {
+            let _ = input.focus();
+        }
+    });
+    // Keys work wherever the focus is while it is open.
+    let keys = window_event_listener(ev::keydown, move |ev| match ev.key().as_str() {
+        "Escape" => {
+            ev.prevent_default();
+            close();
+        }
+        "Tab" => {
+            if let Some(dialog) = dialog.get_untracked() {
+                trap_focus(&ev, &dialog);
+            }
+        }
+        _ => {}
+    });
+    on_cleanup(move || keys.remove());
+
+    let submit = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        if busy.get_untracked() {
+            return;
+        }
+        let typed = password.get_untracked();
+        if typed.is_empty() {
+            error.set(Some("Enter your password.".into()));
+            return;
+        }
+        busy.set(true);
+        error.set(None);
+        spawn_local(async move {
+            match api::delete_account(typed).await {
+                // Every session is over: signed out here as when one ends
+                // elsewhere (the route guard goes to /login). Whichever comes
+                // first, this or the socket's close, this page is gone after.
+                Ok(()) => {
+                    if let Some(me) = auth.user.get_untracked() {
+                        storage::forget_user(me.id.0);
+                    }
+                    auth.farewell.set(Some("Your account was deleted."));
+                    auth.user.set(None);
+                }
+                // The dialog may have been closed (or the page left) meanwhile.
+                Err(err) => {
+                    error.try_set(Some(err.message));
+                    busy.try_set(false);
+                    if let Some(input) = input.try_get_untracked().flatten() {
+                        let _ = input.focus();
+                        input.select();
+                    }
+                }
+            }
+        });
+    };
+
+    view! {
+        <div class="dialog-backdrop">
+            <div class="dialog" role="dialog" aria-modal="true" aria-labelledby="delete-dialog-title"
+                aria-describedby="delete-dialog-text" node_ref=dialog>
+                <h3 id="delete-dialog-title">"Delete your account?"</h3>
+                <p id="delete-dialog-text">"This cannot be undone. Enter your password to confirm."</p>
+                <form on:submit=submit novalidate>
+                    <div class="field">
+                        <label for="delete-password">"Password"</label>
+                        <input id="delete-password" name="password" type="password" autocomplete="current-password"
+                            node_ref=input aria-describedby="delete-password-error"
+                            aria-invalid=move || error.with(Option::is_some).to_string()
+                            prop:value=move || password.get()
+                            on:input=move |ev| password.set(event_target_value(&ev)) />
+                        <p class="field-error" id="delete-password-error" role="alert">{move || error.get()}</p>
+                    </div>
+                    <div class="dialog-actions">
+                        <button type="button" id="cancel-delete-account" class="cancel secondary"
+                            on:click=move |_| close()>"Cancel"</button>
+                        // Not `disabled` while busy: a focused button that
+                        // turns disabled drops the focus to the page.
+                        <button type="submit" id="confirm-delete-account" class="confirm danger"
+                            aria-disabled=move || busy.get().to_string()>
+                            {move || if busy.get() { "Deleting…" } else { "Delete account" }}
+                        </button>
+                    </div>
+                </form>
+            </div>
+        </div>
+    }
 }
