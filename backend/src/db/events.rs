@@ -107,7 +107,8 @@ pub async fn page(
         Window::Around(seq) => {
             let older = limit / 2;
             let (mut rows, more) = slice(pool, conversation, Some(seq), false, older).await?;
-            let (newer, more_newer) = slice(pool, conversation, Some(seq - 1), true, limit - older).await?;
+            let (newer, more_newer) =
+                slice(pool, conversation, Some(seq.saturating_sub(1)), true, limit - older).await?;
             rows.extend(newer);
             (rows, more, Some(more_newer))
         }

@@ -71,7 +71,9 @@ pub async fn register(
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Signed in", body = SessionCreated),
+        (status = 400, description = "`bad_request`: not a JSON object of this shape", body = ErrorBody),
         (status = 401, description = "`invalid_credentials`", body = ErrorBody),
+        (status = 403, description = "`account_disabled`", body = ErrorBody),
         (status = 429, description = "`rate_limited`", body = ErrorBody),
     ))]
 pub async fn login(

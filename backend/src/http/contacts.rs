@@ -11,7 +11,7 @@ use super::extract::{ApiJson, ApiPath};
 use crate::{auth::AuthUser, db, error::AppResult, social::contacts, state::AppState};
 
 /// `GET /api/v1/contacts`: my contacts with our direct conversations.
-#[utoipa::path(get, path = "/api/v1/contacts", tag = "contacts",
+#[utoipa::path(get, path = "/api/v1/contacts", tag = "contacts", operation_id = "list_contacts",
     responses((status = 200, body = Vec<Contact>), (status = 401, body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn list(State(state): State<AppState>, auth: AuthUser) -> AppResult<Json<Vec<Contact>>> {
@@ -21,7 +21,7 @@ pub async fn list(State(state): State<AppState>, auth: AuthUser) -> AppResult<Js
 /// `DELETE /api/v1/contacts/{user_id}`: stop being contacts (the direct
 /// conversation's history stays).
 #[utoipa::path(delete, path = "/api/v1/contacts/{user_id}", tag = "contacts", params(("user_id" = i64, Path)),
-    responses((status = 204), (status = 404, body = ErrorBody)),
+    responses((status = 204), (status = 400, description = "`bad_request`: an id that is not an integer", body = ErrorBody), (status = 401, description = "`unauthorized`", body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn remove(
     State(state): State<AppState>,
@@ -49,7 +49,8 @@ pub async fn requests(State(state): State<AppState>, auth: AuthUser) -> AppResul
 #[utoipa::path(post, path = "/api/v1/contact-requests", tag = "contacts", request_body = NewContactRequest,
     responses(
         (status = 201, body = RequestOutcome),
-        (status = 400, description = "`cannot_request_self`", body = ErrorBody),
+        (status = 400, description = "`cannot_request_self`, `bad_request`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
         (status = 403, description = "`blocked`", body = ErrorBody),
         (status = 404, description = "unknown user", body = ErrorBody),
         (status = 409, description = "`already_requested`, `already_contacts`", body = ErrorBody)),
@@ -72,7 +73,8 @@ pub async fn send_request(
 
 /// `POST /api/v1/contact-requests/{id}/accept`: accept a request sent to me.
 #[utoipa::path(post, path = "/api/v1/contact-requests/{id}/accept", tag = "contacts", params(("id" = i64, Path)),
-    responses((status = 200, body = Contact), (status = 404, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 200, body = Contact), (status = 400, description = "`bad_request`: an id that is not an integer", body = ErrorBody), (status = 401, description = "`unauthorized`", body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn accept(
     State(state): State<AppState>,
@@ -88,7 +90,7 @@ pub async fn accept(
 
 /// `POST /api/v1/contact-requests/{id}/decline`: decline a request sent to me.
 #[utoipa::path(post, path = "/api/v1/contact-requests/{id}/decline", tag = "contacts", params(("id" = i64, Path)),
-    responses((status = 204), (status = 404, body = ErrorBody)),
+    responses((status = 204), (status = 400, description = "`bad_request`: an id that is not an integer", body = ErrorBody), (status = 401, description = "`unauthorized`", body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn decline(
     State(state): State<AppState>,
@@ -102,7 +104,7 @@ pub async fn decline(
 
 /// `DELETE /api/v1/contact-requests/{id}`: cancel a request I sent.
 #[utoipa::path(delete, path = "/api/v1/contact-requests/{id}", tag = "contacts", params(("id" = i64, Path)),
-    responses((status = 204), (status = 404, body = ErrorBody)),
+    responses((status = 204), (status = 400, description = "`bad_request`: an id that is not an integer", body = ErrorBody), (status = 401, description = "`unauthorized`", body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn cancel(State(state): State<AppState>, auth: AuthUser, ApiPath(id): ApiPath<i64>) -> AppResult<StatusCode> {
     let other = contacts::cancel(&state.pool, auth.user_id, RequestId(id)).await?;
@@ -112,7 +114,7 @@ pub async fn cancel(State(state): State<AppState>, auth: AuthUser, ApiPath(id): 
 
 /// `GET /api/v1/blocks`: users I have blocked.
 #[utoipa::path(get, path = "/api/v1/blocks", tag = "contacts",
-    responses((status = 200, body = Vec<User>)),
+    responses((status = 200, body = Vec<User>), (status = 401, description = "`unauthorized`", body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn blocks(State(state): State<AppState>, auth: AuthUser) -> AppResult<Json<Vec<User>>> {
     Ok(Json(db::contacts::blocked_by(&state.pool, auth.user_id).await?))
@@ -120,7 +122,7 @@ pub async fn blocks(State(state): State<AppState>, auth: AuthUser) -> AppResult<
 
 /// `POST /api/v1/blocks`: block a user (ends the contact and pending requests).
 #[utoipa::path(post, path = "/api/v1/blocks", tag = "contacts", request_body = NewBlock,
-    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 204), (status = 400, description = "`bad_request`: not a JSON object of this shape", body = ErrorBody), (status = 401, description = "`unauthorized`", body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn block(
     State(state): State<AppState>,
@@ -134,7 +136,7 @@ pub async fn block(
 
 /// `DELETE /api/v1/blocks/{user_id}`: unblock.
 #[utoipa::path(delete, path = "/api/v1/blocks/{user_id}", tag = "contacts", params(("user_id" = i64, Path)),
-    responses((status = 204), (status = 404, body = ErrorBody)),
+    responses((status = 204), (status = 400, description = "`bad_request`: an id that is not an integer", body = ErrorBody), (status = 401, description = "`unauthorized`", body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn unblock(
     State(state): State<AppState>,

@@ -17,8 +17,8 @@ use crate::{
 };
 
 /// `GET /api/v1/conversations`: my DMs and groups, most recently active first.
-#[utoipa::path(get, path = "/api/v1/conversations", tag = "conversations",
-    responses((status = 200, body = Vec<Conversation>)),
+#[utoipa::path(get, path = "/api/v1/conversations", tag = "conversations", operation_id = "list_conversations",
+    responses((status = 200, body = Vec<Conversation>), (status = 401, description = "`unauthorized`", body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn list(State(state): State<AppState>, auth: AuthUser) -> AppResult<Json<Vec<Conversation>>> {
     Ok(Json(db::conversations::list_for(&state.pool, auth.user_id).await?))
@@ -29,7 +29,9 @@ pub async fn list(State(state): State<AppState>, auth: AuthUser) -> AppResult<Js
 /// messages as they are now.
 #[utoipa::path(get, path = "/api/v1/conversations/{id}/events", tag = "conversations",
     params(("id" = i64, Path), HistoryQuery),
-    responses((status = 200, body = History), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = History),
+        (status = 400, description = "`bad_request`, `invalid_input` (`limit`)", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn history(
     State(state): State<AppState>,
@@ -66,7 +68,7 @@ pub async fn history(
 /// read. Empty for conversations too large to share receipts in.
 #[utoipa::path(get, path = "/api/v1/conversations/{id}/receipts", tag = "conversations",
     params(("id" = i64, Path)),
-    responses((status = 200, body = Vec<Receipt>), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = Vec<Receipt>), (status = 400, description = "`bad_request`: an id that is not an integer", body = ErrorBody), (status = 401, description = "`unauthorized`", body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn receipts(
     State(state): State<AppState>,

@@ -40,8 +40,8 @@ fn group(done: Done) -> AppResult<Group> {
 }
 
 /// `GET /api/v1/groups`: the groups I belong to.
-#[utoipa::path(get, path = "/api/v1/groups", tag = "groups",
-    responses((status = 200, body = Vec<Group>)),
+#[utoipa::path(get, path = "/api/v1/groups", tag = "groups", operation_id = "list_groups",
+    responses((status = 200, body = Vec<Group>), (status = 401, description = "`unauthorized`", body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn list(State(state): State<AppState>, auth: AuthUser) -> AppResult<Json<Vec<Group>>> {
     Ok(Json(groups::list(&state.pool, auth.user_id).await?))
@@ -51,7 +51,8 @@ pub async fn list(State(state): State<AppState>, auth: AuthUser) -> AppResult<Js
 #[utoipa::path(post, path = "/api/v1/groups", tag = "groups", request_body = NewGroup,
     responses(
         (status = 201, body = Group),
-        (status = 400, description = "`invalid_input`", body = ErrorBody),
+        (status = 400, description = "`invalid_input`, `bad_request`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
         (status = 403, description = "`not_contacts`", body = ErrorBody),
         (status = 409, description = "`group_full`", body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]
@@ -70,7 +71,7 @@ pub async fn create(
 
 /// `GET /api/v1/groups/{id}`: a group I belong to.
 #[utoipa::path(get, path = "/api/v1/groups/{id}", tag = "groups", params(("id" = i64, Path)),
-    responses((status = 200, body = Group), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = Group), (status = 400, description = "`bad_request`: an id that is not an integer", body = ErrorBody), (status = 401, description = "`unauthorized`", body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn info(State(state): State<AppState>, auth: AuthUser, ApiPath(id): ApiPath<i64>) -> AppResult<Json<Group>> {
     Ok(Json(groups::info(&state.pool, auth.user_id, ConversationId(id)).await?))
@@ -79,7 +80,8 @@ pub async fn info(State(state): State<AppState>, auth: AuthUser, ApiPath(id): Ap
 /// `PATCH /api/v1/groups/{id}`: rename (owner or admin).
 #[utoipa::path(patch, path = "/api/v1/groups/{id}", tag = "groups", params(("id" = i64, Path)),
     request_body = RenameGroup,
-    responses((status = 200, body = Group), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = Group), (status = 400, description = "`invalid_input`, `bad_request`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn rename(
     State(state): State<AppState>,
@@ -101,12 +103,15 @@ pub struct MemberPage {
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
     /// 1–100 (default 100).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
 }
 
 /// `GET /api/v1/groups/{id}/members`: members by user id, a page at a time.
 #[utoipa::path(get, path = "/api/v1/groups/{id}/members", tag = "groups", params(("id" = i64, Path), MemberPage),
-    responses((status = 200, body = Page<Member>), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = Page<Member>),
+        (status = 400, description = "`bad_request`, `invalid_input` (`limit`, `cursor`)", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn members(
     State(state): State<AppState>,
@@ -126,7 +131,8 @@ pub async fn members(
 /// `POST /api/v1/groups/{id}/members`: add contacts of mine (owner or admin).
 #[utoipa::path(post, path = "/api/v1/groups/{id}/members", tag = "groups", params(("id" = i64, Path)),
     request_body = AddMembers,
-    responses((status = 200, body = Group), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)),
+    responses((status = 200, body = Group), (status = 400, description = "`bad_request`: a malformed id or body", body = ErrorBody), (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn add_members(
     State(state): State<AppState>,
@@ -146,7 +152,7 @@ pub async fn add_members(
 /// remove anyone, admins remove members); my own id means leaving.
 #[utoipa::path(delete, path = "/api/v1/groups/{id}/members/{user_id}", tag = "groups",
     params(("id" = i64, Path), ("user_id" = i64, Path)),
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 204), (status = 400, description = "`bad_request`: an id that is not an integer", body = ErrorBody), (status = 401, description = "`unauthorized`", body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn remove_member(
     State(state): State<AppState>,
@@ -163,7 +169,7 @@ pub async fn remove_member(
 
 /// `POST /api/v1/groups/{id}/leave`: leave; an owner's role passes on.
 #[utoipa::path(post, path = "/api/v1/groups/{id}/leave", tag = "groups", params(("id" = i64, Path)),
-    responses((status = 204), (status = 404, body = ErrorBody)),
+    responses((status = 204), (status = 400, description = "`bad_request`: an id that is not an integer", body = ErrorBody), (status = 401, description = "`unauthorized`", body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn leave(State(state): State<AppState>, auth: AuthUser, ApiPath(id): ApiPath<i64>) -> AppResult<StatusCode> {
     let leave = GroupChange::Remove {
@@ -178,7 +184,7 @@ pub async fn leave(State(state): State<AppState>, auth: AuthUser, ApiPath(id): A
 /// transfers ownership.
 #[utoipa::path(put, path = "/api/v1/groups/{id}/members/{user_id}/role", tag = "groups",
     params(("id" = i64, Path), ("user_id" = i64, Path)), request_body = SetRole,
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 204), (status = 400, description = "`bad_request`: a malformed id or body", body = ErrorBody), (status = 401, description = "`unauthorized`", body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn set_role(
     State(state): State<AppState>,

@@ -72,7 +72,7 @@ pub async fn sessions(State(state): State<AppState>, auth: AuthUser) -> AppResul
 /// `DELETE /api/v1/sessions/{id}`: sign one of my devices out.
 #[utoipa::path(delete, path = "/api/v1/sessions/{id}", tag = "profile",
     params(("id" = i64, Path, description = "Session id")),
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 204), (status = 400, description = "`bad_request`: an id that is not an integer", body = ErrorBody), (status = 401, description = "`unauthorized`", body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn revoke_session(
     State(state): State<AppState>,
@@ -93,7 +93,8 @@ pub async fn revoke_session(
 /// images only I refer to go. Messages I sent stay in others' history,
 /// from "Deleted user". My username is free again after 30 days.
 #[utoipa::path(delete, path = "/api/v1/me", tag = "profile", request_body = DeleteAccountRequest,
-    responses((status = 204), (status = 401, body = ErrorBody)),
+    responses((status = 204), (status = 400, description = "`bad_request`: not a JSON object of this shape", body = ErrorBody),
+        (status = 401, description = "`unauthorized`, `invalid_credentials`", body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn delete(
     State(state): State<AppState>,

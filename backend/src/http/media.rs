@@ -69,8 +69,11 @@ fn bad_upload(err: MultipartError, max: u64) -> AppError {
     request_body(content_type = "multipart/form-data", description = "One part named `file`"),
     responses(
         (status = 201, body = Media),
+        (status = 400, description = "`bad_request`, `invalid_input` (no `file` part)", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
         (status = 413, description = "`payload_too_large`", body = ErrorBody),
-        (status = 415, description = "`unsupported_media`", body = ErrorBody)),
+        (status = 415, description = "`unsupported_media`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`", body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn upload(
     State(state): State<AppState>,

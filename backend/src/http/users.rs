@@ -47,7 +47,7 @@ pub async fn search(
 
 /// `GET /api/v1/users/{id}`: a user's public profile.
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "contacts", params(("id" = i64, Path)),
-    responses((status = 200, body = User), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = User), (status = 400, description = "`bad_request`: an id that is not an integer", body = ErrorBody), (status = 401, description = "`unauthorized`", body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn get(State(state): State<AppState>, _auth: AuthUser, ApiPath(id): ApiPath<i64>) -> AppResult<Json<User>> {
     let user = db::users::by_id(&state.pool, UserId(id)).await?;

@@ -137,7 +137,8 @@ impl Search {
             Some(conversations.iter().copied().collect())
         };
         if let Some(from) = filters.from {
-            expr.push_str(&format!(" AND scope : u{}", from.0));
+            // Quoted: an id is any i64, and `u-1` bare is a syntax error.
+            expr.push_str(&format!(" AND scope : \"u{}\"", from.0));
         }
         let low = filters.after.map_or(0, index::key_at);
         let mut high = filters.cursor.unwrap_or(i64::MAX);

@@ -8,8 +8,17 @@ use crate::ids::{SessionId, UserId};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RegisterRequest {
+    /// 3–32 characters from `a–z A–Z 0–9 _ . -`, first a letter or digit.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 3, max_length = 32, pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    )]
     pub username: String,
+    /// 1–64 characters after trimming, no control characters.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64))]
     pub display_name: String,
+    /// At least 8 characters, at most 1024 bytes.
+    #[cfg_attr(feature = "openapi", schema(min_length = 8, max_length = 1024))]
     pub password: String,
     /// Optional label for the session this creates (e.g. "Firefox on laptop").
     #[serde(default)]
@@ -62,7 +71,9 @@ pub struct DeleteAccountRequest {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UpdateProfileRequest {
+    /// 1–64 characters after trimming, no control characters.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64))]
     pub display_name: Option<String>,
 }
 

@@ -13,9 +13,11 @@ pub struct UserSearch {
     /// Prefix of a username, or of any word of a display name or username
     /// (case-insensitive), or part of a Chinese, Japanese or Korean
     /// display name; 1–64 characters.
+    #[cfg_attr(feature = "openapi", param(min_length = 1, max_length = 64))]
     pub q: String,
     /// Page size, 1–50 (default 20).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 50))]
     pub limit: Option<u32>,
     #[serde(default)]
     pub cursor: Option<String>,

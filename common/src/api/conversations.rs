@@ -59,6 +59,7 @@ pub struct HistoryQuery {
     pub around: Option<i64>,
     /// 1–100 (default 50).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 100))]
     pub limit: Option<u32>,
 }
 

@@ -43,7 +43,8 @@ impl Role {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewGroup {
-    /// 1–64 characters after trimming.
+    /// 1–64 characters after trimming, no control characters.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64))]
     pub name: String,
     /// Initial members besides the creator; each must be the creator's contact.
     #[serde(default)]
@@ -78,6 +79,8 @@ pub struct Member {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RenameGroup {
+    /// 1–64 characters after trimming, no control characters.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64))]
     pub name: String,
 }
 

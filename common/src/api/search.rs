@@ -16,6 +16,7 @@ use crate::ids::{ConversationId, EventId, UserId};
 #[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct MessageSearch {
     /// 1–64 characters, with at least one letter or digit.
+    #[cfg_attr(feature = "openapi", param(min_length = 1, max_length = 64))]
     pub q: String,
     /// Only this conversation.
     #[serde(default)]
@@ -31,6 +32,7 @@ pub struct MessageSearch {
     pub after: Option<i64>,
     /// Page size, 1–50 (default 20).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 50))]
     pub limit: Option<u32>,
     #[serde(default)]
     pub cursor: Option<String>,
