@@ -210,3 +210,47 @@ async fn a_backup_under_load_restores_every_message_acked_before_it() -> anyhow:
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn an_account_is_deleted_offline_as_the_app_would() -> anyhow::Result<()> {
+    let mut server = TestServer::spawn_with(&FAST).await?;
+    let dir = server.data_dir().to_owned();
+    let [ann, bob] = register_all(&server, ["off_ann", "off_bob"]).await?;
+    let dm = befriend(&ann, &bob).await?;
+    let group = natter_tests::api::create_group(&ann, "Ann's", &[&bob]).await?;
+    let mut ws = WsClient::connect(&server, &ann.token).await?;
+    ws.post_text(dm, "w1", "written before leaving").await?;
+    drop(ws);
+
+    let running = admin(&dir, &["users", "delete", "off_ann"], None);
+    assert!(running.is_err_and(|e| e.to_string().contains("another natter-server")));
+    server.stop().await?;
+    let out = admin(&dir, &["users", "delete", "off_ann"], None)?;
+    assert!(out.contains("deleted off_ann"), "{out}");
+
+    let server = server.start_again().await?;
+    assert_eq!(
+        login(&server, "off_ann", natter_tests::api::PASSWORD).await?.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let bob = Authed::login(&server, "off_bob").await?;
+    let history = full_history(&bob, dm).await?;
+    assert!(history.iter().any(|e| matches!(
+        &e.body,
+        natter_common::events::EventBody::Message { content: natter_common::events::MessageContent::Text { text }, .. }
+            if text == "written before leaving"
+    )));
+    let members: Page<natter_common::api::Member> =
+        bob.get_json(&format!("api/v1/groups/{}/members", group.id.0)).await?;
+    assert_eq!(members.items.len(), 1);
+    assert_eq!(
+        members.items[0].role,
+        natter_common::api::Role::Owner,
+        "ownership passed on"
+    );
+    let events = full_history(&bob, group.id).await?;
+    assert!(events
+        .iter()
+        .any(|e| matches!(e.body, natter_common::events::EventBody::MemberLeft { user } if user == ann.id())));
+    Ok(())
+}

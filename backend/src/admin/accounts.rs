@@ -14,7 +14,12 @@ use natter_common::{
 use rand::{distr::Alphanumeric, Rng};
 use sqlx::SqlitePool;
 
-use crate::{auth::Passwords, db};
+use std::sync::Arc;
+
+use crate::{
+    auth::Passwords, config::Config, data_lock::DataLock, db, hub::Hub, log::Log, media::MediaStore, search::Feed,
+    social,
+};
 
 #[derive(Debug, Subcommand)]
 pub enum UsersTask {
@@ -44,6 +49,9 @@ pub enum UsersTask {
     Disable { username: String },
     /// Allow sign-ins again.
     Enable { username: String },
+    /// Delete the account as `DELETE /api/v1/me` does (the server must be
+    /// stopped: its groups are left through the log, run here).
+    Delete { username: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -56,7 +64,7 @@ pub enum SessionsTask {
     },
 }
 
-pub async fn users(pool: &SqlitePool, task: UsersTask) -> anyhow::Result<()> {
+pub async fn users(config: &Config, pool: &SqlitePool, task: UsersTask) -> anyhow::Result<()> {
     let now = db::now_ms();
     match task {
         UsersTask::List { limit } => {
@@ -126,6 +134,18 @@ pub async fn users(pool: &SqlitePool, task: UsersTask) -> anyhow::Result<()> {
             let a = find(pool, &username).await?;
             db::users::set_disabled(pool, UserId(a.id), None).await?;
             println!("enabled {}", a.username);
+        }
+        UsersTask::Delete { username } => {
+            let _lock = DataLock::take(&config.data_dir)?;
+            let a = find(pool, &username).await?;
+            // The log's own writer, here, since no server runs one.
+            let media = MediaStore::open(&config.data_dir)?;
+            let hub = Hub::new(pool.clone());
+            let log = Log::start(pool.clone(), hub, media.clone(), Arc::new(Feed::default()))?;
+            let deleted = social::leaving::delete_account(&log, pool, &media, UserId(a.id)).await;
+            log.stop().await;
+            deleted.map_err(|err| anyhow::anyhow!("{err}"))?;
+            println!("deleted {}; their messages stay, from Deleted user", a.username);
         }
     }
     Ok(())

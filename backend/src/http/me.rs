@@ -14,7 +14,7 @@ use crate::{
     auth::AuthUser,
     db,
     error::{AppError, AppResult},
-    log::{Command, GroupChange, Submission},
+    social,
     state::AppState,
 };
 
@@ -105,25 +105,7 @@ pub async fn delete(
     if body.password.len() > PASSWORD_MAX_BYTES || !state.passwords.verify(body.password, stored).await? {
         return Err(AppError::new(ErrorCode::InvalidCredentials, "Wrong password."));
     }
-    // Groups first, through the log, so every member sees the departure.
-    for group in db::members::groups_of(&state.pool, auth.user_id).await? {
-        let leave = GroupChange::Remove {
-            group,
-            user: auth.user_id,
-        };
-        let submission = Submission {
-            by: auth.user_id,
-            conn: None,
-            command: Command::Group(leave),
-            permit: None,
-        };
-        state.log.request(submission).outcome().await?;
-    }
-    let dropped = db::leaving::delete_account(&state.pool, auth.user_id, db::now_ms()).await?;
-    for media in dropped {
-        state.media.remove(&media).await;
-    }
+    social::leaving::delete_account(&state.log, &state.pool, &state.media, auth.user_id).await?;
     state.hub.end_user(auth.user_id);
-    tracing::info!(user = %auth.user_id, "account deleted");
     Ok(StatusCode::NO_CONTENT)
 }
