@@ -10,6 +10,7 @@ mod groups;
 mod health;
 mod me;
 mod media;
+mod metrics;
 mod openapi;
 pub(crate) mod origin;
 mod search;
@@ -127,7 +128,7 @@ pub fn router(state: AppState, spa: SpaIndex) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/api/openapi.json", get(openapi::document))
-        .route("/metrics", get(crate::metrics::render))
+        .route("/metrics", get(metrics::render))
         .route("/ws", get(crate::ws::upgrade))
         .route("/media/{id}", get(media::image))
         .route("/media/{id}/thumb", get(media::thumb))
@@ -135,7 +136,7 @@ pub fn router(state: AppState, spa: SpaIndex) -> Router {
         .route("/", get(move |uri: Uri| async move { root.respond(&uri) }))
         .fallback_service(files);
     let app = faults(app)
-        .layer(middleware::from_fn(crate::metrics::track_http))
+        .layer(middleware::from_fn(metrics::track_http))
         .layer(CompressionLayer::new())
         .with_state(state);
     // Outermost: a request id (the client's `X-Request-Id`, or a new UUID)
