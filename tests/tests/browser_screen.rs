@@ -1,11 +1,11 @@
 //! The chat on a screen, in real headless Chromium: a long conversation
-//! opens at its newest message (or at the first unread one) with the
-//! composer and the top bar in view, on a page that never scrolls itself;
-//! older pages come in above without moving what is being read; a message
-//! arriving while the list is scrolled up shows a pill instead of a jump;
-//! only what has been on screen counts as read; drafts and unsent messages
-//! survive; switching chats never panics; and a phone gets two screens with
-//! a way back.
+//! opens at its newest message (or at the first unread one, far back as a
+//! window of a few pages) with the composer and the top bar in view, on a
+//! page that never scrolls itself; older pages come in above without
+//! moving what is being read; a message arriving while the list is
+//! scrolled up shows a pill instead of a jump; only what has been on
+//! screen counts as read; drafts and unsent messages survive; switching
+//! chats never panics; and a phone gets two screens with a way back.
 //!
 //! Geometry is read in the page with the small script library [`JS`]; a
 //! state that no element marks is polled, bounded, with `wait_js`, and what
@@ -46,6 +46,12 @@ const SCROLL_SLACK: f64 = 2.0;
 const TOUCH: f64 = 44.0;
 /// Bound on polling the server for a read position.
 const READ_WAIT: Duration = Duration::from_secs(20);
+/// Unread messages in a chat far behind: twelve pages.
+const FAR_UNREAD: usize = 600;
+/// At most this many history requests to open a chat far behind.
+const MAX_REQUESTS: usize = 3;
+/// At most this many rows in the list when it opens there.
+const MAX_ROWS: usize = 150;
 
 // ---------------------------------------------------------------------------
 // In the page.
@@ -90,6 +96,9 @@ const page = () => {
 };
 // The document itself does not scroll: only the message list does.
 const pageFits = () => { const p = page(); return p.scrollHeight <= p.innerHeight + 1 && p.scrollY === 0; };
+// The history requests this document has made (their query strings).
+const historyRequests = () => performance.getEntriesByType('resource').map(e => e.name)
+    .filter(n => /\/api\/v1\/conversations\/\d+\/events/.test(n)).map(n => n.split('?')[1] || '');
 "#;
 
 /// A page script: [`JS`], then `body`.
@@ -703,21 +712,7 @@ async fn only_messages_that_were_on_screen_are_reported_read() -> anyhow::Result
             open_chat(&c, &url, dm.0).await?;
 
             // It opens at the divider, just above the first unread message.
-            wait_js(
-                &c,
-                "the unread divider in view, right above the first unread message, also in view",
-                &js(r#"
-                    const divider = document.getElementById('unread-divider'), first = row(arguments[0]);
-                    const next = divider && divider.nextElementSibling;
-                    const ok = inView(divider) && divider.textContent.trim() === 'Unread messages'
-                        && next === first && first.matches('li.message') && inView(first)
-                        && divider.getBoundingClientRect().bottom <= first.getBoundingClientRect().top + 1;
-                    return ok || JSON.stringify({ divider: rect(divider), text: divider && divider.textContent.trim(),
-                        next: next && next.outerHTML.slice(0, 80), first: rect(first), list: rect(list()) });
-                "#),
-                vec![json!(first)],
-            )
-            .await?;
+            opens_at_the_divider(&c, first).await?;
             let on_screen = c
                 .execute(&js("return newestOnScreen()"), vec![])
                 .await?
@@ -756,20 +751,7 @@ async fn only_messages_that_were_on_screen_are_reported_read() -> anyhow::Result
             // a second on the way. Bob's other device hears of each one.
             let mut bob_ws = WsClient::connect(server, &bob.token).await?;
             let started = Instant::now();
-            c.execute(
-                &js(r#"
-                    const l = list(), from = l.scrollTop, to = l.scrollHeight - l.clientHeight;
-                    let step = 0;
-                    const next = () => {
-                        step += 1;
-                        l.scrollTop = from + (to - from) * step / 60;
-                        if (step < 60) requestAnimationFrame(next);
-                    };
-                    requestAnimationFrame(next);
-                "#),
-                vec![],
-            )
-            .await?;
+            scroll_to_the_end(&c, newest).await?;
             let mut markers = Vec::new();
             loop {
                 let read_seq = bob_ws
@@ -802,6 +784,123 @@ async fn only_messages_that_were_on_screen_are_reported_read() -> anyhow::Result
             Ok(())
         })
         .await
+}
+
+#[tokio::test]
+async fn a_chat_far_behind_opens_at_the_first_unread_without_loading_every_page() -> anyhow::Result<()> {
+    let server = TestServer::with_app_and(&FAST).await?;
+    let [ann, bob] = register_all(&server, ["behind_ann", "behind_bob"]).await?;
+    let dm = befriend(&ann, &bob).await?;
+    let mut ann_ws = WsClient::connect(&server, &ann.token).await?;
+    send_messages(&mut ann_ws, dm, FAR_UNREAD, "behind").await?;
+    drop(ann_ws);
+    let seqs = message_seqs(&ann, dm).await?;
+    ensure!(
+        seqs.len() == FAR_UNREAD,
+        "{} messages stored, not {FAR_UNREAD}",
+        seqs.len()
+    );
+    let (first, newest) = (seqs[0], *seqs.last().context("no messages")?);
+    let url = server.url.clone();
+    let (ann, bob, seqs) = (&ann, &bob, &seqs);
+    Browser::launch()
+        .await?
+        .run("screen_far_unread", |c| async move {
+            set_viewport(&c, DESKTOP.0, DESKTOP.1).await?;
+            sign_in(&c, &url, "behind_bob").await?;
+            open_chat(&c, &url, dm.0).await?;
+            opens_at_the_divider(&c, first).await?;
+
+            // Not every page in between: a few requests, a few pages of rows
+            // (given a moment, in case more were on their way).
+            frames(&c, 30).await?;
+            let held = c
+                .execute(
+                    &js("return { rows: seqs().length, requests: historyRequests() }"),
+                    vec![],
+                )
+                .await?;
+            let rows = held["rows"].as_u64().context("no row count")? as usize;
+            let requests = held["requests"].as_array().context("no requests")?;
+            ensure!(
+                requests.len() <= MAX_REQUESTS,
+                "{} history requests to open the chat: {requests:?}",
+                requests.len()
+            );
+            ensure!(rows <= MAX_ROWS, "{rows} rows in the list when it opened");
+
+            // Read as far as the screen shows, no further.
+            let on_screen = c
+                .execute(&js("return newestOnScreen()"), vec![])
+                .await?
+                .as_i64()
+                .context("no message on screen")?;
+            let read = wait_read(ann, dm, bob.id(), &c, "above 0", |r| r > 0).await?;
+            ensure!(
+                (first..=on_screen).contains(&read) && read < newest,
+                "Bob's read position is {read}; what he has seen runs from {first} to {on_screen}"
+            );
+
+            // Scrolling down brings the pages after it in, up to the newest,
+            // nothing missing on the way, and reads them.
+            scroll_to_the_end(&c, newest).await?;
+            wait_js(
+                &c,
+                "the newest message in view, every message from the first held to it there",
+                &js(r#"
+                    const newest = row(arguments[0]), from = oldest();
+                    const missing = arguments[1].filter(s => s >= from && !row(s));
+                    return (newest && inView(newest) && missing.length === 0)
+                        || JSON.stringify({ newest: rect(newest), from, missing: missing.slice(0, 10), rows: seqs().length });
+                "#),
+                vec![json!(newest), json!(seqs)],
+            )
+            .await?;
+            let read = wait_read(ann, dm, bob.id(), &c, "at the newest message", |r| r >= newest).await?;
+            ensure!(read == newest, "Bob's read position is {read}, past the newest {newest}");
+            Ok(())
+        })
+        .await
+}
+
+/// Waits until the "Unread messages" divider is in view right above the
+/// message `first`, also in view.
+async fn opens_at_the_divider(c: &Client, first: i64) -> anyhow::Result<()> {
+    wait_js(
+        c,
+        "the unread divider in view, right above the first unread message, also in view",
+        &js(r#"
+            const divider = document.getElementById('unread-divider'), first = row(arguments[0]);
+            const next = divider && divider.nextElementSibling;
+            const ok = inView(divider) && divider.textContent.trim() === 'Unread messages'
+                && next === first && first.matches('li.message') && inView(first)
+                && divider.getBoundingClientRect().bottom <= first.getBoundingClientRect().top + 1;
+            return ok || JSON.stringify({ divider: rect(divider), text: divider && divider.textContent.trim(),
+                next: next && next.outerHTML.slice(0, 80), first: rect(first), list: rect(list()) });
+        "#),
+        vec![json!(first)],
+    )
+    .await
+}
+
+/// Scrolls the list down a little every animation frame, on past pages
+/// that come in below (a window), until the message `newest` is there and
+/// the list is at its bottom; returns at once, the page scrolling on.
+async fn scroll_to_the_end(c: &Client, newest: i64) -> anyhow::Result<()> {
+    c.execute(
+        &js(r#"
+            const l = list(), newest = arguments[0];
+            const next = () => {
+                const to = l.scrollHeight - l.clientHeight;
+                l.scrollTop = Math.min(to, l.scrollTop + 60);
+                if (!(row(newest) && l.scrollTop >= to - 1)) requestAnimationFrame(next);
+            };
+            requestAnimationFrame(next);
+        "#),
+        vec![json!(newest)],
+    )
+    .await?;
+    Ok(())
 }
 
 /// Polls (bounded) until `reader`'s read position, as `viewer` sees it,

@@ -625,8 +625,10 @@ fn Chat(loaded: Loaded) -> impl IntoView {
             }
         }
     });
-    // The chat opens at the first unread message (loading older pages until
-    // it is there), else at the newest.
+    // The chat opens at the first unread message, else at the newest. One
+    // more than a page before the oldest held opens a window around it, as
+    // a search hit far back does; one nearer loads older pages until it is
+    // there.
     Effect::new(move |_| {
         timeline.entries.track();
         if started.get_value() {
@@ -649,6 +651,20 @@ fn Chat(loaded: Loaded) -> impl IntoView {
             let mut pages = 0;
             // Only others' messages count as unread (the hello's count).
             let unread = chat.unread.with_untracked(|u| u.get(&id).copied().unwrap_or(0));
+            let after_read = opened_at + 1;
+            if unread > 0
+                && timeline.first_seq().is_some_and(|first| first - after_read > PAGE)
+                && load_at(chat, id, timeline, Some(after_read)).await
+            {
+                // My own messages may come first after the read position:
+                // newer pages until the first unread one is there.
+                while first_unread.try_get_untracked().is_some_and(|seq| seq.is_none())
+                    && pages < 20
+                    && load_newer(chat, id, timeline).await
+                {
+                    pages += 1;
+                }
+            }
             // Older pages until the first unread one is there (the one
             // before it is read, or the log starts).
             while unread > 0
@@ -668,11 +684,18 @@ fn Chat(loaded: Loaded) -> impl IntoView {
                         let top = row.get_bounding_client_rect().top() - el.get_bounding_client_rect().top();
                         // The divider above it stays in view.
                         el.set_scroll_top(el.scroll_top() + top as i32 - 48);
-                        following.set(el.scroll_height() - el.scroll_top() - el.client_height() < 48);
+                        // A window's bottom is not the live end.
+                        following.set(
+                            !timeline.is_window() && el.scroll_height() - el.scroll_top() - el.client_height() < 48,
+                        );
                     }
                     None => to_bottom(),
                 }
                 opened.set_value(true);
+                // A window too short to scroll asks for the page after it.
+                if timeline.is_window() && el.scroll_height() - el.scroll_top() - el.client_height() < 300 {
+                    newer();
+                }
                 report_read();
                 // A search result chosen while it was opening.
                 if let Some(seq) = reveal.take(id) {
