@@ -7,7 +7,7 @@ use natter_common::{
         MessageHit, MessageSearch, NewContactRequest, NewGroup, Page, Receipt, RegisterRequest, RenameGroup,
         RequestOutcome, Role, SessionCreated, SessionInfo, SetRole, UpdateProfileRequest, User,
     },
-    ids::{ConversationId, RequestId, SessionId, UserId},
+    ids::{ConversationId, EventId, RequestId, SessionId, UserId},
     ErrorBody, ErrorCode,
 };
 use serde::{de::DeserializeOwned, Serialize};
@@ -134,13 +134,15 @@ pub async fn receipts(id: ConversationId) -> ApiResult<Vec<Receipt>> {
 }
 
 /// Which page of a conversation's log to read.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum Slice {
     Newest,
     Before(i64),
     After(i64),
     /// The page with this seq in its middle.
     Around(i64),
+    /// The page with this event in its middle (a reply's original).
+    AroundId(EventId),
 }
 
 /// Messages in a page of history.
@@ -154,6 +156,7 @@ pub async fn history(id: ConversationId, slice: Slice) -> ApiResult<History> {
         Slice::Before(seq) => format!("&before={seq}"),
         Slice::After(seq) => format!("&after={seq}"),
         Slice::Around(seq) => format!("&around={seq}"),
+        Slice::AroundId(event) => format!("&around_id={}", event.0),
     };
     fetch(Request::get(&url(&format!(
         "conversations/{}/events?limit={PAGE}{from}",

@@ -849,6 +849,33 @@ async fn a_history_page_around_a_seq_holds_it_and_says_what_remains_each_way() -
             assert_eq!(event.body, message(text(&format!("number {}", event.seq))));
         }
     }
+
+    // By the event's id (a reply names its original so): the same page.
+    let by_seq: History = ann
+        .get_json(&format!("api/v1/conversations/{}/events?around=42", dm.0))
+        .await?;
+    let target = at(&by_seq.events, 42).id.clone();
+    let by_id: History = ann
+        .get_json(&format!("api/v1/conversations/{}/events?around_id={}", dm.0, target.0))
+        .await?;
+    assert_eq!(by_id, by_seq);
+    let unknown = ann
+        .get(&format!("api/v1/conversations/{}/events?around_id=not-an-event", dm.0))
+        .await?;
+    assert_eq!(
+        expect_error(unknown, StatusCode::NOT_FOUND).await?.code,
+        ErrorCode::NotFound
+    );
+    let both = ann
+        .get(&format!(
+            "api/v1/conversations/{}/events?around=42&around_id={}",
+            dm.0, target.0
+        ))
+        .await?;
+    assert_eq!(
+        expect_error(both, StatusCode::BAD_REQUEST).await?.code,
+        ErrorCode::BadRequest
+    );
     Ok(())
 }
 

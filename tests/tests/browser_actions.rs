@@ -643,6 +643,18 @@ async fn a_reply_to_a_message_far_up_loads_history_and_jumps_there() -> anyhow::
                 .await
                 .context("message 5 was never shown highlighted")?;
             ensure!(count(&b, &row_at(target)).await? == 1, "message 5 is shown twice");
+            // Not paged back to: one older page is tried, then a window
+            // opened around it by its id (newer pages, `after=`, are the
+            // window filling its view afterwards).
+            let requests = b
+                .execute(
+                    "return performance.getEntriesByType('resource').map(e => e.name)
+                         .filter(n => /\\/events/.test(n) && !n.includes('after='));",
+                    vec![],
+                )
+                .await?;
+            let made = requests.as_array().map_or(0, Vec::len);
+            ensure!(made <= 3, "{made} history requests to reach message 5: {requests}");
             wait_for(
                 &b,
                 &format!("{}[.//{}[normalize-space(.)='message 5']]", row_at(target), text_span()),

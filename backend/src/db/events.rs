@@ -62,6 +62,15 @@ pub(crate) fn from_parts(
     .into()
 }
 
+/// The seq of event `id` in `conversation`, if it is there.
+pub async fn seq_of(pool: &SqlitePool, conversation: ConversationId, id: &EventId) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar("SELECT seq FROM events WHERE id = ?1 AND conversation_id = ?2")
+        .bind(&id.0)
+        .bind(conversation.0)
+        .fetch_optional(pool)
+        .await
+}
+
 /// Which slice of a log to read.
 #[derive(Debug, Clone, Copy)]
 pub enum Window {

@@ -40,22 +40,32 @@ pub async fn history(
     ApiQuery(query): ApiQuery<HistoryQuery>,
 ) -> AppResult<Json<History>> {
     let id = ConversationId(id);
-    let window = match (query.before, query.after, query.around) {
-        (None, None, None) => Window::Newest,
-        (Some(seq), None, None) => Window::Before(seq),
-        (None, Some(seq), None) => Window::After(seq),
-        (None, None, Some(seq)) => Window::Around(seq),
-        _ => {
-            return Err(AppError::new(
-                ErrorCode::BadRequest,
-                "Give at most one of `before`, `after` and `around`.",
-            ));
-        }
-    };
+    let given = [
+        query.before.is_some(),
+        query.after.is_some(),
+        query.around.is_some(),
+        query.around_id.is_some(),
+    ];
+    if given.into_iter().filter(|g| *g).count() > 1 {
+        return Err(AppError::new(
+            ErrorCode::BadRequest,
+            "Give at most one of `before`, `after`, `around` and `around_id`.",
+        ));
+    }
     let limit = page_limit(query.limit, 50, MAX_HISTORY_PAGE)?;
     if !db::conversations::is_member(&state.pool, id, auth.user_id).await? {
         return Err(AppError::new(ErrorCode::NotFound, "No such conversation."));
     }
+    let window = match (query.before, query.after, query.around, query.around_id) {
+        (Some(seq), ..) => Window::Before(seq),
+        (_, Some(seq), ..) => Window::After(seq),
+        (_, _, Some(seq), _) => Window::Around(seq),
+        (_, _, _, Some(event)) => match db::events::seq_of(&state.pool, id, &event).await? {
+            Some(seq) => Window::Around(seq),
+            None => return Err(AppError::new(ErrorCode::NotFound, "No such message here.")),
+        },
+        _ => Window::Newest,
+    };
     let page = db::events::page(&state.pool, id, auth.user_id, window, limit).await?;
     Ok(Json(History {
         events: page.events,

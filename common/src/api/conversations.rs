@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::User;
 use crate::{
     events::Event,
-    ids::{ConversationId, UserId},
+    ids::{ConversationId, EventId, UserId},
 };
 
 /// One of my conversations, as listed by `GET /api/v1/conversations`.
@@ -57,6 +57,10 @@ pub struct HistoryQuery {
     /// replied-to message or a search hit).
     #[serde(default)]
     pub around: Option<i64>,
+    /// The page with this event in its middle, by id: a reply names its
+    /// original by id only.
+    #[serde(default)]
+    pub around_id: Option<EventId>,
     /// 1–100 (default 50).
     #[serde(default)]
     #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 100))]

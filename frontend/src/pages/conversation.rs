@@ -219,12 +219,9 @@ async fn load_newer(chat: crate::chat::Chat, id: ConversationId, timeline: Timel
 
 /// Replaces what is held with the page around `seq` (a window, unless that
 /// page reaches the live end) or, without one, with the newest page.
-async fn load_at(chat: crate::chat::Chat, id: ConversationId, timeline: Timeline, seq: Option<i64>) -> bool {
+async fn load_at(chat: crate::chat::Chat, id: ConversationId, timeline: Timeline, slice: Slice) -> bool {
     let mark = timeline.mark();
-    let page = match seq {
-        Some(seq) => api::history(id, Slice::Around(seq)).await,
-        None => api::history(id, Slice::Newest).await,
-    };
+    let page = api::history(id, slice).await;
     let Ok(page) = page else { return false };
     let more_after = page.more_newer.unwrap_or(false);
     if !timeline.replace(mark, page.events, page.more, more_after) {
@@ -236,9 +233,9 @@ async fn load_at(chat: crate::chat::Chat, id: ConversationId, timeline: Timeline
     true
 }
 
-/// Pages loaded one by one, at most, looking for a reply's original (its
-/// seq is not known, so no window can be opened around it).
-const REPLY_PAGES: usize = 10;
+/// Older pages loaded, at most, looking for a reply's original before a
+/// window is opened around it by its id (it is usually close by).
+const REPLY_PAGES: usize = 1;
 
 /// A message to bring into view: by id (a reply's original) or by seq (a
 /// search result).
@@ -267,13 +264,22 @@ impl Target {
         }
     }
 
-    /// The seq to open a window around: the target lies more than a page
-    /// before the oldest message held, or after the newest (of a window).
-    fn far(&self, timeline: Timeline) -> Option<i64> {
+    /// Where to open a window when the target is far: a seq more than a
+    /// page before the oldest message held, or after the newest (of a
+    /// window).
+    fn far(&self, timeline: Timeline) -> Option<Slice> {
         let Self::Seq(seq) = self else { return None };
         match (timeline.first_seq(), timeline.last_seq()) {
-            (Some(first), Some(last)) => (first - seq > PAGE || *seq > last).then_some(*seq),
-            _ => Some(*seq),
+            (Some(first), Some(last)) => (first - seq > PAGE || *seq > last).then_some(Slice::Around(*seq)),
+            _ => Some(Slice::Around(*seq)),
+        }
+    }
+
+    /// Where to open a window when older pages did not hold it.
+    fn window(&self) -> Slice {
+        match self {
+            Self::Id(id) => Slice::AroundId(id.clone()),
+            Self::Seq(seq) => Slice::Around(*seq),
         }
     }
 }
@@ -495,7 +501,7 @@ fn Chat(loaded: Loaded) -> impl IntoView {
         following.set(true);
         unseen.set(0);
         spawn_local(async move {
-            if load_at(chat, id, timeline, None).await {
+            if load_at(chat, id, timeline, Slice::Newest).await {
                 request_animation_frame(move || {
                     if !list.is_disposed() {
                         to_bottom();
@@ -577,8 +583,8 @@ fn Chat(loaded: Loaded) -> impl IntoView {
         let mut found = target.find(timeline);
         if found.is_none() {
             loading_older.set(true);
-            if let Some(seq) = target.far(timeline) {
-                if load_at(chat, id, timeline, Some(seq)).await {
+            if let Some(slice) = target.far(timeline) {
+                if load_at(chat, id, timeline, slice).await {
                     found = target.find(timeline);
                 }
             }
@@ -590,6 +596,14 @@ fn Chat(loaded: Loaded) -> impl IntoView {
                 && load_older(id, timeline).await
             {
                 pages += 1;
+                found = target.find(timeline);
+            }
+            // Still not held (a reply to something far back): a window around it.
+            if found.is_none()
+                && target.may_be_older(timeline)
+                && timeline.more_before.get_untracked()
+                && load_at(chat, id, timeline, target.window()).await
+            {
                 found = target.find(timeline);
             }
             loading_older.set(false);
@@ -654,7 +668,7 @@ fn Chat(loaded: Loaded) -> impl IntoView {
             let after_read = opened_at + 1;
             if unread > 0
                 && timeline.first_seq().is_some_and(|first| first - after_read > PAGE)
-                && load_at(chat, id, timeline, Some(after_read)).await
+                && load_at(chat, id, timeline, Slice::Around(after_read)).await
             {
                 // My own messages may come first after the read position:
                 // newer pages until the first unread one is there.
