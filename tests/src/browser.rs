@@ -343,10 +343,11 @@ pub async fn accessibility_violations(c: &Client) -> anyhow::Result<Vec<String>>
     Ok(serde_json::from_value(found)?)
 }
 
-/// Presses `key` wherever the focus is, as a user would.
-pub async fn press(c: &Client, key: fantoccini::key::Key) -> anyhow::Result<()> {
+/// Presses `key` (a special key, or a character to type) wherever the
+/// focus is, as a user would.
+pub async fn press(c: &Client, key: impl Into<char>) -> anyhow::Result<()> {
     use fantoccini::actions::{InputSource, KeyAction, KeyActions};
-    let value = char::from(key);
+    let value = key.into();
     c.perform_actions(
         KeyActions::new("keyboard".into())
             .then(KeyAction::Down { value })
@@ -418,4 +419,15 @@ pub async fn ctrl_k(c: &Client) -> anyhow::Result<()> {
     )
     .await?;
     Ok(())
+}
+
+/// Polls, bounded, until exactly `count` elements match `css`.
+pub async fn count_is(c: &Client, css: &str, count: usize) -> anyhow::Result<()> {
+    wait_js(
+        c,
+        &format!("{count} × {css}"),
+        "const n = document.querySelectorAll(arguments[0]).length; return n === arguments[1] || `${n} of them`;",
+        vec![json!(css), json!(count)],
+    )
+    .await
 }

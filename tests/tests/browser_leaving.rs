@@ -19,8 +19,8 @@ use natter_common::{
 use natter_tests::{
     api::{befriend, full_history, register_all, Authed, PASSWORD},
     browser::{
-        accessibility_violations, click, fits_the_width, install_error_hook, page_errors, press, set_viewport, sign_in,
-        wait_for, wait_js, wait_online,
+        accessibility_violations, click, count_is, fits_the_width, install_error_hook, page_errors, press,
+        set_viewport, sign_in, wait_for, wait_js, wait_online,
     },
     server::server_binary,
     ws::WsClient,
@@ -37,17 +37,6 @@ async fn focus_is(c: &Client, id: &str) -> anyhow::Result<()> {
         "const a = document.activeElement;
          return (a && a.id === arguments[0]) || `on ${a ? a.tagName + '#' + a.id + '.' + a.className : 'nothing'}`;",
         vec![json!(id)],
-    )
-    .await
-}
-
-/// Polls, bounded, until exactly `count` elements match `css`.
-async fn count_is(c: &Client, css: &str, count: usize) -> anyhow::Result<()> {
-    wait_js(
-        c,
-        &format!("{count} × {css}"),
-        "const n = document.querySelectorAll(arguments[0]).length; return n === arguments[1] || `${n} of them`;",
-        vec![json!(css), json!(count)],
     )
     .await
 }

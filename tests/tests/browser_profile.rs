@@ -8,7 +8,9 @@ use anyhow::ensure;
 use fantoccini::{Client, Locator};
 use natter_tests::{
     api::Authed,
-    browser::{accessibility_violations, click, fits_the_width, set_viewport, sign_in, wait_for, wait_js, wait_online},
+    browser::{
+        accessibility_violations, click, count_is, fits_the_width, set_viewport, sign_in, wait_for, wait_online,
+    },
     Browser, TestServer,
 };
 use reqwest::StatusCode;
@@ -27,17 +29,6 @@ async fn top_bar_shows(c: &Client, name: &str) -> anyhow::Result<()> {
     wait_for(
         c,
         &format!("//a[@id='nav-profile']//*[contains(@class, 'shell-user')][normalize-space(.)='{name}']"),
-    )
-    .await
-}
-
-/// Polls, bounded, until exactly `count` elements match `css`.
-async fn count_is(c: &Client, css: &str, count: usize) -> anyhow::Result<()> {
-    wait_js(
-        c,
-        &format!("{count} × {css}"),
-        "const n = document.querySelectorAll(arguments[0]).length; return n === arguments[1] || `${n} of them`;",
-        vec![json!(css), json!(count)],
     )
     .await
 }

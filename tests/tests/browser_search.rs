@@ -18,11 +18,7 @@
 use std::time::Duration;
 
 use anyhow::{ensure, Context};
-use fantoccini::{
-    actions::{InputSource, KeyAction, KeyActions},
-    key::Key,
-    Client, Locator,
-};
+use fantoccini::{key::Key, Client, Locator};
 use natter_common::{
     api::{MessageHit, Page},
     ids::ConversationId,
@@ -80,17 +76,6 @@ fn js(body: &str) -> String {
 
 // ---------------------------------------------------------------------------
 // Keys.
-
-/// Types one character wherever the focus is.
-async fn type_char(c: &Client, value: char) -> anyhow::Result<()> {
-    c.perform_actions(
-        KeyActions::new("keyboard".into())
-            .then(KeyAction::Down { value })
-            .then(KeyAction::Up { value }),
-    )
-    .await?;
-    Ok(())
-}
 
 // ---------------------------------------------------------------------------
 // Checks.
@@ -404,7 +389,7 @@ async fn on_a_phone_slash_searches_chinese_and_a_tap_opens_the_chat_screen() -> 
             // "/" outside a text field opens it, over the whole screen.
             c.execute("document.activeElement && document.activeElement.blur()", vec![])
                 .await?;
-            type_char(&c, '/').await?;
+            press(&c, '/').await?;
             search_open(&c).await?;
             let value = c
                 .execute(&js("return box().value"), vec![])
