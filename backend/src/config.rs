@@ -88,6 +88,16 @@ pub struct Config {
     #[arg(long, env = "NATTER_MAX_GROUP_SIZE", default_value_t = natter_common::limits::DEFAULT_MAX_GROUP_SIZE)]
     pub max_group_size: u32,
 
+    /// Whom push services may contact about this server's notifications
+    /// (the VAPID `sub`): a `mailto:` or `https:` URL of the operator.
+    #[arg(long, env = "NATTER_PUSH_SUBJECT", default_value = "mailto:admin@localhost")]
+    pub push_subject: String,
+
+    /// Tests only: let pushes go to plain-HTTP endpoints on private
+    /// addresses (a fake push service on loopback).
+    #[arg(long, env = "NATTER_PUSH_ALLOW_PRIVATE", hide = true, default_value_t = false)]
+    pub push_allow_private: bool,
+
     /// Mark the session cookie `Secure` (set this when served over HTTPS).
     #[arg(long, env = "NATTER_COOKIE_SECURE", default_value_t = false)]
     pub cookie_secure: bool,

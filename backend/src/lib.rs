@@ -12,6 +12,7 @@ pub mod hub;
 pub mod log;
 pub mod media;
 pub mod metrics;
+pub mod push;
 pub mod ratelimit;
 pub mod search;
 mod serve;
@@ -34,6 +35,7 @@ use crate::{
     hub::Hub,
     log::Log,
     media::MediaStore,
+    push::Push,
     ratelimit::{AddressLimiter, UserLimiter},
     search::Search,
     state::AppState,
@@ -60,12 +62,27 @@ impl Application {
         let hub = Hub::new(pool.clone());
         let media = MediaStore::open(&config.data_dir)?;
         let search = Search::start(&pool).await?;
+        let push = Push::start(
+            &config.data_dir,
+            config.push_subject.clone(),
+            config.push_allow_private,
+            pool.clone(),
+            hub.clone(),
+        )
+        .await?;
         // One recorder per process: a second application in it goes without.
         let metrics = metrics::install()
             .inspect_err(|err| tracing::warn!(%err, "metrics are off"))
             .ok();
         let state = AppState {
-            log: Log::start(pool.clone(), hub.clone(), media.clone(), search.feed())?,
+            log: Log::start(
+                pool.clone(),
+                hub.clone(),
+                media.clone(),
+                search.feed(),
+                Some(push.clone()),
+            )?,
+            push,
             search,
             metrics,
             hub,

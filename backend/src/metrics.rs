@@ -109,3 +109,10 @@ pub fn upload(outcome: &'static str) {
 pub fn image_processing(took: Duration) {
     histogram!("natter_image_processing_seconds").record(took);
 }
+
+/// A Web Push attempt's outcome: `sent`, `gone` (subscription removed),
+/// `refused` (other 4xx), `failed` (5xx, network, timeout), `dropped` (the
+/// push queue was full).
+pub fn push(outcome: &'static str) {
+    counter!("natter_pushes_total", "outcome" => outcome).increment(1);
+}

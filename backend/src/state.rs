@@ -10,6 +10,7 @@ use crate::{
     hub::Hub,
     log::Log,
     media::MediaStore,
+    push::Push,
     ratelimit::{AddressLimiter, UserLimiter},
     search::Search,
 };
@@ -33,6 +34,8 @@ pub struct AppState {
     pub log: Log,
     /// Message search, fed from the logs.
     pub search: Search,
+    /// Web Push to people who are away.
+    pub push: Push,
     /// Renders `/metrics` (absent when no recorder could be installed).
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }

@@ -70,9 +70,19 @@ pub enum EventBody {
         content: MessageContent,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reply_to: Option<EventId>,
+        /// Members its text names as `@username` (groups only; set by the
+        /// server, whatever the client sent).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        mentions: Vec<UserId>,
     },
-    /// An earlier message's new content (`deleted` once that message is).
-    MessageEdited { target: EventId, content: MessageContent },
+    /// An earlier message's new content (`deleted` once that message is),
+    /// and whom that content mentions now.
+    MessageEdited {
+        target: EventId,
+        content: MessageContent,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        mentions: Vec<UserId>,
+    },
     /// An earlier message deleted for everyone.
     MessageDeleted { target: EventId },
     /// The sender reacted to `target` with `emoji`.
@@ -133,6 +143,14 @@ impl EventBody {
         )
     }
 
+    /// Whom a message or its edit mentions.
+    pub fn mentions(&self) -> &[UserId] {
+        match self {
+            Self::Message { mentions, .. } | Self::MessageEdited { mentions, .. } => mentions,
+            _ => &[],
+        }
+    }
+
     /// The message an edit, deletion or reaction is about.
     pub fn target(&self) -> Option<&EventId> {
         match self {
@@ -168,6 +186,7 @@ mod tests {
         let message = EventBody::Message {
             content: MessageContent::Text { text: "hi 👋".into() },
             reply_to: None,
+            mentions: vec![],
         };
         let json = serde_json::to_string(&message).unwrap();
         assert_eq!(json, r#"{"type":"message","content":{"kind":"text","text":"hi 👋"}}"#);

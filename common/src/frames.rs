@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    api::NotifyLevel,
     error::ErrorCode,
     events::{Event, MessageContent},
     ids::{ConversationId, EventId, UserId},
@@ -109,6 +110,14 @@ pub enum ServerFrame {
         conversation_id: ConversationId,
         read_seq: i64,
         unread: u32,
+        /// Of `unread`, those that mention you.
+        #[serde(default)]
+        mentions: u32,
+    },
+    /// Your settings for a conversation changed (on any of your devices).
+    ConversationSettings {
+        conversation_id: ConversationId,
+        notify: NotifyLevel,
     },
     /// Another member has read up to `read_seq` (conversations of at most
     /// [`crate::limits::RECEIPTS_MAX_MEMBERS`] members).
@@ -169,6 +178,11 @@ pub struct ConversationState {
     pub read_seq: i64,
     /// Messages from others after `read_seq` (capped at 1000).
     pub unread: u32,
+    /// Of `unread`, those that mention me.
+    #[serde(default)]
+    pub mentions: u32,
+    #[serde(default)]
+    pub notify: NotifyLevel,
 }
 
 /// WebSocket close codes the server uses, beyond the standard ones.

@@ -10,6 +10,7 @@ pub mod events;
 pub mod frames;
 pub mod ids;
 pub mod limits;
+pub mod mentions;
 pub mod stickers;
 pub mod validate;
 

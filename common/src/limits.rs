@@ -55,3 +55,9 @@ pub const MAX_IMAGE_SIDE: u32 = 16_384;
 pub const MAX_IMAGE_PIXELS: u64 = 40_000_000;
 /// Thumbnails: longest side in pixels.
 pub const THUMBNAIL_SIDE: u32 = 320;
+/// Distinct users one message can mention (the rest are plain text).
+pub const MENTIONS_MAX: usize = 50;
+/// Push subscriptions one user may hold (one per signed-in browser).
+pub const PUSH_SUBSCRIPTIONS_MAX: usize = 10;
+/// A pushed preview holds at most this many characters of the message.
+pub const PUSH_PREVIEW_MAX_CHARS: usize = 120;

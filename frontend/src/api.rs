@@ -3,9 +3,10 @@
 use gloo_net::http::{Request, RequestBuilder, Response};
 use natter_common::{
     api::{
-        AddMembers, Contact, ContactRequests, Conversation, DeleteAccountRequest, Group, History, LoginRequest, Member,
-        MessageHit, MessageSearch, NewContactRequest, NewGroup, Page, Receipt, RegisterRequest, RenameGroup,
-        RequestOutcome, Role, SessionCreated, SessionInfo, SetRole, UpdateProfileRequest, User,
+        AddMembers, Contact, ContactRequests, Conversation, ConversationSettings, DeleteAccountRequest, Group, History,
+        LoginRequest, Member, MessageHit, MessageSearch, NewContactRequest, NewGroup, NotificationSettings,
+        NotifyLevel, Page, Receipt, RegisterRequest, RenameGroup, RequestOutcome, Role, SessionCreated, SessionInfo,
+        SetRole, UpdateNotificationSettings, UpdateProfileRequest, User,
     },
     ids::{ConversationId, EventId, RequestId, SessionId, UserId},
     ErrorBody, ErrorCode,
@@ -204,6 +205,46 @@ pub async fn set_role(id: ConversationId, user: UserId, role: Role) -> ApiResult
         &SetRole { role },
     )
     .await
+}
+
+// Notifications.
+
+/// My notification settings for one conversation.
+pub async fn set_conversation_notify(id: ConversationId, notify: NotifyLevel) -> ApiResult<ConversationSettings> {
+    json(
+        Request::put(&url(&format!("conversations/{}/settings", id.0))),
+        &ConversationSettings { notify },
+    )
+    .await
+}
+
+/// The account's notification settings and the server's push key.
+pub async fn notification_settings() -> ApiResult<NotificationSettings> {
+    fetch(Request::get(&url("notifications"))).await
+}
+
+pub async fn update_notification_settings(previews: bool) -> ApiResult<NotificationSettings> {
+    json(
+        Request::put(&url("notifications")),
+        &UpdateNotificationSettings {
+            previews: Some(previews),
+        },
+    )
+    .await
+}
+
+/// Gives the server this browser's push subscription (its `toJSON()`, as is).
+pub async fn push_subscribe(subscription: String) -> ApiResult<()> {
+    let request = Request::post(&url("push-subscriptions"))
+        .header("Content-Type", "application/json")
+        .body(subscription)
+        .map_err(|_| garbled())?;
+    expect_empty(request.send().await.map_err(unreachable)?).await
+}
+
+/// Takes this session's push subscription back.
+pub async fn push_unsubscribe() -> ApiResult<()> {
+    empty(Request::delete(&url("push-subscriptions"))).await
 }
 
 // Search.

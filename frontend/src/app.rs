@@ -5,10 +5,12 @@ use leptos_router::{
     components::{ParentRoute, Redirect, Route, Router, Routes},
     path,
 };
+use natter_common::api::NotifyLevel;
 
 use crate::{
     api,
     chat::Chat,
+    notify,
     pages::{
         contacts::ContactsPage, conversation::ConversationPage, group::GroupPage, login::LoginPage,
         new_group::NewGroupPage, profile::ProfilePage, register::RegisterPage, shell::Shell, welcome::Welcome,
@@ -31,6 +33,21 @@ pub fn App() -> impl IntoView {
         auth.user.set(api::me().await.ok().flatten());
         auth.checked.set(true);
     });
+    // Unread messages in the tab's title and icon; muted conversations are
+    // still counted in their own badge, not here.
+    Effect::new(move |_| {
+        let total = chat.unread.with(|unread| {
+            chat.notify.with(|levels| {
+                unread
+                    .iter()
+                    .filter(|(id, _)| levels.get(id) != Some(&NotifyLevel::Muted))
+                    .map(|(_, n)| *n)
+                    .sum::<u32>()
+            })
+        });
+        notify::show_count(total);
+    });
+    notify::listen_to_worker(chat);
 
     // One live connection per signed-in session: a new sign-in starts a new
     // generation, and the old loop (if any) notices and stops.
@@ -41,6 +58,8 @@ pub fn App() -> impl IntoView {
         generation.update_value(|g| *g += 1);
         if signed_in {
             let mine = generation.get_value();
+            // Notification settings, and this session's push subscription.
+            spawn_local(chat.alerts.start());
             // A session ended elsewhere (revoked from another device) signs
             // this one out, and the guards send it to /login.
             spawn_local(socket::run(

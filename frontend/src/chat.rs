@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use leptos::prelude::*;
 use natter_common::{
-    api::Conversation,
+    api::{Conversation, ConversationKind, NotifyLevel, User},
     events::{Event, EventBody, MessageContent, Reactions},
     frames::{ClientFrame, ServerFrame},
     ids::{ConversationId, EventId, UserId},
@@ -16,6 +16,7 @@ use natter_common::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    notify::Alerts,
     state::{Auth, Changes},
     storage,
 };
@@ -46,6 +47,8 @@ pub struct Now {
     pub content: MessageContent,
     pub edited_at: Option<i64>,
     pub reactions: Vec<Reactions>,
+    /// Whom its text mentions now (set by the server).
+    pub mentions: Vec<UserId>,
     /// Events up to this seq are already part of it (a page from the
     /// server shows messages as they stood when it was read).
     as_of: i64,
@@ -60,8 +63,9 @@ impl Now {
         }
         self.as_of = event.seq;
         match &event.body {
-            EventBody::MessageEdited { content, .. } if self.content != MessageContent::Deleted => {
+            EventBody::MessageEdited { content, mentions, .. } if self.content != MessageContent::Deleted => {
                 self.content = content.clone();
+                self.mentions = mentions.clone();
                 self.edited_at = Some(event.created_at);
             }
             EventBody::MessageDeleted { .. } => {
@@ -212,6 +216,9 @@ pub struct Timeline {
     pub typing: RwSignal<Vec<(UserId, f64)>>,
     /// How far each other member has read.
     pub receipts: RwSignal<HashMap<UserId, i64>>,
+    /// A group's members, once its page loaded them: for completing and
+    /// highlighting `@mentions`.
+    pub members: RwSignal<Vec<User>>,
 }
 
 impl Timeline {
@@ -228,7 +235,21 @@ impl Timeline {
             epoch: StoredValue::new(0),
             typing: RwSignal::new(Vec::new()),
             receipts: RwSignal::new(HashMap::new()),
+            members: RwSignal::new(Vec::new()),
         }
+    }
+
+    /// The members `text` mentions, by the server's rule: what my own
+    /// message will be stored with, shown before a page says so.
+    fn mentions_in(&self, text: &str) -> Vec<UserId> {
+        let mut found: Vec<UserId> = self.members.with_untracked(|members| {
+            natter_common::mentions::find(text)
+                .filter_map(|(_, name)| members.iter().find(|m| m.username.eq_ignore_ascii_case(name)))
+                .map(|m| m.id)
+                .collect()
+        });
+        found.dedup();
+        found
     }
 
     /// Records how far others have read; a position never moves back (a
@@ -367,10 +388,11 @@ impl Timeline {
                     continue;
                 }
                 let now = match &event.body {
-                    EventBody::Message { content, .. } => {
+                    EventBody::Message { content, mentions, .. } => {
                         let state = event.state.take().unwrap_or_default();
                         Some(ArcRwSignal::new(Now {
                             content: content.clone(),
+                            mentions: mentions.clone(),
                             edited_at: state.edited_at,
                             reactions: state.reactions,
                             as_of,
@@ -422,6 +444,16 @@ impl Timeline {
 pub struct Chat {
     pub link: RwSignal<Link>,
     pub unread: RwSignal<HashMap<ConversationId, u32>>,
+    /// Of the unread messages, those that mention me.
+    pub mentions: RwSignal<HashMap<ConversationId, u32>>,
+    /// What I am notified of in each conversation (absent: the default).
+    pub notify: RwSignal<HashMap<ConversationId, NotifyLevel>>,
+    /// The conversation on screen, if any.
+    pub viewing: RwSignal<Option<ConversationId>>,
+    /// A conversation to open (a notification clicked); the router's shell
+    /// goes there.
+    pub goto: RwSignal<Option<ConversationId>>,
+    pub alerts: Alerts,
     /// The sidebar's conversations, most recently active first (`None`
     /// until first loaded). Kept current from live events; fetched again
     /// only when conversations come, go or change.
@@ -459,6 +491,11 @@ impl Chat {
         Self {
             link: RwSignal::new(Link::Connecting),
             unread: RwSignal::new(HashMap::new()),
+            mentions: RwSignal::new(HashMap::new()),
+            notify: RwSignal::new(HashMap::new()),
+            viewing: RwSignal::new(None),
+            goto: RwSignal::new(None),
+            alerts: Alerts::new(),
             list: RwSignal::new(None),
             read: StoredValue::new(HashMap::new()),
             reads: StoredValue::new(Reads::default()),
@@ -498,6 +535,8 @@ impl Chat {
         self.actions.update_value(HashMap::clear);
         self.restored.set_value(false);
         self.unread.set(HashMap::new());
+        self.mentions.set(HashMap::new());
+        self.notify.set(HashMap::new());
         self.list.set(None);
         self.read.update_value(HashMap::clear);
         self.online.set(Vec::new());
@@ -659,6 +698,7 @@ impl Chat {
                 client_msg_id,
                 EventBody::MessageEdited {
                     target,
+                    mentions: self.timeline(action.conversation).mentions_in(&text),
                     content: MessageContent::Text { text },
                 },
             ),
@@ -693,9 +733,10 @@ impl Chat {
 
     /// Fetches the sidebar's list anew.
     pub fn refresh_list(&self) {
-        let list = self.list;
+        let (list, notify) = (self.list, self.notify);
         leptos::task::spawn_local(async move {
             if let Ok(conversations) = crate::api::conversations().await {
+                notify.update(|levels| levels.extend(conversations.iter().map(|c| (c.id, c.notify))));
                 list.set(Some(conversations));
             }
         });
@@ -810,6 +851,10 @@ impl Chat {
                 let mut unknown = false;
                 self.unread
                     .set(conversations.iter().map(|c| (c.conversation_id, c.unread)).collect());
+                self.mentions
+                    .set(conversations.iter().map(|c| (c.conversation_id, c.mentions)).collect());
+                self.notify
+                    .set(conversations.iter().map(|c| (c.conversation_id, c.notify)).collect());
                 for state in &conversations {
                     match self.known(state.conversation_id) {
                         // A window catches up once it reaches the live end.
@@ -869,6 +914,10 @@ impl Chat {
                     self.save_outbox();
                 }
                 if let (Some(message), Some(me)) = (acked, self.me()) {
+                    let mentions = match &message.content {
+                        MessageContent::Text { text } => timeline.mentions_in(text),
+                        _ => Vec::new(),
+                    };
                     let event = Event {
                         conversation_id,
                         seq,
@@ -879,6 +928,7 @@ impl Chat {
                         body: EventBody::Message {
                             content: message.content,
                             reply_to: message.reply_to,
+                            mentions,
                         },
                         state: None,
                     };
@@ -891,12 +941,23 @@ impl Chat {
                 conversation_id,
                 unread,
                 read_seq,
+                mentions,
             } => {
                 self.note_read(conversation_id, read_seq);
+                self.alerts.read(conversation_id, read_seq);
                 self.unread.update(|u| {
                     u.insert(conversation_id, unread);
                 });
+                self.mentions.update(|m| {
+                    m.insert(conversation_id, mentions);
+                });
             }
+            ServerFrame::ConversationSettings {
+                conversation_id,
+                notify,
+            } => self.notify.update(|n| {
+                n.insert(conversation_id, notify);
+            }),
             ServerFrame::Receipt {
                 conversation_id,
                 user_id,
@@ -940,7 +1001,11 @@ impl Chat {
         let seq = event.seq;
         let from_me = Some(event.sender) == self.me();
         let is_message = matches!(event.body, EventBody::Message { .. });
+        let mentions_me = self.me().is_some_and(|me| event.body.mentions().contains(&me));
         let membership = event.body.is_system();
+        if is_message && !from_me {
+            self.alert(&event, mentions_me);
+        }
         // New conversations, renames and membership need the list anew (and
         // the group pages); anything else just moves its row to the top.
         if !self.bring_to_top(&event) || membership {
@@ -956,7 +1021,59 @@ impl Chat {
         }
         if is_message && !from_me {
             self.unread.update(|u| *u.entry(conversation).or_default() += 1);
+            if mentions_me {
+                self.mentions.update(|m| *m.entry(conversation).or_default() += 1);
+            }
         }
+    }
+
+    /// Shows a desktop notification for someone's new message, if this
+    /// conversation's level asks for one and I may not be looking at it.
+    fn alert(&self, event: &Event, mentioned: bool) {
+        let conversation = event.conversation_id;
+        let level = self.notify_level(conversation);
+        let (direct, place, peer) = self.list.with_untracked(|list| {
+            match list.iter().flatten().find(|c| c.id == conversation).map(|c| &c.kind) {
+                Some(ConversationKind::Direct { peer }) => (true, None, Some(peer.display_name.clone())),
+                Some(ConversationKind::Group { name, .. }) => (false, Some(name.clone()), None),
+                // Not listed yet: a new conversation, most likely a DM.
+                None => (true, None, None),
+            }
+        });
+        let looking = self.viewing.get_untracked() == Some(conversation) && crate::notify::page_in_view();
+        if !level.notifies(direct, mentioned) || looking || event.seq <= self.read_seq(conversation) {
+            return;
+        }
+        let known = self.known(conversation).and_then(|t| {
+            t.members
+                .with_untracked(|m| m.iter().find(|u| u.id == event.sender).map(|u| u.display_name.clone()))
+        });
+        let EventBody::Message { content, .. } = &event.body else {
+            return;
+        };
+        let chat = *self;
+        let (sender, seq) = (event.sender, event.seq);
+        let preview = crate::components::message_content::snippet(content);
+        leptos::task::spawn_local(async move {
+            let name = match peer.or(known) {
+                Some(name) => name,
+                None => crate::api::user(sender)
+                    .await
+                    .map_or_else(|_| "Someone".to_owned(), |u| u.display_name),
+            };
+            // Read meanwhile (on another device, say): nothing to tell.
+            if seq > chat.read_seq(conversation) {
+                chat.alerts
+                    .show(chat, conversation, seq, &name, place.as_deref(), &preview, mentioned);
+            }
+        });
+    }
+
+    /// What I am notified of in `conversation`.
+    pub fn notify_level(&self, conversation: ConversationId) -> NotifyLevel {
+        self.notify
+            .with_untracked(|n| n.get(&conversation).copied())
+            .unwrap_or_default()
     }
 
     /// After an event at `seq`, asks for whatever is missing before it
@@ -1088,6 +1205,7 @@ mod tests {
             content: MessageContent::Text { text: "hi".into() },
             edited_at: None,
             reactions,
+            mentions: Vec::new(),
             as_of,
         }
     }
@@ -1160,6 +1278,7 @@ mod tests {
         now.apply(&event(2, 7, EventBody::MessageDeleted { target: target.clone() }), ME);
         let late_edit = EventBody::MessageEdited {
             target,
+            mentions: Vec::new(),
             content: MessageContent::Text {
                 text: "too late".into(),
             },

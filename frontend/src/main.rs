@@ -4,6 +4,7 @@ mod api;
 mod app;
 mod chat;
 mod components;
+mod notify;
 mod pages;
 mod socket;
 mod state;

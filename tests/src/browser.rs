@@ -17,6 +17,8 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 pub struct Browser {
     pub client: Client,
+    /// chromedriver's address, for commands fantoccini has no call for.
+    driver_url: String,
     _driver: Child,
     _profile: TempDir,
 }
@@ -80,9 +82,18 @@ impl Browser {
             .context("starting a Chromium session")?;
         Ok(Self {
             client,
+            driver_url: endpoint,
             _driver: driver,
             _profile: profile,
         })
+    }
+
+    /// Sends Chrome DevTools Protocol commands to this browser's page.
+    pub fn cdp(&self) -> Cdp {
+        Cdp {
+            driver_url: self.driver_url.clone(),
+            http: reqwest::Client::new(),
+        }
     }
 
     /// Runs a test body; if it fails, saves a screenshot under
@@ -430,4 +441,49 @@ pub async fn count_is(c: &Client, css: &str, count: usize) -> anyhow::Result<()>
         vec![json!(css), json!(count)],
     )
     .await
+}
+
+/// Chrome DevTools Protocol commands through chromedriver's
+/// `goog/cdp/execute` endpoint (to the session's current page; `Browser.*`
+/// commands reach the browser). Commands only: events are not delivered.
+#[derive(Clone)]
+pub struct Cdp {
+    driver_url: String,
+    http: reqwest::Client,
+}
+
+impl Cdp {
+    /// Runs `method` with `params` and returns its result.
+    pub async fn send(&self, c: &Client, method: &str, params: serde_json::Value) -> anyhow::Result<serde_json::Value> {
+        let session = c.session_id().await?.context("no WebDriver session")?;
+        let response = self
+            .http
+            .post(format!("{}/session/{session}/goog/cdp/execute", self.driver_url))
+            .json(&json!({ "cmd": method, "params": params }))
+            .send()
+            .await?;
+        let status = response.status();
+        let mut body: serde_json::Value = response.json().await?;
+        anyhow::ensure!(status.is_success(), "{method}: {status} {body}");
+        Ok(body["value"].take())
+    }
+
+    /// Runs `source` in every page loaded from now on, before its own scripts.
+    pub async fn before_load(&self, c: &Client, source: &str) -> anyhow::Result<()> {
+        self.send(c, "Page.addScriptToEvaluateOnNewDocument", json!({ "source": source }))
+            .await?;
+        Ok(())
+    }
+
+    /// Grants `origin` the permission to show notifications (as a person
+    /// answering the browser's prompt would).
+    pub async fn grant_notifications(&self, c: &Client, origin: &str) -> anyhow::Result<()> {
+        self.send(
+            c,
+            "Browser.grantPermissions",
+            json!({ "origin": origin.trim_end_matches('/'), "permissions": ["notifications"] }),
+        )
+        .await?;
+        Ok(())
+    }
 }

@@ -233,6 +233,19 @@ impl TestServer {
         format!("{}{}", self.url, path.trim_start_matches('/'))
     }
 
+    /// The largest resident memory the server has had so far, in bytes
+    /// (`VmHWM`), on Linux.
+    pub fn peak_rss(&self) -> anyhow::Result<u64> {
+        let pid = self.child.id().context("the server has exited")?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let kib: u64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .context("no VmHWM in /proc/<pid>/status")?;
+        Ok(kib * 1024)
+    }
+
     /// The server's log so far (its stderr), for assertions and failure output.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.data.path().join("server.log")).unwrap_or_default()

@@ -49,6 +49,7 @@ fn message(content: MessageContent) -> EventBody {
     EventBody::Message {
         content,
         reply_to: None,
+        mentions: vec![],
     }
 }
 
@@ -106,6 +107,7 @@ async fn an_edit_reaches_every_device_and_history_shows_the_new_text() -> anyhow
     let edited = EventBody::MessageEdited {
         target: original.id.clone(),
         content: text("final text ✍️"),
+        mentions: vec![],
     };
     for device in [&mut ann_phone_ws, &mut bob_ws] {
         let event = device.next_event().await?;
@@ -262,7 +264,8 @@ async fn a_deleted_message_and_its_edits_are_erased_from_every_view_and_the_data
             at(events, doomed.seq + 1).body,
             EventBody::MessageEdited {
                 target: doomed.id.clone(),
-                content: MessageContent::Deleted
+                content: MessageContent::Deleted,
+                mentions: vec![],
             },
             "{view}: the edit's text is gone too"
         );
@@ -763,7 +766,8 @@ async fn a_device_offline_during_changes_catches_up_by_sync_and_history_shows_th
                 ann.id(),
                 EventBody::MessageEdited {
                     target: k.clone(),
-                    content: text("kept and edited")
+                    content: text("kept and edited"),
+                    mentions: vec![],
                 }
             ),
             (last + 2, ann.id(), added("👍")),

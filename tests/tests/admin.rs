@@ -8,7 +8,10 @@ use std::{
     time::Duration,
 };
 
-use natter_common::{api::Page, ErrorCode};
+use natter_common::{
+    api::{NotificationSettings, Page},
+    ErrorCode,
+};
 use natter_tests::{
     api::{befriend, expect_error, full_history, login, register_all, Authed},
     server::server_binary,
@@ -131,6 +134,10 @@ async fn a_backup_under_load_restores_every_message_acked_before_it() -> anyhow:
     let [ann, bob] = register_all(&server, ["bak_ann", "bak_bob"]).await?;
     let dm = befriend(&ann, &bob).await?;
     let png = ann.upload_png(40, 30, 7).await?;
+    let push_key = ann
+        .get_json::<NotificationSettings>("api/v1/notifications")
+        .await?
+        .push_public_key;
     let mut ws = WsClient::connect(&server, &ann.token).await?;
     ws.post(
         dm,
@@ -195,6 +202,12 @@ async fn a_backup_under_load_restores_every_message_acked_before_it() -> anyhow:
     }
     let image = ann.get(&png.url).await?;
     assert_eq!(image.status(), StatusCode::OK, "the image came back with the backup");
+    // Push subscriptions are bound to the server's VAPID key: it comes back too.
+    let restored_key = ann
+        .get_json::<NotificationSettings>("api/v1/notifications")
+        .await?
+        .push_public_key;
+    assert_eq!(restored_key, push_key, "the VAPID key came back with the backup");
     // The search index was not in the backup: it is built again from the log.
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     loop {

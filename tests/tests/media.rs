@@ -349,6 +349,66 @@ async fn uploads_are_rate_limited_per_user_and_decoded_a_few_at_a_time() -> anyh
     Ok(())
 }
 
+/// Twenty 40-megapixel uploads at once (issue #17): decoded two at a time,
+/// the server's peak memory stays under 1 GiB, and someone chatting
+/// meanwhile still gets every message acknowledged.
+#[tokio::test]
+async fn twenty_huge_uploads_at_once_stay_under_a_gibibyte() -> anyhow::Result<()> {
+    let server = TestServer::spawn_with(&[("NATTER_AUTH_RATE_PER_MINUTE", "1000")]).await?;
+    let uploaders = register_all(&server, ["big_1", "big_2", "big_3", "big_4"]).await?;
+    let [ann, bob] = register_all(&server, ["chat_ann", "chat_bob"]).await?;
+    let dm = befriend(&ann, &bob).await?;
+    // 7 000 × 5 700 = 39.9 megapixels, a few MB as a JPEG.
+    let big = tokio::task::spawn_blocking(|| {
+        let image = RgbImage::from_fn(7_000, 5_700, |x, y| {
+            Rgb([(x / 28) as u8, (y / 23) as u8, ((x ^ y) % 256) as u8])
+        });
+        let mut out = Vec::new();
+        DynamicImage::ImageRgb8(image)
+            .write_with_encoder(JpegEncoder::new_with_quality(&mut out, 80))
+            .map(|()| out)
+    })
+    .await??;
+    assert!(big.len() < 10 * 1024 * 1024, "{} bytes", big.len());
+    let before = server.peak_rss()?;
+
+    let uploads: Vec<_> = (0..20)
+        .map(|k| {
+            let (user, url, big) = (uploaders[k % 4].clone(), server.url.clone(), big.clone());
+            tokio::spawn(async move {
+                let part = multipart::Part::bytes(big)
+                    .file_name("big.jpg")
+                    .mime_str("image/jpeg")?;
+                let response = reqwest::Client::new()
+                    .post(format!("{url}api/v1/media"))
+                    .bearer_auth(&user.token)
+                    .multipart(multipart::Form::new().part("file", part))
+                    .send()
+                    .await?;
+                anyhow::Ok(response.status())
+            })
+        })
+        .collect();
+    let mut ws = WsClient::connect(&server, &ann.token).await?;
+    let mut slowest = std::time::Duration::ZERO;
+    for n in 0..20 {
+        let started = std::time::Instant::now();
+        ws.post_text(dm, &format!("meanwhile-{n}"), "still here").await?;
+        slowest = slowest.max(started.elapsed());
+    }
+    for upload in uploads {
+        assert_eq!(upload.await??, StatusCode::CREATED);
+    }
+    let peak = server.peak_rss()?;
+    println!(
+        "20 × 40 MP uploads: peak RSS {} MiB (idle {} MiB); slowest ack meanwhile {slowest:?}",
+        peak >> 20,
+        before >> 20
+    );
+    assert!(peak < 1 << 30, "peak RSS {} MiB", peak >> 20);
+    Ok(())
+}
+
 /// Refused before its body is read, an upload still gets its answer, not a
 /// connection reset while it is sending.
 #[tokio::test]

@@ -174,6 +174,7 @@ async fn an_offline_user_gets_everything_in_order_on_login() -> anyhow::Result<(
                     conversation_id,
                     read_seq,
                     unread,
+                    ..
                 } if conversation_id == dm => Some((read_seq, unread)),
                 _ => None,
             })

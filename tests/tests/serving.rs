@@ -203,6 +203,22 @@ async fn openapi_document_lists_the_account_routes() -> anyhow::Result<()> {
             );
         }
     }
+    // Answers any route can give are declared on each: an origin refused
+    // on every change, a slow or oversized body wherever there is one.
+    for (method, path, statuses) in [
+        ("post", "/api/v1/auth/logout", &["403"][..]),
+        ("post", "/api/v1/groups", &["403", "408", "413"]),
+        ("put", "/api/v1/conversations/{id}/settings", &["403", "408", "413"]),
+        ("delete", "/api/v1/push-subscriptions", &["403"]),
+    ] {
+        for status in statuses {
+            assert!(
+                doc["paths"][path][method]["responses"].get(status).is_some(),
+                "{method} {path} does not declare {status}"
+            );
+        }
+    }
+    assert!(doc["paths"]["/api/v1/me"]["get"]["responses"].get("403").is_none());
     assert!(doc["components"]["schemas"].get("ErrorBody").is_some());
     assert!(doc["components"]["securitySchemes"].get("bearer").is_some());
     Ok(())

@@ -141,7 +141,7 @@ pub async fn users(config: &Config, pool: &SqlitePool, task: UsersTask) -> anyho
             // The log's own writer, here, since no server runs one.
             let media = MediaStore::open(&config.data_dir)?;
             let hub = Hub::new(pool.clone());
-            let log = Log::start(pool.clone(), hub, media.clone(), Arc::new(Feed::default()))?;
+            let log = Log::start(pool.clone(), hub, media.clone(), Arc::new(Feed::default()), None)?;
             let deleted = social::leaving::delete_account(&log, pool, &media, UserId(a.id)).await;
             log.stop().await;
             deleted.map_err(|err| anyhow::anyhow!("{err}"))?;

@@ -3,8 +3,9 @@
 //! A backup is taken while the server runs: `VACUUM INTO` copies the
 //! database as of one read transaction (so every message acknowledged
 //! before the backup started is in it), then the images that copy refers
-//! to are copied beside it. The search index is not backed up: it is
-//! rebuilt from the logs at start.
+//! to are copied beside it, and the VAPID key (push subscriptions are bound
+//! to it). The search index is not backed up: it is rebuilt from the logs
+//! at start.
 
 use std::{
     path::{Path, PathBuf},
@@ -12,24 +13,29 @@ use std::{
 };
 
 use anyhow::{bail, Context};
-use rusqlite::{Connection, OpenFlags};
 use sqlx::{sqlite::SqliteConnectOptions, SqlitePool};
 
-use crate::{config::Config, data_lock::DataLock, media::MediaStore};
+use crate::{
+    config::Config,
+    data_lock::DataLock,
+    db::{self, maintenance::Checked},
+    media::MediaStore,
+};
 
 const BACKUP_DB: &str = "natter.db";
 
 /// Prints what the server holds.
 pub async fn stats(config: &Config, pool: &SqlitePool) -> anyhow::Result<()> {
-    let count = |sql: &'static str| async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await };
-    let users = count("SELECT count(*) FROM users").await?;
-    let disabled = count("SELECT count(*) FROM users WHERE disabled_at IS NOT NULL").await?;
-    let direct = count("SELECT count(*) FROM conversations WHERE kind = 'direct'").await?;
-    let groups = count("SELECT count(*) FROM conversations WHERE kind = 'group'").await?;
-    let messages = count("SELECT count(*) FROM events WHERE kind = 'message'").await?;
-    let events = count("SELECT count(*) FROM events").await?;
-    let images = count("SELECT count(*) FROM media").await?;
-    let image_bytes = count("SELECT coalesce(sum(size), 0) FROM media").await?;
+    let db::maintenance::Counts {
+        users,
+        disabled,
+        direct,
+        groups,
+        messages,
+        events,
+        images,
+        image_bytes,
+    } = db::maintenance::counts(pool).await?;
     let database = file_size(&database_path(config)?) + file_size(&database_path(config)?.with_extension("db-wal"));
     println!("users:          {users} ({disabled} disabled)");
     println!("conversations:  {} ({direct} direct, {groups} groups)", direct + groups);
@@ -47,19 +53,11 @@ pub async fn backup(config: &Config, pool: &SqlitePool, dir: &Path) -> anyhow::R
         bail!("{} exists already: back up into a new directory", target.display());
     }
     std::fs::create_dir_all(dir.join("media")).with_context(|| format!("cannot create {}", dir.display()))?;
-    let target_text = target.to_str().context("the backup path is not UTF-8")?;
-    sqlx::query("VACUUM INTO ?1")
-        .bind(target_text)
-        .execute(pool)
-        .await
-        .context("copying the database failed")?;
-
-    let copy = open_checked(&target)?;
-    let messages: i64 = copy.query_row("SELECT count(*) FROM events WHERE kind = 'message'", [], |r| r.get(0))?;
-    let ids: Vec<String> = copy
-        .prepare("SELECT id FROM media")?
-        .query_map([], |row| row.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+    db::maintenance::copy_to(pool, &target).await?;
+    let copy = Checked::open(&target)?;
+    let messages = copy.messages()?;
+    let ids = copy.media_ids()?;
+    copy_key(&config.data_dir, dir)?;
     let store = MediaStore::at(&config.data_dir);
     let backup_store = MediaStore::at(dir);
     let mut missing = 0;
@@ -92,7 +90,7 @@ pub async fn backup(config: &Config, pool: &SqlitePool, dir: &Path) -> anyhow::R
 pub fn restore(config: &Config, dir: &Path) -> anyhow::Result<()> {
     let _lock = DataLock::take(&config.data_dir)?;
     let source = dir.join(BACKUP_DB);
-    drop(open_checked(&source)?);
+    drop(Checked::open(&source)?);
     let target = database_path(config)?;
     if let Some(parent) = target.parent() {
         std::fs::create_dir_all(parent)?;
@@ -104,6 +102,8 @@ pub fn restore(config: &Config, dir: &Path) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(target.with_extension(stale));
     }
     std::fs::rename(&staging, &target)?;
+    // The restored subscriptions were made with the backup's key.
+    copy_key(dir, &config.data_dir)?;
     let store = MediaStore::open(&config.data_dir)?;
     let mut images = 0;
     if let Ok(entries) = std::fs::read_dir(dir.join("media")) {
@@ -124,15 +124,21 @@ pub fn restore(config: &Config, dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Opens a database file read-only and checks it through.
-fn open_checked(path: &Path) -> anyhow::Result<Connection> {
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .with_context(|| format!("cannot open {}", path.display()))?;
-    let verdict: String = conn.query_row("PRAGMA integrity_check", [], |row| row.get(0))?;
-    if verdict != "ok" {
-        bail!("{} fails its integrity check: {verdict}", path.display());
+/// Copies the VAPID key from one directory to another, if there is one,
+/// readable by its owner only.
+fn copy_key(from: &Path, to: &Path) -> anyhow::Result<()> {
+    let source = from.join(crate::push::vapid::KEY_FILE);
+    if !source.exists() {
+        return Ok(());
     }
-    Ok(conn)
+    let target = to.join(crate::push::vapid::KEY_FILE);
+    std::fs::copy(&source, &target).with_context(|| format!("cannot copy {}", source.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
 }
 
 fn database_path(config: &Config) -> anyhow::Result<PathBuf> {

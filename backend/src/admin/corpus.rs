@@ -211,6 +211,7 @@ pub async fn write(pool: &sqlx::SqlitePool, users: &[UserId], plan: &Plan) -> an
             let event = EventBody::Message {
                 content: MessageContent::Text { text: body },
                 reply_to: None,
+                mentions: vec![],
             };
             let at = start + i64::from(n) * 3_600_000 / i64::from(total.max(1));
             db::append::event(&tx, groups[g], sender, None, event, at)?;

@@ -192,7 +192,7 @@ async fn provision(config: &Config, args: ProvisionArgs) -> anyhow::Result<()> {
 
     // Bulk writes leave a long WAL: fold it into the database file, so the
     // server starts as it would on a database that has been running.
-    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&pool).await?;
+    db::maintenance::fold_wal(&pool).await?;
 
     let description = Provisioned {
         users,
@@ -231,6 +231,7 @@ async fn fill_history(
             let body = EventBody::Message {
                 content: MessageContent::Text { text },
                 reply_to: None,
+                mentions: vec![],
             };
             db::append::event(&tx, conversation, sender, None, body, db::now_ms())?;
         }

@@ -114,6 +114,8 @@ struct ConversationRow {
     last_client_msg_id: Option<String>,
     last_created_at: Option<i64>,
     last_body: Option<String>,
+    unread_mentions: i64,
+    notify: String,
 }
 
 /// Every conversation the user is a member of, most recently active first.
@@ -124,7 +126,11 @@ pub async fn list_for(pool: &SqlitePool, user: UserId) -> sqlx::Result<Vec<Conve
                 p.id AS peer_id, p.username AS peer_username,
                 p.display_name AS peer_display_name, p.created_at AS peer_created_at,
                 e.id AS last_id, e.sender_id AS last_sender, e.client_msg_id AS last_client_msg_id,
-                e.created_at AS last_created_at, e.body AS last_body
+                e.created_at AS last_created_at, e.body AS last_body,
+                (SELECT COUNT(*) FROM (SELECT 1 FROM mentions x
+                    WHERE x.user_id = ?1 AND x.conversation_id = c.id AND x.seq > COALESCE(r.seq, 0)
+                    LIMIT 1000)) AS unread_mentions,
+                mine.notify
          FROM members mine
          JOIN conversations c ON c.id = mine.conversation_id
          LEFT JOIN users p ON c.kind = 'direct'
@@ -175,6 +181,8 @@ fn conversation_from_row(row: ConversationRow) -> Option<Conversation> {
         read_seq: row.read_seq,
         created_at: row.created_at,
         last_event,
+        unread_mentions: u32::try_from(row.unread_mentions).unwrap_or(u32::MAX),
+        notify: super::notify::level(&row.notify),
     })
 }
 

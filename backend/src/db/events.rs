@@ -1,5 +1,6 @@
-//! Reading a conversation's log a page at a time, messages as they are
-//! now (appending is the writer's: [`super::append`]).
+//! Reading a conversation's log: a page at a time, messages as they are
+//! now, and raw for the search indexer (appending is the writer's:
+//! [`super::append`]).
 
 use std::collections::HashMap;
 
@@ -212,4 +213,82 @@ async fn with_state(
             event
         })
         .collect())
+}
+
+/// An event as stored, for the search indexer's thread.
+pub struct Stored {
+    pub seq: i64,
+    pub sender: i64,
+    pub created_at: i64,
+    pub body: String,
+}
+
+fn stored(row: &rusqlite::Row<'_>) -> rusqlite::Result<Stored> {
+    Ok(Stored {
+        seq: row.get(0)?,
+        sender: row.get(1)?,
+        created_at: row.get(2)?,
+        body: row.get(3)?,
+    })
+}
+
+/// Every conversation's id.
+pub fn conversation_ids(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<ConversationId>> {
+    let mut stmt = conn.prepare("SELECT id FROM conversations")?;
+    let ids = stmt.query_map([], |row| row.get(0))?;
+    ids.map(|id| id.map(ConversationId)).collect()
+}
+
+/// Up to `limit` events of `conversation` after `seq`, in order.
+pub fn after(
+    conn: &rusqlite::Connection,
+    conversation: ConversationId,
+    seq: i64,
+    limit: usize,
+) -> rusqlite::Result<Vec<Stored>> {
+    conn.prepare_cached(
+        "SELECT seq, sender_id, created_at, body FROM events
+         WHERE conversation_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+    )?
+    .query_map(
+        rusqlite::params![conversation.0, seq, i64::try_from(limit).unwrap_or(i64::MAX)],
+        stored,
+    )?
+    .collect()
+}
+
+/// The event `id` of `conversation`, as stored.
+pub fn stored_by_id(
+    conn: &rusqlite::Connection,
+    conversation: ConversationId,
+    id: &EventId,
+) -> rusqlite::Result<Option<Stored>> {
+    use rusqlite::OptionalExtension;
+    conn.prepare_cached(
+        "SELECT seq, sender_id, created_at, body FROM events
+         WHERE id = ?1 AND conversation_id = ?2",
+    )?
+    .query_row(rusqlite::params![id.0, conversation.0], stored)
+    .optional()
+}
+
+/// The event at `seq` of `conversation` as it reads now (current body and
+/// edit time; state not filled in).
+pub async fn at(
+    pool: &SqlitePool,
+    conversation: ConversationId,
+    seq: i64,
+) -> sqlx::Result<Option<(Event, Option<i64>)>> {
+    let row: Option<EventRow> = sqlx::query_as(
+        "SELECT conversation_id, seq, id, sender_id, client_msg_id, created_at, body, edited_at
+         FROM events WHERE conversation_id = ?1 AND seq = ?2",
+    )
+    .bind(conversation.0)
+    .bind(seq)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|row| {
+        let edited_at = row.edited_at;
+        (Event::from(row), edited_at)
+    }))
 }

@@ -35,7 +35,7 @@ pub fn target(conn: &Connection, conversation: ConversationId, id: &EventId) -> 
         .optional()?;
     Ok(
         row.and_then(|(seq, sender, body, deleted_seq)| match serde_json::from_str(&body) {
-            Ok(EventBody::Message { content, reply_to }) => Some(Target {
+            Ok(EventBody::Message { content, reply_to, .. }) => Some(Target {
                 seq,
                 sender: UserId(sender),
                 content,
@@ -47,17 +47,19 @@ pub fn target(conn: &Connection, conversation: ConversationId, id: &EventId) -> 
     )
 }
 
-/// Gives the message at `seq` its new content and edit time.
+/// Gives the message at `seq` its new content, mentions and edit time.
 pub fn set_content(
     conn: &Connection,
     conversation: ConversationId,
     target: &Target,
     content: MessageContent,
+    mentions: Vec<UserId>,
     edited_at: i64,
 ) -> rusqlite::Result<()> {
     let body = to_json(&EventBody::Message {
         content,
         reply_to: target.reply_to.clone(),
+        mentions,
     })?;
     conn.prepare_cached("UPDATE events SET body = ?3, edited_at = ?4 WHERE conversation_id = ?1 AND seq = ?2")?
         .execute(params![conversation.0, target.seq, body, edited_at])?;
@@ -65,7 +67,7 @@ pub fn set_content(
 }
 
 /// Erases a deleted message's content from the message and from every edit
-/// of it (their text is its text too), and its reactions. `secure_delete`
+/// of it (their text is its text too), its reactions and mentions. `secure_delete`
 /// on every connection overwrites the old bytes rather than leaving them in
 /// free space.
 pub fn erase(
@@ -78,6 +80,7 @@ pub fn erase(
     let tombstone = to_json(&EventBody::Message {
         content: MessageContent::Deleted,
         reply_to: target.reply_to.clone(),
+        mentions: Vec::new(),
     })?;
     conn.prepare_cached(
         "UPDATE events SET body = ?3, edited_at = NULL, deleted_seq = ?4 WHERE conversation_id = ?1 AND seq = ?2",
@@ -90,6 +93,7 @@ pub fn erase(
     let erased_edit = to_json(&EventBody::MessageEdited {
         target: id.clone(),
         content: MessageContent::Deleted,
+        mentions: Vec::new(),
     })?;
     for seq in edits {
         conn.prepare_cached("UPDATE events SET body = ?3 WHERE conversation_id = ?1 AND seq = ?2")?
@@ -97,7 +101,7 @@ pub fn erase(
     }
     conn.prepare_cached("DELETE FROM reactions WHERE conversation_id = ?1 AND target_seq = ?2")?
         .execute(params![conversation.0, target.seq])?;
-    Ok(())
+    super::mentions::set(conn, conversation, target.seq, &[])
 }
 
 /// Removes an image nothing shows any more: its row (and so every

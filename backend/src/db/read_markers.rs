@@ -12,15 +12,22 @@ use sqlx::SqlitePool;
 /// Unread counts stop at this many; beyond it clients show "999+".
 const UNREAD_CAP: i64 = 1000;
 
+/// Where a member stands in a conversation after reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReadPosition {
+    pub read_seq: i64,
+    pub unread: u32,
+    pub mentions: u32,
+}
+
 /// Moves the marker forward (never back, never past the log's end);
-/// returns the resulting read seq and unread count. The caller checks that
-/// `user` is a member.
+/// returns the resulting position. The caller checks that `user` is a member.
 pub fn advance(
     conn: &Connection,
     user: UserId,
     conversation: ConversationId,
     seq: i64,
-) -> rusqlite::Result<(i64, u32)> {
+) -> rusqlite::Result<ReadPosition> {
     conn.prepare_cached(
         "INSERT INTO read_markers (user_id, conversation_id, seq)
          SELECT ?1, ?2, MIN(?3, (SELECT COALESCE(MAX(seq), 0) FROM events WHERE conversation_id = ?2))
@@ -31,23 +38,35 @@ pub fn advance(
     let found = conn
         .prepare_cached(STATES)?
         .query_row(params![user.0, conversation.0, UNREAD_CAP], |row| {
-            Ok((row.get::<_, i64>(2)?, row.get::<_, i64>(3)?))
+            Ok(ReadPosition {
+                read_seq: row.get(2)?,
+                unread: count(row.get(3)?),
+                mentions: count(row.get(4)?),
+            })
         });
     match found {
-        Ok((read_seq, unread)) => Ok((read_seq, u32::try_from(unread).unwrap_or(u32::MAX))),
-        Err(rusqlite::Error::QueryReturnedNoRows) => Ok((0, 0)),
-        Err(err) => Err(err),
+        Err(rusqlite::Error::QueryReturnedNoRows) => Ok(ReadPosition::default()),
+        found => found,
     }
 }
 
-/// Conversation id, last seq, read seq and unread count of each of user
-/// ?1's conversations (or only ?2), unread counted up to ?3.
+fn count(n: i64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Conversation id, last seq, read seq, unread count, unread mentions and
+/// notification level of each of user ?1's conversations (or only ?2),
+/// counted up to ?3.
 const STATES: &str = "SELECT m.conversation_id,
         (SELECT COALESCE(MAX(seq), 0) FROM events WHERE conversation_id = m.conversation_id) AS last_seq,
         COALESCE(r.seq, 0) AS read_seq,
         (SELECT COUNT(*) FROM (SELECT 1 FROM events e
             WHERE e.conversation_id = m.conversation_id AND e.seq > COALESCE(r.seq, 0)
-              AND e.sender_id <> ?1 AND e.kind = 'message' LIMIT ?3)) AS unread
+              AND e.sender_id <> ?1 AND e.kind = 'message' LIMIT ?3)) AS unread,
+        (SELECT COUNT(*) FROM (SELECT 1 FROM mentions x
+            WHERE x.user_id = ?1 AND x.conversation_id = m.conversation_id AND x.seq > COALESCE(r.seq, 0)
+            LIMIT ?3)) AS mentions,
+        m.notify
      FROM members m
      LEFT JOIN read_markers r ON r.user_id = ?1 AND r.conversation_id = m.conversation_id
      WHERE m.user_id = ?1 AND (?2 IS NULL OR m.conversation_id = ?2)";
@@ -74,14 +93,14 @@ pub async fn receipts(pool: &SqlitePool, conversation: ConversationId, viewer: U
         .collect())
 }
 
-/// Every conversation of `user` (or just `only`) with last seq, read seq and
-/// unread count.
+/// Every conversation of `user` (or just `only`) with last seq, read seq,
+/// unread counts and notification level.
 pub async fn states(
     pool: &SqlitePool,
     user: UserId,
     only: Option<ConversationId>,
 ) -> sqlx::Result<Vec<ConversationState>> {
-    let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(STATES)
+    let rows: Vec<(i64, i64, i64, i64, i64, String)> = sqlx::query_as(STATES)
         .bind(user.0)
         .bind(only.map(|c| c.0))
         .bind(UNREAD_CAP)
@@ -89,11 +108,13 @@ pub async fn states(
         .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, last_seq, read_seq, unread)| ConversationState {
+        .map(|(id, last_seq, read_seq, unread, mentions, notify)| ConversationState {
             conversation_id: ConversationId(id),
             last_seq,
             read_seq,
-            unread: u32::try_from(unread).unwrap_or(u32::MAX),
+            unread: count(unread),
+            mentions: count(mentions),
+            notify: super::notify::level(&notify),
         })
         .collect())
 }

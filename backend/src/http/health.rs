@@ -4,7 +4,7 @@ use axum::{extract::State, Json};
 use natter_common::ErrorCode;
 use serde_json::{json, Value};
 
-use crate::{error::AppError, state::AppState};
+use crate::{db, error::AppError, state::AppState};
 
 /// `GET /healthz`: the process is up.
 pub async fn healthz() -> &'static str {
@@ -18,7 +18,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, AppErr
         tracing::error!("readiness check failed: the message log's writer or checkpointer has stopped");
         return Err(AppError::new(ErrorCode::Unavailable, "The message log has stopped."));
     }
-    sqlx::query("SELECT 1").execute(&state.pool).await.map_err(|err| {
+    db::maintenance::ping(&state.pool).await.map_err(|err| {
         tracing::warn!(%err, "readiness check failed");
         AppError::new(ErrorCode::Unavailable, "Database unavailable.")
     })?;

@@ -11,6 +11,7 @@ mod health;
 mod me;
 mod media;
 mod metrics;
+mod notifications;
 mod openapi;
 pub(crate) mod origin;
 mod search;
@@ -75,6 +76,18 @@ pub fn router(state: AppState, spa: SpaIndex) -> Router {
         .route("/conversations", get(conversations::list))
         .route("/conversations/{id}/events", get(conversations::history))
         .route("/conversations/{id}/receipts", get(conversations::receipts))
+        .route(
+            "/conversations/{id}/settings",
+            get(notifications::conversation).put(notifications::set_conversation),
+        )
+        .route(
+            "/notifications",
+            get(notifications::account).put(notifications::set_account),
+        )
+        .route(
+            "/push-subscriptions",
+            post(notifications::subscribe).delete(notifications::unsubscribe),
+        )
         .route("/search/messages", get(search::messages))
         .fallback(|| async { AppError::not_found() })
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY_BYTES))

@@ -6,7 +6,7 @@ use utoipa::{
     Modify, OpenApi,
 };
 
-use super::{auth, contacts, conversations, groups, me, media, search, users};
+use super::{auth, contacts, conversations, groups, me, media, notifications, search, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,11 +21,14 @@ use super::{auth, contacts, conversations, groups, me, media, search, users};
         groups::list, groups::create, groups::info, groups::rename, groups::members,
         groups::add_members, groups::remove_member, groups::leave, groups::set_role,
         conversations::list, conversations::history, conversations::receipts,
+        notifications::conversation, notifications::set_conversation,
+        notifications::account, notifications::set_account,
+        notifications::subscribe, notifications::unsubscribe,
         search::messages,
         media::upload,
     ),
-    modifiers(&SecuritySchemes),
-    tags((name = "accounts"), (name = "profile"), (name = "contacts"), (name = "groups"), (name = "conversations"), (name = "media"))
+    modifiers(&SecuritySchemes, &CommonResponses),
+    tags((name = "accounts"), (name = "profile"), (name = "contacts"), (name = "groups"), (name = "conversations"), (name = "notifications"), (name = "media"))
 )]
 pub struct ApiDoc;
 
@@ -42,6 +45,41 @@ impl Modify for SecuritySchemes {
             "cookie",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(natter_common::SESSION_COOKIE))),
         );
+    }
+}
+
+/// Answers any route can give, whatever its handler does: declared on every
+/// operation so that generated clients expect them.
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{Content, Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+                )
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let changing = [&mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
+            for operation in changing.into_iter().flatten() {
+                let responses = &mut operation.responses.responses;
+                let mut add = |status: &str, description: &str| {
+                    responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| error(description).into());
+                };
+                add("403", "`forbidden`: the request came from a page of another origin");
+                if operation.request_body.is_some() {
+                    add("408", "`request_timeout`: the body did not arrive whole in time");
+                    add("413", "`payload_too_large`: the body is over the limit");
+                }
+            }
+        }
     }
 }
 

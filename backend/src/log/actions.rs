@@ -17,7 +17,7 @@ use super::{
 };
 use crate::db::{
     append::{self, SendRight},
-    group_changes,
+    group_changes, mentions,
     message_changes::{self as changes, ReactionState, Target},
 };
 
@@ -69,12 +69,20 @@ pub fn send(
             return Ok(step);
         }
     }
+    let mentions = match content {
+        MessageContent::Text { text } => mentions::resolve(tx, conversation, by, text)?,
+        _ => Vec::new(),
+    };
     let body = EventBody::Message {
         content: content.clone(),
         reply_to: reply_to.cloned(),
+        mentions,
     };
     match append::message(tx, conversation, by, client_msg_id, body, batch.now) {
-        Ok(Some(event)) => appended(batch, event),
+        Ok(Some(event)) => {
+            mentions::add(tx, conversation, event.seq, event.body.mentions())?;
+            appended(batch, event)
+        }
         Ok(None) => refusal(tx, by, client_msg_id, conversation),
         Err(err) if append::is_repeat(&err) => repeat(tx, by, client_msg_id),
         Err(err) => Err(err),
@@ -223,12 +231,17 @@ pub fn edit(
         return refused(Refusal::invalid("target", "Only text messages can be edited."));
     }
     let content = MessageContent::Text { text: text.to_owned() };
+    // An edit can name new people or drop some: the message mentions whom
+    // its current text names, no more (nobody is notified of an edit).
+    let mentions = mentions::resolve(batch.tx, conversation, by, text)?;
+    mentions::set(batch.tx, conversation, target.seq, &mentions)?;
     let body = EventBody::MessageEdited {
         target: target_id.clone(),
         content: content.clone(),
+        mentions: mentions.clone(),
     };
     let event = append::event(batch.tx, conversation, by, Some(client_msg_id), body, batch.now)?;
-    changes::set_content(batch.tx, conversation, &target, content, batch.now)?;
+    changes::set_content(batch.tx, conversation, &target, content, mentions, batch.now)?;
     appended(batch, event)
 }
 

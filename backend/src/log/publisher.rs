@@ -15,9 +15,11 @@ use tokio::sync::mpsc;
 
 use super::{writer::Entry, Done, Outcome, Refusal};
 use crate::{
+    db::read_markers::ReadPosition,
     hub::{encode, Hub, Kind},
     media::MediaStore,
     metrics,
+    push::Push,
 };
 
 /// A batch as the writer left it: what each command came to, or why none
@@ -58,13 +60,12 @@ pub(super) enum Publish {
     /// receipt to the other members.
     Read {
         conversation: ConversationId,
-        read_seq: i64,
-        unread: u32,
+        position: ReadPosition,
         to: Arc<[UserId]>,
     },
 }
 
-pub(super) async fn run(hub: Hub, media: MediaStore, mut batches: mpsc::Receiver<Committed>) {
+pub(super) async fn run(hub: Hub, media: MediaStore, push: Option<Push>, mut batches: mpsc::Receiver<Committed>) {
     while let Some(Committed { entries, stored, at }) = batches.recv().await {
         let (steps, dropped_media) = match stored {
             Ok(stored) => stored,
@@ -81,7 +82,7 @@ pub(super) async fn run(hub: Hub, media: MediaStore, mut batches: mpsc::Receiver
         };
         for (entry, step) in entries.into_iter().zip(steps) {
             count(&entry, &step);
-            deliver(&hub, &entry, step.publish);
+            deliver(&hub, push.as_ref(), &entry, step.publish);
             answer(entry, step.answer);
         }
         metrics::publish_lag(at.elapsed());
@@ -103,11 +104,16 @@ fn count(entry: &Entry, step: &Step) {
     }
 }
 
-fn deliver(hub: &Hub, entry: &Entry, publish: Publish) {
+fn deliver(hub: &Hub, push: Option<&Push>, entry: &Entry, publish: Publish) {
     let skip = entry.submission.conn.as_ref().map(|conn| conn.id);
     match publish {
         Publish::Nothing => {}
         Publish::Events { events, to, also } => {
+            if let Some(push) = push {
+                for event in &events {
+                    push.message(event, &to);
+                }
+            }
             let frames: Vec<_> = events
                 .into_iter()
                 .map(|event| encode(&ServerFrame::Event { event }))
@@ -119,18 +125,18 @@ fn deliver(hub: &Hub, entry: &Entry, publish: Publish) {
         }
         Publish::Read {
             conversation,
-            read_seq,
-            unread,
+            position,
             to,
         } => {
             let user = entry.submission.by;
             let frame = encode(&ServerFrame::ReadState {
                 conversation_id: conversation,
-                read_seq,
-                unread,
+                read_seq: position.read_seq,
+                unread: position.unread,
+                mentions: position.mentions,
             });
             hub.send_to_user(user, &frame, Kind::Reliable);
-            hub.share_receipt(&to, conversation, user, read_seq);
+            hub.share_receipt(&to, conversation, user, position.read_seq);
         }
     }
 }

@@ -29,6 +29,7 @@ use crate::{
     },
     hub::{Hub, MemberIndex},
     media::MediaStore,
+    push::Push,
     search::Feed,
 };
 
@@ -65,7 +66,13 @@ impl Log {
     /// Starts the writer thread (and its checkpointer) and the publisher
     /// task. Their connections are opened here: a database the writer
     /// can't open stops the server at start-up, not at the first message.
-    pub fn start(pool: SqlitePool, hub: Hub, media: MediaStore, search: Arc<Feed>) -> anyhow::Result<Self> {
+    pub fn start(
+        pool: SqlitePool,
+        hub: Hub,
+        media: MediaStore,
+        search: Arc<Feed>,
+        push: Option<Push>,
+    ) -> anyhow::Result<Self> {
         use anyhow::Context;
         let conn = db::open_direct(&pool).context("the log's writer cannot open the database")?;
         let checkpointer = Checkpointer::start(&pool).context("cannot start the checkpointer")?;
@@ -83,7 +90,7 @@ impl Log {
             .name("natter-writer".into())
             .spawn(move || writer.run(jobs, committed))
             .context("cannot start the log's writer")?;
-        tokio::spawn(publisher::run(hub, media, batches));
+        tokio::spawn(publisher::run(hub, media, push, batches));
         Ok(Self { queue, checkpointing })
     }
 
@@ -316,13 +323,12 @@ fn read(batch: &mut Batch, user: UserId, conversation: ConversationId, seq: i64)
     if !to.contains(&user) {
         return Ok(Step::answer(Err(Refusal::not_found("No such conversation."))));
     }
-    let (read_seq, unread) = read_markers::advance(batch.tx, user, conversation, seq)?;
+    let position = read_markers::advance(batch.tx, user, conversation, seq)?;
     Ok(Step {
         answer: Ok(Done::Nothing),
         publish: Publish::Read {
             conversation,
-            read_seq,
-            unread,
+            position,
             to,
         },
     })

@@ -25,6 +25,7 @@ use natter_common::{
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use super::words;
+use crate::db::{self, events::Stored};
 
 /// Bump to rebuild every index from the log (a change of words or schema).
 const SCHEMA_VERSION: i64 = 1;
@@ -167,7 +168,7 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
 
 /// Indexes until the feed stops. `main` reads the log; `index` is [`open`]'s.
 pub fn run(main: Connection, mut index: Connection, feed: Arc<Feed>) {
-    match all_conversations(&main) {
+    match db::events::conversation_ids(&main) {
         Ok(all) => feed.touched(all),
         Err(err) => tracing::error!(%err, "the search indexer cannot list conversations"),
     }
@@ -207,12 +208,6 @@ fn lower_priority() {
     }
 }
 
-fn all_conversations(main: &Connection) -> rusqlite::Result<Vec<ConversationId>> {
-    let mut stmt = main.prepare("SELECT id FROM conversations")?;
-    let ids = stmt.query_map([], |row| row.get(0))?;
-    ids.map(|id| id.map(ConversationId)).collect()
-}
-
 /// Indexes what is new in `conversations`, up to [`BATCH`] events in one
 /// transaction; returns the conversations with more to do.
 fn index_some(
@@ -238,14 +233,6 @@ fn index_some(
     Ok(left)
 }
 
-/// One stored event, as the indexer reads it.
-struct Row {
-    seq: i64,
-    sender: i64,
-    created_at: i64,
-    body: String,
-}
-
 /// Indexes up to `budget` new events of one conversation; returns how many
 /// it read and whether more remain.
 fn index_conversation(
@@ -259,20 +246,7 @@ fn index_conversation(
         .query_row([conversation], |row| row.get(0))
         .optional()?
         .unwrap_or(0);
-    let rows: Vec<Row> = main
-        .prepare_cached(
-            "SELECT seq, sender_id, created_at, body FROM events
-             WHERE conversation_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-        )?
-        .query_map(params![conversation, from, budget as i64 + 1], |row| {
-            Ok(Row {
-                seq: row.get(0)?,
-                sender: row.get(1)?,
-                created_at: row.get(2)?,
-                body: row.get(3)?,
-            })
-        })?
-        .collect::<rusqlite::Result<_>>()?;
+    let rows = db::events::after(main, ConversationId(conversation), from, budget + 1)?;
     let more = rows.len() > budget;
     let rows = &rows[..rows.len().min(budget)];
     for row in rows {
@@ -280,20 +254,7 @@ fn index_conversation(
         match serde_json::from_str::<EventBody>(&row.body) {
             Ok(EventBody::Message { .. }) => reindex(tx, conversation, row)?,
             Ok(EventBody::MessageEdited { target, .. } | EventBody::MessageDeleted { target }) => {
-                let target: Option<Row> = main
-                    .prepare_cached(
-                        "SELECT seq, sender_id, created_at, body FROM events
-                         WHERE id = ?1 AND conversation_id = ?2",
-                    )?
-                    .query_row(params![target.0, conversation], |row| {
-                        Ok(Row {
-                            seq: row.get(0)?,
-                            sender: row.get(1)?,
-                            created_at: row.get(2)?,
-                            body: row.get(3)?,
-                        })
-                    })
-                    .optional()?;
+                let target = db::events::stored_by_id(main, ConversationId(conversation), &target)?;
                 if let Some(target) = target {
                     reindex(tx, conversation, &target)?;
                 }
@@ -310,7 +271,7 @@ fn index_conversation(
 
 /// Makes a message's document match its current text: removed when it has
 /// none (deleted, an image), replaced when it changed.
-fn reindex(tx: &Connection, conversation: i64, message: &Row) -> rusqlite::Result<()> {
+fn reindex(tx: &Connection, conversation: i64, message: &Stored) -> rusqlite::Result<()> {
     let text = match serde_json::from_str::<EventBody>(&message.body) {
         Ok(EventBody::Message {
             content: MessageContent::Text { text },
@@ -377,14 +338,15 @@ fn new_key(tx: &Connection, base: i64) -> rusqlite::Result<i64> {
 mod tests {
     use super::*;
 
-    fn message(seq: i64, text: &str) -> Row {
-        Row {
+    fn message(seq: i64, text: &str) -> Stored {
+        Stored {
             seq,
             sender: 1,
             created_at: 1_000 + seq,
             body: serde_json::to_string(&EventBody::Message {
                 content: MessageContent::Text { text: text.into() },
                 reply_to: None,
+                mentions: vec![],
             })
             .unwrap(),
         }
@@ -408,7 +370,7 @@ mod tests {
         reindex(
             &tx,
             7,
-            &Row {
+            &Stored {
                 body: "{\"type\":\"message\",\"content\":{\"kind\":\"deleted\"}}".into(),
                 ..message(2, "")
             },

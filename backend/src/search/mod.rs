@@ -12,7 +12,7 @@ use anyhow::Context;
 use natter_common::{
     api::MessageHit,
     events::{EventBody, MessageContent},
-    ids::{ConversationId, EventId, UserId},
+    ids::{ConversationId, UserId},
 };
 use sqlx::{sqlite::SqliteConnectOptions, SqlitePool};
 
@@ -202,29 +202,22 @@ async fn hit(
     conversation: ConversationId,
     seq: i64,
 ) -> sqlx::Result<Option<MessageHit>> {
-    let row: Option<(String, i64, i64, String, Option<i64>)> = sqlx::query_as(
-        "SELECT id, sender_id, created_at, body, edited_at FROM events WHERE conversation_id = ?1 AND seq = ?2",
-    )
-    .bind(conversation.0)
-    .bind(seq)
-    .fetch_optional(pool)
-    .await?;
-    let Some((id, sender, created_at, body, edited_at)) = row else {
+    let Some((event, edited_at)) = db::events::at(pool, conversation, seq).await? else {
         return Ok(None);
     };
-    let Ok(EventBody::Message {
+    let EventBody::Message {
         content: MessageContent::Text { text },
         ..
-    }) = serde_json::from_str(&body)
+    } = event.body
     else {
         return Ok(None);
     };
     Ok(query.matches(&text).map(|matches| MessageHit {
         conversation_id: conversation,
         seq,
-        id: EventId(id),
-        sender: UserId(sender),
-        created_at,
+        id: event.id,
+        sender: event.sender,
+        created_at: event.created_at,
         edited_at,
         snippet: snippet::around(&text, &matches),
     }))

@@ -25,6 +25,54 @@ pub struct Conversation {
     /// The newest event, for previews (absent in an empty conversation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_event: Option<Event>,
+    /// Unread messages that mention me.
+    #[serde(default)]
+    pub unread_mentions: u32,
+    /// What I am notified of here.
+    #[serde(default)]
+    pub notify: NotifyLevel,
+}
+
+/// What a member is notified of in one conversation. Kept on the server, so
+/// every device (and Web Push) obeys it; unread counts ignore it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyLevel {
+    /// The default: every message in a direct conversation, and in a group
+    /// only messages that mention me.
+    #[default]
+    Default,
+    /// Every message (a group someone wants to follow closely).
+    All,
+    /// Only messages that mention me (groups).
+    Mentions,
+    /// Nothing; unread messages are still counted.
+    Muted,
+    /// A level this build does not know (from a newer server).
+    #[serde(other)]
+    Unknown,
+}
+
+impl NotifyLevel {
+    /// Whether a new message notifies: `direct` for a one-to-one
+    /// conversation, `mentioned` when it names the member.
+    pub fn notifies(self, direct: bool, mentioned: bool) -> bool {
+        match self {
+            Self::All => true,
+            Self::Default => direct || mentioned,
+            Self::Mentions => mentioned,
+            Self::Muted | Self::Unknown => false,
+        }
+    }
+}
+
+/// `GET`/`PUT /api/v1/conversations/{id}/settings`: my settings for one
+/// conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConversationSettings {
+    pub notify: NotifyLevel,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

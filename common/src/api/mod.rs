@@ -4,12 +4,14 @@ mod accounts;
 mod contacts;
 mod conversations;
 mod groups;
+mod push;
 mod search;
 
 pub use accounts::*;
 pub use contacts::*;
 pub use conversations::*;
 pub use groups::*;
+pub use push::*;
 pub use search::*;
 
 use serde::{Deserialize, Serialize};

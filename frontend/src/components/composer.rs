@@ -1,12 +1,14 @@
 //! The message composer: text (Enter sends, Shift+Enter breaks the line),
-//! images (file dialog, paste, or drop anywhere on the chat; previewed,
-//! and sent only on "Send"), stickers.
+//! `@mentions` completed from a group's members, images (file dialog,
+//! paste, or drop anywhere on the chat; previewed, and sent only on
+//! "Send"), stickers.
 
 use leptos::{ev::KeyboardEvent, prelude::*};
 use natter_common::{
+    api::User,
     events::MessageContent,
     frames::ClientFrame,
-    ids::{ConversationId, EventId},
+    ids::{ConversationId, EventId, UserId},
     limits::MESSAGE_TEXT_MAX_CHARS,
     stickers,
 };
@@ -131,6 +133,55 @@ impl Attachments {
     }
 }
 
+/// Members offered at most when completing a mention.
+const MENTION_CHOICES: usize = 8;
+
+/// The `@name` being typed just before the cursor (`caret`, a byte
+/// offset): where its `@` is and what follows it.
+fn mention_at(text: &str, caret: usize) -> Option<(usize, &str)> {
+    let before = text.get(..caret)?;
+    let at = before.rfind('@')?;
+    let typed = &before[at + 1..];
+    let name_char = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-');
+    let starts_word = at == 0 || !(name_char(before.as_bytes()[at - 1]) || before.as_bytes()[at - 1] == b'@');
+    (starts_word && typed.len() <= 32 && typed.bytes().all(name_char)).then_some((at, typed))
+}
+
+/// Byte offset in `text` of a position counted in UTF-16 units (as the
+/// browser counts `selectionStart`), and back.
+fn byte_offset(text: &str, units: u32) -> usize {
+    let mut seen = 0;
+    for (at, c) in text.char_indices() {
+        if seen >= units as usize {
+            return at;
+        }
+        seen += c.len_utf16();
+    }
+    text.len()
+}
+
+fn utf16_len(text: &str) -> u32 {
+    text.encode_utf16().count() as u32
+}
+
+/// Members whose username, or a word of whose display name, starts with
+/// `typed` (case ignored), me left out.
+fn mention_choices(members: &[User], typed: &str, me: Option<UserId>) -> Vec<User> {
+    let typed = typed.to_lowercase();
+    members
+        .iter()
+        .filter(|m| Some(m.id) != me)
+        .filter(|m| {
+            m.username.to_lowercase().starts_with(&typed)
+                || m.display_name
+                    .split_whitespace()
+                    .any(|word| word.to_lowercase().starts_with(&typed))
+        })
+        .take(MENTION_CHOICES)
+        .cloned()
+        .collect()
+}
+
 /// The first file of a drop or paste, if any.
 pub fn first_file(files: Option<web_sys::FileList>) -> Option<File> {
     files.and_then(|list| list.get(0))
@@ -170,6 +221,47 @@ pub fn Composer(
         draft.with_untracked(|d| keep_draft(d));
     });
 
+    // Completing a mention: where its `@` is and what was typed after it,
+    // the members that fit, and the one chosen (Up/Down, Enter or Tab).
+    let textarea = NodeRef::<leptos::html::Textarea>::new();
+    let members = chat.timeline(conversation).members;
+    let mention = RwSignal::new(None::<(usize, String)>);
+    let choice = RwSignal::new(0usize);
+    let choices = Memo::new(move |_| {
+        mention.with(|m| {
+            m.as_ref()
+                .map(|(_, typed)| members.with(|all| mention_choices(all, typed, me)))
+                .unwrap_or_default()
+        })
+    });
+    let completing = move || choices.with(|c| !c.is_empty());
+    let find_mention = move || {
+        let Some(el) = textarea.get_untracked() else { return };
+        let text = el.value();
+        let caret = el.selection_start().ok().flatten().unwrap_or(0);
+        let found = mention_at(&text, byte_offset(&text, caret)).map(|(at, typed)| (at, typed.to_owned()));
+        if mention.with_untracked(|m| m.as_ref().map(|m| &m.1) != found.as_ref().map(|f| &f.1)) {
+            choice.set(0);
+        }
+        mention.set(found);
+    };
+    let pick = move |user: User| {
+        let (Some(el), Some((at, typed))) = (textarea.get_untracked(), mention.get_untracked()) else {
+            return;
+        };
+        let text = el.value();
+        let end = (at + 1 + typed.len()).min(text.len());
+        let inserted = format!("{}@{} ", &text[..at], user.username);
+        let caret = utf16_len(&inserted);
+        let text = format!("{inserted}{}", &text[end..]);
+        el.set_value(&text);
+        let _ = el.set_selection_range(caret, caret);
+        let _ = el.focus();
+        keep_draft(&text);
+        draft.set(text);
+        mention.set(None);
+    };
+
     let send = move || {
         let text = draft.get_untracked();
         if text.trim().is_empty() || text.chars().count() > MESSAGE_TEXT_MAX_CHARS {
@@ -185,6 +277,23 @@ pub fn Composer(
         keep_draft("");
     };
     let on_keydown = move |ev: KeyboardEvent| match ev.key().as_str() {
+        "ArrowDown" | "ArrowUp" if completing() => {
+            ev.prevent_default();
+            let count = choices.with_untracked(Vec::len);
+            let step = if ev.key() == "ArrowDown" { 1 } else { count - 1 };
+            choice.update(|c| *c = (*c + step) % count);
+        }
+        "Enter" | "Tab" if completing() && !ev.is_composing() => {
+            ev.prevent_default();
+            let chosen = choices.with_untracked(|c| c.get(choice.get_untracked()).cloned());
+            if let Some(user) = chosen {
+                pick(user);
+            }
+        }
+        "Escape" if completing() => {
+            ev.prevent_default();
+            mention.set(None);
+        }
         "Enter" if !ev.shift_key() && !ev.is_composing() => {
             ev.prevent_default();
             send();
@@ -204,6 +313,7 @@ pub fn Composer(
         let text = event_target_value(&ev);
         keep_draft(&text);
         draft.set(text);
+        find_mention();
         let now = js_sys::Date::now();
         if now - last_typing.get_value() > 3000.0 {
             last_typing.set_value(now);
@@ -294,6 +404,22 @@ pub fn Composer(
                 </div>
             </div>
         </Show>
+        <Show when=completing>
+            <ul id="mention-list" class="mention-list" role="listbox" aria-label="Members to mention">
+                {move || choices.get().into_iter().enumerate().map(|(i, user)| {
+                    let chosen = move || choice.get() == i;
+                    let handle = format!("@{}", user.username);
+                    let name = user.display_name.clone();
+                    view! {
+                        <li id=format!("mention-{i}") role="option" class="mention-choice" class:selected=chosen
+                            aria-selected=move || chosen().to_string() data-username=user.username.clone()
+                            on:mousedown=move |ev| { ev.prevent_default(); pick(user.clone()); }>
+                            <strong>{handle}</strong> " " <span class="handle">{name}</span>
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+        </Show>
         <form class="composer" on:submit=move |ev| { ev.prevent_default(); send(); }>
             <label for="attach-input" class="button-link attach" title="Attach an image">"Image"</label>
             <input id="attach-input" type="file" accept="image/png,image/jpeg,image/gif,image/webp" class="visually-hidden" on:change=on_pick />
@@ -303,7 +429,10 @@ pub fn Composer(
                 on:click=move |_| emoji_open.update(|o| *o = !*o)>"Emoji"</button>
             <label for="composer" class="visually-hidden">"Message"</label>
             <textarea id="composer" rows="2" placeholder="Write a message — Enter sends, Shift+Enter for a new line"
-                prop:value=move || draft.get() on:input=on_input on:keydown=on_keydown on:paste=on_paste></textarea>
+                node_ref=textarea aria-autocomplete="list" aria-controls=move || completing().then_some("mention-list")
+                aria-activedescendant=move || completing().then(|| format!("mention-{}", choice.get()))
+                prop:value=move || draft.get() on:input=on_input on:keydown=on_keydown on:paste=on_paste
+                on:click=move |_| find_mention() on:blur=move |_| mention.set(None)></textarea>
             <button type="submit" id="send" disabled=too_long>"Send"</button>
         </form>
         <Show when=too_long>
@@ -312,5 +441,19 @@ pub fn Composer(
         <Show when=move || chat.link.get() != Link::Online>
             <p class="notice">"Offline: messages will be sent when the connection is back."</p>
         </Show>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_mention_being_typed() {
+        assert_eq!(mention_at("hi @ca", 6), Some((3, "ca")));
+        assert_eq!(mention_at("@", 1), Some((0, "")));
+        assert_eq!(mention_at("mail a@ca", 9), None);
+        assert_eq!(mention_at("hi @ca there", 12), None);
+        assert_eq!(byte_offset("é@x", 2), 3);
     }
 }

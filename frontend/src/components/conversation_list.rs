@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 use leptos_router::components::A;
-use natter_common::api::{Conversation, ConversationKind};
+use natter_common::api::{Conversation, ConversationKind, NotifyLevel};
 
 use super::avatar::Avatar;
 use crate::{chat::use_chat, state::use_changes};
@@ -64,6 +64,8 @@ pub fn ConversationList() -> impl IntoView {
             ConversationKind::Group { .. } => (None, c.id.0),
         };
         let unread = move || chat.unread.with(|u| u.get(&id).copied().unwrap_or(0));
+        let mentions = move || chat.mentions.with(|m| m.get(&id).copied().unwrap_or(0));
+        let muted = move || chat.notify.with(|n| n.get(&id) == Some(&NotifyLevel::Muted));
         let presence = move || {
             peer.map(|p| {
                 let online = chat.online.with(|o| o.contains(&p));
@@ -84,8 +86,17 @@ pub fn ConversationList() -> impl IntoView {
                         <span class="preview">{preview(&c, me)}</span>
                     </span>
                     {presence}
+                    <Show when=muted>
+                        <span class="muted-icon" title="Muted" aria-hidden="true">"🔕"</span>
+                        <span class="visually-hidden">"Muted"</span>
+                    </Show>
+                    <Show when=move || { mentions() > 0 }>
+                        <span class="badge mention" title="You were mentioned">
+                            "@"<span class="visually-hidden">" mentioned you"</span>
+                        </span>
+                    </Show>
                     <Show when=move || { unread() > 0 }>
-                        <span class="badge" aria-label="unread messages">
+                        <span class=move || if muted() { "badge muted" } else { "badge" } aria-label="unread messages">
                             {move || if unread() > 999 { "999+".to_owned() } else { unread().to_string() }}
                         </span>
                     </Show>

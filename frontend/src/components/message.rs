@@ -97,7 +97,22 @@ pub fn MessageRow(entry: Entry, rows: Rows) -> impl IntoView {
         if rows.continued.with(|c| c.contains(&seq)) {
             class.push_str(" continued");
         }
+        if !mine && now.with(|n| rows.me.is_some_and(|me| n.mentions.contains(&me))) {
+            class.push_str(" mentions-me");
+        }
         class
+    };
+    // The usernames of the members it mentions, to mark where named.
+    let mentioned = move || {
+        now.with(|n| {
+            rows.timeline.members.with(|members| {
+                members
+                    .iter()
+                    .filter(|m| n.mentions.contains(&m.id))
+                    .map(|m| m.username.clone())
+                    .collect::<Vec<_>>()
+            })
+        })
     };
     // Mine: ✓ once stored, ✓✓ once someone has read it.
     let tick = mine.then(|| {
@@ -135,7 +150,7 @@ pub fn MessageRow(entry: Entry, rows: Rows) -> impl IntoView {
         if rows.editing.get() == Some(seq) {
             view! { <Editor rows seq id=id.clone() now /> }.into_any()
         } else {
-            view! { <span class="text" dir="auto">{move || view! { <MessageBody content=now.with(|n| n.content.clone()) /> }}</span> }
+            view! { <span class="text" dir="auto">{move || view! { <MessageBody content=now.with(|n| n.content.clone()) mentioned=mentioned() /> }}</span> }
                 .into_any()
         }
     };

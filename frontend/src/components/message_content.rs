@@ -9,10 +9,12 @@ use web_sys::HtmlElement;
 use super::{image_viewer, rich_text::RichText};
 use crate::{chat::use_chat, pages::conversation_param};
 
+/// A message's content; `mentioned` are the usernames its text mentions,
+/// marked where they are named.
 #[component]
-pub fn MessageBody(content: MessageContent) -> impl IntoView {
+pub fn MessageBody(content: MessageContent, #[prop(optional)] mentioned: Vec<String>) -> impl IntoView {
     match content {
-        MessageContent::Text { text } => view! { <RichText text /> }.into_any(),
+        MessageContent::Text { text } => view! { <RichText text mentioned /> }.into_any(),
         MessageContent::Image { media_id } => {
             let thumb = format!("/media/{media_id}/thumb");
             // The conversation on screen: the viewer steps through its images.

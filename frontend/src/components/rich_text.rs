@@ -1,5 +1,6 @@
 //! Message text rendered strictly as text, with web addresses made into
-//! safe links. Nothing in a message is ever parsed as HTML.
+//! safe links and `@mentions` of members marked. Nothing in a message is
+//! ever parsed as HTML.
 
 use leptos::prelude::*;
 
@@ -28,16 +29,48 @@ fn segments(text: &str) -> Vec<(bool, String)> {
     out
 }
 
+/// Splits plain text at the `@name` tokens that name one of `mentioned`
+/// (usernames, compared ignoring ASCII case): (is a mention, text).
+fn mention_parts<'a>(text: &'a str, mentioned: &[String]) -> Vec<(bool, &'a str)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    for (range, name) in natter_common::mentions::find(text) {
+        if mentioned.iter().any(|m| m.eq_ignore_ascii_case(name)) {
+            out.push((false, &text[at..range.start]));
+            out.push((true, &text[range.clone()]));
+            at = range.end;
+        }
+    }
+    out.push((false, &text[at..]));
+    out.retain(|(_, part)| !part.is_empty());
+    out
+}
+
+/// `text`, its links clickable and its mentions of `mentioned` (usernames)
+/// marked.
 #[component]
-pub fn RichText(text: String) -> impl IntoView {
+pub fn RichText(text: String, #[prop(optional)] mentioned: Vec<String>) -> impl IntoView {
     segments(&text)
         .into_iter()
         .map(|(link, part)| {
             if link {
                 let href = part.clone();
                 view! { <a href=href target="_blank" rel="noopener noreferrer">{part}</a> }.into_any()
-            } else {
+            } else if mentioned.is_empty() {
                 part.into_any()
+            } else {
+                mention_parts(&part, &mentioned)
+                    .into_iter()
+                    .map(|(mention, piece)| {
+                        let piece = piece.to_owned();
+                        if mention {
+                            view! { <span class="mention">{piece}</span> }.into_any()
+                        } else {
+                            piece.into_any()
+                        }
+                    })
+                    .collect_view()
+                    .into_any()
             }
         })
         .collect_view()
@@ -57,6 +90,10 @@ mod tests {
                 (true, "https://example.com/a?b=1".to_owned()),
                 (false, ". and <img src=x>".to_owned()),
             ]
+        );
+        assert_eq!(
+            mention_parts("hi @Carol, not @dan or a@carol", &["carol".to_owned()]),
+            vec![(false, "hi "), (true, "@Carol"), (false, ", not @dan or a@carol")]
         );
         assert_eq!(
             segments("javascript:alert(1)"),

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use leptos::{prelude::*, task::spawn_local};
 use leptos_router::components::A;
 use natter_common::{
-    api::{Conversation, ConversationKind, Role},
+    api::{Conversation, ConversationKind, NotifyLevel, Role},
     events::{Event, EventBody, MessageContent},
     ids::{ConversationId, EventId, UserId},
     ErrorBody, ErrorCode,
@@ -74,9 +74,11 @@ async fn load(
         }
         ConversationKind::Group { .. } => {
             role = api::group(id).await?.my_role;
-            for member in api::group_members(id, None).await?.items {
-                names.insert(member.user.id, member.user.display_name);
+            let members = api::group_members(id, None).await?.items;
+            for member in &members {
+                names.insert(member.user.id, member.user.display_name.clone());
             }
+            timeline.members.set(members.into_iter().map(|m| m.user).collect());
         }
     }
     Ok(Loaded {
@@ -322,20 +324,19 @@ fn last_seen_row(list: &web_sys::HtmlElement) -> Option<i64> {
     })
 }
 
-/// Whether the person can be looking: the tab is shown and has focus.
-fn page_in_view() -> bool {
-    let Some(document) = web_sys::window().and_then(|w| w.document()) else {
-        return false;
-    };
-    document.visibility_state() == web_sys::VisibilityState::Visible && document.has_focus().unwrap_or(false)
-}
-
 #[component]
 fn Chat(loaded: Loaded) -> impl IntoView {
     let chat = use_chat();
     let me = use_auth().user.get_untracked().map(|u| u.id);
     let id = loaded.conversation.id;
     let timeline = chat.timeline(id);
+    // On screen: its messages notify only while the tab is not looked at.
+    chat.viewing.set(Some(id));
+    on_cleanup(move || {
+        if chat.viewing.get_untracked() == Some(id) {
+            chat.viewing.set(None);
+        }
+    });
     let is_group = matches!(loaded.conversation.kind, ConversationKind::Group { .. });
     let names = RwSignal::new(loaded.names);
     let name = move |user: UserId| {
@@ -459,7 +460,7 @@ fn Chat(loaded: Loaded) -> impl IntoView {
 
     // What has been on screen, while the tab is visible and focused, is read.
     let report_read = move || {
-        if !page_in_view() {
+        if !crate::notify::page_in_view() {
             return;
         }
         let Some(list) = list.try_get_untracked().flatten() else {
@@ -835,6 +836,7 @@ fn Chat(loaded: Loaded) -> impl IntoView {
         <header class="pane-header">
             <A href="/" attr:class="back button-link" attr:aria-label="Back to conversations">"←"</A>
             <h2 id="conversation-title">{title(&loaded.conversation)}</h2>
+            <NotifySetting id is_group />
             {is_group.then(|| view! {
                 <A href=format!("/groups/{}", id.0) attr:class="button-link" attr:id="group-info">"Group info"</A>
             })}
@@ -905,5 +907,60 @@ fn Chat(loaded: Loaded) -> impl IntoView {
         </Show>
         <Composer conversation=id attachments replying edit_last />
         </div>
+    }
+}
+
+/// What I am notified of in this conversation: kept by the server, so
+/// every device (and Web Push) obeys it.
+#[component]
+fn NotifySetting(id: ConversationId, is_group: bool) -> impl IntoView {
+    let chat = use_chat();
+    let choices: &[(NotifyLevel, &str, &str)] = if is_group {
+        &[
+            (NotifyLevel::Default, "default", "Default (mentions)"),
+            (NotifyLevel::All, "all", "All messages"),
+            (NotifyLevel::Mentions, "mentions", "Mentions only"),
+            (NotifyLevel::Muted, "muted", "Muted"),
+        ]
+    } else {
+        &[
+            (NotifyLevel::Default, "default", "Default (all)"),
+            (NotifyLevel::Muted, "muted", "Muted"),
+        ]
+    };
+    let current = move || chat.notify.with(|n| n.get(&id).copied().unwrap_or_default());
+    let change = move |ev| {
+        let value = event_target_value(&ev);
+        let Some(&(level, _, _)) = choices.iter().find(|(_, v, _)| *v == value) else {
+            return;
+        };
+        let before = current();
+        chat.notify.update(|n| {
+            n.insert(id, level);
+        });
+        spawn_local(async move {
+            match api::set_conversation_notify(id, level).await {
+                Ok(settings) => chat.notify.update(|n| {
+                    n.insert(id, settings.notify);
+                }),
+                Err(err) => {
+                    chat.notice.set(Some(err.message));
+                    chat.notify.update(|n| {
+                        n.insert(id, before);
+                    });
+                }
+            }
+        });
+    };
+    view! {
+        <label class="notify-setting" title="Notifications">
+            <span aria-hidden="true">{move || if current() == NotifyLevel::Muted { "🔕" } else { "🔔" }}</span>
+            <span class="visually-hidden">"Notifications"</span>
+            <select id="notify-level" on:change=change>
+                {choices.iter().map(|&(level, value, label)| view! {
+                    <option value=value prop:selected=move || current() == level>{label}</option>
+                }).collect_view()}
+            </select>
+        </label>
     }
 }

@@ -35,6 +35,7 @@ pub fn ProfilePage() -> impl IntoView {
                 <h2 id="profile-title">"Profile"</h2>
             </div>
             <ProfileForm />
+            <Notifications />
             <Devices />
             <DeleteAccount />
         </section>
@@ -99,6 +100,58 @@ fn ProfileForm() -> impl IntoView {
             <p class="notice" role="status">{move || saved.get().then_some("Saved.")}</p>
             <button id="save-profile" type="submit" disabled=move || busy.get()>"Save"</button>
         </form>
+    }
+}
+
+/// Desktop notifications: their state in this browser said as it is, the
+/// one button that asks for permission, whether they show the message's
+/// text (kept by the server, for Web Push too), and an optional tone.
+#[component]
+fn Notifications() -> impl IntoView {
+    let alerts = crate::chat::use_chat().alerts;
+    let busy = RwSignal::new(false);
+    let state = move || match alerts.permission.get() {
+        "granted" => "Desktop notifications are on in this browser.",
+        "denied" => "Desktop notifications are blocked for natter in this browser's site settings.",
+        "unsupported" => "This browser does not support desktop notifications.",
+        _ => "Desktop notifications are off in this browser.",
+    };
+    let push = move || {
+        (alerts.permission.get() == "granted").then(|| match alerts.push.get() {
+            Ok(true) => "They arrive even when natter is closed.".to_owned(),
+            Ok(false) => "They arrive while natter is open.".to_owned(),
+            Err(why) => format!("They arrive while natter is open. {why}"),
+        })
+    };
+    let enable = move |_| {
+        busy.set(true);
+        spawn_local(async move {
+            alerts.enable().await;
+            busy.try_set(false);
+        });
+    };
+    view! {
+        <section class="notifications-section" aria-labelledby="notifications-title">
+            <h3 id="notifications-title">"Notifications"</h3>
+            <p id="notification-state" role="status" data-permission=move || alerts.permission.get()>
+                {state} " " {push}
+            </p>
+            <Show when=move || alerts.permission.get() == "default">
+                <button type="button" id="enable-notifications" disabled=move || busy.get() on:click=enable>
+                    "Enable desktop notifications"
+                </button>
+            </Show>
+            <label class="check">
+                <input type="checkbox" id="notify-previews" prop:checked=move || alerts.previews.get()
+                    on:change=move |ev| alerts.set_previews(event_target_checked(&ev)) />
+                "Show message text in notifications"
+            </label>
+            <label class="check">
+                <input type="checkbox" id="notify-sound" prop:checked=move || alerts.sound.get()
+                    on:change=move |ev| alerts.set_sound(event_target_checked(&ev)) />
+                "Play a sound with each notification"
+            </label>
+        </section>
     }
 }
 

@@ -15,7 +15,8 @@ use crate::{
         conversation_list::ConversationList,
         search::{MessageSearch, Search, SearchButton},
     },
-    state::use_auth,
+    notify,
+    state::{use_auth, use_changes},
 };
 
 #[component]
@@ -46,9 +47,29 @@ pub fn Shell() -> impl IntoView {
     let display_name = move || auth.user.with(|u| u.as_ref().map(|u| u.display_name.clone()));
     let username = move || auth.user.with(|u| u.as_ref().map(|u| format!("@{}", u.username)));
 
+    // A notification clicked (here or through the service worker) opens
+    // its conversation.
+    let go = navigate.clone();
+    Effect::new(move |_| {
+        if let Some(id) = chat.goto.get() {
+            chat.goto.set(None);
+            go(&format!("/c/{}", id.0), Default::default());
+        }
+    });
+    // Contact requests waiting for my answer, on the Contacts link.
+    let changes = use_changes();
+    let requests = LocalResource::new(move || {
+        changes.track();
+        api::contact_requests()
+    });
+    let waiting = move || requests.get().and_then(|r| r.ok()).map_or(0, |r| r.incoming.len());
+
     let logout = move |_| {
         let navigate = navigate.clone();
         spawn_local(async move {
+            // This browser stops receiving pushes while the session still
+            // can say so.
+            notify::unsubscribe().await;
             // Local state goes regardless; the cookie is gone or dead either way.
             let _ = api::logout().await;
             auth.user.set(None);
@@ -72,7 +93,14 @@ pub fn Shell() -> impl IntoView {
             </header>
             <nav class="sidebar" aria-label="Conversations">
                 <div class="sidebar-actions">
-                    <A href="/contacts" attr:class="button-link" attr:id="nav-contacts">"Contacts"</A>
+                    <A href="/contacts" attr:class="button-link" attr:id="nav-contacts">
+                        "Contacts"
+                        <Show when=move || { waiting() > 0 }>
+                            <span class="nav-badge" id="contacts-badge">
+                                {waiting}<span class="visually-hidden">" waiting"</span>
+                            </span>
+                        </Show>
+                    </A>
                     <A href="/groups/new" attr:class="button-link" attr:id="nav-new-group">"New group"</A>
                 </div>
                 <ConversationList />

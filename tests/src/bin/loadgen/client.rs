@@ -183,6 +183,7 @@ mod tests {
                 body: EventBody::Message {
                     content: MessageContent::Text { text: text.into() },
                     reply_to: None,
+                    mentions: vec![],
                 },
                 state: None,
             },
