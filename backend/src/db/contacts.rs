@@ -13,7 +13,7 @@ pub async fn contact_conversation(
     other: UserId,
 ) -> sqlx::Result<Option<ConversationId>> {
     let id: Option<i64> =
-        sqlx::query_scalar("SELECT conversation_id FROM contacts WHERE user_id = ?1 AND contact_id = ?2")
+        sqlx::query_scalar("SELECT conversation_id FROM contacts WHERE user_id = $1 AND contact_id = $2")
             .bind(user.0)
             .bind(other.0)
             .fetch_optional(conn)
@@ -31,7 +31,7 @@ pub async fn add_pair(
 ) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO contacts (user_id, contact_id, conversation_id, created_at)
-         VALUES (?1, ?2, ?3, ?4), (?2, ?1, ?3, ?4) ON CONFLICT DO NOTHING",
+         VALUES ($1, $2, $3, $4), ($2, $1, $3, $4) ON CONFLICT DO NOTHING",
     )
     .bind(a.0)
     .bind(b.0)
@@ -45,7 +45,7 @@ pub async fn add_pair(
 /// Removes the pair in both directions; false when they were not contacts.
 pub async fn remove_pair(conn: &mut SqliteConnection, a: UserId, b: UserId) -> sqlx::Result<bool> {
     let done = sqlx::query(
-        "DELETE FROM contacts WHERE (user_id = ?1 AND contact_id = ?2) OR (user_id = ?2 AND contact_id = ?1)",
+        "DELETE FROM contacts WHERE (user_id = $1 AND contact_id = $2) OR (user_id = $2 AND contact_id = $1)",
     )
     .bind(a.0)
     .bind(b.0)
@@ -68,7 +68,7 @@ pub async fn list(pool: &SqlitePool, user: UserId) -> sqlx::Result<Vec<Contact>>
     let rows: Vec<ContactRow> = sqlx::query_as(
         "SELECT u.id, u.username, u.display_name, u.created_at, c.conversation_id, c.created_at AS since
          FROM contacts c JOIN users u ON u.id = c.contact_id
-         WHERE c.user_id = ?1 ORDER BY u.display_name COLLATE NOCASE, u.id",
+         WHERE c.user_id = $1 ORDER BY u.display_name COLLATE NOCASE, u.id",
     )
     .bind(user.0)
     .fetch_all(pool)
@@ -97,7 +97,7 @@ pub struct RequestRow {
 }
 
 pub async fn request_by_id(conn: &mut SqliteConnection, id: RequestId) -> sqlx::Result<Option<RequestRow>> {
-    sqlx::query_as("SELECT id, from_user, to_user FROM contact_requests WHERE id = ?1")
+    sqlx::query_as("SELECT id, from_user, to_user FROM contact_requests WHERE id = $1")
         .bind(id.0)
         .fetch_optional(conn)
         .await
@@ -108,7 +108,7 @@ pub async fn request_between(
     from: UserId,
     to: UserId,
 ) -> sqlx::Result<Option<RequestRow>> {
-    sqlx::query_as("SELECT id, from_user, to_user FROM contact_requests WHERE from_user = ?1 AND to_user = ?2")
+    sqlx::query_as("SELECT id, from_user, to_user FROM contact_requests WHERE from_user = $1 AND to_user = $2")
         .bind(from.0)
         .bind(to.0)
         .fetch_optional(conn)
@@ -122,7 +122,7 @@ pub async fn create_request(
     now: i64,
 ) -> sqlx::Result<RequestId> {
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO contact_requests (from_user, to_user, created_at) VALUES (?1, ?2, ?3) RETURNING id",
+        "INSERT INTO contact_requests (from_user, to_user, created_at) VALUES ($1, $2, $3) RETURNING id",
     )
     .bind(from.0)
     .bind(to.0)
@@ -133,7 +133,7 @@ pub async fn create_request(
 }
 
 pub async fn delete_request(conn: &mut SqliteConnection, id: RequestId) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM contact_requests WHERE id = ?1")
+    sqlx::query("DELETE FROM contact_requests WHERE id = $1")
         .bind(id.0)
         .execute(conn)
         .await?;
@@ -143,7 +143,7 @@ pub async fn delete_request(conn: &mut SqliteConnection, id: RequestId) -> sqlx:
 /// Drops pending requests in either direction between the pair.
 pub async fn delete_requests_between(conn: &mut SqliteConnection, a: UserId, b: UserId) -> sqlx::Result<()> {
     sqlx::query(
-        "DELETE FROM contact_requests WHERE (from_user = ?1 AND to_user = ?2) OR (from_user = ?2 AND to_user = ?1)",
+        "DELETE FROM contact_requests WHERE (from_user = $1 AND to_user = $2) OR (from_user = $2 AND to_user = $1)",
     )
     .bind(a.0)
     .bind(b.0)
@@ -196,7 +196,7 @@ const REQUEST_LIST: &str = "SELECT r.id, r.created_at,
 pub async fn requests_of(pool: &SqlitePool, user: UserId, incoming: bool) -> sqlx::Result<Vec<ContactRequest>> {
     let column = if incoming { "r.to_user" } else { "r.from_user" };
     let rows: Vec<RequestListRow> = sqlx::query_as(&format!(
-        "{REQUEST_LIST} WHERE {column} = ?1 ORDER BY r.created_at, r.id"
+        "{REQUEST_LIST} WHERE {column} = $1 ORDER BY r.created_at, r.id"
     ))
     .bind(user.0)
     .fetch_all(pool)
@@ -205,7 +205,7 @@ pub async fn requests_of(pool: &SqlitePool, user: UserId, incoming: bool) -> sql
 }
 
 pub async fn request(pool: &SqlitePool, id: RequestId) -> sqlx::Result<Option<ContactRequest>> {
-    let row: Option<RequestListRow> = sqlx::query_as(&format!("{REQUEST_LIST} WHERE r.id = ?1"))
+    let row: Option<RequestListRow> = sqlx::query_as(&format!("{REQUEST_LIST} WHERE r.id = $1"))
         .bind(id.0)
         .fetch_optional(pool)
         .await?;
@@ -214,28 +214,26 @@ pub async fn request(pool: &SqlitePool, id: RequestId) -> sqlx::Result<Option<Co
 
 /// True when either user has blocked the other.
 pub async fn blocked_either_way(conn: &mut SqliteConnection, a: UserId, b: UserId) -> sqlx::Result<bool> {
-    let found: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM blocks WHERE (blocker = ?1 AND blocked = ?2) OR (blocker = ?2 AND blocked = ?1) LIMIT 1",
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM blocks WHERE (blocker = $1 AND blocked = $2) OR (blocker = $2 AND blocked = $1))",
     )
     .bind(a.0)
     .bind(b.0)
-    .fetch_optional(conn)
-    .await?;
-    Ok(found.is_some())
+    .fetch_one(conn)
+    .await
 }
 
 /// True when `blocker` has blocked `blocked`.
 pub async fn has_blocked(pool: &SqlitePool, blocker: UserId, blocked: UserId) -> sqlx::Result<bool> {
-    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM blocks WHERE blocker = ?1 AND blocked = ?2")
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM blocks WHERE blocker = $1 AND blocked = $2)")
         .bind(blocker.0)
         .bind(blocked.0)
-        .fetch_optional(pool)
-        .await?;
-    Ok(found.is_some())
+        .fetch_one(pool)
+        .await
 }
 
 pub async fn block(conn: &mut SqliteConnection, blocker: UserId, blocked: UserId, now: i64) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO blocks (blocker, blocked, created_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING")
+    sqlx::query("INSERT INTO blocks (blocker, blocked, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
         .bind(blocker.0)
         .bind(blocked.0)
         .bind(now)
@@ -245,7 +243,7 @@ pub async fn block(conn: &mut SqliteConnection, blocker: UserId, blocked: UserId
 }
 
 pub async fn unblock(conn: &mut SqliteConnection, blocker: UserId, blocked: UserId) -> sqlx::Result<bool> {
-    let done = sqlx::query("DELETE FROM blocks WHERE blocker = ?1 AND blocked = ?2")
+    let done = sqlx::query("DELETE FROM blocks WHERE blocker = $1 AND blocked = $2")
         .bind(blocker.0)
         .bind(blocked.0)
         .execute(conn)
@@ -256,7 +254,7 @@ pub async fn unblock(conn: &mut SqliteConnection, blocker: UserId, blocked: User
 pub async fn blocked_by(pool: &SqlitePool, blocker: UserId) -> sqlx::Result<Vec<User>> {
     let rows: Vec<super::users::UserRow> = sqlx::query_as(
         "SELECT u.id, u.username, u.display_name, u.created_at FROM blocks b JOIN users u ON u.id = b.blocked
-         WHERE b.blocker = ?1 ORDER BY u.username",
+         WHERE b.blocker = $1 ORDER BY u.username",
     )
     .bind(blocker.0)
     .fetch_all(pool)

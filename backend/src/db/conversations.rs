@@ -13,7 +13,7 @@ use sqlx::{SqliteConnection, SqlitePool};
 pub async fn direct(conn: &mut SqliteConnection, a: UserId, b: UserId, now: i64) -> sqlx::Result<ConversationId> {
     let (low, high) = if a < b { (a, b) } else { (b, a) };
     sqlx::query(
-        "INSERT INTO conversations (kind, dm_low, dm_high, created_at) VALUES ('direct', ?1, ?2, ?3)
+        "INSERT INTO conversations (kind, dm_low, dm_high, created_at) VALUES ('direct', $1, $2, $3)
          ON CONFLICT (dm_low, dm_high) DO NOTHING",
     )
     .bind(low.0)
@@ -21,7 +21,7 @@ pub async fn direct(conn: &mut SqliteConnection, a: UserId, b: UserId, now: i64)
     .bind(now)
     .execute(&mut *conn)
     .await?;
-    let id: i64 = sqlx::query_scalar("SELECT id FROM conversations WHERE dm_low = ?1 AND dm_high = ?2")
+    let id: i64 = sqlx::query_scalar("SELECT id FROM conversations WHERE dm_low = $1 AND dm_high = $2")
         .bind(low.0)
         .bind(high.0)
         .fetch_one(&mut *conn)
@@ -33,9 +33,9 @@ pub async fn direct(conn: &mut SqliteConnection, a: UserId, b: UserId, now: i64)
     Ok(id)
 }
 
-/// A new group named ?1 at ?2; returns its id.
+/// A new group named $1 at $2; returns its id.
 pub(crate) const CREATE_GROUP: &str =
-    "INSERT INTO conversations (kind, name, created_at) VALUES ('group', ?1, ?2) RETURNING id";
+    "INSERT INTO conversations (kind, name, created_at) VALUES ('group', $1, $2) RETURNING id";
 
 pub async fn create_group(conn: &mut SqliteConnection, name: &GroupName, now: i64) -> sqlx::Result<ConversationId> {
     let id: i64 = sqlx::query_scalar(CREATE_GROUP)
@@ -68,9 +68,9 @@ impl GroupRow {
     }
 }
 
-/// Group ?1's row (here and on the writer's connection).
+/// Group $1's row (here and on the writer's connection).
 pub(crate) const GROUP: &str =
-    "SELECT c.id, c.name, c.created_at, c.member_count FROM conversations c WHERE c.id = ?1 AND c.kind = 'group'";
+    "SELECT c.id, c.name, c.created_at, c.member_count FROM conversations c WHERE c.id = $1 AND c.kind = 'group'";
 
 pub async fn group(conn: &mut SqliteConnection, id: ConversationId) -> sqlx::Result<Option<GroupRow>> {
     sqlx::query_as(GROUP).bind(id.0).fetch_optional(conn).await
@@ -88,7 +88,7 @@ pub async fn groups_of(pool: &SqlitePool, user: UserId) -> sqlx::Result<Vec<(Gro
         "SELECT c.id, c.name, c.created_at, mine.role,
                 c.member_count
          FROM members mine JOIN conversations c ON c.id = mine.conversation_id
-         WHERE mine.user_id = ?1 AND c.kind = 'group' ORDER BY c.id",
+         WHERE mine.user_id = $1 AND c.kind = 'group' ORDER BY c.id",
     )
     .bind(user.0)
     .fetch_all(pool)
@@ -128,17 +128,17 @@ pub async fn list_for(pool: &SqlitePool, user: UserId) -> sqlx::Result<Vec<Conve
                 e.id AS last_id, e.sender_id AS last_sender, e.client_msg_id AS last_client_msg_id,
                 e.created_at AS last_created_at, e.body AS last_body,
                 (SELECT COUNT(*) FROM (SELECT 1 FROM mentions x
-                    WHERE x.user_id = ?1 AND x.conversation_id = c.id AND x.seq > COALESCE(r.seq, 0)
-                    LIMIT 1000)) AS unread_mentions,
+                    WHERE x.user_id = $1 AND x.conversation_id = c.id AND x.seq > COALESCE(r.seq, 0)
+                    LIMIT 1000) AS x) AS unread_mentions,
                 mine.notify
          FROM members mine
          JOIN conversations c ON c.id = mine.conversation_id
          LEFT JOIN users p ON c.kind = 'direct'
-              AND p.id = CASE WHEN c.dm_low = ?1 THEN c.dm_high ELSE c.dm_low END
+              AND p.id = CASE WHEN c.dm_low = $1 THEN c.dm_high ELSE c.dm_low END
          LEFT JOIN events e ON e.conversation_id = c.id
               AND e.seq = (SELECT MAX(seq) FROM events WHERE conversation_id = c.id)
-         LEFT JOIN read_markers r ON r.user_id = ?1 AND r.conversation_id = c.id
-         WHERE mine.user_id = ?1
+         LEFT JOIN read_markers r ON r.user_id = $1 AND r.conversation_id = c.id
+         WHERE mine.user_id = $1
          ORDER BY COALESCE(e.created_at, c.created_at) DESC, c.id DESC",
     )
     .bind(user.0)
@@ -188,10 +188,9 @@ fn conversation_from_row(row: ConversationRow) -> Option<Conversation> {
 
 /// Whether `user` is a member of `id`, for read access checks.
 pub async fn is_member(pool: &SqlitePool, id: ConversationId, user: UserId) -> sqlx::Result<bool> {
-    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM members WHERE conversation_id = ?1 AND user_id = ?2")
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM members WHERE conversation_id = $1 AND user_id = $2)")
         .bind(id.0)
         .bind(user.0)
-        .fetch_optional(pool)
-        .await?;
-    Ok(found.is_some())
+        .fetch_one(pool)
+        .await
 }

@@ -65,7 +65,7 @@ pub(crate) fn from_parts(
 
 /// The seq of event `id` in `conversation`, if it is there.
 pub async fn seq_of(pool: &SqlitePool, conversation: ConversationId, id: &EventId) -> sqlx::Result<Option<i64>> {
-    sqlx::query_scalar("SELECT seq FROM events WHERE id = ?1 AND conversation_id = ?2")
+    sqlx::query_scalar("SELECT seq FROM events WHERE id = $1 AND conversation_id = $2")
         .bind(&id.0)
         .bind(conversation.0)
         .fetch_optional(pool)
@@ -142,9 +142,9 @@ async fn slice(
     limit: u32,
 ) -> sqlx::Result<(Vec<EventRow>, bool)> {
     let sql = if ascending {
-        format!("SELECT {COLUMNS} FROM events WHERE conversation_id = ?1 AND seq > ?3 ORDER BY seq ASC LIMIT ?2")
+        format!("SELECT {COLUMNS} FROM events WHERE conversation_id = $1 AND seq > $3 ORDER BY seq ASC LIMIT $2")
     } else {
-        format!("SELECT {COLUMNS} FROM events WHERE conversation_id = ?1 AND seq < ?3 ORDER BY seq DESC LIMIT ?2")
+        format!("SELECT {COLUMNS} FROM events WHERE conversation_id = $1 AND seq < $3 ORDER BY seq DESC LIMIT $2")
     };
     let mut rows: Vec<EventRow> = sqlx::query_as(&sql)
         .bind(conversation.0)
@@ -169,7 +169,7 @@ async fn with_state(
     };
     let reacted: Vec<(i64, String, i64)> = sqlx::query_as(
         "SELECT target_seq, emoji, user_id FROM reactions
-         WHERE conversation_id = ?1 AND target_seq BETWEEN ?2 AND ?3 ORDER BY target_seq, seq",
+         WHERE conversation_id = $1 AND target_seq BETWEEN $2 AND $3 ORDER BY target_seq, seq",
     )
     .bind(conversation.0)
     .bind(first)
@@ -248,7 +248,7 @@ pub fn after(
 ) -> rusqlite::Result<Vec<Stored>> {
     conn.prepare_cached(
         "SELECT seq, sender_id, created_at, body FROM events
-         WHERE conversation_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+         WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
     )?
     .query_map(
         rusqlite::params![conversation.0, seq, i64::try_from(limit).unwrap_or(i64::MAX)],
@@ -266,7 +266,7 @@ pub fn stored_by_id(
     use rusqlite::OptionalExtension;
     conn.prepare_cached(
         "SELECT seq, sender_id, created_at, body FROM events
-         WHERE id = ?1 AND conversation_id = ?2",
+         WHERE id = $1 AND conversation_id = $2",
     )?
     .query_row(rusqlite::params![id.0, conversation.0], stored)
     .optional()
@@ -281,7 +281,7 @@ pub async fn at(
 ) -> sqlx::Result<Option<(Event, Option<i64>)>> {
     let row: Option<EventRow> = sqlx::query_as(
         "SELECT conversation_id, seq, id, sender_id, client_msg_id, created_at, body, edited_at
-         FROM events WHERE conversation_id = ?1 AND seq = ?2",
+         FROM events WHERE conversation_id = $1 AND seq = $2",
     )
     .bind(conversation.0)
     .bind(seq)

@@ -18,26 +18,26 @@ pub const DELETED_NAME: &str = "Deleted user";
 pub async fn delete_account(pool: &SqlitePool, user: UserId, now: i64) -> sqlx::Result<Vec<String>> {
     let mut tx = super::begin_write(pool).await?;
     for sql in [
-        "DELETE FROM sessions WHERE user_id = ?1",
-        "DELETE FROM contacts WHERE user_id = ?1 OR contact_id = ?1",
-        "DELETE FROM contact_requests WHERE from_user = ?1 OR to_user = ?1",
-        "DELETE FROM blocks WHERE blocker = ?1 OR blocked = ?1",
-        "DELETE FROM members WHERE user_id = ?1
+        "DELETE FROM sessions WHERE user_id = $1",
+        "DELETE FROM contacts WHERE user_id = $1 OR contact_id = $1",
+        "DELETE FROM contact_requests WHERE from_user = $1 OR to_user = $1",
+        "DELETE FROM blocks WHERE blocker = $1 OR blocked = $1",
+        "DELETE FROM members WHERE user_id = $1
              AND conversation_id IN (SELECT id FROM conversations WHERE kind = 'direct')",
-        "DELETE FROM read_markers WHERE user_id = ?1",
+        "DELETE FROM read_markers WHERE user_id = $1",
     ] {
         sqlx::query(sql).bind(user.0).execute(&mut *tx).await?;
     }
-    let uploaded: Vec<String> = sqlx::query_scalar("DELETE FROM media_uploads WHERE user_id = ?1 RETURNING media_id")
+    let uploaded: Vec<String> = sqlx::query_scalar("DELETE FROM media_uploads WHERE user_id = $1 RETURNING media_id")
         .bind(user.0)
         .fetch_all(&mut *tx)
         .await?;
     let mut dropped = Vec::new();
     for media in uploaded {
         let gone = sqlx::query(
-            "DELETE FROM media WHERE id = ?1
-                 AND NOT EXISTS (SELECT 1 FROM events WHERE media_id = ?1)
-                 AND NOT EXISTS (SELECT 1 FROM media_uploads WHERE media_id = ?1)",
+            "DELETE FROM media WHERE id = $1
+                 AND NOT EXISTS (SELECT 1 FROM events WHERE media_id = $1)
+                 AND NOT EXISTS (SELECT 1 FROM media_uploads WHERE media_id = $1)",
         )
         .bind(&media)
         .execute(&mut *tx)
@@ -48,8 +48,8 @@ pub async fn delete_account(pool: &SqlitePool, user: UserId, now: i64) -> sqlx::
     }
     // No password verifies against '!': the row can never sign in again.
     sqlx::query(
-        "UPDATE users SET display_name = ?2, password_hash = '!', deleted_at = ?3, updated_at = ?3
-         WHERE id = ?1",
+        "UPDATE users SET display_name = $2, password_hash = '!', deleted_at = $3, updated_at = $3
+         WHERE id = $1",
     )
     .bind(user.0)
     .bind(DELETED_NAME)
@@ -66,7 +66,7 @@ pub async fn delete_account(pool: &SqlitePool, user: UserId, now: i64) -> sqlx::
 pub async fn free_usernames(db: impl sqlx::SqliteExecutor<'_>, now: i64) -> sqlx::Result<u64> {
     let done = sqlx::query(
         "UPDATE users SET username = 'deleted:' || id
-         WHERE deleted_at IS NOT NULL AND deleted_at <= ?1 AND username NOT LIKE 'deleted:%'",
+         WHERE deleted_at IS NOT NULL AND deleted_at <= $1 AND username NOT LIKE 'deleted:%'",
     )
     .bind(now - USERNAME_RESERVED_MS)
     .execute(db)

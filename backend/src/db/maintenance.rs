@@ -34,7 +34,7 @@ pub async fn counts(pool: &SqlitePool) -> sqlx::Result<Counts> {
         messages: count("SELECT count(*) FROM events WHERE kind = 'message'").await?,
         events: count("SELECT count(*) FROM events").await?,
         images: count("SELECT count(*) FROM media").await?,
-        image_bytes: count("SELECT coalesce(sum(size), 0) FROM media").await?,
+        image_bytes: count("SELECT CAST(coalesce(sum(size), 0) AS BIGINT) FROM media").await?,
     })
 }
 
@@ -42,7 +42,7 @@ pub async fn counts(pool: &SqlitePool) -> sqlx::Result<Counts> {
 /// to `target` (which must not exist).
 pub async fn copy_to(pool: &SqlitePool, target: &Path) -> anyhow::Result<()> {
     let target = target.to_str().context("the backup path is not UTF-8")?;
-    sqlx::query("VACUUM INTO ?1")
+    sqlx::query("VACUUM INTO $1")
         .bind(target)
         .execute(pool)
         .await

@@ -7,13 +7,13 @@ use natter_common::{
 };
 use sqlx::{SqliteConnection, SqlitePool};
 
-/// The role of user ?2 in conversation ?1 (here and on the writer's connection).
-pub(crate) const ROLE: &str = "SELECT role FROM members WHERE conversation_id = ?1 AND user_id = ?2";
-/// Adds user ?2 to ?1 with role ?3 at ?4, unless a member already.
-pub(crate) const ADD: &str = "INSERT INTO members (conversation_id, user_id, role, joined_at) VALUES (?1, ?2, ?3, ?4)
+/// The role of user $2 in conversation $1 (here and on the writer's connection).
+pub(crate) const ROLE: &str = "SELECT role FROM members WHERE conversation_id = $1 AND user_id = $2";
+/// Adds user $2 to $1 with role $3 at $4, unless a member already.
+pub(crate) const ADD: &str = "INSERT INTO members (conversation_id, user_id, role, joined_at) VALUES ($1, $2, $3, $4)
      ON CONFLICT DO NOTHING";
-/// Everyone in conversation ?1.
-pub(crate) const USER_IDS: &str = "SELECT user_id FROM members WHERE conversation_id = ?1";
+/// Everyone in conversation $1.
+pub(crate) const USER_IDS: &str = "SELECT user_id FROM members WHERE conversation_id = $1";
 
 pub async fn role(
     conn: &mut SqliteConnection,
@@ -66,8 +66,8 @@ pub async fn page(
     let rows: Vec<MemberRow> = sqlx::query_as(
         "SELECT u.id, u.username, u.display_name, u.created_at, m.role, m.joined_at
          FROM members m JOIN users u ON u.id = m.user_id
-         WHERE m.conversation_id = ?1 AND m.user_id > ?2
-         ORDER BY m.user_id LIMIT ?3",
+         WHERE m.conversation_id = $1 AND m.user_id > $2
+         ORDER BY m.user_id LIMIT $3",
     )
     .bind(conversation.0)
     .bind(after)
@@ -93,7 +93,7 @@ pub async fn page(
 pub async fn groups_of(pool: &SqlitePool, user: UserId) -> sqlx::Result<Vec<ConversationId>> {
     let ids: Vec<i64> = sqlx::query_scalar(
         "SELECT m.conversation_id FROM members m JOIN conversations c ON c.id = m.conversation_id
-         WHERE m.user_id = ?1 AND c.kind = 'group'",
+         WHERE m.user_id = $1 AND c.kind = 'group'",
     )
     .bind(user.0)
     .fetch_all(pool)
@@ -103,7 +103,7 @@ pub async fn groups_of(pool: &SqlitePool, user: UserId) -> sqlx::Result<Vec<Conv
 
 /// The conversations `user` is a member of now.
 pub async fn conversations_of(pool: &SqlitePool, user: UserId) -> sqlx::Result<Vec<ConversationId>> {
-    let ids: Vec<i64> = sqlx::query_scalar("SELECT conversation_id FROM members WHERE user_id = ?1")
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT conversation_id FROM members WHERE user_id = $1")
         .bind(user.0)
         .fetch_all(pool)
         .await?;
@@ -126,15 +126,15 @@ pub async fn user_ids(pool: &SqlitePool, conversation: ConversationId) -> sqlx::
 /// `user`), otherwise people who blocked `user` (`user` must not see them).
 pub async fn co_members(pool: &SqlitePool, user: UserId, who_user_blocked: bool) -> sqlx::Result<Vec<UserId>> {
     let block_filter = if who_user_blocked {
-        "NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = ?1 AND b.blocked = other.user_id)"
+        "NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = $1 AND b.blocked = other.user_id)"
     } else {
-        "NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = other.user_id AND b.blocked = ?1)"
+        "NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = other.user_id AND b.blocked = $1)"
     };
     let ids: Vec<i64> = sqlx::query_scalar(&format!(
         "SELECT DISTINCT other.user_id FROM members mine
-         JOIN conversations c ON c.id = mine.conversation_id AND c.member_count <= ?2
-         JOIN members other ON other.conversation_id = mine.conversation_id AND other.user_id <> ?1
-         WHERE mine.user_id = ?1 AND {block_filter}"
+         JOIN conversations c ON c.id = mine.conversation_id AND c.member_count <= $2
+         JOIN members other ON other.conversation_id = mine.conversation_id AND other.user_id <> $1
+         WHERE mine.user_id = $1 AND {block_filter}"
     ))
     .bind(user.0)
     .bind(PRESENCE_MAX_MEMBERS)
@@ -160,7 +160,7 @@ mod tests {
         group(&pool, &[me, friend]).await;
         let big = group(&pool, &crowd).await;
 
-        let count: i64 = sqlx::query_scalar("SELECT member_count FROM conversations WHERE id = ?1")
+        let count: i64 = sqlx::query_scalar("SELECT member_count FROM conversations WHERE id = $1")
             .bind(big.0)
             .fetch_one(&pool)
             .await
@@ -174,7 +174,7 @@ mod tests {
 
         // One leaves: the group is small enough to share presence again.
         let mut conn = pool.acquire().await.unwrap();
-        sqlx::query("DELETE FROM members WHERE conversation_id = ?1 AND user_id = ?2")
+        sqlx::query("DELETE FROM members WHERE conversation_id = $1 AND user_id = $2")
             .bind(big.0)
             .bind(crowd[1].0)
             .execute(&mut *conn)

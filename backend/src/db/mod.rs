@@ -106,7 +106,7 @@ pub(crate) mod testing {
     pub async fn user(pool: &SqlitePool, name: &str) -> UserId {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO users (username, display_name, password_hash, created_at, updated_at)
-             VALUES (?1, ?1, 'unused', 0, 0) RETURNING id",
+             VALUES ($1, $1, 'unused', 0, 0) RETURNING id",
         )
         .bind(name)
         .fetch_one(pool)

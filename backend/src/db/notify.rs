@@ -29,7 +29,7 @@ pub fn level(name: &str) -> NotifyLevel {
 /// `user`'s level in `conversation`; `None` when not a member.
 pub async fn get(pool: &SqlitePool, user: UserId, conversation: ConversationId) -> sqlx::Result<Option<NotifyLevel>> {
     let name: Option<String> =
-        sqlx::query_scalar("SELECT notify FROM members WHERE conversation_id = ?1 AND user_id = ?2")
+        sqlx::query_scalar("SELECT notify FROM members WHERE conversation_id = $1 AND user_id = $2")
             .bind(conversation.0)
             .bind(user.0)
             .fetch_optional(pool)
@@ -44,7 +44,7 @@ pub async fn set(
     conversation: ConversationId,
     notify: NotifyLevel,
 ) -> sqlx::Result<bool> {
-    let done = sqlx::query("UPDATE members SET notify = ?3 WHERE conversation_id = ?1 AND user_id = ?2")
+    let done = sqlx::query("UPDATE members SET notify = $3 WHERE conversation_id = $1 AND user_id = $2")
         .bind(conversation.0)
         .bind(user.0)
         .bind(level_name(notify))
@@ -54,14 +54,14 @@ pub async fn set(
 }
 
 pub async fn previews(pool: &SqlitePool, user: UserId) -> sqlx::Result<bool> {
-    sqlx::query_scalar("SELECT push_previews FROM users WHERE id = ?1")
+    sqlx::query_scalar("SELECT push_previews FROM users WHERE id = $1")
         .bind(user.0)
         .fetch_one(pool)
         .await
 }
 
 pub async fn set_previews(pool: &SqlitePool, user: UserId, on: bool) -> sqlx::Result<()> {
-    sqlx::query("UPDATE users SET push_previews = ?2 WHERE id = ?1")
+    sqlx::query("UPDATE users SET push_previews = $2 WHERE id = $1")
         .bind(user.0)
         .bind(on)
         .execute(pool)

@@ -35,7 +35,7 @@ pub async fn save(
 ) -> sqlx::Result<bool> {
     let mut tx = super::begin_write(pool).await?;
     let others: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM push_subscriptions WHERE user_id = ?1 AND session_id <> ?2")
+        sqlx::query_scalar("SELECT COUNT(*) FROM push_subscriptions WHERE user_id = $1 AND session_id <> $2")
             .bind(user.0)
             .bind(session.0)
             .fetch_one(&mut *tx)
@@ -45,7 +45,7 @@ pub async fn save(
     }
     sqlx::query(
         "INSERT INTO push_subscriptions (session_id, user_id, endpoint, p256dh, auth, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (session_id) DO UPDATE SET endpoint = excluded.endpoint, p256dh = excluded.p256dh,
              auth = excluded.auth, created_at = excluded.created_at",
     )
@@ -63,7 +63,7 @@ pub async fn save(
 
 /// Removes `session`'s subscription, if any.
 pub async fn remove(pool: &SqlitePool, session: SessionId) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM push_subscriptions WHERE session_id = ?1")
+    sqlx::query("DELETE FROM push_subscriptions WHERE session_id = $1")
         .bind(session.0)
         .execute(pool)
         .await?;
@@ -73,7 +73,7 @@ pub async fn remove(pool: &SqlitePool, session: SessionId) -> sqlx::Result<()> {
 /// Removes a subscription its push service called gone, unless the session
 /// has subscribed anew since.
 pub async fn remove_gone(pool: &SqlitePool, session: i64, endpoint: &str) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM push_subscriptions WHERE session_id = ?1 AND endpoint = ?2")
+    sqlx::query("DELETE FROM push_subscriptions WHERE session_id = $1 AND endpoint = $2")
         .bind(session)
         .bind(endpoint)
         .execute(pool)
@@ -82,7 +82,7 @@ pub async fn remove_gone(pool: &SqlitePool, session: i64, endpoint: &str) -> sql
 }
 
 pub async fn has(pool: &SqlitePool, session: SessionId) -> sqlx::Result<bool> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM push_subscriptions WHERE session_id = ?1)")
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM push_subscriptions WHERE session_id = $1)")
         .bind(session.0)
         .fetch_one(pool)
         .await
@@ -116,7 +116,7 @@ pub async fn recipient(
         "SELECT m.notify, COALESCE(r.seq, 0), u.push_previews
          FROM members m JOIN users u ON u.id = m.user_id
          LEFT JOIN read_markers r ON r.user_id = m.user_id AND r.conversation_id = m.conversation_id
-         WHERE m.conversation_id = ?1 AND m.user_id = ?2",
+         WHERE m.conversation_id = $1 AND m.user_id = $2",
     )
     .bind(conversation.0)
     .bind(user.0)
@@ -128,7 +128,7 @@ pub async fn recipient(
     let subscriptions = sqlx::query_as(
         "SELECT p.session_id, p.endpoint, p.p256dh, p.auth
          FROM push_subscriptions p JOIN sessions s ON s.id = p.session_id
-         WHERE p.user_id = ?1 AND s.expires_at > ?2",
+         WHERE p.user_id = $1 AND s.expires_at > $2",
     )
     .bind(user.0)
     .bind(now)
@@ -151,7 +151,7 @@ pub async fn origin(
 ) -> sqlx::Result<Option<(String, Option<String>)>> {
     sqlx::query_as(
         "SELECT u.display_name, CASE WHEN c.kind = 'group' THEN c.name END
-         FROM conversations c, users u WHERE c.id = ?1 AND u.id = ?2",
+         FROM conversations c, users u WHERE c.id = $1 AND u.id = $2",
     )
     .bind(conversation.0)
     .bind(sender.0)

@@ -30,14 +30,14 @@ pub fn advance(
 ) -> rusqlite::Result<ReadPosition> {
     conn.prepare_cached(
         "INSERT INTO read_markers (user_id, conversation_id, seq)
-         SELECT ?1, ?2, MIN(?3, (SELECT COALESCE(MAX(seq), 0) FROM events WHERE conversation_id = ?2))
-         FROM conversations WHERE id = ?2
+         SELECT $1, $2, MIN($3, (SELECT COALESCE(MAX(seq), 0) FROM events WHERE conversation_id = $2))
+         FROM conversations WHERE id = $2
          ON CONFLICT (user_id, conversation_id) DO UPDATE SET seq = MAX(seq, excluded.seq)",
     )?
     .execute(params![user.0, conversation.0, seq])?;
     let found = conn
         .prepare_cached(STATES)?
-        .query_row(params![user.0, conversation.0, UNREAD_CAP], |row| {
+        .query_row(params![user.0, UNREAD_CAP, conversation.0], |row| {
             Ok(ReadPosition {
                 read_seq: row.get(2)?,
                 unread: count(row.get(3)?),
@@ -55,21 +55,21 @@ fn count(n: i64) -> u32 {
 }
 
 /// Conversation id, last seq, read seq, unread count, unread mentions and
-/// notification level of each of user ?1's conversations (or only ?2),
-/// counted up to ?3.
+/// notification level of each of user $1's conversations (or only $3),
+/// counted up to $2.
 const STATES: &str = "SELECT m.conversation_id,
         (SELECT COALESCE(MAX(seq), 0) FROM events WHERE conversation_id = m.conversation_id) AS last_seq,
         COALESCE(r.seq, 0) AS read_seq,
         (SELECT COUNT(*) FROM (SELECT 1 FROM events e
             WHERE e.conversation_id = m.conversation_id AND e.seq > COALESCE(r.seq, 0)
-              AND e.sender_id <> ?1 AND e.kind = 'message' LIMIT ?3)) AS unread,
+              AND e.sender_id <> $1 AND e.kind = 'message' LIMIT $2) AS u) AS unread,
         (SELECT COUNT(*) FROM (SELECT 1 FROM mentions x
-            WHERE x.user_id = ?1 AND x.conversation_id = m.conversation_id AND x.seq > COALESCE(r.seq, 0)
-            LIMIT ?3)) AS mentions,
+            WHERE x.user_id = $1 AND x.conversation_id = m.conversation_id AND x.seq > COALESCE(r.seq, 0)
+            LIMIT $2) AS x) AS mentions,
         m.notify
      FROM members m
-     LEFT JOIN read_markers r ON r.user_id = ?1 AND r.conversation_id = m.conversation_id
-     WHERE m.user_id = ?1 AND (?2 IS NULL OR m.conversation_id = ?2)";
+     LEFT JOIN read_markers r ON r.user_id = $1 AND r.conversation_id = m.conversation_id
+     WHERE m.user_id = $1 AND ($3 IS NULL OR m.conversation_id = $3)";
 
 /// How far each other member of `conversation` has read (members who
 /// never read anything are left out).
@@ -77,7 +77,7 @@ pub async fn receipts(pool: &SqlitePool, conversation: ConversationId, viewer: U
     let rows: Vec<(i64, i64)> = sqlx::query_as(
         "SELECT r.user_id, r.seq FROM read_markers r
          JOIN members m ON m.conversation_id = r.conversation_id AND m.user_id = r.user_id
-         WHERE r.conversation_id = ?1 AND r.user_id <> ?2 AND r.seq > 0
+         WHERE r.conversation_id = $1 AND r.user_id <> $2 AND r.seq > 0
          ORDER BY r.user_id",
     )
     .bind(conversation.0)
@@ -102,8 +102,8 @@ pub async fn states(
 ) -> sqlx::Result<Vec<ConversationState>> {
     let rows: Vec<(i64, i64, i64, i64, i64, String)> = sqlx::query_as(STATES)
         .bind(user.0)
-        .bind(only.map(|c| c.0))
         .bind(UNREAD_CAP)
+        .bind(only.map(|c| c.0))
         .fetch_all(pool)
         .await?;
     Ok(rows

@@ -18,7 +18,7 @@ pub struct NewSession<'a> {
 pub async fn create(db: impl SqliteExecutor<'_>, new: NewSession<'_>) -> sqlx::Result<SessionId> {
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO sessions (user_id, token_hash, device_name, created_at, last_used_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?4, ?5) RETURNING id",
+         VALUES ($1, $2, $3, $4, $4, $5) RETURNING id",
     )
     .bind(new.user_id.0)
     .bind(new.token_hash)
@@ -45,7 +45,7 @@ pub struct SessionRow {
 pub async fn authenticate(pool: &SqlitePool, token_hash: &[u8], now: i64) -> sqlx::Result<Option<SessionRow>> {
     let row: Option<SessionRow> = sqlx::query_as(
         "SELECT id, user_id, device_name, created_at, last_used_at, expires_at
-         FROM sessions WHERE token_hash = ?1 AND expires_at > ?2",
+         FROM sessions WHERE token_hash = $1 AND expires_at > $2",
     )
     .bind(token_hash)
     .bind(now)
@@ -53,7 +53,7 @@ pub async fn authenticate(pool: &SqlitePool, token_hash: &[u8], now: i64) -> sql
     .await?;
     if let Some(session) = &row {
         if now - session.last_used_at > TOUCH_AFTER_MS {
-            sqlx::query("UPDATE sessions SET last_used_at = ?2 WHERE id = ?1")
+            sqlx::query("UPDATE sessions SET last_used_at = $2 WHERE id = $1")
                 .bind(session.id)
                 .bind(now)
                 .execute(pool)
@@ -66,7 +66,7 @@ pub async fn authenticate(pool: &SqlitePool, token_hash: &[u8], now: i64) -> sql
 pub async fn list_for_user(pool: &SqlitePool, user_id: UserId, now: i64) -> sqlx::Result<Vec<SessionRow>> {
     sqlx::query_as(
         "SELECT id, user_id, device_name, created_at, last_used_at, expires_at
-         FROM sessions WHERE user_id = ?1 AND expires_at > ?2 ORDER BY last_used_at DESC",
+         FROM sessions WHERE user_id = $1 AND expires_at > $2 ORDER BY last_used_at DESC",
     )
     .bind(user_id.0)
     .bind(now)
@@ -76,7 +76,7 @@ pub async fn list_for_user(pool: &SqlitePool, user_id: UserId, now: i64) -> sqlx
 
 /// Revokes one of the user's sessions; false when there was no such session.
 pub async fn revoke(pool: &SqlitePool, user_id: UserId, id: SessionId) -> sqlx::Result<bool> {
-    let done = sqlx::query("DELETE FROM sessions WHERE id = ?1 AND user_id = ?2")
+    let done = sqlx::query("DELETE FROM sessions WHERE id = $1 AND user_id = $2")
         .bind(id.0)
         .bind(user_id.0)
         .execute(pool)
@@ -86,7 +86,7 @@ pub async fn revoke(pool: &SqlitePool, user_id: UserId, id: SessionId) -> sqlx::
 
 /// Signs a user out everywhere; returns how many sessions ended.
 pub async fn revoke_all(pool: &SqlitePool, user_id: UserId) -> sqlx::Result<u64> {
-    let done = sqlx::query("DELETE FROM sessions WHERE user_id = ?1")
+    let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
         .bind(user_id.0)
         .execute(pool)
         .await?;
@@ -95,17 +95,16 @@ pub async fn revoke_all(pool: &SqlitePool, user_id: UserId) -> sqlx::Result<u64>
 
 /// Whether the session is still good (not revoked, not expired).
 pub async fn is_live(pool: &SqlitePool, id: SessionId, now: i64) -> sqlx::Result<bool> {
-    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM sessions WHERE id = ?1 AND expires_at > ?2")
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM sessions WHERE id = $1 AND expires_at > $2)")
         .bind(id.0)
         .bind(now)
-        .fetch_optional(pool)
-        .await?;
-    Ok(found.is_some())
+        .fetch_one(pool)
+        .await
 }
 
 /// Deletes expired sessions; returns how many.
 pub async fn purge_expired(pool: &SqlitePool, now: i64) -> sqlx::Result<u64> {
-    let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= ?1")
+    let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
         .bind(now)
         .execute(pool)
         .await?;

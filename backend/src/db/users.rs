@@ -42,7 +42,7 @@ pub async fn create(
 ) -> sqlx::Result<Created> {
     let inserted = sqlx::query_as::<_, UserRow>(
         "INSERT INTO users (username, display_name, password_hash, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?4)
+         VALUES ($1, $2, $3, $4, $4)
          ON CONFLICT (username) DO NOTHING
          RETURNING id, username, display_name, created_at",
     )
@@ -67,7 +67,7 @@ pub struct Credentials {
 }
 
 pub async fn credentials(pool: &SqlitePool, username: &str) -> sqlx::Result<Option<Credentials>> {
-    sqlx::query_as("SELECT id, password_hash, disabled_at FROM users WHERE username = ?1 AND deleted_at IS NULL")
+    sqlx::query_as("SELECT id, password_hash, disabled_at FROM users WHERE username = $1 AND deleted_at IS NULL")
         .bind(username)
         .fetch_optional(pool)
         .await
@@ -75,14 +75,14 @@ pub async fn credentials(pool: &SqlitePool, username: &str) -> sqlx::Result<Opti
 
 /// The stored password hash of a (not deleted) user.
 pub async fn password_hash(pool: &SqlitePool, id: UserId) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ?1 AND deleted_at IS NULL")
+    sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1 AND deleted_at IS NULL")
         .bind(id.0)
         .fetch_optional(pool)
         .await
 }
 
 pub async fn by_id(db: impl SqliteExecutor<'_>, id: UserId) -> sqlx::Result<Option<UserRow>> {
-    sqlx::query_as("SELECT id, username, display_name, created_at FROM users WHERE id = ?1")
+    sqlx::query_as("SELECT id, username, display_name, created_at FROM users WHERE id = $1")
         .bind(id.0)
         .fetch_optional(db)
         .await
@@ -95,7 +95,7 @@ pub async fn set_display_name(
     now: i64,
 ) -> sqlx::Result<Option<UserRow>> {
     sqlx::query_as(
-        "UPDATE users SET display_name = ?2, updated_at = ?3 WHERE id = ?1
+        "UPDATE users SET display_name = $2, updated_at = $3 WHERE id = $1
          RETURNING id, username, display_name, created_at",
     )
     .bind(id.0)
@@ -107,11 +107,10 @@ pub async fn set_display_name(
 
 /// Whether `id` is an account someone can be in touch with (not deleted).
 pub async fn exists(conn: &mut sqlx::SqliteConnection, id: UserId) -> sqlx::Result<bool> {
-    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM users WHERE id = ?1 AND deleted_at IS NULL")
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND deleted_at IS NULL)")
         .bind(id.0)
-        .fetch_optional(conn)
-        .await?;
-    Ok(found.is_some())
+        .fetch_one(conn)
+        .await
 }
 
 /// Users whose username starts with `prefix` (ignoring ASCII case), any
@@ -144,14 +143,14 @@ pub async fn search(
     let inside = crate::search::words::has_unspaced(prefix).then(|| format!("%{escaped}%"));
     sqlx::query_as(
         "SELECT id, username, display_name, created_at FROM users u
-         WHERE (username LIKE ?1 ESCAPE '\\'
-                OR id IN (SELECT rowid FROM users_by_name_words WHERE users_by_name_words MATCH ?2)
-                OR display_name LIKE ?6 ESCAPE '\\')
-           AND username > ?3
-           AND id <> ?4
+         WHERE (username LIKE $1 ESCAPE '\\'
+                OR id IN (SELECT rowid FROM users_by_name_words WHERE users_by_name_words MATCH $2)
+                OR display_name LIKE $6 ESCAPE '\\')
+           AND username > $3
+           AND id <> $4
            AND deleted_at IS NULL
-           AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = u.id AND b.blocked = ?4)
-         ORDER BY username LIMIT ?5",
+           AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = u.id AND b.blocked = $4)
+         ORDER BY username LIMIT $5",
     )
     .bind(format!("{escaped}%"))
     .bind(words)
@@ -175,12 +174,12 @@ pub struct Account {
 }
 
 const ACCOUNT: &str = "SELECT u.id, u.username, u.display_name, u.created_at, u.disabled_at,
-        (SELECT count(*) FROM sessions s WHERE s.user_id = u.id AND s.expires_at > ?1) AS sessions
+        (SELECT count(*) FROM sessions s WHERE s.user_id = u.id AND s.expires_at > $1) AS sessions
      FROM users u";
 
 /// Accounts by username, up to `limit`.
 pub async fn accounts(pool: &SqlitePool, now: i64, limit: u32) -> sqlx::Result<Vec<Account>> {
-    sqlx::query_as(&format!("{ACCOUNT} ORDER BY u.username LIMIT ?2"))
+    sqlx::query_as(&format!("{ACCOUNT} ORDER BY u.username LIMIT $2"))
         .bind(now)
         .bind(i64::from(limit))
         .fetch_all(pool)
@@ -189,7 +188,7 @@ pub async fn accounts(pool: &SqlitePool, now: i64, limit: u32) -> sqlx::Result<V
 
 /// The account named `username` (ignoring ASCII case, as usernames compare).
 pub async fn account(pool: &SqlitePool, now: i64, username: &str) -> sqlx::Result<Option<Account>> {
-    sqlx::query_as(&format!("{ACCOUNT} WHERE u.username = ?2"))
+    sqlx::query_as(&format!("{ACCOUNT} WHERE u.username = $2"))
         .bind(now)
         .bind(username)
         .fetch_optional(pool)
@@ -197,7 +196,7 @@ pub async fn account(pool: &SqlitePool, now: i64, username: &str) -> sqlx::Resul
 }
 
 pub async fn set_password(pool: &SqlitePool, id: UserId, password_hash: &str, now: i64) -> sqlx::Result<()> {
-    sqlx::query("UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1")
+    sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
         .bind(id.0)
         .bind(password_hash)
         .bind(now)
@@ -208,7 +207,7 @@ pub async fn set_password(pool: &SqlitePool, id: UserId, password_hash: &str, no
 
 /// Disables (`Some(time)`) or enables (`None`) an account.
 pub async fn set_disabled(pool: &SqlitePool, id: UserId, disabled_at: Option<i64>) -> sqlx::Result<()> {
-    sqlx::query("UPDATE users SET disabled_at = ?2 WHERE id = ?1")
+    sqlx::query("UPDATE users SET disabled_at = $2 WHERE id = $1")
         .bind(id.0)
         .bind(disabled_at)
         .execute(pool)
