@@ -40,6 +40,7 @@ use crate::{
     search::Search,
     state::AppState,
 };
+use db::Db;
 
 /// A bound, migrated, ready-to-run server.
 pub struct Application {
@@ -57,16 +58,22 @@ impl Application {
             .await
             .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
         let lock = DataLock::take(&config.data_dir)?;
-        let pool = db::connect(&config.database_url()).await?;
+        let db = Db::connect(&config.database_url()).await?;
+        let Some(pool) = db.sqlite().cloned() else {
+            anyhow::bail!(
+                "PostgreSQL holds natter's tables already, but the message log and search still run on SQLite \
+                 only (issue #16): use a sqlite:// database URL"
+            );
+        };
         let spa = SpaIndex::load(&config.static_dir)?;
-        let hub = Hub::new(pool.clone());
+        let hub = Hub::new(db.clone());
         let media = MediaStore::open(&config.data_dir)?;
         let search = Search::start(&pool).await?;
         let push = Push::start(
             &config.data_dir,
             config.push_subject.clone(),
             config.push_allow_private,
-            pool.clone(),
+            db.clone(),
             hub.clone(),
         )
         .await?;
@@ -91,7 +98,7 @@ impl Application {
             // One a second, twenty in a burst: pasting a handful of
             // screenshots is fine, a script filling the disk is not.
             upload_limiter: Arc::new(UserLimiter::new(1, 20)),
-            pool,
+            db,
             passwords: Passwords::new()?,
             auth_limiter: Arc::new(AddressLimiter::per_minute(config.auth_rate_per_minute)),
             config: Arc::new(config),
@@ -126,7 +133,7 @@ impl Application {
         serve::serve(self.listener, self.router, header_timeout, shutdown_signal()).await;
         self.state.log.stop().await;
         self.state.search.stop().await;
-        self.state.pool.close().await;
+        self.state.db.close().await;
         tracing::info!("stopped");
         Ok(())
     }
@@ -140,7 +147,7 @@ async fn housekeeping(state: AppState) {
         state.auth_limiter.forget_idle();
         state.send_limiter.forget_idle();
         state.upload_limiter.forget_idle();
-        match db::sessions::purge_expired(&state.pool, db::now_ms()).await {
+        match db::sessions::purge_expired(&state.db, db::now_ms()).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "expired sessions removed"),
             Err(err) => tracing::warn!(%err, "session purge failed"),

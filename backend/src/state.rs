@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use sqlx::SqlitePool;
+use crate::db::Db;
 
 use crate::{
     auth::Passwords,
@@ -17,7 +17,7 @@ use crate::{
 
 #[derive(Clone)]
 pub struct AppState {
-    pub pool: SqlitePool,
+    pub db: Db,
     pub config: Arc<Config>,
     pub passwords: Passwords,
     /// Login and register attempts per client address.

@@ -5,6 +5,7 @@
 
 use std::io::Read;
 
+use crate::db::Db;
 use anyhow::{bail, Context};
 use clap::Subcommand;
 use natter_common::{
@@ -12,7 +13,6 @@ use natter_common::{
     validate::{check_new_password, DisplayName, Username},
 };
 use rand::{distr::Alphanumeric, Rng};
-use sqlx::SqlitePool;
 
 use std::sync::Arc;
 
@@ -64,7 +64,7 @@ pub enum SessionsTask {
     },
 }
 
-pub async fn users(config: &Config, pool: &SqlitePool, task: UsersTask) -> anyhow::Result<()> {
+pub async fn users(config: &Config, db: &Db, task: UsersTask) -> anyhow::Result<()> {
     let now = db::now_ms();
     match task {
         UsersTask::List { limit } => {
@@ -72,7 +72,7 @@ pub async fn users(config: &Config, pool: &SqlitePool, task: UsersTask) -> anyho
                 "{:>8}  {:<32}  {:<10}  {:>8}  display name",
                 "id", "username", "state", "sessions"
             );
-            for a in db::users::accounts(pool, now, limit).await? {
+            for a in db::users::accounts(db, now, limit).await? {
                 let state = if a.disabled_at.is_some() { "disabled" } else { "active" };
                 println!(
                     "{:>8}  {:<32}  {state:<10}  {:>8}  {}",
@@ -81,7 +81,7 @@ pub async fn users(config: &Config, pool: &SqlitePool, task: UsersTask) -> anyho
             }
         }
         UsersTask::Show { username } => {
-            let a = find(pool, &username).await?;
+            let a = find(db, &username).await?;
             println!("id:           {}", a.id);
             println!("username:     {}", a.username);
             println!("display name: {}", a.display_name);
@@ -102,7 +102,7 @@ pub async fn users(config: &Config, pool: &SqlitePool, task: UsersTask) -> anyho
                 .map_err(|e| anyhow::anyhow!(e.message))?;
             let (password, generated) = password(password_stdin)?;
             let hash = Passwords::new()?.hash(password.clone()).await?;
-            match db::users::create(pool, &name, &display, &hash, now).await? {
+            match db::users::create(db, &name, &display, &hash, now).await? {
                 db::users::Created::Ok(row) => println!("created {} (id {})", row.username, row.id),
                 db::users::Created::UsernameTaken => bail!("the username {username} is taken"),
             }
@@ -114,35 +114,39 @@ pub async fn users(config: &Config, pool: &SqlitePool, task: UsersTask) -> anyho
             username,
             password_stdin,
         } => {
-            let a = find(pool, &username).await?;
+            let a = find(db, &username).await?;
             let (password, generated) = password(password_stdin)?;
             let hash = Passwords::new()?.hash(password.clone()).await?;
-            db::users::set_password(pool, UserId(a.id), &hash, now).await?;
-            let ended = db::sessions::revoke_all(pool, UserId(a.id)).await?;
+            db::users::set_password(db, UserId(a.id), &hash, now).await?;
+            let ended = db::sessions::revoke_all(db, UserId(a.id)).await?;
             println!("new password set for {}; {ended} sessions signed out", a.username);
             if generated {
                 println!("password: {password}");
             }
         }
         UsersTask::Disable { username } => {
-            let a = find(pool, &username).await?;
-            db::users::set_disabled(pool, UserId(a.id), Some(now)).await?;
-            let ended = db::sessions::revoke_all(pool, UserId(a.id)).await?;
+            let a = find(db, &username).await?;
+            db::users::set_disabled(db, UserId(a.id), Some(now)).await?;
+            let ended = db::sessions::revoke_all(db, UserId(a.id)).await?;
             println!("disabled {}; {ended} sessions signed out", a.username);
         }
         UsersTask::Enable { username } => {
-            let a = find(pool, &username).await?;
-            db::users::set_disabled(pool, UserId(a.id), None).await?;
+            let a = find(db, &username).await?;
+            db::users::set_disabled(db, UserId(a.id), None).await?;
             println!("enabled {}", a.username);
         }
         UsersTask::Delete { username } => {
             let _lock = DataLock::take(&config.data_dir)?;
-            let a = find(pool, &username).await?;
+            let a = find(db, &username).await?;
             // The log's own writer, here, since no server runs one.
             let media = MediaStore::open(&config.data_dir)?;
-            let hub = Hub::new(pool.clone());
-            let log = Log::start(pool.clone(), hub, media.clone(), Arc::new(Feed::default()), None)?;
-            let deleted = social::leaving::delete_account(&log, pool, &media, UserId(a.id)).await;
+            let hub = Hub::new(db.clone());
+            let pool = db
+                .sqlite()
+                .cloned()
+                .context("the message log runs on SQLite only, so far")?;
+            let log = Log::start(pool, hub, media.clone(), Arc::new(Feed::default()), None)?;
+            let deleted = social::leaving::delete_account(&log, db, &media, UserId(a.id)).await;
             log.stop().await;
             deleted.map_err(|err| anyhow::anyhow!("{err}"))?;
             println!("deleted {}; their messages stay, from Deleted user", a.username);
@@ -151,13 +155,13 @@ pub async fn users(config: &Config, pool: &SqlitePool, task: UsersTask) -> anyho
     Ok(())
 }
 
-pub async fn sessions(pool: &SqlitePool, task: SessionsTask) -> anyhow::Result<()> {
+pub async fn sessions(db: &Db, task: SessionsTask) -> anyhow::Result<()> {
     match task {
         SessionsTask::Revoke { username, id } => {
-            let a = find(pool, &username).await?;
+            let a = find(db, &username).await?;
             let ended = match id {
-                Some(id) => u64::from(db::sessions::revoke(pool, UserId(a.id), SessionId(id)).await?),
-                None => db::sessions::revoke_all(pool, UserId(a.id)).await?,
+                Some(id) => u64::from(db::sessions::revoke(db, UserId(a.id), SessionId(id)).await?),
+                None => db::sessions::revoke_all(db, UserId(a.id)).await?,
             };
             println!("{ended} sessions of {} signed out", a.username);
         }
@@ -165,8 +169,8 @@ pub async fn sessions(pool: &SqlitePool, task: SessionsTask) -> anyhow::Result<(
     Ok(())
 }
 
-async fn find(pool: &SqlitePool, username: &str) -> anyhow::Result<db::users::Account> {
-    db::users::account(pool, db::now_ms(), username)
+async fn find(db: &Db, username: &str) -> anyhow::Result<db::users::Account> {
+    db::users::account(db, db::now_ms(), username)
         .await?
         .with_context(|| format!("no user {username}"))
 }

@@ -13,19 +13,19 @@ use std::{
 };
 
 use anyhow::{bail, Context};
-use sqlx::{sqlite::SqliteConnectOptions, SqlitePool};
+use sqlx::sqlite::SqliteConnectOptions;
 
 use crate::{
     config::Config,
     data_lock::DataLock,
-    db::{self, maintenance::Checked},
+    db::{self, maintenance::Checked, Db},
     media::MediaStore,
 };
 
 const BACKUP_DB: &str = "natter.db";
 
 /// Prints what the server holds.
-pub async fn stats(config: &Config, pool: &SqlitePool) -> anyhow::Result<()> {
+pub async fn stats(config: &Config, db: &Db) -> anyhow::Result<()> {
     let db::maintenance::Counts {
         users,
         disabled,
@@ -35,7 +35,7 @@ pub async fn stats(config: &Config, pool: &SqlitePool) -> anyhow::Result<()> {
         events,
         images,
         image_bytes,
-    } = db::maintenance::counts(pool).await?;
+    } = db::maintenance::counts(db).await?;
     let database = file_size(&database_path(config)?) + file_size(&database_path(config)?.with_extension("db-wal"));
     println!("users:          {users} ({disabled} disabled)");
     println!("conversations:  {} ({direct} direct, {groups} groups)", direct + groups);
@@ -47,7 +47,10 @@ pub async fn stats(config: &Config, pool: &SqlitePool) -> anyhow::Result<()> {
 
 /// Copies the database (consistently, while the server may run) and the
 /// images it refers to into `dir`, which must not hold a backup already.
-pub async fn backup(config: &Config, pool: &SqlitePool, dir: &Path) -> anyhow::Result<()> {
+pub async fn backup(config: &Config, db: &Db, dir: &Path) -> anyhow::Result<()> {
+    let Some(pool) = db.sqlite() else {
+        bail!("on PostgreSQL, back up with pg_dump (and copy the media directory and vapid.key)");
+    };
     let target = dir.join(BACKUP_DB);
     if target.exists() {
         bail!("{} exists already: back up into a new directory", target.display());

@@ -3,6 +3,7 @@
 //! do (a few words everywhere, most words rare), and queries drawn from the
 //! text written, so every query asks for something that exists.
 
+use anyhow::Context;
 use natter_common::{
     api::Role,
     events::{EventBody, MessageContent},
@@ -12,7 +13,7 @@ use natter_common::{
 use rand::{distr::weighted::WeightedIndex, prelude::*, rngs::SmallRng};
 use serde::Serialize;
 
-use crate::db;
+use crate::db::{self, Db};
 
 /// The most frequent English words, most frequent first; rarer words are made up.
 const ENGLISH: &str = "the be to of and a in that have i it for not on with he as you do at this but his by from \
@@ -122,10 +123,10 @@ impl Text {
 /// Creates the groups (members: the first user in the last `member_of`,
 /// two others in each) and writes the messages through the log's append,
 /// oldest first, spread over the groups at random.
-pub async fn write(pool: &sqlx::SqlitePool, users: &[UserId], plan: &Plan) -> anyhow::Result<Corpus> {
+pub async fn write(db: &Db, users: &[UserId], plan: &Plan) -> anyhow::Result<Corpus> {
     anyhow::ensure!(users.len() >= 3, "a corpus needs at least 3 users");
     let now = db::now_ms();
-    let mut tx = db::begin_write(pool).await?;
+    let mut tx = db.begin_write().await?;
     let mut groups = Vec::new();
     let mut members: Vec<Vec<UserId>> = Vec::new();
     let others = users.len() - 1;
@@ -156,6 +157,9 @@ pub async fn write(pool: &sqlx::SqlitePool, users: &[UserId], plan: &Plan) -> an
             list[at] = query;
         }
     };
+    let pool = db
+        .sqlite()
+        .context("the corpus is written through the SQLite log, so far")?;
     let mut conn = db::open_direct(pool)?;
     let total = plan.messages;
     let last_word = "zzcorpusdone".to_owned();

@@ -19,7 +19,7 @@ use natter_common::{
 };
 use serde::Serialize;
 
-use crate::{auth::token, config::Config, db};
+use crate::{auth::token, config::Config, db, db::Db};
 
 /// Operator tasks. `users`, `sessions`, `stats` and `backup` work beside a
 /// running server; `restore` needs it stopped.
@@ -96,7 +96,7 @@ pub struct ProvisionedUser {
 pub async fn run(config: &Config, task: AdminTask) -> anyhow::Result<()> {
     let pool = || async {
         std::fs::create_dir_all(&config.data_dir)?;
-        db::connect(&config.database_url()).await
+        Db::connect(&config.database_url()).await
     };
     match task {
         AdminTask::Provision(args) => provision(config, args).await,
@@ -110,19 +110,23 @@ pub async fn run(config: &Config, task: AdminTask) -> anyhow::Result<()> {
 
 async fn provision(config: &Config, args: ProvisionArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)?;
-    let pool = db::connect(&config.database_url()).await?;
+    let db = Db::connect(&config.database_url()).await?;
+    let pool = db
+        .sqlite()
+        .cloned()
+        .context("provisioning writes through the SQLite log, so far")?;
     // One hash for everyone: provisioning measures nothing about argon2.
     let hash = crate::auth::Passwords::new()?.hash("load-test-password".into()).await?;
     let now = db::now_ms();
     let expires = now + 7 * 24 * 3600 * 1000;
     let mut users = Vec::with_capacity(args.users as usize);
 
-    let mut tx = db::begin_write(&pool).await?;
+    let mut tx = db.begin_write().await?;
     for i in 0..args.users {
         let name = format!("{}{i}", args.prefix);
         let username = Username::parse(&name).context("prefix makes invalid usernames")?;
         let display = DisplayName::parse(&name)?;
-        let db::users::Created::Ok(row) = db::users::create(&mut *tx, &username, &display, &hash, now).await? else {
+        let db::users::Created::Ok(row) = db::users::create(&mut tx, &username, &display, &hash, now).await? else {
             anyhow::bail!("user {name} exists already: use another --prefix or a fresh data dir");
         };
         let (token, token_hash) = token::generate();
@@ -133,7 +137,7 @@ async fn provision(config: &Config, args: ProvisionArgs) -> anyhow::Result<()> {
             now,
             expires_at: expires,
         };
-        db::sessions::create(&mut *tx, new).await?;
+        db::sessions::create(&mut tx, new).await?;
         users.push(ProvisionedUser {
             id: row.id,
             username: name,
@@ -185,14 +189,14 @@ async fn provision(config: &Config, args: ProvisionArgs) -> anyhow::Result<()> {
             member_of: args.corpus_member_of,
         };
         let ids: Vec<UserId> = users.iter().map(|u| UserId(u.id)).collect();
-        Some(corpus::write(&pool, &ids, &plan).await?)
+        Some(corpus::write(&db, &ids, &plan).await?)
     } else {
         None
     };
 
     // Bulk writes leave a long WAL: fold it into the database file, so the
     // server starts as it would on a database that has been running.
-    db::maintenance::fold_wal(&pool).await?;
+    db::maintenance::fold_wal(&db).await?;
 
     let description = Provisioned {
         users,

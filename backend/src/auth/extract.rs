@@ -32,7 +32,7 @@ impl FromRequestParts<AppState> for AuthUser {
         if token.len() != token::TOKEN_CHARS {
             return Err(AppError::unauthorized());
         }
-        let session = db::sessions::authenticate(&state.pool, &token::hash(&token), db::now_ms())
+        let session = db::sessions::authenticate(&state.db, &token::hash(&token), db::now_ms())
             .await?
             .ok_or_else(AppError::unauthorized)?;
         // Every later line of this request's log names who made it.

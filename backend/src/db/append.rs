@@ -185,10 +185,10 @@ mod tests {
     /// listings.
     #[tokio::test]
     async fn messages_and_other_events_share_one_gap_free_sequence() {
-        let (pool, _dir) = testing::temp_pool().await;
+        let (pool, _dir) = testing::temp_db().await;
         let (alice, bob) = (testing::user(&pool, "alice").await, testing::user(&pool, "bob").await);
         let group = testing::group(&pool, &[alice, bob]).await;
-        let mut conn = db::open_direct(&pool).unwrap();
+        let mut conn = db::open_direct(pool.sqlite().unwrap()).unwrap();
         let mut seqs = Vec::new();
         for round in 0..3 {
             let tx = begin(&mut conn).unwrap();
@@ -211,10 +211,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_repeated_client_msg_id_is_a_repeat_and_a_stranger_is_refused() {
-        let (pool, _dir) = testing::temp_pool().await;
+        let (pool, _dir) = testing::temp_db().await;
         let (alice, eve) = (testing::user(&pool, "alice").await, testing::user(&pool, "eve").await);
         let group = testing::group(&pool, &[alice]).await;
-        let mut conn = db::open_direct(&pool).unwrap();
+        let mut conn = db::open_direct(pool.sqlite().unwrap()).unwrap();
         let tx = begin(&mut conn).unwrap();
         let first = message(&tx, group, alice, "same", text("one"), 0).unwrap().unwrap();
         let again = message(&tx, group, alice, "same", text("two"), 0).unwrap_err();

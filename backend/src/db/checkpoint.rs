@@ -165,11 +165,12 @@ fn run(conn: &Connection, wakes: &mpsc::Receiver<()>, restart_wanted: &AtomicBoo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::{open_direct, testing::temp_pool};
+    use crate::db::{open_direct, testing::temp_db};
 
     /// A database with a table to fill, and a writer's connection.
     async fn writer() -> (SqlitePool, tempfile::TempDir, Connection) {
-        let (pool, dir) = temp_pool().await;
+        let (db, dir) = temp_db().await;
+        let pool = db.sqlite().unwrap().clone();
         sqlx::query("CREATE TABLE filler (data BLOB)")
             .execute(&pool)
             .await

@@ -1,31 +1,34 @@
 //! Queries on `conversations`: DM pairs and groups.
 
+use super::{on, on_tx, Db, Tx};
 use natter_common::{
     api::{Conversation, ConversationKind, Role, User},
     ids::{ConversationId, UserId},
     validate::GroupName,
 };
-use sqlx::{SqliteConnection, SqlitePool};
 
 /// The direct conversation of a pair, created (with both as members) if it
 /// does not exist yet. A pair keeps one conversation for good, so its
 /// history survives removing and re-adding each other.
-pub async fn direct(conn: &mut SqliteConnection, a: UserId, b: UserId, now: i64) -> sqlx::Result<ConversationId> {
+pub async fn direct(conn: &mut Tx, a: UserId, b: UserId, now: i64) -> sqlx::Result<ConversationId> {
     let (low, high) = if a < b { (a, b) } else { (b, a) };
-    sqlx::query(
+    on_tx!(conn, |c| sqlx::query(
         "INSERT INTO conversations (kind, dm_low, dm_high, created_at) VALUES ('direct', $1, $2, $3)
          ON CONFLICT (dm_low, dm_high) DO NOTHING",
     )
     .bind(low.0)
     .bind(high.0)
     .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    let id: i64 = sqlx::query_scalar("SELECT id FROM conversations WHERE dm_low = $1 AND dm_high = $2")
-        .bind(low.0)
-        .bind(high.0)
-        .fetch_one(&mut *conn)
-        .await?;
+    .execute(c)
+    .await
+    .map(|done| done.rows_affected()))?;
+    let id: i64 = on_tx!(conn, |c| sqlx::query_scalar(
+        "SELECT id FROM conversations WHERE dm_low = $1 AND dm_high = $2"
+    )
+    .bind(low.0)
+    .bind(high.0)
+    .fetch_one(c)
+    .await)?;
     let id = ConversationId(id);
     for user in [low, high] {
         super::members::add(conn, id, user, Role::Member, now).await?;
@@ -37,12 +40,12 @@ pub async fn direct(conn: &mut SqliteConnection, a: UserId, b: UserId, now: i64)
 pub(crate) const CREATE_GROUP: &str =
     "INSERT INTO conversations (kind, name, created_at) VALUES ('group', $1, $2) RETURNING id";
 
-pub async fn create_group(conn: &mut SqliteConnection, name: &GroupName, now: i64) -> sqlx::Result<ConversationId> {
-    let id: i64 = sqlx::query_scalar(CREATE_GROUP)
+pub async fn create_group(conn: &mut Tx, name: &GroupName, now: i64) -> sqlx::Result<ConversationId> {
+    let id: i64 = on_tx!(conn, |c| sqlx::query_scalar(CREATE_GROUP)
         .bind(name.as_str())
         .bind(now)
-        .fetch_one(conn)
-        .await?;
+        .fetch_one(c)
+        .await)?;
     Ok(ConversationId(id))
 }
 
@@ -72,27 +75,27 @@ impl GroupRow {
 pub(crate) const GROUP: &str =
     "SELECT c.id, c.name, c.created_at, c.member_count FROM conversations c WHERE c.id = $1 AND c.kind = 'group'";
 
-pub async fn group(conn: &mut SqliteConnection, id: ConversationId) -> sqlx::Result<Option<GroupRow>> {
-    sqlx::query_as(GROUP).bind(id.0).fetch_optional(conn).await
+pub async fn group(db: &Db, id: ConversationId) -> sqlx::Result<Option<GroupRow>> {
+    on!(db, |c| sqlx::query_as(GROUP).bind(id.0).fetch_optional(c).await)
 }
 
 /// The caller's groups with their role in each.
-pub async fn groups_of(pool: &SqlitePool, user: UserId) -> sqlx::Result<Vec<(GroupRow, String)>> {
+pub async fn groups_of(db: &Db, user: UserId) -> sqlx::Result<Vec<(GroupRow, String)>> {
     #[derive(sqlx::FromRow)]
     struct Row {
         #[sqlx(flatten)]
         group: GroupRow,
         role: String,
     }
-    let rows: Vec<Row> = sqlx::query_as(
+    let rows: Vec<Row> = on!(db, |c| sqlx::query_as(
         "SELECT c.id, c.name, c.created_at, mine.role,
                 c.member_count
          FROM members mine JOIN conversations c ON c.id = mine.conversation_id
          WHERE mine.user_id = $1 AND c.kind = 'group' ORDER BY c.id",
     )
     .bind(user.0)
-    .fetch_all(pool)
-    .await?;
+    .fetch_all(c)
+    .await)?;
     Ok(rows.into_iter().map(|r| (r.group, r.role)).collect())
 }
 
@@ -119,8 +122,8 @@ struct ConversationRow {
 }
 
 /// Every conversation the user is a member of, most recently active first.
-pub async fn list_for(pool: &SqlitePool, user: UserId) -> sqlx::Result<Vec<Conversation>> {
-    let rows: Vec<ConversationRow> = sqlx::query_as(
+pub async fn list_for(db: &Db, user: UserId) -> sqlx::Result<Vec<Conversation>> {
+    let rows: Vec<ConversationRow> = on!(db, |c| sqlx::query_as(
         "SELECT c.id, c.kind, c.name, COALESCE(e.seq, 0) AS last_seq, COALESCE(r.seq, 0) AS read_seq, c.created_at,
                 c.member_count,
                 p.id AS peer_id, p.username AS peer_username,
@@ -142,8 +145,8 @@ pub async fn list_for(pool: &SqlitePool, user: UserId) -> sqlx::Result<Vec<Conve
          ORDER BY COALESCE(e.created_at, c.created_at) DESC, c.id DESC",
     )
     .bind(user.0)
-    .fetch_all(pool)
-    .await?;
+    .fetch_all(c)
+    .await)?;
     Ok(rows.into_iter().filter_map(conversation_from_row).collect())
 }
 
@@ -187,10 +190,12 @@ fn conversation_from_row(row: ConversationRow) -> Option<Conversation> {
 }
 
 /// Whether `user` is a member of `id`, for read access checks.
-pub async fn is_member(pool: &SqlitePool, id: ConversationId, user: UserId) -> sqlx::Result<bool> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM members WHERE conversation_id = $1 AND user_id = $2)")
-        .bind(id.0)
-        .bind(user.0)
-        .fetch_one(pool)
-        .await
+pub async fn is_member(db: &Db, id: ConversationId, user: UserId) -> sqlx::Result<bool> {
+    on!(db, |c| sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM members WHERE conversation_id = $1 AND user_id = $2)"
+    )
+    .bind(id.0)
+    .bind(user.0)
+    .fetch_one(c)
+    .await)
 }

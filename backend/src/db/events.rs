@@ -4,12 +4,12 @@
 
 use std::collections::HashMap;
 
+use super::{on, Db};
 use natter_common::{
     events::{Event, EventBody, MessageState, Reactions},
     ids::{ConversationId, EventId, UserId},
     limits::REACTION_USERS_SHOWN,
 };
-use sqlx::SqlitePool;
 
 #[derive(sqlx::FromRow)]
 struct EventRow {
@@ -64,12 +64,14 @@ pub(crate) fn from_parts(
 }
 
 /// The seq of event `id` in `conversation`, if it is there.
-pub async fn seq_of(pool: &SqlitePool, conversation: ConversationId, id: &EventId) -> sqlx::Result<Option<i64>> {
-    sqlx::query_scalar("SELECT seq FROM events WHERE id = $1 AND conversation_id = $2")
-        .bind(&id.0)
-        .bind(conversation.0)
-        .fetch_optional(pool)
-        .await
+pub async fn seq_of(db: &Db, conversation: ConversationId, id: &EventId) -> sqlx::Result<Option<i64>> {
+    on!(db, |c| sqlx::query_scalar(
+        "SELECT seq FROM events WHERE id = $1 AND conversation_id = $2"
+    )
+    .bind(&id.0)
+    .bind(conversation.0)
+    .fetch_optional(c)
+    .await)
 }
 
 /// Which slice of a log to read.
@@ -95,7 +97,7 @@ const COLUMNS: &str = "conversation_id, seq, id, sender_id, client_msg_id, creat
 /// Up to `limit` events of a conversation, messages as `viewer` sees them
 /// now (see [`Event::state`]).
 pub async fn page(
-    pool: &SqlitePool,
+    db: &Db,
     conversation: ConversationId,
     viewer: UserId,
     window: Window,
@@ -103,28 +105,27 @@ pub async fn page(
 ) -> sqlx::Result<Page> {
     let (mut rows, more, more_newer) = match window {
         Window::Newest => {
-            let (rows, more) = slice(pool, conversation, None, false, limit).await?;
+            let (rows, more) = slice(db, conversation, None, false, limit).await?;
             (rows, more, None)
         }
         Window::Before(seq) => {
-            let (rows, more) = slice(pool, conversation, Some(seq), false, limit).await?;
+            let (rows, more) = slice(db, conversation, Some(seq), false, limit).await?;
             (rows, more, None)
         }
         Window::After(seq) => {
-            let (rows, more) = slice(pool, conversation, Some(seq), true, limit).await?;
+            let (rows, more) = slice(db, conversation, Some(seq), true, limit).await?;
             (rows, more, None)
         }
         Window::Around(seq) => {
             let older = limit / 2;
-            let (mut rows, more) = slice(pool, conversation, Some(seq), false, older).await?;
-            let (newer, more_newer) =
-                slice(pool, conversation, Some(seq.saturating_sub(1)), true, limit - older).await?;
+            let (mut rows, more) = slice(db, conversation, Some(seq), false, older).await?;
+            let (newer, more_newer) = slice(db, conversation, Some(seq.saturating_sub(1)), true, limit - older).await?;
             rows.extend(newer);
             (rows, more, Some(more_newer))
         }
     };
     rows.sort_by_key(|row| row.seq);
-    let events = with_state(pool, conversation, viewer, rows).await?;
+    let events = with_state(db, conversation, viewer, rows).await?;
     Ok(Page {
         events,
         more,
@@ -135,7 +136,7 @@ pub async fn page(
 /// Up to `limit` rows on one side of `from` (exclusive; the newest when
 /// `None`), and whether more lie beyond.
 async fn slice(
-    pool: &SqlitePool,
+    db: &Db,
     conversation: ConversationId,
     from: Option<i64>,
     ascending: bool,
@@ -146,12 +147,12 @@ async fn slice(
     } else {
         format!("SELECT {COLUMNS} FROM events WHERE conversation_id = $1 AND seq < $3 ORDER BY seq DESC LIMIT $2")
     };
-    let mut rows: Vec<EventRow> = sqlx::query_as(&sql)
+    let mut rows: Vec<EventRow> = on!(db, |c| sqlx::query_as(&sql)
         .bind(conversation.0)
         .bind(i64::from(limit) + 1)
         .bind(from.unwrap_or(i64::MAX))
-        .fetch_all(pool)
-        .await?;
+        .fetch_all(c)
+        .await)?;
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
     Ok((rows, more))
@@ -159,7 +160,7 @@ async fn slice(
 
 /// Events from rows, each message with its edit time and reactions.
 async fn with_state(
-    pool: &SqlitePool,
+    db: &Db,
     conversation: ConversationId,
     viewer: UserId,
     rows: Vec<EventRow>,
@@ -167,15 +168,15 @@ async fn with_state(
     let (Some(first), Some(last)) = (rows.first().map(|r| r.seq), rows.last().map(|r| r.seq)) else {
         return Ok(Vec::new());
     };
-    let reacted: Vec<(i64, String, i64)> = sqlx::query_as(
+    let reacted: Vec<(i64, String, i64)> = on!(db, |c| sqlx::query_as(
         "SELECT target_seq, emoji, user_id FROM reactions
          WHERE conversation_id = $1 AND target_seq BETWEEN $2 AND $3 ORDER BY target_seq, seq",
     )
     .bind(conversation.0)
     .bind(first)
     .bind(last)
-    .fetch_all(pool)
-    .await?;
+    .fetch_all(c)
+    .await)?;
     let mut reactions: HashMap<i64, Vec<Reactions>> = HashMap::new();
     for (seq, emoji, user) in reacted {
         let list = reactions.entry(seq).or_default();
@@ -274,19 +275,15 @@ pub fn stored_by_id(
 
 /// The event at `seq` of `conversation` as it reads now (current body and
 /// edit time; state not filled in).
-pub async fn at(
-    pool: &SqlitePool,
-    conversation: ConversationId,
-    seq: i64,
-) -> sqlx::Result<Option<(Event, Option<i64>)>> {
-    let row: Option<EventRow> = sqlx::query_as(
+pub async fn at(db: &Db, conversation: ConversationId, seq: i64) -> sqlx::Result<Option<(Event, Option<i64>)>> {
+    let row: Option<EventRow> = on!(db, |c| sqlx::query_as(
         "SELECT conversation_id, seq, id, sender_id, client_msg_id, created_at, body, edited_at
          FROM events WHERE conversation_id = $1 AND seq = $2",
     )
     .bind(conversation.0)
     .bind(seq)
-    .fetch_optional(pool)
-    .await?;
+    .fetch_optional(c)
+    .await)?;
     Ok(row.map(|row| {
         let edited_at = row.edited_at;
         (Event::from(row), edited_at)

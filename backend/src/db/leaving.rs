@@ -2,8 +2,8 @@
 //! Their group memberships end through the log first (as leaving does,
 //! ownership passing on); this is the rest, in one transaction.
 
+use super::{on_any, on_tx, Db, On};
 use natter_common::ids::UserId;
-use sqlx::SqlitePool;
 
 /// How long a deleted account's username stays reserved.
 pub const USERNAME_RESERVED_MS: i64 = 30 * 24 * 3600 * 1000;
@@ -15,8 +15,8 @@ pub const DELETED_NAME: &str = "Deleted user";
 /// direct-conversation memberships, read markers and uploads, and turns the
 /// account into a nameless, unusable "Deleted user" row. Returns the images
 /// nothing refers to any more, whose files the caller removes.
-pub async fn delete_account(pool: &SqlitePool, user: UserId, now: i64) -> sqlx::Result<Vec<String>> {
-    let mut tx = super::begin_write(pool).await?;
+pub async fn delete_account(db: &Db, user: UserId, now: i64) -> sqlx::Result<Vec<String>> {
+    let mut tx = db.begin_write().await?;
     for sql in [
         "DELETE FROM sessions WHERE user_id = $1",
         "DELETE FROM contacts WHERE user_id = $1 OR contact_id = $1",
@@ -26,36 +26,44 @@ pub async fn delete_account(pool: &SqlitePool, user: UserId, now: i64) -> sqlx::
              AND conversation_id IN (SELECT id FROM conversations WHERE kind = 'direct')",
         "DELETE FROM read_markers WHERE user_id = $1",
     ] {
-        sqlx::query(sql).bind(user.0).execute(&mut *tx).await?;
+        on_tx!(&mut tx, |c| sqlx::query(sql)
+            .bind(user.0)
+            .execute(c)
+            .await
+            .map(|done| done.rows_affected()))?;
     }
-    let uploaded: Vec<String> = sqlx::query_scalar("DELETE FROM media_uploads WHERE user_id = $1 RETURNING media_id")
-        .bind(user.0)
-        .fetch_all(&mut *tx)
-        .await?;
+    let uploaded: Vec<String> = on_tx!(&mut tx, |c| sqlx::query_scalar(
+        "DELETE FROM media_uploads WHERE user_id = $1 RETURNING media_id"
+    )
+    .bind(user.0)
+    .fetch_all(c)
+    .await)?;
     let mut dropped = Vec::new();
     for media in uploaded {
-        let gone = sqlx::query(
+        let gone = on_tx!(&mut tx, |c| sqlx::query(
             "DELETE FROM media WHERE id = $1
                  AND NOT EXISTS (SELECT 1 FROM events WHERE media_id = $1)
                  AND NOT EXISTS (SELECT 1 FROM media_uploads WHERE media_id = $1)",
         )
         .bind(&media)
-        .execute(&mut *tx)
-        .await?;
-        if gone.rows_affected() == 1 {
+        .execute(c)
+        .await
+        .map(|done| done.rows_affected()))?;
+        if gone == 1 {
             dropped.push(media);
         }
     }
     // No password verifies against '!': the row can never sign in again.
-    sqlx::query(
+    on_tx!(&mut tx, |c| sqlx::query(
         "UPDATE users SET display_name = $2, password_hash = '!', deleted_at = $3, updated_at = $3
          WHERE id = $1",
     )
     .bind(user.0)
     .bind(DELETED_NAME)
     .bind(now)
-    .execute(&mut *tx)
-    .await?;
+    .execute(c)
+    .await
+    .map(|done| done.rows_affected()))?;
     tx.commit().await?;
     Ok(dropped)
 }
@@ -63,15 +71,16 @@ pub async fn delete_account(pool: &SqlitePool, user: UserId, now: i64) -> sqlx::
 /// Frees usernames whose deleted accounts are past their reservation, so
 /// they can be registered again: the old row keeps a name no one can type
 /// (`:` is not allowed in usernames).
-pub async fn free_usernames(db: impl sqlx::SqliteExecutor<'_>, now: i64) -> sqlx::Result<u64> {
-    let done = sqlx::query(
+pub async fn free_usernames(on: impl Into<On<'_>>, now: i64) -> sqlx::Result<u64> {
+    let done = on_any!(on.into(), |c| sqlx::query(
         "UPDATE users SET username = 'deleted:' || id
          WHERE deleted_at IS NOT NULL AND deleted_at <= $1 AND username NOT LIKE 'deleted:%'",
     )
     .bind(now - USERNAME_RESERVED_MS)
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected())
+    .execute(c)
+    .await
+    .map(|done| done.rows_affected()))?;
+    Ok(done)
 }
 
 #[cfg(test)]
@@ -80,14 +89,14 @@ mod tests {
 
     use super::*;
     use crate::db::{
-        testing::{temp_pool, user},
+        testing::{temp_db, user},
         users::{create, Created},
     };
 
     /// A deleted account's username is taken for 30 days, then free.
     #[tokio::test]
     async fn a_deleted_username_is_reserved_for_thirty_days() {
-        let (pool, _dir) = temp_pool().await;
+        let (pool, _dir) = temp_db().await;
         let ann = user(&pool, "ann").await;
         delete_account(&pool, ann, 1_000).await.unwrap();
         let name = Username::parse("ann").unwrap();

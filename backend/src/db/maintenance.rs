@@ -7,9 +7,15 @@ use anyhow::{bail, Context};
 use rusqlite::{Connection, OpenFlags};
 use sqlx::SqlitePool;
 
+use super::{on, Db};
+
 /// Whether the database answers.
-pub async fn ping(pool: &SqlitePool) -> sqlx::Result<()> {
-    sqlx::query("SELECT 1").execute(pool).await.map(drop)
+pub async fn ping(db: &Db) -> sqlx::Result<()> {
+    on!(db, |c| sqlx::query("SELECT 1")
+        .execute(c)
+        .await
+        .map(|done| done.rows_affected()))
+    .map(drop)
 }
 
 /// What the server holds, as `admin stats` prints it.
@@ -24,8 +30,8 @@ pub struct Counts {
     pub image_bytes: i64,
 }
 
-pub async fn counts(pool: &SqlitePool) -> sqlx::Result<Counts> {
-    let count = |sql: &'static str| async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await };
+pub async fn counts(db: &Db) -> sqlx::Result<Counts> {
+    let count = |sql: &'static str| async move { on!(db, |c| sqlx::query_scalar::<_, i64>(sql).fetch_one(c).await) };
     Ok(Counts {
         users: count("SELECT count(*) FROM users").await?,
         disabled: count("SELECT count(*) FROM users WHERE disabled_at IS NOT NULL").await?,
@@ -80,9 +86,9 @@ impl Checked {
 
 /// Folds the whole WAL into the database file (after bulk writes, so that a
 /// server starts as on a database that has been running).
-pub async fn fold_wal(pool: &SqlitePool) -> sqlx::Result<()> {
-    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-        .execute(pool)
-        .await
-        .map(drop)
+pub async fn fold_wal(db: &Db) -> sqlx::Result<()> {
+    if let Db::Sqlite(pool) = db {
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(pool).await?;
+    }
+    Ok(())
 }

@@ -1,7 +1,7 @@
 //! Queries on `media` and `media_uploads`, and who may see an image.
 
+use super::{on, on_any, on_tx, Db, On};
 use natter_common::ids::UserId;
-use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::media::Processed;
 
@@ -17,30 +17,29 @@ pub struct MediaRow {
 
 const COLUMNS: &str = "id, mime, width, height, size, thumb_mime";
 
-pub async fn by_id(pool: &SqlitePool, id: &str) -> sqlx::Result<Option<MediaRow>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM media WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(pool)
-        .await
+pub async fn by_id(db: &Db, id: &str) -> sqlx::Result<Option<MediaRow>> {
+    on!(db, |c| sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM media WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(c)
+    .await)
 }
 
-pub async fn by_original(pool: &SqlitePool, original_sha256: &str) -> sqlx::Result<Option<MediaRow>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM media WHERE original_sha256 = $1"))
-        .bind(original_sha256)
-        .fetch_optional(pool)
-        .await
+pub async fn by_original(db: &Db, original_sha256: &str) -> sqlx::Result<Option<MediaRow>> {
+    on!(db, |c| sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM media WHERE original_sha256 = $1"
+    ))
+    .bind(original_sha256)
+    .fetch_optional(c)
+    .await)
 }
 
 /// Records a processed upload (once per content) and its uploader.
-pub async fn insert(
-    pool: &SqlitePool,
-    original_sha256: &str,
-    p: &Processed,
-    user: UserId,
-    now: i64,
-) -> sqlx::Result<MediaRow> {
-    let mut tx = crate::db::begin_write(pool).await?;
-    sqlx::query(
+pub async fn insert(db: &Db, original_sha256: &str, p: &Processed, user: UserId, now: i64) -> sqlx::Result<MediaRow> {
+    let mut tx = db.begin_write().await?;
+    on_tx!(&mut tx, |c| {
+        sqlx::query(
         "INSERT INTO media (id, original_sha256, mime, width, height, size, thumb_mime, thumb_width, thumb_height, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
     )
@@ -54,26 +53,31 @@ pub async fn insert(
     .bind(i64::from(p.thumb_width))
     .bind(i64::from(p.thumb_height))
     .bind(now)
-    .execute(&mut *tx)
-    .await?;
+    .execute(c)
+    .await
+    .map(|done| done.rows_affected())
+    })?;
     record_upload(&mut tx, &p.id, user, now).await?;
-    let row = sqlx::query_as(&format!("SELECT {COLUMNS} FROM media WHERE id = $1"))
-        .bind(&p.id)
-        .fetch_one(&mut *tx)
-        .await?;
+    let row = on_tx!(&mut tx, |c| sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM media WHERE id = $1"
+    ))
+    .bind(&p.id)
+    .fetch_one(c)
+    .await)?;
     tx.commit().await?;
     Ok(row)
 }
 
-pub async fn record_upload(conn: &mut SqliteConnection, media: &str, user: UserId, now: i64) -> sqlx::Result<()> {
-    sqlx::query(
+pub async fn record_upload(on: impl Into<On<'_>>, media: &str, user: UserId, now: i64) -> sqlx::Result<()> {
+    on_any!(on.into(), |c| sqlx::query(
         "INSERT INTO media_uploads (media_id, user_id, uploaded_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
     )
     .bind(media)
     .bind(user.0)
     .bind(now)
-    .execute(conn)
-    .await?;
+    .execute(c)
+    .await
+    .map(|done| done.rows_affected()))?;
     Ok(())
 }
 
@@ -84,10 +88,10 @@ pub(crate) const VISIBLE_TO: &str = "SELECT EXISTS (SELECT 1 FROM media_uploads 
                WHERE e.media_id = $1)";
 
 /// The uploader, and members of any conversation where it was posted, may see it.
-pub async fn visible_to(conn: &mut SqliteConnection, media: &str, user: UserId) -> sqlx::Result<bool> {
-    sqlx::query_scalar(VISIBLE_TO)
+pub async fn visible_to(db: &Db, media: &str, user: UserId) -> sqlx::Result<bool> {
+    on!(db, |c| sqlx::query_scalar(VISIBLE_TO)
         .bind(media)
         .bind(user.0)
-        .fetch_one(conn)
-        .await
+        .fetch_one(c)
+        .await)
 }

@@ -1,11 +1,11 @@
 //! Queries on `members`: who belongs to a conversation, and in what role.
 
+use super::{on, on_tx, Db, Tx};
 use natter_common::{
     api::{Member, Role, User},
     ids::{ConversationId, UserId},
     limits::PRESENCE_MAX_MEMBERS,
 };
-use sqlx::{SqliteConnection, SqlitePool};
 
 /// The role of user $2 in conversation $1 (here and on the writer's connection).
 pub(crate) const ROLE: &str = "SELECT role FROM members WHERE conversation_id = $1 AND user_id = $2";
@@ -15,35 +15,32 @@ pub(crate) const ADD: &str = "INSERT INTO members (conversation_id, user_id, rol
 /// Everyone in conversation $1.
 pub(crate) const USER_IDS: &str = "SELECT user_id FROM members WHERE conversation_id = $1";
 
-pub async fn role(
-    conn: &mut SqliteConnection,
-    conversation: ConversationId,
-    user: UserId,
-) -> sqlx::Result<Option<Role>> {
-    let role: Option<String> = sqlx::query_scalar(ROLE)
+pub async fn role(db: &Db, conversation: ConversationId, user: UserId) -> sqlx::Result<Option<Role>> {
+    let role: Option<String> = on!(db, |c| sqlx::query_scalar(ROLE)
         .bind(conversation.0)
         .bind(user.0)
-        .fetch_optional(conn)
-        .await?;
+        .fetch_optional(c)
+        .await)?;
     Ok(role.as_deref().and_then(Role::parse))
 }
 
 /// Adds a member; false when they already were one.
 pub async fn add(
-    conn: &mut SqliteConnection,
+    conn: &mut Tx,
     conversation: ConversationId,
     user: UserId,
     role: Role,
     now: i64,
 ) -> sqlx::Result<bool> {
-    let done = sqlx::query(ADD)
+    let done = on_tx!(conn, |c| sqlx::query(ADD)
         .bind(conversation.0)
         .bind(user.0)
         .bind(role.as_str())
         .bind(now)
-        .execute(conn)
-        .await?;
-    Ok(done.rows_affected() == 1)
+        .execute(c)
+        .await
+        .map(|done| done.rows_affected()))?;
+    Ok(done == 1)
 }
 
 #[derive(sqlx::FromRow)]
@@ -57,13 +54,8 @@ struct MemberRow {
 }
 
 /// A page of members ordered by user id, starting after `after`.
-pub async fn page(
-    pool: &SqlitePool,
-    conversation: ConversationId,
-    after: i64,
-    limit: u32,
-) -> sqlx::Result<Vec<Member>> {
-    let rows: Vec<MemberRow> = sqlx::query_as(
+pub async fn page(db: &Db, conversation: ConversationId, after: i64, limit: u32) -> sqlx::Result<Vec<Member>> {
+    let rows: Vec<MemberRow> = on!(db, |c| sqlx::query_as(
         "SELECT u.id, u.username, u.display_name, u.created_at, m.role, m.joined_at
          FROM members m JOIN users u ON u.id = m.user_id
          WHERE m.conversation_id = $1 AND m.user_id > $2
@@ -72,8 +64,8 @@ pub async fn page(
     .bind(conversation.0)
     .bind(after)
     .bind(i64::from(limit))
-    .fetch_all(pool)
-    .await?;
+    .fetch_all(c)
+    .await)?;
     Ok(rows
         .into_iter()
         .map(|row| Member {
@@ -90,32 +82,34 @@ pub async fn page(
 }
 
 /// The groups `user` is a member of now.
-pub async fn groups_of(pool: &SqlitePool, user: UserId) -> sqlx::Result<Vec<ConversationId>> {
-    let ids: Vec<i64> = sqlx::query_scalar(
+pub async fn groups_of(db: &Db, user: UserId) -> sqlx::Result<Vec<ConversationId>> {
+    let ids: Vec<i64> = on!(db, |c| sqlx::query_scalar(
         "SELECT m.conversation_id FROM members m JOIN conversations c ON c.id = m.conversation_id
          WHERE m.user_id = $1 AND c.kind = 'group'",
     )
     .bind(user.0)
-    .fetch_all(pool)
-    .await?;
+    .fetch_all(c)
+    .await)?;
     Ok(ids.into_iter().map(ConversationId).collect())
 }
 
 /// The conversations `user` is a member of now.
-pub async fn conversations_of(pool: &SqlitePool, user: UserId) -> sqlx::Result<Vec<ConversationId>> {
-    let ids: Vec<i64> = sqlx::query_scalar("SELECT conversation_id FROM members WHERE user_id = $1")
-        .bind(user.0)
-        .fetch_all(pool)
-        .await?;
+pub async fn conversations_of(db: &Db, user: UserId) -> sqlx::Result<Vec<ConversationId>> {
+    let ids: Vec<i64> = on!(db, |c| sqlx::query_scalar(
+        "SELECT conversation_id FROM members WHERE user_id = $1"
+    )
+    .bind(user.0)
+    .fetch_all(c)
+    .await)?;
     Ok(ids.into_iter().map(ConversationId).collect())
 }
 
 /// Everyone in a conversation.
-pub async fn user_ids(pool: &SqlitePool, conversation: ConversationId) -> sqlx::Result<Vec<UserId>> {
-    let ids: Vec<i64> = sqlx::query_scalar(USER_IDS)
+pub async fn user_ids(db: &Db, conversation: ConversationId) -> sqlx::Result<Vec<UserId>> {
+    let ids: Vec<i64> = on!(db, |c| sqlx::query_scalar(USER_IDS)
         .bind(conversation.0)
-        .fetch_all(pool)
-        .await?;
+        .fetch_all(c)
+        .await)?;
     Ok(ids.into_iter().map(UserId).collect())
 }
 
@@ -124,13 +118,13 @@ pub async fn user_ids(pool: &SqlitePool, conversation: ConversationId) -> sqlx::
 /// Leaves out anyone on the far side of a block in the given direction:
 /// `who_user_blocked` drops people `user` blocked (they must not see
 /// `user`), otherwise people who blocked `user` (`user` must not see them).
-pub async fn co_members(pool: &SqlitePool, user: UserId, who_user_blocked: bool) -> sqlx::Result<Vec<UserId>> {
+pub async fn co_members(db: &Db, user: UserId, who_user_blocked: bool) -> sqlx::Result<Vec<UserId>> {
     let block_filter = if who_user_blocked {
         "NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = $1 AND b.blocked = other.user_id)"
     } else {
         "NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = other.user_id AND b.blocked = $1)"
     };
-    let ids: Vec<i64> = sqlx::query_scalar(&format!(
+    let ids: Vec<i64> = on!(db, |c| sqlx::query_scalar(&format!(
         "SELECT DISTINCT other.user_id FROM members mine
          JOIN conversations c ON c.id = mine.conversation_id AND c.member_count <= $2
          JOIN members other ON other.conversation_id = mine.conversation_id AND other.user_id <> $1
@@ -138,19 +132,19 @@ pub async fn co_members(pool: &SqlitePool, user: UserId, who_user_blocked: bool)
     ))
     .bind(user.0)
     .bind(PRESENCE_MAX_MEMBERS)
-    .fetch_all(pool)
-    .await?;
+    .fetch_all(c)
+    .await)?;
     Ok(ids.into_iter().map(UserId).collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::testing::{group, temp_pool, user};
+    use crate::db::testing::{group, temp_db, user};
 
     #[tokio::test]
     async fn presence_is_shared_through_small_conversations_only() {
-        let (pool, _dir) = temp_pool().await;
+        let (pool, _dir) = temp_db().await;
         let me = user(&pool, "me").await;
         let friend = user(&pool, "friend").await;
         let mut crowd = vec![me];
@@ -160,11 +154,13 @@ mod tests {
         group(&pool, &[me, friend]).await;
         let big = group(&pool, &crowd).await;
 
-        let count: i64 = sqlx::query_scalar("SELECT member_count FROM conversations WHERE id = $1")
-            .bind(big.0)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+        let count: i64 = on!(&pool, |c| sqlx::query_scalar(
+            "SELECT member_count FROM conversations WHERE id = $1"
+        )
+        .bind(big.0)
+        .fetch_one(c)
+        .await)
+        .unwrap();
         assert_eq!(count, PRESENCE_MAX_MEMBERS + 1, "kept by the insert trigger");
         assert_eq!(
             co_members(&pool, me, true).await.unwrap(),
@@ -173,13 +169,17 @@ mod tests {
         );
 
         // One leaves: the group is small enough to share presence again.
-        let mut conn = pool.acquire().await.unwrap();
-        sqlx::query("DELETE FROM members WHERE conversation_id = $1 AND user_id = $2")
-            .bind(big.0)
-            .bind(crowd[1].0)
-            .execute(&mut *conn)
-            .await
-            .unwrap();
+        let mut tx = pool.begin_write().await.unwrap();
+        on_tx!(&mut tx, |c| sqlx::query(
+            "DELETE FROM members WHERE conversation_id = $1 AND user_id = $2"
+        )
+        .bind(big.0)
+        .bind(crowd[1].0)
+        .execute(c)
+        .await
+        .map(|done| done.rows_affected()))
+        .unwrap();
+        tx.commit().await.unwrap();
         let mut shared = co_members(&pool, me, true).await.unwrap();
         shared.sort_by_key(|u| u.0);
         assert_eq!(shared.len(), PRESENCE_MAX_MEMBERS as usize, "friend + 99 of the crowd");

@@ -22,15 +22,149 @@ use std::{str::FromStr, time::Duration};
 
 use anyhow::Context;
 use sqlx::{
+    postgres::{PgConnectOptions, PgPoolOptions},
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
-    SqlitePool,
+    PgPool, Postgres, Sqlite, SqlitePool,
 };
 
 /// How long a connection waits for another one's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Opens (creating if needed) the database and brings its schema up to date.
-pub async fn connect(url: &str) -> anyhow::Result<SqlitePool> {
+/// The database every query runs against: SQLite (the default, one file in
+/// the data directory) or PostgreSQL (`--database-url postgres://…`, which
+/// several nodes can share). Query functions take it, or a [`Tx`], and run
+/// one SQL text on either driver through [`on!`]; where the dialects differ
+/// they match on it.
+#[derive(Debug, Clone)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// A write transaction on either database ([`Db::begin_write`]).
+#[derive(Debug)]
+pub enum Tx {
+    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    Postgres(sqlx::Transaction<'static, Postgres>),
+}
+
+/// Where a query that runs both alone and inside a transaction runs.
+pub enum On<'a> {
+    Db(&'a Db),
+    Tx(&'a mut Tx),
+}
+
+impl<'a> From<&'a Db> for On<'a> {
+    fn from(db: &'a Db) -> Self {
+        Self::Db(db)
+    }
+}
+
+impl<'a> From<&'a mut Tx> for On<'a> {
+    fn from(tx: &'a mut Tx) -> Self {
+        Self::Tx(tx)
+    }
+}
+
+/// Runs `$body` with `$c` bound to the pool of whichever database `$db` (a
+/// `&Db`) is: the body is compiled once per driver, so one SQL text serves
+/// both.
+macro_rules! on {
+    ($db:expr, |$c:ident| $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite($c) => $body,
+            $crate::db::Db::Postgres($c) => $body,
+        }
+    };
+}
+
+/// [`on!`] for a `&mut Tx`: `$c` is the transaction's connection.
+macro_rules! on_tx {
+    ($tx:expr, |$c:ident| $body:expr) => {
+        match $tx {
+            $crate::db::Tx::Sqlite(tx) => {
+                let $c = &mut **tx;
+                $body
+            }
+            $crate::db::Tx::Postgres(tx) => {
+                let $c = &mut **tx;
+                $body
+            }
+        }
+    };
+}
+
+/// [`on!`] for an [`On`]: the pool or the transaction's connection.
+macro_rules! on_any {
+    ($on:expr, |$c:ident| $body:expr) => {
+        match $on {
+            $crate::db::On::Db($crate::db::Db::Sqlite($c)) => $body,
+            $crate::db::On::Db($crate::db::Db::Postgres($c)) => $body,
+            $crate::db::On::Tx($crate::db::Tx::Sqlite(tx)) => {
+                let $c = &mut **tx;
+                $body
+            }
+            $crate::db::On::Tx($crate::db::Tx::Postgres(tx)) => {
+                let $c = &mut **tx;
+                $body
+            }
+        }
+    };
+}
+
+pub(crate) use {on, on_any, on_tx};
+
+impl Db {
+    /// Opens (creating if needed) the database `url` names and brings its
+    /// schema up to date: `sqlite://…` or `postgres://…`.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            connect_postgres(url).await.map(Self::Postgres)
+        } else {
+            connect_sqlite(url).await.map(Self::Sqlite)
+        }
+    }
+
+    /// The SQLite pool, for the parts that run on SQLite only (the log's
+    /// writer, checkpoints, backups).
+    pub fn sqlite(&self) -> Option<&SqlitePool> {
+        match self {
+            Self::Sqlite(pool) => Some(pool),
+            Self::Postgres(_) => None,
+        }
+    }
+
+    /// Starts a write transaction. On SQLite, `BEGIN IMMEDIATE` takes the
+    /// write lock up front (waiting up to the busy timeout), so a
+    /// transaction that reads before it writes can't fail half-way with
+    /// SQLITE_BUSY in WAL mode.
+    pub async fn begin_write(&self) -> sqlx::Result<Tx> {
+        Ok(match self {
+            Self::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Self::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
+    /// Connections the pool holds open, and how many of them are idle.
+    pub fn connections(&self) -> (u32, usize) {
+        on!(self, |pool| (pool.size(), pool.num_idle()))
+    }
+
+    pub async fn close(&self) {
+        on!(self, |pool| pool.close().await)
+    }
+}
+
+impl Tx {
+    pub async fn commit(self) -> sqlx::Result<()> {
+        match self {
+            Self::Sqlite(tx) => tx.commit().await,
+            Self::Postgres(tx) => tx.commit().await,
+        }
+    }
+}
+
+async fn connect_sqlite(url: &str) -> anyhow::Result<SqlitePool> {
     let options = SqliteConnectOptions::from_str(url)
         .with_context(|| format!("invalid database URL {url}"))?
         .create_if_missing(true)
@@ -46,7 +180,21 @@ pub async fn connect(url: &str) -> anyhow::Result<SqlitePool> {
         .connect_with(options)
         .await
         .with_context(|| format!("cannot open database {url}"))?;
-    sqlx::migrate!("./migrations")
+    sqlx::migrate!("./migrations/sqlite")
+        .run(&pool)
+        .await
+        .context("database migration failed")?;
+    Ok(pool)
+}
+
+async fn connect_postgres(url: &str) -> anyhow::Result<PgPool> {
+    let options = PgConnectOptions::from_str(url).with_context(|| format!("invalid database URL {url}"))?;
+    let pool = PgPoolOptions::new()
+        .max_connections(16)
+        .connect_with(options)
+        .await
+        .context("cannot connect to PostgreSQL")?;
+    sqlx::migrate!("./migrations/postgres")
         .run(&pool)
         .await
         .context("database migration failed")?;
@@ -72,13 +220,6 @@ pub fn open_direct(pool: &SqlitePool) -> rusqlite::Result<rusqlite::Connection> 
     Ok(conn)
 }
 
-/// Starts a write transaction. `BEGIN IMMEDIATE` takes SQLite's write lock
-/// up front (waiting up to the busy timeout), so a transaction that reads
-/// before it writes can't fail half-way with SQLITE_BUSY in WAL mode.
-pub async fn begin_write(pool: &SqlitePool) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-    pool.begin_with("BEGIN IMMEDIATE").await
-}
-
 /// Current Unix time in milliseconds, the unit of every stored timestamp.
 pub fn now_ms() -> i64 {
     let since = std::time::SystemTime::now()
@@ -94,40 +235,44 @@ pub(crate) mod testing {
         api::Role,
         ids::{ConversationId, UserId},
     };
-    use sqlx::SqlitePool;
 
-    /// A migrated database in a temporary directory (kept alive by the guard).
-    pub async fn temp_pool() -> (SqlitePool, tempfile::TempDir) {
+    use super::Db;
+
+    /// A migrated SQLite database in a temporary directory (kept alive by
+    /// the guard).
+    pub async fn temp_db() -> (Db, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}", dir.path().join("test.db").display());
-        (super::connect(&url).await.expect("database"), dir)
+        (Db::connect(&url).await.expect("database"), dir)
     }
 
-    pub async fn user(pool: &SqlitePool, name: &str) -> UserId {
-        let id: i64 = sqlx::query_scalar(
+    pub async fn user(db: &Db, name: &str) -> UserId {
+        let id: i64 = on!(db, |c| sqlx::query_scalar(
             "INSERT INTO users (username, display_name, password_hash, created_at, updated_at)
              VALUES ($1, $1, 'unused', 0, 0) RETURNING id",
         )
         .bind(name)
-        .fetch_one(pool)
-        .await
+        .fetch_one(c)
+        .await)
         .expect("user");
         UserId(id)
     }
 
-    pub async fn group(pool: &SqlitePool, members: &[UserId]) -> ConversationId {
-        let mut conn = pool.acquire().await.expect("connection");
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO conversations (kind, name, created_at) VALUES ('group', 'g', 0) RETURNING id",
+    pub async fn group(db: &Db, members: &[UserId]) -> ConversationId {
+        let mut tx = db.begin_write().await.expect("transaction");
+        let id = super::conversations::create_group(
+            &mut tx,
+            &natter_common::validate::GroupName::parse("g").expect("name"),
+            0,
         )
-        .fetch_one(&mut *conn)
         .await
         .expect("group");
         for member in members {
-            super::members::add(&mut conn, ConversationId(id), *member, Role::Member, 0)
+            super::members::add(&mut tx, id, *member, Role::Member, 0)
                 .await
                 .expect("member");
         }
-        ConversationId(id)
+        tx.commit().await.expect("commit");
+        id
     }
 }

@@ -1,13 +1,13 @@
 //! Queries on `read_markers`, and the unread counts derived from them.
 //! Markers move on the writer's connection, batched with the log's appends.
 
+use super::{on, Db};
 use natter_common::{
     api::Receipt,
     frames::ConversationState,
     ids::{ConversationId, UserId},
 };
 use rusqlite::{params, Connection};
-use sqlx::SqlitePool;
 
 /// Unread counts stop at this many; beyond it clients show "999+".
 const UNREAD_CAP: i64 = 1000;
@@ -73,8 +73,8 @@ const STATES: &str = "SELECT m.conversation_id,
 
 /// How far each other member of `conversation` has read (members who
 /// never read anything are left out).
-pub async fn receipts(pool: &SqlitePool, conversation: ConversationId, viewer: UserId) -> sqlx::Result<Vec<Receipt>> {
-    let rows: Vec<(i64, i64)> = sqlx::query_as(
+pub async fn receipts(db: &Db, conversation: ConversationId, viewer: UserId) -> sqlx::Result<Vec<Receipt>> {
+    let rows: Vec<(i64, i64)> = on!(db, |c| sqlx::query_as(
         "SELECT r.user_id, r.seq FROM read_markers r
          JOIN members m ON m.conversation_id = r.conversation_id AND m.user_id = r.user_id
          WHERE r.conversation_id = $1 AND r.user_id <> $2 AND r.seq > 0
@@ -82,8 +82,8 @@ pub async fn receipts(pool: &SqlitePool, conversation: ConversationId, viewer: U
     )
     .bind(conversation.0)
     .bind(viewer.0)
-    .fetch_all(pool)
-    .await?;
+    .fetch_all(c)
+    .await)?;
     Ok(rows
         .into_iter()
         .map(|(user, seq)| Receipt {
@@ -95,17 +95,13 @@ pub async fn receipts(pool: &SqlitePool, conversation: ConversationId, viewer: U
 
 /// Every conversation of `user` (or just `only`) with last seq, read seq,
 /// unread counts and notification level.
-pub async fn states(
-    pool: &SqlitePool,
-    user: UserId,
-    only: Option<ConversationId>,
-) -> sqlx::Result<Vec<ConversationState>> {
-    let rows: Vec<(i64, i64, i64, i64, i64, String)> = sqlx::query_as(STATES)
+pub async fn states(db: &Db, user: UserId, only: Option<ConversationId>) -> sqlx::Result<Vec<ConversationState>> {
+    let rows: Vec<(i64, i64, i64, i64, i64, String)> = on!(db, |c| sqlx::query_as(STATES)
         .bind(user.0)
         .bind(UNREAD_CAP)
         .bind(only.map(|c| c.0))
-        .fetch_all(pool)
-        .await?;
+        .fetch_all(c)
+        .await)?;
     Ok(rows
         .into_iter()
         .map(|(id, last_seq, read_seq, unread, mentions, notify)| ConversationState {

@@ -1,7 +1,7 @@
 //! Queries on `sessions`: one row per signed-in device, keyed by token hash.
 
+use super::{on, on_any, Db, On};
 use natter_common::ids::{SessionId, UserId};
-use sqlx::{SqliteExecutor, SqlitePool};
 
 /// How stale `last_used_at` may get before a request refreshes it; keeps
 /// authenticated reads from turning into writes.
@@ -15,8 +15,8 @@ pub struct NewSession<'a> {
     pub expires_at: i64,
 }
 
-pub async fn create(db: impl SqliteExecutor<'_>, new: NewSession<'_>) -> sqlx::Result<SessionId> {
-    let id: i64 = sqlx::query_scalar(
+pub async fn create(on: impl Into<On<'_>>, new: NewSession<'_>) -> sqlx::Result<SessionId> {
+    let id: i64 = on_any!(on.into(), |c| sqlx::query_scalar(
         "INSERT INTO sessions (user_id, token_hash, device_name, created_at, last_used_at, expires_at)
          VALUES ($1, $2, $3, $4, $4, $5) RETURNING id",
     )
@@ -25,8 +25,8 @@ pub async fn create(db: impl SqliteExecutor<'_>, new: NewSession<'_>) -> sqlx::R
     .bind(new.device_name)
     .bind(new.now)
     .bind(new.expires_at)
-    .fetch_one(db)
-    .await?;
+    .fetch_one(c)
+    .await)?;
     Ok(SessionId(id))
 }
 
@@ -42,86 +42,95 @@ pub struct SessionRow {
 
 /// The live (unexpired) session with this token hash, refreshing its
 /// `last_used_at` when stale.
-pub async fn authenticate(pool: &SqlitePool, token_hash: &[u8], now: i64) -> sqlx::Result<Option<SessionRow>> {
-    let row: Option<SessionRow> = sqlx::query_as(
+pub async fn authenticate(db: &Db, token_hash: &[u8], now: i64) -> sqlx::Result<Option<SessionRow>> {
+    let row: Option<SessionRow> = on!(db, |c| sqlx::query_as(
         "SELECT id, user_id, device_name, created_at, last_used_at, expires_at
          FROM sessions WHERE token_hash = $1 AND expires_at > $2",
     )
     .bind(token_hash)
     .bind(now)
-    .fetch_optional(pool)
-    .await?;
+    .fetch_optional(c)
+    .await)?;
     if let Some(session) = &row {
         if now - session.last_used_at > TOUCH_AFTER_MS {
-            sqlx::query("UPDATE sessions SET last_used_at = $2 WHERE id = $1")
-                .bind(session.id)
-                .bind(now)
-                .execute(pool)
-                .await?;
+            on!(db, |c| sqlx::query(
+                "UPDATE sessions SET last_used_at = $2 WHERE id = $1"
+            )
+            .bind(session.id)
+            .bind(now)
+            .execute(c)
+            .await
+            .map(|done| done.rows_affected()))?;
         }
     }
     Ok(row)
 }
 
-pub async fn list_for_user(pool: &SqlitePool, user_id: UserId, now: i64) -> sqlx::Result<Vec<SessionRow>> {
-    sqlx::query_as(
+pub async fn list_for_user(db: &Db, user_id: UserId, now: i64) -> sqlx::Result<Vec<SessionRow>> {
+    on!(db, |c| sqlx::query_as(
         "SELECT id, user_id, device_name, created_at, last_used_at, expires_at
          FROM sessions WHERE user_id = $1 AND expires_at > $2 ORDER BY last_used_at DESC",
     )
     .bind(user_id.0)
     .bind(now)
-    .fetch_all(pool)
-    .await
+    .fetch_all(c)
+    .await)
 }
 
 /// Revokes one of the user's sessions; false when there was no such session.
-pub async fn revoke(pool: &SqlitePool, user_id: UserId, id: SessionId) -> sqlx::Result<bool> {
-    let done = sqlx::query("DELETE FROM sessions WHERE id = $1 AND user_id = $2")
-        .bind(id.0)
-        .bind(user_id.0)
-        .execute(pool)
-        .await?;
-    Ok(done.rows_affected() == 1)
+pub async fn revoke(db: &Db, user_id: UserId, id: SessionId) -> sqlx::Result<bool> {
+    let done = on!(db, |c| sqlx::query(
+        "DELETE FROM sessions WHERE id = $1 AND user_id = $2"
+    )
+    .bind(id.0)
+    .bind(user_id.0)
+    .execute(c)
+    .await
+    .map(|done| done.rows_affected()))?;
+    Ok(done == 1)
 }
 
 /// Signs a user out everywhere; returns how many sessions ended.
-pub async fn revoke_all(pool: &SqlitePool, user_id: UserId) -> sqlx::Result<u64> {
-    let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+pub async fn revoke_all(db: &Db, user_id: UserId) -> sqlx::Result<u64> {
+    let done = on!(db, |c| sqlx::query("DELETE FROM sessions WHERE user_id = $1")
         .bind(user_id.0)
-        .execute(pool)
-        .await?;
-    Ok(done.rows_affected())
+        .execute(c)
+        .await
+        .map(|done| done.rows_affected()))?;
+    Ok(done)
 }
 
 /// Whether the session is still good (not revoked, not expired).
-pub async fn is_live(pool: &SqlitePool, id: SessionId, now: i64) -> sqlx::Result<bool> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM sessions WHERE id = $1 AND expires_at > $2)")
-        .bind(id.0)
-        .bind(now)
-        .fetch_one(pool)
-        .await
+pub async fn is_live(db: &Db, id: SessionId, now: i64) -> sqlx::Result<bool> {
+    on!(db, |c| sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM sessions WHERE id = $1 AND expires_at > $2)"
+    )
+    .bind(id.0)
+    .bind(now)
+    .fetch_one(c)
+    .await)
 }
 
 /// Deletes expired sessions; returns how many.
-pub async fn purge_expired(pool: &SqlitePool, now: i64) -> sqlx::Result<u64> {
-    let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+pub async fn purge_expired(db: &Db, now: i64) -> sqlx::Result<u64> {
+    let done = on!(db, |c| sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
         .bind(now)
-        .execute(pool)
-        .await?;
-    Ok(done.rows_affected())
+        .execute(c)
+        .await
+        .map(|done| done.rows_affected()))?;
+    Ok(done)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::testing::{temp_pool, user};
+    use crate::db::testing::{temp_db, user};
 
     /// A session is good until its expiry time and not a moment after.
     #[tokio::test]
     async fn an_expired_session_authenticates_no_one() {
-        let (pool, _dir) = temp_pool().await;
+        let (pool, _dir) = temp_db().await;
         let ann = user(&pool, "ann").await;
-        let mut conn = pool.acquire().await.unwrap();
         let new = NewSession {
             user_id: ann,
             token_hash: b"hash",
@@ -129,8 +138,7 @@ mod tests {
             now: 1_000,
             expires_at: 2_000,
         };
-        create(&mut *conn, new).await.unwrap();
-        drop(conn);
+        create(&pool, new).await.unwrap();
         assert!(authenticate(&pool, b"hash", 1_999).await.unwrap().is_some());
         assert!(authenticate(&pool, b"hash", 2_000).await.unwrap().is_none());
         assert!(list_for_user(&pool, ann, 2_000).await.unwrap().is_empty());

@@ -1,11 +1,11 @@
 //! Queries on `users`.
 
+use super::{on, on_any, on_tx, Db, On, Tx};
 use natter_common::{
     api::User,
     ids::UserId,
     validate::{DisplayName, Username},
 };
-use sqlx::{SqliteExecutor, SqlitePool};
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct UserRow {
@@ -32,15 +32,15 @@ pub enum Created {
     UsernameTaken,
 }
 
-#[tracing::instrument(skip(db, password_hash))]
+#[tracing::instrument(skip(on, password_hash))]
 pub async fn create(
-    db: impl SqliteExecutor<'_>,
+    on: impl Into<On<'_>>,
     username: &Username,
     display_name: &DisplayName,
     password_hash: &str,
     now: i64,
 ) -> sqlx::Result<Created> {
-    let inserted = sqlx::query_as::<_, UserRow>(
+    let inserted = on_any!(on.into(), |c| sqlx::query_as::<_, UserRow>(
         "INSERT INTO users (username, display_name, password_hash, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $4)
          ON CONFLICT (username) DO NOTHING
@@ -50,8 +50,8 @@ pub async fn create(
     .bind(display_name.as_str())
     .bind(password_hash)
     .bind(now)
-    .fetch_optional(db)
-    .await?;
+    .fetch_optional(c)
+    .await)?;
     Ok(match inserted {
         Some(row) => Created::Ok(row),
         None => Created::UsernameTaken,
@@ -66,51 +66,59 @@ pub struct Credentials {
     pub disabled_at: Option<i64>,
 }
 
-pub async fn credentials(pool: &SqlitePool, username: &str) -> sqlx::Result<Option<Credentials>> {
-    sqlx::query_as("SELECT id, password_hash, disabled_at FROM users WHERE username = $1 AND deleted_at IS NULL")
-        .bind(username)
-        .fetch_optional(pool)
-        .await
+pub async fn credentials(db: &Db, username: &str) -> sqlx::Result<Option<Credentials>> {
+    on!(db, |c| sqlx::query_as(
+        "SELECT id, password_hash, disabled_at FROM users WHERE username = $1 AND deleted_at IS NULL"
+    )
+    .bind(username)
+    .fetch_optional(c)
+    .await)
 }
 
 /// The stored password hash of a (not deleted) user.
-pub async fn password_hash(pool: &SqlitePool, id: UserId) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1 AND deleted_at IS NULL")
-        .bind(id.0)
-        .fetch_optional(pool)
-        .await
+pub async fn password_hash(db: &Db, id: UserId) -> sqlx::Result<Option<String>> {
+    on!(db, |c| sqlx::query_scalar(
+        "SELECT password_hash FROM users WHERE id = $1 AND deleted_at IS NULL"
+    )
+    .bind(id.0)
+    .fetch_optional(c)
+    .await)
 }
 
-pub async fn by_id(db: impl SqliteExecutor<'_>, id: UserId) -> sqlx::Result<Option<UserRow>> {
-    sqlx::query_as("SELECT id, username, display_name, created_at FROM users WHERE id = $1")
-        .bind(id.0)
-        .fetch_optional(db)
-        .await
+pub async fn by_id(on: impl Into<On<'_>>, id: UserId) -> sqlx::Result<Option<UserRow>> {
+    on_any!(on.into(), |c| sqlx::query_as(
+        "SELECT id, username, display_name, created_at FROM users WHERE id = $1"
+    )
+    .bind(id.0)
+    .fetch_optional(c)
+    .await)
 }
 
 pub async fn set_display_name(
-    pool: &SqlitePool,
+    db: &Db,
     id: UserId,
     display_name: &DisplayName,
     now: i64,
 ) -> sqlx::Result<Option<UserRow>> {
-    sqlx::query_as(
+    on!(db, |c| sqlx::query_as(
         "UPDATE users SET display_name = $2, updated_at = $3 WHERE id = $1
          RETURNING id, username, display_name, created_at",
     )
     .bind(id.0)
     .bind(display_name.as_str())
     .bind(now)
-    .fetch_optional(pool)
-    .await
+    .fetch_optional(c)
+    .await)
 }
 
 /// Whether `id` is an account someone can be in touch with (not deleted).
-pub async fn exists(conn: &mut sqlx::SqliteConnection, id: UserId) -> sqlx::Result<bool> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND deleted_at IS NULL)")
-        .bind(id.0)
-        .fetch_one(conn)
-        .await
+pub async fn exists(conn: &mut Tx, id: UserId) -> sqlx::Result<bool> {
+    on_tx!(conn, |c| sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND deleted_at IS NULL)"
+    )
+    .bind(id.0)
+    .fetch_one(c)
+    .await)
 }
 
 /// Users whose username starts with `prefix` (ignoring ASCII case), any
@@ -119,7 +127,7 @@ pub async fn exists(conn: &mut sqlx::SqliteConnection, id: UserId) -> sqlx::Resu
 /// contains it; ordered by username, after `cursor`; never `caller`, nor
 /// users who blocked `caller`.
 pub async fn search(
-    pool: &SqlitePool,
+    db: &Db,
     caller: UserId,
     prefix: &str,
     cursor: Option<&str>,
@@ -141,7 +149,7 @@ pub async fn search(
     // Names in scripts without spaces are one word to the index: look
     // inside them (a scan, for these queries only).
     let inside = crate::search::words::has_unspaced(prefix).then(|| format!("%{escaped}%"));
-    sqlx::query_as(
+    on!(db, |c| sqlx::query_as(
         "SELECT id, username, display_name, created_at FROM users u
          WHERE (username LIKE $1 ESCAPE '\\'
                 OR id IN (SELECT rowid FROM users_by_name_words WHERE users_by_name_words MATCH $2)
@@ -158,8 +166,8 @@ pub async fn search(
     .bind(caller.0)
     .bind(i64::from(limit))
     .bind(inside)
-    .fetch_all(pool)
-    .await
+    .fetch_all(c)
+    .await)
 }
 
 /// An account as an operator sees it.
@@ -178,50 +186,56 @@ const ACCOUNT: &str = "SELECT u.id, u.username, u.display_name, u.created_at, u.
      FROM users u";
 
 /// Accounts by username, up to `limit`.
-pub async fn accounts(pool: &SqlitePool, now: i64, limit: u32) -> sqlx::Result<Vec<Account>> {
-    sqlx::query_as(&format!("{ACCOUNT} ORDER BY u.username LIMIT $2"))
-        .bind(now)
-        .bind(i64::from(limit))
-        .fetch_all(pool)
-        .await
+pub async fn accounts(db: &Db, now: i64, limit: u32) -> sqlx::Result<Vec<Account>> {
+    on!(db, |c| sqlx::query_as(&format!(
+        "{ACCOUNT} ORDER BY u.username LIMIT $2"
+    ))
+    .bind(now)
+    .bind(i64::from(limit))
+    .fetch_all(c)
+    .await)
 }
 
 /// The account named `username` (ignoring ASCII case, as usernames compare).
-pub async fn account(pool: &SqlitePool, now: i64, username: &str) -> sqlx::Result<Option<Account>> {
-    sqlx::query_as(&format!("{ACCOUNT} WHERE u.username = $2"))
+pub async fn account(db: &Db, now: i64, username: &str) -> sqlx::Result<Option<Account>> {
+    on!(db, |c| sqlx::query_as(&format!("{ACCOUNT} WHERE u.username = $2"))
         .bind(now)
         .bind(username)
-        .fetch_optional(pool)
-        .await
+        .fetch_optional(c)
+        .await)
 }
 
-pub async fn set_password(pool: &SqlitePool, id: UserId, password_hash: &str, now: i64) -> sqlx::Result<()> {
-    sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
-        .bind(id.0)
-        .bind(password_hash)
-        .bind(now)
-        .execute(pool)
-        .await?;
+pub async fn set_password(db: &Db, id: UserId, password_hash: &str, now: i64) -> sqlx::Result<()> {
+    on!(db, |c| sqlx::query(
+        "UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1"
+    )
+    .bind(id.0)
+    .bind(password_hash)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|done| done.rows_affected()))?;
     Ok(())
 }
 
 /// Disables (`Some(time)`) or enables (`None`) an account.
-pub async fn set_disabled(pool: &SqlitePool, id: UserId, disabled_at: Option<i64>) -> sqlx::Result<()> {
-    sqlx::query("UPDATE users SET disabled_at = $2 WHERE id = $1")
+pub async fn set_disabled(db: &Db, id: UserId, disabled_at: Option<i64>) -> sqlx::Result<()> {
+    on!(db, |c| sqlx::query("UPDATE users SET disabled_at = $2 WHERE id = $1")
         .bind(id.0)
         .bind(disabled_at)
-        .execute(pool)
-        .await?;
+        .execute(c)
+        .await
+        .map(|done| done.rows_affected()))?;
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::testing::{temp_pool, user};
+    use crate::db::testing::{temp_db, user};
 
-    async fn names(pool: &SqlitePool, caller: UserId, q: &str) -> Vec<String> {
-        search(pool, caller, q, None, 50)
+    async fn names(db: &Db, caller: UserId, q: &str) -> Vec<String> {
+        search(db, caller, q, None, 50)
             .await
             .expect("search")
             .into_iter()
@@ -232,7 +246,7 @@ mod tests {
     /// The word index follows renames, and no query text is FTS syntax.
     #[tokio::test]
     async fn name_words_follow_renames_and_queries_are_plain_text() {
-        let (pool, _dir) = temp_pool().await;
+        let (pool, _dir) = temp_db().await;
         let me = user(&pool, "me").await;
         let ada = user(&pool, "ada").await;
         let zoe = user(&pool, "zoe").await;
@@ -265,7 +279,7 @@ mod tests {
     /// is found by any part of it, one character or more.
     #[tokio::test]
     async fn usernames_by_any_word_and_cjk_names_by_any_part() {
-        let (pool, _dir) = temp_pool().await;
+        let (pool, _dir) = temp_db().await;
         let me = user(&pool, "me").await;
         user(&pool, "ada_lovelace").await;
         user(&pool, "grace.hopper-1906").await;

@@ -46,10 +46,10 @@ pub async fn register(
 
     let hash = state.passwords.hash(body.password).await?;
     let now = db::now_ms();
-    let mut tx = db::begin_write(&state.pool).await?;
+    let mut tx = state.db.begin_write().await?;
     // A deleted account's username may be past its reservation.
-    db::leaving::free_usernames(&mut *tx, now).await?;
-    let user = match db::users::create(&mut *tx, &username, &display_name, &hash, now).await? {
+    db::leaving::free_usernames(&mut tx, now).await?;
+    let user = match db::users::create(&mut tx, &username, &display_name, &hash, now).await? {
         Created::Ok(row) => User::from(row),
         Created::UsernameTaken => {
             return Err(AppError::new(ErrorCode::UsernameTaken, "That username is taken."));
@@ -87,7 +87,7 @@ pub async fn login(
     if body.password.len() > PASSWORD_MAX_BYTES {
         return Err(wrong());
     }
-    let credentials = db::users::credentials(&state.pool, &body.username).await?;
+    let credentials = db::users::credentials(&state.db, &body.username).await?;
     let (user_id, stored, disabled) = match credentials {
         Some(c) => (Some(c.id), Some(c.password_hash), c.disabled_at.is_some()),
         None => (None, None, false),
@@ -103,10 +103,10 @@ pub async fn login(
         ));
     }
     let user_id = UserId(user_id.ok_or_else(wrong)?);
-    let user = db::users::by_id(&state.pool, user_id).await?.ok_or_else(wrong)?;
+    let user = db::users::by_id(&state.db, user_id).await?.ok_or_else(wrong)?;
     let now = db::now_ms();
     let device = device_name(body.device_name.as_deref(), &headers);
-    let mut tx = db::begin_write(&state.pool).await?;
+    let mut tx = state.db.begin_write().await?;
     let session = start_session(&mut tx, &state, user.into(), &device, now).await?;
     tx.commit().await?;
     Ok((jar.add(session_cookie(&state, &session)), Json(session)))
@@ -124,7 +124,7 @@ pub async fn logout(
     auth: AuthUser,
     jar: CookieJar,
 ) -> AppResult<(StatusCode, CookieJar)> {
-    db::sessions::revoke(&state.pool, auth.user_id, auth.session_id).await?;
+    db::sessions::revoke(&state.db, auth.user_id, auth.session_id).await?;
     state.hub.end_session(auth.user_id, auth.session_id);
     // Always send the expiring cookie, whether or not this request carried one.
     let mut removal = Cookie::build((SESSION_COOKIE, "")).path("/").http_only(true).build();
@@ -133,7 +133,7 @@ pub async fn logout(
 }
 
 async fn start_session(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut db::Tx,
     state: &AppState,
     user: User,
     device_name: &str,

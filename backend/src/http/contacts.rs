@@ -15,7 +15,7 @@ use crate::{auth::AuthUser, db, error::AppResult, social::contacts, state::AppSt
     responses((status = 200, body = Vec<Contact>), (status = 401, body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn list(State(state): State<AppState>, auth: AuthUser) -> AppResult<Json<Vec<Contact>>> {
-    Ok(Json(db::contacts::list(&state.pool, auth.user_id).await?))
+    Ok(Json(db::contacts::list(&state.db, auth.user_id).await?))
 }
 
 /// `DELETE /api/v1/contacts/{user_id}`: stop being contacts (the direct
@@ -28,7 +28,7 @@ pub async fn remove(
     auth: AuthUser,
     ApiPath(user): ApiPath<i64>,
 ) -> AppResult<StatusCode> {
-    contacts::remove(&state.pool, auth.user_id, UserId(user)).await?;
+    contacts::remove(&state.db, auth.user_id, UserId(user)).await?;
     state.hub.contacts_changed(&[auth.user_id, UserId(user)]);
     Ok(StatusCode::NO_CONTENT)
 }
@@ -39,8 +39,8 @@ pub async fn remove(
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn requests(State(state): State<AppState>, auth: AuthUser) -> AppResult<Json<ContactRequests>> {
     Ok(Json(ContactRequests {
-        incoming: db::contacts::requests_of(&state.pool, auth.user_id, true).await?,
-        outgoing: db::contacts::requests_of(&state.pool, auth.user_id, false).await?,
+        incoming: db::contacts::requests_of(&state.db, auth.user_id, true).await?,
+        outgoing: db::contacts::requests_of(&state.db, auth.user_id, false).await?,
     }))
 }
 
@@ -60,7 +60,7 @@ pub async fn send_request(
     auth: AuthUser,
     ApiJson(body): ApiJson<NewContactRequest>,
 ) -> AppResult<(StatusCode, Json<RequestOutcome>)> {
-    let outcome = contacts::send_request(&state.pool, auth.user_id, body.user_id).await?;
+    let outcome = contacts::send_request(&state.db, auth.user_id, body.user_id).await?;
     if let RequestOutcome::Accepted { contact } = &outcome {
         state.hub.forget_members(contact.conversation_id);
     }
@@ -81,7 +81,7 @@ pub async fn accept(
     auth: AuthUser,
     ApiPath(id): ApiPath<i64>,
 ) -> AppResult<Json<Contact>> {
-    let contact = contacts::accept(&state.pool, auth.user_id, RequestId(id)).await?;
+    let contact = contacts::accept(&state.db, auth.user_id, RequestId(id)).await?;
     state.hub.forget_members(contact.conversation_id);
     state.hub.contacts_changed(&[auth.user_id, contact.user.id]);
     state.hub.introduce(auth.user_id, contact.user.id).await;
@@ -97,7 +97,7 @@ pub async fn decline(
     auth: AuthUser,
     ApiPath(id): ApiPath<i64>,
 ) -> AppResult<StatusCode> {
-    let other = contacts::decline(&state.pool, auth.user_id, RequestId(id)).await?;
+    let other = contacts::decline(&state.db, auth.user_id, RequestId(id)).await?;
     state.hub.contacts_changed(&[auth.user_id, other]);
     Ok(StatusCode::NO_CONTENT)
 }
@@ -107,7 +107,7 @@ pub async fn decline(
     responses((status = 204), (status = 400, description = "`bad_request`: an id that is not an integer", body = ErrorBody), (status = 401, description = "`unauthorized`", body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn cancel(State(state): State<AppState>, auth: AuthUser, ApiPath(id): ApiPath<i64>) -> AppResult<StatusCode> {
-    let other = contacts::cancel(&state.pool, auth.user_id, RequestId(id)).await?;
+    let other = contacts::cancel(&state.db, auth.user_id, RequestId(id)).await?;
     state.hub.contacts_changed(&[auth.user_id, other]);
     Ok(StatusCode::NO_CONTENT)
 }
@@ -117,7 +117,7 @@ pub async fn cancel(State(state): State<AppState>, auth: AuthUser, ApiPath(id): 
     responses((status = 200, body = Vec<User>), (status = 401, description = "`unauthorized`", body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn blocks(State(state): State<AppState>, auth: AuthUser) -> AppResult<Json<Vec<User>>> {
-    Ok(Json(db::contacts::blocked_by(&state.pool, auth.user_id).await?))
+    Ok(Json(db::contacts::blocked_by(&state.db, auth.user_id).await?))
 }
 
 /// `POST /api/v1/blocks`: block a user (ends the contact and pending requests).
@@ -129,7 +129,7 @@ pub async fn block(
     auth: AuthUser,
     ApiJson(body): ApiJson<NewBlock>,
 ) -> AppResult<StatusCode> {
-    contacts::block(&state.pool, auth.user_id, body.user_id).await?;
+    contacts::block(&state.db, auth.user_id, body.user_id).await?;
     state.hub.contacts_changed(&[auth.user_id, body.user_id]);
     Ok(StatusCode::NO_CONTENT)
 }
@@ -143,7 +143,7 @@ pub async fn unblock(
     auth: AuthUser,
     ApiPath(user): ApiPath<i64>,
 ) -> AppResult<StatusCode> {
-    contacts::unblock(&state.pool, auth.user_id, UserId(user)).await?;
+    contacts::unblock(&state.db, auth.user_id, UserId(user)).await?;
     // My other devices refetch, their blocked lists included.
     state.hub.contacts_changed(&[auth.user_id]);
     Ok(StatusCode::NO_CONTENT)

@@ -21,7 +21,7 @@ use crate::{
     responses((status = 200, body = Vec<Conversation>), (status = 401, description = "`unauthorized`", body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn list(State(state): State<AppState>, auth: AuthUser) -> AppResult<Json<Vec<Conversation>>> {
-    Ok(Json(db::conversations::list_for(&state.pool, auth.user_id).await?))
+    Ok(Json(db::conversations::list_for(&state.db, auth.user_id).await?))
 }
 
 /// `GET /api/v1/conversations/{id}/events`: a page of the log in ascending
@@ -53,20 +53,20 @@ pub async fn history(
         ));
     }
     let limit = page_limit(query.limit, 50, MAX_HISTORY_PAGE)?;
-    if !db::conversations::is_member(&state.pool, id, auth.user_id).await? {
+    if !db::conversations::is_member(&state.db, id, auth.user_id).await? {
         return Err(AppError::new(ErrorCode::NotFound, "No such conversation."));
     }
     let window = match (query.before, query.after, query.around, query.around_id) {
         (Some(seq), ..) => Window::Before(seq),
         (_, Some(seq), ..) => Window::After(seq),
         (_, _, Some(seq), _) => Window::Around(seq),
-        (_, _, _, Some(event)) => match db::events::seq_of(&state.pool, id, &event).await? {
+        (_, _, _, Some(event)) => match db::events::seq_of(&state.db, id, &event).await? {
             Some(seq) => Window::Around(seq),
             None => return Err(AppError::new(ErrorCode::NotFound, "No such message here.")),
         },
         _ => Window::Newest,
     };
-    let page = db::events::page(&state.pool, id, auth.user_id, window, limit).await?;
+    let page = db::events::page(&state.db, id, auth.user_id, window, limit).await?;
     Ok(Json(History {
         events: page.events,
         more: page.more,
@@ -92,5 +92,5 @@ pub async fn receipts(
     if members.len() > RECEIPTS_MAX_MEMBERS {
         return Ok(Json(Vec::new()));
     }
-    Ok(Json(db::read_markers::receipts(&state.pool, id, auth.user_id).await?))
+    Ok(Json(db::read_markers::receipts(&state.db, id, auth.user_id).await?))
 }

@@ -44,7 +44,7 @@ fn group(done: Done) -> AppResult<Group> {
     responses((status = 200, body = Vec<Group>), (status = 401, description = "`unauthorized`", body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn list(State(state): State<AppState>, auth: AuthUser) -> AppResult<Json<Vec<Group>>> {
-    Ok(Json(groups::list(&state.pool, auth.user_id).await?))
+    Ok(Json(groups::list(&state.db, auth.user_id).await?))
 }
 
 /// `POST /api/v1/groups`: create a group with some of my contacts.
@@ -74,7 +74,7 @@ pub async fn create(
     responses((status = 200, body = Group), (status = 400, description = "`bad_request`: an id that is not an integer", body = ErrorBody), (status = 401, description = "`unauthorized`", body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn info(State(state): State<AppState>, auth: AuthUser, ApiPath(id): ApiPath<i64>) -> AppResult<Json<Group>> {
-    Ok(Json(groups::info(&state.pool, auth.user_id, ConversationId(id)).await?))
+    Ok(Json(groups::info(&state.db, auth.user_id, ConversationId(id)).await?))
 }
 
 /// `PATCH /api/v1/groups/{id}`: rename (owner or admin).
@@ -121,7 +121,7 @@ pub async fn members(
 ) -> AppResult<Json<Page<Member>>> {
     let limit = page_limit(page.limit, MAX_PAGE_SIZE, MAX_PAGE_SIZE)?;
     let after = page.cursor.as_deref().and_then(|c| c.parse().ok()).unwrap_or(0);
-    let items = groups::members(&state.pool, auth.user_id, ConversationId(id), after, limit).await?;
+    let items = groups::members(&state.db, auth.user_id, ConversationId(id), after, limit).await?;
     let next_cursor = (items.len() == limit as usize)
         .then(|| items.last().map(|m| m.user.id.0.to_string()))
         .flatten();

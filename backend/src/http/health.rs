@@ -18,7 +18,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, AppErr
         tracing::error!("readiness check failed: the message log's writer or checkpointer has stopped");
         return Err(AppError::new(ErrorCode::Unavailable, "The message log has stopped."));
     }
-    db::maintenance::ping(&state.pool).await.map_err(|err| {
+    db::maintenance::ping(&state.db).await.map_err(|err| {
         tracing::warn!(%err, "readiness check failed");
         AppError::new(ErrorCode::Unavailable, "Database unavailable.")
     })?;

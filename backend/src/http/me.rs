@@ -23,7 +23,7 @@ use crate::{
     responses((status = 200, body = User), (status = 401, body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn me(State(state): State<AppState>, auth: AuthUser) -> AppResult<Json<User>> {
-    let user = db::users::by_id(&state.pool, auth.user_id)
+    let user = db::users::by_id(&state.db, auth.user_id)
         .await?
         .ok_or_else(AppError::unauthorized)?;
     Ok(Json(user.into()))
@@ -42,9 +42,9 @@ pub async fn update(
     let user = match body.display_name {
         Some(name) => {
             let name = DisplayName::parse(&name)?;
-            db::users::set_display_name(&state.pool, auth.user_id, &name, db::now_ms()).await?
+            db::users::set_display_name(&state.db, auth.user_id, &name, db::now_ms()).await?
         }
-        None => db::users::by_id(&state.pool, auth.user_id).await?,
+        None => db::users::by_id(&state.db, auth.user_id).await?,
     };
     Ok(Json(user.ok_or_else(AppError::unauthorized)?.into()))
 }
@@ -54,7 +54,7 @@ pub async fn update(
     responses((status = 200, body = Vec<SessionInfo>), (status = 401, body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn sessions(State(state): State<AppState>, auth: AuthUser) -> AppResult<Json<Vec<SessionInfo>>> {
-    let rows = db::sessions::list_for_user(&state.pool, auth.user_id, db::now_ms()).await?;
+    let rows = db::sessions::list_for_user(&state.db, auth.user_id, db::now_ms()).await?;
     let list = rows
         .into_iter()
         .map(|row| SessionInfo {
@@ -79,7 +79,7 @@ pub async fn revoke_session(
     auth: AuthUser,
     ApiPath(id): ApiPath<i64>,
 ) -> AppResult<StatusCode> {
-    if db::sessions::revoke(&state.pool, auth.user_id, SessionId(id)).await? {
+    if db::sessions::revoke(&state.db, auth.user_id, SessionId(id)).await? {
         state.hub.end_session(auth.user_id, SessionId(id));
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -101,11 +101,11 @@ pub async fn delete(
     auth: AuthUser,
     ApiJson(body): ApiJson<DeleteAccountRequest>,
 ) -> AppResult<StatusCode> {
-    let stored = db::users::password_hash(&state.pool, auth.user_id).await?;
+    let stored = db::users::password_hash(&state.db, auth.user_id).await?;
     if body.password.len() > PASSWORD_MAX_BYTES || !state.passwords.verify(body.password, stored).await? {
         return Err(AppError::new(ErrorCode::InvalidCredentials, "Wrong password."));
     }
-    social::leaving::delete_account(&state.log, &state.pool, &state.media, auth.user_id).await?;
+    social::leaving::delete_account(&state.log, &state.db, &state.media, auth.user_id).await?;
     state.hub.end_user(auth.user_id);
     Ok(StatusCode::NO_CONTENT)
 }

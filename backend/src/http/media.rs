@@ -129,9 +129,9 @@ pub async fn upload(
     let original = hex::encode(hasher.finalize());
 
     let now = db::now_ms();
-    if let Some(known) = db::media::by_original(&state.pool, &original).await? {
+    if let Some(known) = db::media::by_original(&state.db, &original).await? {
         metrics::upload("known");
-        db::media::record_upload(&mut *state.pool.acquire().await?, &known.id, auth.user_id, now).await?;
+        db::media::record_upload(&state.db, &known.id, auth.user_id, now).await?;
         return Ok((StatusCode::CREATED, Json(to_media(known))));
     }
 
@@ -161,7 +161,7 @@ pub async fn upload(
         }
     });
     files.await.map_err(anyhow::Error::from)?.map_err(anyhow::Error::from)?;
-    let row = db::media::insert(&state.pool, &original, &processed, auth.user_id, now).await?;
+    let row = db::media::insert(&state.db, &original, &processed, auth.user_id, now).await?;
     metrics::upload("stored");
     Ok((StatusCode::CREATED, Json(to_media(row))))
 }
@@ -197,10 +197,10 @@ async fn serve(
     if !media::valid_id(&id) {
         return Err(AppError::not_found());
     }
-    let row = db::media::by_id(&state.pool, &id)
+    let row = db::media::by_id(&state.db, &id)
         .await?
         .ok_or_else(AppError::not_found)?;
-    if !db::media::visible_to(&mut *state.pool.acquire().await?, &id, auth.user_id).await? {
+    if !db::media::visible_to(&state.db, &id, auth.user_id).await? {
         return Err(AppError::not_found());
     }
     let etag = format!("\"{id}{}\"", if thumb { "-t" } else { "" });

@@ -29,8 +29,9 @@ pub async fn render(State(state): State<AppState>, request: Request) -> Response
         return StatusCode::NOT_FOUND.into_response();
     };
     // Sampled now rather than kept up to date on every change.
-    gauge!("natter_db_pool_connections").set(state.pool.size() as f64);
-    gauge!("natter_db_pool_idle_connections").set(state.pool.num_idle() as f64);
+    let (open, idle) = state.db.connections();
+    gauge!("natter_db_pool_connections").set(f64::from(open));
+    gauge!("natter_db_pool_idle_connections").set(idle as f64);
     gauge!("natter_member_index_ids").set(state.hub.member_index().held_ids() as f64);
     gauge!("natter_search_pending_conversations").set(state.search.feed().pending() as f64);
     gauge!("natter_log_running").set(if state.log.is_running() { 1.0 } else { 0.0 });

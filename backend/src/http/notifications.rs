@@ -40,7 +40,7 @@ pub async fn conversation(
     auth: AuthUser,
     ApiPath(id): ApiPath<i64>,
 ) -> AppResult<Json<ConversationSettings>> {
-    let notify = db::notify::get(&state.pool, auth.user_id, ConversationId(id))
+    let notify = db::notify::get(&state.db, auth.user_id, ConversationId(id))
         .await?
         .ok_or_else(no_such_conversation)?;
     Ok(Json(ConversationSettings { notify }))
@@ -68,7 +68,7 @@ pub async fn set_conversation(
         }
         .into());
     }
-    if !db::notify::set(&state.pool, auth.user_id, id, body.notify).await? {
+    if !db::notify::set(&state.db, auth.user_id, id, body.notify).await? {
         return Err(no_such_conversation());
     }
     let frame = encode(&ServerFrame::ConversationSettings {
@@ -81,9 +81,9 @@ pub async fn set_conversation(
 
 async fn settings(state: &AppState, auth: &AuthUser) -> AppResult<NotificationSettings> {
     Ok(NotificationSettings {
-        previews: db::notify::previews(&state.pool, auth.user_id).await?,
+        previews: db::notify::previews(&state.db, auth.user_id).await?,
         push_public_key: state.push.public_key().to_owned(),
-        subscribed: db::push::has(&state.pool, auth.session_id).await?,
+        subscribed: db::push::has(&state.db, auth.session_id).await?,
     })
 }
 
@@ -108,7 +108,7 @@ pub async fn set_account(
     ApiJson(body): ApiJson<UpdateNotificationSettings>,
 ) -> AppResult<Json<NotificationSettings>> {
     if let Some(previews) = body.previews {
-        db::notify::set_previews(&state.pool, auth.user_id, previews).await?;
+        db::notify::set_previews(&state.db, auth.user_id, previews).await?;
     }
     Ok(Json(settings(&state, &auth).await?))
 }
@@ -143,7 +143,7 @@ pub async fn subscribe(
         return Err(bad_keys().into());
     }
     let saved = db::push::save(
-        &state.pool,
+        &state.db,
         auth.user_id,
         auth.session_id,
         db::push::NewSubscription {
@@ -178,6 +178,6 @@ fn decode(text: &str) -> Option<Vec<u8>> {
     responses((status = 204, description = "Unsubscribed (or was not subscribed)"), (status = 401, description = "`unauthorized`", body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn unsubscribe(State(state): State<AppState>, auth: AuthUser) -> AppResult<StatusCode> {
-    db::push::remove(&state.pool, auth.session_id).await?;
+    db::push::remove(&state.db, auth.session_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

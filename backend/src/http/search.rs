@@ -46,9 +46,9 @@ pub async fn messages(
         .map(|c| c.ok_or_else(|| invalid("cursor", "Pass back a `next_cursor` as it came.".into())))
         .transpose()?;
     let conversations = match search.conversation_id {
-        Some(id) if db::conversations::is_member(&state.pool, id, auth.user_id).await? => vec![id],
+        Some(id) if db::conversations::is_member(&state.db, id, auth.user_id).await? => vec![id],
         Some(_) => return Err(AppError::new(ErrorCode::NotFound, "No such conversation.")),
-        None => db::members::conversations_of(&state.pool, auth.user_id).await?,
+        None => db::members::conversations_of(&state.db, auth.user_id).await?,
     };
     let filters = Filters {
         conversation: search.conversation_id,
@@ -58,7 +58,7 @@ pub async fn messages(
         cursor,
         limit: page_limit(search.limit, 20, 50)?,
     };
-    let found = state.search.find(&state.pool, &query, &conversations, &filters).await?;
+    let found = state.search.find(&state.db, &query, &conversations, &filters).await?;
     Ok(Json(Page {
         items: found.hits,
         next_cursor: found.next_cursor.map(|key| key.to_string()),

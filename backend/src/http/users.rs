@@ -35,7 +35,7 @@ pub async fn search(
         ));
     }
     let limit = page_limit(query.limit, 20, 50)?;
-    let rows = db::users::search(&state.pool, auth.user_id, q, query.cursor.as_deref(), limit).await?;
+    let rows = db::users::search(&state.db, auth.user_id, q, query.cursor.as_deref(), limit).await?;
     let next_cursor = (rows.len() == limit as usize)
         .then(|| rows.last().map(|r| r.username.clone()))
         .flatten();
@@ -50,7 +50,7 @@ pub async fn search(
     responses((status = 200, body = User), (status = 400, description = "`bad_request`: an id that is not an integer", body = ErrorBody), (status = 401, description = "`unauthorized`", body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn get(State(state): State<AppState>, _auth: AuthUser, ApiPath(id): ApiPath<i64>) -> AppResult<Json<User>> {
-    let user = db::users::by_id(&state.pool, UserId(id)).await?;
+    let user = db::users::by_id(&state.db, UserId(id)).await?;
     Ok(Json(
         user.ok_or_else(|| AppError::new(ErrorCode::NotFound, "No such user."))?
             .into(),

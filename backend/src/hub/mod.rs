@@ -17,13 +17,13 @@ pub use outbox::{Outbound, Outbox, Taken};
 
 use std::sync::Arc;
 
+use crate::db::Db;
 use axum::extract::ws::Utf8Bytes;
 use natter_common::{
     frames::ServerFrame,
     ids::{ConversationId, UserId},
     limits::RECEIPTS_MAX_MEMBERS,
 };
-use sqlx::SqlitePool;
 
 use crate::db;
 
@@ -31,7 +31,7 @@ use crate::db;
 pub struct Hub {
     connections: Arc<connections::Registry>,
     members: Arc<members::MemberIndex>,
-    pool: SqlitePool,
+    db: Db,
 }
 
 /// Whether a frame may be dropped under pressure.
@@ -51,11 +51,11 @@ pub fn encode(frame: &ServerFrame) -> Utf8Bytes {
 }
 
 impl Hub {
-    pub fn new(pool: SqlitePool) -> Self {
+    pub fn new(db: Db) -> Self {
         Self {
             connections: Arc::new(connections::Registry::default()),
             members: Arc::new(members::MemberIndex::default()),
-            pool,
+            db,
         }
     }
 
@@ -132,7 +132,7 @@ impl Hub {
             return Ok(members.contains(&user).then_some(members));
         }
         let epoch = self.members.epoch();
-        let loaded: Arc<[UserId]> = db::members::user_ids(&self.pool, conversation).await?.into();
+        let loaded: Arc<[UserId]> = db::members::user_ids(&self.db, conversation).await?.into();
         if !loaded.contains(&user) {
             return Ok(None);
         }
@@ -169,7 +169,7 @@ impl Hub {
     /// Announces `user` coming online or going offline to everyone who
     /// shares a conversation with them and whom they have not blocked.
     pub async fn announce_presence(&self, user: UserId, online: bool) {
-        let audience = match db::members::co_members(&self.pool, user, true).await {
+        let audience = match db::members::co_members(&self.db, user, true).await {
             Ok(audience) => audience,
             Err(err) => {
                 tracing::warn!(%err, "presence audience lookup failed");
@@ -188,7 +188,7 @@ impl Hub {
             if !(self.is_online(viewer) && self.is_online(seen)) {
                 continue;
             }
-            match db::contacts::has_blocked(&self.pool, seen, viewer).await {
+            match db::contacts::has_blocked(&self.db, seen, viewer).await {
                 Ok(false) => {}
                 Ok(true) => continue,
                 Err(err) => {
@@ -210,7 +210,7 @@ impl Hub {
 
     /// Of the users `viewer` may see, those online now.
     pub async fn online_for(&self, viewer: UserId) -> sqlx::Result<Vec<UserId>> {
-        let visible = db::members::co_members(&self.pool, viewer, false).await?;
+        let visible = db::members::co_members(&self.db, viewer, false).await?;
         Ok(visible.into_iter().filter(|u| self.is_online(*u)).collect())
     }
 }
@@ -224,7 +224,7 @@ mod tests {
     /// member's look-up of a real one may stay in memory.
     #[tokio::test]
     async fn only_members_lookups_are_kept() {
-        let (pool, _dir) = testing::temp_pool().await;
+        let (pool, _dir) = testing::temp_db().await;
         let (alice, eve) = (testing::user(&pool, "alice").await, testing::user(&pool, "eve").await);
         let group = testing::group(&pool, &[alice]).await;
         let hub = Hub::new(pool);

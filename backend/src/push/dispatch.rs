@@ -6,6 +6,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::db::Db;
 use axum::{
     body::Body,
     http::{header, Request},
@@ -21,7 +22,6 @@ use natter_common::{
     ids::{ConversationId, UserId},
     limits::PUSH_PREVIEW_MAX_CHARS,
 };
-use sqlx::SqlitePool;
 use tokio::sync::{mpsc, Semaphore};
 use web_push_native::{p256, Auth};
 
@@ -50,7 +50,7 @@ pub struct Job {
 }
 
 pub struct Dispatcher {
-    pool: SqlitePool,
+    db: Db,
     hub: Hub,
     sender: Arc<Sender>,
     subscribed: Arc<Mutex<HashSet<UserId>>>,
@@ -63,13 +63,13 @@ pub struct Dispatcher {
 struct Sender {
     client: Client<HttpsConnector<HttpConnector<PublicResolver>>, Body>,
     vapid: Arc<Vapid>,
-    pool: SqlitePool,
+    db: Db,
     allow_private: bool,
 }
 
 impl Dispatcher {
     pub fn new(
-        pool: SqlitePool,
+        db: Db,
         hub: Hub,
         vapid: Arc<Vapid>,
         subscribed: Arc<Mutex<HashSet<UserId>>>,
@@ -90,10 +90,10 @@ impl Dispatcher {
             sender: Arc::new(Sender {
                 client,
                 vapid,
-                pool: pool.clone(),
+                db: db.clone(),
                 allow_private,
             }),
-            pool,
+            db,
             hub,
             subscribed,
             recent: HashMap::new(),
@@ -142,12 +142,12 @@ impl Dispatcher {
         }
         let event = &job.event;
         let conversation = event.conversation_id;
-        let Some((sender, group)) = db::push::origin(&self.pool, conversation, event.sender).await? else {
+        let Some((sender, group)) = db::push::origin(&self.db, conversation, event.sender).await? else {
             return Ok(());
         };
         let now = db::now_ms();
         for user in candidates {
-            let Some(recipient) = db::push::recipient(&self.pool, user, conversation, now).await? else {
+            let Some(recipient) = db::push::recipient(&self.db, user, conversation, now).await? else {
                 continue;
             };
             let mention = event.body.mentions().contains(&user);
@@ -217,8 +217,7 @@ impl Sender {
             Ok(status) if status.is_success() => "sent",
             Ok(status) if status.as_u16() == 404 || status.as_u16() == 410 => {
                 // The browser unsubscribed or the subscription expired.
-                if let Err(err) =
-                    db::push::remove_gone(&self.pool, subscription.session_id, &subscription.endpoint).await
+                if let Err(err) = db::push::remove_gone(&self.db, subscription.session_id, &subscription.endpoint).await
                 {
                     tracing::warn!(%err, "cannot remove a gone push subscription");
                 }

@@ -15,8 +15,8 @@ use std::{
     sync::{Arc, Mutex},
 };
 
+use crate::db::Db;
 use natter_common::{events::Event, ids::UserId};
-use sqlx::SqlitePool;
 use tokio::sync::mpsc;
 
 use crate::{db, hub::Hub, metrics};
@@ -47,14 +47,14 @@ impl Push {
         data_dir: &Path,
         subject: String,
         allow_private: bool,
-        pool: SqlitePool,
+        db: Db,
         hub: Hub,
     ) -> anyhow::Result<Self> {
         let vapid = Arc::new(vapid::Vapid::load_or_create(data_dir, subject)?);
-        let subscribed: HashSet<UserId> = db::push::subscribed_users(&pool).await?.into_iter().collect();
+        let subscribed: HashSet<UserId> = db::push::subscribed_users(&db).await?.into_iter().collect();
         let subscribed = Arc::new(Mutex::new(subscribed));
         let (jobs, queue) = mpsc::channel(QUEUE);
-        let dispatcher = dispatch::Dispatcher::new(pool, hub, vapid.clone(), subscribed.clone(), allow_private)?;
+        let dispatcher = dispatch::Dispatcher::new(db, hub, vapid.clone(), subscribed.clone(), allow_private)?;
         tokio::spawn(dispatcher.run(queue));
         Ok(Self {
             inner: Arc::new(Inner {

@@ -19,7 +19,7 @@ use sqlx::{sqlite::SqliteConnectOptions, SqlitePool};
 pub use index::Feed;
 use words::Query;
 
-use crate::db;
+use crate::db::{self, Db};
 
 /// Past this many conversations a caller's scope is checked on each hit
 /// rather than written into the index query (an OR of that many terms).
@@ -116,7 +116,7 @@ impl Search {
     /// one asked for), newest first, as they read now.
     pub async fn find(
         &self,
-        pool: &SqlitePool,
+        db: &Db,
         query: &Query,
         conversations: &[ConversationId],
         filters: &Filters,
@@ -176,7 +176,7 @@ impl Search {
                 if checked.as_ref().is_some_and(|set| !set.contains(&conversation)) {
                     continue;
                 }
-                if let Some(hit) = hit(pool, query, conversation, seq).await? {
+                if let Some(hit) = hit(db, query, conversation, seq).await? {
                     found.hits.push(hit);
                     found.next_cursor = Some(key);
                 }
@@ -196,13 +196,8 @@ impl Search {
 
 /// The message at `seq` as a hit, if it still reads as the query asks (the
 /// index may not have caught up with an edit or a deletion yet).
-async fn hit(
-    pool: &SqlitePool,
-    query: &Query,
-    conversation: ConversationId,
-    seq: i64,
-) -> sqlx::Result<Option<MessageHit>> {
-    let Some((event, edited_at)) = db::events::at(pool, conversation, seq).await? else {
+async fn hit(db: &Db, query: &Query, conversation: ConversationId, seq: i64) -> sqlx::Result<Option<MessageHit>> {
+    let Some((event, edited_at)) = db::events::at(db, conversation, seq).await? else {
         return Ok(None);
     };
     let EventBody::Message {

@@ -1,15 +1,13 @@
 //! Contact requests, the contact list and blocks.
 
+use crate::{
+    db::{self, Db, Tx},
+    error::{AppError, AppResult},
+};
 use natter_common::{
     api::{Contact, RequestOutcome, User},
     ids::{RequestId, UserId},
     ErrorCode,
-};
-use sqlx::{SqliteConnection, SqlitePool};
-
-use crate::{
-    db,
-    error::{AppError, AppResult},
 };
 
 fn no_such_user() -> AppError {
@@ -26,7 +24,7 @@ fn blocked() -> AppError {
 
 /// Asks `to` to become `me`'s contact. If `to` had already asked `me`, the two
 /// become contacts at once.
-pub async fn send_request(pool: &SqlitePool, me: UserId, to: UserId) -> AppResult<RequestOutcome> {
+pub async fn send_request(db: &Db, me: UserId, to: UserId) -> AppResult<RequestOutcome> {
     if me == to {
         return Err(AppError::new(
             ErrorCode::CannotRequestSelf,
@@ -34,7 +32,7 @@ pub async fn send_request(pool: &SqlitePool, me: UserId, to: UserId) -> AppResul
         ));
     }
     let now = db::now_ms();
-    let mut tx = db::begin_write(pool).await?;
+    let mut tx = db.begin_write().await?;
     if !db::users::exists(&mut tx, to).await? {
         return Err(no_such_user());
     }
@@ -57,14 +55,14 @@ pub async fn send_request(pool: &SqlitePool, me: UserId, to: UserId) -> AppResul
     }
     let id = db::contacts::create_request(&mut tx, me, to, now).await?;
     tx.commit().await?;
-    let request = db::contacts::request(pool, id).await?.ok_or_else(no_such_request)?;
+    let request = db::contacts::request(db, id).await?.ok_or_else(no_such_request)?;
     Ok(RequestOutcome::Pending { request })
 }
 
 /// Accepts a request addressed to `me`.
-pub async fn accept(pool: &SqlitePool, me: UserId, id: RequestId) -> AppResult<Contact> {
+pub async fn accept(db: &Db, me: UserId, id: RequestId) -> AppResult<Contact> {
     let now = db::now_ms();
-    let mut tx = db::begin_write(pool).await?;
+    let mut tx = db.begin_write().await?;
     let request = db::contacts::request_by_id(&mut tx, id)
         .await?
         .filter(|r| r.to_user == me.0);
@@ -78,23 +76,23 @@ pub async fn accept(pool: &SqlitePool, me: UserId, id: RequestId) -> AppResult<C
 }
 
 /// Declines a request addressed to `me`; returns who had sent it.
-pub async fn decline(pool: &SqlitePool, me: UserId, id: RequestId) -> AppResult<UserId> {
-    let request = withdraw(pool, id, |r| r.to_user == me.0).await?;
+pub async fn decline(db: &Db, me: UserId, id: RequestId) -> AppResult<UserId> {
+    let request = withdraw(db, id, |r| r.to_user == me.0).await?;
     Ok(UserId(request.from_user))
 }
 
 /// Cancels a request `me` sent; returns whom it was for.
-pub async fn cancel(pool: &SqlitePool, me: UserId, id: RequestId) -> AppResult<UserId> {
-    let request = withdraw(pool, id, |r| r.from_user == me.0).await?;
+pub async fn cancel(db: &Db, me: UserId, id: RequestId) -> AppResult<UserId> {
+    let request = withdraw(db, id, |r| r.from_user == me.0).await?;
     Ok(UserId(request.to_user))
 }
 
 async fn withdraw(
-    pool: &SqlitePool,
+    db: &Db,
     id: RequestId,
     allowed: impl Fn(&db::contacts::RequestRow) -> bool,
 ) -> AppResult<db::contacts::RequestRow> {
-    let mut tx = db::begin_write(pool).await?;
+    let mut tx = db.begin_write().await?;
     let request = db::contacts::request_by_id(&mut tx, id)
         .await?
         .filter(allowed)
@@ -104,8 +102,8 @@ async fn withdraw(
     Ok(request)
 }
 
-pub async fn remove(pool: &SqlitePool, me: UserId, other: UserId) -> AppResult<()> {
-    let mut tx = db::begin_write(pool).await?;
+pub async fn remove(db: &Db, me: UserId, other: UserId) -> AppResult<()> {
+    let mut tx = db.begin_write().await?;
     if !db::contacts::remove_pair(&mut tx, me, other).await? {
         return Err(AppError::new(ErrorCode::NotFound, "This user is not in your contacts."));
     }
@@ -114,7 +112,7 @@ pub async fn remove(pool: &SqlitePool, me: UserId, other: UserId) -> AppResult<(
 }
 
 /// Blocks `other`: ends the contact and drops pending requests both ways.
-pub async fn block(pool: &SqlitePool, me: UserId, other: UserId) -> AppResult<()> {
+pub async fn block(db: &Db, me: UserId, other: UserId) -> AppResult<()> {
     if me == other {
         return Err(AppError::new(
             ErrorCode::InvalidInput {
@@ -123,7 +121,7 @@ pub async fn block(pool: &SqlitePool, me: UserId, other: UserId) -> AppResult<()
             "You can't block yourself.",
         ));
     }
-    let mut tx = db::begin_write(pool).await?;
+    let mut tx = db.begin_write().await?;
     if !db::users::exists(&mut tx, other).await? {
         return Err(no_such_user());
     }
@@ -134,8 +132,8 @@ pub async fn block(pool: &SqlitePool, me: UserId, other: UserId) -> AppResult<()
     Ok(())
 }
 
-pub async fn unblock(pool: &SqlitePool, me: UserId, other: UserId) -> AppResult<()> {
-    let mut tx = db::begin_write(pool).await?;
+pub async fn unblock(db: &Db, me: UserId, other: UserId) -> AppResult<()> {
+    let mut tx = db.begin_write().await?;
     if !db::contacts::unblock(&mut tx, me, other).await? {
         return Err(AppError::new(ErrorCode::NotFound, "This user is not blocked."));
     }
@@ -144,7 +142,7 @@ pub async fn unblock(pool: &SqlitePool, me: UserId, other: UserId) -> AppResult<
 }
 
 /// Makes the pair contacts and opens (or reopens) their direct conversation.
-async fn connect(conn: &mut SqliteConnection, me: UserId, other: UserId, now: i64) -> AppResult<Contact> {
+async fn connect(conn: &mut Tx, me: UserId, other: UserId, now: i64) -> AppResult<Contact> {
     let conversation = db::conversations::direct(conn, me, other, now).await?;
     db::contacts::add_pair(conn, me, other, conversation, now).await?;
     db::contacts::delete_requests_between(conn, me, other).await?;

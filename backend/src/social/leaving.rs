@@ -3,8 +3,8 @@
 //! on as when leaving), then the rest goes in one transaction
 //! ([`db::leaving`]), then the images nothing refers to any more.
 
+use crate::db::Db;
 use natter_common::ids::UserId;
-use sqlx::SqlitePool;
 
 use crate::{
     db,
@@ -13,8 +13,8 @@ use crate::{
     media::MediaStore,
 };
 
-pub async fn delete_account(log: &Log, pool: &SqlitePool, media: &MediaStore, user: UserId) -> AppResult<()> {
-    for group in db::members::groups_of(pool, user).await? {
+pub async fn delete_account(log: &Log, db: &Db, media: &MediaStore, user: UserId) -> AppResult<()> {
+    for group in db::members::groups_of(db, user).await? {
         let submission = Submission {
             by: user,
             conn: None,
@@ -23,7 +23,7 @@ pub async fn delete_account(log: &Log, pool: &SqlitePool, media: &MediaStore, us
         };
         log.request(submission).outcome().await?;
     }
-    for image in db::leaving::delete_account(pool, user, db::now_ms()).await? {
+    for image in db::leaving::delete_account(db, user, db::now_ms()).await? {
         media.remove(&image).await;
     }
     tracing::info!(user = %user, "account deleted");

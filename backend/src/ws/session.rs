@@ -189,7 +189,7 @@ async fn serve(socket: &mut WebSocket, session: &mut Session, outbox: &Outbox, b
                 deadline.as_mut().reset(Instant::now() + CLOSING_GRACE);
             }
             _ = check.tick(), if closing.is_none() => {
-                let live = db::sessions::is_live(&session.state.pool, session.conn.session, db::now_ms()).await;
+                let live = db::sessions::is_live(&session.state.db, session.conn.session, db::now_ms()).await;
                 // A database hiccup is not a sign-out.
                 if matches!(live, Ok(false)) {
                     session.close(close::SESSION_ENDED, "signed out");
@@ -252,7 +252,7 @@ async fn hello(state: &AppState, user: UserId, version: u32) -> sqlx::Result<Ser
     Ok(ServerFrame::Hello {
         protocol_version: version,
         user_id: user,
-        conversations: db::read_markers::states(&state.pool, user, None).await?,
+        conversations: db::read_markers::states(&state.db, user, None).await?,
         online: state.hub.online_for(user).await?,
         heartbeat_ms: HEARTBEAT.as_millis() as u64,
     })
@@ -434,12 +434,12 @@ impl Session {
     }
 
     async fn sync(&mut self, conversation: ConversationId, after_seq: i64) -> sqlx::Result<()> {
-        if !db::conversations::is_member(&self.state.pool, conversation, self.user).await? {
+        if !db::conversations::is_member(&self.state.db, conversation, self.user).await? {
             self.error(ErrorCode::NotFound, "No such conversation.", None);
             return Ok(());
         }
         let page = db::events::page(
-            &self.state.pool,
+            &self.state.db,
             conversation,
             self.user,
             Window::After(after_seq),
