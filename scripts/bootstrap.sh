@@ -55,5 +55,18 @@ if [[ "${1:-}" == "--browser" ]] && ! [[ -x /usr/bin/chromium && -x /usr/bin/chr
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
+if [[ "${1:-}" == "--browser" ]] && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+    say "installing Debian's postgresql (storage tests start a throwaway cluster of their own)"
+    sudo=""
+    [[ "$(id -u)" == 0 ]] || sudo="sudo"
+    # Only the binaries: no system cluster left running on port 5432.
+    if [[ ! -e /etc/postgresql-common/createcluster.conf ]]; then
+        $sudo mkdir -p /etc/postgresql-common
+        echo "create_main_cluster = false" | $sudo tee /etc/postgresql-common/createcluster.conf >/dev/null
+    fi
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null
+fi
+
 # trunk builds offline (no tool downloads); make sure cargo has every crate.
 cargo fetch --locked >/dev/null 2>&1 || cargo fetch --locked

@@ -135,6 +135,11 @@ pub fn message_text(text: &str) -> Result<(), Invalid> {
             format!("A message can be at most {MESSAGE_TEXT_MAX_CHARS} characters."),
         ));
     }
+    // NUL shows as nothing anywhere, and PostgreSQL can store it neither as
+    // text nor inside JSON.
+    if text.contains('\0') {
+        return Err(invalid("text", "A message cannot contain NUL characters."));
+    }
     Ok(())
 }
 
@@ -250,6 +255,8 @@ mod tests {
         assert_eq!(message_text("  \n ").unwrap_err().field, "text");
         assert!(message_text(&"é".repeat(4000)).is_ok());
         assert_eq!(message_text(&"é".repeat(4001)).unwrap_err().field, "text");
+        assert_eq!(message_text("a\0b").unwrap_err().field, "text");
+        assert!(message_text("tab\tand\nnewline").is_ok());
     }
 
     #[test]

@@ -23,9 +23,12 @@ CREATE TABLE users (
     disabled_at   BIGINT,
     deleted_at    BIGINT,
     push_previews BOOLEAN NOT NULL DEFAULT true,
-    -- Any word of the display name or the username, accents dropped.
-    name_words    tsvector GENERATED ALWAYS AS (
-        to_tsvector('simple', natter_unaccent(display_name || ' ' || username))) STORED
+    -- Any word of the display name or the username, accents dropped, split
+    -- at punctuation as SQLite's unicode61 tokenizer does (`ada_lovelace`,
+    -- `grace.hopper` are two words each, not one name or host; the regular
+    -- expression needs a deterministic collation).
+    name_words    tsvector GENERATED ALWAYS AS (to_tsvector('simple', regexp_replace(
+        natter_unaccent((display_name || ' ' || username) COLLATE "C"), '[[:punct:][:space:]]+', ' ', 'g'))) STORED
 );
 CREATE INDEX users_by_name_words ON users USING gin (name_words);
 

@@ -140,49 +140,50 @@ pub async fn co_members(db: &Db, user: UserId, who_user_blocked: bool) -> sqlx::
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::testing::{group, temp_db, user};
+    use crate::db::testing::{each_db, group, user};
 
     #[tokio::test]
     async fn presence_is_shared_through_small_conversations_only() {
-        let (pool, _dir) = temp_db().await;
-        let me = user(&pool, "me").await;
-        let friend = user(&pool, "friend").await;
-        let mut crowd = vec![me];
-        for i in 0..PRESENCE_MAX_MEMBERS {
-            crowd.push(user(&pool, &format!("crowd{i}")).await);
+        for (pool, _dir) in each_db().await {
+            let me = user(&pool, "me").await;
+            let friend = user(&pool, "friend").await;
+            let mut crowd = vec![me];
+            for i in 0..PRESENCE_MAX_MEMBERS {
+                crowd.push(user(&pool, &format!("crowd{i}")).await);
+            }
+            group(&pool, &[me, friend]).await;
+            let big = group(&pool, &crowd).await;
+
+            let count: i64 = on!(&pool, |c| sqlx::query_scalar(
+                "SELECT member_count FROM conversations WHERE id = $1"
+            )
+            .bind(big.0)
+            .fetch_one(c)
+            .await)
+            .unwrap();
+            assert_eq!(count, PRESENCE_MAX_MEMBERS + 1, "kept by the insert trigger");
+            assert_eq!(
+                co_members(&pool, me, true).await.unwrap(),
+                [friend],
+                "not the big group's members"
+            );
+
+            // One leaves: the group is small enough to share presence again.
+            let mut tx = pool.begin_write().await.unwrap();
+            on_tx!(&mut tx, |c| sqlx::query(
+                "DELETE FROM members WHERE conversation_id = $1 AND user_id = $2"
+            )
+            .bind(big.0)
+            .bind(crowd[1].0)
+            .execute(c)
+            .await
+            .map(|done| done.rows_affected()))
+            .unwrap();
+            tx.commit().await.unwrap();
+            let mut shared = co_members(&pool, me, true).await.unwrap();
+            shared.sort_by_key(|u| u.0);
+            assert_eq!(shared.len(), PRESENCE_MAX_MEMBERS as usize, "friend + 99 of the crowd");
+            assert!(shared.contains(&friend) && !shared.contains(&crowd[1]));
         }
-        group(&pool, &[me, friend]).await;
-        let big = group(&pool, &crowd).await;
-
-        let count: i64 = on!(&pool, |c| sqlx::query_scalar(
-            "SELECT member_count FROM conversations WHERE id = $1"
-        )
-        .bind(big.0)
-        .fetch_one(c)
-        .await)
-        .unwrap();
-        assert_eq!(count, PRESENCE_MAX_MEMBERS + 1, "kept by the insert trigger");
-        assert_eq!(
-            co_members(&pool, me, true).await.unwrap(),
-            [friend],
-            "not the big group's members"
-        );
-
-        // One leaves: the group is small enough to share presence again.
-        let mut tx = pool.begin_write().await.unwrap();
-        on_tx!(&mut tx, |c| sqlx::query(
-            "DELETE FROM members WHERE conversation_id = $1 AND user_id = $2"
-        )
-        .bind(big.0)
-        .bind(crowd[1].0)
-        .execute(c)
-        .await
-        .map(|done| done.rows_affected()))
-        .unwrap();
-        tx.commit().await.unwrap();
-        let mut shared = co_members(&pool, me, true).await.unwrap();
-        shared.sort_by_key(|u| u.0);
-        assert_eq!(shared.len(), PRESENCE_MAX_MEMBERS as usize, "friend + 99 of the crowd");
-        assert!(shared.contains(&friend) && !shared.contains(&crowd[1]));
     }
 }

@@ -246,6 +246,18 @@ pub(crate) mod testing {
         (Db::connect(&url).await.expect("database"), dir)
     }
 
+    /// The same test's database on each backend: SQLite in a temporary
+    /// directory, and a fresh database on the test process's PostgreSQL.
+    pub async fn each_db() -> Vec<(Db, Option<tempfile::TempDir>)> {
+        let (sqlite, dir) = temp_db().await;
+        let url = tokio::task::spawn_blocking(natter_tests::postgres::fresh_database)
+            .await
+            .expect("postgres starter")
+            .expect("a PostgreSQL database");
+        let postgres = Db::connect(&url).await.expect("PostgreSQL");
+        vec![(sqlite, Some(dir)), (postgres, None)]
+    }
+
     pub async fn user(db: &Db, name: &str) -> UserId {
         let id: i64 = on!(db, |c| sqlx::query_scalar(
             "INSERT INTO users (username, display_name, password_hash, created_at, updated_at)

@@ -124,24 +124,25 @@ pub async fn purge_expired(db: &Db, now: i64) -> sqlx::Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::testing::{temp_db, user};
+    use crate::db::testing::{each_db, user};
 
     /// A session is good until its expiry time and not a moment after.
     #[tokio::test]
     async fn an_expired_session_authenticates_no_one() {
-        let (pool, _dir) = temp_db().await;
-        let ann = user(&pool, "ann").await;
-        let new = NewSession {
-            user_id: ann,
-            token_hash: b"hash",
-            device_name: "test",
-            now: 1_000,
-            expires_at: 2_000,
-        };
-        create(&pool, new).await.unwrap();
-        assert!(authenticate(&pool, b"hash", 1_999).await.unwrap().is_some());
-        assert!(authenticate(&pool, b"hash", 2_000).await.unwrap().is_none());
-        assert!(list_for_user(&pool, ann, 2_000).await.unwrap().is_empty());
-        assert_eq!(purge_expired(&pool, 2_000).await.unwrap(), 1);
+        for (pool, _dir) in each_db().await {
+            let ann = user(&pool, "ann").await;
+            let new = NewSession {
+                user_id: ann,
+                token_hash: b"hash",
+                device_name: "test",
+                now: 1_000,
+                expires_at: 2_000,
+            };
+            create(&pool, new).await.unwrap();
+            assert!(authenticate(&pool, b"hash", 1_999).await.unwrap().is_some());
+            assert!(authenticate(&pool, b"hash", 2_000).await.unwrap().is_none());
+            assert!(list_for_user(&pool, ann, 2_000).await.unwrap().is_empty());
+            assert_eq!(purge_expired(&pool, 2_000).await.unwrap(), 1);
+        }
     }
 }

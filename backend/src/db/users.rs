@@ -133,6 +133,9 @@ pub async fn search(
     cursor: Option<&str>,
     limit: u32,
 ) -> sqlx::Result<Vec<UserRow>> {
+    // No name holds a control character, and PostgreSQL's text can't hold NUL.
+    let prefix: String = prefix.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let prefix = prefix.as_str();
     let escaped: String = prefix
         .chars()
         .flat_map(|c| match c {
@@ -140,34 +143,75 @@ pub async fn search(
             _ => vec![c],
         })
         .collect();
-    // One quoted FTS5 phrase, so the query's own quotes, stars and words
-    // like NEAR are text; the trailing `*` makes its last word a prefix.
-    // Control characters separate words anyway, and FTS5 would read a NUL
-    // as the end of the query.
-    let phrase: String = prefix.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-    let words = format!("\"{}\"*", phrase.replace('"', "\"\""));
     // Names in scripts without spaces are one word to the index: look
     // inside them (a scan, for these queries only).
     let inside = crate::search::words::has_unspaced(prefix).then(|| format!("%{escaped}%"));
-    on!(db, |c| sqlx::query_as(
-        "SELECT id, username, display_name, created_at FROM users u
-         WHERE (username LIKE $1 ESCAPE '\\'
-                OR id IN (SELECT rowid FROM users_by_name_words WHERE users_by_name_words MATCH $2)
-                OR display_name LIKE $6 ESCAPE '\\')
-           AND username > $3
-           AND id <> $4
-           AND deleted_at IS NULL
-           AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = u.id AND b.blocked = $4)
-         ORDER BY username LIMIT $5",
-    )
-    .bind(format!("{escaped}%"))
-    .bind(words)
-    .bind(cursor.unwrap_or(""))
-    .bind(caller.0)
-    .bind(i64::from(limit))
-    .bind(inside)
-    .fetch_all(c)
-    .await)
+    let starts = format!("{escaped}%");
+    let after = cursor.unwrap_or("");
+    match db {
+        Db::Sqlite(pool) => {
+            sqlx::query_as(
+                "SELECT id, username, display_name, created_at FROM users u
+                 WHERE (username LIKE $1 ESCAPE '\\'
+                        OR id IN (SELECT rowid FROM users_by_name_words WHERE users_by_name_words MATCH $2)
+                        OR display_name LIKE $6 ESCAPE '\\')
+                   AND username > $3
+                   AND id <> $4
+                   AND deleted_at IS NULL
+                   AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = u.id AND b.blocked = $4)
+                 ORDER BY username LIMIT $5",
+            )
+            .bind(starts)
+            .bind(fts5_phrase(prefix))
+            .bind(after)
+            .bind(caller.0)
+            .bind(i64::from(limit))
+            .bind(inside)
+            .fetch_all(pool)
+            .await
+        }
+        Db::Postgres(pool) => {
+            sqlx::query_as(
+                "SELECT id, username, display_name, created_at FROM users u
+                 WHERE (username COLLATE \"C\" ILIKE $1 ESCAPE '\\'
+                        OR name_words @@ to_tsquery('simple', natter_unaccent($2))
+                        OR display_name LIKE $6 ESCAPE '\\')
+                   AND username > $3
+                   AND id <> $4
+                   AND deleted_at IS NULL
+                   AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = u.id AND b.blocked = $4)
+                 ORDER BY username LIMIT $5",
+            )
+            .bind(starts)
+            .bind(ts_prefix_query(prefix))
+            .bind(after)
+            .bind(caller.0)
+            .bind(i64::from(limit))
+            .bind(inside)
+            .fetch_all(pool)
+            .await
+        }
+    }
+}
+
+/// One quoted FTS5 phrase, so the query's own quotes, stars and words like
+/// NEAR are text; the trailing `*` makes its last word a prefix.
+fn fts5_phrase(query: &str) -> String {
+    format!("\"{}\"*", query.replace('"', "\"\""))
+}
+
+/// The words of `query` for PostgreSQL's `to_tsquery`, all required, the
+/// last one as a prefix; `None` when it has no words. Only letters and
+/// digits pass, so nothing in it is tsquery syntax.
+fn ts_prefix_query(query: &str) -> Option<String> {
+    let words: Vec<&str> = query
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let (last, rest) = words.split_last()?;
+    let mut terms: Vec<String> = rest.iter().map(|w| format!("'{w}'")).collect();
+    terms.push(format!("'{last}':*"));
+    Some(terms.join(" & "))
 }
 
 /// An account as an operator sees it.
@@ -232,7 +276,7 @@ pub async fn set_disabled(db: &Db, id: UserId, disabled_at: Option<i64>) -> sqlx
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::testing::{temp_db, user};
+    use crate::db::testing::{each_db, user};
 
     async fn names(db: &Db, caller: UserId, q: &str) -> Vec<String> {
         search(db, caller, q, None, 50)
@@ -246,32 +290,33 @@ mod tests {
     /// The word index follows renames, and no query text is FTS syntax.
     #[tokio::test]
     async fn name_words_follow_renames_and_queries_are_plain_text() {
-        let (pool, _dir) = temp_db().await;
-        let me = user(&pool, "me").await;
-        let ada = user(&pool, "ada").await;
-        let zoe = user(&pool, "zoe").await;
-        set_display_name(&pool, ada, &DisplayName::parse("Ada Lovelace").unwrap(), 1)
-            .await
-            .unwrap();
-        set_display_name(&pool, zoe, &DisplayName::parse("Zoë O'Brien-Smith").unwrap(), 1)
-            .await
-            .unwrap();
+        for (pool, _dir) in each_db().await {
+            let me = user(&pool, "me").await;
+            let ada = user(&pool, "ada").await;
+            let zoe = user(&pool, "zoe").await;
+            set_display_name(&pool, ada, &DisplayName::parse("Ada Lovelace").unwrap(), 1)
+                .await
+                .unwrap();
+            set_display_name(&pool, zoe, &DisplayName::parse("Zoë O'Brien-Smith").unwrap(), 1)
+                .await
+                .unwrap();
 
-        assert_eq!(names(&pool, me, "LOVE").await, ["ada"]);
-        assert_eq!(names(&pool, me, "ada lo").await, ["ada"]);
-        assert_eq!(names(&pool, me, "smi").await, ["zoe"]);
-        assert_eq!(names(&pool, me, "ZOE O'BR").await, ["zoe"]);
-        assert!(names(&pool, me, "ovelace").await.is_empty(), "inside a word");
-        assert!(names(&pool, me, "me").await.is_empty(), "never the caller");
+            assert_eq!(names(&pool, me, "LOVE").await, ["ada"]);
+            assert_eq!(names(&pool, me, "ada lo").await, ["ada"]);
+            assert_eq!(names(&pool, me, "smi").await, ["zoe"]);
+            assert_eq!(names(&pool, me, "ZOE O'BR").await, ["zoe"]);
+            assert!(names(&pool, me, "ovelace").await.is_empty(), "inside a word");
+            assert!(names(&pool, me, "me").await.is_empty(), "never the caller");
 
-        set_display_name(&pool, ada, &DisplayName::parse("Countess").unwrap(), 2)
-            .await
-            .unwrap();
-        assert!(names(&pool, me, "love").await.is_empty(), "the old name is gone");
-        assert_eq!(names(&pool, me, "count").await, ["ada"]);
+            set_display_name(&pool, ada, &DisplayName::parse("Countess").unwrap(), 2)
+                .await
+                .unwrap();
+            assert!(names(&pool, me, "love").await.is_empty(), "the old name is gone");
+            assert_eq!(names(&pool, me, "count").await, ["ada"]);
 
-        for odd in ["\"", "\"love", "love*", "NEAR(a b)", "a\0b", "-", "^", "a OR b", ":"] {
-            search(&pool, me, odd, None, 50).await.expect(odd);
+            for odd in ["\"", "\"love", "love*", "NEAR(a b)", "a\0b", "-", "^", "a OR b", ":"] {
+                search(&pool, me, odd, None, 50).await.expect(odd);
+            }
         }
     }
 
@@ -279,26 +324,27 @@ mod tests {
     /// is found by any part of it, one character or more.
     #[tokio::test]
     async fn usernames_by_any_word_and_cjk_names_by_any_part() {
-        let (pool, _dir) = temp_db().await;
-        let me = user(&pool, "me").await;
-        user(&pool, "ada_lovelace").await;
-        user(&pool, "grace.hopper-1906").await;
-        let wang = user(&pool, "wang").await;
-        let kim = user(&pool, "kim").await;
-        set_display_name(&pool, wang, &DisplayName::parse("王小明").unwrap(), 1)
-            .await
-            .unwrap();
-        set_display_name(&pool, kim, &DisplayName::parse("김민준").unwrap(), 1)
-            .await
-            .unwrap();
+        for (pool, _dir) in each_db().await {
+            let me = user(&pool, "me").await;
+            user(&pool, "ada_lovelace").await;
+            user(&pool, "grace.hopper-1906").await;
+            let wang = user(&pool, "wang").await;
+            let kim = user(&pool, "kim").await;
+            set_display_name(&pool, wang, &DisplayName::parse("王小明").unwrap(), 1)
+                .await
+                .unwrap();
+            set_display_name(&pool, kim, &DisplayName::parse("김민준").unwrap(), 1)
+                .await
+                .unwrap();
 
-        assert_eq!(names(&pool, me, "lovel").await, ["ada_lovelace"]);
-        assert_eq!(names(&pool, me, "HOPPER").await, ["grace.hopper-1906"]);
-        assert_eq!(names(&pool, me, "1906").await, ["grace.hopper-1906"]);
-        assert_eq!(names(&pool, me, "小明").await, ["wang"]);
-        assert_eq!(names(&pool, me, "明").await, ["wang"]);
-        assert_eq!(names(&pool, me, "민준").await, ["kim"]);
-        assert!(names(&pool, me, "明小").await.is_empty());
-        assert!(names(&pool, me, "%").await.is_empty(), "LIKE's wildcards are text");
+            assert_eq!(names(&pool, me, "lovel").await, ["ada_lovelace"]);
+            assert_eq!(names(&pool, me, "HOPPER").await, ["grace.hopper-1906"]);
+            assert_eq!(names(&pool, me, "1906").await, ["grace.hopper-1906"]);
+            assert_eq!(names(&pool, me, "小明").await, ["wang"]);
+            assert_eq!(names(&pool, me, "明").await, ["wang"]);
+            assert_eq!(names(&pool, me, "민준").await, ["kim"]);
+            assert!(names(&pool, me, "明小").await.is_empty());
+            assert!(names(&pool, me, "%").await.is_empty(), "LIKE's wildcards are text");
+        }
     }
 }

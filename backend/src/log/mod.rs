@@ -132,10 +132,12 @@ impl Command {
     pub fn validate(&self) -> Result<(), Invalid> {
         if let Some(id) = self.client_msg_id() {
             let len = id.chars().count();
-            if len == 0 || len > CLIENT_MSG_ID_MAX_CHARS {
+            if len == 0 || len > CLIENT_MSG_ID_MAX_CHARS || id.chars().any(char::is_control) {
                 return Err(Invalid {
                     field: "client_msg_id",
-                    message: format!("client_msg_id must be 1–{CLIENT_MSG_ID_MAX_CHARS} characters."),
+                    message: format!(
+                        "client_msg_id must be 1–{CLIENT_MSG_ID_MAX_CHARS} characters, none of them control characters."
+                    ),
                 });
             }
         }
