@@ -439,3 +439,97 @@ async fn an_upload_refused_up_front_gets_its_answer_not_a_reset() -> anyhow::Res
     }
     Ok(())
 }
+
+/// A profile picture is one of the user's images; everyone signed in sees
+/// it wherever the user is listed, it outlives the message it was posted
+/// in, and it goes with the account.
+#[tokio::test]
+async fn an_avatar_is_seen_by_everyone_and_outlives_its_message() -> anyhow::Result<()> {
+    let server = TestServer::spawn_with(&SETTINGS).await?;
+    let [ann, bob, stranger] = register_all(&server, ["av_ann", "av_bob", "av_stranger"]).await?;
+    let dm = befriend(&ann, &bob).await?;
+    let picture = ann.upload_png(400, 400, 90).await?;
+    let bobs_own = bob.upload_png(64, 64, 10).await?;
+
+    // Only an image ann may see can become her picture.
+    let refused = ann
+        .call(
+            reqwest::Method::PUT,
+            "api/v1/me/avatar",
+            Some(serde_json::json!({"media_id": bobs_own.id})),
+        )
+        .await?;
+    let error = expect_error(refused, StatusCode::BAD_REQUEST).await?;
+    assert_eq!(
+        error.code,
+        ErrorCode::InvalidInput {
+            field: "media_id".into()
+        }
+    );
+
+    // She posts it, sets it, and deletes the message: the picture stays.
+    let mut ws = WsClient::connect(&server, &ann.token).await?;
+    let posted = ws
+        .post(
+            dm,
+            "pic",
+            MessageContent::Image {
+                media_id: picture.id.clone(),
+            },
+        )
+        .await?
+        .map_err(|code| anyhow::anyhow!("{code:?}"))?;
+    let me: natter_common::api::User = expect_json(
+        ann.call(
+            reqwest::Method::PUT,
+            "api/v1/me/avatar",
+            Some(serde_json::json!({"media_id": picture.id})),
+        )
+        .await?,
+        StatusCode::OK,
+    )
+    .await?;
+    assert_eq!(me.avatar.as_deref(), Some(picture.id.as_str()));
+    ws.delete(dm, "unpost", &posted.id)
+        .await?
+        .map_err(|code| anyhow::anyhow!("{code:?}"))?;
+
+    // Everyone signed in sees it: a stranger, and ann's contact in his list.
+    let thumb = format!("media/{}/thumb", picture.id);
+    assert_eq!(stranger.get(&thumb).await?.status(), StatusCode::OK);
+    let seen: natter_common::api::User = stranger.get_json(&format!("api/v1/users/{}", ann.id().0)).await?;
+    assert_eq!(seen.avatar.as_deref(), Some(picture.id.as_str()));
+    let contacts: Vec<natter_common::api::Contact> = bob.get_json("api/v1/contacts").await?;
+    assert_eq!(contacts[0].user.avatar.as_deref(), Some(picture.id.as_str()));
+    let listed: Vec<natter_common::api::Conversation> = bob.get_json("api/v1/conversations").await?;
+    assert!(
+        matches!(&listed[0].kind, natter_common::api::ConversationKind::Direct { peer } if peer.avatar.as_deref() == Some(picture.id.as_str()))
+    );
+
+    // Removed: initials again, and bob's own image is still only his.
+    let me: natter_common::api::User = expect_json(ann.delete("api/v1/me/avatar").await?, StatusCode::OK).await?;
+    assert_eq!(me.avatar, None);
+    assert_eq!(
+        stranger.get(&format!("media/{}/thumb", bobs_own.id)).await?.status(),
+        StatusCode::NOT_FOUND
+    );
+
+    // Set again, then the account goes: so does the picture.
+    ann.call(
+        reqwest::Method::PUT,
+        "api/v1/me/avatar",
+        Some(serde_json::json!({"media_id": picture.id})),
+    )
+    .await?
+    .error_for_status()?;
+    let response = ann
+        .call(
+            reqwest::Method::DELETE,
+            "api/v1/me",
+            Some(serde_json::json!({"password": natter_tests::api::PASSWORD})),
+        )
+        .await?;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(stranger.get(&thumb).await?.status(), StatusCode::NOT_FOUND);
+    Ok(())
+}

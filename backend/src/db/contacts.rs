@@ -53,13 +53,15 @@ struct ContactRow {
     username: String,
     display_name: String,
     created_at: i64,
+    avatar_media_id: Option<String>,
     conversation_id: i64,
     since: i64,
 }
 
 pub async fn list(db: &Db, user: UserId) -> sqlx::Result<Vec<Contact>> {
     let rows: Vec<ContactRow> = on!(db, |c| sqlx::query_as(
-        "SELECT u.id, u.username, u.display_name, u.created_at, c.conversation_id, c.created_at AS since
+        "SELECT u.id, u.username, u.display_name, u.created_at, u.avatar_media_id, c.conversation_id,
+                c.created_at AS since
          FROM contacts c JOIN users u ON u.id = c.contact_id
          WHERE c.user_id = $1 ORDER BY u.display_name COLLATE NOCASE, u.id",
     )
@@ -74,6 +76,7 @@ pub async fn list(db: &Db, user: UserId) -> sqlx::Result<Vec<Contact>> {
                 username: r.username,
                 display_name: r.display_name,
                 created_at: r.created_at,
+                avatar: r.avatar_media_id,
             },
             conversation_id: ConversationId(r.conversation_id),
             since: r.since,
@@ -150,10 +153,12 @@ struct RequestListRow {
     from_username: String,
     from_display_name: String,
     from_created_at: i64,
+    from_avatar: Option<String>,
     to_id: i64,
     to_username: String,
     to_display_name: String,
     to_created_at: i64,
+    to_avatar: Option<String>,
 }
 
 impl RequestListRow {
@@ -165,12 +170,14 @@ impl RequestListRow {
                 username: self.from_username,
                 display_name: self.from_display_name,
                 created_at: self.from_created_at,
+                avatar: self.from_avatar,
             },
             to: User {
                 id: UserId(self.to_id),
                 username: self.to_username,
                 display_name: self.to_display_name,
                 created_at: self.to_created_at,
+                avatar: self.to_avatar,
             },
             created_at: self.created_at,
         }
@@ -179,7 +186,9 @@ impl RequestListRow {
 
 const REQUEST_LIST: &str = "SELECT r.id, r.created_at,
         f.id AS from_id, f.username AS from_username, f.display_name AS from_display_name, f.created_at AS from_created_at,
-        t.id AS to_id, t.username AS to_username, t.display_name AS to_display_name, t.created_at AS to_created_at
+        f.avatar_media_id AS from_avatar,
+        t.id AS to_id, t.username AS to_username, t.display_name AS to_display_name, t.created_at AS to_created_at,
+        t.avatar_media_id AS to_avatar
     FROM contact_requests r JOIN users f ON f.id = r.from_user JOIN users t ON t.id = r.to_user";
 
 /// Requests to (`incoming`) or from the user, oldest first.
@@ -251,7 +260,8 @@ pub async fn unblock(conn: &mut Tx, blocker: UserId, blocked: UserId) -> sqlx::R
 
 pub async fn blocked_by(db: &Db, blocker: UserId) -> sqlx::Result<Vec<User>> {
     let rows: Vec<super::users::UserRow> = on!(db, |c| sqlx::query_as(
-        "SELECT u.id, u.username, u.display_name, u.created_at FROM blocks b JOIN users u ON u.id = b.blocked
+        "SELECT u.id, u.username, u.display_name, u.created_at, u.avatar_media_id
+         FROM blocks b JOIN users u ON u.id = b.blocked
          WHERE b.blocker = $1 ORDER BY u.username",
     )
     .bind(blocker.0)

@@ -112,6 +112,7 @@ struct ConversationRow {
     peer_username: Option<String>,
     peer_display_name: Option<String>,
     peer_created_at: Option<i64>,
+    peer_avatar: Option<String>,
     last_id: Option<String>,
     last_sender: Option<i64>,
     last_client_msg_id: Option<String>,
@@ -128,6 +129,7 @@ pub async fn list_for(db: &Db, user: UserId) -> sqlx::Result<Vec<Conversation>> 
                 c.member_count,
                 p.id AS peer_id, p.username AS peer_username,
                 p.display_name AS peer_display_name, p.created_at AS peer_created_at,
+                p.avatar_media_id AS peer_avatar,
                 e.id AS last_id, e.sender_id AS last_sender, e.client_msg_id AS last_client_msg_id,
                 e.created_at AS last_created_at, e.body AS last_body,
                 (SELECT COUNT(*) FROM (SELECT 1 FROM mentions x
@@ -158,6 +160,7 @@ fn conversation_from_row(row: ConversationRow) -> Option<Conversation> {
                 username: row.peer_username?,
                 display_name: row.peer_display_name?,
                 created_at: row.peer_created_at?,
+                avatar: row.peer_avatar,
             },
         },
         _ => ConversationKind::Group {

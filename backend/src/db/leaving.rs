@@ -32,6 +32,18 @@ pub async fn delete_account(db: &Db, user: UserId, now: i64) -> sqlx::Result<Vec
             .await
             .map(|done| done.rows_affected()))?;
     }
+    // No password verifies against '!': the row can never sign in again.
+    on_tx!(&mut tx, |c| sqlx::query(
+        "UPDATE users SET display_name = $2, password_hash = '!', avatar_media_id = NULL,
+             deleted_at = $3, updated_at = $3
+         WHERE id = $1",
+    )
+    .bind(user.0)
+    .bind(DELETED_NAME)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|done| done.rows_affected()))?;
     let uploaded: Vec<String> = on_tx!(&mut tx, |c| sqlx::query_scalar(
         "DELETE FROM media_uploads WHERE user_id = $1 RETURNING media_id"
     )
@@ -43,7 +55,8 @@ pub async fn delete_account(db: &Db, user: UserId, now: i64) -> sqlx::Result<Vec
         let gone = on_tx!(&mut tx, |c| sqlx::query(
             "DELETE FROM media WHERE id = $1
                  AND NOT EXISTS (SELECT 1 FROM events WHERE media_id = $1)
-                 AND NOT EXISTS (SELECT 1 FROM media_uploads WHERE media_id = $1)",
+                 AND NOT EXISTS (SELECT 1 FROM media_uploads WHERE media_id = $1)
+                 AND NOT EXISTS (SELECT 1 FROM users WHERE avatar_media_id = $1)",
         )
         .bind(&media)
         .execute(c)
@@ -53,17 +66,6 @@ pub async fn delete_account(db: &Db, user: UserId, now: i64) -> sqlx::Result<Vec
             dropped.push(media);
         }
     }
-    // No password verifies against '!': the row can never sign in again.
-    on_tx!(&mut tx, |c| sqlx::query(
-        "UPDATE users SET display_name = $2, password_hash = '!', deleted_at = $3, updated_at = $3
-         WHERE id = $1",
-    )
-    .bind(user.0)
-    .bind(DELETED_NAME)
-    .bind(now)
-    .execute(c)
-    .await
-    .map(|done| done.rows_affected()))?;
     tx.commit().await?;
     Ok(dropped)
 }

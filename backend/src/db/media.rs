@@ -85,9 +85,11 @@ pub async fn record_upload(on: impl Into<On<'_>>, media: &str, user: UserId, now
 /// conversation where it was posted, may. Shared with [`super::append`].
 pub(crate) const VISIBLE_TO: &str = "SELECT EXISTS (SELECT 1 FROM media_uploads WHERE media_id = $1 AND user_id = $2)
     OR EXISTS (SELECT 1 FROM events e JOIN members m ON m.conversation_id = e.conversation_id AND m.user_id = $2
-               WHERE e.media_id = $1)";
+               WHERE e.media_id = $1)
+    OR EXISTS (SELECT 1 FROM users WHERE avatar_media_id = $1)";
 
-/// The uploader, and members of any conversation where it was posted, may see it.
+/// The uploader, members of any conversation where it was posted, and —
+/// for someone's avatar — everyone may see it.
 pub async fn visible_to(db: &Db, media: &str, user: UserId) -> sqlx::Result<bool> {
     on!(db, |c| sqlx::query_scalar(VISIBLE_TO)
         .bind(media)

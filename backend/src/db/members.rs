@@ -49,6 +49,7 @@ struct MemberRow {
     username: String,
     display_name: String,
     created_at: i64,
+    avatar_media_id: Option<String>,
     role: String,
     joined_at: i64,
 }
@@ -56,7 +57,7 @@ struct MemberRow {
 /// A page of members ordered by user id, starting after `after`.
 pub async fn page(db: &Db, conversation: ConversationId, after: i64, limit: u32) -> sqlx::Result<Vec<Member>> {
     let rows: Vec<MemberRow> = on!(db, |c| sqlx::query_as(
-        "SELECT u.id, u.username, u.display_name, u.created_at, m.role, m.joined_at
+        "SELECT u.id, u.username, u.display_name, u.created_at, u.avatar_media_id, m.role, m.joined_at
          FROM members m JOIN users u ON u.id = m.user_id
          WHERE m.conversation_id = $1 AND m.user_id > $2
          ORDER BY m.user_id LIMIT $3",
@@ -74,6 +75,7 @@ pub async fn page(db: &Db, conversation: ConversationId, after: i64, limit: u32)
                 username: row.username,
                 display_name: row.display_name,
                 created_at: row.created_at,
+                avatar: row.avatar_media_id,
             },
             role: Role::parse(&row.role).unwrap_or(Role::Member),
             joined_at: row.joined_at,

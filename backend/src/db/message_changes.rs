@@ -109,7 +109,10 @@ pub fn erase(
 /// should go too.
 pub fn drop_unused_media(conn: &Connection, media: &str) -> rusqlite::Result<bool> {
     let removed = conn
-        .prepare_cached("DELETE FROM media WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM events WHERE media_id = ?1)")?
+        .prepare_cached(
+            "DELETE FROM media WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM events WHERE media_id = ?1)
+                 AND NOT EXISTS (SELECT 1 FROM users WHERE avatar_media_id = ?1)",
+        )?
         .execute([media])?;
     Ok(removed == 1)
 }

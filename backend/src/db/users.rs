@@ -13,6 +13,7 @@ pub struct UserRow {
     pub username: String,
     pub display_name: String,
     pub created_at: i64,
+    pub avatar_media_id: Option<String>,
 }
 
 impl From<UserRow> for User {
@@ -22,8 +23,23 @@ impl From<UserRow> for User {
             username: row.username,
             display_name: row.display_name,
             created_at: row.created_at,
+            avatar: row.avatar_media_id,
         }
     }
+}
+
+/// Makes `media` (`None`: no picture) the user's avatar; the caller checks
+/// that they may use that image.
+pub async fn set_avatar(db: &Db, id: UserId, media: Option<&str>, now: i64) -> sqlx::Result<Option<UserRow>> {
+    on!(db, |c| sqlx::query_as(
+        "UPDATE users SET avatar_media_id = $2, updated_at = $3 WHERE id = $1 AND deleted_at IS NULL
+         RETURNING id, username, display_name, created_at, avatar_media_id",
+    )
+    .bind(id.0)
+    .bind(media)
+    .bind(now)
+    .fetch_optional(c)
+    .await)
 }
 
 /// Outcome of trying to create a user.
@@ -44,7 +60,7 @@ pub async fn create(
         "INSERT INTO users (username, display_name, password_hash, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $4)
          ON CONFLICT (username) DO NOTHING
-         RETURNING id, username, display_name, created_at",
+         RETURNING id, username, display_name, created_at, avatar_media_id",
     )
     .bind(username.as_str())
     .bind(display_name.as_str())
@@ -87,7 +103,7 @@ pub async fn password_hash(db: &Db, id: UserId) -> sqlx::Result<Option<String>> 
 
 pub async fn by_id(on: impl Into<On<'_>>, id: UserId) -> sqlx::Result<Option<UserRow>> {
     on_any!(on.into(), |c| sqlx::query_as(
-        "SELECT id, username, display_name, created_at FROM users WHERE id = $1"
+        "SELECT id, username, display_name, created_at, avatar_media_id FROM users WHERE id = $1"
     )
     .bind(id.0)
     .fetch_optional(c)
@@ -102,7 +118,7 @@ pub async fn set_display_name(
 ) -> sqlx::Result<Option<UserRow>> {
     on!(db, |c| sqlx::query_as(
         "UPDATE users SET display_name = $2, updated_at = $3 WHERE id = $1
-         RETURNING id, username, display_name, created_at",
+         RETURNING id, username, display_name, created_at, avatar_media_id",
     )
     .bind(id.0)
     .bind(display_name.as_str())
@@ -151,7 +167,7 @@ pub async fn search(
     match db {
         Db::Sqlite(pool) => {
             sqlx::query_as(
-                "SELECT id, username, display_name, created_at FROM users u
+                "SELECT id, username, display_name, created_at, avatar_media_id FROM users u
                  WHERE (username LIKE $1 ESCAPE '\\'
                         OR id IN (SELECT rowid FROM users_by_name_words WHERE users_by_name_words MATCH $2)
                         OR display_name LIKE $6 ESCAPE '\\')
@@ -172,7 +188,7 @@ pub async fn search(
         }
         Db::Postgres(pool) => {
             sqlx::query_as(
-                "SELECT id, username, display_name, created_at FROM users u
+                "SELECT id, username, display_name, created_at, avatar_media_id FROM users u
                  WHERE (username COLLATE \"C\" ILIKE $1 ESCAPE '\\'
                         OR name_words @@ to_tsquery('simple', natter_unaccent($2))
                         OR display_name LIKE $6 ESCAPE '\\')

@@ -2,10 +2,10 @@
 
 use axum::{extract::State, http::StatusCode, Json};
 use natter_common::{
-    api::{DeleteAccountRequest, SessionInfo, UpdateProfileRequest, User},
+    api::{DeleteAccountRequest, SessionInfo, SetAvatar, UpdateProfileRequest, User},
     ids::SessionId,
     limits::PASSWORD_MAX_BYTES,
-    validate::DisplayName,
+    validate::{DisplayName, Invalid},
     ErrorBody, ErrorCode,
 };
 
@@ -27,6 +27,39 @@ pub async fn me(State(state): State<AppState>, auth: AuthUser) -> AppResult<Json
         .await?
         .ok_or_else(AppError::unauthorized)?;
     Ok(Json(user.into()))
+}
+
+/// `PUT /api/v1/me/avatar`: one of my images (one I uploaded, or one posted
+/// where I can see it) as my picture, which everyone signed in may then see.
+#[utoipa::path(put, path = "/api/v1/me/avatar", tag = "profile",
+    request_body = SetAvatar,
+    responses((status = 200, body = User),
+        (status = 400, description = "`bad_request`; `invalid_input` (`media_id`): not an image I can see", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn set_avatar(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiJson(body): ApiJson<SetAvatar>,
+) -> AppResult<Json<User>> {
+    if !db::media::visible_to(&state.db, &body.media_id, auth.user_id).await? {
+        return Err(Invalid {
+            field: "media_id",
+            message: "Unknown image: upload it first.".into(),
+        }
+        .into());
+    }
+    let user = db::users::set_avatar(&state.db, auth.user_id, Some(&body.media_id), db::now_ms()).await?;
+    Ok(Json(user.ok_or_else(AppError::unauthorized)?.into()))
+}
+
+/// `DELETE /api/v1/me/avatar`: no picture (initials instead).
+#[utoipa::path(delete, path = "/api/v1/me/avatar", tag = "profile",
+    responses((status = 200, body = User), (status = 401, description = "`unauthorized`", body = ErrorBody)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn remove_avatar(State(state): State<AppState>, auth: AuthUser) -> AppResult<Json<User>> {
+    let user = db::users::set_avatar(&state.db, auth.user_id, None, db::now_ms()).await?;
+    Ok(Json(user.ok_or_else(AppError::unauthorized)?.into()))
 }
 
 /// `PATCH /api/v1/me`: change my display name.

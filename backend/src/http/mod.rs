@@ -52,6 +52,7 @@ pub fn router(state: AppState, spa: SpaIndex) -> Router {
         .merge(auth_routes)
         .route("/auth/logout", post(auth::logout))
         .route("/me", get(me::me).patch(me::update).delete(me::delete))
+        .route("/me/avatar", put(me::set_avatar).delete(me::remove_avatar))
         .route("/sessions", get(me::sessions))
         .route("/sessions/{id}", delete(me::revoke_session))
         .route("/users/search", get(users::search))

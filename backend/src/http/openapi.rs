@@ -13,7 +13,7 @@ use super::{auth, contacts, conversations, groups, me, media, notifications, sea
     info(title = "natter", description = "natter REST API. Live traffic uses the WebSocket at /ws; see docs/protocol.md."),
     paths(
         auth::register, auth::login, auth::logout,
-        me::me, me::update, me::delete, me::sessions, me::revoke_session,
+        me::me, me::update, me::delete, me::set_avatar, me::remove_avatar, me::sessions, me::revoke_session,
         users::search, users::get,
         contacts::list, contacts::remove, contacts::requests, contacts::send_request,
         contacts::accept, contacts::decline, contacts::cancel,

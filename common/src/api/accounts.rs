@@ -58,6 +58,18 @@ pub struct User {
     pub display_name: String,
     /// Unix time in milliseconds.
     pub created_at: i64,
+    /// The profile picture's media id, if set: the image is `/media/{id}`,
+    /// a square-ish thumbnail `/media/{id}/thumb`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar: Option<String>,
+}
+
+/// `PUT /api/v1/me/avatar`: one of my uploaded images as my picture.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SetAvatar {
+    /// The `id` `POST /api/v1/media` answered.
+    pub media_id: String,
 }
 
 /// `DELETE /api/v1/me`: the password, to confirm.
