@@ -128,6 +128,17 @@ impl Application {
     /// Serves until SIGTERM or Ctrl-C, then finishes in-flight requests.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         tokio::spawn(housekeeping(self.state.clone()));
+        if let Some(handle) = self.state.metrics.clone() {
+            // Histogram samples pile up until they are drained into their
+            // buckets: drain them whether or not anyone scrapes /metrics.
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(5));
+                loop {
+                    tick.tick().await;
+                    handle.run_upkeep();
+                }
+            });
+        }
         tracing::info!(addr = %self.addr, "listening");
         let header_timeout = Duration::from_secs(self.state.config.header_timeout_secs.max(1));
         serve::serve(self.listener, self.router, header_timeout, shutdown_signal()).await;
