@@ -170,6 +170,14 @@ async fn levels_are_per_member_and_reach_every_device() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A fake push service, and a server allowed to push to it on loopback.
+async fn with_push_service() -> anyhow::Result<(FakePushService, TestServer)> {
+    let service = FakePushService::start().await?;
+    let mut env = FAST.to_vec();
+    env.push(("NATTER_PUSH_ALLOW_PRIVATE", "true"));
+    Ok((service, TestServer::spawn_with(&env).await?))
+}
+
 /// Waits until `user` has no live connection in the server's eyes: their
 /// contact sees them go offline.
 async fn until_offline(watcher: &mut WsClient, user: UserId) -> anyhow::Result<()> {
@@ -183,10 +191,7 @@ async fn until_offline(watcher: &mut WsClient, user: UserId) -> anyhow::Result<(
 
 #[tokio::test]
 async fn away_people_get_one_encrypted_signed_push_per_conversation_burst() -> anyhow::Result<()> {
-    let mut service = FakePushService::start().await?;
-    let mut env = FAST.to_vec();
-    env.push(("NATTER_PUSH_ALLOW_PRIVATE", "true"));
-    let server = TestServer::spawn_with(&env).await?;
+    let (mut service, server) = with_push_service().await?;
     let [ann, bob, carol] = register_all(&server, ["ann", "bob", "carol"]).await?;
     let dm = befriend(&ann, &bob).await?;
     befriend(&ann, &carol).await?;
@@ -274,10 +279,7 @@ async fn away_people_get_one_encrypted_signed_push_per_conversation_burst() -> a
 
 #[tokio::test]
 async fn subscriptions_end_with_their_session_or_when_the_service_says_gone() -> anyhow::Result<()> {
-    let mut service = FakePushService::start().await?;
-    let mut env = FAST.to_vec();
-    env.push(("NATTER_PUSH_ALLOW_PRIVATE", "true"));
-    let server = TestServer::spawn_with(&env).await?;
+    let (mut service, server) = with_push_service().await?;
     let [ann, bob, carol] = register_all(&server, ["ann", "bob", "carol"]).await?;
     let dm = befriend(&ann, &bob).await?;
     let dm_carol = befriend(&ann, &carol).await?;

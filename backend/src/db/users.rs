@@ -164,50 +164,41 @@ pub async fn search(
     let inside = crate::search::words::has_unspaced(prefix).then(|| format!("%{escaped}%"));
     let starts = format!("{escaped}%");
     let after = cursor.unwrap_or("");
-    match db {
-        Db::Sqlite(pool) => {
-            sqlx::query_as(
-                "SELECT id, username, display_name, created_at, avatar_media_id FROM users u
-                 WHERE (username LIKE $1 ESCAPE '\\'
-                        OR id IN (SELECT rowid FROM users_by_name_words WHERE users_by_name_words MATCH $2)
-                        OR display_name LIKE $6 ESCAPE '\\')
-                   AND username > $3
-                   AND id <> $4
-                   AND deleted_at IS NULL
-                   AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = u.id AND b.blocked = $4)
-                 ORDER BY username LIMIT $5",
-            )
-            .bind(starts)
-            .bind(fts5_phrase(prefix))
-            .bind(after)
-            .bind(caller.0)
-            .bind(i64::from(limit))
-            .bind(inside)
-            .fetch_all(pool)
-            .await
-        }
-        Db::Postgres(pool) => {
-            sqlx::query_as(
-                "SELECT id, username, display_name, created_at, avatar_media_id FROM users u
-                 WHERE (username COLLATE \"C\" ILIKE $1 ESCAPE '\\'
-                        OR name_words @@ to_tsquery('simple', natter_unaccent($2))
-                        OR display_name LIKE $6 ESCAPE '\\')
-                   AND username > $3
-                   AND id <> $4
-                   AND deleted_at IS NULL
-                   AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = u.id AND b.blocked = $4)
-                 ORDER BY username LIMIT $5",
-            )
-            .bind(starts)
-            .bind(ts_prefix_query(prefix))
-            .bind(after)
-            .bind(caller.0)
-            .bind(i64::from(limit))
-            .bind(inside)
-            .fetch_all(pool)
-            .await
-        }
-    }
+    // The same query on both, but for how a word of a name is found: the
+    // FTS5 table here, the generated tsvector there.
+    let (by_words, words) = match db {
+        Db::Sqlite(_) => (
+            "id IN (SELECT rowid FROM users_by_name_words WHERE users_by_name_words MATCH $2)",
+            Some(fts5_phrase(prefix)),
+        ),
+        Db::Postgres(_) => (
+            "name_words @@ to_tsquery('simple', natter_unaccent($2))",
+            ts_prefix_query(prefix),
+        ),
+    };
+    // PostgreSQL's LIKE refuses the nondeterministic `nocase` collation.
+    let username = match db {
+        Db::Sqlite(_) => "username LIKE $1",
+        Db::Postgres(_) => "username COLLATE \"C\" ILIKE $1",
+    };
+    let sql = format!(
+        "SELECT id, username, display_name, created_at, avatar_media_id FROM users u
+         WHERE ({username} ESCAPE '\\' OR {by_words} OR display_name LIKE $6 ESCAPE '\\')
+           AND username > $3
+           AND id <> $4
+           AND deleted_at IS NULL
+           AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = u.id AND b.blocked = $4)
+         ORDER BY username LIMIT $5"
+    );
+    on!(db, |c| sqlx::query_as(&sql)
+        .bind(&starts)
+        .bind(&words)
+        .bind(after)
+        .bind(caller.0)
+        .bind(i64::from(limit))
+        .bind(&inside)
+        .fetch_all(c)
+        .await)
 }
 
 /// One quoted FTS5 phrase, so the query's own quotes, stars and words like
