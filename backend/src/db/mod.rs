@@ -1,6 +1,8 @@
 //! Storage: the SQLite pool, migrations, and one module of queries per aggregate.
 
 pub mod append;
+#[cfg(test)]
+mod both;
 pub mod checkpoint;
 pub mod contacts;
 pub mod conversations;
