@@ -18,8 +18,10 @@ pub fn begin(conn: &mut Connection) -> rusqlite::Result<Transaction<'_>> {
 
 /// Appends a message if `sender` may post to `conversation` (a member, and
 /// for a direct conversation still a contact), checking and inserting in one
-/// statement: the writer's hot path. `None` when not allowed; a repeated
-/// `client_msg_id` fails with a unique violation (see [`is_repeat`]).
+/// statement: the writer's hot path. `None` when not allowed or when the
+/// sender used this `client_msg_id` already (see [`by_client_msg_id`]): a
+/// conflict stores nothing rather than failing, so it can't abort the batch
+/// (on PostgreSQL any error would).
 pub fn message(
     conn: &Connection,
     conversation: ConversationId,
@@ -34,6 +36,7 @@ pub fn message(
          WHERE c.id = ?1 AND (c.kind <> 'direct' OR EXISTS (
              SELECT 1 FROM contacts k WHERE k.user_id = ?3
                  AND k.contact_id = CASE WHEN c.dm_low = ?3 THEN c.dm_high ELSE c.dm_low END))
+         ON CONFLICT (sender_id, client_msg_id) WHERE client_msg_id IS NOT NULL DO NOTHING
          RETURNING seq";
     let id = uuid::Uuid::now_v7().to_string();
     let json = to_json(&body)?;
@@ -61,8 +64,8 @@ pub fn message(
     }))
 }
 
-/// Appends any event to an existing conversation (rights are the caller's
-/// to check); a repeated `client_msg_id` fails as in [`message`].
+/// Appends any event to an existing conversation (rights, and whether its
+/// `client_msg_id` was used already, are the caller's to check first).
 pub fn event(
     conn: &Connection,
     conversation: ConversationId,
@@ -100,11 +103,6 @@ pub(crate) fn to_json(body: &EventBody) -> rusqlite::Result<String> {
 /// The seq an event appended to conversation ?1 gets: one past its newest.
 /// Run inside the write transaction, so that nobody takes it meanwhile.
 const NEXT_SEQ: &str = "SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE conversation_id = ?1";
-
-/// True for the error of appending a `client_msg_id` its sender already used.
-pub fn is_repeat(err: &rusqlite::Error) -> bool {
-    matches!(err, rusqlite::Error::SqliteFailure(e, _) if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
-}
 
 /// The event a sender already stored under this `client_msg_id`, if any.
 pub fn by_client_msg_id(conn: &Connection, sender: UserId, client_msg_id: &str) -> rusqlite::Result<Option<Event>> {
@@ -217,8 +215,10 @@ mod tests {
         let mut conn = db::open_direct(pool.sqlite().unwrap()).unwrap();
         let tx = begin(&mut conn).unwrap();
         let first = message(&tx, group, alice, "same", text("one"), 0).unwrap().unwrap();
-        let again = message(&tx, group, alice, "same", text("two"), 0).unwrap_err();
-        assert!(is_repeat(&again), "{again}");
+        assert!(
+            message(&tx, group, alice, "same", text("two"), 0).unwrap().is_none(),
+            "a repeat stores nothing"
+        );
         assert_eq!(
             by_client_msg_id(&tx, alice, "same").unwrap().map(|e| e.id),
             Some(first.id)

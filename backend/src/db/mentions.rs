@@ -56,8 +56,9 @@ pub fn set(conn: &Connection, conversation: ConversationId, seq: i64, users: &[U
 
 /// Records the mentions of a new message.
 pub fn add(conn: &Connection, conversation: ConversationId, seq: i64, users: &[UserId]) -> rusqlite::Result<()> {
-    let mut insert =
-        conn.prepare_cached("INSERT OR IGNORE INTO mentions (user_id, conversation_id, seq) VALUES (?1, ?2, ?3)")?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO mentions (user_id, conversation_id, seq) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+    )?;
     for user in users {
         insert.execute(params![user.0, conversation.0, seq])?;
     }

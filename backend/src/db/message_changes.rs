@@ -145,7 +145,7 @@ pub fn reaction(
     }
     let (distinct, emoji_known): (i64, bool) = conn
         .prepare_cached(
-            "SELECT COUNT(DISTINCT emoji), COALESCE(MAX(emoji = ?3), 0) FROM reactions
+            "SELECT COUNT(DISTINCT emoji), COALESCE(MAX(CASE WHEN emoji = ?3 THEN 1 ELSE 0 END), 0) FROM reactions
              WHERE conversation_id = ?1 AND target_seq = ?2",
         )?
         .query_row(params![conversation.0, target_seq, emoji], |row| {

@@ -29,10 +29,13 @@ pub fn advance(
     seq: i64,
 ) -> rusqlite::Result<ReadPosition> {
     conn.prepare_cached(
+        // The newest seq at or below the one asked for: the seq itself, or
+        // the end of the log (seqs have no gaps).
         "INSERT INTO read_markers (user_id, conversation_id, seq)
-         SELECT $1, $2, MIN($3, (SELECT COALESCE(MAX(seq), 0) FROM events WHERE conversation_id = $2))
+         SELECT $1, $2, (SELECT COALESCE(MAX(seq), 0) FROM events WHERE conversation_id = $2 AND seq <= $3)
          FROM conversations WHERE id = $2
-         ON CONFLICT (user_id, conversation_id) DO UPDATE SET seq = MAX(seq, excluded.seq)",
+         ON CONFLICT (user_id, conversation_id) DO UPDATE SET seq = excluded.seq
+             WHERE excluded.seq > read_markers.seq",
     )?
     .execute(params![user.0, conversation.0, seq])?;
     let found = conn

@@ -84,16 +84,7 @@ pub fn send(
             appended(batch, event)
         }
         Ok(None) => refusal(tx, by, client_msg_id, conversation),
-        Err(err) if append::is_repeat(&err) => repeat(tx, by, client_msg_id),
         Err(err) => Err(err),
-    }
-}
-
-/// The original of a repeated `client_msg_id`.
-fn repeat(tx: &rusqlite::Connection, by: UserId, client_msg_id: &str) -> rusqlite::Result<Step> {
-    match append::by_client_msg_id(tx, by, client_msg_id)? {
-        Some(original) => Ok(already(&original)),
-        None => refused(Refusal::failed()),
     }
 }
 
