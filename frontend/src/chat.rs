@@ -465,6 +465,10 @@ pub struct Chat {
     /// one went: at most one per second per conversation.
     reads: StoredValue<Reads>,
     pub online: RwSignal<Vec<UserId>>,
+    /// Display names of people a page has no list for (a sender past a big
+    /// group's first page of members, a former member), each fetched once
+    /// a session (`look_up`); empty while asked.
+    pub people: RwSignal<HashMap<UserId, String>>,
     timelines: StoredValue<HashMap<ConversationId, Timeline>>,
     /// Whether this sign-in took back the unsent messages a reload left.
     restored: StoredValue<bool>,
@@ -500,6 +504,7 @@ impl Chat {
             read: StoredValue::new(HashMap::new()),
             reads: StoredValue::new(Reads::default()),
             online: RwSignal::new(Vec::new()),
+            people: RwSignal::new(HashMap::new()),
             timelines: StoredValue::new(HashMap::new()),
             actions: StoredValue::new(HashMap::new()),
             restored: StoredValue::new(false),
@@ -540,6 +545,7 @@ impl Chat {
         self.list.set(None);
         self.read.update_value(HashMap::clear);
         self.online.set(Vec::new());
+        self.people.set(HashMap::new());
         self.set_outbox(None);
     }
 
@@ -731,6 +737,30 @@ impl Chat {
         })
     }
 
+    /// Fetches the display names of `users` that were never asked for (a
+    /// few at a time) into `people`.
+    pub fn look_up(&self, mut users: Vec<UserId>) {
+        let people = self.people;
+        users.retain(|u| people.with_untracked(|p| !p.contains_key(u)));
+        if users.is_empty() {
+            return;
+        }
+        people.update(|p| p.extend(users.iter().map(|u| (*u, String::new()))));
+        const LANES: usize = 4;
+        for lane in 0..LANES.min(users.len()) {
+            let mine: Vec<UserId> = users.iter().skip(lane).step_by(LANES).copied().collect();
+            leptos::task::spawn_local(async move {
+                for user in mine {
+                    if let Ok(found) = crate::api::user(user).await {
+                        people.update(|p| {
+                            p.insert(found.id, found.display_name);
+                        });
+                    }
+                }
+            });
+        }
+    }
+
     /// Fetches the sidebar's list anew.
     pub fn refresh_list(&self) {
         let (list, notify) = (self.list, self.notify);
@@ -848,7 +878,20 @@ impl Chat {
                 for state in &conversations {
                     self.note_read(state.conversation_id, state.read_seq);
                 }
-                let mut unknown = false;
+                // The sidebar missed something while the connection was
+                // down (a conversation came or went, or has newer events):
+                // it reads its list again. Not on first connecting: it has
+                // no list yet, or has just read it.
+                let stale = self.list.with_untracked(|list| {
+                    list.as_ref().is_some_and(|list| {
+                        list.len() != conversations.len()
+                            || conversations.iter().any(|state| {
+                                list.iter()
+                                    .find(|c| c.id == state.conversation_id)
+                                    .is_none_or(|c| c.last_seq < state.last_seq)
+                            })
+                    })
+                });
                 self.unread
                     .set(conversations.iter().map(|c| (c.conversation_id, c.unread)).collect());
                 self.mentions
@@ -866,11 +909,10 @@ impl Chat {
                                 after_seq: t.contiguous_until(),
                             });
                         }
-                        Some(_) => {}
-                        None => unknown = true,
+                        _ => {}
                     }
                 }
-                if unknown {
+                if stale {
                     self.refresh_list();
                 }
                 self.restore_outbox();
@@ -979,8 +1021,9 @@ impl Chat {
                     list.push(user_id);
                 }
             }),
+            // A new contact brings a DM (and a lost one may take it away).
             ServerFrame::ContactsChanged => {
-                self.changes.bump();
+                self.changes.contacts_changed();
                 self.refresh_list();
             }
             ServerFrame::Error {
@@ -1012,7 +1055,7 @@ impl Chat {
             self.refresh_list();
         }
         if membership {
-            self.changes.bump();
+            self.changes.group_changed(conversation);
         }
         if let Some(timeline) = self.known(conversation) {
             timeline.typing.update(|t| t.retain(|(u, _)| *u != event.sender));
@@ -1044,10 +1087,16 @@ impl Chat {
         if !level.notifies(direct, mentioned) || looking || event.seq <= self.read_seq(conversation) {
             return;
         }
-        let known = self.known(conversation).and_then(|t| {
-            t.members
-                .with_untracked(|m| m.iter().find(|u| u.id == event.sender).map(|u| u.display_name.clone()))
-        });
+        let known = self
+            .known(conversation)
+            .and_then(|t| {
+                t.members
+                    .with_untracked(|m| m.iter().find(|u| u.id == event.sender).map(|u| u.display_name.clone()))
+            })
+            .or_else(|| {
+                self.people
+                    .with_untracked(|p| p.get(&event.sender).filter(|n| !n.is_empty()).cloned())
+            });
         let EventBody::Message { content, .. } = &event.body else {
             return;
         };

@@ -150,13 +150,16 @@ fn frames_of(text: &str) -> Vec<ServerFrame> {
     struct Batch {
         #[serde(rename = "type")]
         kind: String,
-        frames: Vec<serde_json::Value>,
+        // Each frame's own text, parsed by the same `from_str` as a lone
+        // frame: going through `serde_json::Value` here instantiated every
+        // frame type's deserializer a second time (issue 13, size).
+        frames: Vec<Box<serde_json::value::RawValue>>,
     }
     match serde_json::from_str::<Batch>(text) {
         Ok(batch) if batch.kind == "batch" => batch
             .frames
-            .into_iter()
-            .filter_map(|frame| serde_json::from_value(frame).ok())
+            .iter()
+            .filter_map(|frame| serde_json::from_str(frame.get()).ok())
             .collect(),
         _ => Vec::new(),
     }

@@ -1,5 +1,7 @@
 //! App-wide state shared through context.
 
+use std::collections::HashMap;
+
 use leptos::prelude::*;
 use natter_common::{api::User, ids::ConversationId};
 
@@ -28,23 +30,42 @@ pub fn use_auth() -> Auth {
     expect_context::<Auth>()
 }
 
-/// Bumped after any change to contacts, groups or conversations; lists that
-/// read it refetch.
+/// What the people pages read besides live events, and when to read it
+/// again: contacts and requests (a `contacts_changed` frame, or a change
+/// made here) and each group's members, name and roles (its membership
+/// events). Messages, acks and the rest of the live traffic change neither.
 #[derive(Clone, Copy)]
-pub struct Changes(RwSignal<u64>);
+pub struct Changes {
+    contacts: RwSignal<u64>,
+    groups: RwSignal<HashMap<ConversationId, u32>>,
+}
 
 impl Changes {
     pub fn new() -> Self {
-        Self(RwSignal::new(0))
+        Self {
+            contacts: RwSignal::new(0),
+            groups: RwSignal::new(HashMap::new()),
+        }
     }
 
-    /// Subscribes the calling reactive scope.
-    pub fn track(&self) {
-        self.0.track();
+    /// Subscribes the calling reactive scope to changes of contacts and
+    /// requests.
+    pub fn track_contacts(&self) {
+        self.contacts.track();
     }
 
-    pub fn bump(&self) {
-        self.0.update(|n| *n += 1);
+    pub fn contacts_changed(&self) {
+        self.contacts.update(|n| *n += 1);
+    }
+
+    /// How often group `id` changed: read in a `Memo`, it wakes only that
+    /// group's readers.
+    pub fn group_version(&self, id: ConversationId) -> u32 {
+        self.groups.with(|g| g.get(&id).copied().unwrap_or(0))
+    }
+
+    pub fn group_changed(&self, id: ConversationId) {
+        self.groups.update(|g| *g.entry(id).or_default() += 1);
     }
 }
 

@@ -487,3 +487,33 @@ impl Cdp {
         Ok(())
     }
 }
+
+/// Records, before the app loads (put it in with [`Cdp::before_load`]),
+/// each request the page makes through `fetch`, as "METHOD /path?query",
+/// in `window.__fetched`. Read it with [`fetched`].
+pub const FETCH_LOG_JS: &str = r#"
+(() => {
+    window.__fetched = [];
+    const real = window.fetch;
+    window.fetch = (input, init) => {
+        const method = (init && init.method) || (input && input.method) || 'GET';
+        const url = new URL(input && input.url ? input.url : String(input), location.href);
+        window.__fetched.push(method + ' ' + url.pathname + url.search);
+        return real.call(window, input, init);
+    };
+})();
+"#;
+
+/// The requests [`FETCH_LOG_JS`] has recorded since the page loaded.
+pub async fn fetched(c: &Client) -> anyhow::Result<Vec<String>> {
+    let value = c
+        .execute(
+            "return Array.isArray(window.__fetched) ? window.__fetched : null",
+            vec![],
+        )
+        .await?;
+    if value.is_null() {
+        bail!("the page has no fetch log: put FETCH_LOG_JS in with Cdp::before_load before loading it");
+    }
+    Ok(serde_json::from_value(value)?)
+}

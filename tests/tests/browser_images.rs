@@ -277,7 +277,7 @@ async fn an_attached_image_is_previewed_and_sent_only_on_send() -> anyhow::Resul
                 .await?;
             ensure!(freed == json!(true), "the cancelled preview's object URL still answers");
             ensure!(
-                a.find_all(Locator::Id("upload-progress")).await?.is_empty(),
+                a.find_all(Locator::Css(".upload-status")).await?.is_empty(),
                 "an upload started"
             );
             ensure!(

@@ -30,18 +30,34 @@ pub struct Staged {
     url: String,
 }
 
-/// The image waiting for "Send" and the upload in progress, shared with the
-/// chat pane for drops.
+/// An image being uploaded, with its own preview, progress and cancel.
+#[derive(Clone)]
+pub struct Sending {
+    key: u32,
+    name: String,
+    /// The preview's object URL, freed when the upload ends.
+    url: String,
+    /// 0–1 as its bytes go out.
+    progress: ArcRwSignal<f64>,
+    upload: Option<Upload>,
+    /// Stored, and waiting for the images chosen before it to be sent first.
+    media: Option<String>,
+}
+
+/// The image waiting for "Send" and the uploads in progress, shared with
+/// the chat pane for drops. Each upload goes on by itself: another image
+/// chosen meanwhile does not stop it, and they are sent in the order they
+/// were chosen.
 #[derive(Clone, Copy)]
 pub struct Attachments {
     conversation: ConversationId,
     chat: Chat,
     /// The image attached and previewed, not yet sent.
     pub staged: RwSignal<Option<Staged>, LocalStorage>,
-    /// File name and progress (0–1) while uploading.
-    pub progress: RwSignal<Option<(String, f64)>>,
+    /// The uploads in flight, in the order they were sent.
+    pub uploads: RwSignal<Vec<Sending>, LocalStorage>,
     pub error: RwSignal<Option<String>>,
-    current: StoredValue<Option<Upload>, LocalStorage>,
+    next_key: StoredValue<u32>,
 }
 
 impl Attachments {
@@ -50,9 +66,9 @@ impl Attachments {
             conversation,
             chat: use_chat(),
             staged: RwSignal::new_local(None),
-            progress: RwSignal::new(None),
+            uploads: RwSignal::new_local(Vec::new()),
             error: RwSignal::new(None),
-            current: StoredValue::new_local(None),
+            next_key: StoredValue::new(0),
         }
     }
 
@@ -82,54 +98,100 @@ impl Attachments {
         }
     }
 
-    /// Sends the attached image: uploads it and, once stored, sends it as a
-    /// message.
+    /// Sends the attached image: uploads it (its preview goes along) and,
+    /// once stored, sends it as a message.
     pub fn send(&self) {
         if let Some(staged) = self.staged.try_update(Option::take).flatten() {
-            let _ = Url::revoke_object_url(&staged.url);
-            self.upload(staged.file);
+            self.upload(staged);
         }
     }
 
-    fn upload(&self, file: File) {
-        self.cancel();
+    fn upload(&self, staged: Staged) {
         let this = *self;
-        let chat = self.chat;
+        let key = self.next_key.get_value();
+        self.next_key.set_value(key + 1);
+        let progress = ArcRwSignal::new(0.0);
+        let shown = progress.clone();
         self.error.set(None);
-        self.progress.set(Some((file.name(), 0.0)));
         let started = Upload::start(
-            &file,
-            move |fraction| {
-                this.progress.update(|p| {
-                    if let Some(p) = p {
-                        p.1 = fraction
-                    }
-                })
-            },
-            move |outcome| {
-                this.progress.set(None);
-                this.current.set_value(None);
-                match outcome {
-                    Ok(media) => chat.send(this.conversation, MessageContent::Image { media_id: media.id }, None),
-                    Err(err) => this.error.set(Some(err.message)),
-                }
-            },
+            &staged.file,
+            move |fraction| shown.set(fraction),
+            move |outcome| this.finished(key, outcome),
         );
         match started {
-            Ok(upload) => self.current.set_value(Some(upload)),
+            Ok(upload) => self.uploads.update(|list| {
+                list.push(Sending {
+                    key,
+                    name: staged.name,
+                    url: staged.url,
+                    progress,
+                    upload: Some(upload),
+                    media: None,
+                })
+            }),
             Err(err) => {
-                self.progress.set(None);
+                let _ = Url::revoke_object_url(&staged.url);
                 self.error.set(Some(err.message));
             }
         }
     }
 
-    pub fn cancel(&self) {
-        if let Some(upload) = self.current.get_value() {
-            upload.cancel();
+    /// Upload `key` has ended: a stored image waits its turn, a failed one
+    /// says why and goes.
+    fn finished(&self, key: u32, outcome: Result<natter_common::api::Media, natter_common::ErrorBody>) {
+        let media = match outcome {
+            Ok(media) => media.id,
+            Err(err) => {
+                self.error.try_set(Some(err.message));
+                self.cancel(key);
+                return;
+            }
+        };
+        // Nothing on screen changes until it is sent.
+        let listed = self.uploads.try_update_untracked(|list| {
+            if let Some(sending) = list.iter_mut().find(|s| s.key == key) {
+                sending.upload = None;
+                sending.media = Some(media.clone());
+            }
+        });
+        match listed {
+            Some(()) => self.send_ready(),
+            // The chat was closed meanwhile: the image goes all the same.
+            None => self
+                .chat
+                .send(self.conversation, MessageContent::Image { media_id: media }, None),
         }
-        self.current.set_value(None);
-        self.progress.set(None);
+    }
+
+    /// Sends the stored images that no earlier upload is still holding up.
+    fn send_ready(&self) {
+        loop {
+            let ready = self.uploads.try_update(|list| match list.first() {
+                Some(first) if first.media.is_some() => Some(list.remove(0)),
+                _ => None,
+            });
+            let Some(Some(sending)) = ready else { return };
+            let _ = Url::revoke_object_url(&sending.url);
+            if let Some(media_id) = sending.media {
+                self.chat
+                    .send(self.conversation, MessageContent::Image { media_id }, None);
+            }
+        }
+    }
+
+    /// Stops upload `key` (the others go on) and forgets it.
+    pub fn cancel(&self, key: u32) {
+        let gone = self
+            .uploads
+            .try_update(|list| list.iter().position(|s| s.key == key).map(|at| list.remove(at)))
+            .flatten();
+        if let Some(sending) = gone {
+            if let Some(upload) = sending.upload {
+                upload.cancel();
+            }
+            let _ = Url::revoke_object_url(&sending.url);
+            self.send_ready();
+        }
     }
 }
 
@@ -352,13 +414,24 @@ pub fn Composer(
     let too_long = move || draft.with(|d| d.chars().count() > MESSAGE_TEXT_MAX_CHARS);
 
     view! {
-        <Show when=move || attachments.progress.with(Option::is_some)>
-            <div class="upload-status">
-                <label for="upload-progress">{move || attachments.progress.with(|p| p.as_ref().map(|(name, _)| format!("Uploading {name}")))}</label>
-                <progress id="upload-progress" max="1" value=move || attachments.progress.with(|p| p.as_ref().map_or(0.0, |p| p.1))></progress>
-                <button type="button" id="cancel-upload" class="secondary" on:click=move |_| attachments.cancel()>"Cancel"</button>
-            </div>
-        </Show>
+        // Rebuilt when an upload comes or goes (rare); each row's progress
+        // is its own signal.
+        {move || attachments.uploads.with(|list| list.iter().map(|sending| {
+                let Sending { key, name, url, progress, .. } = sending.clone();
+                let id = format!("upload-progress-{key}");
+                view! {
+                    <div class="upload-status" data-upload=key>
+                        <img class="upload-preview" src=url alt="" />
+                        <label for=id.clone()>{format!("Uploading {name}")}</label>
+                        // A property, not an attribute: the browser reflects
+                        // it to `value` itself, and the wasm needs no float
+                        // formatting.
+                        <progress id=id max="1" prop:value=move || progress.get()></progress>
+                        <button type="button" class="cancel-upload secondary" aria-label=format!("Cancel uploading {name}")
+                            on:click=move |_| attachments.cancel(key)>"Cancel"</button>
+                    </div>
+                }.into_any()
+            }).collect::<Vec<_>>())}
         <p class="form-error" role="alert">{move || attachments.error.get()}</p>
         <Show when=move || stickers_open.get()>
             <div class="sticker-panel" role="group" aria-label="Stickers">

@@ -5,7 +5,7 @@ use leptos_router::components::A;
 use natter_common::api::{Conversation, ConversationKind, NotifyLevel};
 
 use super::avatar::Avatar;
-use crate::{chat::use_chat, state::use_changes};
+use crate::chat::use_chat;
 
 /// One line about the newest event, for the sidebar.
 fn preview(conversation: &Conversation, me: Option<natter_common::ids::UserId>) -> String {
@@ -41,17 +41,14 @@ pub fn title(conversation: &Conversation) -> String {
 
 #[component]
 pub fn ConversationList() -> impl IntoView {
-    let changes = use_changes();
     let chat = use_chat();
     let me = crate::state::use_auth()
         .user
         .with_untracked(|u| u.as_ref().map(|u| u.id));
-    // Fetched on first show and when contacts or groups change; live
-    // events keep it current in between (see `Chat::list`).
-    Effect::new(move |_| {
-        changes.track();
-        chat.refresh_list();
-    });
+    // Fetched on first show; live events keep it current from then on,
+    // and fetch it again only when conversations come, go or change (see
+    // `Chat::live_event`).
+    Effect::new(move |_| chat.refresh_list());
     // Whether there is a list, and whether it is empty: the rows below
     // update by key, not by rebuilding the list.
     let shape = Memo::new(move |_| chat.list.with(|list| list.as_ref().map(Vec::is_empty)));

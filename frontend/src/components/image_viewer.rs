@@ -1,6 +1,7 @@
 //! The image viewer: an image of the open conversation at full size over
 //! the whole window, stepping through the conversation's images in
-//! timeline order (arrow keys or the on-screen buttons). Escape, the close
+//! timeline order (arrow keys, the on-screen buttons, or a swipe on a touch
+//! screen). Escape, the close
 //! button or a click beside the image closes it, and focus goes back to
 //! the thumbnail that opened it.
 
@@ -231,9 +232,37 @@ fn Dialog(viewer: Viewer) -> impl IntoView {
         keys.remove();
         back.remove();
     });
+    // A swipe (touch or pen) steps: to the left for the next image, to
+    // the right for the previous one. Mostly sideways and at least
+    // `SWIPE` px; it is not also taken as a click beside the image.
+    const SWIPE: i32 = 40;
+    let swipe_from = StoredValue::new(None::<(i32, i32, i32)>);
+    let swiped = StoredValue::new(false);
+    // One handler for down, up and cancel (one closure in the wasm, not three).
+    let on_pointer = move |ev: ev::PointerEvent| {
+        let start = swipe_from.try_update_value(Option::take).flatten();
+        match ev.type_().as_str() {
+            "pointerdown" => {
+                swiped.set_value(false);
+                let start = (ev.pointer_type() != "mouse" && ev.is_primary())
+                    .then(|| (ev.pointer_id(), ev.client_x(), ev.client_y()));
+                swipe_from.set_value(start);
+            }
+            "pointerup" => {
+                let Some((id, x, y)) = start else { return };
+                let (dx, dy) = (ev.client_x() - x, ev.client_y() - y);
+                if id == ev.pointer_id() && dx.abs() >= SWIPE && dx.abs() > 2 * dy.abs() {
+                    swiped.set_value(true);
+                    step(if dx < 0 { 1 } else { -1 });
+                }
+            }
+            // Cancelled: the browser took the touch over.
+            _ => {}
+        }
+    };
     // A click on the backdrop, beside the image, closes it.
     let on_backdrop = move |ev: ev::MouseEvent| {
-        if ev.target() == ev.current_target() {
+        if ev.target() == ev.current_target() && !swiped.get_value() {
             close(viewer);
         }
     };
@@ -249,7 +278,8 @@ fn Dialog(viewer: Viewer) -> impl IntoView {
                 <button type="button" class="viewer-close" aria-label="Close" title="Close (Esc)" node_ref=close_button
                     on:click=move |_| close(viewer)>"✕"</button>
             </div>
-            <div class="viewer-stage" on:click=on_backdrop>
+            <div class="viewer-stage" on:click=on_backdrop on:pointerdown=on_pointer on:pointerup=on_pointer
+                on:pointercancel=on_pointer>
                 <button type="button" class="viewer-prev" aria-label="Previous image" title="Previous image (←)"
                     aria-disabled=move || (!has_previous()).to_string() on:click=move |_| step(-1)>"‹"</button>
                 // A new element per image, so the last one does not linger while the next loads.

@@ -34,6 +34,8 @@ pub struct Rows {
     pub moderator: Signal<bool>,
     /// Display names, filled in as people turn up (former members too).
     pub names: RwSignal<HashMap<UserId, String>>,
+    /// Names looked up one by one, for everyone else (`Chat::people`).
+    pub people: RwSignal<HashMap<UserId, String>>,
     /// Messages that continue their sender's run (no name line again).
     pub continued: Memo<HashSet<i64>>,
     /// The seq whose menu is open (one at a time).
@@ -52,10 +54,21 @@ pub struct Rows {
 
 impl Rows {
     pub fn name(&self, user: UserId) -> String {
-        self.names
-            .with(|n| n.get(&user).cloned())
-            .unwrap_or_else(|| format!("user {user}"))
+        name_of(self.names, self.people, user)
     }
+}
+
+/// The name to show for `user`: the page's own, or one looked up, or
+/// "user N" until then.
+pub fn name_of(
+    names: RwSignal<HashMap<UserId, String>>,
+    people: RwSignal<HashMap<UserId, String>>,
+    user: UserId,
+) -> String {
+    names
+        .with(|n| n.get(&user).cloned())
+        .or_else(|| people.with(|p| p.get(&user).filter(|n| !n.is_empty()).cloned()))
+        .unwrap_or_else(|| format!("user {user}"))
 }
 
 /// Local time as "14:05", and in full for the tooltip, and ISO for `datetime`.

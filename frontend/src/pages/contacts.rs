@@ -24,7 +24,7 @@ fn act<T: 'static>(
         match call.await {
             Ok(value) => {
                 notice.set(Some(done(&value)));
-                changes.bump();
+                changes.contacts_changed();
             }
             Err(err) => notice.set(Some(err.message)),
         }
@@ -49,7 +49,7 @@ pub fn ContactsPage() -> impl IntoView {
 
     let results = LocalResource::new(move || {
         let q = query.get().trim().to_owned();
-        changes.track();
+        changes.track_contacts();
         async move {
             if q.is_empty() {
                 Ok(None)
@@ -59,15 +59,15 @@ pub fn ContactsPage() -> impl IntoView {
         }
     });
     let requests = LocalResource::new(move || {
-        changes.track();
+        changes.track_contacts();
         api::contact_requests()
     });
     let contacts = LocalResource::new(move || {
-        changes.track();
+        changes.track_contacts();
         api::contacts()
     });
     let blocked = LocalResource::new(move || {
-        changes.track();
+        changes.track_contacts();
         api::blocked()
     });
 

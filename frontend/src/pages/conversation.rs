@@ -19,7 +19,7 @@ use crate::{
     components::{
         composer::{first_file, Attachments, Composer},
         conversation_list::title,
-        message::{focus_composer, MessageRow, Rows},
+        message::{focus_composer, name_of, MessageRow, Rows},
         message_content::MessageBody,
     },
     state::{use_auth, use_reveal},
@@ -43,11 +43,19 @@ async fn load(
         code: ErrorCode::NotFound,
         message: "No such conversation.".into(),
     };
-    let conversation = api::conversations()
-        .await?
-        .into_iter()
-        .find(|c| c.id == id)
-        .ok_or_else(not_found)?;
+    // The sidebar's list is kept current: it is asked for only when it has
+    // not come yet or does not have this conversation.
+    let listed = chat
+        .list
+        .with_untracked(|list| list.iter().flatten().find(|c| c.id == id).cloned());
+    let conversation = match listed {
+        Some(conversation) => conversation,
+        None => api::conversations()
+            .await?
+            .into_iter()
+            .find(|c| c.id == id)
+            .ok_or_else(not_found)?,
+    };
     let mark = timeline.mark();
     let history = api::history(id, Slice::Newest).await?;
     if timeline.is_window() {
@@ -339,14 +347,10 @@ fn Chat(loaded: Loaded) -> impl IntoView {
     });
     let is_group = matches!(loaded.conversation.kind, ConversationKind::Group { .. });
     let names = RwSignal::new(loaded.names);
-    let name = move |user: UserId| {
-        names
-            .with(|n| n.get(&user).cloned())
-            .unwrap_or_else(|| format!("user {user}"))
-    };
+    let name = move |user: UserId| name_of(names, chat.people, user);
     // People the log mentions who are not members now (they left, or the
-    // group has more members than the first page): their names are fetched.
-    let asked = StoredValue::new(HashSet::<UserId>::new());
+    // group has more members than the first page): their names are fetched
+    // once a session (`Chat::people`).
     Effect::new(move |_| {
         let mut missing: Vec<UserId> = timeline.entries.with(|entries| {
             entries
@@ -356,20 +360,8 @@ fn Chat(loaded: Loaded) -> impl IntoView {
         });
         missing.sort_unstable_by_key(|u| u.0);
         missing.dedup();
-        missing.retain(|u| names.with_untracked(|n| !n.contains_key(u)) && !asked.with_value(|a| a.contains(u)));
-        if missing.is_empty() {
-            return;
-        }
-        asked.update_value(|a| a.extend(missing.iter().copied()));
-        spawn_local(async move {
-            for user in missing {
-                if let Ok(found) = api::user(user).await {
-                    names.update(|n| {
-                        n.insert(found.id, found.display_name);
-                    });
-                }
-            }
-        });
+        missing.retain(|u| names.with_untracked(|n| !n.contains_key(u)));
+        chat.look_up(missing);
     });
     let reveal = use_reveal();
     let loading_older = RwSignal::new(false);
@@ -780,6 +772,7 @@ fn Chat(loaded: Loaded) -> impl IntoView {
         is_group,
         moderator: Signal::derive(move || is_group && role.can_manage()),
         names,
+        people: chat.people,
         continued,
         menu,
         editing,

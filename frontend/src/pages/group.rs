@@ -13,6 +13,7 @@ use natter_common::{
 use super::conversation_param;
 use crate::{
     api::{self, ApiResult},
+    chat::use_chat,
     components::{confirm::ConfirmButton, contact_picker::ContactPicker},
     state::{use_auth, use_changes, Changes},
 };
@@ -25,9 +26,11 @@ fn role_label(role: Role) -> &'static str {
     }
 }
 
-/// Runs a group change, then refreshes; failures show in `notice`.
+/// Runs a change to group `gid`, then shows it anew; failures show in
+/// `notice`.
 fn change(
     changes: Changes,
+    gid: ConversationId,
     notice: RwSignal<Option<String>>,
     call: impl std::future::Future<Output = ApiResult<()>> + 'static,
 ) {
@@ -35,7 +38,7 @@ fn change(
         match call.await {
             Ok(()) => {
                 notice.set(None);
-                changes.bump();
+                changes.group_changed(gid);
             }
             Err(err) => notice.set(Some(err.message)),
         }
@@ -50,8 +53,13 @@ pub fn GroupPage() -> impl IntoView {
     // How many pages of members are shown; kept across refreshes, so a change
     // made further down the list does not fold it back to the first page.
     let pages = StoredValue::new(1usize);
+    // Read again when this group's membership, name or roles change (its
+    // events, or a change made here) and when contacts change (who can be
+    // added); never for messages.
+    let version = Memo::new(move |_| id().map(|id| changes.group_version(id)));
     let data = LocalResource::new(move || {
-        changes.track();
+        version.track();
+        changes.track_contacts();
         let id = id();
         async move {
             let id = id.ok_or_else(|| natter_common::ErrorBody {
@@ -98,6 +106,7 @@ fn GroupDetails(
     notice: RwSignal<Option<String>>,
 ) -> impl IntoView {
     let changes = use_changes();
+    let chat = use_chat();
     let me = use_auth().user.get_untracked().map(|u| u.id);
     let navigate = use_navigate();
     let gid: ConversationId = group.id;
@@ -108,7 +117,7 @@ fn GroupDetails(
     let rename = move |_| {
         spawn_local(async move {
             match api::rename_group(gid, new_name.get_untracked()).await {
-                Ok(_) => changes.bump(),
+                Ok(_) => changes.group_changed(gid),
                 Err(err) => notice.set(Some(err.message)),
             }
         })
@@ -117,7 +126,7 @@ fn GroupDetails(
         let ids: Vec<UserId> = to_add.get_untracked().into_iter().collect();
         spawn_local(async move {
             match api::add_members(gid, ids).await {
-                Ok(_) => changes.bump(),
+                Ok(_) => changes.group_changed(gid),
                 Err(err) => notice.set(Some(err.message)),
             }
         })
@@ -127,7 +136,7 @@ fn GroupDetails(
         spawn_local(async move {
             match api::leave_group(gid).await {
                 Ok(()) => {
-                    changes.bump();
+                    chat.refresh_list();
                     navigate("/", Default::default());
                 }
                 Err(err) => notice.set(Some(err.message)),
@@ -181,16 +190,16 @@ fn GroupDetails(
                 {can_remove.then(|| view! {
                     <ConfirmButton label="Remove" class="remove-member secondary" yes="Remove"
                         question=format!("Remove {name} from the group?")
-                        on_confirm=move || change(changes, notice, api::remove_member(gid, uid)) />
+                        on_confirm=move || change(changes, gid, notice, api::remove_member(gid, uid)) />
                 })}
                 {owner_tools.then(|| view! {
                     <button type="button" class="toggle-admin secondary"
-                        on:click=move |_| change(changes, notice, api::set_role(gid, uid, toggle_to))>
+                        on:click=move |_| change(changes, gid, notice, api::set_role(gid, uid, toggle_to))>
                         {if toggle_to == Role::Admin { "Make admin" } else { "Make member" }}
                     </button>
                     <ConfirmButton label="Make owner" class="make-owner secondary" yes="Make owner"
                         question=format!("Make {name} the owner? You become an admin.")
-                        on_confirm=move || change(changes, notice, api::set_role(gid, uid, Role::Owner)) />
+                        on_confirm=move || change(changes, gid, notice, api::set_role(gid, uid, Role::Owner)) />
                 })}
             </li>
         }

@@ -8,13 +8,13 @@ use natter_common::{api::NewGroup, ids::UserId, validate::GroupName};
 
 use crate::{
     api,
+    chat::use_chat,
     components::{contact_picker::ContactPicker, field::Field},
-    state::use_changes,
 };
 
 #[component]
 pub fn NewGroupPage() -> impl IntoView {
-    let changes = use_changes();
+    let chat = use_chat();
     let navigate = use_navigate();
     let name = RwSignal::new(String::new());
     let name_error = RwSignal::new(None::<String>);
@@ -38,7 +38,9 @@ pub fn NewGroupPage() -> impl IntoView {
         spawn_local(async move {
             match api::create_group(&body).await {
                 Ok(group) => {
-                    changes.bump();
+                    // Its `group_created` event does this too, if the
+                    // connection is up.
+                    chat.refresh_list();
                     navigate(&format!("/groups/{}", group.id.0), Default::default());
                 }
                 Err(err) => form_error.set(Some(err.message)),

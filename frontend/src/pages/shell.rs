@@ -59,7 +59,7 @@ pub fn Shell() -> impl IntoView {
     // Contact requests waiting for my answer, on the Contacts link.
     let changes = use_changes();
     let requests = LocalResource::new(move || {
-        changes.track();
+        changes.track_contacts();
         api::contact_requests()
     });
     let waiting = move || requests.get().and_then(|r| r.ok()).map_or(0, |r| r.incoming.len());
