@@ -245,3 +245,38 @@ pub async fn full_history(
         }
     }
 }
+
+/// A server with the app and `count` provisioned users named `<prefix>N`:
+/// the first is everyone's contact and owns the group "Everyone" of all of
+/// them. Returns the owner's client and the group too.
+pub async fn everyone_group_with_app(
+    prefix: &str,
+    count: u32,
+) -> anyhow::Result<(
+    TestServer,
+    crate::server::Provisioned,
+    Authed,
+    natter_common::api::Group,
+)> {
+    let users = count.to_string();
+    let args = [
+        "--users",
+        &users,
+        "--prefix",
+        prefix,
+        "--ring",
+        "0",
+        "--group-size",
+        "0",
+        "--star",
+    ];
+    let (server, provisioned) = TestServer::provisioned_with_app(&args, &crate::FAST).await?;
+    let owner = Authed::from_token(&server, &provisioned.users[0].token).await?;
+    let member_ids: Vec<i64> = provisioned.users[1..].iter().map(|u| u.id).collect();
+    let response = owner
+        .post("api/v1/groups", json!({"name": "Everyone", "member_ids": member_ids}))
+        .await?;
+    let group: natter_common::api::Group = expect_json(response, StatusCode::CREATED).await?;
+    anyhow::ensure!(group.member_count == count, "{} members", group.member_count);
+    Ok((server, provisioned, owner, group))
+}

@@ -5,15 +5,14 @@
 
 use anyhow::ensure;
 use fantoccini::{Client, Locator};
-use natter_common::{api::Group, ids::ConversationId};
+use natter_common::ids::ConversationId;
 use natter_tests::{
-    api::{expect_json, Authed},
+    api::everyone_group_with_app,
     browser::{click, fetched, set_viewport, sign_in_with, wait_for, wait_js, FETCH_LOG_JS},
     server::ProvisionedUser,
     ws::WsClient,
-    Browser, TestServer, FAST,
+    Browser, TestServer,
 };
-use reqwest::StatusCode;
 use serde_json::json;
 
 /// Provisioned accounts' password (backend/src/admin.rs).
@@ -55,28 +54,7 @@ async fn say_as(server: &TestServer, user: &ProvisionedUser, group: Conversation
 
 #[tokio::test]
 async fn senders_past_the_first_page_of_members_are_named_and_looked_up_once() -> anyhow::Result<()> {
-    let (server, provisioned) = TestServer::provisioned_with_app(
-        &[
-            "--users",
-            "150",
-            "--prefix",
-            "named",
-            "--ring",
-            "0",
-            "--group-size",
-            "0",
-            "--star",
-        ],
-        &FAST,
-    )
-    .await?;
-    let owner = Authed::from_token(&server, &provisioned.users[0].token).await?;
-    let member_ids: Vec<i64> = provisioned.users[1..].iter().map(|u| u.id).collect();
-    let response = owner
-        .post("api/v1/groups", json!({"name": "Everyone", "member_ids": member_ids}))
-        .await?;
-    let group: Group = expect_json(response, StatusCode::CREATED).await?;
-    ensure!(group.member_count == 150, "{} members", group.member_count);
+    let (server, provisioned, owner, group) = everyone_group_with_app("named", 150).await?;
     let gid = group.id;
 
     // Members are listed by user id: these are past the first 100.

@@ -2,13 +2,11 @@
 //! (100) at a time, and "Show more members" appends the next page, once.
 
 use fantoccini::{Client, Locator};
-use natter_common::api::Group;
 use natter_tests::{
-    api::{expect_json, Authed},
+    api::everyone_group_with_app,
     browser::{click, set_viewport, sign_in_with, wait_for, wait_js},
-    Browser, TestServer, FAST,
+    Browser,
 };
-use reqwest::StatusCode;
 use serde_json::json;
 
 /// Provisioned accounts' password (backend/src/admin.rs).
@@ -28,28 +26,7 @@ async fn member_rows(c: &Client, count: usize) -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn a_150_member_group_pages_its_members() -> anyhow::Result<()> {
-    let (server, provisioned) = TestServer::provisioned_with_app(
-        &[
-            "--users",
-            "150",
-            "--prefix",
-            "big",
-            "--ring",
-            "0",
-            "--group-size",
-            "0",
-            "--star",
-        ],
-        &FAST,
-    )
-    .await?;
-    let owner = Authed::from_token(&server, &provisioned.users[0].token).await?;
-    let member_ids: Vec<i64> = provisioned.users[1..].iter().map(|u| u.id).collect();
-    let response = owner
-        .post("api/v1/groups", json!({"name": "Everyone", "member_ids": member_ids}))
-        .await?;
-    let group: Group = expect_json(response, StatusCode::CREATED).await?;
-    assert_eq!(group.member_count, 150);
+    let (server, _, _, group) = everyone_group_with_app("big", 150).await?;
 
     let url = server.url.clone();
     let page = format!("{url}groups/{}", group.id.0);
