@@ -56,6 +56,10 @@ pub fn set(conn: &Connection, conversation: ConversationId, seq: i64, users: &[U
 
 /// Records the mentions of a new message.
 pub fn add(conn: &Connection, conversation: ConversationId, seq: i64, users: &[UserId]) -> rusqlite::Result<()> {
+    // Most messages mention nobody: no statement for them.
+    if users.is_empty() {
+        return Ok(());
+    }
     let mut insert = conn.prepare_cached(
         "INSERT INTO mentions (user_id, conversation_id, seq) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
     )?;
