@@ -37,11 +37,17 @@ const DESKTOP: (u32, u32) = (1280, 800);
 const PHONE: (u32, u32) = (375, 812);
 
 /// Records, before the app loads: each notification the page constructs
-/// (`__notes`, the objects in `__noteObjects`), each permission request
-/// (`__asked`), and each request it fetches (`__requests`, "METHOD url").
+/// (`__notes`, the objects in `__noteObjects`) and the tags of those it
+/// closes (`__closed`), each permission request (`__asked`), each tone it
+/// starts (`__tones`), and each request it fetches (`__requests`, "METHOD url").
 const SPY: &str = r#"
 (() => {
-    window.__notes = []; window.__noteObjects = []; window.__asked = 0; window.__requests = [];
+    window.__notes = []; window.__noteObjects = []; window.__closed = []; window.__asked = 0;
+    window.__tones = 0; window.__requests = [];
+    if (window.OscillatorNode) {
+        const start = OscillatorNode.prototype.start;
+        OscillatorNode.prototype.start = function (...args) { window.__tones++; return start.apply(this, args); };
+    }
     const Real = window.Notification;
     if (Real) {
         class Spy extends Real {
@@ -49,6 +55,10 @@ const SPY: &str = r#"
                 super(title, options);
                 window.__notes.push({ title, body: options.body, tag: options.tag });
                 window.__noteObjects.push(this);
+            }
+            close() {
+                window.__closed.push(this.tag);
+                super.close();
             }
         }
         Spy.requestPermission = (...args) => { window.__asked++; return Real.requestPermission(...args); };
@@ -465,6 +475,21 @@ async fn notifications_come_only_for_what_the_setting_asks_and_open_their_chat()
                 note["body"] == "are you coming?" && note["tag"] == format!("c{}", with_cat.0),
                 "the notification: {note}"
             );
+            // Sound is off by default.
+            let tones = c.execute("return window.__tones", vec![]).await?;
+            ensure!(tones == json!(0), "a tone played with the sound off: {tones}");
+
+            // Read on Ann's phone: the notification goes.
+            let mut phone = WsClient::connect(server, &Authed::login(server, "not_ann").await?.token).await?;
+            let last = phone.state(with_cat).context("the chat with Cat")?.last_seq;
+            phone.mark_read(with_cat, last).await?;
+            wait_js(
+                &c,
+                "the notification closed",
+                "return window.__closed.includes(arguments[0]) || JSON.stringify(window.__closed)",
+                vec![json!(format!("c{}", with_cat.0))],
+            )
+            .await?;
 
             // Muted: nothing. A group message that doesn't mention me: nothing
             // by default. One that does: shown, with the group in its title.
@@ -498,9 +523,17 @@ async fn notifications_come_only_for_what_the_setting_asks_and_open_their_chat()
             level_is(&ann, group, "all").await?;
             click(&c, Locator::XPath(&row(&display_name("not_bob")))).await?;
             wait_for(&c, &format!("//h2[@id='conversation-title'][.={}]", xpath_literal(&display_name("not_bob")))).await?;
+            // With the sound on (the profile's choice, kept in this
+            // browser), a notification plays a tone.
+            c.execute("localStorage.setItem('natter.sound', 'true')", vec![]).await?;
+            c.refresh().await?;
+            install_error_hook(&c).await?;
+            wait_for(&c, &format!("//h2[@id='conversation-title'][.={}]", xpath_literal(&display_name("not_bob")))).await?;
             say_as(server, &cat, group, "n5", "see you thursday").await?;
             let note = note_titled(&c, &format!("{} in Book club", display_name("not_cat"))).await?;
             ensure!(note["body"] == "see you thursday", "the notification: {note}");
+            let tones = c.execute("return window.__tones", vec![]).await?;
+            ensure!(tones.as_u64().is_some_and(|n| n > 0), "no tone with the sound on: {tones}");
 
             // Clicking a notification opens its conversation.
             c.execute(
