@@ -59,16 +59,10 @@ impl Application {
             .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
         let lock = DataLock::take(&config.data_dir)?;
         let db = Db::connect(&config.database_url()).await?;
-        let Some(pool) = db.sqlite().cloned() else {
-            anyhow::bail!(
-                "PostgreSQL holds natter's tables already, but the message log and search still run on SQLite \
-                 only (issue #16): use a sqlite:// database URL"
-            );
-        };
         let spa = SpaIndex::load(&config.static_dir)?;
         let hub = Hub::new(db.clone());
         let media = MediaStore::open(&config.data_dir)?;
-        let search = Search::start(&pool).await?;
+        let search = Search::start(&db, &config.data_dir).await?;
         let push = Push::start(
             &config.data_dir,
             config.push_subject.clone(),
@@ -82,13 +76,7 @@ impl Application {
             .inspect_err(|err| tracing::warn!(%err, "metrics are off"))
             .ok();
         let state = AppState {
-            log: Log::start(
-                pool.clone(),
-                hub.clone(),
-                media.clone(),
-                search.feed(),
-                Some(push.clone()),
-            )?,
+            log: Log::start(&db, hub.clone(), media.clone(), search.feed(), Some(push.clone()))?,
             push,
             search,
             metrics,

@@ -171,7 +171,14 @@ impl TestServer {
         self.start_again().await
     }
 
-    async fn start(data: DataDir, env: Vec<(String, String)>) -> anyhow::Result<Self> {
+    async fn start(data: DataDir, mut env: Vec<(String, String)>) -> anyhow::Result<Self> {
+        // `NATTER_TEST_DATABASE=postgres` runs a suite on PostgreSQL: each
+        // server gets a fresh database, kept across its restarts.
+        let on_postgres = std::env::var("NATTER_TEST_DATABASE").is_ok_and(|db| db == "postgres");
+        if on_postgres && !env.iter().any(|(key, _)| key == "NATTER_DATABASE_URL") {
+            let url = tokio::task::spawn_blocking(crate::postgres::fresh_database).await??;
+            env.push(("NATTER_DATABASE_URL".into(), url));
+        }
         let binary = server_binary();
         if !binary.exists() {
             bail!(

@@ -141,11 +141,7 @@ pub async fn users(config: &Config, db: &Db, task: UsersTask) -> anyhow::Result<
             // The log's own writer, here, since no server runs one.
             let media = MediaStore::open(&config.data_dir)?;
             let hub = Hub::new(db.clone());
-            let pool = db
-                .sqlite()
-                .cloned()
-                .context("the message log runs on SQLite only, so far")?;
-            let log = Log::start(pool, hub, media.clone(), Arc::new(Feed::default()), None)?;
+            let log = Log::start(db, hub, media.clone(), Arc::new(Feed::default()), None)?;
             let deleted = social::leaving::delete_account(&log, db, &media, UserId(a.id)).await;
             log.stop().await;
             deleted.map_err(|err| anyhow::anyhow!("{err}"))?;

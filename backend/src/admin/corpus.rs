@@ -168,7 +168,7 @@ pub async fn write(db: &Db, users: &[UserId], plan: &Plan) -> anyhow::Result<Cor
     let start = now - 3_600_000;
     while written < total {
         let batch = (total - written).min(10_000);
-        let tx = db::append::begin(&mut conn)?;
+        let tx = db::log_tx::LogTx::sqlite(&mut conn)?;
         for k in 0..batch {
             let n = written + k;
             let last = n + 1 == total;

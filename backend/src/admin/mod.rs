@@ -229,7 +229,7 @@ async fn fill_history(
     let mut written = 0;
     while written < count {
         let batch = (count - written).min(10_000);
-        let tx = db::append::begin(&mut conn)?;
+        let tx = db::log_tx::LogTx::sqlite(&mut conn)?;
         for k in 0..batch {
             let text = format!("history message {}", written + k);
             let body = EventBody::Message {

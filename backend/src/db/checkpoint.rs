@@ -180,7 +180,9 @@ mod tests {
     }
 
     fn write_rows(conn: &mut Connection, rows: usize) {
-        let tx = crate::db::append::begin(conn).unwrap();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .unwrap();
         for _ in 0..rows {
             // A 4 KiB row: about one WAL frame each.
             tx.execute("INSERT INTO filler (data) VALUES (zeroblob(4000))", [])

@@ -4,7 +4,10 @@
 
 use std::collections::HashMap;
 
-use super::{on, Db};
+use super::{
+    log_tx::{self, args, LogTx, Row},
+    on, Db,
+};
 use natter_common::{
     events::{Event, EventBody, MessageState, Reactions},
     ids::{ConversationId, EventId, UserId},
@@ -224,7 +227,7 @@ pub struct Stored {
     pub body: String,
 }
 
-fn stored(row: &rusqlite::Row<'_>) -> rusqlite::Result<Stored> {
+fn stored(row: &Row) -> log_tx::Result<Stored> {
     Ok(Stored {
         seq: row.get(0)?,
         sender: row.get(1)?,
@@ -234,43 +237,30 @@ fn stored(row: &rusqlite::Row<'_>) -> rusqlite::Result<Stored> {
 }
 
 /// Every conversation's id.
-pub fn conversation_ids(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<ConversationId>> {
-    let mut stmt = conn.prepare("SELECT id FROM conversations")?;
-    let ids = stmt.query_map([], |row| row.get(0))?;
-    ids.map(|id| id.map(ConversationId)).collect()
+pub fn conversation_ids(tx: &LogTx) -> log_tx::Result<Vec<ConversationId>> {
+    tx.rows("SELECT id FROM conversations", &[], |row| {
+        row.get(0).map(ConversationId)
+    })
 }
 
 /// Up to `limit` events of `conversation` after `seq`, in order.
-pub fn after(
-    conn: &rusqlite::Connection,
-    conversation: ConversationId,
-    seq: i64,
-    limit: usize,
-) -> rusqlite::Result<Vec<Stored>> {
-    conn.prepare_cached(
+pub fn after(tx: &LogTx, conversation: ConversationId, seq: i64, limit: usize) -> log_tx::Result<Vec<Stored>> {
+    tx.rows(
         "SELECT seq, sender_id, created_at, body FROM events
          WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-    )?
-    .query_map(
-        rusqlite::params![conversation.0, seq, i64::try_from(limit).unwrap_or(i64::MAX)],
+        args![conversation.0, seq, i64::try_from(limit).unwrap_or(i64::MAX)],
         stored,
-    )?
-    .collect()
+    )
 }
 
 /// The event `id` of `conversation`, as stored.
-pub fn stored_by_id(
-    conn: &rusqlite::Connection,
-    conversation: ConversationId,
-    id: &EventId,
-) -> rusqlite::Result<Option<Stored>> {
-    use rusqlite::OptionalExtension;
-    conn.prepare_cached(
+pub fn stored_by_id(tx: &LogTx, conversation: ConversationId, id: &EventId) -> log_tx::Result<Option<Stored>> {
+    tx.row(
         "SELECT seq, sender_id, created_at, body FROM events
          WHERE id = $1 AND conversation_id = $2",
-    )?
-    .query_row(rusqlite::params![id.0, conversation.0], stored)
-    .optional()
+        args![&id.0, conversation.0],
+        stored,
+    )
 }
 
 /// The event at `seq` of `conversation` as it reads now (current body and

@@ -1,4 +1,4 @@
-//! Edits, deletions and reactions on the writer's connection: finding the
+//! Edits, deletions and reactions in the writer's transaction: finding the
 //! message an action is about and keeping its current state (text, edit
 //! time, tombstone, reactions) beside it in the log.
 
@@ -6,9 +6,8 @@ use natter_common::{
     events::{EventBody, MessageContent},
     ids::{ConversationId, EventId, UserId},
 };
-use rusqlite::{params, Connection, OptionalExtension};
 
-use super::append::to_json;
+use super::log_tx::{args, LogTx, Result};
 
 /// A message that an action names, as it stands.
 #[derive(Debug)]
@@ -23,16 +22,13 @@ pub struct Target {
 
 /// The message `id` of `conversation`; `None` when there is no such event
 /// there or it is not a message.
-pub fn target(conn: &Connection, conversation: ConversationId, id: &EventId) -> rusqlite::Result<Option<Target>> {
-    let row: Option<(i64, i64, String, Option<i64>)> = conn
-        .prepare_cached(
-            "SELECT seq, sender_id, body, deleted_seq FROM events
-             WHERE id = ?1 AND conversation_id = ?2 AND kind = 'message'",
-        )?
-        .query_row(params![id.0, conversation.0], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
-        })
-        .optional()?;
+pub fn target(tx: &LogTx, conversation: ConversationId, id: &EventId) -> Result<Option<Target>> {
+    let row: Option<(i64, i64, String, Option<i64>)> = tx.row(
+        "SELECT seq, sender_id, body, deleted_seq FROM events
+         WHERE id = $1 AND conversation_id = $2 AND kind = 'message'",
+        args![&id.0, conversation.0],
+        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+    )?;
     Ok(
         row.and_then(|(seq, sender, body, deleted_seq)| match serde_json::from_str(&body) {
             Ok(EventBody::Message { content, reply_to, .. }) => Some(Target {
@@ -49,71 +45,64 @@ pub fn target(conn: &Connection, conversation: ConversationId, id: &EventId) -> 
 
 /// Gives the message at `seq` its new content, mentions and edit time.
 pub fn set_content(
-    conn: &Connection,
+    tx: &LogTx,
     conversation: ConversationId,
     target: &Target,
     content: MessageContent,
     mentions: Vec<UserId>,
     edited_at: i64,
-) -> rusqlite::Result<()> {
-    let body = to_json(&EventBody::Message {
+) -> Result<()> {
+    let body = serde_json::to_string(&EventBody::Message {
         content,
         reply_to: target.reply_to.clone(),
         mentions,
     })?;
-    conn.prepare_cached("UPDATE events SET body = ?3, edited_at = ?4 WHERE conversation_id = ?1 AND seq = ?2")?
-        .execute(params![conversation.0, target.seq, body, edited_at])?;
+    tx.execute(
+        "UPDATE events SET body = $3, edited_at = $4 WHERE conversation_id = $1 AND seq = $2",
+        args![conversation.0, target.seq, &body, edited_at],
+    )?;
     Ok(())
 }
 
 /// Erases a deleted message's content from the message and from every edit
-/// of it (their text is its text too), its reactions and mentions. `secure_delete`
-/// on every connection overwrites the old bytes rather than leaving them in
-/// free space.
-pub fn erase(
-    conn: &Connection,
-    conversation: ConversationId,
-    id: &EventId,
-    target: &Target,
-    deleted_seq: i64,
-) -> rusqlite::Result<()> {
-    let tombstone = to_json(&EventBody::Message {
+/// of it (their text is its text too), its reactions and mentions. On
+/// SQLite `secure_delete` overwrites the old bytes rather than leaving them
+/// in free space (PostgreSQL: docs/storage.md).
+pub fn erase(tx: &LogTx, conversation: ConversationId, id: &EventId, target: &Target, deleted_seq: i64) -> Result<()> {
+    let tombstone = serde_json::to_string(&EventBody::Message {
         content: MessageContent::Deleted,
         reply_to: target.reply_to.clone(),
         mentions: Vec::new(),
     })?;
-    conn.prepare_cached(
-        "UPDATE events SET body = ?3, edited_at = NULL, deleted_seq = ?4 WHERE conversation_id = ?1 AND seq = ?2",
-    )?
-    .execute(params![conversation.0, target.seq, tombstone, deleted_seq])?;
-    let edits: Vec<i64> = conn
-        .prepare_cached("SELECT seq FROM events WHERE target_id = ?1 AND kind = 'message_edited'")?
-        .query_map([&id.0], |row| row.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    let erased_edit = to_json(&EventBody::MessageEdited {
+    tx.execute(
+        "UPDATE events SET body = $3, edited_at = NULL, deleted_seq = $4 WHERE conversation_id = $1 AND seq = $2",
+        args![conversation.0, target.seq, &tombstone, deleted_seq],
+    )?;
+    let erased_edit = serde_json::to_string(&EventBody::MessageEdited {
         target: id.clone(),
         content: MessageContent::Deleted,
         mentions: Vec::new(),
     })?;
-    for seq in edits {
-        conn.prepare_cached("UPDATE events SET body = ?3 WHERE conversation_id = ?1 AND seq = ?2")?
-            .execute(params![conversation.0, seq, erased_edit])?;
-    }
-    conn.prepare_cached("DELETE FROM reactions WHERE conversation_id = ?1 AND target_seq = ?2")?
-        .execute(params![conversation.0, target.seq])?;
-    super::mentions::set(conn, conversation, target.seq, &[])
+    tx.execute(
+        "UPDATE events SET body = $3 WHERE conversation_id = $1 AND target_id = $2 AND kind = 'message_edited'",
+        args![conversation.0, &id.0, &erased_edit],
+    )?;
+    tx.execute(
+        "DELETE FROM reactions WHERE conversation_id = $1 AND target_seq = $2",
+        args![conversation.0, target.seq],
+    )?;
+    super::mentions::set(tx, conversation, target.seq, &[])
 }
 
 /// Removes an image nothing shows any more: its row (and so every
 /// uploader's claim to it). True when it was removed, and its files
 /// should go too.
-pub fn drop_unused_media(conn: &Connection, media: &str) -> rusqlite::Result<bool> {
-    let removed = conn
-        .prepare_cached(
-            "DELETE FROM media WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM events WHERE media_id = ?1)
-                 AND NOT EXISTS (SELECT 1 FROM users WHERE avatar_media_id = ?1)",
-        )?
-        .execute([media])?;
+pub fn drop_unused_media(tx: &LogTx, media: &str) -> Result<bool> {
+    let removed = tx.execute(
+        "DELETE FROM media WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM events WHERE media_id = $1)
+             AND NOT EXISTS (SELECT 1 FROM users WHERE avatar_media_id = $1)",
+        args![media],
+    )?;
     Ok(removed == 1)
 }
 
@@ -127,30 +116,29 @@ pub enum ReactionState {
 }
 
 pub fn reaction(
-    conn: &Connection,
+    tx: &LogTx,
     conversation: ConversationId,
     target_seq: i64,
     user: UserId,
     emoji: &str,
-) -> rusqlite::Result<ReactionState> {
-    let mine: Option<i64> = conn
-        .prepare_cached(
-            "SELECT seq FROM reactions
-             WHERE conversation_id = ?1 AND target_seq = ?2 AND emoji = ?3 AND user_id = ?4",
-        )?
-        .query_row(params![conversation.0, target_seq, emoji, user.0], |row| row.get(0))
-        .optional()?;
+) -> Result<ReactionState> {
+    let mine: Option<i64> = tx.value(
+        "SELECT seq FROM reactions
+         WHERE conversation_id = $1 AND target_seq = $2 AND emoji = $3 AND user_id = $4",
+        args![conversation.0, target_seq, emoji, user.0],
+    )?;
     if let Some(seq) = mine {
         return Ok(ReactionState::Present(seq));
     }
-    let (distinct, emoji_known): (i64, bool) = conn
-        .prepare_cached(
-            "SELECT COUNT(DISTINCT emoji), COALESCE(MAX(CASE WHEN emoji = ?3 THEN 1 ELSE 0 END), 0) FROM reactions
-             WHERE conversation_id = ?1 AND target_seq = ?2",
+    let (distinct, emoji_known): (i64, bool) = tx
+        .row(
+            "SELECT COUNT(DISTINCT emoji),
+                    EXISTS (SELECT 1 FROM reactions WHERE conversation_id = $1 AND target_seq = $2 AND emoji = $3)
+             FROM reactions WHERE conversation_id = $1 AND target_seq = $2",
+            args![conversation.0, target_seq, emoji],
+            |row| Ok((row.get(0)?, row.get(1)?)),
         )?
-        .query_row(params![conversation.0, target_seq, emoji], |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })?;
+        .unwrap_or((0, false));
     Ok(ReactionState::Absent {
         distinct: usize::try_from(distinct).unwrap_or(usize::MAX),
         emoji_known,
@@ -159,56 +147,51 @@ pub fn reaction(
 
 /// Records a reaction made by the event at `seq`.
 pub fn add_reaction(
-    conn: &Connection,
+    tx: &LogTx,
     conversation: ConversationId,
     target_seq: i64,
     user: UserId,
     emoji: &str,
     seq: i64,
-) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO reactions (conversation_id, target_seq, emoji, user_id, seq) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![conversation.0, target_seq, emoji, user.0, seq])?;
+) -> Result<()> {
+    tx.execute(
+        "INSERT INTO reactions (conversation_id, target_seq, emoji, user_id, seq) VALUES ($1, $2, $3, $4, $5)",
+        args![conversation.0, target_seq, emoji, user.0, seq],
+    )?;
     Ok(())
 }
 
 /// Takes a reaction back; false when there was none.
 pub fn remove_reaction(
-    conn: &Connection,
+    tx: &LogTx,
     conversation: ConversationId,
     target_seq: i64,
     user: UserId,
     emoji: &str,
-) -> rusqlite::Result<bool> {
-    let removed = conn
-        .prepare_cached(
-            "DELETE FROM reactions WHERE conversation_id = ?1 AND target_seq = ?2 AND emoji = ?3 AND user_id = ?4",
-        )?
-        .execute(params![conversation.0, target_seq, emoji, user.0])?;
+) -> Result<bool> {
+    let removed = tx.execute(
+        "DELETE FROM reactions WHERE conversation_id = $1 AND target_seq = $2 AND emoji = $3 AND user_id = $4",
+        args![conversation.0, target_seq, emoji, user.0],
+    )?;
     Ok(removed == 1)
 }
 
 /// The stored event at `seq` (to acknowledge an action that changed nothing
 /// with the event that holds the state).
-pub fn event_at(
-    conn: &Connection,
-    conversation: ConversationId,
-    seq: i64,
-) -> rusqlite::Result<Option<natter_common::events::Event>> {
-    conn.prepare_cached(
-        "SELECT id, sender_id, client_msg_id, created_at, body FROM events WHERE conversation_id = ?1 AND seq = ?2",
-    )?
-    .query_row(params![conversation.0, seq], |row| {
-        Ok(super::events::from_parts(
-            conversation,
-            seq,
-            row.get(0)?,
-            UserId(row.get(1)?),
-            row.get(2)?,
-            row.get(3)?,
-            &row.get::<_, String>(4)?,
-        ))
-    })
-    .optional()
+pub fn event_at(tx: &LogTx, conversation: ConversationId, seq: i64) -> Result<Option<natter_common::events::Event>> {
+    tx.row(
+        "SELECT id, sender_id, client_msg_id, created_at, body FROM events WHERE conversation_id = $1 AND seq = $2",
+        args![conversation.0, seq],
+        |row| {
+            Ok(super::events::from_parts(
+                conversation,
+                seq,
+                row.get(0)?,
+                UserId(row.get(1)?),
+                row.get(2)?,
+                row.get(3)?,
+                &row.get::<String>(4)?,
+            ))
+        },
+    )
 }

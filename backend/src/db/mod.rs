@@ -9,6 +9,7 @@ pub mod conversations;
 pub mod events;
 pub mod group_changes;
 pub mod leaving;
+pub mod log_tx;
 pub mod maintenance;
 pub mod media;
 pub mod members;
@@ -258,6 +259,41 @@ pub(crate) mod testing {
             .expect("a PostgreSQL database");
         let postgres = Db::connect(&url).await.expect("PostgreSQL");
         vec![(sqlite, Some(dir)), (postgres, None)]
+    }
+
+    /// Runs `f` in a writer's transaction ([`super::log_tx::LogTx`]) on
+    /// `db`, on a thread of its own as the writer does, and commits.
+    pub async fn in_log_tx<T: Send + 'static>(
+        db: &Db,
+        f: impl FnOnce(&super::log_tx::LogTx) -> T + Send + 'static,
+    ) -> T {
+        use super::log_tx::LogTx;
+        let (db, rt) = (db.clone(), tokio::runtime::Handle::current());
+        tokio::task::spawn_blocking(move || match &db {
+            Db::Sqlite(pool) => {
+                let mut conn = super::open_direct(pool).expect("writer's connection");
+                let tx = LogTx::sqlite(&mut conn).expect("transaction");
+                let out = f(&tx);
+                tx.commit().expect("commit");
+                out
+            }
+            Db::Postgres(pool) => {
+                let tx = LogTx::postgres(pool, rt).expect("transaction");
+                let out = f(&tx);
+                tx.commit().expect("commit");
+                out
+            }
+        })
+        .await
+        .expect("writer's thread")
+    }
+
+    /// Which backend, for assertion messages.
+    pub fn kind(db: &Db) -> &'static str {
+        match db {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
     }
 
     pub async fn user(db: &Db, name: &str) -> UserId {

@@ -7,7 +7,8 @@ use natter_common::{
     frames::ConversationState,
     ids::{ConversationId, UserId},
 };
-use rusqlite::{params, Connection};
+
+use super::log_tx::{args, LogTx, Result};
 
 /// Unread counts stop at this many; beyond it clients show "999+".
 const UNREAD_CAP: i64 = 1000;
@@ -22,13 +23,8 @@ pub struct ReadPosition {
 
 /// Moves the marker forward (never back, never past the log's end);
 /// returns the resulting position. The caller checks that `user` is a member.
-pub fn advance(
-    conn: &Connection,
-    user: UserId,
-    conversation: ConversationId,
-    seq: i64,
-) -> rusqlite::Result<ReadPosition> {
-    conn.prepare_cached(
+pub fn advance(tx: &LogTx, user: UserId, conversation: ConversationId, seq: i64) -> Result<ReadPosition> {
+    tx.execute(
         // The newest seq at or below the one asked for: the seq itself, or
         // the end of the log (seqs have no gaps).
         "INSERT INTO read_markers (user_id, conversation_id, seq)
@@ -36,21 +32,16 @@ pub fn advance(
          FROM conversations WHERE id = $2
          ON CONFLICT (user_id, conversation_id) DO UPDATE SET seq = excluded.seq
              WHERE excluded.seq > read_markers.seq",
-    )?
-    .execute(params![user.0, conversation.0, seq])?;
-    let found = conn
-        .prepare_cached(STATES)?
-        .query_row(params![user.0, UNREAD_CAP, conversation.0], |row| {
-            Ok(ReadPosition {
-                read_seq: row.get(2)?,
-                unread: count(row.get(3)?),
-                mentions: count(row.get(4)?),
-            })
-        });
-    match found {
-        Err(rusqlite::Error::QueryReturnedNoRows) => Ok(ReadPosition::default()),
-        found => found,
-    }
+        args![user.0, conversation.0, seq],
+    )?;
+    let found = tx.row(STATES, args![user.0, UNREAD_CAP, conversation.0], |row| {
+        Ok(ReadPosition {
+            read_seq: row.get(2)?,
+            unread: count(row.get(3)?),
+            mentions: count(row.get(4)?),
+        })
+    })?;
+    Ok(found.unwrap_or_default())
 }
 
 fn count(n: i64) -> u32 {

@@ -17,13 +17,15 @@ use super::{
 };
 use crate::db::{
     append::{self, SendRight},
-    group_changes, mentions,
+    group_changes,
+    log_tx::{self, LogTx},
+    mentions,
     message_changes::{self as changes, ReactionState, Target},
 };
 
 /// A step that delivers `event` to the conversation's members and
 /// acknowledges it to its requester.
-fn appended(batch: &mut Batch, event: Event) -> rusqlite::Result<Step> {
+fn appended(batch: &mut Batch, event: Event) -> log_tx::Result<Step> {
     let to = batch.audience.of(batch.tx, event.conversation_id)?;
     Ok(Step {
         answer: Ok(Done::Logged((&event).into())),
@@ -40,7 +42,7 @@ fn already(event: &Event) -> Step {
     Step::answer(Ok(Done::Logged(event.into())))
 }
 
-fn refused(refusal: Refusal) -> rusqlite::Result<Step> {
+fn refused(refusal: Refusal) -> log_tx::Result<Step> {
     Ok(Step::answer(Err(refusal)))
 }
 
@@ -62,7 +64,7 @@ pub fn send(
     conversation: ConversationId,
     content: &MessageContent,
     reply_to: Option<&EventId>,
-) -> rusqlite::Result<Step> {
+) -> log_tx::Result<Step> {
     let tx = batch.tx;
     if reply_to.is_some() || matches!(content, MessageContent::Image { .. }) {
         if let Some(step) = check_references(tx, by, client_msg_id, conversation, content, reply_to)? {
@@ -90,12 +92,7 @@ pub fn send(
 
 /// Why a send stored nothing: a repeat (acknowledged even if the sender has
 /// since lost the right to post) or no right to post.
-fn refusal(
-    tx: &rusqlite::Connection,
-    by: UserId,
-    client_msg_id: &str,
-    conversation: ConversationId,
-) -> rusqlite::Result<Step> {
+fn refusal(tx: &LogTx, by: UserId, client_msg_id: &str, conversation: ConversationId) -> log_tx::Result<Step> {
     if let Some(original) = append::by_client_msg_id(tx, by, client_msg_id)? {
         return Ok(already(&original));
     }
@@ -109,13 +106,13 @@ fn refusal(
 /// repeat, or a refusal when the reference is not the sender's to use;
 /// `None` to go on.
 fn check_references(
-    tx: &rusqlite::Connection,
+    tx: &LogTx,
     by: UserId,
     client_msg_id: &str,
     conversation: ConversationId,
     content: &MessageContent,
     reply_to: Option<&EventId>,
-) -> rusqlite::Result<Option<Step>> {
+) -> log_tx::Result<Option<Step>> {
     if let Some(original) = append::by_client_msg_id(tx, by, client_msg_id)? {
         return Ok(Some(already(&original)));
     }
@@ -159,7 +156,7 @@ fn find_target(
     // Edits and reactions need the right to post (in a DM, still contacts);
     // deleting needs only membership.
     posting: bool,
-) -> rusqlite::Result<Found> {
+) -> log_tx::Result<Found> {
     let tx = batch.tx;
     if let Some(original) = append::by_client_msg_id(tx, by, client_msg_id)? {
         return Ok(Found::Settled(already(&original)));
@@ -193,7 +190,7 @@ fn find_live_target(
     client_msg_id: &str,
     conversation: ConversationId,
     target: &EventId,
-) -> rusqlite::Result<Found> {
+) -> log_tx::Result<Found> {
     Ok(
         match find_target(batch, by, client_msg_id, conversation, target, true)? {
             Found::Target(target) if target.deleted_seq.is_some() => Found::Settled(Step::answer(Err(deleted()))),
@@ -210,7 +207,7 @@ pub fn edit(
     conversation: ConversationId,
     target_id: &EventId,
     text: &str,
-) -> rusqlite::Result<Step> {
+) -> log_tx::Result<Step> {
     let target = match find_live_target(batch, by, client_msg_id, conversation, target_id)? {
         Found::Target(target) => target,
         Found::Settled(step) => return Ok(step),
@@ -245,7 +242,7 @@ pub fn delete(
     client_msg_id: &str,
     conversation: ConversationId,
     target_id: &EventId,
-) -> rusqlite::Result<Step> {
+) -> log_tx::Result<Step> {
     let target = match find_target(batch, by, client_msg_id, conversation, target_id, false)? {
         Found::Target(target) => target,
         Found::Settled(step) => return Ok(step),
@@ -282,7 +279,7 @@ pub fn react(
     target_id: &EventId,
     emoji: &str,
     on: bool,
-) -> rusqlite::Result<Step> {
+) -> log_tx::Result<Step> {
     let target = match find_live_target(batch, by, client_msg_id, conversation, target_id)? {
         Found::Target(target) => target,
         Found::Settled(step) => return Ok(step),

@@ -8,9 +8,14 @@
 use std::{collections::HashMap, sync::Arc};
 
 use natter_common::ids::{ConversationId, UserId};
-use rusqlite::Connection;
 
-use crate::{db::group_changes, hub::MemberIndex};
+use crate::{
+    db::{
+        group_changes,
+        log_tx::{self, LogTx},
+    },
+    hub::MemberIndex,
+};
 
 pub struct Audience<'i> {
     index: &'i MemberIndex,
@@ -27,7 +32,7 @@ impl<'i> Audience<'i> {
     }
 
     /// The members now (empty for a conversation that does not exist).
-    pub fn of(&mut self, tx: &Connection, conversation: ConversationId) -> rusqlite::Result<Arc<[UserId]>> {
+    pub fn of(&mut self, tx: &LogTx, conversation: ConversationId) -> log_tx::Result<Arc<[UserId]>> {
         if let Some(members) = self.lists.get(&conversation) {
             return Ok(members.clone());
         }
@@ -41,7 +46,7 @@ impl<'i> Audience<'i> {
 
     /// The members after a change in this transaction: read once per
     /// change, however many members it added.
-    pub fn reload(&mut self, tx: &Connection, conversation: ConversationId) -> rusqlite::Result<Arc<[UserId]>> {
+    pub fn reload(&mut self, tx: &LogTx, conversation: ConversationId) -> log_tx::Result<Arc<[UserId]>> {
         let members: Arc<[UserId]> = group_changes::member_ids(tx, conversation)?.into();
         self.lists.insert(conversation, members.clone());
         Ok(members)

@@ -17,7 +17,7 @@ use super::{
     writer::Batch,
     Done, GroupChange, Refusal,
 };
-use crate::db::{append, group_changes as db};
+use crate::db::{append, group_changes as db, log_tx};
 
 fn no_such_group() -> Refusal {
     // Non-members learn nothing, not even that the group exists.
@@ -35,7 +35,7 @@ fn group_full(max: u32) -> Refusal {
     )
 }
 
-pub fn apply(batch: &mut Batch, by: UserId, change: &GroupChange) -> rusqlite::Result<Step> {
+pub fn apply(batch: &mut Batch, by: UserId, change: &GroupChange) -> log_tx::Result<Step> {
     let step = match change {
         GroupChange::Create { name, members, max } => create(batch, by, name, members, *max),
         GroupChange::Rename { group, name } => rename(batch, by, *group, name),
@@ -56,7 +56,7 @@ fn changed(
     membership: bool,
     also: Option<UserId>,
     done: Done,
-) -> rusqlite::Result<Result<Step, Refusal>> {
+) -> log_tx::Result<Result<Step, Refusal>> {
     let to = if membership {
         batch.audience.reload(batch.tx, group)?
     } else {
@@ -69,12 +69,12 @@ fn changed(
 }
 
 /// Appends a change made by `by` to the group's log.
-fn record(batch: &Batch, group: ConversationId, by: UserId, body: EventBody) -> rusqlite::Result<Event> {
+fn record(batch: &Batch, group: ConversationId, by: UserId, body: EventBody) -> log_tx::Result<Event> {
     append::event(batch.tx, group, by, None, body, batch.now)
 }
 
 /// The requester's role in an existing group.
-fn my_role(batch: &Batch, group: ConversationId, me: UserId) -> rusqlite::Result<Result<Role, Refusal>> {
+fn my_role(batch: &Batch, group: ConversationId, me: UserId) -> log_tx::Result<Result<Role, Refusal>> {
     if db::group(batch.tx, group)?.is_none() {
         return Ok(Err(no_such_group()));
     }
@@ -82,14 +82,14 @@ fn my_role(batch: &Batch, group: ConversationId, me: UserId) -> rusqlite::Result
 }
 
 /// The group as its requester sees it now.
-fn current(batch: &Batch, group: ConversationId, role: Role) -> rusqlite::Result<Result<Done, Refusal>> {
+fn current(batch: &Batch, group: ConversationId, role: Role) -> log_tx::Result<Result<Done, Refusal>> {
     Ok(db::group(batch.tx, group)?
         .map(|row| Done::Group(row.into_group(role)))
         .ok_or_else(no_such_group))
 }
 
 /// Each id must be a contact of `me`; returns them without duplicates or `me`.
-fn contacts_only(batch: &Batch, me: UserId, ids: &[UserId]) -> rusqlite::Result<Result<BTreeSet<UserId>, Refusal>> {
+fn contacts_only(batch: &Batch, me: UserId, ids: &[UserId]) -> log_tx::Result<Result<BTreeSet<UserId>, Refusal>> {
     let wanted: BTreeSet<UserId> = ids.iter().copied().filter(|id| *id != me).collect();
     for id in &wanted {
         if !db::is_contact(batch.tx, me, *id)? {
@@ -119,7 +119,7 @@ fn create(
     name: &GroupName,
     members: &[UserId],
     max: u32,
-) -> rusqlite::Result<Result<Step, Refusal>> {
+) -> log_tx::Result<Result<Step, Refusal>> {
     let members = check!(contacts_only(batch, me, members));
     if members.len() + 1 > max as usize {
         return Ok(Err(group_full(max)));
@@ -151,7 +151,7 @@ fn rename(
     me: UserId,
     group: ConversationId,
     name: &GroupName,
-) -> rusqlite::Result<Result<Step, Refusal>> {
+) -> log_tx::Result<Result<Step, Refusal>> {
     let role = check!(my_role(batch, group, me));
     if !role.can_manage() {
         return Ok(Err(not_allowed("rename this group")));
@@ -175,7 +175,7 @@ fn add_members(
     group: ConversationId,
     users: &[UserId],
     max: u32,
-) -> rusqlite::Result<Result<Step, Refusal>> {
+) -> log_tx::Result<Result<Step, Refusal>> {
     let role = check!(my_role(batch, group, me));
     if !role.can_manage() {
         return Ok(Err(not_allowed("add members to this group")));
@@ -201,7 +201,7 @@ fn add_members(
 
 /// The event for people `me` added in one change: `member_joined` for one,
 /// `members_joined` for more, none for nobody.
-fn joined(batch: &Batch, group: ConversationId, me: UserId, users: Vec<UserId>) -> rusqlite::Result<Option<Event>> {
+fn joined(batch: &Batch, group: ConversationId, me: UserId, users: Vec<UserId>) -> log_tx::Result<Option<Event>> {
     let body = match users.as_slice() {
         [] => return Ok(None),
         [user] => EventBody::MemberJoined { user: *user },
@@ -216,7 +216,7 @@ fn remove(
     me: UserId,
     group: ConversationId,
     target: UserId,
-) -> rusqlite::Result<Result<Step, Refusal>> {
+) -> log_tx::Result<Result<Step, Refusal>> {
     let role = check!(my_role(batch, group, me));
     if !role.can_manage() {
         return Ok(Err(not_allowed("remove members from this group")));
@@ -234,7 +234,7 @@ fn remove(
 
 /// An owner who leaves hands ownership to the longest-standing admin, else
 /// the longest-standing member.
-fn leave(batch: &mut Batch, me: UserId, group: ConversationId) -> rusqlite::Result<Result<Step, Refusal>> {
+fn leave(batch: &mut Batch, me: UserId, group: ConversationId) -> log_tx::Result<Result<Step, Refusal>> {
     let role = check!(my_role(batch, group, me));
     let mut events = Vec::new();
     if role == Role::Owner {
@@ -260,7 +260,7 @@ fn set_role(
     group: ConversationId,
     target: UserId,
     new_role: Role,
-) -> rusqlite::Result<Result<Step, Refusal>> {
+) -> log_tx::Result<Result<Step, Refusal>> {
     if check!(my_role(batch, group, me)) != Role::Owner {
         return Ok(Err(not_allowed("change roles in this group")));
     }

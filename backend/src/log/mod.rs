@@ -63,6 +63,18 @@ pub enum Command {
 }
 
 impl Command {
+    /// The existing conversation this appends to, if any.
+    pub fn conversation(&self) -> Option<ConversationId> {
+        match self {
+            Self::Send { conversation, .. }
+            | Self::Edit { conversation, .. }
+            | Self::Delete { conversation, .. }
+            | Self::React { conversation, .. }
+            | Self::Read { conversation, .. } => Some(*conversation),
+            Self::Group(change) => change.group(),
+        }
+    }
+
     /// The conversation whose messages' text this changes, if any.
     pub fn changes_text(&self) -> Option<ConversationId> {
         match self {
@@ -101,6 +113,19 @@ pub enum GroupChange {
         user: UserId,
         role: Role,
     },
+}
+
+impl GroupChange {
+    /// The existing group it changes (none for a new one).
+    fn group(&self) -> Option<ConversationId> {
+        match self {
+            Self::Create { .. } => None,
+            Self::Rename { group, .. }
+            | Self::AddMembers { group, .. }
+            | Self::Remove { group, .. }
+            | Self::SetRole { group, .. } => Some(*group),
+        }
+    }
 }
 
 impl Command {

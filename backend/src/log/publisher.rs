@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 
 use super::{writer::Entry, Done, Outcome, Refusal};
 use crate::{
-    db::read_markers::ReadPosition,
+    db::{log_tx, read_markers::ReadPosition},
     hub::{encode, Hub, Kind},
     media::MediaStore,
     metrics,
@@ -27,7 +27,7 @@ use crate::{
 pub(super) struct Committed {
     pub entries: Vec<Entry>,
     /// One step per entry, and the images to remove from disk.
-    pub stored: rusqlite::Result<(Vec<Step>, Vec<String>)>,
+    pub stored: log_tx::Result<(Vec<Step>, Vec<String>)>,
     /// When the transaction committed.
     pub at: std::time::Instant,
 }

@@ -3,16 +3,18 @@
 //! transaction, and only then hands the batch to the publisher. One fsync
 //! covers a whole burst.
 //!
-//! A plain thread on a blocking SQLite connection ([`db::append`]) so that
-//! a batch's statements run back to back; while the publisher delivers one
-//! batch, the writer stores the next.
+//! A plain thread ([`LogTx`]) so that a batch's statements run back to
+//! back; while the publisher delivers one batch, the writer stores the next.
 
 use std::sync::Arc;
 
 use natter_common::ids::{ConversationId, UserId};
 use rusqlite::Connection;
-use sqlx::SqlitePool;
-use tokio::sync::{mpsc, oneshot};
+use sqlx::{PgPool, SqlitePool};
+use tokio::{
+    runtime::Handle,
+    sync::{mpsc, oneshot},
+};
 
 use super::{
     actions,
@@ -25,7 +27,8 @@ use crate::{
     db::{
         self,
         checkpoint::{self, Checkpointer},
-        read_markers,
+        log_tx::{self, LogTx},
+        read_markers, Db,
     },
     hub::{Hub, MemberIndex},
     media::MediaStore,
@@ -41,6 +44,9 @@ const SLOW_BATCH: std::time::Duration = std::time::Duration::from_millis(100);
 const QUEUE_DEPTH: usize = 8192;
 /// Committed batches waiting for the publisher before the writer waits too.
 const PUBLISH_DEPTH: usize = 64;
+/// Times a batch is run before a deadlock with another node's writer
+/// (PostgreSQL) fails it.
+const ATTEMPTS: usize = 3;
 
 /// A queued command and who waits for its outcome.
 pub(super) struct Entry {
@@ -58,31 +64,41 @@ enum Job {
 #[derive(Clone)]
 pub struct Log {
     queue: mpsc::Sender<Job>,
-    /// True while the checkpointer's thread runs (the WAL is kept short).
-    checkpointing: Arc<std::sync::atomic::AtomicBool>,
+    /// True while the checkpointer's thread runs (the WAL is kept short);
+    /// `None` on PostgreSQL, which has none.
+    checkpointing: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Log {
     /// Starts the writer thread (and its checkpointer) and the publisher
     /// task. Their connections are opened here: a database the writer
     /// can't open stops the server at start-up, not at the first message.
-    pub fn start(
-        pool: SqlitePool,
-        hub: Hub,
-        media: MediaStore,
-        search: Arc<Feed>,
-        push: Option<Push>,
-    ) -> anyhow::Result<Self> {
+    pub fn start(db: &Db, hub: Hub, media: MediaStore, search: Arc<Feed>, push: Option<Push>) -> anyhow::Result<Self> {
         use anyhow::Context;
-        let conn = db::open_direct(&pool).context("the log's writer cannot open the database")?;
-        let checkpointer = Checkpointer::start(&pool).context("cannot start the checkpointer")?;
-        let checkpointing = checkpointer.running();
+        let (store, checkpointing) = match db {
+            Db::Sqlite(pool) => {
+                let conn = db::open_direct(pool).context("the log's writer cannot open the database")?;
+                let checkpointer = Checkpointer::start(pool).context("cannot start the checkpointer")?;
+                let checkpointing = checkpointer.running();
+                let store = Store::Sqlite {
+                    pool: pool.clone(),
+                    conn: Some(conn),
+                    checkpointer,
+                };
+                (store, Some(checkpointing))
+            }
+            Db::Postgres(pool) => {
+                let store = Store::Postgres {
+                    pool: pool.clone(),
+                    rt: Handle::current(),
+                };
+                (store, None)
+            }
+        };
         let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
         let (committed, batches) = mpsc::channel(PUBLISH_DEPTH);
         let writer = Writer {
-            pool,
-            conn: Some(conn),
-            checkpointer,
+            store,
             members: hub.member_index(),
             search,
         };
@@ -98,7 +114,9 @@ impl Log {
     /// either has stopped, nothing can be stored (or the WAL grows without
     /// end) and the server is not ready.
     pub fn is_running(&self) -> bool {
-        !self.queue.is_closed() && self.checkpointing.load(std::sync::atomic::Ordering::Acquire)
+        let checkpointing =
+            |running: &Arc<std::sync::atomic::AtomicBool>| running.load(std::sync::atomic::Ordering::Acquire);
+        !self.queue.is_closed() && self.checkpointing.as_ref().is_none_or(checkpointing)
     }
 
     /// Queues a command, in call order; its answers go to its connection.
@@ -136,12 +154,7 @@ impl Log {
 }
 
 struct Writer {
-    pool: SqlitePool,
-    /// Kept for good: SQLite drops a connection's page cache whenever
-    /// another connection has written, so a fresh one per batch would
-    /// re-read its pages every time. `None` after an error, until reopened.
-    conn: Option<Connection>,
-    checkpointer: Checkpointer,
+    store: Store,
     members: Arc<MemberIndex>,
     /// Told which conversations' text changed, after each commit.
     search: Arc<Feed>,
@@ -188,7 +201,6 @@ impl Writer {
             self.search
                 .touched(entries.iter().filter_map(|e| e.submission.command.changes_text()));
         }
-        self.checkpointer.committed();
         self.finish_checkpoint();
         let (size, took) = (entries.len(), started.elapsed());
         crate::metrics::log_batch(size, took);
@@ -203,23 +215,44 @@ impl Writer {
         committed.blocking_send(Committed { entries, stored, at }).is_ok()
     }
 
-    fn store(&mut self, entries: &[Entry]) -> rusqlite::Result<(Vec<Step>, Vec<String>)> {
-        let conn = match &mut self.conn {
-            Some(conn) => conn,
-            empty => empty.insert(db::open_direct(&self.pool)?),
-        };
-        let stored = store_batch(conn, &self.members, entries);
-        if stored.is_err() {
-            // Start over on a fresh connection next time.
-            self.conn = None;
+    fn store(&mut self, entries: &[Entry]) -> log_tx::Result<(Vec<Step>, Vec<String>)> {
+        match &mut self.store {
+            Store::Sqlite { pool, conn, .. } => {
+                let open = match conn.take() {
+                    Some(open) => open,
+                    None => db::open_direct(pool)?,
+                };
+                let open = conn.insert(open);
+                let stored = store_batch(LogTx::sqlite(open)?, &self.members, entries);
+                if stored.is_err() {
+                    // Start over on a fresh connection next time.
+                    *conn = None;
+                }
+                stored
+            }
+            Store::Postgres { pool, rt } => {
+                let mut attempt = 1;
+                loop {
+                    match store_batch(LogTx::postgres(pool, rt.clone())?, &self.members, entries) {
+                        Err(err) if err.is_retryable() && attempt < ATTEMPTS => {
+                            tracing::debug!(%err, attempt, "log batch retried");
+                            attempt += 1;
+                        }
+                        stored => return stored,
+                    }
+                }
+            }
         }
-        stored
     }
 
     /// Copies the last WAL frames when the checkpointer asks, so that the
     /// next transaction starts the WAL over.
     fn finish_checkpoint(&mut self) {
-        if let Some(conn) = self.conn.as_ref().filter(|_| self.checkpointer.take_restart()) {
+        let Store::Sqlite { conn, checkpointer, .. } = &mut self.store else {
+            return;
+        };
+        checkpointer.committed();
+        if let Some(conn) = conn.as_ref().filter(|_| checkpointer.take_restart()) {
             if let Err(err) = checkpoint::copy_wal(conn) {
                 tracing::warn!(%err, "finishing a checkpoint failed");
             }
@@ -227,8 +260,11 @@ impl Writer {
     }
 
     fn close(&mut self) {
-        self.checkpointer.stop();
-        if let Some(conn) = self.conn.take() {
+        let Store::Sqlite { conn, checkpointer, .. } = &mut self.store else {
+            return;
+        };
+        checkpointer.stop();
+        if let Some(conn) = conn.take() {
             match checkpoint::empty_wal(&conn) {
                 Ok(true) => {}
                 Ok(false) => tracing::warn!("readers kept the WAL from being emptied at shutdown"),
@@ -238,9 +274,26 @@ impl Writer {
     }
 }
 
+/// Where the writer stores batches.
+enum Store {
+    Sqlite {
+        pool: SqlitePool,
+        /// Kept for good: SQLite drops a connection's page cache whenever
+        /// another connection has written, so a fresh one per batch would
+        /// re-read its pages every time. `None` after an error, until reopened.
+        conn: Option<Connection>,
+        checkpointer: Checkpointer,
+    },
+    Postgres {
+        pool: PgPool,
+        /// Drives the pool's connections from the writer's thread.
+        rt: Handle,
+    },
+}
+
 /// What commands of one transaction share.
 pub(super) struct Batch<'t> {
-    pub tx: &'t Connection,
+    pub tx: &'t LogTx<'t>,
     pub now: i64,
     /// Who receives each conversation's events, as of each point in the batch.
     pub audience: Audience<'t>,
@@ -250,12 +303,12 @@ pub(super) struct Batch<'t> {
 
 /// Checks and stores every command in one transaction. A check that refuses
 /// a command comes before any of its writes, so a refusal leaves nothing.
-fn store_batch(
-    conn: &mut Connection,
-    members: &MemberIndex,
-    entries: &[Entry],
-) -> rusqlite::Result<(Vec<Step>, Vec<String>)> {
-    let tx = db::append::begin(conn)?;
+fn store_batch(tx: LogTx, members: &MemberIndex, entries: &[Entry]) -> log_tx::Result<(Vec<Step>, Vec<String>)> {
+    let mut touched: Vec<ConversationId> = entries
+        .iter()
+        .filter_map(|e| e.submission.command.conversation())
+        .collect();
+    tx.lock_conversations(&mut touched)?;
     let mut batch = Batch {
         tx: &tx,
         now: db::now_ms(),
@@ -318,7 +371,7 @@ fn store_batch(
 }
 
 /// Moves a reader's marker; members only.
-fn read(batch: &mut Batch, user: UserId, conversation: ConversationId, seq: i64) -> rusqlite::Result<Step> {
+fn read(batch: &mut Batch, user: UserId, conversation: ConversationId, seq: i64) -> log_tx::Result<Step> {
     let to = batch.audience.of(batch.tx, conversation)?;
     if !to.contains(&user) {
         return Ok(Step::answer(Err(Refusal::not_found("No such conversation."))));

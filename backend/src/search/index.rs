@@ -25,7 +25,11 @@ use natter_common::{
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use super::words;
-use crate::db::{self, events::Stored};
+use crate::db::{
+    self,
+    events::Stored,
+    log_tx::{self, LogConn},
+};
 
 /// Bump to rebuild every index from the log (a change of words or schema).
 const SCHEMA_VERSION: i64 = 1;
@@ -167,15 +171,15 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
 }
 
 /// Indexes until the feed stops. `main` reads the log; `index` is [`open`]'s.
-pub fn run(main: Connection, mut index: Connection, feed: Arc<Feed>) {
-    match db::events::conversation_ids(&main) {
+pub fn run(mut main: LogConn, mut index: Connection, feed: Arc<Feed>) {
+    match main.read().and_then(|tx| db::events::conversation_ids(&tx)) {
         Ok(all) => feed.touched(all),
         Err(err) => tracing::error!(%err, "the search indexer cannot list conversations"),
     }
     lower_priority();
     let mut linger = Duration::ZERO;
     while let Some(conversations) = feed.take(linger) {
-        match index_some(&main, &mut index, &conversations) {
+        match index_some(&mut main, &mut index, &conversations) {
             Ok(left) => {
                 // Behind: go on at once. Caught up: let the next changes gather.
                 linger = if left.is_empty() { LINGER } else { Duration::ZERO };
@@ -211,10 +215,11 @@ fn lower_priority() {
 /// Indexes what is new in `conversations`, up to [`BATCH`] events in one
 /// transaction; returns the conversations with more to do.
 fn index_some(
-    main: &Connection,
+    main: &mut LogConn,
     index: &mut Connection,
     conversations: &[i64],
-) -> rusqlite::Result<Vec<ConversationId>> {
+) -> log_tx::Result<Vec<ConversationId>> {
+    let main = main.read()?;
     let tx = index.transaction()?;
     let mut budget = BATCH;
     let mut left = Vec::new();
@@ -223,7 +228,7 @@ fn index_some(
             left.push(ConversationId(conversation));
             continue;
         }
-        let (read, more) = index_conversation(main, &tx, conversation, budget)?;
+        let (read, more) = index_conversation(&main, &tx, conversation, budget)?;
         budget -= read;
         if more {
             left.push(ConversationId(conversation));
@@ -236,11 +241,11 @@ fn index_some(
 /// Indexes up to `budget` new events of one conversation; returns how many
 /// it read and whether more remain.
 fn index_conversation(
-    main: &Connection,
+    main: &log_tx::LogTx,
     tx: &Connection,
     conversation: i64,
     budget: usize,
-) -> rusqlite::Result<(usize, bool)> {
+) -> log_tx::Result<(usize, bool)> {
     let from: i64 = tx
         .prepare_cached("SELECT seq FROM progress WHERE conversation_id = ?1")?
         .query_row([conversation], |row| row.get(0))

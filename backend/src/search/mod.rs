@@ -6,7 +6,7 @@ mod index;
 mod snippet;
 pub mod words;
 
-use std::{collections::HashSet, path::PathBuf, str::FromStr, sync::Arc};
+use std::{collections::HashSet, path::Path, str::FromStr, sync::Arc};
 
 use anyhow::Context;
 use natter_common::{
@@ -19,7 +19,7 @@ use sqlx::{sqlite::SqliteConnectOptions, SqlitePool};
 pub use index::Feed;
 use words::Query;
 
-use crate::db::{self, Db};
+use crate::db::{self, log_tx::LogConn, Db};
 
 /// Past this many conversations a caller's scope is checked on each hit
 /// rather than written into the index query (an OR of that many terms).
@@ -56,18 +56,19 @@ pub struct Found {
 }
 
 impl Search {
-    /// Opens (or creates, or rebuilds) the index beside the database behind
-    /// `pool` and starts its indexer thread.
-    pub async fn start(pool: &SqlitePool) -> anyhow::Result<Self> {
-        let path = index_path(pool);
-        let (main, index) = {
+    /// Opens (or creates, or rebuilds) the index (beside an SQLite
+    /// database, else in `data_dir`: each node keeps its own) and starts its
+    /// indexer thread.
+    pub async fn start(db: &Db, data_dir: &Path) -> anyhow::Result<Self> {
+        let path = match db {
+            Db::Sqlite(pool) => pool.connect_options().get_filename().with_extension("search.db"),
+            Db::Postgres(_) => data_dir.join("natter.search.db"),
+        };
+        let main = LogConn::open(db).context("the search indexer cannot open the database")?;
+        let index = {
             let path = path.clone();
-            let pool = pool.clone();
-            tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-                let index =
-                    index::open(&path).with_context(|| format!("cannot open the search index {}", path.display()))?;
-                let main = db::open_direct(&pool).context("the search indexer cannot open the database")?;
-                Ok((main, index))
+            tokio::task::spawn_blocking(move || {
+                index::open(&path).with_context(|| format!("cannot open the search index {}", path.display()))
             })
             .await??
         };
@@ -216,9 +217,4 @@ async fn hit(db: &Db, query: &Query, conversation: ConversationId, seq: i64) -> 
         edited_at,
         snippet: snippet::around(&text, &matches),
     }))
-}
-
-/// The index's file: beside the database, `natter.db` → `natter.search.db`.
-fn index_path(pool: &SqlitePool) -> PathBuf {
-    pool.connect_options().get_filename().with_extension("search.db")
 }

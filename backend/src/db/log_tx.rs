@@ -1,0 +1,323 @@
+//! The log writer's transaction, on either database. The writer runs on a
+//! thread of its own and its statements run back to back: on SQLite through
+//! a blocking rusqlite connection (through sqlx each statement would cost
+//! two context switches; docs/benchmarks.md), on PostgreSQL through a sqlx
+//! connection, one `block_on` per statement (the network round trip costs
+//! far more than that).
+//!
+//! SQL here uses `$N` placeholders. SQLite binds them by name, so their
+//! order of appearance need not follow their numbers.
+
+use std::cell::RefCell;
+
+use natter_common::ids::ConversationId;
+use rusqlite::{
+    types::{FromSql, ToSqlOutput},
+    CachedStatement, Connection, ToSql, TransactionBehavior,
+};
+use sqlx::{postgres::PgRow, PgPool, Postgres};
+use tokio::runtime::Handle;
+
+/// A failed statement or commit; the whole batch is undone.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Postgres(#[from] sqlx::Error),
+    #[error("cannot encode an event body: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// The transaction of a [`PgTx`], while it lasts.
+type PgConn<'a> = std::cell::RefMut<'a, sqlx::Transaction<'static, Postgres>>;
+
+impl Error {
+    /// A deadlock or serialization failure on PostgreSQL: the batch may
+    /// succeed if run again.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Postgres(sqlx::Error::Database(err)) => matches!(err.code().as_deref(), Some("40P01" | "40001")),
+            _ => false,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// A statement's parameter: `$1` is the first.
+#[derive(Debug, Clone, Copy)]
+pub enum Arg<'a> {
+    Int(Option<i64>),
+    Text(Option<&'a str>),
+}
+
+impl From<i64> for Arg<'_> {
+    fn from(v: i64) -> Self {
+        Self::Int(Some(v))
+    }
+}
+
+impl From<Option<i64>> for Arg<'_> {
+    fn from(v: Option<i64>) -> Self {
+        Self::Int(v)
+    }
+}
+
+impl<'a> From<&'a str> for Arg<'a> {
+    fn from(v: &'a str) -> Self {
+        Self::Text(Some(v))
+    }
+}
+
+impl<'a> From<&'a String> for Arg<'a> {
+    fn from(v: &'a String) -> Self {
+        Self::Text(Some(v))
+    }
+}
+
+impl<'a> From<Option<&'a str>> for Arg<'a> {
+    fn from(v: Option<&'a str>) -> Self {
+        Self::Text(v)
+    }
+}
+
+impl ToSql for Arg<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        match self {
+            Self::Int(v) => v.to_sql(),
+            Self::Text(v) => v.to_sql(),
+        }
+    }
+}
+
+/// `args![a, b]`: the parameters `$1`, `$2` of a statement.
+macro_rules! args {
+    ($($arg:expr),* $(,)?) => {
+        &[$($crate::db::log_tx::Arg::from($arg)),*]
+    };
+}
+pub(crate) use args;
+
+/// A value a column can be read as on both databases.
+pub trait Value: FromSql + for<'r> sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres> {}
+impl<T: FromSql + for<'r> sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>> Value for T {}
+
+/// A result row.
+pub enum Row<'r, 's> {
+    Sqlite(&'r rusqlite::Row<'s>),
+    Postgres(&'r PgRow),
+}
+
+impl Row<'_, '_> {
+    /// Column `index`, from 0.
+    pub fn get<T: Value>(&self, index: usize) -> Result<T> {
+        Ok(match self {
+            Self::Sqlite(row) => row.get(index)?,
+            Self::Postgres(row) => sqlx::Row::try_get(*row, index)?,
+        })
+    }
+}
+
+/// The writer's write transaction.
+pub enum LogTx<'c> {
+    Sqlite(rusqlite::Transaction<'c>),
+    Postgres(PgTx),
+}
+
+/// A PostgreSQL transaction driven from the writer's thread.
+pub struct PgTx {
+    rt: Handle,
+    /// `None` once committed.
+    tx: RefCell<Option<sqlx::Transaction<'static, Postgres>>>,
+}
+
+impl PgTx {
+    fn conn(&self) -> PgConn<'_> {
+        std::cell::RefMut::map(self.tx.borrow_mut(), |tx| {
+            // Committing consumes the `LogTx`: nothing can reach it after.
+            tx.as_mut().expect("a transaction that was not committed")
+        })
+    }
+}
+
+/// Rolled back here, on the runtime: sqlx would otherwise roll it back from
+/// its own drop, which needs to run on one.
+impl Drop for PgTx {
+    fn drop(&mut self) {
+        if let Some(tx) = self.tx.get_mut().take() {
+            if let Err(err) = self.rt.block_on(tx.rollback()) {
+                tracing::warn!(%err, "rolling back a log transaction failed");
+            }
+        }
+    }
+}
+
+impl<'c> LogTx<'c> {
+    /// Starts a transaction holding SQLite's write lock from the start (as
+    /// [`super::Db::begin_write`] does for the pool).
+    pub fn sqlite(conn: &'c mut Connection) -> Result<Self> {
+        Ok(Self::Sqlite(
+            conn.transaction_with_behavior(TransactionBehavior::Immediate)?,
+        ))
+    }
+
+    /// Starts a transaction on PostgreSQL; `rt` drives it from a thread
+    /// outside the runtime.
+    pub fn postgres(pool: &PgPool, rt: Handle) -> Result<Self> {
+        let tx = rt.block_on(pool.begin())?;
+        Ok(Self::Postgres(PgTx {
+            rt,
+            tx: RefCell::new(Some(tx)),
+        }))
+    }
+
+    /// Runs a statement; how many rows it changed.
+    pub fn execute(&self, sql: &str, args: &[Arg]) -> Result<u64> {
+        match self {
+            Self::Sqlite(tx) => Ok(bind(tx, sql, args)?.raw_execute()? as u64),
+            Self::Postgres(pg) => {
+                let mut tx = pg.conn();
+                Ok(pg.rt.block_on(query(sql, args).execute(&mut **tx))?.rows_affected())
+            }
+        }
+    }
+
+    /// The first row a query returns, read by `read`; `None` when there is none.
+    pub fn row<T>(&self, sql: &str, args: &[Arg], read: impl FnOnce(&Row) -> Result<T>) -> Result<Option<T>> {
+        match self {
+            Self::Sqlite(tx) => {
+                let mut stmt = bind(tx, sql, args)?;
+                let mut rows = stmt.raw_query();
+                match rows.next()? {
+                    Some(row) => read(&Row::Sqlite(row)).map(Some),
+                    None => Ok(None),
+                }
+            }
+            Self::Postgres(pg) => {
+                let mut tx = pg.conn();
+                match pg.rt.block_on(query(sql, args).fetch_optional(&mut **tx))? {
+                    Some(row) => read(&Row::Postgres(&row)).map(Some),
+                    None => Ok(None),
+                }
+            }
+        }
+    }
+
+    /// The one column of the first row a query returns.
+    pub fn value<T: Value>(&self, sql: &str, args: &[Arg]) -> Result<Option<T>> {
+        self.row(sql, args, |row| row.get(0))
+    }
+
+    /// Every row a query returns, each read by `read`.
+    pub fn rows<T>(&self, sql: &str, args: &[Arg], mut read: impl FnMut(&Row) -> Result<T>) -> Result<Vec<T>> {
+        let mut found = Vec::new();
+        match self {
+            Self::Sqlite(tx) => {
+                let mut stmt = bind(tx, sql, args)?;
+                let mut rows = stmt.raw_query();
+                while let Some(row) = rows.next()? {
+                    found.push(read(&Row::Sqlite(row))?);
+                }
+            }
+            Self::Postgres(pg) => {
+                let mut tx = pg.conn();
+                for row in pg.rt.block_on(query(sql, args).fetch_all(&mut **tx))? {
+                    found.push(read(&Row::Postgres(&row))?);
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Makes writers on other nodes wait for this transaction before they
+    /// append to these conversations, so that each event takes the seq
+    /// after the newest committed one. Rows are locked in id order, so two
+    /// batches can't deadlock on them. SQLite's write lock does this for the
+    /// whole database already.
+    pub fn lock_conversations(&self, ids: &mut Vec<ConversationId>) -> Result<()> {
+        let Self::Postgres(pg) = self else {
+            return Ok(());
+        };
+        if ids.is_empty() {
+            return Ok(());
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
+        let mut tx = pg.conn();
+        pg.rt.block_on(
+            sqlx::query("SELECT id FROM conversations WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE")
+                .bind(ids)
+                .fetch_all(&mut **tx),
+        )?;
+        Ok(())
+    }
+
+    pub fn commit(self) -> Result<()> {
+        match self {
+            Self::Sqlite(tx) => Ok(tx.commit()?),
+            Self::Postgres(pg) => {
+                let tx = pg.tx.borrow_mut().take();
+                match tx {
+                    Some(tx) => Ok(pg.rt.block_on(tx.commit())?),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+/// A thread's own way into the database, for work outside the runtime (the
+/// search indexer): a blocking connection, or the pool and a runtime handle.
+pub enum LogConn {
+    Sqlite(Connection),
+    Postgres { pool: PgPool, rt: Handle },
+}
+
+impl LogConn {
+    /// Opens one on `db`; called on the runtime, whose handle it keeps.
+    pub fn open(db: &super::Db) -> Result<Self> {
+        Ok(match db {
+            super::Db::Sqlite(pool) => Self::Sqlite(super::open_direct(pool)?),
+            super::Db::Postgres(pool) => Self::Postgres {
+                pool: pool.clone(),
+                rt: Handle::current(),
+            },
+        })
+    }
+
+    /// A transaction to read in: one snapshot, no write lock.
+    pub fn read(&mut self) -> Result<LogTx<'_>> {
+        match self {
+            Self::Sqlite(conn) => Ok(LogTx::Sqlite(
+                conn.transaction_with_behavior(TransactionBehavior::Deferred)?,
+            )),
+            Self::Postgres { pool, rt } => LogTx::postgres(pool, rt.clone()),
+        }
+    }
+}
+
+/// `$1` … as SQLite names them.
+const NAMES: [&str; 12] = [
+    "$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11", "$12",
+];
+
+/// A cached statement with `args` bound to `$1`, `$2`, ….
+fn bind<'c>(conn: &'c Connection, sql: &str, args: &[Arg]) -> rusqlite::Result<CachedStatement<'c>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    debug_assert_eq!(stmt.parameter_count(), args.len(), "parameters of {sql}");
+    for (name, arg) in NAMES.iter().zip(args) {
+        if let Some(index) = stmt.parameter_index(name)? {
+            stmt.raw_bind_parameter(index, arg)?;
+        }
+    }
+    Ok(stmt)
+}
+
+fn query<'q>(sql: &'q str, args: &'q [Arg<'q>]) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    args.iter().fold(sqlx::query(sql), |query, arg| match *arg {
+        Arg::Int(v) => query.bind(v),
+        Arg::Text(v) => query.bind(v),
+    })
+}
