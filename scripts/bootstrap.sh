@@ -68,5 +68,13 @@ if [[ "${1:-}" == "--browser" ]] && ! compgen -G "/usr/lib/postgresql/*/bin/init
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null
 fi
 
+if [[ "${1:-}" == "--browser" ]] && ! command -v nats-server >/dev/null; then
+    say "installing Debian's nats-server (the tests of several nodes start one of their own)"
+    sudo=""
+    [[ "$(id -u)" == 0 ]] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nats-server >/dev/null
+fi
+
 # trunk builds offline (no tool downloads); make sure cargo has every crate.
 cargo fetch --locked >/dev/null 2>&1 || cargo fetch --locked

@@ -98,6 +98,11 @@ pub struct Config {
     #[arg(long, env = "NATTER_PUSH_ALLOW_PRIVATE", hide = true, default_value_t = false)]
     pub push_allow_private: bool,
 
+    /// NATS server (`nats://host:4222`) through which several nodes on one
+    /// PostgreSQL database deliver to each other's connections.
+    #[arg(long, env = "NATTER_NATS_URL")]
+    pub nats_url: Option<String>,
+
     /// Mark the session cookie `Secure` (set this when served over HTTPS).
     #[arg(long, env = "NATTER_COOKIE_SECURE", default_value_t = false)]
     pub cookie_secure: bool,

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod bus;
 pub mod config;
 pub mod data_lock;
 pub mod db;
@@ -29,6 +30,7 @@ use tokio::net::TcpListener;
 
 use crate::{
     auth::Passwords,
+    bus::Bus,
     config::Config,
     data_lock::DataLock,
     http::SpaIndex,
@@ -60,9 +62,19 @@ impl Application {
         let lock = DataLock::take(&config.data_dir)?;
         let db = Db::connect(&config.database_url()).await?;
         let spa = SpaIndex::load(&config.static_dir)?;
-        let hub = Hub::new(db.clone());
+        let bus = match &config.nats_url {
+            Some(_) if matches!(db, Db::Sqlite(_)) => {
+                anyhow::bail!("several nodes share a PostgreSQL database, not SQLite: --nats-url needs a postgres:// --database-url")
+            }
+            Some(url) => Some(Bus::connect(url).await?),
+            None => None,
+        };
+        let hub = Hub::new(db.clone(), bus.as_ref().map(|(bus, _)| bus.clone()));
         let media = MediaStore::open(&config.data_dir)?;
         let search = Search::start(&db, &config.data_dir).await?;
+        if let Some((_, inbox)) = bus {
+            bus::serve(inbox, hub.clone(), search.feed());
+        }
         let push = Push::start(
             &config.data_dir,
             config.push_subject.clone(),

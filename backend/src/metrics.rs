@@ -116,3 +116,8 @@ pub fn image_processing(took: Duration) {
 pub fn push(outcome: &'static str) {
     counter!("natter_pushes_total", "outcome" => outcome).increment(1);
 }
+
+/// A note to the other nodes dropped because their queue was full.
+pub fn bus_note_dropped() {
+    counter!("natter_bus_notes_dropped_total").increment(1);
+}

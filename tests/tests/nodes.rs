@@ -1,29 +1,45 @@
 //! Several natter nodes on one PostgreSQL database (issue #16): each node a
 //! real server process with its own data directory, all on one database
-//! the harness starts. What one node stores, every node serves.
+//! the harness starts, and with a NATS server between them. What one node
+//! stores, every node serves; what one node delivers, every node delivers
+//! to the connections it holds.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use natter_common::{events::EventBody, frames::ServerFrame, ids::ConversationId};
+use std::time::{Duration, Instant};
+
+use natter_common::{
+    api::{MessageHit, Page},
+    events::EventBody,
+    frames::{ClientFrame, ServerFrame},
+    ids::ConversationId,
+};
 use natter_tests::{
     api::{befriend, create_group, full_history, register_all, Authed},
+    nats::NatsServer,
     postgres,
     ws::WsClient,
     TestServer,
 };
+use reqwest::StatusCode;
+use serde_json::json;
 
 /// Messages each sender sends.
 const EACH: usize = 150;
 
-/// Two nodes on a fresh database, with sends unthrottled.
-async fn two_nodes() -> anyhow::Result<(TestServer, TestServer)> {
+/// Two nodes on a fresh database, with sends unthrottled, and with a bus
+/// between them when `nats` is given.
+async fn two_nodes(nats: Option<&NatsServer>) -> anyhow::Result<(TestServer, TestServer)> {
     let url = tokio::task::spawn_blocking(postgres::fresh_database).await??;
-    let env = [
+    let mut env = vec![
         ("NATTER_DATABASE_URL", url.as_str()),
         ("NATTER_AUTH_RATE_PER_MINUTE", "1000"),
         ("NATTER_SEND_RATE_PER_SECOND", "100000"),
         ("NATTER_SEND_BURST", "100000"),
     ];
+    if let Some(nats) = nats {
+        env.push(("NATTER_NATS_URL", nats.url.as_str()));
+    }
     Ok((TestServer::spawn_with(&env).await?, TestServer::spawn_with(&env).await?))
 }
 
@@ -55,7 +71,7 @@ async fn flood(client: &mut WsClient, group: ConversationId, prefix: &str) -> an
 /// same message, not a second one.
 #[tokio::test]
 async fn two_nodes_append_to_one_conversation_without_gaps_or_repeats() -> anyhow::Result<()> {
-    let (a, b) = two_nodes().await?;
+    let (a, b) = two_nodes(None).await?;
     let [owner, ann, ben] = register_all(&a, ["owner", "ann", "ben"]).await?;
     befriend(&owner, &ann).await?;
     befriend(&owner, &ben).await?;
@@ -96,5 +112,98 @@ async fn two_nodes_append_to_one_conversation_without_gaps_or_repeats() -> anyho
     let again = ann_ws_b.post_text(group, "ann-0", "ann says 0").await?;
     assert_eq!(again.seq, ann_acks["ann-0"]);
     assert_eq!(full_history(&owner, group).await?.len(), through_a.len());
+    Ok(())
+}
+
+/// The next event on `client` that `pick` accepts; others are skipped.
+async fn event_where(client: &mut WsClient, mut pick: impl FnMut(&EventBody) -> bool) -> anyhow::Result<EventBody> {
+    loop {
+        let event = client.next_event().await?;
+        if pick(&event.body) {
+            return Ok(event.body);
+        }
+    }
+}
+
+/// Someone on node A and someone on node B chat live: messages, typing and
+/// membership changes cross the bus; a member added through one node can
+/// type to members on the other at once (that node forgot its cached
+/// members); search on one node finds what was sent through the other; a
+/// session signed out through one node loses its socket on the other.
+#[tokio::test]
+async fn people_on_two_nodes_chat_live_through_the_bus() -> anyhow::Result<()> {
+    let nats = NatsServer::start()?;
+    let (a, b) = two_nodes(Some(&nats)).await?;
+    let [owner, ann, ben, cid] = register_all(&a, ["owner", "ann", "ben", "cid"]).await?;
+    for other in [&ann, &ben, &cid] {
+        befriend(&owner, other).await?;
+    }
+    let group = create_group(&owner, "Both nodes", &[&ann, &ben]).await?.id;
+    let ben_b = Authed::from_token(&b, &ben.token).await?;
+    let cid_b = Authed::from_token(&b, &cid.token).await?;
+    let mut ann_ws = WsClient::connect(&a, &ann.token).await?;
+    let mut ben_ws = WsClient::connect(&b, &ben_b.token).await?;
+
+    // A message each way.
+    ann_ws.post_text(group, "from-a", "hello from node A").await?;
+    let got = event_where(&mut ben_ws, |body| matches!(body, EventBody::Message { .. })).await?;
+    assert!(format!("{got:?}").contains("hello from node A"), "{got:?}");
+    ben_ws.post_text(group, "from-b", "hello from node B").await?;
+    let got = event_where(&mut ann_ws, |body| matches!(body, EventBody::Message { .. })).await?;
+    assert!(format!("{got:?}").contains("hello from node B"), "{got:?}");
+
+    // Typing through node B reaches node A.
+    ben_ws.send(&ClientFrame::Typing { conversation_id: group }).await?;
+    let typing = ann_ws
+        .next_where(|frame| match frame {
+            ServerFrame::Typing { user_id, .. } => Some(user_id),
+            _ => None,
+        })
+        .await?;
+    assert_eq!(typing, ben.id());
+
+    // Owner adds Cid through node A while Cid is connected to node B.
+    let mut cid_ws = WsClient::connect(&b, &cid_b.token).await?;
+    let response = owner
+        .post(
+            &format!("api/v1/groups/{}/members", group.0),
+            json!({"user_ids": [cid.id()]}),
+        )
+        .await?;
+    assert_eq!(response.status(), StatusCode::OK);
+    let joined = event_where(&mut cid_ws, |body| matches!(body, EventBody::MemberJoined { .. })).await?;
+    assert_eq!(joined, EventBody::MemberJoined { user: cid.id() });
+    // Node B had the old members in memory (from Ben's message); Cid's
+    // typing there reaches Ann on node A only if it forgot them.
+    cid_ws.send(&ClientFrame::Typing { conversation_id: group }).await?;
+    let typing = ann_ws
+        .next_where(|frame| match frame {
+            ServerFrame::Typing { user_id, .. } if user_id != ben.id() => Some(user_id),
+            _ => None,
+        })
+        .await?;
+    assert_eq!(typing, cid.id());
+
+    // Node B's search index learns of a message stored by node A.
+    ann_ws.post_text(group, "findable", "the quokka crossed nodes").await?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let found: Page<MessageHit> = ben_b.get_json("api/v1/search/messages?q=quokka").await?;
+        if found.items.len() == 1 {
+            break;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "node B never indexed node A's message");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Ann signs out through node B: her socket on node A closes.
+    let response = reqwest::Client::new()
+        .post(b.at("api/v1/auth/logout"))
+        .bearer_auth(&ann.token)
+        .send()
+        .await?;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let (code, _) = ann_ws.until_closed().await?;
+    assert_eq!(code, Some(natter_common::frames::close::SESSION_ENDED));
     Ok(())
 }

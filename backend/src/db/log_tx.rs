@@ -172,6 +172,12 @@ impl<'c> LogTx<'c> {
         }))
     }
 
+    /// Whether other processes (nodes) write to this database too: true on
+    /// PostgreSQL. On SQLite the data directory's lock keeps them out.
+    pub fn shared(&self) -> bool {
+        matches!(self, Self::Postgres(_))
+    }
+
     /// Runs a statement; how many rows it changed.
     pub fn execute(&self, sql: &str, args: &[Arg]) -> Result<u64> {
         match self {

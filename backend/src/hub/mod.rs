@@ -17,7 +17,10 @@ pub use outbox::{Outbound, Outbox, Taken};
 
 use std::sync::Arc;
 
-use crate::db::Db;
+use crate::{
+    bus::{Bus, Note},
+    db::Db,
+};
 use axum::extract::ws::Utf8Bytes;
 use natter_common::{
     frames::ServerFrame,
@@ -32,10 +35,14 @@ pub struct Hub {
     connections: Arc<connections::Registry>,
     members: Arc<members::MemberIndex>,
     db: Db,
+    /// The other nodes, when there are some: what is sent to users here is
+    /// sent there too.
+    bus: Option<Arc<Bus>>,
 }
 
 /// Whether a frame may be dropped under pressure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Kind {
     /// Part of a conversation log or an answer: never dropped; a full queue
     /// closes the connection instead.
@@ -51,11 +58,19 @@ pub fn encode(frame: &ServerFrame) -> Utf8Bytes {
 }
 
 impl Hub {
-    pub fn new(db: Db) -> Self {
+    pub fn new(db: Db, bus: Option<Arc<Bus>>) -> Self {
         Self {
             connections: Arc::new(connections::Registry::default()),
             members: Arc::new(members::MemberIndex::default()),
             db,
+            bus,
+        }
+    }
+
+    /// Tells the other nodes, if any.
+    pub fn tell_others(&self, note: &Note, frames: &[Utf8Bytes]) {
+        if let Some(bus) = &self.bus {
+            bus.tell(note, frames);
         }
     }
 
@@ -69,8 +84,15 @@ impl Hub {
         self.connections.remove(user, id)
     }
 
-    /// Closes every connection opened with `session` (it was signed out).
+    /// Closes every connection opened with `session` (it was signed out),
+    /// on every node.
     pub fn end_session(&self, user: UserId, session: natter_common::ids::SessionId) {
+        self.end_session_here(user, session);
+        self.tell_others(&Note::EndSession { user, session }, &[]);
+    }
+
+    /// [`Self::end_session`] on this node's connections.
+    pub fn end_session_here(&self, user: UserId, session: natter_common::ids::SessionId) {
         self.connections.each(user, |conn| {
             if conn.session == session {
                 conn.close(natter_common::frames::close::SESSION_ENDED, "signed out");
@@ -78,8 +100,14 @@ impl Hub {
         });
     }
 
-    /// Closes every connection of `user` as signed out.
+    /// Closes every connection of `user` as signed out, on every node.
     pub fn end_user(&self, user: UserId) {
+        self.end_user_here(user);
+        self.tell_others(&Note::EndUser { user }, &[]);
+    }
+
+    /// [`Self::end_user`] on this node's connections.
+    pub fn end_user_here(&self, user: UserId) {
         self.connections.each(user, |conn| {
             conn.close(natter_common::frames::close::SESSION_ENDED, "signed out")
         });
@@ -91,7 +119,7 @@ impl Hub {
 
     /// Queues `frame` on every connection of `user`.
     pub fn send_to_user(&self, user: UserId, frame: &Utf8Bytes, kind: Kind) {
-        self.connections.each(user, |conn| conn.deliver(frame, kind));
+        self.send_all_to_users(&[user], std::slice::from_ref(frame), kind, None);
     }
 
     /// Queues `frame` on every connection of each user, except `skip`.
@@ -109,6 +137,22 @@ impl Hub {
                 for frame in frames {
                     conn.deliver(frame, kind);
                 }
+            }
+        });
+        if self.bus.is_some() {
+            let note = Note::Frames {
+                users: users.to_vec(),
+                kind,
+            };
+            self.tell_others(&note, frames);
+        }
+    }
+
+    /// Queues frames another node sent on this node's connections of `users`.
+    pub fn deliver_here(&self, users: &[UserId], frames: &[Utf8Bytes], kind: Kind) {
+        self.connections.each_of(users, |conn| {
+            for frame in frames {
+                conn.deliver(frame, kind);
             }
         });
     }
@@ -155,9 +199,19 @@ impl Hub {
         self.send_to_others(members, user, &frame, Kind::Ephemeral);
     }
 
-    /// Forgets a conversation's cached members (after contacts open a DM).
+    /// Forgets a conversation's cached members (after contacts open a DM),
+    /// on every node.
     pub fn forget_members(&self, conversation: ConversationId) {
         self.members.forget(conversation);
+        self.members_changed(vec![conversation]);
+    }
+
+    /// Tells the other nodes to forget these conversations' cached members
+    /// (this node's writer has put the new lists in its index already).
+    pub fn members_changed(&self, conversations: Vec<ConversationId>) {
+        if !conversations.is_empty() {
+            self.tell_others(&Note::Members { conversations }, &[]);
+        }
     }
 
     /// Tells each user's devices to refetch contacts and requests.
@@ -227,7 +281,7 @@ mod tests {
         let (pool, _dir) = testing::temp_db().await;
         let (alice, eve) = (testing::user(&pool, "alice").await, testing::user(&pool, "eve").await);
         let group = testing::group(&pool, &[alice]).await;
-        let hub = Hub::new(pool);
+        let hub = Hub::new(pool, None);
         for made_up in 1_000..11_000 {
             assert!(hub.members_for(ConversationId(made_up), alice).await.unwrap().is_none());
         }

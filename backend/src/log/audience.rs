@@ -3,7 +3,10 @@
 //! moment it was stored, so one committed before a removal still reaches
 //! the removed member and one after does not, whatever the publisher is
 //! doing meanwhile. Lists come from the member index, else from the
-//! transaction itself; after the commit they go back into the index.
+//! transaction itself; after the commit they go back into the index. On a
+//! database other nodes write to, this node's index may not have heard of
+//! their last change yet, so lists come from the transaction (under the
+//! conversation's lock: docs/storage.md).
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -19,14 +22,21 @@ use crate::{
 
 pub struct Audience<'i> {
     index: &'i MemberIndex,
+    /// Whether the index may be trusted.
+    use_index: bool,
+    /// Conversations whose members changed in this batch.
+    changed: Vec<ConversationId>,
     /// Each conversation's members as of the latest command that touched it.
     lists: HashMap<ConversationId, Arc<[UserId]>>,
 }
 
 impl<'i> Audience<'i> {
-    pub fn new(index: &'i MemberIndex) -> Self {
+    /// `shared`: other nodes write to the database too.
+    pub fn new(index: &'i MemberIndex, shared: bool) -> Self {
         Self {
             index,
+            use_index: !shared,
+            changed: Vec::new(),
             lists: HashMap::new(),
         }
     }
@@ -36,7 +46,7 @@ impl<'i> Audience<'i> {
         if let Some(members) = self.lists.get(&conversation) {
             return Ok(members.clone());
         }
-        let members = match self.index.get(conversation) {
+        let members = match self.index.get(conversation).filter(|_| self.use_index) {
             Some(members) => members,
             None => group_changes::member_ids(tx, conversation)?.into(),
         };
@@ -49,11 +59,20 @@ impl<'i> Audience<'i> {
     pub fn reload(&mut self, tx: &LogTx, conversation: ConversationId) -> log_tx::Result<Arc<[UserId]>> {
         let members: Arc<[UserId]> = group_changes::member_ids(tx, conversation)?.into();
         self.lists.insert(conversation, members.clone());
+        if !self.changed.contains(&conversation) {
+            self.changed.push(conversation);
+        }
         Ok(members)
     }
 
-    /// Every list as of the end of the batch, for the index once committed.
-    pub fn into_lists(self) -> impl Iterator<Item = (ConversationId, Arc<[UserId]>)> {
-        self.lists.into_iter()
+    /// Every list as of the end of the batch, for the index once committed,
+    /// and the conversations whose members changed.
+    pub fn into_lists(
+        self,
+    ) -> (
+        impl Iterator<Item = (ConversationId, Arc<[UserId]>)>,
+        Vec<ConversationId>,
+    ) {
+        (self.lists.into_iter(), self.changed)
     }
 }

@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 
 use super::{writer::Entry, Done, Outcome, Refusal};
 use crate::{
+    bus::Note,
     db::{log_tx, read_markers::ReadPosition},
     hub::{encode, Hub, Kind},
     media::MediaStore,
@@ -26,10 +27,19 @@ use crate::{
 /// of them was stored.
 pub(super) struct Committed {
     pub entries: Vec<Entry>,
-    /// One step per entry, and the images to remove from disk.
-    pub stored: log_tx::Result<(Vec<Step>, Vec<String>)>,
+    pub stored: log_tx::Result<Stored>,
     /// When the transaction committed.
     pub at: std::time::Instant,
+}
+
+/// What a committed batch came to.
+pub(super) struct Stored {
+    /// One per entry.
+    pub steps: Vec<Step>,
+    /// Images no message shows any more, to remove from disk.
+    pub dropped_media: Vec<String>,
+    /// Conversations whose members changed.
+    pub members_changed: Vec<ConversationId>,
 }
 
 /// One command's result: the answer for its requester and what to deliver.
@@ -67,7 +77,11 @@ pub(super) enum Publish {
 
 pub(super) async fn run(hub: Hub, media: MediaStore, push: Option<Push>, mut batches: mpsc::Receiver<Committed>) {
     while let Some(Committed { entries, stored, at }) = batches.recv().await {
-        let (steps, dropped_media) = match stored {
+        let Stored {
+            steps,
+            dropped_media,
+            members_changed,
+        } = match stored {
             Ok(stored) => stored,
             Err(err) => {
                 // Nothing was committed, so nothing is acknowledged; clients
@@ -80,6 +94,16 @@ pub(super) async fn run(hub: Hub, media: MediaStore, push: Option<Push>, mut bat
                 continue;
             }
         };
+        // Before the events: a node that delivers them may be asked about
+        // the members next.
+        hub.members_changed(members_changed);
+        let touched: Vec<ConversationId> = entries
+            .iter()
+            .filter_map(|e| e.submission.command.changes_text())
+            .collect();
+        if !touched.is_empty() {
+            hub.tell_others(&Note::Touched { conversations: touched }, &[]);
+        }
         for (entry, step) in entries.into_iter().zip(steps) {
             count(&entry, &step);
             deliver(&hub, push.as_ref(), &entry, step.publish);

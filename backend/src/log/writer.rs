@@ -20,7 +20,7 @@ use super::{
     actions,
     audience::Audience,
     groups,
-    publisher::{self, Committed, Publish, Step},
+    publisher::{self, Committed, Publish, Step, Stored},
     Command, Done, Outcome, Pending, Refusal, Submission,
 };
 use crate::{
@@ -215,7 +215,7 @@ impl Writer {
         committed.blocking_send(Committed { entries, stored, at }).is_ok()
     }
 
-    fn store(&mut self, entries: &[Entry]) -> log_tx::Result<(Vec<Step>, Vec<String>)> {
+    fn store(&mut self, entries: &[Entry]) -> log_tx::Result<Stored> {
         match &mut self.store {
             Store::Sqlite { pool, conn, .. } => {
                 let open = match conn.take() {
@@ -303,7 +303,7 @@ pub(super) struct Batch<'t> {
 
 /// Checks and stores every command in one transaction. A check that refuses
 /// a command comes before any of its writes, so a refusal leaves nothing.
-fn store_batch(tx: LogTx, members: &MemberIndex, entries: &[Entry]) -> log_tx::Result<(Vec<Step>, Vec<String>)> {
+fn store_batch(tx: LogTx, members: &MemberIndex, entries: &[Entry]) -> log_tx::Result<Stored> {
     let mut touched: Vec<ConversationId> = entries
         .iter()
         .filter_map(|e| e.submission.command.conversation())
@@ -312,7 +312,7 @@ fn store_batch(tx: LogTx, members: &MemberIndex, entries: &[Entry]) -> log_tx::R
     let mut batch = Batch {
         tx: &tx,
         now: db::now_ms(),
-        audience: Audience::new(members),
+        audience: Audience::new(members, tx.shared()),
         dropped_media: Vec::new(),
     };
     let mut steps = Vec::with_capacity(entries.len());
@@ -364,10 +364,14 @@ fn store_batch(tx: LogTx, members: &MemberIndex, entries: &[Entry]) -> log_tx::R
         dropped_media,
         ..
     } = batch;
-    let audiences = audience.into_lists();
+    let (audiences, members_changed) = audience.into_lists();
     tx.commit()?;
     members.replace(audiences);
-    Ok((steps, dropped_media))
+    Ok(Stored {
+        steps,
+        dropped_media,
+        members_changed,
+    })
 }
 
 /// Moves a reader's marker; members only.
