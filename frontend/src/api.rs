@@ -6,7 +6,7 @@ use natter_common::{
         AddMembers, Contact, ContactRequests, Conversation, ConversationSettings, DeleteAccountRequest, Group, History,
         LoginRequest, Member, MessageHit, MessageSearch, NewContactRequest, NewGroup, NotificationSettings,
         NotifyLevel, Page, Receipt, RegisterRequest, RenameGroup, RequestOutcome, Role, SessionCreated, SessionInfo,
-        SetRole, UpdateNotificationSettings, UpdateProfileRequest, User,
+        SetAvatar, SetRole, UpdateNotificationSettings, UpdateProfileRequest, User,
     },
     ids::{ConversationId, EventId, RequestId, SessionId, UserId},
     ErrorBody, ErrorCode,
@@ -53,6 +53,16 @@ pub async fn me() -> ApiResult<Option<User>> {
 /// Changes the signed-in user's profile; answers the user as now saved.
 pub async fn update_me(body: &UpdateProfileRequest) -> ApiResult<User> {
     json(Request::patch(&url("me")), body).await
+}
+
+/// Makes an image I uploaded my picture; answers me as now saved.
+pub async fn set_avatar(media_id: String) -> ApiResult<User> {
+    json(Request::put(&url("me/avatar")), &SetAvatar { media_id }).await
+}
+
+/// Takes my picture away (initials instead); answers me as now saved.
+pub async fn remove_avatar() -> ApiResult<User> {
+    fetch(Request::delete(&url("me/avatar"))).await
 }
 
 /// Deletes the signed-in user's account, confirmed with their password;

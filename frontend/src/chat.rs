@@ -469,6 +469,9 @@ pub struct Chat {
     /// group's first page of members, a former member), each fetched once
     /// a session (`look_up`); empty while asked.
     pub people: RwSignal<HashMap<UserId, String>>,
+    /// The media id of each person's picture, for those who have one, as
+    /// the newest list, page or look-up that named them said.
+    pub pictures: RwSignal<HashMap<UserId, String>>,
     timelines: StoredValue<HashMap<ConversationId, Timeline>>,
     /// Whether this sign-in took back the unsent messages a reload left.
     restored: StoredValue<bool>,
@@ -505,6 +508,7 @@ impl Chat {
             reads: StoredValue::new(Reads::default()),
             online: RwSignal::new(Vec::new()),
             people: RwSignal::new(HashMap::new()),
+            pictures: RwSignal::new(HashMap::new()),
             timelines: StoredValue::new(HashMap::new()),
             actions: StoredValue::new(HashMap::new()),
             restored: StoredValue::new(false),
@@ -546,6 +550,7 @@ impl Chat {
         self.read.update_value(HashMap::clear);
         self.online.set(Vec::new());
         self.people.set(HashMap::new());
+        self.pictures.set(HashMap::new());
         self.set_outbox(None);
     }
 
@@ -740,7 +745,7 @@ impl Chat {
     /// Fetches the display names of `users` that were never asked for (a
     /// few at a time) into `people`.
     pub fn look_up(&self, mut users: Vec<UserId>) {
-        let people = self.people;
+        let (chat, people) = (*self, self.people);
         users.retain(|u| people.with_untracked(|p| !p.contains_key(u)));
         if users.is_empty() {
             return;
@@ -752,10 +757,29 @@ impl Chat {
             leptos::task::spawn_local(async move {
                 for user in mine {
                     if let Ok(found) = crate::api::user(user).await {
+                        chat.note_pictures(std::slice::from_ref(&found));
                         people.update(|p| {
                             p.insert(found.id, found.display_name);
                         });
                     }
+                }
+            });
+        }
+    }
+
+    /// Keeps what `users` say of their pictures (set, changed or removed);
+    /// nothing is told when nothing changed.
+    pub fn note_pictures(&self, users: &[User]) {
+        let changed = self
+            .pictures
+            .with_untracked(|p| users.iter().any(|u| p.get(&u.id) != u.avatar.as_ref()));
+        if changed {
+            self.pictures.update(|p| {
+                for user in users {
+                    match &user.avatar {
+                        Some(media) => p.insert(user.id, media.clone()),
+                        None => p.remove(&user.id),
+                    };
                 }
             });
         }

@@ -19,6 +19,15 @@ impl Upload {
         progress: impl Fn(f64) + 'static,
         done: impl FnOnce(Result<Media, ErrorBody>) + 'static,
     ) -> Result<Self, ErrorBody> {
+        // One copy of the request code however many callers (wasm size).
+        Self::start_boxed(file, Box::new(progress), Box::new(done))
+    }
+
+    fn start_boxed(
+        file: &File,
+        progress: Box<dyn Fn(f64)>,
+        done: Box<dyn FnOnce(Result<Media, ErrorBody>)>,
+    ) -> Result<Self, ErrorBody> {
         let failed = |_| ErrorBody {
             code: ErrorCode::Internal,
             message: "The upload could not start.".into(),

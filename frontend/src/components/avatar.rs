@@ -1,6 +1,8 @@
-//! A round avatar with a person's (or group's) initials, coloured by id so
-//! the same person looks the same everywhere. Colours are classes, not
-//! inline styles: the page's CSP allows no inline style.
+//! A round avatar: the person's picture (its thumbnail) when they have one,
+//! else their (or a group's) initials, coloured by id so the same person
+//! looks the same everywhere. A picture that fails to load gives way to
+//! the initials. Colours and sizes are classes, not inline styles: the
+//! page's CSP allows no inline style.
 
 use leptos::prelude::*;
 
@@ -17,11 +19,43 @@ pub fn initials(name: &str) -> String {
     letters.to_uppercase()
 }
 
+/// The thumbnail of picture `media` (a `User::avatar`).
+pub fn thumb_url(media: &str) -> String {
+    format!("/media/{media}/thumb")
+}
+
+/// `picture` is the media id of the person's picture (`User::avatar`);
+/// `size` is `"small"`, `"large"` or empty (the default size). The picture
+/// has an empty `alt`, as the initials are hidden: the name is always
+/// written beside it.
 #[component]
-pub fn Avatar(name: String, id: i64, #[prop(optional)] small: bool) -> impl IntoView {
-    let size = if small { " small" } else { "" };
-    let class = format!("avatar{size} hue-{}", id.rem_euclid(HUES));
-    view! { <span class=class aria-hidden="true">{initials(&name)}</span> }
+pub fn Avatar(
+    name: String,
+    id: i64,
+    #[prop(optional_no_strip)] picture: Option<String>,
+    #[prop(optional)] size: &'static str,
+) -> impl IntoView {
+    let gap = if size.is_empty() { "" } else { " " };
+    let class = format!("avatar{gap}{size} hue-{}", id.rem_euclid(HUES));
+    let letters = initials(&name);
+    let Some(media) = picture else {
+        return view! { <span class=class aria-hidden="true">{letters}</span> }.into_any();
+    };
+    // Gone (removed since this page learned of it) or unreadable: initials.
+    let failed = RwSignal::new(false);
+    let src = thumb_url(&media);
+    (move || {
+        if failed.get() {
+            view! { <span class=class.clone() aria-hidden="true">{letters.clone()}</span> }.into_any()
+        } else {
+            view! {
+                <img class=format!("{class} picture") src=src.clone() alt="" loading="lazy" decoding="async"
+                    on:error=move |_| failed.set(true) />
+            }
+            .into_any()
+        }
+    })
+    .into_any()
 }
 
 #[cfg(test)]

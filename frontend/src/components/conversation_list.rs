@@ -31,6 +31,14 @@ fn preview(conversation: &Conversation, me: Option<natter_common::ids::UserId>) 
     }
 }
 
+/// A DM's picture: the other person's, if they have one.
+pub fn picture(conversation: &Conversation) -> Option<String> {
+    match &conversation.kind {
+        ConversationKind::Direct { peer } => peer.avatar.clone(),
+        ConversationKind::Group { .. } => None,
+    }
+}
+
 /// The name to show for a conversation.
 pub fn title(conversation: &Conversation) -> String {
     match &conversation.kind {
@@ -76,7 +84,7 @@ pub fn ConversationList() -> impl IntoView {
         view! {
             <li>
                 <A href=href attr:class="conversation-link">
-                    <Avatar name=title(&c) id=avatar_id />
+                    <Avatar name=title(&c) id=avatar_id picture=picture(&c) />
                     <span class="visually-hidden">{if is_group { "Group: " } else { "Direct: " }}</span>
                     <span class="names">
                         <span class="title">{title(&c)}</span>
@@ -109,7 +117,7 @@ pub fn ConversationList() -> impl IntoView {
                 Some(true) => view! { <li class="empty">"No conversations yet."</li> }.into_any(),
                 Some(false) => view! {
                     <For each=move || chat.list.get().unwrap_or_default()
-                        key=|c| (c.id, c.last_seq, title(c)) children=row />
+                        key=|c| (c.id, c.last_seq, title(c), picture(c)) children=row />
                 }.into_any(),
             }}
         </ul>

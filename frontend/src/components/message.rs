@@ -36,6 +36,8 @@ pub struct Rows {
     pub names: RwSignal<HashMap<UserId, String>>,
     /// Names looked up one by one, for everyone else (`Chat::people`).
     pub people: RwSignal<HashMap<UserId, String>>,
+    /// Pictures, by person (`Chat::pictures`).
+    pub pictures: RwSignal<HashMap<UserId, String>>,
     /// Messages that continue their sender's run (no name line again).
     pub continued: Memo<HashSet<i64>>,
     /// The seq whose menu is open (one at a time).
@@ -55,6 +57,11 @@ pub struct Rows {
 impl Rows {
     pub fn name(&self, user: UserId) -> String {
         name_of(self.names, self.people, user)
+    }
+
+    /// The media id of `user`'s picture, if they have one.
+    pub fn picture(&self, user: UserId) -> Option<String> {
+        self.pictures.with(|p| p.get(&user).cloned())
     }
 }
 
@@ -171,7 +178,10 @@ pub fn MessageRow(entry: Entry, rows: Rows) -> impl IntoView {
     view! {
         <li class=class data-seq=seq data-id=event.id.0.clone() on:contextmenu=on_contextmenu>
             {move || (rows.is_group && !mine && !rows.continued.with(|c| c.contains(&seq))).then(|| view! {
-                <span class="sender"><Avatar name=rows.name(sender) id=sender.0 small=true />{rows.name(sender)}</span>
+                <span class="sender">
+                    <Avatar name=rows.name(sender) id=sender.0 picture=rows.picture(sender) size="small" />
+                    {rows.name(sender)}
+                </span>
             })}
             {quote}
             {content}

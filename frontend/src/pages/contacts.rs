@@ -8,7 +8,7 @@ use natter_common::api::{RequestOutcome, User};
 
 use crate::{
     api::{self, ApiResult},
-    components::confirm::ConfirmButton,
+    components::{avatar::Avatar, confirm::ConfirmButton},
     state::{use_changes, Changes},
 };
 
@@ -33,6 +33,7 @@ fn act<T: 'static>(
 
 fn person(user: &User) -> impl IntoView {
     view! {
+        <Avatar name=user.display_name.clone() id=user.id.0 picture=user.avatar.clone() />
         <span class="person">
             <span class="name">{user.display_name.clone()}</span>
             " "

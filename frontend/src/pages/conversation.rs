@@ -17,8 +17,9 @@ use crate::{
     api::{self, Slice, PAGE},
     chat::{use_chat, Timeline},
     components::{
+        avatar::Avatar,
         composer::{first_file, Attachments, Composer},
-        conversation_list::title,
+        conversation_list::{picture, title},
         message::{focus_composer, name_of, MessageRow, Rows},
         message_content::MessageBody,
     },
@@ -79,6 +80,7 @@ async fn load(
     match &conversation.kind {
         ConversationKind::Direct { peer } => {
             names.insert(peer.id, peer.display_name.clone());
+            chat.note_pictures(std::slice::from_ref(peer));
         }
         ConversationKind::Group { .. } => {
             role = api::group(id).await?.my_role;
@@ -86,7 +88,10 @@ async fn load(
             for member in &members {
                 names.insert(member.user.id, member.user.display_name.clone());
             }
-            timeline.members.set(members.into_iter().map(|m| m.user).collect());
+            let users: Vec<_> = members.into_iter().map(|m| m.user).collect();
+            // Senders' pictures as the group's page of members has them now.
+            chat.note_pictures(&users);
+            timeline.members.set(users);
         }
     }
     Ok(Loaded {
@@ -345,7 +350,10 @@ fn Chat(loaded: Loaded) -> impl IntoView {
             chat.viewing.set(None);
         }
     });
-    let is_group = matches!(loaded.conversation.kind, ConversationKind::Group { .. });
+    let (is_group, avatar_id) = match &loaded.conversation.kind {
+        ConversationKind::Direct { peer } => (false, peer.id.0),
+        ConversationKind::Group { .. } => (true, id.0),
+    };
     let names = RwSignal::new(loaded.names);
     let name = move |user: UserId| name_of(names, chat.people, user);
     // People the log mentions who are not members now (they left, or the
@@ -753,11 +761,7 @@ fn Chat(loaded: Loaded) -> impl IntoView {
     // On a desktop the cursor starts in the composer; a phone's keyboard
     // waits for a tap.
     request_animation_frame(|| {
-        if web_sys::window()
-            .and_then(|w| w.inner_width().ok())
-            .and_then(|w| w.as_f64())
-            .is_some_and(|w| w > 640.0)
-        {
+        if !phone_width() {
             focus_composer();
         }
     });
@@ -773,6 +777,7 @@ fn Chat(loaded: Loaded) -> impl IntoView {
         moderator: Signal::derive(move || is_group && role.can_manage()),
         names,
         people: chat.people,
+        pictures: chat.pictures,
         continued,
         menu,
         editing,
@@ -828,6 +833,7 @@ fn Chat(loaded: Loaded) -> impl IntoView {
         <div class="chat-body" on:dragover=on_dragover on:drop=on_drop>
         <header class="pane-header">
             <A href="/" attr:class="back button-link" attr:aria-label="Back to conversations">"←"</A>
+            <Avatar name=title(&loaded.conversation) id=avatar_id picture=picture(&loaded.conversation) />
             <h2 id="conversation-title">{title(&loaded.conversation)}</h2>
             <NotifySetting id is_group />
             {is_group.then(|| view! {
@@ -903,28 +909,45 @@ fn Chat(loaded: Loaded) -> impl IntoView {
     }
 }
 
+/// Whether the window is as narrow as a phone's (the stylesheet's 640 px).
+fn phone_width() -> bool {
+    web_sys::window()
+        .and_then(|w| w.inner_width().ok())
+        .and_then(|w| w.as_f64())
+        .is_some_and(|w| w <= 640.0)
+}
+
 /// What I am notified of in this conversation: kept by the server, so
-/// every device (and Web Push) obeys it.
+/// every device (and Web Push) obeys it. On a phone the header has room for
+/// a word, not a phrase: each level has a short label there.
 #[component]
 fn NotifySetting(id: ConversationId, is_group: bool) -> impl IntoView {
     let chat = use_chat();
-    let choices: &[(NotifyLevel, &str, &str)] = if is_group {
+    let choices: &[(NotifyLevel, &str, &str, &str)] = if is_group {
         &[
-            (NotifyLevel::Default, "default", "Default (mentions)"),
-            (NotifyLevel::All, "all", "All messages"),
-            (NotifyLevel::Mentions, "mentions", "Mentions only"),
-            (NotifyLevel::Muted, "muted", "Muted"),
+            (NotifyLevel::Default, "default", "Default (mentions)", "Default"),
+            (NotifyLevel::All, "all", "All messages", "All"),
+            (NotifyLevel::Mentions, "mentions", "Mentions only", "Mentions"),
+            (NotifyLevel::Muted, "muted", "Muted", "Muted"),
         ]
     } else {
         &[
-            (NotifyLevel::Default, "default", "Default (all)"),
-            (NotifyLevel::Muted, "muted", "Muted"),
+            (NotifyLevel::Default, "default", "Default (all)", "Default"),
+            (NotifyLevel::Muted, "muted", "Muted", "Muted"),
         ]
     };
+    let narrow = RwSignal::new(phone_width());
+    let resize = window_event_listener(leptos::ev::resize, move |_| {
+        let now = phone_width();
+        if narrow.get_untracked() != now {
+            narrow.set(now);
+        }
+    });
+    on_cleanup(move || resize.remove());
     let current = move || chat.notify.with(|n| n.get(&id).copied().unwrap_or_default());
     let change = move |ev| {
         let value = event_target_value(&ev);
-        let Some(&(level, _, _)) = choices.iter().find(|(_, v, _)| *v == value) else {
+        let Some(&(level, ..)) = choices.iter().find(|(_, v, ..)| *v == value) else {
             return;
         };
         let before = current();
@@ -950,8 +973,10 @@ fn NotifySetting(id: ConversationId, is_group: bool) -> impl IntoView {
             <span aria-hidden="true">{move || if current() == NotifyLevel::Muted { "🔕" } else { "🔔" }}</span>
             <span class="visually-hidden">"Notifications"</span>
             <select id="notify-level" on:change=change>
-                {choices.iter().map(|&(level, value, label)| view! {
-                    <option value=value prop:selected=move || current() == level>{label}</option>
+                {choices.iter().map(|&(level, value, label, short)| view! {
+                    <option value=value prop:selected=move || current() == level>
+                        {move || if narrow.get() { short } else { label }}
+                    </option>
                 }).collect_view()}
             </select>
         </label>

@@ -14,7 +14,7 @@ use super::conversation_param;
 use crate::{
     api::{self, ApiResult},
     chat::use_chat,
-    components::{confirm::ConfirmButton, contact_picker::ContactPicker},
+    components::{avatar::Avatar, confirm::ConfirmButton, contact_picker::ContactPicker},
     state::{use_auth, use_changes, Changes},
 };
 
@@ -184,6 +184,7 @@ fn GroupDetails(
         let name = m.user.display_name.clone();
         view! {
             <li class="member" data-username=m.user.username.clone()>
+                <Avatar name=name.clone() id=uid.0 picture=m.user.avatar.clone() />
                 <span class="name">{m.user.display_name.clone()}</span>
                 " "
                 <span class="role">{role_label(m.role)}</span>

@@ -1,7 +1,8 @@
-//! `/profile`: who you are (username, an editable display name, validated
-//! inline with the server's own rules), the devices signed in to your
-//! account, each but this one with a way to sign it out, and deleting the
-//! account (the password asked for in a dialog).
+//! `/profile`: who you are (your picture, which you can change or remove,
+//! username, an editable display name, validated inline with the server's
+//! own rules), the devices signed in to your account, each but this one
+//! with a way to sign it out, and deleting the account (the password asked
+//! for in a dialog).
 
 use leptos::{
     ev::{self, SubmitEvent},
@@ -11,17 +12,19 @@ use leptos::{
 };
 use leptos_router::components::A;
 use natter_common::{
-    api::{SessionInfo, UpdateProfileRequest},
+    api::{SessionInfo, UpdateProfileRequest, User},
     ids::SessionId,
     validate::DisplayName,
-    ErrorCode,
+    ErrorBody, ErrorCode,
 };
 
 use crate::{
-    api,
-    components::{confirm::ConfirmButton, field::Field, image_viewer::trap_focus},
+    api::{self, ApiResult},
+    chat::use_chat,
+    components::{avatar::Avatar, confirm::ConfirmButton, field::Field, image_viewer::trap_focus},
     state::use_auth,
     storage,
+    upload::Upload,
 };
 
 /// The profile page: the profile form, the list of devices, and, set
@@ -34,12 +37,137 @@ pub fn ProfilePage() -> impl IntoView {
                 <A href="/" attr:class="back button-link" attr:aria-label="Back to conversations">"←"</A>
                 <h2 id="profile-title">"Profile"</h2>
             </div>
+            <Picture />
             <ProfileForm />
             <Notifications />
             <Devices />
             <DeleteAccount />
         </section>
     }
+}
+
+/// My picture, large, and the ways to change it (an image from this device,
+/// uploaded and then made my picture) or take it away. What the server
+/// refuses (not an image, too large) is said beside the buttons. A change
+/// goes into `Auth` and `Chat::pictures`, so the app shows it at once.
+#[component]
+fn Picture() -> impl IntoView {
+    let auth = use_auth();
+    let chat = use_chat();
+    let input = NodeRef::<html::Input>::new();
+    let change = NodeRef::<html::Button>::new();
+    // What is under way ("Uploading…", "Removing…"), if anything.
+    let busy = RwSignal::new(None::<&'static str>);
+    let error = RwSignal::new(None::<String>);
+    let has_picture = move || auth.user.with(|u| u.as_ref().is_some_and(|u| u.avatar.is_some()));
+
+    // The page may have been left while the request was out.
+    let saved = move |outcome: ApiResult<User>| {
+        busy.try_set(None);
+        match outcome {
+            Ok(user) => {
+                chat.note_pictures(std::slice::from_ref(&user));
+                auth.user.set(Some(user));
+            }
+            // Whichever part of the server refused it, the same words.
+            Err(ErrorBody {
+                code: ErrorCode::PayloadTooLarge { max_bytes },
+                ..
+            }) => {
+                error.try_set(Some(too_large(max_bytes)));
+            }
+            Err(err) => {
+                error.try_set(Some(err.message));
+            }
+        }
+    };
+    let chosen = move |_| {
+        let Some(field) = input.get_untracked() else { return };
+        let file = field.files().and_then(|files| files.get(0));
+        // Cleared, so the same file can be chosen again after a refusal.
+        field.set_value("");
+        let Some(file) = file else { return };
+        if !file.type_().starts_with("image/") {
+            error.set(Some("Choose an image: JPEG, PNG, GIF or WebP.".into()));
+            return;
+        }
+        error.set(None);
+        busy.set(Some("Uploading…"));
+        let started = Upload::start(
+            &file,
+            |_| {},
+            move |uploaded| match uploaded {
+                Ok(media) => spawn_local(async move { saved(api::set_avatar(media.id).await) }),
+                Err(err) => saved(Err(err)),
+            },
+        );
+        if let Err(err) = started {
+            saved(Err(err));
+        }
+    };
+    let remove = move |_| {
+        if busy.with_untracked(Option::is_some) {
+            return;
+        }
+        error.set(None);
+        busy.set(Some("Removing…"));
+        spawn_local(async move {
+            let outcome = api::remove_avatar().await;
+            let removed = outcome.is_ok();
+            saved(outcome);
+            // Its button is gone with the picture: the focus goes next door.
+            if let Some(button) = change.try_get_untracked().flatten().filter(|_| removed) {
+                let _ = button.focus();
+            }
+        });
+    };
+    let picture = move || {
+        auth.user.with(|u| {
+            u.as_ref().map(|u| {
+                view! { <Avatar name=u.display_name.clone() id=u.id.0 picture=u.avatar.clone() size="large" /> }
+            })
+        })
+    };
+
+    view! {
+        <div class="profile-picture" id="profile-picture">
+            {picture}
+            <div class="picture-controls">
+                <div class="picture-actions">
+                    // Not `disabled` while busy: a focused button that
+                    // turns disabled drops the focus to the page.
+                    <button type="button" id="change-picture" node_ref=change
+                        aria-disabled=move || busy.with(Option::is_some).to_string()
+                        on:click=move |_| {
+                            if let Some(field) = input.get_untracked().filter(|_| busy.with_untracked(Option::is_none)) {
+                                field.click();
+                            }
+                        }>
+                        "Change picture"
+                    </button>
+                    <input type="file" id="picture-input" class="visually-hidden" tabindex="-1" aria-hidden="true"
+                        accept="image/png,image/jpeg,image/gif,image/webp" node_ref=input on:change=chosen />
+                    <Show when=has_picture>
+                        <button type="button" id="remove-picture" class="secondary"
+                            aria-disabled=move || busy.with(Option::is_some).to_string() on:click=remove>
+                            "Remove picture"
+                        </button>
+                    </Show>
+                </div>
+                <p class="notice" id="picture-status" role="status">{move || busy.get()}</p>
+                <p class="form-error" id="picture-error" role="alert">{move || error.get()}</p>
+            </div>
+        </div>
+    }
+}
+
+/// Says that a picture is over the server's upload limit of `max_bytes`.
+fn too_large(max_bytes: u64) -> String {
+    let limit = match max_bytes / (1024 * 1024) {
+        0 => format!("{} KiB", max_bytes / 1024),
+        mib => format!("{mib} MiB"),
+    };
+    format!("That image is too large: pictures may be at most {limit}.")
 }
 
 /// Username (fixed) and display name (editable); a saved name goes into
@@ -96,9 +224,13 @@ fn ProfileForm() -> impl IntoView {
             <p class="profile-username">"Username " <strong id="profile-username">{username}</strong></p>
             <Field id="display-name" label="Display name" autocomplete="nickname" value=display_name
                 error=Signal::derive(move || error.get()) />
-            <p class="form-error" role="alert">{move || form_error.get()}</p>
-            <p class="notice" role="status">{move || saved.get().then_some("Saved.")}</p>
-            <button id="save-profile" type="submit" disabled=move || busy.get()>"Save"</button>
+            // Beside the button, not under the field: no blank lines
+            // kept for messages that are not there.
+            <div class="form-actions">
+                <button id="save-profile" type="submit" disabled=move || busy.get()>"Save"</button>
+                <p class="notice" role="status">{move || saved.get().then_some("Saved.")}</p>
+                <p class="form-error" role="alert">{move || form_error.get()}</p>
+            </div>
         </form>
     }
 }

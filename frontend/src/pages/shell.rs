@@ -12,6 +12,7 @@ use crate::{
     api,
     chat::{use_chat, Link},
     components::{
+        avatar::Avatar,
         conversation_list::ConversationList,
         search::{MessageSearch, Search, SearchButton},
     },
@@ -46,6 +47,14 @@ pub fn Shell() -> impl IntoView {
     let search = Search::new();
     let display_name = move || auth.user.with(|u| u.as_ref().map(|u| u.display_name.clone()));
     let username = move || auth.user.with(|u| u.as_ref().map(|u| format!("@{}", u.username)));
+    // Changes with the profile (a new picture shows here at once).
+    let my_avatar = move || {
+        auth.user.with(|u| {
+            u.as_ref().map(|u| {
+                view! { <Avatar name=u.display_name.clone() id=u.id.0 picture=u.avatar.clone() size="small" /> }
+            })
+        })
+    };
 
     // A notification clicked (here or through the service worker) opens
     // its conversation.
@@ -85,6 +94,7 @@ pub fn Shell() -> impl IntoView {
                 <SearchButton search />
                 <span id="connection-state" class=link_class role="status">{link_label}</span>
                 <A href="/profile" attr:class="me" attr:id="nav-profile">
+                    {my_avatar}
                     <span class="shell-user">{display_name}</span>
                     " "
                     <span class="handle">{username}</span>
