@@ -30,6 +30,8 @@ use crate::{hub::Kind, search::Feed};
 const SUBJECT: &str = "natter.nodes";
 /// Notes waiting for the NATS client before new ones are dropped.
 const QUEUE_DEPTH: usize = 16_384;
+/// How often a node tells the others who is online on it.
+const PRESENT_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 /// A note's frames are split past this many bytes (NATS refuses messages
 /// over its `max_payload`, 1 MiB by default).
 const NOTE_BYTES: usize = 256 * 1024;
@@ -48,6 +50,11 @@ pub enum Note {
     EndSession { user: UserId, session: SessionId },
     /// Close every connection of a user.
     EndUser { user: UserId },
+    /// `user` came online (has a first connection) or went offline on `node`.
+    Presence { node: u64, user: UserId, online: bool },
+    /// Everyone online on `node`: sent every [`PRESENT_EVERY`], and at once
+    /// to a node heard of for the first time.
+    Present { node: u64, users: Vec<UserId> },
 }
 
 /// The sending half: cheap to share.
@@ -115,9 +122,21 @@ impl Bus {
     }
 }
 
-/// Acts on other nodes' notes until the connection ends.
+/// Acts on other nodes' notes until the connection ends, and keeps this
+/// node's presence known to them.
 pub fn serve(inbox: Inbox, hub: crate::hub::Hub, search: Arc<Feed>) {
     let Inbox(mut inbox) = inbox;
+    let ticking = hub.clone();
+    tokio::spawn(async move {
+        // The first tick is at once: the others learn of this node, and
+        // answer with their lists.
+        let mut ticks = tokio::time::interval(PRESENT_EVERY);
+        loop {
+            ticks.tick().await;
+            ticking.tell_present();
+            ticking.expire_nodes().await;
+        }
+    });
     tokio::spawn(async move {
         while let Some(message) = inbox.next().await {
             let mut lines = message.payload.split(|b| *b == b'\n');
@@ -144,6 +163,8 @@ pub fn serve(inbox: Inbox, hub: crate::hub::Hub, search: Arc<Feed>) {
                 Note::Touched { conversations } => search.touched(conversations),
                 Note::EndSession { user, session } => hub.end_session_here(user, session),
                 Note::EndUser { user } => hub.end_user_here(user),
+                Note::Presence { node, user, online } => hub.presence_elsewhere(node, user, online),
+                Note::Present { node, users } => hub.present_elsewhere(node, users),
             }
         }
         tracing::warn!("the other nodes' notes stopped arriving");

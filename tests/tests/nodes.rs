@@ -207,3 +207,51 @@ async fn people_on_two_nodes_chat_live_through_the_bus() -> anyhow::Result<()> {
     assert_eq!(code, Some(natter_common::frames::close::SESSION_ENDED));
     Ok(())
 }
+
+/// The presence frame for `user` that `client` gets next.
+async fn presence_of(client: &mut WsClient, user: natter_common::ids::UserId) -> anyhow::Result<bool> {
+    client
+        .next_where(|frame| match frame {
+            ServerFrame::Presence { user_id, online } if user_id == user => Some(online),
+            _ => None,
+        })
+        .await
+}
+
+/// A user is online while any node has a connection of theirs: online
+/// lists count other nodes' users, and leaving one node of two is not going
+/// offline.
+#[tokio::test]
+async fn presence_counts_every_node() -> anyhow::Result<()> {
+    let nats = NatsServer::start()?;
+    let (a, b) = two_nodes(Some(&nats)).await?;
+    let [ann, ben] = register_all(&a, ["ann", "ben"]).await?;
+    let dm = befriend(&ann, &ben).await?;
+    let mut ben_ws = WsClient::connect(&b, &ben.token).await?;
+
+    // Ann comes online on node A: Ben, on B, is told.
+    let mut ann_a = WsClient::connect(&a, &ann.token).await?;
+    assert!(presence_of(&mut ben_ws, ann.id()).await?);
+
+    // Ann opens a second device on node B. Once Ben's typing (sent after
+    // it, from B) reaches Ann on A, node A has heard of it too.
+    let ann_b = WsClient::connect(&b, &ann.token).await?;
+    ben_ws.send(&ClientFrame::Typing { conversation_id: dm }).await?;
+    ann_a
+        .next_where(|frame| matches!(frame, ServerFrame::Typing { .. }).then_some(()))
+        .await?;
+
+    // Ann leaves node A: still online, on B, as node A itself says.
+    ann_a.close().await?;
+    let ben_on_a = WsClient::connect(&a, &ben.token).await?;
+    assert_eq!(ben_on_a.online, vec![ann.id()], "node A counts Ann on node B");
+    drop(ben_on_a);
+
+    // Ann leaves node B too: now she is offline. Ben hears it once: the
+    // next word of her is that she is back.
+    ann_b.close().await?;
+    assert!(!presence_of(&mut ben_ws, ann.id()).await?);
+    let _back = WsClient::connect(&b, &ann.token).await?;
+    assert!(presence_of(&mut ben_ws, ann.id()).await?, "one offline, then online");
+    Ok(())
+}

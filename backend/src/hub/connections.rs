@@ -78,6 +78,16 @@ impl Registry {
         }
     }
 
+    /// Every user with a connection here.
+    pub fn users(&self) -> Vec<UserId> {
+        self.by_user
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .copied()
+            .collect()
+    }
+
     pub fn has(&self, user: UserId) -> bool {
         self.by_user
             .read()

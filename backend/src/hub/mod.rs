@@ -8,6 +8,7 @@
 //! presence) are simply dropped for a connection whose queue is full.
 
 mod connections;
+mod elsewhere;
 mod members;
 mod outbox;
 
@@ -38,6 +39,10 @@ pub struct Hub {
     /// The other nodes, when there are some: what is sent to users here is
     /// sent there too.
     bus: Option<Arc<Bus>>,
+    /// This node, to the others.
+    node: u64,
+    /// Who is online on the other nodes.
+    elsewhere: Arc<elsewhere::Elsewhere>,
 }
 
 /// Whether a frame may be dropped under pressure.
@@ -64,6 +69,8 @@ impl Hub {
             members: Arc::new(members::MemberIndex::default()),
             db,
             bus,
+            node: rand::random(),
+            elsewhere: Arc::default(),
         }
     }
 
@@ -74,14 +81,75 @@ impl Hub {
         }
     }
 
-    /// Adds a connection; true when it is the user's first (they came online).
+    /// Adds a connection; true when it is the user's first on any node
+    /// (they came online).
     pub fn connect(&self, user: UserId, conn: Conn) -> bool {
-        self.connections.add(user, conn)
+        let first_here = self.connections.add(user, conn);
+        if first_here {
+            self.tell_presence(user, true);
+        }
+        first_here && !self.elsewhere.has(user)
     }
 
-    /// Removes a connection; true when it was the user's last (they went offline).
+    /// Removes a connection; true when it was the user's last on any node
+    /// (they went offline).
     pub fn disconnect(&self, user: UserId, id: ConnId) -> bool {
-        self.connections.remove(user, id)
+        let last_here = self.connections.remove(user, id);
+        if last_here {
+            self.tell_presence(user, false);
+        }
+        last_here && !self.elsewhere.has(user)
+    }
+
+    fn tell_presence(&self, user: UserId, online: bool) {
+        let note = Note::Presence {
+            node: self.node,
+            user,
+            online,
+        };
+        self.tell_others(&note, &[]);
+    }
+
+    /// Tells the other nodes everyone online here (which also says this
+    /// node is alive).
+    pub fn tell_present(&self) {
+        if self.bus.is_some() {
+            let note = Note::Present {
+                node: self.node,
+                users: self.connections.users(),
+            };
+            self.tell_others(&note, &[]);
+        }
+    }
+
+    /// Another node's word that `user` came online or went offline there.
+    pub fn presence_elsewhere(&self, node: u64, user: UserId, online: bool) {
+        self.elsewhere.set(node, user, online);
+    }
+
+    /// Another node's whole list. A node heard of for the first time (it
+    /// just started) is told this one's at once.
+    pub fn present_elsewhere(&self, node: u64, users: Vec<UserId>) {
+        if self.elsewhere.replace(node, users) {
+            self.tell_present();
+        }
+    }
+
+    /// Forgets nodes gone silent, and tells this node's connections that
+    /// their users, online nowhere else, went offline (every node does the
+    /// same for its own).
+    pub async fn expire_nodes(&self) {
+        for user in self.elsewhere.expire(elsewhere::NODE_SILENCE) {
+            if !self.connections.has(user) {
+                if let Some(audience) = self.presence_audience(user).await {
+                    let frame = encode(&ServerFrame::Presence {
+                        user_id: user,
+                        online: false,
+                    });
+                    self.deliver_here(&audience, std::slice::from_ref(&frame), Kind::Ephemeral);
+                }
+            }
+        }
     }
 
     /// Closes every connection opened with `session` (it was signed out),
@@ -113,8 +181,9 @@ impl Hub {
         });
     }
 
+    /// Whether `user` has a connection on any node.
     pub fn is_online(&self, user: UserId) -> bool {
-        self.connections.has(user)
+        self.connections.has(user) || self.elsewhere.has(user)
     }
 
     /// Queues `frame` on every connection of `user`.
@@ -223,15 +292,21 @@ impl Hub {
     /// Announces `user` coming online or going offline to everyone who
     /// shares a conversation with them and whom they have not blocked.
     pub async fn announce_presence(&self, user: UserId, online: bool) {
-        let audience = match db::members::co_members(&self.db, user, true).await {
-            Ok(audience) => audience,
+        if let Some(audience) = self.presence_audience(user).await {
+            let frame = encode(&ServerFrame::Presence { user_id: user, online });
+            self.send_to_users(&audience, &frame, Kind::Ephemeral, None);
+        }
+    }
+
+    /// Who sees `user`'s presence.
+    async fn presence_audience(&self, user: UserId) -> Option<Vec<UserId>> {
+        match db::members::co_members(&self.db, user, true).await {
+            Ok(audience) => Some(audience),
             Err(err) => {
                 tracing::warn!(%err, "presence audience lookup failed");
-                return;
+                None
             }
-        };
-        let frame = encode(&ServerFrame::Presence { user_id: user, online });
-        self.send_to_users(&audience, &frame, Kind::Ephemeral, None);
+        }
     }
 
     /// Tells each of two users who just became contacts, if online, that the
