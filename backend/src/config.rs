@@ -16,6 +16,11 @@ pub struct Config {
     #[arg(long, env = "NATTER_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
 
+    /// Folder of uploaded images; defaults to `media` in the data directory.
+    /// Nodes that share a database share this folder too (a shared mount).
+    #[arg(long, env = "NATTER_MEDIA_DIR")]
+    pub media_dir: Option<PathBuf>,
+
     /// Database URL; defaults to a SQLite file `natter.db` in the data directory.
     #[arg(long, env = "NATTER_DATABASE_URL")]
     pub database_url: Option<String>,
@@ -115,6 +120,10 @@ pub enum LogFormat {
 }
 
 impl Config {
+    pub fn media_dir(&self) -> PathBuf {
+        self.media_dir.clone().unwrap_or_else(|| self.data_dir.join("media"))
+    }
+
     pub fn database_url(&self) -> String {
         match &self.database_url {
             Some(url) => url.clone(),

@@ -70,7 +70,7 @@ impl Application {
             None => None,
         };
         let hub = Hub::new(db.clone(), bus.as_ref().map(|(bus, _)| bus.clone()));
-        let media = MediaStore::open(&config.data_dir)?;
+        let media = MediaStore::open(&config.media_dir())?;
         let search = Search::start(&db, &config.data_dir).await?;
         if let Some((_, inbox)) = bus {
             bus::serve(inbox, hub.clone(), search.feed());

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use natter_common::{
     api::{MessageHit, Page},
-    events::EventBody,
+    events::{EventBody, MessageContent},
     frames::{ClientFrame, ServerFrame},
     ids::ConversationId,
 };
@@ -27,12 +27,22 @@ use serde_json::json;
 /// Messages each sender sends.
 const EACH: usize = 150;
 
-/// Two nodes on a fresh database, with sends unthrottled, and with a bus
-/// between them when `nats` is given.
-async fn two_nodes(nats: Option<&NatsServer>) -> anyhow::Result<(TestServer, TestServer)> {
+/// Two nodes on a fresh database and one media folder, as a deployment
+/// shares them, with sends unthrottled, and with a bus between them when
+/// `nats` is given.
+struct Nodes {
+    a: TestServer,
+    b: TestServer,
+    _media: tempfile::TempDir,
+}
+
+async fn two_nodes(nats: Option<&NatsServer>) -> anyhow::Result<Nodes> {
     let url = tokio::task::spawn_blocking(postgres::fresh_database).await??;
+    let media = tempfile::Builder::new().prefix("natter-shared-media-").tempdir()?;
+    let media_dir = media.path().to_string_lossy().into_owned();
     let mut env = vec![
         ("NATTER_DATABASE_URL", url.as_str()),
+        ("NATTER_MEDIA_DIR", media_dir.as_str()),
         ("NATTER_AUTH_RATE_PER_MINUTE", "1000"),
         ("NATTER_SEND_RATE_PER_SECOND", "100000"),
         ("NATTER_SEND_BURST", "100000"),
@@ -40,7 +50,11 @@ async fn two_nodes(nats: Option<&NatsServer>) -> anyhow::Result<(TestServer, Tes
     if let Some(nats) = nats {
         env.push(("NATTER_NATS_URL", nats.url.as_str()));
     }
-    Ok((TestServer::spawn_with(&env).await?, TestServer::spawn_with(&env).await?))
+    Ok(Nodes {
+        a: TestServer::spawn_with(&env).await?,
+        b: TestServer::spawn_with(&env).await?,
+        _media: media,
+    })
 }
 
 /// Sends `EACH` messages without waiting, then collects every ack: the seq
@@ -71,7 +85,7 @@ async fn flood(client: &mut WsClient, group: ConversationId, prefix: &str) -> an
 /// same message, not a second one.
 #[tokio::test]
 async fn two_nodes_append_to_one_conversation_without_gaps_or_repeats() -> anyhow::Result<()> {
-    let (a, b) = two_nodes(None).await?;
+    let Nodes { a, b, _media } = two_nodes(None).await?;
     let [owner, ann, ben] = register_all(&a, ["owner", "ann", "ben"]).await?;
     befriend(&owner, &ann).await?;
     befriend(&owner, &ben).await?;
@@ -133,7 +147,7 @@ async fn event_where(client: &mut WsClient, mut pick: impl FnMut(&EventBody) -> 
 #[tokio::test]
 async fn people_on_two_nodes_chat_live_through_the_bus() -> anyhow::Result<()> {
     let nats = NatsServer::start()?;
-    let (a, b) = two_nodes(Some(&nats)).await?;
+    let Nodes { a, b, _media } = two_nodes(Some(&nats)).await?;
     let [owner, ann, ben, cid] = register_all(&a, ["owner", "ann", "ben", "cid"]).await?;
     for other in [&ann, &ben, &cid] {
         befriend(&owner, other).await?;
@@ -184,6 +198,26 @@ async fn people_on_two_nodes_chat_live_through_the_bus() -> anyhow::Result<()> {
         .await?;
     assert_eq!(typing, cid.id());
 
+    // A picture uploaded through node A is there through node B.
+    let picture = ann.upload_png(64, 48, 7).await?;
+    let sent = ann_ws
+        .post(
+            group,
+            "picture",
+            MessageContent::Image {
+                media_id: picture.id.clone(),
+            },
+        )
+        .await?;
+    assert!(sent.is_ok(), "{sent:?}");
+    let thumb = reqwest::Client::new()
+        .get(b.at(&format!("media/{}/thumb", picture.id)))
+        .bearer_auth(&ben.token)
+        .send()
+        .await?;
+    assert_eq!(thumb.status(), StatusCode::OK);
+    assert!(!thumb.bytes().await?.is_empty());
+
     // Node B's search index learns of a message stored by node A.
     ann_ws.post_text(group, "findable", "the quokka crossed nodes").await?;
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -224,7 +258,7 @@ async fn presence_of(client: &mut WsClient, user: natter_common::ids::UserId) ->
 #[tokio::test]
 async fn presence_counts_every_node() -> anyhow::Result<()> {
     let nats = NatsServer::start()?;
-    let (a, b) = two_nodes(Some(&nats)).await?;
+    let Nodes { a, b, _media } = two_nodes(Some(&nats)).await?;
     let [ann, ben] = register_all(&a, ["ann", "ben"]).await?;
     let dm = befriend(&ann, &ben).await?;
     let mut ben_ws = WsClient::connect(&b, &ben.token).await?;

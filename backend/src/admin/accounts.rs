@@ -139,7 +139,7 @@ pub async fn users(config: &Config, db: &Db, task: UsersTask) -> anyhow::Result<
             let _lock = DataLock::take(&config.data_dir)?;
             let a = find(db, &username).await?;
             // The log's own writer, here, since no server runs one.
-            let media = MediaStore::open(&config.data_dir)?;
+            let media = MediaStore::open(&config.media_dir())?;
             let hub = Hub::new(db.clone(), None);
             let log = Log::start(db, hub, media.clone(), Arc::new(Feed::default()), None)?;
             let deleted = social::leaving::delete_account(&log, db, &media, UserId(a.id)).await;

@@ -61,8 +61,8 @@ pub async fn backup(config: &Config, db: &Db, dir: &Path) -> anyhow::Result<()> 
     let messages = copy.messages()?;
     let ids = copy.media_ids()?;
     copy_key(&config.data_dir, dir)?;
-    let store = MediaStore::at(&config.data_dir);
-    let backup_store = MediaStore::at(dir);
+    let store = MediaStore::at(&config.media_dir());
+    let backup_store = MediaStore::at(&dir.join("media"));
     let mut missing = 0;
     for id in &ids {
         for (from, to) in [
@@ -107,7 +107,7 @@ pub fn restore(config: &Config, dir: &Path) -> anyhow::Result<()> {
     std::fs::rename(&staging, &target)?;
     // The restored subscriptions were made with the backup's key.
     copy_key(dir, &config.data_dir)?;
-    let store = MediaStore::open(&config.data_dir)?;
+    let store = MediaStore::open(&config.media_dir())?;
     let mut images = 0;
     if let Ok(entries) = std::fs::read_dir(dir.join("media")) {
         for entry in entries.flatten().filter(|e| e.path().is_file()) {

@@ -26,29 +26,36 @@ pub struct MediaStore {
 
 /// Images decoded at once.
 const DECODES_AT_ONCE: usize = 2;
+/// An upload's temporary file older than this is a crash's leftover: far
+/// longer than the longest upload timeout anyone sets.
+const LEFTOVER_AGE: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
 
 impl MediaStore {
-    pub fn open(data_dir: &Path) -> anyhow::Result<Self> {
-        let root = data_dir.join("media");
+    /// Opens (creating) the folder `root`. Leftovers of uploads a crash
+    /// interrupted are removed once older than any upload may take, so that
+    /// another node's uploads in progress in a shared folder stay.
+    pub fn open(root: &Path) -> anyhow::Result<Self> {
         std::fs::create_dir_all(root.join("tmp")).with_context(|| format!("cannot create {}", root.display()))?;
-        // Leftovers of uploads interrupted by a crash.
         if let Ok(entries) = std::fs::read_dir(root.join("tmp")) {
             for entry in entries.flatten() {
-                let _ = std::fs::remove_file(entry.path());
+                let age = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .map(|at| at.elapsed().unwrap_or_default());
+                if age.is_ok_and(|age| age > LEFTOVER_AGE) {
+                    let _ = std::fs::remove_file(entry.path());
+                }
             }
         }
-        Ok(Self {
-            root,
-            decodes: Arc::new(Semaphore::new(DECODES_AT_ONCE)),
-        })
+        Ok(Self::at(root))
     }
 
-    /// The media folder of `data_dir` as it is, for reading and copying
-    /// files (a backup beside a running server): nothing is created or
-    /// cleaned, unlike [`MediaStore::open`].
-    pub fn at(data_dir: &Path) -> Self {
+    /// The folder `root` as it is, for reading and copying files (a backup
+    /// beside a running server): nothing is created or cleaned, unlike
+    /// [`MediaStore::open`].
+    pub fn at(root: &Path) -> Self {
         Self {
-            root: data_dir.join("media"),
+            root: root.to_owned(),
             decodes: Arc::new(Semaphore::new(DECODES_AT_ONCE)),
         }
     }
