@@ -261,9 +261,15 @@ impl TestServer {
     /// Kills the server with SIGKILL, as a crash would, and starts it again
     /// on the same data directory.
     pub async fn crash_and_restart(mut self) -> anyhow::Result<Self> {
+        self.crash().await?;
+        self.start_again().await
+    }
+
+    /// Kills the server (SIGKILL) and waits for it to be gone: a crash.
+    pub async fn crash(&mut self) -> anyhow::Result<()> {
         self.child.start_kill()?;
         self.child.wait().await?;
-        self.start_again().await
+        Ok(())
     }
 
     /// Starts anew on the same data directory, settings and port, so
