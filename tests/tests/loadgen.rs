@@ -123,3 +123,30 @@ fn search_indexes_a_corpus_and_finds_every_kind_of_query() -> anyhow::Result<()>
     assert!(result["index_mib"].as_f64() > Some(0.0));
     Ok(())
 }
+
+#[test]
+fn chat_reads_types_and_reconnects_like_the_app() -> anyhow::Result<()> {
+    let result = run(&[
+        "chat",
+        "--users",
+        "20",
+        "--rate",
+        "40",
+        "--seconds",
+        "2",
+        "--open-percent",
+        "100",
+        "--reconnects",
+        "10",
+    ])?;
+    let sent = result["sent"].as_u64().unwrap_or(0);
+    assert!(sent > 0);
+    assert_eq!(result["typing_sent"].as_u64(), Some(sent));
+    assert_eq!(result["failures"].as_u64(), Some(0));
+    // Everyone has the conversation open: every delivery is read.
+    assert_eq!(result["reads_sent"], result["delivered"]);
+    assert!(result["reconnects"].as_u64() > Some(0));
+    assert_eq!(result["history_fetches"], result["reconnects"]);
+    assert!(result["server_cpu_us_per_message"].as_f64() > Some(0.0));
+    Ok(())
+}

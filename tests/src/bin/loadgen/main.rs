@@ -6,6 +6,7 @@
 //! bulk with `natter-server admin provision`), on 127.0.0.1 only, and every
 //! scenario has bounded counts and durations.
 
+mod chat;
 mod client;
 mod harness;
 mod report;
@@ -99,6 +100,24 @@ enum Scenario {
         #[arg(long, default_value_t = 10)]
         seconds: u32,
     },
+    /// Users behaving like the browser app: typing before each message,
+    /// reading what arrives in an open conversation, reconnecting and
+    /// fetching history; server CPU per message with all of it.
+    Chat {
+        #[arg(long, default_value_t = 10_000)]
+        users: u32,
+        /// Messages per second, all users together.
+        #[arg(long, default_value_t = 1000)]
+        rate: u32,
+        #[arg(long, default_value_t = 20)]
+        seconds: u32,
+        /// Percent of users with their conversation open.
+        #[arg(long, default_value_t = 30)]
+        open_percent: u32,
+        /// Reconnects per second, all users together.
+        #[arg(long, default_value_t = 20)]
+        reconnects: u32,
+    },
     /// Random-depth history pages from a long conversation.
     History {
         #[arg(long, default_value_t = 100_000)]
@@ -145,6 +164,22 @@ async fn run(options: &harness::Options, scenario: Scenario) -> anyhow::Result<r
         } => scenarios::fanout(options, members, senders, messages, rate).await,
         Scenario::Durable { senders, messages } => scenarios::durable(options, senders, messages).await,
         Scenario::Storm { clients, rate } => scenarios::storm(options, clients, rate).await,
+        Scenario::Chat {
+            users,
+            rate,
+            seconds,
+            open_percent,
+            reconnects,
+        } => {
+            let how = chat::Behaviour {
+                users,
+                rate,
+                seconds,
+                open_percent,
+                reconnects,
+            };
+            chat::run(options, how).await
+        }
         Scenario::History { stored, fetches } => scenarios::history(options, stored, fetches).await,
         Scenario::Search {
             stored,
