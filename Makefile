@@ -22,11 +22,9 @@ test: bootstrap-test frontend lint
 	NATTER_TEST_DATABASE=postgres cargo test --locked -p natter-tests $(addprefix --test ,$(PG_SUITES)) -- $(addprefix --skip ,$(PG_SKIP))
 
 # The API suites again with every server on PostgreSQL (docs/storage.md),
-# but for tests of SQLite's own files and of admin tasks that run on it only.
+# but for tests of SQLite's own files.
 PG_SUITES := messaging actions groups search contacts leaving notifications authorization accounts edges fuzzed
 PG_SKIP := a_deleted_message_and_its_edits_are_erased_from_every_view_and_the_database_file \
-	a_five_thousand_member_group_is_created_in_under_two_seconds \
-	a_member_of_hundreds_of_conversations_finds_only_theirs \
 	accounts_and_sessions_survive_a_restart
 
 ## Formatting and lints, as CI holds them.

@@ -81,6 +81,18 @@ fn app_settings<'a>(dist: &'a str, env: &[(&'a str, &'a str)]) -> Vec<(&'a str, 
     settings
 }
 
+/// `NATTER_TEST_DATABASE=postgres` runs a suite on PostgreSQL: each server
+/// (and what is provisioned for it) gets a fresh database, kept across its
+/// restarts.
+async fn add_database(env: &mut Vec<(String, String)>) -> anyhow::Result<()> {
+    let on_postgres = std::env::var("NATTER_TEST_DATABASE").is_ok_and(|db| db == "postgres");
+    if on_postgres && !env.iter().any(|(key, _)| key == "NATTER_DATABASE_URL") {
+        let url = tokio::task::spawn_blocking(crate::postgres::fresh_database).await??;
+        env.push(("NATTER_DATABASE_URL".into(), url));
+    }
+    Ok(())
+}
+
 enum DataDir {
     Owned(TempDir),
     Borrowed(PathBuf),
@@ -121,9 +133,12 @@ impl TestServer {
     pub async fn provisioned(args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<(Self, Provisioned)> {
         let dir = tempfile::Builder::new().prefix("natter-test-").tempdir()?;
         let out = dir.path().join("provisioned.json");
+        let mut env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        add_database(&mut env).await?;
         let output = Command::new(server_binary())
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(env.iter().filter(|(key, _)| key == "NATTER_DATABASE_URL").cloned())
             .arg("--data-dir")
             .arg(dir.path())
             .args(["admin", "provision"])
@@ -141,7 +156,6 @@ impl TestServer {
             );
         }
         let data: Provisioned = serde_json::from_slice(&std::fs::read(&out)?)?;
-        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Ok((Self::start(DataDir::Owned(dir), env).await?, data))
     }
 
@@ -172,13 +186,7 @@ impl TestServer {
     }
 
     async fn start(data: DataDir, mut env: Vec<(String, String)>) -> anyhow::Result<Self> {
-        // `NATTER_TEST_DATABASE=postgres` runs a suite on PostgreSQL: each
-        // server gets a fresh database, kept across its restarts.
-        let on_postgres = std::env::var("NATTER_TEST_DATABASE").is_ok_and(|db| db == "postgres");
-        if on_postgres && !env.iter().any(|(key, _)| key == "NATTER_DATABASE_URL") {
-            let url = tokio::task::spawn_blocking(crate::postgres::fresh_database).await??;
-            env.push(("NATTER_DATABASE_URL".into(), url));
-        }
+        add_database(&mut env).await?;
         let binary = server_binary();
         if !binary.exists() {
             bail!(

@@ -3,7 +3,6 @@
 //! do (a few words everywhere, most words rare), and queries drawn from the
 //! text written, so every query asks for something that exists.
 
-use anyhow::Context;
 use natter_common::{
     api::Role,
     events::{EventBody, MessageContent},
@@ -13,7 +12,7 @@ use natter_common::{
 use rand::{distr::weighted::WeightedIndex, prelude::*, rngs::SmallRng};
 use serde::Serialize;
 
-use crate::db::{self, Db};
+use crate::db::{self, log_tx::LogConn, Db};
 
 /// The most frequent English words, most frequent first; rarer words are made up.
 const ENGLISH: &str = "the be to of and a in that have i it for not on with he as you do at this but his by from \
@@ -146,83 +145,87 @@ pub async fn write(db: &Db, users: &[UserId], plan: &Plan) -> anyhow::Result<Cor
     }
     tx.commit().await?;
 
-    let mut rng = SmallRng::seed_from_u64(7);
-    let text = Text::new(&mut rng);
-    let mut queries = Queries::default();
-    let keep = |list: &mut Vec<String>, query: String, rng: &mut SmallRng| {
-        if list.len() < QUERIES_PER_KIND {
-            list.push(query);
-        } else if rng.random_ratio(1, 50) {
-            let at = rng.random_range(0..list.len());
-            list[at] = query;
-        }
-    };
-    let pool = db
-        .sqlite()
-        .context("the corpus is written through the SQLite log, so far")?;
-    let mut conn = db::open_direct(pool)?;
+    // Written on a thread of its own, as the log's writer does.
+    let mut conn = LogConn::open(db)?;
     let total = plan.messages;
-    let last_word = "zzcorpusdone".to_owned();
-    let mut written = 0;
-    // Sent over the last hour, oldest first.
-    let start = now - 3_600_000;
-    while written < total {
-        let batch = (total - written).min(10_000);
-        let tx = db::log_tx::LogTx::sqlite(&mut conn)?;
-        for k in 0..batch {
-            let n = written + k;
-            let last = n + 1 == total;
-            let g = if last {
-                groups.len() - 1
-            } else {
-                rng.random_range(0..groups.len())
-            };
-            let sender = *members[g].choose(&mut rng).expect("members");
-            let body = match rng.random_range(0..10) {
-                0..=5 => {
-                    let count = rng.random_range(3..=16);
-                    let words = text.english(&mut rng, count);
-                    if let [a, .., b] = words.as_slice() {
-                        keep(&mut queries.word, (*b).to_owned(), &mut rng);
-                        keep(&mut queries.words, format!("{b} {a}"), &mut rng);
-                        if a.len() >= 5 {
-                            let cut = rng.random_range(3..=4);
-                            keep(&mut queries.prefix, a[..cut].to_owned(), &mut rng);
+    let (groups_at, members_at) = (groups.clone(), members.clone());
+    let (last_word, queries) = tokio::task::spawn_blocking(move || -> anyhow::Result<(String, Queries)> {
+        let (groups, members) = (groups_at, members_at);
+        let mut rng = SmallRng::seed_from_u64(7);
+        let text = Text::new(&mut rng);
+        let mut queries = Queries::default();
+        let keep = |list: &mut Vec<String>, query: String, rng: &mut SmallRng| {
+            if list.len() < QUERIES_PER_KIND {
+                list.push(query);
+            } else if rng.random_ratio(1, 50) {
+                let at = rng.random_range(0..list.len());
+                list[at] = query;
+            }
+        };
+        let last_word = "zzcorpusdone".to_owned();
+        let mut written = 0;
+        // Sent over the last hour, oldest first.
+        let start = now - 3_600_000;
+        while written < total {
+            let batch = (total - written).min(10_000);
+            let tx = conn.write()?;
+            for k in 0..batch {
+                let n = written + k;
+                let last = n + 1 == total;
+                let g = if last {
+                    groups.len() - 1
+                } else {
+                    rng.random_range(0..groups.len())
+                };
+                let sender = *members[g].choose(&mut rng).expect("members");
+                let body = match rng.random_range(0..10) {
+                    0..=5 => {
+                        let count = rng.random_range(3..=16);
+                        let words = text.english(&mut rng, count);
+                        if let [a, .., b] = words.as_slice() {
+                            keep(&mut queries.word, (*b).to_owned(), &mut rng);
+                            keep(&mut queries.words, format!("{b} {a}"), &mut rng);
+                            if a.len() >= 5 {
+                                let cut = rng.random_range(3..=4);
+                                keep(&mut queries.prefix, a[..cut].to_owned(), &mut rng);
+                            }
                         }
+                        let mut line = words.join(" ");
+                        line[..1].make_ascii_uppercase();
+                        line
                     }
-                    let mut line = words.join(" ");
-                    line[..1].make_ascii_uppercase();
-                    line
-                }
-                6..=8 => {
-                    let count = rng.random_range(4..=30);
-                    let line = text.chinese(&mut rng, count);
-                    let chars: Vec<char> = line.chars().collect();
-                    let at = rng.random_range(0..chars.len() - 1);
-                    keep(&mut queries.cjk1, chars[at].to_string(), &mut rng);
-                    keep(&mut queries.cjk2, chars[at..at + 2].iter().collect(), &mut rng);
-                    line
-                }
-                _ => {
-                    let pair = text.chinese(&mut rng, 2);
-                    let count = rng.random_range(2..=8);
-                    let words = text.english(&mut rng, count);
-                    keep(&mut queries.mixed, format!("{pair} {}", words[0]), &mut rng);
-                    format!("{pair} {} {}", words.join(" "), text.chinese(&mut rng, 6))
-                }
-            };
-            let body = if last { format!("{body} {last_word}") } else { body };
-            let event = EventBody::Message {
-                content: MessageContent::Text { text: body },
-                reply_to: None,
-                mentions: vec![],
-            };
-            let at = start + i64::from(n) * 3_600_000 / i64::from(total.max(1));
-            db::append::event(&tx, groups[g], sender, None, event, at)?;
+                    6..=8 => {
+                        let count = rng.random_range(4..=30);
+                        let line = text.chinese(&mut rng, count);
+                        let chars: Vec<char> = line.chars().collect();
+                        let at = rng.random_range(0..chars.len() - 1);
+                        keep(&mut queries.cjk1, chars[at].to_string(), &mut rng);
+                        keep(&mut queries.cjk2, chars[at..at + 2].iter().collect(), &mut rng);
+                        line
+                    }
+                    _ => {
+                        let pair = text.chinese(&mut rng, 2);
+                        let count = rng.random_range(2..=8);
+                        let words = text.english(&mut rng, count);
+                        keep(&mut queries.mixed, format!("{pair} {}", words[0]), &mut rng);
+                        format!("{pair} {} {}", words.join(" "), text.chinese(&mut rng, 6))
+                    }
+                };
+                let body = if last { format!("{body} {last_word}") } else { body };
+                let event = EventBody::Message {
+                    content: MessageContent::Text { text: body },
+                    reply_to: None,
+                    mentions: vec![],
+                };
+                let at = start + i64::from(n) * 3_600_000 / i64::from(total.max(1));
+                db::append::event(&tx, groups[g], sender, None, event, at)?;
+            }
+            tx.commit()?;
+            written += batch;
         }
-        tx.commit()?;
-        written += batch;
-    }
+        Ok((last_word, queries))
+    })
+    .await??;
     let searcher_groups = groups
         .iter()
         .zip(&members)

@@ -19,7 +19,11 @@ use natter_common::{
 };
 use serde::Serialize;
 
-use crate::{auth::token, config::Config, db, db::Db};
+use crate::{
+    auth::token,
+    config::Config,
+    db::{self, log_tx::LogConn, Db},
+};
 
 /// Operator tasks. `users`, `sessions`, `stats` and `backup` work beside a
 /// running server; `restore` needs it stopped.
@@ -111,10 +115,6 @@ pub async fn run(config: &Config, task: AdminTask) -> anyhow::Result<()> {
 async fn provision(config: &Config, args: ProvisionArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)?;
     let db = Db::connect(&config.database_url()).await?;
-    let pool = db
-        .sqlite()
-        .cloned()
-        .context("provisioning writes through the SQLite log, so far")?;
     // One hash for everyone: provisioning measures nothing about argon2.
     let hash = crate::auth::Passwords::new()?.hash("load-test-password".into()).await?;
     let now = db::now_ms();
@@ -177,7 +177,7 @@ async fn provision(config: &Config, args: ProvisionArgs) -> anyhow::Result<()> {
     let history_conversation = match (args.history, pairs.first()) {
         (0, _) | (_, None) => None,
         (count, Some(&(a, _, conversation))) => {
-            fill_history(&pool, ConversationId(conversation), UserId(a), count).await?;
+            fill_history(&db, ConversationId(conversation), UserId(a), count).await?;
             Some(conversation)
         }
     };
@@ -219,28 +219,26 @@ async fn provision(config: &Config, args: ProvisionArgs) -> anyhow::Result<()> {
 
 /// Appends `count` text messages, 10 000 per transaction, through the
 /// log's own append (the server is not running, so nothing is delivered).
-async fn fill_history(
-    pool: &sqlx::SqlitePool,
-    conversation: ConversationId,
-    sender: UserId,
-    count: u32,
-) -> anyhow::Result<()> {
-    let mut conn = db::open_direct(pool)?;
-    let mut written = 0;
-    while written < count {
-        let batch = (count - written).min(10_000);
-        let tx = db::log_tx::LogTx::sqlite(&mut conn)?;
-        for k in 0..batch {
-            let text = format!("history message {}", written + k);
-            let body = EventBody::Message {
-                content: MessageContent::Text { text },
-                reply_to: None,
-                mentions: vec![],
-            };
-            db::append::event(&tx, conversation, sender, None, body, db::now_ms())?;
+async fn fill_history(db: &Db, conversation: ConversationId, sender: UserId, count: u32) -> anyhow::Result<()> {
+    let mut conn = LogConn::open(db)?;
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let mut written = 0;
+        while written < count {
+            let batch = (count - written).min(10_000);
+            let tx = conn.write()?;
+            for k in 0..batch {
+                let text = format!("history message {}", written + k);
+                let body = EventBody::Message {
+                    content: MessageContent::Text { text },
+                    reply_to: None,
+                    mentions: vec![],
+                };
+                db::append::event(&tx, conversation, sender, None, body, db::now_ms())?;
+            }
+            tx.commit()?;
+            written += batch;
         }
-        tx.commit()?;
-        written += batch;
-    }
-    Ok(())
+        Ok(())
+    })
+    .await?
 }

@@ -275,7 +275,8 @@ impl<'c> LogTx<'c> {
 }
 
 /// A thread's own way into the database, for work outside the runtime (the
-/// search indexer): a blocking connection, or the pool and a runtime handle.
+/// search indexer, bulk writes of admin tasks): a blocking connection, or
+/// the pool and a runtime handle.
 pub enum LogConn {
     Sqlite(Connection),
     Postgres { pool: PgPool, rt: Handle },
@@ -291,6 +292,14 @@ impl LogConn {
                 rt: Handle::current(),
             },
         })
+    }
+
+    /// A write transaction ([`LogTx::sqlite`], [`LogTx::postgres`]).
+    pub fn write(&mut self) -> Result<LogTx<'_>> {
+        match self {
+            Self::Sqlite(conn) => LogTx::sqlite(conn),
+            Self::Postgres { pool, rt } => LogTx::postgres(pool, rt.clone()),
+        }
     }
 
     /// A transaction to read in: one snapshot, no write lock.
