@@ -30,6 +30,8 @@ use crate::{hub::Kind, search::Feed};
 const SUBJECT: &str = "natter.nodes";
 /// Notes waiting for the NATS client before new ones are dropped.
 const QUEUE_DEPTH: usize = 16_384;
+/// How often a node looks in the database for events it never heard of.
+const REFILL_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 /// How often a node tells the others who is online on it.
 const PRESENT_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 /// A note's frames are split past this many bytes (NATS refuses messages
@@ -40,8 +42,14 @@ const NOTE_BYTES: usize = 256 * 1024;
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "note", rename_all = "snake_case")]
 pub enum Note {
-    /// The frames that follow, for every connection of `users`.
-    Frames { users: Vec<UserId>, kind: Kind },
+    /// The frames that follow, for every connection of `users`; when
+    /// `events` is given, the frames are these events, one each.
+    Frames {
+        users: Vec<UserId>,
+        kind: Kind,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        events: Vec<(ConversationId, i64)>,
+    },
     /// These conversations' members changed: forget what is cached.
     Members { conversations: Vec<ConversationId> },
     /// These conversations' messages changed: index them.
@@ -126,6 +134,16 @@ impl Bus {
 /// node's presence known to them.
 pub fn serve(inbox: Inbox, hub: crate::hub::Hub, search: Arc<Feed>) {
     let Inbox(mut inbox) = inbox;
+    let refilling = hub.clone();
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(REFILL_EVERY);
+        loop {
+            ticks.tick().await;
+            if let Err(err) = refilling.refill().await {
+                tracing::warn!(%err, "looking for events the bus lost failed");
+            }
+        }
+    });
     let ticking = hub.clone();
     tokio::spawn(async move {
         // The first tick is at once: the others learn of this node, and
@@ -148,12 +166,12 @@ pub fn serve(inbox: Inbox, hub: crate::hub::Hub, search: Arc<Feed>) {
                 }
             };
             match note {
-                Note::Frames { users, kind } => {
+                Note::Frames { users, kind, events } => {
                     let frames: Vec<Utf8Bytes> = lines
                         .filter_map(|line| std::str::from_utf8(line).ok())
                         .map(Utf8Bytes::from)
                         .collect();
-                    hub.deliver_here(&users, &frames, kind);
+                    hub.deliver_here(&users, &frames, kind, &events);
                 }
                 Note::Members { conversations } => {
                     for conversation in conversations {

@@ -117,6 +117,13 @@ pub fn push(outcome: &'static str) {
     counter!("natter_pushes_total", "outcome" => outcome).increment(1);
 }
 
+/// Events delivered from the database because their note never came.
+pub fn bus_refilled(events: usize) {
+    if events > 0 {
+        counter!("natter_bus_refilled_events_total").increment(events as u64);
+    }
+}
+
 /// A note to the other nodes dropped because their queue was full.
 pub fn bus_note_dropped() {
     counter!("natter_bus_notes_dropped_total").increment(1);

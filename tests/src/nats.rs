@@ -5,6 +5,7 @@
 
 use std::{
     os::unix::process::CommandExt,
+    path::Path,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
@@ -21,46 +22,70 @@ pub struct NatsServer {
 impl NatsServer {
     pub fn start() -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("natter-nats-").tempdir()?;
-        let mut command = Command::new("nats-server");
-        command
-            .args(["-a", "127.0.0.1", "-p", "-1", "--ports_file_dir"])
-            .arg(dir.path())
-            .arg("-l")
-            .arg(dir.path().join("nats.log"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        // SAFETY: prctl is async-signal-safe; it only sets this child's
-        // parent-death signal.
-        unsafe {
-            command.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let child = command
-            .spawn()
-            .context("cannot start nats-server (run scripts/bootstrap.sh --browser)")?;
-        let ports = dir.path().join(format!("nats-server_{}.ports", child.id()));
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let url = loop {
-            // Written whole once the server listens.
-            let found = std::fs::read_to_string(&ports)
-                .ok()
-                .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
-                .and_then(|ports| ports["nats"][0].as_str().map(str::to_owned));
-            if let Some(url) = found {
-                break url;
-            }
-            if Instant::now() > deadline {
-                let log = std::fs::read_to_string(dir.path().join("nats.log")).unwrap_or_default();
-                bail!("nats-server did not start in 20 s: {log}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let (child, url) = spawn(dir.path(), "-1")?;
         Ok(Self { child, url, _dir: dir })
+    }
+
+    /// Kills the server (clients see it vanish).
+    pub fn kill(&mut self) -> anyhow::Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+
+    /// Starts it again on the same port, after [`Self::kill`].
+    pub fn start_again(&mut self) -> anyhow::Result<()> {
+        let port = self.url.rsplit(':').next().unwrap_or_default().to_owned();
+        let (child, _) = spawn(self._dir.path(), &port)?;
+        self.child = child;
+        Ok(())
+    }
+}
+
+/// Starts nats-server on `port` (`-1`: one of its choosing) and waits for
+/// it to listen; returns it and its URL.
+fn spawn(dir: &Path, port: &str) -> anyhow::Result<(Child, String)> {
+    let ports_dir = dir.join(format!("ports-{port}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&ports_dir);
+    std::fs::create_dir_all(&ports_dir)?;
+    let mut command = Command::new("nats-server");
+    command
+        .args(["-a", "127.0.0.1", "-p", port, "--ports_file_dir"])
+        .arg(&ports_dir)
+        .arg("-l")
+        .arg(dir.join("nats.log"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: prctl is async-signal-safe; it only sets this child's
+    // parent-death signal.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = command
+        .spawn()
+        .context("cannot start nats-server (run scripts/bootstrap.sh --browser)")?;
+    let ports = ports_dir.join(format!("nats-server_{}.ports", child.id()));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        // Written whole once the server listens.
+        let found = std::fs::read_to_string(&ports)
+            .ok()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+            .and_then(|ports| ports["nats"][0].as_str().map(str::to_owned));
+        if let Some(url) = found {
+            return Ok((child, url));
+        }
+        if Instant::now() > deadline {
+            let log = std::fs::read_to_string(dir.join("nats.log")).unwrap_or_default();
+            bail!("nats-server did not start in 20 s: {log}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -374,3 +374,47 @@ async fn a_node_killed_mid_stream_loses_nothing_acknowledged() -> anyhow::Result
     assert_eq!(watcher.ping(7).await?, 7);
     Ok(())
 }
+
+/// With NATS down, node A stores messages (acknowledged) whose notes die
+/// with it: node A is killed before NATS is back. Node B finds them in the
+/// database and delivers them anyway, each once and in order; once NATS is
+/// back, live delivery between nodes resumes.
+#[tokio::test]
+async fn events_whose_notes_were_lost_reach_everyone_anyway() -> anyhow::Result<()> {
+    let mut nats = NatsServer::start()?;
+    let Nodes { mut a, b, _media } = two_nodes(Some(&nats)).await?;
+    let [ann, ben] = register_all(&a, ["ann", "ben"]).await?;
+    let dm = befriend(&ann, &ben).await?;
+    let mut ben_ws = WsClient::connect(&b, &ben.token).await?;
+    let mut ann_ws = WsClient::connect(&a, &ann.token).await?;
+    let first = ann_ws.post_text(dm, "before", "before the outage").await?;
+    assert_eq!(ben_ws.next_event().await?.seq, first.seq, "live through the bus");
+
+    nats.kill()?;
+    let mut acked = Vec::new();
+    for n in 0..5 {
+        acked.push(
+            ann_ws
+                .post_text(dm, &format!("during-{n}"), &format!("during {n}"))
+                .await?
+                .seq,
+        );
+    }
+    a.crash().await?;
+    nats.start_again()?;
+
+    // Each lost event reaches Ben on node B once, in order.
+    let mut got = Vec::new();
+    while got.len() < acked.len() {
+        got.push(ben_ws.next_event().await?.seq);
+    }
+    assert_eq!(got, acked);
+
+    // Node A comes back; live delivery through the bus resumes, and nothing
+    // from before arrives again.
+    let a = a.start_again().await?;
+    let mut ann_ws = WsClient::connect(&a, &ann.token).await?;
+    let after = ann_ws.post_text(dm, "after", "after the outage").await?;
+    assert_eq!(ben_ws.next_event().await?.seq, after.seq);
+    Ok(())
+}

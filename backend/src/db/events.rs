@@ -66,6 +66,46 @@ pub(crate) fn from_parts(
     .into()
 }
 
+/// The newest seq of each of `conversations` that has events (a node's
+/// check that it has delivered everything: [`crate::hub`]).
+pub async fn newest(db: &Db, conversations: &[ConversationId]) -> sqlx::Result<Vec<(ConversationId, i64)>> {
+    let mut found = Vec::with_capacity(conversations.len());
+    // Bounded statements: SQLite caps a statement's parameters.
+    for chunk in conversations.chunks(500) {
+        let ids: Vec<String> = chunk.iter().map(|c| c.0.to_string()).collect();
+        // Integers only, joined here: one statement for any count, on both databases.
+        let sql = format!(
+            "SELECT conversation_id, MAX(seq) FROM events WHERE conversation_id IN ({}) GROUP BY conversation_id",
+            ids.join(",")
+        );
+        // Not kept prepared: its text changes with every list.
+        let rows: Vec<(i64, i64)> = on!(db, |c| sqlx::query_as(&sql).persistent(false).fetch_all(c).await)?;
+        found.extend(rows.into_iter().map(|(c, seq)| (ConversationId(c), seq)));
+    }
+    Ok(found)
+}
+
+/// The events of `conversation` after `after` up to `until` (inclusive), at
+/// most `limit`, as they read now, in order.
+pub async fn between(
+    db: &Db,
+    conversation: ConversationId,
+    after: i64,
+    until: i64,
+    limit: u32,
+) -> sqlx::Result<Vec<Event>> {
+    let rows: Vec<EventRow> = on!(db, |c| sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM events WHERE conversation_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4"
+    ))
+    .bind(conversation.0)
+    .bind(after)
+    .bind(until)
+    .bind(i64::from(limit))
+    .fetch_all(c)
+    .await)?;
+    Ok(rows.into_iter().map(Event::from).collect())
+}
+
 /// The seq of event `id` in `conversation`, if it is there.
 pub async fn seq_of(db: &Db, conversation: ConversationId, id: &EventId) -> sqlx::Result<Option<i64>> {
     on!(db, |c| sqlx::query_scalar(

@@ -8,6 +8,7 @@
 //! presence) are simply dropped for a connection whose queue is full.
 
 mod connections;
+mod delivered;
 mod elsewhere;
 mod members;
 mod outbox;
@@ -43,7 +44,12 @@ pub struct Hub {
     node: u64,
     /// Who is online on the other nodes.
     elsewhere: Arc<elsewhere::Elsewhere>,
+    /// Which events this node has delivered, with other nodes about.
+    delivered: Arc<delivered::Delivered>,
 }
+
+/// Events one refill delivers per conversation at most; the next goes on.
+const REFILL_MAX: u32 = 500;
 
 /// Whether a frame may be dropped under pressure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -71,6 +77,7 @@ impl Hub {
             bus,
             node: rand::random(),
             elsewhere: Arc::default(),
+            delivered: Arc::default(),
         }
     }
 
@@ -146,7 +153,7 @@ impl Hub {
                         user_id: user,
                         online: false,
                     });
-                    self.deliver_here(&audience, std::slice::from_ref(&frame), Kind::Ephemeral);
+                    self.deliver_local(&audience, std::slice::from_ref(&frame), Kind::Ephemeral, None);
                 }
             }
         }
@@ -201,6 +208,69 @@ impl Hub {
     /// frames there are (a group created with thousands of members is
     /// thousands of events for each of them).
     pub fn send_all_to_users(&self, users: &[UserId], frames: &[Utf8Bytes], kind: Kind, skip: Option<ConnId>) {
+        self.deliver_local(users, frames, kind, skip);
+        if self.bus.is_some() {
+            let note = Note::Frames {
+                users: users.to_vec(),
+                kind,
+                events: Vec::new(),
+            };
+            self.tell_others(&note, frames);
+        }
+    }
+
+    /// Queues a conversation's new events (`seqs`, encoded as `frames`) on
+    /// every connection of `to` but `skip`, and of `also`, on every node.
+    /// With other nodes about, each event is let through here once, however
+    /// it arrives ([`delivered`]).
+    pub fn send_events(
+        &self,
+        to: &[UserId],
+        also: Option<UserId>,
+        seqs: &[(ConversationId, i64)],
+        frames: &[Utf8Bytes],
+        skip: Option<ConnId>,
+    ) {
+        let also = also.filter(|user| !to.contains(user));
+        let Some(bus) = &self.bus else {
+            self.deliver_local(to, frames, Kind::Reliable, skip);
+            if let Some(user) = also {
+                self.deliver_local(&[user], frames, Kind::Reliable, None);
+            }
+            return;
+        };
+        let fresh = self.fresh(seqs, frames);
+        self.deliver_local(to, &fresh, Kind::Reliable, skip);
+        if let Some(user) = also {
+            self.deliver_local(&[user], &fresh, Kind::Reliable, None);
+        }
+        let mut users = to.to_vec();
+        users.extend(also);
+        let note = Note::Frames {
+            users,
+            kind: Kind::Reliable,
+            events: seqs.to_vec(),
+        };
+        bus.tell(&note, frames);
+    }
+
+    /// The frames of `seqs` not delivered here yet (all of them when
+    /// `seqs` does not describe them).
+    fn fresh(&self, seqs: &[(ConversationId, i64)], frames: &[Utf8Bytes]) -> Vec<Utf8Bytes> {
+        if seqs.len() != frames.len() {
+            return frames.to_vec();
+        }
+        seqs.iter()
+            .zip(frames)
+            .filter(|((conversation, seq), _)| self.delivered.take(*conversation, *seq))
+            .map(|(_, frame)| frame.clone())
+            .collect()
+    }
+
+    fn deliver_local(&self, users: &[UserId], frames: &[Utf8Bytes], kind: Kind, skip: Option<ConnId>) {
+        if frames.is_empty() {
+            return;
+        }
         self.connections.each_of(users, |conn| {
             if Some(conn.id) != skip {
                 for frame in frames {
@@ -208,22 +278,51 @@ impl Hub {
                 }
             }
         });
+    }
+
+    /// Starts following these conversations, whose events up to the given
+    /// seqs a client has just been told of (its `hello`), for
+    /// [`Self::refill`].
+    pub fn follow(&self, conversations: impl IntoIterator<Item = (ConversationId, i64)>) {
         if self.bus.is_some() {
-            let note = Note::Frames {
-                users: users.to_vec(),
-                kind,
-            };
-            self.tell_others(&note, frames);
+            for (conversation, seq) in conversations {
+                self.delivered.follow(conversation, seq);
+            }
         }
     }
 
-    /// Queues frames another node sent on this node's connections of `users`.
-    pub fn deliver_here(&self, users: &[UserId], frames: &[Utf8Bytes], kind: Kind) {
-        self.connections.each_of(users, |conn| {
-            for frame in frames {
-                conn.deliver(frame, kind);
-            }
-        });
+    /// Delivers, from the database, the events of followed conversations
+    /// that never arrived here: notes the bus lost, or events of a node
+    /// that died between its commit and its note.
+    pub async fn refill(&self) -> sqlx::Result<()> {
+        let followed = self.delivered.followed();
+        let ids: Vec<ConversationId> = followed.iter().map(|(id, _)| *id).collect();
+        let through: std::collections::HashMap<ConversationId, i64> = followed.into_iter().collect();
+        for (conversation, newest) in db::events::newest(&self.db, &ids).await? {
+            let Some(&from) = through.get(&conversation).filter(|from| **from < newest) else {
+                continue;
+            };
+            let events = db::events::between(&self.db, conversation, from, newest, REFILL_MAX).await?;
+            let members = db::members::user_ids(&self.db, conversation).await?;
+            let frames: Vec<Utf8Bytes> = events
+                .into_iter()
+                .filter(|event| self.delivered.take(conversation, event.seq))
+                .map(|event| encode(&ServerFrame::Event { event }))
+                .collect();
+            crate::metrics::bus_refilled(frames.len());
+            self.deliver_local(&members, &frames, Kind::Reliable, None);
+        }
+        Ok(())
+    }
+
+    /// Queues frames another node sent on this node's connections of
+    /// `users`; `seqs`, when given, says which events they are.
+    pub fn deliver_here(&self, users: &[UserId], frames: &[Utf8Bytes], kind: Kind, seqs: &[(ConversationId, i64)]) {
+        if seqs.is_empty() {
+            self.deliver_local(users, frames, kind, None);
+        } else {
+            self.deliver_local(users, &self.fresh(seqs, frames), kind, None);
+        }
     }
 
     /// Queues `frame` on the connections of every one of `members` but `except`.

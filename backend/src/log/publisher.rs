@@ -138,14 +138,12 @@ fn deliver(hub: &Hub, push: Option<&Push>, entry: &Entry, publish: Publish) {
                     push.message(event, &to);
                 }
             }
+            let seqs: Vec<(ConversationId, i64)> = events.iter().map(|e| (e.conversation_id, e.seq)).collect();
             let frames: Vec<_> = events
                 .into_iter()
                 .map(|event| encode(&ServerFrame::Event { event }))
                 .collect();
-            hub.send_all_to_users(&to, &frames, Kind::Reliable, skip);
-            if let Some(user) = also.filter(|u| !to.contains(u)) {
-                hub.send_all_to_users(&[user], &frames, Kind::Reliable, None);
-            }
+            hub.send_events(&to, also, &seqs, &frames, skip);
         }
         Publish::Read {
             conversation,

@@ -249,10 +249,14 @@ async fn finish(state: &AppState, user: UserId, conn: &Conn, ended: Ended) {
 /// The first frame: who the client is, where each conversation stands, who
 /// is online, and the protocol version this connection speaks.
 async fn hello(state: &AppState, user: UserId, version: u32) -> sqlx::Result<ServerFrame> {
+    let conversations = db::read_markers::states(&state.db, user, None).await?;
+    state
+        .hub
+        .follow(conversations.iter().map(|c| (c.conversation_id, c.last_seq)));
     Ok(ServerFrame::Hello {
         protocol_version: version,
         user_id: user,
-        conversations: db::read_markers::states(&state.db, user, None).await?,
+        conversations,
         online: state.hub.online_for(user).await?,
         heartbeat_ms: HEARTBEAT.as_millis() as u64,
     })
