@@ -68,6 +68,7 @@ pub enum Note {
 /// The sending half: cheap to share.
 pub struct Bus {
     queue: mpsc::Sender<Vec<u8>>,
+    client: async_nats::Client,
 }
 
 /// The receiving half, until [`serve`] takes it.
@@ -90,14 +91,21 @@ impl Bus {
             .await
             .context("cannot subscribe to the other nodes' notes")?;
         let (queue, mut notes) = mpsc::channel::<Vec<u8>>(QUEUE_DEPTH);
+        let sender = client.clone();
         tokio::spawn(async move {
+            let client = sender;
             while let Some(note) = notes.recv().await {
                 if let Err(err) = client.publish(SUBJECT, note.into()).await {
                     tracing::warn!(%err, "a note to the other nodes was lost");
                 }
             }
         });
-        Ok((Arc::new(Self { queue }), Inbox(inbox)))
+        Ok((Arc::new(Self { queue, client }), Inbox(inbox)))
+    }
+
+    /// Whether NATS is connected now.
+    pub fn is_connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
     }
 
     /// Queues `note`, followed by `frames` (split over several notes with

@@ -391,6 +391,10 @@ async fn events_whose_notes_were_lost_reach_everyone_anyway() -> anyhow::Result<
     assert_eq!(ben_ws.next_event().await?.seq, first.seq, "live through the bus");
 
     nats.kill()?;
+    // Cut off, node B is not ready and takes no new sockets.
+    ready_within(&b, false).await?;
+    let refused = WsClient::connect(&b, &ben.token).await;
+    assert!(refused.is_err(), "a node without its bus refuses WebSockets");
     let mut acked = Vec::new();
     for n in 0..5 {
         acked.push(
@@ -402,6 +406,7 @@ async fn events_whose_notes_were_lost_reach_everyone_anyway() -> anyhow::Result<
     }
     a.crash().await?;
     nats.start_again()?;
+    ready_within(&b, true).await?;
 
     // Each lost event reaches Ben on node B once, in order.
     let mut got = Vec::new();
@@ -417,4 +422,18 @@ async fn events_whose_notes_were_lost_reach_everyone_anyway() -> anyhow::Result<
     let after = ann_ws.post_text(dm, "after", "after the outage").await?;
     assert_eq!(ben_ws.next_event().await?.seq, after.seq);
     Ok(())
+}
+
+/// Waits (up to 30 s: NATS clients reconnect with a growing delay) for
+/// `node`'s `/readyz` to say `ready`.
+async fn ready_within(node: &TestServer, ready: bool) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = reqwest::get(node.at("readyz")).await?.status();
+        if status.is_success() == ready {
+            return Ok(());
+        }
+        anyhow::ensure!(Instant::now() < deadline, "readyz still {status}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

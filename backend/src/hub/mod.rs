@@ -81,6 +81,13 @@ impl Hub {
         }
     }
 
+    /// False while there are other nodes and no way to reach them: this
+    /// node takes no new connections then (their people would miss what
+    /// happens elsewhere) and is not ready.
+    pub fn reaches_others(&self) -> bool {
+        self.bus.as_ref().is_none_or(|bus| bus.is_connected())
+    }
+
     /// Tells the other nodes, if any.
     pub fn tell_others(&self, note: &Note, frames: &[Utf8Bytes]) {
         if let Some(bus) = &self.bus {

@@ -48,6 +48,14 @@ pub async fn upgrade(
             "This origin may not open a WebSocket here.",
         ));
     }
+    // A node cut off from the others would show its people only half of
+    // what happens: they connect to another node meanwhile.
+    if !state.hub.reaches_others() {
+        return Err(AppError::new(
+            ErrorCode::Unavailable,
+            "This server is cut off from the others; try again in a moment.",
+        ));
+    }
     let version = params.v.unwrap_or(PROTOCOL_VERSION);
     Ok(ws
         // The library's 128 KiB default buffers would cost every idle
