@@ -73,7 +73,8 @@ impl Application {
         let media = MediaStore::open(&config.media_dir())?;
         let search = Search::start(&db, &config.data_dir).await?;
         if let Some((_, inbox)) = bus {
-            bus::serve(inbox, hub.clone(), search.feed());
+            let feed = search.feed();
+            hub::nodes::listen(inbox, hub.clone(), move |changed| feed.touched(changed));
         }
         let push = Push::start(
             &config.data_dir,

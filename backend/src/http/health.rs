@@ -20,7 +20,10 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, AppErr
     }
     if !state.hub.reaches_others() {
         tracing::warn!("readiness check failed: NATS is not connected");
-        return Err(AppError::new(ErrorCode::Unavailable, "The other nodes are out of reach."));
+        return Err(AppError::new(
+            ErrorCode::Unavailable,
+            "The other nodes are out of reach.",
+        ));
     }
     db::maintenance::ping(&state.db).await.map_err(|err| {
         tracing::warn!(%err, "readiness check failed");

@@ -11,6 +11,7 @@ mod connections;
 mod delivered;
 mod elsewhere;
 mod members;
+pub mod nodes;
 mod outbox;
 
 pub use connections::{Conn, ConnId};
@@ -19,16 +20,14 @@ pub use outbox::{Outbound, Outbox, Taken};
 
 use std::sync::Arc;
 
-use crate::{
-    bus::{Bus, Note},
-    db::Db,
-};
+use crate::{bus::Bus, db::Db};
 use axum::extract::ws::Utf8Bytes;
 use natter_common::{
     frames::ServerFrame,
     ids::{ConversationId, UserId},
     limits::RECEIPTS_MAX_MEMBERS,
 };
+use nodes::Note;
 
 use crate::db;
 

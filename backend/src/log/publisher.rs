@@ -15,9 +15,8 @@ use tokio::sync::mpsc;
 
 use super::{writer::Entry, Done, Outcome, Refusal};
 use crate::{
-    bus::Note,
     db::{log_tx, read_markers::ReadPosition},
-    hub::{encode, Hub, Kind},
+    hub::{encode, nodes::Note, Hub, Kind},
     media::MediaStore,
     metrics,
     push::Push,

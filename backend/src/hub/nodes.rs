@@ -1,0 +1,90 @@
+//! What nodes tell each other through the bus ([`crate::bus`]), and what
+//! this node does on hearing it: deliver frames to its connections, forget
+//! cached members, index changed conversations, close signed-out sockets,
+//! keep count of who is online where. Also the rounds that keep this node
+//! known to the others and fill in the events whose notes were lost.
+
+use std::time::Duration;
+
+use natter_common::ids::{ConversationId, SessionId, UserId};
+use serde::{Deserialize, Serialize};
+
+use super::{Hub, Kind};
+use crate::bus::Inbox;
+
+/// How often a node looks in the database for events it never heard of.
+const REFILL_EVERY: Duration = Duration::from_secs(2);
+/// How often a node tells the others who is online on it.
+const PRESENT_EVERY: Duration = Duration::from_secs(10);
+
+/// What one node tells the others.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "note", rename_all = "snake_case")]
+pub enum Note {
+    /// The frames that follow, for every connection of `users`; when
+    /// `events` is given, the frames are these events, one each.
+    Frames {
+        users: Vec<UserId>,
+        kind: Kind,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        events: Vec<(ConversationId, i64)>,
+    },
+    /// These conversations' members changed: forget what is cached.
+    Members { conversations: Vec<ConversationId> },
+    /// These conversations' messages changed: index them.
+    Touched { conversations: Vec<ConversationId> },
+    /// Close the connections of a session that was signed out.
+    EndSession { user: UserId, session: SessionId },
+    /// Close every connection of a user.
+    EndUser { user: UserId },
+    /// `user` came online (has a first connection) or went offline on `node`.
+    Presence { node: u64, user: UserId, online: bool },
+    /// Everyone online on `node`: sent every [`PRESENT_EVERY`], and at once
+    /// to a node heard of for the first time.
+    Present { node: u64, users: Vec<UserId> },
+}
+
+/// Acts on other nodes' notes until the connection ends, and keeps this
+/// node known to them and its deliveries whole. `touched` hears which
+/// conversations' messages changed (for search).
+pub fn listen(mut inbox: Inbox, hub: Hub, touched: impl Fn(Vec<ConversationId>) + Send + 'static) {
+    let refilling = hub.clone();
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(REFILL_EVERY);
+        loop {
+            ticks.tick().await;
+            if let Err(err) = refilling.refill().await {
+                tracing::warn!(%err, "looking for events the bus lost failed");
+            }
+        }
+    });
+    let ticking = hub.clone();
+    tokio::spawn(async move {
+        // The first tick is at once: the others learn of this node, and
+        // answer with their lists.
+        let mut ticks = tokio::time::interval(PRESENT_EVERY);
+        loop {
+            ticks.tick().await;
+            ticking.tell_present();
+            ticking.expire_nodes().await;
+        }
+    });
+    tokio::spawn(async move {
+        while let Some((note, frames)) = inbox.next::<Note>().await {
+            match note {
+                Note::Frames { users, kind, events } => hub.deliver_here(&users, &frames, kind, &events),
+                Note::Members { conversations } => {
+                    for conversation in conversations {
+                        hub.member_index().forget(conversation);
+                    }
+                }
+                Note::Touched { conversations } => touched(conversations),
+                Note::EndSession { user, session } => hub.end_session_here(user, session),
+                Note::EndUser { user } => hub.end_user_here(user),
+                Note::Presence { node, user, online } => hub.presence_elsewhere(node, user, online),
+                Note::Present { node, users } => hub.present_elsewhere(node, users),
+            }
+        }
+        tracing::warn!("the other nodes' notes stopped arriving");
+    });
+}
