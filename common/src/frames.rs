@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    api::NotifyLevel,
+    api::{NotifyLevel, User},
     error::ErrorCode,
     events::{Event, MessageContent},
     ids::{ConversationId, EventId, UserId},
@@ -138,6 +138,11 @@ pub enum ServerFrame {
     },
     /// Your contacts or contact requests changed: refetch them.
     ContactsChanged,
+    /// Someone you share a conversation with (or you, on another device)
+    /// changed their display name or picture: `user` is how they are now.
+    UserUpdated {
+        user: User,
+    },
     Pong {
         nonce: u64,
     },
@@ -225,6 +230,11 @@ mod tests {
             serde_json::to_string(&ServerFrame::ContactsChanged).unwrap(),
             r#"{"type":"contacts_changed"}"#
         );
+        let updated: ServerFrame = serde_json::from_str(
+            r#"{"type":"user_updated","user":{"id":4,"username":"ann","display_name":"Ann","created_at":1,"avatar":"ab"}}"#,
+        )
+        .unwrap();
+        assert!(matches!(updated, ServerFrame::UserUpdated { ref user } if user.avatar.as_deref() == Some("ab")));
     }
 
     #[test]

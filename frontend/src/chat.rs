@@ -465,12 +465,14 @@ pub struct Chat {
     /// one went: at most one per second per conversation.
     reads: StoredValue<Reads>,
     pub online: RwSignal<Vec<UserId>>,
-    /// Display names of people a page has no list for (a sender past a big
-    /// group's first page of members, a former member), each fetched once
-    /// a session (`look_up`); empty while asked.
+    /// Display names, as the newest page, look-up or `user_updated` frame
+    /// that named each person said (`note_users`); people a page has no
+    /// list for (a sender past a big group's first page of members, a
+    /// former member) are fetched once a session (`look_up`), empty while
+    /// asked. Ahead of a page's own names, which are not kept current.
     pub people: RwSignal<HashMap<UserId, String>>,
     /// The media id of each person's picture, for those who have one, as
-    /// the newest list, page or look-up that named them said.
+    /// the newest list, page, look-up or `user_updated` that named them said.
     pub pictures: RwSignal<HashMap<UserId, String>>,
     timelines: StoredValue<HashMap<ConversationId, Timeline>>,
     /// Whether this sign-in took back the unsent messages a reload left.
@@ -757,19 +759,27 @@ impl Chat {
             leptos::task::spawn_local(async move {
                 for user in mine {
                     if let Ok(found) = crate::api::user(user).await {
-                        chat.note_pictures(std::slice::from_ref(&found));
-                        people.update(|p| {
-                            p.insert(found.id, found.display_name);
-                        });
+                        chat.note_users(std::slice::from_ref(&found));
                     }
                 }
             });
         }
     }
 
-    /// Keeps what `users` say of their pictures (set, changed or removed);
-    /// nothing is told when nothing changed.
-    pub fn note_pictures(&self, users: &[User]) {
+    /// Keeps what `users` say of their names and pictures (set, changed or
+    /// removed); nothing is told when nothing changed.
+    pub fn note_users(&self, users: &[User]) {
+        let renamed = self
+            .people
+            .with_untracked(|p| users.iter().any(|u| p.get(&u.id) != Some(&u.display_name)));
+        if renamed {
+            self.people
+                .update(|p| p.extend(users.iter().map(|u| (u.id, u.display_name.clone()))));
+        }
+        self.note_pictures(users);
+    }
+
+    fn note_pictures(&self, users: &[User]) {
         let changed = self
             .pictures
             .with_untracked(|p| users.iter().any(|u| p.get(&u.id) != u.avatar.as_ref()));
@@ -783,6 +793,46 @@ impl Chat {
                 }
             });
         }
+    }
+
+    /// Someone's name or picture changed (a `user_updated` frame): every
+    /// place that holds them shows them as they are now. What the live
+    /// state holds is changed in place (names, pictures, the sidebar's
+    /// DMs, the members a mention is chosen from, me); the people pages
+    /// read their lists again.
+    fn user_updated(&self, user: User) {
+        self.note_users(std::slice::from_ref(&user));
+        let is_stale = |peer: &User| peer.id == user.id && *peer != user;
+        let listed = self.list.with_untracked(|list| {
+            list.iter()
+                .flatten()
+                .any(|c| matches!(&c.kind, ConversationKind::Direct { peer } if is_stale(peer)))
+        });
+        if listed {
+            self.list.update(|list| {
+                for conversation in list.iter_mut().flatten() {
+                    match &mut conversation.kind {
+                        ConversationKind::Direct { peer } if peer.id == user.id => *peer = user.clone(),
+                        _ => {}
+                    }
+                }
+            });
+        }
+        self.timelines.with_value(|timelines| {
+            for timeline in timelines.values() {
+                if timeline.members.with_untracked(|m| m.iter().any(is_stale)) {
+                    timeline.members.update(|members| {
+                        for member in members.iter_mut().filter(|m| m.id == user.id) {
+                            *member = user.clone();
+                        }
+                    });
+                }
+            }
+        });
+        if self.auth.user.with_untracked(|me| me.as_ref().is_some_and(is_stale)) {
+            self.auth.user.set(Some(user));
+        }
+        self.changes.people_changed();
     }
 
     /// Fetches the sidebar's list anew.
@@ -1050,6 +1100,7 @@ impl Chat {
                 self.changes.contacts_changed();
                 self.refresh_list();
             }
+            ServerFrame::UserUpdated { user } => self.user_updated(user),
             ServerFrame::Error {
                 client_msg_id: Some(id),
                 code,

@@ -32,12 +32,15 @@ pub fn use_auth() -> Auth {
 
 /// What the people pages read besides live events, and when to read it
 /// again: contacts and requests (a `contacts_changed` frame, or a change
-/// made here) and each group's members, name and roles (its membership
-/// events). Messages, acks and the rest of the live traffic change neither.
+/// made here), each group's members, name and roles (its membership
+/// events), and the people they list (someone's name or picture changed: a
+/// `user_updated` frame). Messages, acks and the rest of the live traffic
+/// change none of them.
 #[derive(Clone, Copy)]
 pub struct Changes {
     contacts: RwSignal<u64>,
     groups: RwSignal<HashMap<ConversationId, u32>>,
+    people: RwSignal<u64>,
 }
 
 impl Changes {
@@ -45,7 +48,18 @@ impl Changes {
         Self {
             contacts: RwSignal::new(0),
             groups: RwSignal::new(HashMap::new()),
+            people: RwSignal::new(0),
         }
+    }
+
+    /// Subscribes the calling reactive scope to changes of anyone's name or
+    /// picture.
+    pub fn track_people(&self) {
+        self.people.track();
+    }
+
+    pub fn people_changed(&self) {
+        self.people.update(|n| *n += 1);
     }
 
     /// Subscribes the calling reactive scope to changes of contacts and

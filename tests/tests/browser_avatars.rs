@@ -11,6 +11,14 @@
 //! Also the chat header at 375×812: the notification level's `<select>`
 //! shows its whole label (a shorter one on a phone) inside the header,
 //! clear of the title, and the long one again at 1280×800.
+//!
+//! Live: Bob, with a group open, sees Ann's new name and picture (set in
+//! her own browser) in her messages, the group's lines, the sidebar, the
+//! mention list and then the DM's header, all without a reload; a change
+//! from another of Ann's sessions reaches her own browser's top bar and
+//! Bob's open DM, and Bob's open contacts page. And layout: pane headers
+//! are one line at 375×812 and 1280×800 (a long title ends in an
+//! ellipsis), and no empty `.notice` is left in a page.
 
 use std::io::Write;
 
@@ -232,8 +240,9 @@ async fn a_picture_set_on_the_profile_shows_for_others_and_goes_when_removed() -
 
 /// Whether the chat header's notification `<select>` shows `label`, as wide
 /// as its labels need (nothing cut off), inside the header and the window,
-/// clear of the title, which is shown whole, and at least 44 px tall on a
-/// phone.
+/// clear of the title, which is shown whole on a desktop (on a phone it may
+/// end in an ellipsis, the header being one line), and at least 44 px tall
+/// on a phone.
 async fn notify_select_fits(c: &Client, label: &str, when: &str) -> anyhow::Result<()> {
     wait_js(
         c,
@@ -260,7 +269,7 @@ async fn notify_select_fits(c: &Client, label: &str, when: &str) -> anyhow::Resu
              || r.right > window.innerWidth) problems.push('out of the header');
          if (!(r.left >= t.right || r.right <= t.left || r.top >= t.bottom || r.bottom <= t.top))
              problems.push('over the title');
-         if (title.scrollWidth > title.clientWidth + 1) problems.push('the title is cut off');
+         if (title.scrollWidth > title.clientWidth + 1 && window.innerWidth > 640) problems.push('the title is cut off');
          if (window.innerWidth <= 640 && r.height < 44) problems.push(`${r.height} px tall`);
          return problems.length ? problems.join('; ') : true;",
         vec![json!(label)],
@@ -296,6 +305,267 @@ async fn the_notification_level_fits_the_chat_header_on_a_phone() -> anyhow::Res
             notify_select_fits(&c, "Default (all)", "a DM at 1280×800").await?;
             open_chat(&c, &url, group.id.0).await?;
             notify_select_fits(&c, "Mentions only", "a group at 1280×800").await?;
+            Ok(())
+        })
+        .await
+}
+
+/// Waits until the text of `css`, its avatar's initials left out, reads
+/// `text` (spaces trimmed).
+async fn reads(c: &Client, css: &str, text: &str) -> anyhow::Result<()> {
+    wait_js(
+        c,
+        &format!("{css} reading {text}"),
+        "const el = document.querySelector(arguments[0]);
+         if (!el) return 'nothing';
+         const copy = el.cloneNode(true);
+         copy.querySelectorAll('.avatar').forEach(a => a.remove());
+         const shown = copy.textContent.trim();
+         return shown === arguments[1] || `reads ${shown}`;",
+        vec![json!(css), json!(text)],
+    )
+    .await
+}
+
+/// Marks the page, to tell later that it was not loaded again.
+async fn mark_page(c: &Client) -> anyhow::Result<()> {
+    c.execute("window.natterSamePage = true;", vec![]).await?;
+    Ok(())
+}
+
+async fn same_page(c: &Client, when: &str) -> anyhow::Result<()> {
+    let same = c.execute("return window.natterSamePage === true;", vec![]).await?;
+    ensure!(same == json!(true), "{when}: the page was loaded again");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_new_name_and_picture_show_for_others_without_a_reload() -> anyhow::Result<()> {
+    let server = TestServer::with_app().await?;
+    let [ann, bob] = register_all(&server, ["live_ann", "live_bob"]).await?;
+    let dm = befriend(&ann, &bob).await?.0;
+    let group = create_group(&ann, "Live crew", &[&bob]).await?;
+    let mut ann_ws = WsClient::connect(&server, &ann.token).await?;
+    ann_ws.post_text(group.id, "l1", "Hello from Ann").await?;
+    let (_picture_file, picture_path) = temp_file("live-", ".png", &png(80, 80)?)?;
+
+    let url = server.url.clone();
+    let ann = &ann;
+    let ann_browser = Browser::launch().await?;
+    let bob_browser = Browser::launch().await?;
+    let b = bob_browser.client.clone();
+    let dm_row = format!("a.conversation-link[href='/c/{dm}']");
+    let outcome = ann_browser
+        .run("avatars_live_ann", |a| async move {
+            // Bob has the group open, Ann's message in it, before she changes.
+            set_viewport(&b, 1280, 800).await?;
+            sign_in(&b, &url, "live_bob").await?;
+            open_chat(&b, &url, group.id.0).await?;
+            reads(&b, "li.message .sender", "live_ann display").await?;
+            initials_shown(&b, "li.message .sender .avatar", "LD").await?;
+            reads(&b, &format!("{dm_row} .title"), "live_ann display").await?;
+            mark_page(&b).await?;
+
+            // Ann, in her own browser, renames herself and picks a picture.
+            sign_in(&a, &url, "live_ann").await?;
+            click(&a, Locator::Id("nav-profile")).await?;
+            let field = a.wait().for_element(Locator::Id("display-name")).await?;
+            field.clear().await?;
+            field.send_keys("Annabel Live").await?;
+            click(&a, Locator::Id("save-profile")).await?;
+            wait_for(&a, "//p[@class='notice'][normalize-space(.)='Saved.']").await?;
+            choose_picture(&a, &picture_path).await?;
+            wait_for(&a, "//*[@id='remove-picture']").await?;
+            let me: User = ann.get_json("api/v1/me").await?;
+            let thumb = format!("/media/{}/thumb", me.avatar.context("no picture")?);
+
+            // Bob sees both where he is, without a reload: her message's
+            // name and picture, the group's first line, the sidebar's DM.
+            reads(&b, "li.message .sender", "Annabel Live").await?;
+            picture_loaded(&b, "li.message .sender .avatar", &thumb).await?;
+            wait_for(
+                &b,
+                "//li[contains(@class,'system')][starts-with(normalize-space(.),'Annabel Live created the group')]",
+            )
+            .await?;
+            reads(&b, &format!("{dm_row} .title"), "Annabel Live").await?;
+            picture_loaded(&b, &format!("{dm_row} .avatar"), &thumb).await?;
+            // The members offered for a mention, with their pictures.
+            b.find(Locator::Id("composer")).await?.send_keys("@").await?;
+            let choice = "#mention-list li[data-username='live_ann']";
+            reads(&b, &format!("{choice} .handle"), "Annabel Live").await?;
+            picture_loaded(&b, &format!("{choice} .avatar"), &thumb).await?;
+            // The DM, opened from the sidebar: its header too.
+            click(&b, Locator::Css(&dm_row)).await?;
+            reads(&b, "#conversation-title", "Annabel Live").await?;
+            picture_loaded(&b, ".pane-header .avatar", &thumb).await?;
+            same_page(&b, "after Ann's name and picture changed").await?;
+
+            // Changed from another of Ann's devices (her API session): her
+            // browser's top bar follows, and Bob's open DM, picture gone.
+            mark_page(&a).await?;
+            let renamed = ann
+                .call(
+                    reqwest::Method::PATCH,
+                    "api/v1/me",
+                    Some(json!({ "display_name": "Ann Again" })),
+                )
+                .await?;
+            ensure!(renamed.status() == StatusCode::OK, "rename: {}", renamed.status());
+            ensure!(
+                ann.delete("api/v1/me/avatar").await?.status() == StatusCode::OK,
+                "no removal"
+            );
+            reads(&a, "#nav-profile .shell-user", "Ann Again").await?;
+            initials_shown(&a, "#nav-profile .avatar", "AA").await?;
+            same_page(&a, "Ann's own browser").await?;
+            reads(&b, "#conversation-title", "Ann Again").await?;
+            initials_shown(&b, ".pane-header .avatar", "AA").await?;
+            initials_shown(&b, &format!("{dm_row} .avatar"), "AA").await?;
+
+            // Bob's contacts page, open, reads its list again.
+            click(&b, Locator::Id("nav-contacts")).await?;
+            reads(&b, "li.contact[data-username='live_ann'] .name", "Ann Again").await?;
+            let renamed = ann
+                .call(
+                    reqwest::Method::PATCH,
+                    "api/v1/me",
+                    Some(json!({ "display_name": "Ann Thrice" })),
+                )
+                .await?;
+            ensure!(renamed.status() == StatusCode::OK, "rename: {}", renamed.status());
+            reads(&b, "li.contact[data-username='live_ann'] .name", "Ann Thrice").await?;
+            same_page(&b, "Bob's contacts").await?;
+            Ok(())
+        })
+        .await;
+    bob_browser.run("avatars_live_bob", |_| async { outcome }).await
+}
+
+/// Whether the pane's header at `css` is one line (as tall as its tallest
+/// item, every item side by side on it) inside the window, its title cut
+/// off only with an ellipsis; with `cut`, whether the title is cut off.
+async fn header_is_one_line(c: &Client, css: &str, cut: Option<bool>, when: &str) -> anyhow::Result<()> {
+    wait_js(
+        c,
+        &format!("{when}: {css} on one line"),
+        "const header = document.querySelector(arguments[0]);
+         if (!header) return 'no header';
+         const title = header.querySelector('h2');
+         const items = [...header.children].filter(el => el.getClientRects().length > 0);
+         const h = header.getBoundingClientRect();
+         const tallest = Math.max(...items.map(el => el.getBoundingClientRect().height));
+         const problems = [];
+         if (h.height > tallest + 1) problems.push(`${h.height} px tall for items of at most ${tallest} px`);
+         const rects = items.map(el => el.getBoundingClientRect());
+         for (let i = 1; i < rects.length; i++) {
+             if (rects[i].left < rects[i - 1].right - 0.5) problems.push(`item ${i} not beside item ${i - 1}`);
+         }
+         if (h.right > window.innerWidth + 0.5) problems.push('past the window');
+         const cut = title.scrollWidth > title.clientWidth + 1;
+         if (arguments[1] !== null && cut !== arguments[1]) problems.push(cut ? 'the title is cut off' : 'the title is whole');
+         if (cut && getComputedStyle(title).textOverflow !== 'ellipsis') problems.push('cut without an ellipsis');
+         // Room for a few letters of it, whatever else is in the header.
+         const em = parseFloat(getComputedStyle(title).fontSize);
+         if (title.clientWidth < 3 * em) problems.push(`the title has ${title.clientWidth} px`);
+         return problems.length ? problems.join('; ') : true;",
+        vec![json!(css), json!(cut)],
+    )
+    .await
+}
+
+/// No `.notice` without words in the page (an empty one is a blank band).
+async fn no_empty_notices(c: &Client, when: &str) -> anyhow::Result<()> {
+    let empty = c
+        .execute(
+            "return [...document.querySelectorAll('.notice')].filter(el => el.textContent.trim() === '').length;",
+            vec![],
+        )
+        .await?;
+    ensure!(empty == json!(0), "{when}: {empty} empty notices");
+    Ok(())
+}
+
+#[tokio::test]
+async fn headers_are_one_line_and_empty_notices_take_no_room() -> anyhow::Result<()> {
+    let server = TestServer::with_app().await?;
+    let [ann, bob, cat] = register_all(&server, ["line_ann", "line_bob", "line_cat"]).await?;
+    let dm = befriend(&ann, &bob).await?.0;
+    befriend(&ann, &cat).await?;
+    let long = "Saturday morning hikers, climbers and board game players";
+    let group = create_group(&ann, long, &[&bob]).await?;
+    let short = create_group(&ann, "Hikes", &[&bob]).await?;
+    let url = server.url.clone();
+    Browser::launch()
+        .await?
+        .run("avatars_header_lines", |c| async move {
+            sign_in(&c, &url, "line_ann").await?;
+            for (width, height) in [(375, 812), (1280, 800)] {
+                let at = format!("{width}×{height}");
+                set_viewport(&c, width, height).await?;
+                open_chat(&c, &url, group.id.0).await?;
+                header_is_one_line(
+                    &c,
+                    "header.pane-header",
+                    Some(true),
+                    &format!("a long group name at {at}"),
+                )
+                .await?;
+                open_chat(&c, &url, short.id.0).await?;
+                header_is_one_line(
+                    &c,
+                    "header.pane-header",
+                    Some(false),
+                    &format!("a short group name at {at}"),
+                )
+                .await?;
+                open_chat(&c, &url, dm).await?;
+                header_is_one_line(&c, "header.pane-header", None, &format!("a DM at {at}")).await?;
+                fits_the_width(&c, &format!("a DM at {at}")).await?;
+
+                // Pages with a status line and nothing to say in it.
+                c.goto(&format!("{url}profile")).await?;
+                wait_for(&c, "//ul[@class='devices']/li").await?;
+                no_empty_notices(&c, &format!("the profile at {at}")).await?;
+                // Nothing between the Devices heading and the list.
+                let gap = c
+                    .execute(
+                        "return document.querySelector('ul.devices').getBoundingClientRect().top
+                             - document.getElementById('devices-title').getBoundingClientRect().bottom;",
+                        vec![],
+                    )
+                    .await?
+                    .as_f64()
+                    .unwrap_or(f64::MAX);
+                ensure!(gap < 24.0, "{gap} px between Devices and the list at {at}");
+                c.goto(&format!("{url}contacts")).await?;
+                wait_for(&c, "//li[@class='contact']").await?;
+                no_empty_notices(&c, &format!("contacts at {at}")).await?;
+                c.goto(&format!("{url}groups/{}", group.id.0)).await?;
+                wait_for(&c, "//li[@class='member']").await?;
+                no_empty_notices(&c, &format!("the group's page at {at}")).await?;
+                header_is_one_line(
+                    &c,
+                    ".group-panel .pane-header",
+                    Some(true),
+                    &format!("the group's page at {at}"),
+                )
+                .await?;
+                // Its checklist of contacts to add shows their pictures too.
+                wait_for(&c, "//ul[@class='choices']/li/label/*[contains(@class,'avatar')]").await?;
+                c.goto(&format!("{url}groups/new")).await?;
+                wait_for(&c, "//ul[@class='choices']/li/label/*[contains(@class,'avatar')]").await?;
+                no_empty_notices(&c, &format!("a new group at {at}")).await?;
+            }
+            // The notice still says what happened, once there is something.
+            c.goto(&format!("{url}contacts")).await?;
+            click(&c, Locator::Css("li.contact[data-username='line_cat'] button.remove")).await?;
+            wait_for(
+                &c,
+                "//div[@role='status']/p[@class='notice'][normalize-space(.)='Contact removed.']",
+            )
+            .await?;
+            no_empty_notices(&c, "after removing a contact").await?;
             Ok(())
         })
         .await

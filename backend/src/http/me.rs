@@ -3,6 +3,7 @@
 use axum::{extract::State, http::StatusCode, Json};
 use natter_common::{
     api::{DeleteAccountRequest, SessionInfo, SetAvatar, UpdateProfileRequest, User},
+    frames::ServerFrame,
     ids::SessionId,
     limits::PASSWORD_MAX_BYTES,
     validate::{DisplayName, Invalid},
@@ -14,6 +15,7 @@ use crate::{
     auth::AuthUser,
     db,
     error::{AppError, AppResult},
+    hub::{encode, Kind},
     social,
     state::AppState,
 };
@@ -50,7 +52,7 @@ pub async fn set_avatar(
         .into());
     }
     let user = db::users::set_avatar(&state.db, auth.user_id, Some(&body.media_id), db::now_ms()).await?;
-    Ok(Json(user.ok_or_else(AppError::unauthorized)?.into()))
+    changed(&state, user).await
 }
 
 /// `DELETE /api/v1/me/avatar`: no picture (initials instead).
@@ -59,7 +61,7 @@ pub async fn set_avatar(
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn remove_avatar(State(state): State<AppState>, auth: AuthUser) -> AppResult<Json<User>> {
     let user = db::users::set_avatar(&state.db, auth.user_id, None, db::now_ms()).await?;
-    Ok(Json(user.ok_or_else(AppError::unauthorized)?.into()))
+    changed(&state, user).await
 }
 
 /// `PATCH /api/v1/me`: change my display name.
@@ -72,14 +74,38 @@ pub async fn update(
     auth: AuthUser,
     ApiJson(body): ApiJson<UpdateProfileRequest>,
 ) -> AppResult<Json<User>> {
-    let user = match body.display_name {
+    match body.display_name {
         Some(name) => {
             let name = DisplayName::parse(&name)?;
-            db::users::set_display_name(&state.db, auth.user_id, &name, db::now_ms()).await?
+            let user = db::users::set_display_name(&state.db, auth.user_id, &name, db::now_ms()).await?;
+            changed(&state, user).await
         }
-        None => db::users::by_id(&state.db, auth.user_id).await?,
+        None => {
+            let user = db::users::by_id(&state.db, auth.user_id).await?;
+            Ok(Json(user.ok_or_else(AppError::unauthorized)?.into()))
+        }
+    }
+}
+
+/// Answers with my profile as just stored, after telling everyone who sees
+/// me of it (a `user_updated` frame): those I share a conversation with,
+/// as for presence (not those I blocked, nor the crowd of very large
+/// groups), and my own devices.
+async fn changed(state: &AppState, stored: Option<db::users::UserRow>) -> AppResult<Json<User>> {
+    let user: User = stored.ok_or_else(AppError::unauthorized)?.into();
+    // The change is stored either way: a failed look-up costs the others
+    // only the live news of it (they read it with their next list or page).
+    let mut audience = match db::members::co_members(&state.db, user.id, true).await {
+        Ok(audience) => audience,
+        Err(err) => {
+            tracing::warn!(%err, "profile change audience lookup failed");
+            Vec::new()
+        }
     };
-    Ok(Json(user.ok_or_else(AppError::unauthorized)?.into()))
+    audience.push(user.id);
+    let frame = encode(&ServerFrame::UserUpdated { user: user.clone() });
+    state.hub.send_to_users(&audience, &frame, Kind::Reliable, None);
+    Ok(Json(user))
 }
 
 /// `GET /api/v1/sessions`: my signed-in devices.

@@ -15,7 +15,7 @@ use natter_common::{
 use wasm_bindgen::JsCast;
 use web_sys::{File, Url};
 
-use super::emoji_picker::EmojiPicker;
+use super::{avatar::Avatar, emoji_picker::EmojiPicker};
 use crate::{
     chat::{use_chat, Chat, Link},
     storage,
@@ -483,10 +483,12 @@ pub fn Composer(
                     let chosen = move || choice.get() == i;
                     let handle = format!("@{}", user.username);
                     let name = user.display_name.clone();
+                    let (uid, picture) = (user.id.0, user.avatar.clone());
                     view! {
                         <li id=format!("mention-{i}") role="option" class="mention-choice" class:selected=chosen
                             aria-selected=move || chosen().to_string() data-username=user.username.clone()
                             on:mousedown=move |ev| { ev.prevent_default(); pick(user.clone()); }>
+                            <Avatar name=name.clone() id=uid picture size="small" />
                             <strong>{handle}</strong> " " <span class="handle">{name}</span>
                         </li>
                     }

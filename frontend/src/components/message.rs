@@ -32,9 +32,11 @@ pub struct Rows {
     pub is_group: bool,
     /// I own or administer the group: I may delete anyone's messages.
     pub moderator: Signal<bool>,
-    /// Display names, filled in as people turn up (former members too).
+    /// Display names as the page read them.
     pub names: RwSignal<HashMap<UserId, String>>,
-    /// Names looked up one by one, for everyone else (`Chat::people`).
+    /// Names as the app knows them now, ahead of `names`: looked up one by
+    /// one for people the page has no list for, and changed live
+    /// (`Chat::people`).
     pub people: RwSignal<HashMap<UserId, String>>,
     /// Pictures, by person (`Chat::pictures`).
     pub pictures: RwSignal<HashMap<UserId, String>>,
@@ -65,16 +67,16 @@ impl Rows {
     }
 }
 
-/// The name to show for `user`: the page's own, or one looked up, or
-/// "user N" until then.
+/// The name to show for `user`: as the app knows it now (changed live,
+/// or looked up), else the page's own, else "user N" until it is known.
 pub fn name_of(
     names: RwSignal<HashMap<UserId, String>>,
     people: RwSignal<HashMap<UserId, String>>,
     user: UserId,
 ) -> String {
-    names
-        .with(|n| n.get(&user).cloned())
-        .or_else(|| people.with(|p| p.get(&user).filter(|n| !n.is_empty()).cloned()))
+    people
+        .with(|p| p.get(&user).filter(|n| !n.is_empty()).cloned())
+        .or_else(|| names.with(|n| n.get(&user).cloned()))
         .unwrap_or_else(|| format!("user {user}"))
 }
 

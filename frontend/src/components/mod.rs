@@ -10,5 +10,6 @@ pub mod field;
 pub mod image_viewer;
 pub mod message;
 pub mod message_content;
+pub mod notice;
 pub mod rich_text;
 pub mod search;

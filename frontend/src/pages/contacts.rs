@@ -8,7 +8,7 @@ use natter_common::api::{RequestOutcome, User};
 
 use crate::{
     api::{self, ApiResult},
-    components::{avatar::Avatar, confirm::ConfirmButton},
+    components::{avatar::Avatar, confirm::ConfirmButton, notice::Notice},
     state::{use_changes, Changes},
 };
 
@@ -48,9 +48,12 @@ pub fn ContactsPage() -> impl IntoView {
     let notice = RwSignal::new(None::<String>);
     let query = RwSignal::new(String::new());
 
+    // Each list is read again when contacts or requests change, or when
+    // someone's name or picture does (`state::Changes`).
     let results = LocalResource::new(move || {
         let q = query.get().trim().to_owned();
         changes.track_contacts();
+        changes.track_people();
         async move {
             if q.is_empty() {
                 Ok(None)
@@ -61,14 +64,17 @@ pub fn ContactsPage() -> impl IntoView {
     });
     let requests = LocalResource::new(move || {
         changes.track_contacts();
+        changes.track_people();
         api::contact_requests()
     });
     let contacts = LocalResource::new(move || {
         changes.track_contacts();
+        changes.track_people();
         api::contacts()
     });
     let blocked = LocalResource::new(move || {
         changes.track_contacts();
+        changes.track_people();
         api::blocked()
     });
 
@@ -193,7 +199,7 @@ pub fn ContactsPage() -> impl IntoView {
     view! {
         <section class="pane contacts" aria-labelledby="contacts-title">
             <h2 id="contacts-title">"Contacts"</h2>
-            <p class="notice" role="status">{move || notice.get()}</p>
+            <Notice text=notice />
             <div class="field">
                 <label for="contact-search">"Find people by username or name"</label>
                 <input id="contact-search" type="search" autocomplete="off"

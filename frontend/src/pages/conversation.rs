@@ -19,7 +19,7 @@ use crate::{
     components::{
         avatar::Avatar,
         composer::{first_file, Attachments, Composer},
-        conversation_list::{picture, title},
+        conversation_list::title,
         message::{focus_composer, name_of, MessageRow, Rows},
         message_content::MessageBody,
     },
@@ -80,7 +80,7 @@ async fn load(
     match &conversation.kind {
         ConversationKind::Direct { peer } => {
             names.insert(peer.id, peer.display_name.clone());
-            chat.note_pictures(std::slice::from_ref(peer));
+            chat.note_users(std::slice::from_ref(peer));
         }
         ConversationKind::Group { .. } => {
             role = api::group(id).await?.my_role;
@@ -89,8 +89,8 @@ async fn load(
                 names.insert(member.user.id, member.user.display_name.clone());
             }
             let users: Vec<_> = members.into_iter().map(|m| m.user).collect();
-            // Senders' pictures as the group's page of members has them now.
-            chat.note_pictures(&users);
+            // Senders' names and pictures as the group's page of members has them now.
+            chat.note_users(&users);
             timeline.members.set(users);
         }
     }
@@ -354,8 +354,24 @@ fn Chat(loaded: Loaded) -> impl IntoView {
         ConversationKind::Direct { peer } => (false, peer.id.0),
         ConversationKind::Group { .. } => (true, id.0),
     };
+    let peer = match &loaded.conversation.kind {
+        ConversationKind::Direct { peer } => Some(peer.id),
+        ConversationKind::Group { .. } => None,
+    };
     let names = RwSignal::new(loaded.names);
     let name = move |user: UserId| name_of(names, chat.people, user);
+    // The header follows a change of name or picture while it is open: a
+    // DM's from the peer as the app knows them now, a group's name from
+    // the sidebar's list.
+    let first_title = title(&loaded.conversation);
+    let heading = Memo::new(move |_| match peer {
+        Some(peer) => name(peer),
+        None => chat
+            .list
+            .with(|list| list.iter().flatten().find(|c| c.id == id).map(title))
+            .unwrap_or_else(|| first_title.clone()),
+    });
+    let header_picture = Memo::new(move |_| peer.and_then(|peer| chat.pictures.with(|p| p.get(&peer).cloned())));
     // People the log mentions who are not members now (they left, or the
     // group has more members than the first page): their names are fetched
     // once a session (`Chat::people`).
@@ -833,11 +849,14 @@ fn Chat(loaded: Loaded) -> impl IntoView {
         <div class="chat-body" on:dragover=on_dragover on:drop=on_drop>
         <header class="pane-header">
             <A href="/" attr:class="back button-link" attr:aria-label="Back to conversations">"←"</A>
-            <Avatar name=title(&loaded.conversation) id=avatar_id picture=picture(&loaded.conversation) />
-            <h2 id="conversation-title">{title(&loaded.conversation)}</h2>
+            {move || view! { <Avatar name=heading.get() id=avatar_id picture=header_picture.get() /> }}
+            <h2 id="conversation-title">{move || heading.get()}</h2>
             <NotifySetting id is_group />
             {is_group.then(|| view! {
-                <A href=format!("/groups/{}", id.0) attr:class="button-link" attr:id="group-info">"Group info"</A>
+                // One word on a phone, for the title's sake.
+                <A href=format!("/groups/{}", id.0) attr:class="button-link" attr:id="group-info" attr:aria-label="Group info">
+                    <span class="long-label">"Group info"</span><span class="short-label">"Info"</span>
+                </A>
             })}
         </header>
         <Show when=move || timeline.more_before.get()>

@@ -14,7 +14,7 @@ use super::conversation_param;
 use crate::{
     api::{self, ApiResult},
     chat::use_chat,
-    components::{avatar::Avatar, confirm::ConfirmButton, contact_picker::ContactPicker},
+    components::{avatar::Avatar, confirm::ConfirmButton, contact_picker::ContactPicker, notice::Notice},
     state::{use_auth, use_changes, Changes},
 };
 
@@ -54,12 +54,13 @@ pub fn GroupPage() -> impl IntoView {
     // made further down the list does not fold it back to the first page.
     let pages = StoredValue::new(1usize);
     // Read again when this group's membership, name or roles change (its
-    // events, or a change made here) and when contacts change (who can be
-    // added); never for messages.
+    // events, or a change made here), when contacts change (who can be
+    // added) and when someone's name or picture does; never for messages.
     let version = Memo::new(move |_| id().map(|id| changes.group_version(id)));
     let data = LocalResource::new(move || {
         version.track();
         changes.track_contacts();
+        changes.track_people();
         let id = id();
         async move {
             let id = id.ok_or_else(|| natter_common::ErrorBody {
@@ -81,7 +82,7 @@ pub fn GroupPage() -> impl IntoView {
 
     view! {
         <section class="pane group-panel">
-            <p class="notice" role="status">{move || notice.get()}</p>
+            <Notice text=notice />
             {move || match data.get() {
                 None => view! { <p class="empty">"Loading…"</p> }.into_any(),
                 Some(Err(err)) => view! { <p class="form-error">{err.message}</p> }.into_any(),

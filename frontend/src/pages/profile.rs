@@ -21,7 +21,7 @@ use natter_common::{
 use crate::{
     api::{self, ApiResult},
     chat::use_chat,
-    components::{avatar::Avatar, confirm::ConfirmButton, field::Field, image_viewer::trap_focus},
+    components::{avatar::Avatar, confirm::ConfirmButton, field::Field, image_viewer::trap_focus, notice::Notice},
     state::use_auth,
     storage,
     upload::Upload,
@@ -66,7 +66,7 @@ fn Picture() -> impl IntoView {
         busy.try_set(None);
         match outcome {
             Ok(user) => {
-                chat.note_pictures(std::slice::from_ref(&user));
+                chat.note_users(std::slice::from_ref(&user));
                 auth.user.set(Some(user));
             }
             // Whichever part of the server refused it, the same words.
@@ -154,7 +154,7 @@ fn Picture() -> impl IntoView {
                         </button>
                     </Show>
                 </div>
-                <p class="notice" id="picture-status" role="status">{move || busy.get()}</p>
+                <Notice id="picture-status" text=Signal::derive(move || busy.get().map(str::to_owned)) />
                 <p class="form-error" id="picture-error" role="alert">{move || error.get()}</p>
             </div>
         </div>
@@ -171,10 +171,11 @@ fn too_large(max_bytes: u64) -> String {
 }
 
 /// Username (fixed) and display name (editable); a saved name goes into
-/// the `Auth` signal, so the top bar shows it at once.
+/// `Auth` and `Chat::people`, so the app shows it at once.
 #[component]
 fn ProfileForm() -> impl IntoView {
     let auth = use_auth();
+    let chat = use_chat();
     let current_name = auth
         .user
         .with_untracked(|u| u.as_ref().map(|u| u.display_name.clone()))
@@ -209,6 +210,7 @@ fn ProfileForm() -> impl IntoView {
             match api::update_me(&request).await {
                 Ok(user) => {
                     display_name.set(user.display_name.clone());
+                    chat.note_users(std::slice::from_ref(&user));
                     auth.user.set(Some(user));
                     saved.set(true);
                 }
@@ -228,7 +230,7 @@ fn ProfileForm() -> impl IntoView {
             // kept for messages that are not there.
             <div class="form-actions">
                 <button id="save-profile" type="submit" disabled=move || busy.get()>"Save"</button>
-                <p class="notice" role="status">{move || saved.get().then_some("Saved.")}</p>
+                <Notice text=Signal::derive(move || saved.get().then(|| "Saved.".to_owned())) />
                 <p class="form-error" role="alert">{move || form_error.get()}</p>
             </div>
         </form>
@@ -313,7 +315,7 @@ fn Devices() -> impl IntoView {
     view! {
         <section class="devices-section" aria-labelledby="devices-title">
             <h3 id="devices-title">"Devices"</h3>
-            <p class="notice" role="status">{move || notice.get()}</p>
+            <Notice text=notice />
             {list}
         </section>
     }
