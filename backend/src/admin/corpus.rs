@@ -6,7 +6,7 @@
 use natter_common::{
     api::Role,
     events::{EventBody, MessageContent},
-    ids::{ConversationId, UserId},
+    ids::UserId,
     validate::GroupName,
 };
 use rand::{distr::weighted::WeightedIndex, prelude::*, rngs::SmallRng};
@@ -148,9 +148,14 @@ pub async fn write(db: &Db, users: &[UserId], plan: &Plan) -> anyhow::Result<Cor
     // Written on a thread of its own, as the log's writer does.
     let mut conn = LogConn::open(db)?;
     let total = plan.messages;
-    let (groups_at, members_at) = (groups.clone(), members.clone());
+    let searcher_groups = groups
+        .iter()
+        .zip(&members)
+        .filter(|(_, m)| m.contains(&users[0]))
+        .map(|(g, _)| g.0)
+        .collect();
+    let group_ids = groups.iter().map(|g| g.0).collect();
     let (last_word, queries) = tokio::task::spawn_blocking(move || -> anyhow::Result<(String, Queries)> {
-        let (groups, members) = (groups_at, members_at);
         let mut rng = SmallRng::seed_from_u64(7);
         let text = Text::new(&mut rng);
         let mut queries = Queries::default();
@@ -226,14 +231,8 @@ pub async fn write(db: &Db, users: &[UserId], plan: &Plan) -> anyhow::Result<Cor
         Ok((last_word, queries))
     })
     .await??;
-    let searcher_groups = groups
-        .iter()
-        .zip(&members)
-        .filter(|(_, m)| m.contains(&users[0]))
-        .map(|(g, _)| g.0)
-        .collect();
     Ok(Corpus {
-        groups: groups.iter().map(|g: &ConversationId| g.0).collect(),
+        groups: group_ids,
         searcher_groups,
         messages: total,
         last_word,

@@ -238,26 +238,28 @@ impl Hub {
         skip: Option<ConnId>,
     ) {
         let also = also.filter(|user| !to.contains(user));
-        let Some(bus) = &self.bus else {
-            self.deliver_local(to, frames, Kind::Reliable, skip);
-            if let Some(user) = also {
-                self.deliver_local(&[user], frames, Kind::Reliable, None);
+        let fresh;
+        let here = match &self.bus {
+            Some(_) => {
+                fresh = self.fresh(seqs, frames);
+                &fresh[..]
             }
-            return;
+            None => frames,
         };
-        let fresh = self.fresh(seqs, frames);
-        self.deliver_local(to, &fresh, Kind::Reliable, skip);
+        self.deliver_local(to, here, Kind::Reliable, skip);
         if let Some(user) = also {
-            self.deliver_local(&[user], &fresh, Kind::Reliable, None);
+            self.deliver_local(&[user], here, Kind::Reliable, None);
         }
-        let mut users = to.to_vec();
-        users.extend(also);
-        let note = Note::Frames {
-            users,
-            kind: Kind::Reliable,
-            events: seqs.to_vec(),
-        };
-        bus.tell(&note, frames);
+        if let Some(bus) = &self.bus {
+            let mut users = to.to_vec();
+            users.extend(also);
+            let note = Note::Frames {
+                users,
+                kind: Kind::Reliable,
+                events: seqs.to_vec(),
+            };
+            bus.tell(&note, frames);
+        }
     }
 
     /// The frames of `seqs` not delivered here yet (all of them when
