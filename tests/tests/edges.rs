@@ -1,7 +1,8 @@
 //! Hostile HTTP from outside, against the real binary: bodies declared too
 //! large are refused before they arrive, bodies that dribble in are cut off
 //! at a deadline for the whole body, and pages on other origins can't make
-//! changes with a signed-in browser's cookie.
+//! changes with a signed-in browser's cookie; even the requests hyper
+//! refuses before the router sees them get the security headers.
 
 use std::time::{Duration, Instant};
 
@@ -238,95 +239,33 @@ async fn bodies_that_are_not_json_objects_are_refused() -> anyhow::Result<()> {
     Ok(())
 }
 
-mod websocket {
-    //! RFC 6455's closing rules: a client's close is answered with one, and
-    //! a broken frame earns the close code that says what broke.
-
-    use futures_util::{SinkExt, StreamExt};
-    use natter_tests::{
-        api::register_all,
-        ws::{Handshake, WsClient},
-        TestServer,
-    };
-    use tokio::io::AsyncWriteExt;
-    use tokio_tungstenite::{
-        tungstenite::{
-            protocol::{
-                frame::{
-                    coding::{CloseCode, Data, OpCode},
-                    Frame,
-                },
-                CloseFrame,
-            },
-            Message,
-        },
-        MaybeTlsStream, WebSocketStream,
-    };
-
-    type Stream = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
-
-    async fn open(server: &TestServer, token: &str) -> anyhow::Result<Stream> {
-        let mut stream = WsClient::handshake(
-            server,
-            Handshake {
-                token: Some(token),
-                ..Default::default()
-            },
-        )
-        .await?;
-        // The hello.
-        stream.next().await.expect("hello")?;
-        Ok(stream)
-    }
-
-    /// The code of the close frame the server sends next (skipping other
-    /// frames); `None` when it drops the connection without one.
-    async fn close_code(stream: &mut Stream) -> anyhow::Result<Option<u16>> {
-        loop {
-            let next = tokio::time::timeout(std::time::Duration::from_secs(10), stream.next()).await?;
-            match next {
-                Some(Ok(Message::Close(frame))) => return Ok(frame.map(|f| u16::from(f.code))),
-                Some(Ok(_)) => continue,
-                None | Some(Err(_)) => return Ok(None),
-            }
+/// hyper refuses some requests itself, before the router sees them; those
+/// answers carry the same security headers as every other.
+#[tokio::test]
+async fn requests_refused_before_the_router_still_get_the_security_headers() -> anyhow::Result<()> {
+    let server = TestServer::spawn().await?;
+    let many_headers: String = (0..200).map(|i| format!("X-Header-{i}: 1\r\n")).collect();
+    let long_uri = "a".repeat(70_000);
+    for (head, status) in [
+        ("NOT HTTP AT ALL\r\n\r\n".to_owned(), "400"),
+        (format!("GET / HTTP/1.1\r\nHost: x\r\n{many_headers}\r\n"), "431"),
+        (format!("GET /{long_uri} HTTP/1.1\r\nHost: x\r\n\r\n"), "414"),
+    ] {
+        let response = raw(&server, &head, b"", Duration::ZERO).await?;
+        assert_eq!(status_of(&response), status, "{response}");
+        let headers = response.to_ascii_lowercase();
+        for header in [
+            "x-content-type-options: nosniff",
+            "x-frame-options: deny",
+            "referrer-policy: no-referrer",
+            "content-security-policy: default-src 'none'",
+        ] {
+            assert!(headers.contains(header), "{status} lacks {header}: {response}");
         }
     }
-
-    #[tokio::test]
-    async fn broken_frames_get_the_close_code_that_names_the_fault() -> anyhow::Result<()> {
-        let server = TestServer::spawn().await?;
-        let [ann] = register_all(&server, ["ws_edge_ann"]).await?;
-
-        // A client's close is answered with a close.
-        let mut stream = open(&server, &ann.token).await?;
-        stream
-            .send(Message::Close(Some(CloseFrame {
-                code: CloseCode::Normal,
-                reason: "bye".into(),
-            })))
-            .await?;
-        assert_eq!(close_code(&mut stream).await?, Some(1000), "the close was not answered");
-
-        // Text that is not UTF-8: 1007.
-        let mut stream = open(&server, &ann.token).await?;
-        let invalid = Frame::message(vec![b'{', 0xff, 0xfe, b'}'], OpCode::Data(Data::Text), true);
-        stream.send(Message::Frame(invalid)).await?;
-        assert_eq!(close_code(&mut stream).await?, Some(1007));
-
-        // Only a header announcing 2 MiB: 1009 at once.
-        let mut stream = open(&server, &ann.token).await?;
-        let mut header = vec![0x81, 0xFF];
-        header.extend_from_slice(&(2u64 * 1024 * 1024).to_be_bytes());
-        header.extend_from_slice(&[1, 2, 3, 4]);
-        match stream.get_mut() {
-            MaybeTlsStream::Plain(tcp) => tcp.write_all(&header).await?,
-            _ => anyhow::bail!("expected a plain TCP stream"),
-        }
-        assert_eq!(close_code(&mut stream).await?, Some(1009));
-
-        // The server goes on serving.
-        let mut after = WsClient::connect(&server, &ann.token).await?;
-        assert_eq!(after.ping(3).await?, 3);
-        Ok(())
-    }
+    // The router's own answers are untouched.
+    let response = raw(&server, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", b"", Duration::ZERO).await?;
+    assert_eq!(status_of(&response), "200", "{response}");
+    assert_eq!(response.matches("x-content-type-options").count(), 1, "{response}");
+    Ok(())
 }

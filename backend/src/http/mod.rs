@@ -15,7 +15,7 @@ mod notifications;
 mod openapi;
 pub(crate) mod origin;
 mod search;
-mod security;
+pub(crate) mod security;
 mod spa;
 mod users;
 

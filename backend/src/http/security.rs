@@ -12,24 +12,23 @@ use tower_http::{
 use super::SpaIndex;
 use crate::config::Config;
 
+/// The headers every response carries, besides its content security policy.
+pub const FIXED: [(&str, &str); 5] = [
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "no-referrer"),
+    ("cross-origin-opener-policy", "same-origin"),
+    ("permissions-policy", "camera=(), microphone=(), geolocation=()"),
+];
+
 pub fn apply(router: Router, config: &Config, spa: &SpaIndex) -> Router {
-    let fixed: [(HeaderName, &str); 5] = [
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::X_FRAME_OPTIONS, "DENY"),
-        (header::REFERRER_POLICY, "no-referrer"),
-        (HeaderName::from_static("cross-origin-opener-policy"), "same-origin"),
-        (
-            HeaderName::from_static("permissions-policy"),
-            "camera=(), microphone=(), geolocation=()",
-        ),
-    ];
     let mut router = router.layer(SetResponseHeaderLayer::if_not_present(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_str(&spa.csp).expect("CSP is ASCII"),
     ));
-    for (name, value) in fixed {
+    for (name, value) in FIXED {
         router = router.layer(SetResponseHeaderLayer::if_not_present(
-            name,
+            HeaderName::from_static(name),
             HeaderValue::from_static(value),
         ));
     }

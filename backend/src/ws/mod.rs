@@ -5,9 +5,12 @@ mod batch;
 mod session;
 
 use axum::{
-    extract::{ws::WebSocketUpgrade, State},
-    http::HeaderMap,
-    response::Response,
+    extract::{
+        ws::{rejection::WebSocketUpgradeRejection, WebSocketUpgrade},
+        State,
+    },
+    http::{header, HeaderMap, HeaderValue},
+    response::{IntoResponse, Response},
 };
 use natter_common::{limits::WS_HARD_MAX_BYTES, ErrorCode, PROTOCOL_VERSION};
 use serde::Deserialize;
@@ -32,8 +35,12 @@ pub async fn upgrade(
     auth: AuthUser,
     headers: HeaderMap,
     ApiQuery(params): ApiQuery<Params>,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> AppResult<Response> {
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => return Ok(refused(rejection)),
+    };
     let request_id = headers
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
@@ -71,4 +78,17 @@ pub async fn upgrade(
             let span = tracing::info_span!("ws", user_id = auth.user_id.0, request_id);
             session::run(socket, state, auth, version).instrument(span)
         }))
+}
+
+/// A request that is no WebSocket handshake, in the API's error shape.
+fn refused(rejection: WebSocketUpgradeRejection) -> Response {
+    let version = matches!(rejection, WebSocketUpgradeRejection::InvalidWebSocketVersionHeader(_));
+    let mut response = AppError::new(ErrorCode::BadRequest, rejection.body_text()).into_response();
+    if version {
+        // RFC 6455 §4.4: say which version we speak.
+        response
+            .headers_mut()
+            .insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+    }
+    response
 }

@@ -152,7 +152,7 @@ async fn serve(socket: &mut WebSocket, session: &mut Session, outbox: &Outbox, b
             }
             next = socket.recv(), if closing.is_none() => {
                 deadline.as_mut().reset(Instant::now() + IDLE_TIMEOUT);
-                let go_on = match next {
+                let close = match next {
                     None => return Ended::Dropped,
                     Some(Ok(Message::Close(_))) => {
                         // The library queued its answer to the client's close
@@ -160,23 +160,25 @@ async fn serve(socket: &mut WebSocket, session: &mut Session, outbox: &Outbox, b
                         let _ = timed(socket.flush()).await;
                         return Ended::Normal;
                     }
-                    Some(Err(err)) => {
-                        return match close_for(&err) {
-                            Some((code, reason)) => {
-                                let _ = close_with(socket, code, reason).await;
-                                Ended::Closed(code)
-                            }
-                            None => Ended::Dropped,
-                        };
+                    Some(Err(err)) => match close_for(&err) {
+                        // Queued, so the answers to the frames before the
+                        // broken one still go out first.
+                        Some((code, reason)) => {
+                            session.close(code, reason);
+                            Some(code)
+                        }
+                        None => return Ended::Dropped,
+                    },
+                    Some(Ok(Message::Text(text))) => (!Box::pin(session.handle(text)).await).then_some(close::ABUSE),
+                    Some(Ok(Message::Binary(_))) => {
+                        (!session.refuse(ErrorCode::BadRequest, "Frames are JSON text, not binary.")).then_some(close::ABUSE)
                     }
-                    Some(Ok(Message::Text(text))) => Box::pin(session.handle(text)).await,
-                    Some(Ok(Message::Binary(_))) => session.refuse(ErrorCode::BadRequest, "Frames are JSON text, not binary."),
                     // Pings are answered by the library; any traffic counts as life.
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => true,
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
                 };
-                if !go_on {
+                if close.is_some() {
                     // The close is queued: send what precedes it, then it.
-                    closing = Some(close::ABUSE);
+                    closing = close;
                     deadline.as_mut().reset(Instant::now() + CLOSING_GRACE);
                 }
             }

@@ -3,6 +3,8 @@
 //! header-read timeout never applies: a client could hold a connection and
 //! its task forever by sending a request's headers a byte at a time.
 
+mod answers;
+
 use std::{future::Future, net::SocketAddr, time::Duration};
 
 use axum::{
@@ -56,7 +58,9 @@ pub async fn serve(
             request.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
             router.clone().call(request.map(Body::new))
         });
-        let connection = builder.serve_connection(TokioIo::new(tcp), service).with_upgrades();
+        let connection = builder
+            .serve_connection(TokioIo::new(answers::Amended::new(tcp)), service)
+            .with_upgrades();
         let mut stop = stop.clone();
         tokio::spawn(async move {
             tokio::pin!(connection);
