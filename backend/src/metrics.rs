@@ -82,6 +82,13 @@ pub fn publish_lag(lag: Duration) {
     histogram!("natter_publish_lag_seconds").record(lag);
 }
 
+/// From a commit to its event's write to a client's socket, once per
+/// connection and burst (the burst's oldest event). Only events committed
+/// on this node: another node's clock is not ours.
+pub fn delivery_lag(lag: Duration) {
+    histogram!("natter_delivery_lag_seconds").record(lag);
+}
+
 /// A command's outcome: `committed`, `duplicate` (a retry, or a state it
 /// already had), or `refused` with the error code.
 pub fn command(command: &'static str, outcome: &'static str, refusal: Option<&ErrorCode>) {

@@ -59,11 +59,15 @@ async fn metrics_need_their_token_and_count_a_scripted_session() -> anyhow::Resu
     assert_eq!(value(&before, "natter_build_info", &[]), 1.0);
 
     let mut ws = WsClient::connect(&server, &ann.token).await?;
-    let watcher = WsClient::connect(&server, &bob.token).await?;
+    let mut watcher = WsClient::connect(&server, &bob.token).await?;
     for n in 0..3 {
         ws.post_text(dm, &format!("m{n}"), "counted").await?;
     }
     ws.post_text(dm, "m0", "counted").await?; // a retry: acked again, stored once
+    // Written to the watcher's socket: the delivery lag is measured.
+    for _ in 0..3 {
+        watcher.next_event().await?;
+    }
     let refused = ws
         .post(
             ConversationId(999_999),
@@ -134,6 +138,8 @@ async fn metrics_need_their_token_and_count_a_scripted_session() -> anyhow::Resu
     assert!(delta("natter_resync_events_total", &[]) >= 3.0);
     assert!(delta("natter_log_commit_seconds_count", &[]) >= 1.0);
     assert!(delta("natter_publish_lag_seconds_count", &[]) >= 1.0);
+    assert!(delta("natter_delivery_lag_seconds_count", &[]) >= 1.0);
+    assert!(delta("natter_delivery_lag_seconds_sum", &[]) > 0.0);
     assert!(delta("natter_ws_messages_out_total", &[]) >= 4.0);
     assert_eq!(
         delta(

@@ -6,6 +6,7 @@ use std::{
         atomic::{AtomicU64, Ordering},
         Arc, RwLock,
     },
+    time::Instant,
 };
 
 use axum::extract::ws::Utf8Bytes;
@@ -43,10 +44,11 @@ impl Conn {
         let _ = self.outbox.push(Outbound::Close(code, reason));
     }
 
-    /// Queues a frame without waiting. A full queue drops an ephemeral
-    /// frame, and for a reliable one cuts the connection loose.
-    pub fn deliver(&self, frame: &Utf8Bytes, kind: Kind) {
-        if self.outbox.push(Outbound::Frame(frame.clone())) == Err(Refused::Full) && kind == Kind::Reliable {
+    /// Queues frames without waiting (events committed at `committed`, if
+    /// on this node). A full queue drops ephemeral frames, and for reliable
+    /// ones cuts the connection loose.
+    pub fn deliver(&self, frames: &[Utf8Bytes], kind: Kind, committed: Option<Instant>) {
+        if self.outbox.push_frames(frames, committed) == Err(Refused::Full) && kind == Kind::Reliable {
             self.outbox.overflow();
         }
     }

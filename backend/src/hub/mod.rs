@@ -18,7 +18,7 @@ pub use connections::{Conn, ConnId};
 pub use members::MemberIndex;
 pub use outbox::{Outbound, Outbox, Taken};
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Instant};
 
 use crate::{bus::Bus, db::Db};
 use axum::extract::ws::Utf8Bytes;
@@ -159,7 +159,7 @@ impl Hub {
                         user_id: user,
                         online: false,
                     });
-                    self.deliver_local(&audience, std::slice::from_ref(&frame), Kind::Ephemeral, None);
+                    self.deliver_local(&audience, std::slice::from_ref(&frame), Kind::Ephemeral, None, None);
                 }
             }
         }
@@ -214,7 +214,7 @@ impl Hub {
     /// frames there are (a group created with thousands of members is
     /// thousands of events for each of them).
     pub fn send_all_to_users(&self, users: &[UserId], frames: &[Utf8Bytes], kind: Kind, skip: Option<ConnId>) {
-        self.deliver_local(users, frames, kind, skip);
+        self.deliver_local(users, frames, kind, skip, None);
         if self.bus.is_some() {
             let note = Note::Frames {
                 users: users.to_vec(),
@@ -226,7 +226,8 @@ impl Hub {
     }
 
     /// Queues a conversation's new events (`seqs`, encoded as `frames`) on
-    /// every connection of `to` but `skip`, and of `also`, on every node.
+    /// every connection of `to` but `skip`, and of `also`, on every node;
+    /// `committed`: when this node committed them.
     /// With other nodes about, each event is let through here once, however
     /// it arrives ([`delivered`]).
     pub fn send_events(
@@ -236,6 +237,7 @@ impl Hub {
         seqs: &[(ConversationId, i64)],
         frames: &[Utf8Bytes],
         skip: Option<ConnId>,
+        committed: Instant,
     ) {
         let also = also.filter(|user| !to.contains(user));
         let fresh;
@@ -246,9 +248,9 @@ impl Hub {
             }
             None => frames,
         };
-        self.deliver_local(to, here, Kind::Reliable, skip);
+        self.deliver_local(to, here, Kind::Reliable, skip, Some(committed));
         if let Some(user) = also {
-            self.deliver_local(&[user], here, Kind::Reliable, None);
+            self.deliver_local(&[user], here, Kind::Reliable, None, Some(committed));
         }
         if let Some(bus) = &self.bus {
             let mut users = to.to_vec();
@@ -275,15 +277,22 @@ impl Hub {
             .collect()
     }
 
-    fn deliver_local(&self, users: &[UserId], frames: &[Utf8Bytes], kind: Kind, skip: Option<ConnId>) {
+    /// Queues `frames` on this node's connections of `users` but `skip`;
+    /// `committed`: when, if they are events this node committed.
+    fn deliver_local(
+        &self,
+        users: &[UserId],
+        frames: &[Utf8Bytes],
+        kind: Kind,
+        skip: Option<ConnId>,
+        committed: Option<Instant>,
+    ) {
         if frames.is_empty() {
             return;
         }
         self.connections.each_of(users, |conn| {
             if Some(conn.id) != skip {
-                for frame in frames {
-                    conn.deliver(frame, kind);
-                }
+                conn.deliver(frames, kind, committed);
             }
         });
     }
@@ -318,7 +327,7 @@ impl Hub {
                 .map(|event| encode(&ServerFrame::Event { event }))
                 .collect();
             crate::metrics::bus_refilled(frames.len());
-            self.deliver_local(&members, &frames, Kind::Reliable, None);
+            self.deliver_local(&members, &frames, Kind::Reliable, None, None);
         }
         Ok(())
     }
@@ -327,9 +336,9 @@ impl Hub {
     /// `users`; `seqs`, when given, says which events they are.
     pub fn deliver_here(&self, users: &[UserId], frames: &[Utf8Bytes], kind: Kind, seqs: &[(ConversationId, i64)]) {
         if seqs.is_empty() {
-            self.deliver_local(users, frames, kind, None);
+            self.deliver_local(users, frames, kind, None, None);
         } else {
-            self.deliver_local(users, &self.fresh(seqs, frames), kind, None);
+            self.deliver_local(users, &self.fresh(seqs, frames), kind, None, None);
         }
     }
 

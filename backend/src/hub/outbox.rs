@@ -9,6 +9,7 @@
 use std::{
     collections::VecDeque,
     sync::{Mutex, MutexGuard},
+    time::Instant,
 };
 
 use axum::extract::ws::Utf8Bytes;
@@ -34,8 +35,9 @@ pub enum Refused {
 /// What the writer takes off the queue.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Taken {
-    /// Items were moved into the caller's buffer.
-    Items,
+    /// Items were moved into the caller's buffer; `since`: when the oldest
+    /// event among them was committed, if one was committed on this node.
+    Items { since: Option<Instant> },
     /// The queue overflowed: close the connection as too slow.
     Overflowed,
 }
@@ -49,6 +51,8 @@ pub struct Outbox {
 #[derive(Default)]
 struct State {
     items: VecDeque<Outbound>,
+    /// The commit of the oldest event queued, for the delivery lag.
+    since: Option<Instant>,
     overflowed: bool,
     closed: bool,
 }
@@ -82,6 +86,31 @@ impl Outbox {
         Ok(())
     }
 
+    /// Queues frames, in order, as long as they fit (committed at
+    /// `committed`, when they are events committed here); `Full` when some
+    /// did not.
+    pub fn push_frames(&self, frames: &[Utf8Bytes], committed: Option<Instant>) -> Result<(), Refused> {
+        let mut state = self.lock();
+        if state.closed {
+            return Err(Refused::Closed);
+        }
+        let room = self.limit.saturating_sub(state.items.len());
+        let fits = &frames[..frames.len().min(room)];
+        state.items.extend(fits.iter().cloned().map(Outbound::Frame));
+        if !fits.is_empty() && state.since.is_none() {
+            state.since = committed;
+        }
+        drop(state);
+        if !fits.is_empty() {
+            self.ready.notify_one();
+        }
+        if fits.len() < frames.len() {
+            Err(Refused::Full)
+        } else {
+            Ok(())
+        }
+    }
+
     /// Marks the queue overflowed: the writer will close the connection.
     pub fn overflow(&self) {
         self.lock().overflowed = true;
@@ -99,11 +128,12 @@ impl Outbox {
                 }
                 if !state.items.is_empty() {
                     into.extend(state.items.drain(..));
+                    let since = state.since.take();
                     // An idle connection should not keep the room a burst needed.
                     if state.items.capacity() > 64 {
                         state.items = VecDeque::new();
                     }
-                    return Taken::Items;
+                    return Taken::Items { since };
                 }
             }
             self.ready.notified().await;
@@ -133,7 +163,7 @@ mod tests {
             outbox.push(frame(text)).unwrap();
         }
         let mut taken = Vec::new();
-        assert_eq!(outbox.take(&mut taken).await, Taken::Items);
+        assert_eq!(outbox.take(&mut taken).await, Taken::Items { since: None });
         let texts: Vec<_> = taken
             .iter()
             .map(|item| match item {
@@ -164,9 +194,25 @@ mod tests {
         outbox.overflow();
         // Either it woke for the frame first (Items) and a second take sees
         // the overflow, or it saw the overflow at once.
-        if waiter.await.unwrap() == Taken::Items {
+        if matches!(waiter.await.unwrap(), Taken::Items { .. }) {
             assert_eq!(outbox.take(&mut Vec::new()).await, Taken::Overflowed);
         }
+    }
+
+    #[tokio::test]
+    async fn frames_go_in_while_they_fit_and_the_oldest_commit_comes_out_with_them() {
+        let outbox = Outbox::new(3);
+        let first = Instant::now();
+        let texts = ["a", "b"].map(Utf8Bytes::from_static);
+        outbox.push_frames(&texts, Some(first)).unwrap();
+        let later = Instant::now();
+        assert_eq!(outbox.push_frames(&texts, Some(later)), Err(Refused::Full));
+        let mut taken = Vec::new();
+        assert_eq!(outbox.take(&mut taken).await, Taken::Items { since: Some(first) });
+        assert_eq!(taken.len(), 3);
+        // Taken with them: the next burst starts afresh.
+        outbox.push_frames(&texts[..1], None).unwrap();
+        assert_eq!(outbox.take(&mut taken).await, Taken::Items { since: None });
     }
 
     #[tokio::test]

@@ -4,7 +4,7 @@
 //! it looks at the next command, so no connection ever sees a seq before
 //! the ones below it.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Instant};
 
 use natter_common::{
     events::Event,
@@ -28,7 +28,7 @@ pub(super) struct Committed {
     pub entries: Vec<Entry>,
     pub stored: log_tx::Result<Stored>,
     /// When the transaction committed.
-    pub at: std::time::Instant,
+    pub at: Instant,
 }
 
 /// What a committed batch came to.
@@ -105,7 +105,7 @@ pub(super) async fn run(hub: Hub, media: MediaStore, push: Option<Push>, mut bat
         }
         for (entry, step) in entries.into_iter().zip(steps) {
             count(&entry, &step);
-            deliver(&hub, push.as_ref(), &entry, step.publish);
+            deliver(&hub, push.as_ref(), &entry, step.publish, at);
             answer(entry, step.answer);
         }
         metrics::publish_lag(at.elapsed());
@@ -127,7 +127,7 @@ fn count(entry: &Entry, step: &Step) {
     }
 }
 
-fn deliver(hub: &Hub, push: Option<&Push>, entry: &Entry, publish: Publish) {
+fn deliver(hub: &Hub, push: Option<&Push>, entry: &Entry, publish: Publish, committed: Instant) {
     let skip = entry.submission.conn.as_ref().map(|conn| conn.id);
     match publish {
         Publish::Nothing => {}
@@ -142,7 +142,7 @@ fn deliver(hub: &Hub, push: Option<&Push>, entry: &Entry, publish: Publish) {
                 .into_iter()
                 .map(|event| encode(&ServerFrame::Event { event }))
                 .collect();
-            hub.send_events(&to, also, &seqs, &frames, skip);
+            hub.send_events(&to, also, &seqs, &frames, skip, committed);
         }
         Publish::Read {
             conversation,
@@ -184,7 +184,7 @@ fn answer(entry: Entry, outcome: Outcome) {
             }),
         };
         if let Some(frame) = frame {
-            conn.deliver(&encode(&frame), Kind::Reliable);
+            conn.deliver(&[encode(&frame)], Kind::Reliable, None);
         }
     }
     if let Some(reply) = reply {

@@ -215,11 +215,14 @@ async fn serve(socket: &mut WebSocket, session: &mut Session, outbox: &Outbox, b
 /// Writes what was taken off the queue, up to and including a close; why
 /// the connection is over, once it is.
 async fn write_taken(sink: &mut WebSocket, taken: Taken, burst: &mut Vec<Outbound>, batching: bool) -> Option<Ended> {
-    if taken == Taken::Overflowed {
-        metrics::outbox_overflow();
-        let _ = close_with(sink, close::SLOW_CONSUMER, "too slow: reconnect and sync").await;
-        return Some(Ended::Closed(close::SLOW_CONSUMER));
-    }
+    let since = match taken {
+        Taken::Items { since } => since,
+        Taken::Overflowed => {
+            metrics::outbox_overflow();
+            let _ = close_with(sink, close::SLOW_CONSUMER, "too slow: reconnect and sync").await;
+            return Some(Ended::Closed(close::SLOW_CONSUMER));
+        }
+    };
     let mut frames = Vec::with_capacity(burst.len());
     let mut closing = None;
     for item in burst.drain(..) {
@@ -232,6 +235,9 @@ async fn write_taken(sink: &mut WebSocket, taken: Taken, burst: &mut Vec<Outboun
         }
     }
     let written = write_burst(sink, frames, batching).await;
+    if let (Ok(()), Some(since)) = (written, since) {
+        metrics::delivery_lag(since.elapsed());
+    }
     if let Some((code, reason)) = closing {
         let _ = close_with(sink, code, reason).await;
         return Some(Ended::Closed(code));
@@ -325,7 +331,7 @@ struct Session {
 
 impl Session {
     fn reply(&self, frame: &ServerFrame) {
-        self.conn.deliver(&encode(frame), Kind::Reliable);
+        self.conn.deliver(&[encode(frame)], Kind::Reliable, None);
     }
 
     fn error(&self, code: ErrorCode, message: impl Into<String>, client_msg_id: Option<String>) {
