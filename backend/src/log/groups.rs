@@ -2,8 +2,6 @@
 //! Every change is also an event in the group's log, stored and published
 //! by the writer like a message, so it keeps its place among them.
 
-use std::collections::BTreeSet;
-
 use natter_common::{
     api::Role,
     events::{Event, EventBody},
@@ -88,16 +86,17 @@ fn current(batch: &Batch, group: ConversationId, role: Role) -> log_tx::Result<R
         .ok_or_else(no_such_group))
 }
 
-/// Each id must be a contact of `me`; returns them without duplicates or `me`.
-fn contacts_only(batch: &Batch, me: UserId, ids: &[UserId]) -> log_tx::Result<Result<BTreeSet<UserId>, Refusal>> {
-    let wanted: BTreeSet<UserId> = ids.iter().copied().filter(|id| *id != me).collect();
-    for id in &wanted {
-        if !db::is_contact(batch.tx, me, *id)? {
-            return Ok(Err(Refusal::new(
-                ErrorCode::NotContacts,
-                format!("User {id} is not in your contacts; only contacts can be added to a group."),
-            )));
-        }
+/// Each id must be a contact of `me`; returns them by id, without
+/// duplicates or `me`.
+fn contacts_only(batch: &Batch, me: UserId, ids: &[UserId]) -> log_tx::Result<Result<Vec<UserId>, Refusal>> {
+    let mut wanted: Vec<UserId> = ids.iter().copied().filter(|id| *id != me).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    if let Some(id) = db::first_stranger(batch.tx, me, &wanted)? {
+        return Ok(Err(Refusal::new(
+            ErrorCode::NotContacts,
+            format!("User {id} is not in your contacts; only contacts can be added to a group."),
+        )));
     }
     Ok(Ok(wanted))
 }
@@ -138,10 +137,8 @@ fn create(
         )?,
         record(batch, id, me, EventBody::MemberJoined { user: me })?,
     ];
-    for &user in &members {
-        db::add_member(tx, id, user, Role::Member, batch.now)?;
-    }
-    events.extend(joined(batch, id, me, members.into_iter().collect())?);
+    db::add_members(tx, id, &members, Role::Member, batch.now)?;
+    events.extend(joined(batch, id, me, members)?);
     let done = check!(current(batch, id, Role::Owner));
     changed(batch, id, events, true, None, done)
 }
@@ -181,19 +178,12 @@ fn add_members(
         return Ok(Err(not_allowed("add members to this group")));
     }
     let wanted = check!(contacts_only(batch, me, users));
-    let mut new = Vec::with_capacity(wanted.len());
-    for user in wanted {
-        if db::role(batch.tx, group, user)?.is_none() {
-            new.push(user);
-        }
-    }
+    let new = db::not_members(batch.tx, group, &wanted)?;
     let count = db::group(batch.tx, group)?.map_or(0, |row| row.member_count);
     if count + new.len() as i64 > i64::from(max) {
         return Ok(Err(group_full(max)));
     }
-    for &user in &new {
-        db::add_member(batch.tx, group, user, Role::Member, batch.now)?;
-    }
+    db::add_members(batch.tx, group, &new, Role::Member, batch.now)?;
     let events = joined(batch, group, me, new)?.into_iter().collect();
     let done = check!(current(batch, group, role));
     changed(batch, group, events, true, None, done)
