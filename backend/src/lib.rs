@@ -38,7 +38,7 @@ use crate::{
     log::Log,
     media::MediaStore,
     push::Push,
-    ratelimit::{AddressLimiter, UserLimiter},
+    ratelimit::{AddressLimiter, SendPace, UserLimiter},
     search::Search,
     state::AppState,
 };
@@ -95,7 +95,7 @@ impl Application {
             metrics,
             hub,
             media,
-            send_limiter: Arc::new(UserLimiter::new(config.send_rate_per_second, config.send_burst)),
+            send_pace: Arc::new(SendPace::new(&db, config.send_rate_per_second, config.send_burst)),
             // One a second, twenty in a burst: pasting a handful of
             // screenshots is fine, a script filling the disk is not.
             upload_limiter: Arc::new(UserLimiter::new(1, 20)),
@@ -157,7 +157,7 @@ async fn housekeeping(state: AppState) {
     loop {
         tick.tick().await;
         state.auth_limiter.forget_idle();
-        state.send_limiter.forget_idle();
+        state.send_pace.forget_idle();
         state.upload_limiter.forget_idle();
         match db::sessions::purge_expired(&state.db, db::now_ms()).await {
             Ok(0) => {}

@@ -1,5 +1,6 @@
 //! Rate limiting (GCRA via governor): per client address for login and
-//! register, per user for sending messages.
+//! register, per user for sending messages (across every node when they
+//! share PostgreSQL) and for uploads.
 
 use std::{
     net::{IpAddr, Ipv6Addr, SocketAddr},
@@ -15,7 +16,11 @@ use axum::{
 use governor::{clock::Clock, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use natter_common::ids::UserId;
 
-use crate::{error::AppError, state::AppState};
+use crate::{
+    db::{self, Db},
+    error::AppError,
+    state::AppState,
+};
 
 pub struct AddressLimiter {
     limiter: DefaultKeyedRateLimiter<IpAddr>,
@@ -87,6 +92,62 @@ impl UserLimiter {
     pub fn forget_idle(&self) {
         self.limiter.retain_recent();
         self.limiter.shrink_to_fit();
+    }
+}
+
+/// Message sends per user, counted across every node of a deployment. One
+/// node on SQLite counts in memory; nodes on PostgreSQL share one count per
+/// user in the database, so a user with sockets on several nodes doesn't
+/// get the limit on each (one statement per send: docs/storage.md).
+pub enum SendPace {
+    Here(UserLimiter),
+    Shared {
+        pool: sqlx::PgPool,
+        interval_us: i64,
+        tolerance_us: i64,
+    },
+}
+
+impl SendPace {
+    /// `per_second` sustained, `burst` at once: in memory or in `db`.
+    pub fn new(db: &Db, per_second: u32, burst: u32) -> Self {
+        match db {
+            Db::Sqlite(_) => Self::Here(UserLimiter::new(per_second, burst)),
+            Db::Postgres(pool) => {
+                let interval_us = 1_000_000 / i64::from(per_second.max(1));
+                Self::Shared {
+                    pool: pool.clone(),
+                    interval_us,
+                    tolerance_us: interval_us * i64::from(burst.max(1) - 1),
+                }
+            }
+        }
+    }
+
+    /// Ok, or how many milliseconds until the user may send again.
+    pub async fn check(&self, user: UserId) -> Result<(), u64> {
+        match self {
+            Self::Here(limiter) => limiter.check(user),
+            Self::Shared {
+                pool,
+                interval_us,
+                tolerance_us,
+            } => match db::send_pace::take(pool, user, *interval_us, *tolerance_us).await {
+                Ok(taken) => taken.map_err(|wait_us| (wait_us as u64).div_ceil(1000)),
+                // The send fails anyway when the database is away: no
+                // refusal of our own on top.
+                Err(err) => {
+                    tracing::warn!(%err, "cannot count a send");
+                    Ok(())
+                }
+            },
+        }
+    }
+
+    pub fn forget_idle(&self) {
+        if let Self::Here(limiter) = self {
+            limiter.forget_idle();
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use crate::{
     log::Log,
     media::MediaStore,
     push::Push,
-    ratelimit::{AddressLimiter, UserLimiter},
+    ratelimit::{AddressLimiter, SendPace, UserLimiter},
     search::Search,
 };
 
@@ -23,7 +23,7 @@ pub struct AppState {
     /// Login and register attempts per client address.
     pub auth_limiter: Arc<AddressLimiter>,
     /// Message sends per user.
-    pub send_limiter: Arc<UserLimiter>,
+    pub send_pace: Arc<SendPace>,
     /// Image uploads per user.
     pub upload_limiter: Arc<UserLimiter>,
     /// Live connections and fan-out.

@@ -64,7 +64,7 @@ async fn metrics_need_their_token_and_count_a_scripted_session() -> anyhow::Resu
         ws.post_text(dm, &format!("m{n}"), "counted").await?;
     }
     ws.post_text(dm, "m0", "counted").await?; // a retry: acked again, stored once
-    // Written to the watcher's socket: the delivery lag is measured.
+                                              // Written to the watcher's socket: the delivery lag is measured.
     for _ in 0..3 {
         watcher.next_event().await?;
     }

@@ -13,6 +13,7 @@ use natter_common::{
     events::{EventBody, MessageContent},
     frames::{ClientFrame, ServerFrame},
     ids::ConversationId,
+    ErrorCode,
 };
 use natter_tests::{
     api::{befriend, create_group, full_history, register_all, Authed},
@@ -37,6 +38,11 @@ struct Nodes {
 }
 
 async fn two_nodes(nats: Option<&NatsServer>) -> anyhow::Result<Nodes> {
+    two_nodes_paced(nats, "100000", "100000").await
+}
+
+/// [`two_nodes`] with this send rate per second and burst.
+async fn two_nodes_paced(nats: Option<&NatsServer>, rate: &str, burst: &str) -> anyhow::Result<Nodes> {
     let url = tokio::task::spawn_blocking(postgres::fresh_database).await??;
     let media = tempfile::Builder::new().prefix("natter-shared-media-").tempdir()?;
     let media_dir = media.path().to_string_lossy().into_owned();
@@ -44,8 +50,8 @@ async fn two_nodes(nats: Option<&NatsServer>) -> anyhow::Result<Nodes> {
         ("NATTER_DATABASE_URL", url.as_str()),
         ("NATTER_MEDIA_DIR", media_dir.as_str()),
         ("NATTER_AUTH_RATE_PER_MINUTE", "1000"),
-        ("NATTER_SEND_RATE_PER_SECOND", "100000"),
-        ("NATTER_SEND_BURST", "100000"),
+        ("NATTER_SEND_RATE_PER_SECOND", rate),
+        ("NATTER_SEND_BURST", burst),
     ];
     if let Some(nats) = nats {
         env.push(("NATTER_NATS_URL", nats.url.as_str()));
@@ -436,4 +442,36 @@ async fn ready_within(node: &TestServer, ready: bool) -> anyhow::Result<()> {
         anyhow::ensure!(Instant::now() < deadline, "readyz still {status}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The send limit holds across nodes: a user with a socket on each of two
+/// nodes gets one budget, not one per node.
+#[tokio::test]
+async fn a_user_on_two_nodes_gets_one_send_budget() -> anyhow::Result<()> {
+    let Nodes { a, b, _media } = two_nodes_paced(None, "1", "10").await?;
+    let [ann, bob] = register_all(&a, ["pace_ann", "pace_bob"]).await?;
+    let dm = befriend(&ann, &bob).await?;
+    let mut on_a = WsClient::connect(&a, &ann.token).await?;
+    let mut on_b = WsClient::connect(&b, &ann.token).await?;
+    let started = Instant::now();
+    let (mut accepted, mut waits) = (0, Vec::new());
+    for n in 0..10 {
+        for (client, node) in [(&mut on_a, "a"), (&mut on_b, "b")] {
+            let text = MessageContent::Text { text: "hello".into() };
+            match client.post(dm, &format!("{node}-{n}"), text).await? {
+                Ok(_) => accepted += 1,
+                Err(ErrorCode::RateLimited { retry_after_ms }) => waits.push(retry_after_ms),
+                Err(other) => anyhow::bail!("refused: {other:?}"),
+            }
+        }
+    }
+    // The burst, and what the rate refilled meanwhile; one budget per node
+    // would have taken all twenty.
+    let most = 10 + started.elapsed().as_secs() as usize + 1;
+    assert!((10..=most).contains(&accepted), "{accepted} of 20 accepted");
+    assert!(waits.iter().all(|ms| (1..=1_000).contains(ms)), "{waits:?}");
+    // What was refused was not stored.
+    let history = full_history(&bob, dm).await?;
+    assert_eq!(history.len(), accepted, "{history:?}");
+    Ok(())
 }

@@ -18,6 +18,7 @@ pub mod message_changes;
 pub mod notify;
 pub mod push;
 pub mod read_markers;
+pub mod send_pace;
 pub mod sessions;
 pub mod users;
 
