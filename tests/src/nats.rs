@@ -33,6 +33,26 @@ impl NatsServer {
         Ok(())
     }
 
+    /// Freezes the server (SIGSTOP): connections stay open, notes wait in
+    /// the nodes' buffers, as on a congested network.
+    pub fn pause(&self) -> anyhow::Result<()> {
+        self.signal(libc::SIGSTOP)
+    }
+
+    /// Lets a frozen server go on (SIGCONT).
+    pub fn resume(&self) -> anyhow::Result<()> {
+        self.signal(libc::SIGCONT)
+    }
+
+    fn signal(&self, signal: libc::c_int) -> anyhow::Result<()> {
+        let pid = libc::pid_t::try_from(self.child.id())?;
+        // SAFETY: kill has no memory effects; the pid is our own child's.
+        if unsafe { libc::kill(pid, signal) } != 0 {
+            anyhow::bail!("cannot signal nats-server: {}", std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
     /// Starts it again on the same port, after [`Self::kill`].
     pub fn start_again(&mut self) -> anyhow::Result<()> {
         let port = self.url.rsplit(':').next().unwrap_or_default().to_owned();

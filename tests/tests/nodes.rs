@@ -43,6 +43,19 @@ async fn two_nodes(nats: Option<&NatsServer>) -> anyhow::Result<Nodes> {
 
 /// [`two_nodes`] with this send rate per second and burst.
 async fn two_nodes_paced(nats: Option<&NatsServer>, rate: &str, burst: &str) -> anyhow::Result<Nodes> {
+    let (mut servers, media) = start_nodes(2, nats, rate, burst).await?;
+    let b = servers.pop().expect("two");
+    let a = servers.pop().expect("two");
+    Ok(Nodes { a, b, _media: media })
+}
+
+/// `count` nodes on a fresh database and one media folder.
+async fn start_nodes(
+    count: usize,
+    nats: Option<&NatsServer>,
+    rate: &str,
+    burst: &str,
+) -> anyhow::Result<(Vec<TestServer>, tempfile::TempDir)> {
     let url = tokio::task::spawn_blocking(postgres::fresh_database).await??;
     let media = tempfile::Builder::new().prefix("natter-shared-media-").tempdir()?;
     let media_dir = media.path().to_string_lossy().into_owned();
@@ -56,11 +69,11 @@ async fn two_nodes_paced(nats: Option<&NatsServer>, rate: &str, burst: &str) -> 
     if let Some(nats) = nats {
         env.push(("NATTER_NATS_URL", nats.url.as_str()));
     }
-    Ok(Nodes {
-        a: TestServer::spawn_with(&env).await?,
-        b: TestServer::spawn_with(&env).await?,
-        _media: media,
-    })
+    let mut servers = Vec::with_capacity(count);
+    for _ in 0..count {
+        servers.push(TestServer::spawn_with(&env).await?);
+    }
+    Ok((servers, media))
 }
 
 /// Sends `EACH` messages without waiting, then collects every ack: the seq
@@ -473,5 +486,161 @@ async fn a_user_on_two_nodes_gets_one_send_budget() -> anyhow::Result<()> {
     // What was refused was not stored.
     let history = full_history(&bob, dm).await?;
     assert_eq!(history.len(), accepted, "{history:?}");
+    Ok(())
+}
+
+/// What one connection saw of a conversation: the seqs of the events it
+/// was sent, in arrival order, and those of its own acknowledged sends.
+#[derive(Debug, Default)]
+struct Seen {
+    events: Vec<i64>,
+    acked: Vec<i64>,
+}
+
+/// Sends `count` messages into `conversation` without waiting, then reads
+/// until its own are acknowledged and `expected` events of others came.
+async fn send_and_watch(
+    mut client: WsClient,
+    conversation: ConversationId,
+    prefix: String,
+    count: usize,
+    expected: usize,
+) -> anyhow::Result<Seen> {
+    for n in 0..count {
+        client
+            .send_text(conversation, &format!("{prefix}-{n}"), &format!("{prefix} says {n}"))
+            .await?;
+    }
+    let mut seen = Seen::default();
+    while seen.acked.len() < count || seen.events.len() < expected {
+        // What came until the wait ran out is what the assertions judge.
+        let Ok(frame) = client.next().await else { break };
+        match frame {
+            ServerFrame::Sent { seq, .. } => seen.acked.push(seq),
+            ServerFrame::Event { event } if event.conversation_id == conversation => seen.events.push(event.seq),
+            ServerFrame::Error { message, .. } => anyhow::bail!("{prefix}: refused: {message}"),
+            _ => {}
+        }
+    }
+    Ok(seen)
+}
+
+/// Each connection was sent every event of the others once and in seq
+/// order, and with its own sends they are every seq after `start`.
+fn assert_whole_and_in_order(who: &str, seen: &Seen, start: i64, end: i64) {
+    assert!(
+        seen.events.windows(2).all(|w| w[0] < w[1]),
+        "{who}: events out of order or twice: {:?}",
+        seen.events
+    );
+    let mut all: Vec<i64> = seen.events.iter().chain(&seen.acked).copied().collect();
+    all.sort_unstable();
+    let whole: Vec<i64> = (start + 1..=end).collect();
+    assert_eq!(all, whole, "{who}: not every seq once: {seen:?}");
+}
+
+/// Three nodes; a group whose 30 members are spread over them all send at
+/// once, and a DM whose two people (one with a second device on a third
+/// node) send at once: every connection is sent every event once and in
+/// seq order (no jump a client would have to sync over), and the log is
+/// 1..N without a gap.
+#[tokio::test]
+async fn three_nodes_deliver_every_event_once_and_in_seq_order() -> anyhow::Result<()> {
+    const MEMBERS: usize = 30;
+    const EACH: usize = 15;
+    let nats = NatsServer::start()?;
+    let (nodes, _media) = start_nodes(3, Some(&nats), "100000", "100000").await?;
+    let mut people = Vec::with_capacity(MEMBERS);
+    for i in 0..MEMBERS {
+        people.push(Authed::register(&nodes[i % 3], &format!("tri_{i}")).await?);
+    }
+    let mut dm = ConversationId(0);
+    for (i, other) in people.iter().enumerate().skip(1) {
+        let direct = befriend(&people[0], other).await?;
+        if i == 1 {
+            dm = direct;
+        }
+    }
+    let others: Vec<&Authed> = people.iter().skip(1).collect();
+    let group = create_group(&people[0], "three nodes", &others).await?.id;
+
+    // The group: member i on node i % 3.
+    let mut clients = Vec::with_capacity(MEMBERS);
+    for (i, person) in people.iter().enumerate() {
+        clients.push(WsClient::connect(&nodes[i % 3], &person.token).await?);
+    }
+    let start = clients[0].state(group).map_or(0, |state| state.last_seq);
+    let watching: Vec<_> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(i, client)| {
+            tokio::spawn(send_and_watch(
+                client,
+                group,
+                format!("g{i}"),
+                EACH,
+                (MEMBERS - 1) * EACH,
+            ))
+        })
+        .collect();
+    let end = start + (MEMBERS * EACH) as i64;
+    for (i, watching) in watching.into_iter().enumerate() {
+        let seen = watching.await??;
+        assert_whole_and_in_order(&format!("member {i} on node {}", i % 3), &seen, start, end);
+    }
+    let history = full_history(&people[0], group).await?;
+    let seqs: Vec<i64> = history.iter().map(|event| event.seq).collect();
+    assert_eq!(seqs, (1..=end).collect::<Vec<_>>(), "the log has a gap or a repeat");
+
+    // The DM: person 0 on nodes 0 and 2 (a phone and a laptop), person 1
+    // on node 1, all sending at once; each device sees the others' sends,
+    // its owner's other device's included.
+    let start = full_history(&people[0], dm).await?.last().map_or(0, |event| event.seq);
+    let devices = [(0, 0), (0, 2), (1, 1)];
+    let mut clients = Vec::new();
+    for (person, node) in devices {
+        clients.push(WsClient::connect(&nodes[node], &people[person].token).await?);
+    }
+    let watching: Vec<_> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(k, client)| tokio::spawn(send_and_watch(client, dm, format!("d{k}"), EACH, 2 * EACH)))
+        .collect();
+    for (k, watching) in watching.into_iter().enumerate() {
+        let seen = watching.await??;
+        assert_whole_and_in_order(&format!("DM device {k}"), &seen, start, start + 3 * EACH as i64);
+    }
+    Ok(())
+}
+
+/// An event never overtakes the ones before it: with the bus frozen, node
+/// B's own events wait for node A's before them (read from the database
+/// after a moment) instead of reaching B's people first.
+#[tokio::test]
+async fn an_event_waits_for_the_ones_before_it_when_their_note_is_late() -> anyhow::Result<()> {
+    let nats = NatsServer::start()?;
+    let Nodes { a, b, _media } = two_nodes(Some(&nats)).await?;
+    let [ann, bob, cat] = register_all(&a, ["late_ann", "late_bob", "late_cat"]).await?;
+    befriend(&ann, &bob).await?;
+    befriend(&ann, &cat).await?;
+    let group = create_group(&ann, "late notes", &[&bob, &cat]).await?.id;
+    let mut on_a = WsClient::connect(&a, &ann.token).await?;
+    let mut on_b = WsClient::connect(&b, &bob.token).await?;
+    let mut watcher = WsClient::connect(&b, &cat.token).await?;
+    let start = watcher.state(group).map_or(0, |state| state.last_seq);
+
+    nats.pause()?;
+    // Ann's sends (odd) are committed on A, their notes stuck; Bob's (even)
+    // are committed and delivered on B.
+    for n in 0..5 {
+        on_a.post_text(group, &format!("ann-{n}"), "from A").await?;
+        on_b.post_text(group, &format!("bob-{n}"), "from B").await?;
+    }
+    let mut seqs = Vec::new();
+    while seqs.len() < 10 {
+        seqs.push(watcher.next_event().await?.seq);
+    }
+    nats.resume()?;
+    assert_eq!(seqs, (start + 1..=start + 10).collect::<Vec<_>>(), "in seq order");
     Ok(())
 }

@@ -108,6 +108,12 @@ impl Registry {
         }
     }
 
+    /// Whether any of `users` has a connection here.
+    pub fn any_of(&self, users: &[UserId]) -> bool {
+        let map = self.by_user.read().unwrap_or_else(|e| e.into_inner());
+        users.iter().any(|user| map.contains_key(user))
+    }
+
     pub fn each(&self, user: UserId, mut f: impl FnMut(&Conn)) {
         let map = self.by_user.read().unwrap_or_else(|e| e.into_inner());
         if let Some(conns) = map.get(&user) {

@@ -43,12 +43,43 @@ pub struct Hub {
     node: u64,
     /// Who is online on the other nodes.
     elsewhere: Arc<elsewhere::Elsewhere>,
-    /// Which events this node has delivered, with other nodes about.
-    delivered: Arc<delivered::Delivered>,
+    /// Which events this node has delivered, and those it holds back until
+    /// the ones before them come, with other nodes about.
+    delivered: Arc<delivered::Delivered<Outgoing>>,
 }
 
 /// Events one refill delivers per conversation at most; the next goes on.
 const REFILL_MAX: u32 = 500;
+/// How long an event waits for those before it to arrive through the bus
+/// before they are read from the database.
+pub const GAP_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// An event on its way to this node's connections: to every connection of
+/// `users` but `skip`, and of `also`.
+struct Outgoing {
+    frame: Utf8Bytes,
+    users: Arc<[UserId]>,
+    skip: Option<ConnId>,
+    also: Option<UserId>,
+    /// When this node committed it, if it did.
+    committed: Option<Instant>,
+}
+
+impl Outgoing {
+    fn to(users: &Arc<[UserId]>, frame: &Utf8Bytes) -> Self {
+        Self {
+            frame: frame.clone(),
+            users: users.clone(),
+            skip: None,
+            also: None,
+            committed: None,
+        }
+    }
+
+    fn same_audience(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.users, &other.users) && self.skip == other.skip && self.also == other.also
+    }
+}
 
 /// Whether a frame may be dropped under pressure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -227,9 +258,9 @@ impl Hub {
 
     /// Queues a conversation's new events (`seqs`, encoded as `frames`) on
     /// every connection of `to` but `skip`, and of `also`, on every node;
-    /// `committed`: when this node committed them.
-    /// With other nodes about, each event is let through here once, however
-    /// it arrives ([`delivered`]).
+    /// `committed`: when this node committed them. With other nodes about,
+    /// each event is let through here once and in seq order, however it
+    /// arrives ([`delivered`]).
     pub fn send_events(
         &self,
         to: &[UserId],
@@ -240,41 +271,66 @@ impl Hub {
         committed: Instant,
     ) {
         let also = also.filter(|user| !to.contains(user));
-        let fresh;
-        let here = match &self.bus {
-            Some(_) => {
-                fresh = self.fresh(seqs, frames);
-                &fresh[..]
+        let Some(bus) = &self.bus else {
+            // One node: its writer's order is the log's.
+            self.deliver_local(to, frames, Kind::Reliable, skip, Some(committed));
+            if let Some(user) = also {
+                self.deliver_local(&[user], frames, Kind::Reliable, None, Some(committed));
             }
-            None => frames,
+            return;
         };
-        self.deliver_local(to, here, Kind::Reliable, skip, Some(committed));
-        if let Some(user) = also {
-            self.deliver_local(&[user], here, Kind::Reliable, None, Some(committed));
-        }
-        if let Some(bus) = &self.bus {
-            let mut users = to.to_vec();
-            users.extend(also);
-            let note = Note::Frames {
-                users,
-                kind: Kind::Reliable,
-                events: seqs.to_vec(),
-            };
-            bus.tell(&note, frames);
-        }
+        let users: Arc<[UserId]> = to.into();
+        self.sequence(seqs, frames, |frame| Outgoing {
+            skip,
+            also,
+            committed: Some(committed),
+            ..Outgoing::to(&users, frame)
+        });
+        let mut users = to.to_vec();
+        users.extend(also);
+        let note = Note::Frames {
+            users,
+            kind: Kind::Reliable,
+            events: seqs.to_vec(),
+        };
+        bus.tell(&note, frames);
     }
 
-    /// The frames of `seqs` not delivered here yet (all of them when
-    /// `seqs` does not describe them).
-    fn fresh(&self, seqs: &[(ConversationId, i64)], frames: &[Utf8Bytes]) -> Vec<Utf8Bytes> {
-        if seqs.len() != frames.len() {
-            return frames.to_vec();
+    /// Lets events through in seq order ([`delivered::Delivered::admit`])
+    /// and delivers what is ready; all of them at once when `seqs` does not
+    /// describe them.
+    fn sequence(
+        &self,
+        seqs: &[(ConversationId, i64)],
+        frames: &[Utf8Bytes],
+        outgoing: impl Fn(&Utf8Bytes) -> Outgoing,
+    ) {
+        let ready = if seqs.len() == frames.len() {
+            seqs.iter()
+                .zip(frames)
+                .flat_map(|(&(conversation, seq), frame)| self.delivered.admit(conversation, seq, outgoing(frame)))
+                .collect()
+        } else {
+            frames.iter().map(outgoing).collect()
+        };
+        self.deliver_ready(ready);
+    }
+
+    /// Delivers events in order, each run to one audience in one pass.
+    fn deliver_ready(&self, ready: Vec<Outgoing>) {
+        let mut ready = ready.into_iter().peekable();
+        let mut run = Vec::new();
+        while let Some(first) = ready.next() {
+            run.push(first.frame.clone());
+            while let Some(next) = ready.next_if(|next| first.same_audience(next)) {
+                run.push(next.frame);
+            }
+            self.deliver_local(&first.users, &run, Kind::Reliable, first.skip, first.committed);
+            if let Some(user) = first.also {
+                self.deliver_local(&[user], &run, Kind::Reliable, None, first.committed);
+            }
+            run.clear();
         }
-        seqs.iter()
-            .zip(frames)
-            .filter(|((conversation, seq), _)| self.delivered.take(*conversation, *seq))
-            .map(|(_, frame)| frame.clone())
-            .collect()
     }
 
     /// Queues `frames` on this node's connections of `users` but `skip`;
@@ -319,16 +375,44 @@ impl Hub {
             let Some(&from) = through.get(&conversation).filter(|from| **from < newest) else {
                 continue;
             };
-            let events = db::events::between(&self.db, conversation, from, newest, REFILL_MAX).await?;
-            let members = db::members::user_ids(&self.db, conversation).await?;
-            let frames: Vec<Utf8Bytes> = events
-                .into_iter()
-                .filter(|event| self.delivered.take(conversation, event.seq))
-                .map(|event| encode(&ServerFrame::Event { event }))
-                .collect();
-            crate::metrics::bus_refilled(frames.len());
-            self.deliver_local(&members, &frames, Kind::Reliable, None, None);
+            self.read_missing(conversation, from, newest).await?;
         }
+        Ok(())
+    }
+
+    /// Delivers the events held longest for want of those before them,
+    /// with those read from the database.
+    pub async fn fill_gaps(&self) -> sqlx::Result<()> {
+        for (conversation, through, first_held) in self.delivered.gaps(GAP_WAIT) {
+            self.read_missing(conversation, through, first_held - 1).await?;
+        }
+        Ok(())
+    }
+
+    /// Delivers `conversation`'s events after `from` up to `until` from the
+    /// database (at most [`REFILL_MAX`]; the next round goes on), to its
+    /// members of now; passes over any seq that is not there.
+    async fn read_missing(&self, conversation: ConversationId, from: i64, until: i64) -> sqlx::Result<()> {
+        let events = db::events::between(&self.db, conversation, from, until, REFILL_MAX).await?;
+        let whole = events.len() < REFILL_MAX as usize;
+        let members: Arc<[UserId]> = db::members::user_ids(&self.db, conversation).await?.into();
+        let mut ready = Vec::new();
+        let mut refilled = 0;
+        for event in events {
+            let seq = event.seq;
+            let admitted = self.delivered.admit(
+                conversation,
+                seq,
+                Outgoing::to(&members, &encode(&ServerFrame::Event { event })),
+            );
+            refilled += admitted.len();
+            ready.extend(admitted);
+        }
+        if whole {
+            ready.extend(self.delivered.skip_to(conversation, until));
+        }
+        crate::metrics::bus_refilled(refilled);
+        self.deliver_ready(ready);
         Ok(())
     }
 
@@ -337,9 +421,17 @@ impl Hub {
     pub fn deliver_here(&self, users: &[UserId], frames: &[Utf8Bytes], kind: Kind, seqs: &[(ConversationId, i64)]) {
         if seqs.is_empty() {
             self.deliver_local(users, frames, kind, None, None);
-        } else {
-            self.deliver_local(users, &self.fresh(seqs, frames), kind, None, None);
+            return;
         }
+        if !self.connections.any_of(users) {
+            // Nobody here takes part: nothing to keep in order for them.
+            for (conversation, _) in seqs {
+                self.delivered.forget(*conversation);
+            }
+            return;
+        }
+        let users: Arc<[UserId]> = users.into();
+        self.sequence(seqs, frames, |frame| Outgoing::to(&users, frame));
     }
 
     /// Queues `frame` on the connections of every one of `members` but `except`.

@@ -58,6 +58,18 @@ pub fn listen(mut inbox: Inbox, hub: Hub, touched: impl Fn(Vec<ConversationId>) 
             }
         }
     });
+    let filling = hub.clone();
+    tokio::spawn(async move {
+        // Often enough that an event held for one before it waits about
+        // GAP_WAIT, no more.
+        let mut ticks = tokio::time::interval(super::GAP_WAIT / 2);
+        loop {
+            ticks.tick().await;
+            if let Err(err) = filling.fill_gaps().await {
+                tracing::warn!(%err, "reading events missing before held ones failed");
+            }
+        }
+    });
     let ticking = hub.clone();
     tokio::spawn(async move {
         // The first tick is at once: the others learn of this node, and
