@@ -189,6 +189,16 @@ pub async fn group_members(id: ConversationId, cursor: Option<&str>) -> ApiResul
     fetch(Request::get(&url(&format!("groups/{}/members?limit=100{after}", id.0)))).await
 }
 
+/// Up to `limit` members whose username or a word of whose name starts
+/// with `prefix` (letters, digits, `_`, `.` and `-` only: nothing to escape).
+pub async fn group_members_named(id: ConversationId, prefix: &str, limit: usize) -> ApiResult<Page<Member>> {
+    fetch(Request::get(&url(&format!(
+        "groups/{}/members?limit={limit}&q={prefix}",
+        id.0
+    ))))
+    .await
+}
+
 pub async fn rename_group(id: ConversationId, name: String) -> ApiResult<Group> {
     json(Request::patch(&url(&format!("groups/{}", id.0))), &RenameGroup { name }).await
 }

@@ -217,8 +217,11 @@ pub struct Timeline {
     /// How far each other member has read.
     pub receipts: RwSignal<HashMap<UserId, i64>>,
     /// A group's members, once its page loaded them: for completing and
-    /// highlighting `@mentions`.
+    /// highlighting `@mentions`. The first page of them, and those a
+    /// mention being typed found past it.
     pub members: RwSignal<Vec<User>>,
+    /// Whether the group has more members than its first page.
+    pub more_members: StoredValue<bool>,
 }
 
 impl Timeline {
@@ -236,6 +239,7 @@ impl Timeline {
             typing: RwSignal::new(Vec::new()),
             receipts: RwSignal::new(HashMap::new()),
             members: RwSignal::new(Vec::new()),
+            more_members: StoredValue::new(false),
         }
     }
 

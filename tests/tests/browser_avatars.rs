@@ -8,9 +8,9 @@
 //! the group's members). Ann removes it; after a reload Bob sees her
 //! initials again.
 //!
-//! Also the chat header at 375×812: the notification level's `<select>`
-//! shows its whole label (a shorter one on a phone) inside the header,
-//! clear of the title, and the long one again at 1280×800.
+//! Also the chat header at 375×812: the notification level is a bell of
+//! 44 px inside the header, clear of the title, its select named by the
+//! level; at 1280×800 the select shows its whole label.
 //!
 //! Live: Bob, with a group open, sees Ann's new name and picture (set in
 //! her own browser) in her messages, the group's lines, the sidebar, the
@@ -238,11 +238,11 @@ async fn a_picture_set_on_the_profile_shows_for_others_and_goes_when_removed() -
     bob_browser.run("avatars_bob", |_| async { outcome }).await
 }
 
-/// Whether the chat header's notification `<select>` shows `label`, as wide
-/// as its labels need (nothing cut off), inside the header and the window,
-/// clear of the title, which is shown whole on a desktop (on a phone it may
-/// end in an ellipsis, the header being one line), and at least 44 px tall
-/// on a phone.
+/// Whether the chat header's notification `<select>` is at `label`, inside
+/// the header and the window and clear of the title. On a desktop it shows
+/// the label, as wide as its labels need (nothing cut off), and the title
+/// is whole; on a phone it is the bell (the select unseen over it), at
+/// least 44 px square, named "Notifications: <label>".
 async fn notify_select_fits(c: &Client, label: &str, when: &str) -> anyhow::Result<()> {
     wait_js(
         c,
@@ -254,23 +254,31 @@ async fn notify_select_fits(c: &Client, label: &str, when: &str) -> anyhow::Resu
          const problems = [];
          const shown = s.options[s.selectedIndex].text.trim();
          if (shown !== arguments[0]) problems.push(`reads ${shown}`);
-         // The same select with no width limit: the width its labels need.
-         const probe = s.cloneNode(true);
-         probe.removeAttribute('id');
-         probe.style.maxWidth = 'none';
-         probe.style.position = 'absolute';
-         probe.style.visibility = 'hidden';
-         s.parentNode.appendChild(probe);
-         const needs = probe.getBoundingClientRect().width;
-         probe.remove();
-         const r = s.getBoundingClientRect(), h = header.getBoundingClientRect(), t = title.getBoundingClientRect();
-         if (needs > r.width + 0.5) problems.push(`${r.width} px wide where its labels need ${needs} px`);
+         const phone = window.innerWidth <= 640;
+         if (phone) {
+             const name = s.getAttribute('aria-label');
+             if (name !== `Notifications: ${arguments[0]}`) problems.push(`named ${name}`);
+         } else {
+             // The same select with no width limit: the width its labels need.
+             const probe = s.cloneNode(true);
+             probe.removeAttribute('id');
+             probe.style.maxWidth = 'none';
+             probe.style.position = 'absolute';
+             probe.style.visibility = 'hidden';
+             s.parentNode.appendChild(probe);
+             const needs = probe.getBoundingClientRect().width;
+             probe.remove();
+             if (needs > s.getBoundingClientRect().width + 0.5)
+                 problems.push(`${s.getBoundingClientRect().width} px wide where its labels need ${needs} px`);
+         }
+         const r = (phone ? s.closest('.notify-setting') : s).getBoundingClientRect();
+         const h = header.getBoundingClientRect(), t = title.getBoundingClientRect();
          if (r.left < h.left - 0.5 || r.right > h.right + 0.5 || r.top < h.top - 0.5 || r.bottom > h.bottom + 0.5
              || r.right > window.innerWidth) problems.push('out of the header');
          if (!(r.left >= t.right || r.right <= t.left || r.top >= t.bottom || r.bottom <= t.top))
              problems.push('over the title');
          if (title.scrollWidth > title.clientWidth + 1 && window.innerWidth > 640) problems.push('the title is cut off');
-         if (window.innerWidth <= 640 && r.height < 44) problems.push(`${r.height} px tall`);
+         if (phone && (r.height < 44 || r.width < 44)) problems.push(`${r.width}×${r.height} px`);
          return problems.length ? problems.join('; ') : true;",
         vec![json!(label)],
     )
@@ -290,15 +298,15 @@ async fn the_notification_level_fits_the_chat_header_on_a_phone() -> anyhow::Res
             sign_in(&c, &url, "bell_ann").await?;
             set_viewport(&c, 375, 812).await?;
             open_chat(&c, &url, group.id.0).await?;
-            notify_select_fits(&c, "Default", "a group at 375×812").await?;
+            notify_select_fits(&c, "Default (mentions)", "a group at 375×812").await?;
             c.find(Locator::Id("notify-level"))
                 .await?
                 .select_by_value("mentions")
                 .await?;
-            notify_select_fits(&c, "Mentions", "a group at 375×812").await?;
+            notify_select_fits(&c, "Mentions only", "a group at 375×812").await?;
             fits_the_width(&c, "a group at 375×812").await?;
             open_chat(&c, &url, dm).await?;
-            notify_select_fits(&c, "Default", "a DM at 375×812").await?;
+            notify_select_fits(&c, "Default (all)", "a DM at 375×812").await?;
             fits_the_width(&c, "a DM at 375×812").await?;
             // Room for the whole words again on a desktop.
             set_viewport(&c, 1280, 800).await?;

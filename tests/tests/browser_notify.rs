@@ -2,10 +2,13 @@
 //! unread count in the tab's title and on its icon (muted conversations
 //! left out), the Contacts badge for requests waiting, completing and
 //! marking `@mentions` (and the "@" badge in the list, from the hello and
-//! live), the per-conversation setting, desktop notifications (only those
-//! the setting asks for, clicked to open the conversation), permission
-//! asked for only from a button, and Web Push: the subscription posted and
-//! taken back at sign-out, and a push shown by the service worker.
+//! live; in a 150-member group, members past the first page found by what
+//! was typed), the per-conversation setting (on a phone a bell of 44 px,
+//! named by its level, worked by touch and keyboard, so a short title shows
+//! whole), desktop notifications (only those the setting asks for,
+//! clicked to open the conversation), permission asked for only from a
+//! button, and Web Push: the subscription posted and taken back at
+//! sign-out, and a push shown by the service worker.
 //!
 //! Desktop notifications are not visible in headless mode, so a script put
 //! in before the app loads (CDP `Page.addScriptToEvaluateOnNewDocument`)
@@ -22,10 +25,10 @@ use natter_common::{
     ids::ConversationId,
 };
 use natter_tests::{
-    api::{befriend, create_group, expect_json, register_all, Authed},
+    api::{befriend, create_group, everyone_group_with_app, expect_json, register_all, Authed},
     browser::{
-        click, count_is, fits_the_width, install_error_hook, open_chat, page_errors, press, set_viewport, sign_in,
-        wait_for, wait_js, xpath_literal, Cdp,
+        accessibility_violations, click, count_is, fits_the_width, install_error_hook, open_chat, page_errors, press,
+        set_viewport, sign_in, sign_in_with, wait_for, wait_js, xpath_literal, Cdp,
     },
     ws::WsClient,
     Browser, TestServer,
@@ -35,6 +38,8 @@ use serde_json::{json, Value};
 
 const DESKTOP: (u32, u32) = (1280, 800);
 const PHONE: (u32, u32) = (375, 812);
+/// Provisioned accounts' password (backend/src/admin/mod.rs).
+const PROVISIONED_PASSWORD: &str = "load-test-password";
 
 /// Records, before the app loads: each notification the page constructs
 /// (`__notes`, the objects in `__noteObjects`) and the tags of those it
@@ -696,4 +701,200 @@ async fn deliver(c: &Client, cdp: &Cdp, origin: &str, payload: &str) -> anyhow::
     )
     .await?;
     Ok(())
+}
+
+/// The accessible name Chromium computes for the element `css` matches
+/// (what a screen reader says), through CDP's accessibility tree.
+async fn accessible_name(c: &Client, cdp: &Cdp, css: &str) -> anyhow::Result<String> {
+    let root = cdp.send(c, "DOM.getDocument", json!({ "depth": 0 })).await?;
+    let found = cdp
+        .send(
+            c,
+            "DOM.querySelector",
+            json!({ "nodeId": root["root"]["nodeId"], "selector": css }),
+        )
+        .await?;
+    let tree = cdp
+        .send(
+            c,
+            "Accessibility.getPartialAXTree",
+            json!({ "nodeId": found["nodeId"], "fetchRelatives": false }),
+        )
+        .await?;
+    Ok(tree["nodes"][0]["name"]["value"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned())
+}
+
+/// Waits until the bell's accessible name is `name`.
+async fn bell_named(c: &Client, cdp: &Cdp, name: &str) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let now = accessible_name(c, cdp, "#notify-level").await?;
+        if now == name {
+            return Ok(());
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the bell is named {now:?}, not {name:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Whether the chat's title reads `title` in full (nothing cut off), and
+/// the bell is a 44 px square or more inside the header, clear of the title,
+/// that a tap at its middle reaches.
+async fn phone_header_fits(c: &Client, title: &str, when: &str) -> anyhow::Result<()> {
+    wait_js(
+        c,
+        &format!("{when}: the title {title} whole beside an icon-sized bell"),
+        "const t = document.getElementById('conversation-title');
+         const s = document.getElementById('notify-level');
+         const bell = s && s.closest('.notify-setting');
+         if (!t || !bell) return 'no header';
+         const problems = [];
+         if (t.textContent !== arguments[0]) problems.push(`the title reads ${t.textContent}`);
+         if (t.scrollWidth > t.clientWidth) problems.push(`the title needs ${t.scrollWidth} px, has ${t.clientWidth}`);
+         const b = bell.getBoundingClientRect(), h = t.closest('.pane-header').getBoundingClientRect();
+         const r = t.getBoundingClientRect();
+         if (b.width < 44 || b.height < 44) problems.push(`the bell is ${b.width}×${b.height}`);
+         if (b.width > 64) problems.push(`the bell is ${b.width} px wide: not an icon`);
+         if (b.left < h.left - 0.5 || b.right > h.right + 0.5) problems.push('the bell is out of the header');
+         if (!(b.left >= r.right || b.right <= r.left)) problems.push('the bell is over the title');
+         const hit = document.elementFromPoint((b.left + b.right) / 2, (b.top + b.bottom) / 2);
+         if (hit !== s) problems.push(`a tap on the bell reaches ${hit && hit.outerHTML.slice(0, 60)}`);
+         return problems.length ? problems.join('; ') : true;",
+        vec![json!(title)],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn on_a_phone_the_bell_is_an_icon_and_a_short_title_shows_whole() -> anyhow::Result<()> {
+    let server = TestServer::with_app().await?;
+    let [ann, bob] = register_all(&server, ["icon_ann", "icon_bob"]).await?;
+    befriend(&ann, &bob).await?;
+    let group = create_group(&ann, "Weekend", &[&bob]).await?.id;
+
+    let browser = Browser::launch().await?;
+    let cdp = browser.cdp();
+    let url = server.url.clone();
+    browser
+        .run("notify_bell_icon", |c| async move {
+            set_viewport(&c, PHONE.0, PHONE.1).await?;
+            sign_in(&c, &url, "icon_ann").await?;
+            open_chat(&c, &url, group.0).await?;
+            install_error_hook(&c).await?;
+            phone_header_fits(&c, "Weekend", "the default level").await?;
+            bell_named(&c, &cdp, "Notifications: Default (mentions)").await?;
+
+            // By touch: the native list of levels, as the tap opens it.
+            c.find(Locator::Id("notify-level"))
+                .await?
+                .select_by_value("muted")
+                .await?;
+            level_is(&ann, group, "muted").await?;
+            bell_named(&c, &cdp, "Notifications: Muted").await?;
+            phone_header_fits(&c, "Weekend", "muted").await?;
+
+            // By keyboard: the focus shows on the icon, and Up picks the
+            // level before.
+            c.execute("document.getElementById('notify-level').focus()", vec![])
+                .await?;
+            press(&c, Key::Up).await?;
+            level_is(&ann, group, "mentions").await?;
+            bell_named(&c, &cdp, "Notifications: Mentions only").await?;
+            wait_js(
+                &c,
+                "the focus shown around the bell",
+                "const bell = document.querySelector('.notify-setting');
+                 const s = getComputedStyle(bell), select = getComputedStyle(document.getElementById('notify-level'));
+                 return (document.activeElement.id === 'notify-level'
+                     && ((s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2)
+                         || (select.outlineStyle !== 'none' && parseFloat(select.opacity) > 0.5)))
+                     || `${document.activeElement.id} ${s.outlineStyle} ${s.outlineWidth}`;",
+                vec![],
+            )
+            .await?;
+            phone_header_fits(&c, "Weekend", "mentions only").await?;
+            fits_the_width(&c, "the group with its bell on a phone").await?;
+            let violations = accessibility_violations(&c).await?;
+            ensure!(violations.is_empty(), "axe-core on a phone: {violations:#?}");
+
+            // A desktop keeps the labelled select.
+            set_viewport(&c, DESKTOP.0, DESKTOP.1).await?;
+            wait_js(
+                &c,
+                "the select shown with its whole label on a desktop",
+                "const s = document.getElementById('notify-level');
+                 const r = s.getBoundingClientRect();
+                 return (getComputedStyle(s).opacity === '1' && s.options[s.selectedIndex].text.trim() === 'Mentions only'
+                     && r.width > 80 && document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2) === s)
+                     || `${getComputedStyle(s).opacity} ${s.options[s.selectedIndex].text} ${r.width}`;",
+                vec![],
+            )
+            .await?;
+            no_page_errors(&c).await
+        })
+        .await
+}
+
+/// Waits until the mention list offers `username` (among others, maybe).
+async fn offered(c: &Client, username: &str) -> anyhow::Result<()> {
+    wait_js(
+        c,
+        &format!("@{username} offered"),
+        "const seen = [...document.querySelectorAll('#mention-list [role=option]')].map(o => o.dataset.username);
+         return seen.includes(arguments[0]) || seen.join();",
+        vec![json!(username)],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn mentions_offer_members_past_the_first_page_of_a_big_group() -> anyhow::Result<()> {
+    let (server, provisioned, _owner, group) = everyone_group_with_app("big", 150).await?;
+    // Members are listed by user id: these two are past the first 100.
+    let (late, renamed) = (&provisioned.users[140], &provisioned.users[141]);
+    let response = Authed::from_token(&server, &renamed.token)
+        .await?
+        .call(
+            reqwest::Method::PATCH,
+            "api/v1/me",
+            Some(json!({ "display_name": "Quentin Zephyr" })),
+        )
+        .await?;
+    ensure!(response.status() == StatusCode::OK, "PATCH /me: {}", response.status());
+
+    let url = server.url.clone();
+    let owner = provisioned.users[0].username.clone();
+    let (late, renamed) = (late.username.clone(), renamed.username.clone());
+    Browser::launch()
+        .await?
+        .run("notify_mention_big_group", |c| async move {
+            set_viewport(&c, DESKTOP.0, DESKTOP.1).await?;
+            sign_in_with(&c, &url, &owner, PROVISIONED_PASSWORD).await?;
+            open_chat(&c, &url, group.id.0).await?;
+            install_error_hook(&c).await?;
+            let composer = c.find(Locator::Id("composer")).await?;
+            // By a prefix of the username.
+            composer.send_keys(&format!("@{late}")).await?;
+            offered(&c, &late).await?;
+            composer.clear().await?;
+            // By a word of the name, and picked.
+            composer.send_keys("hi @zeph").await?;
+            offered(&c, &renamed).await?;
+            press(&c, Key::Enter).await?;
+            wait_js(
+                &c,
+                "the mention put in",
+                "return document.getElementById('composer').value === `hi @${arguments[0]} ` || document.getElementById('composer').value;",
+                vec![json!(renamed)],
+            )
+            .await?;
+            no_page_errors(&c).await
+        })
+        .await
 }

@@ -6,8 +6,10 @@
 //! (where the search and then the chat take the whole screen); results are
 //! grouped by conversation, Up and Down move through them, and "In this
 //! conversation" narrows them to the open one; many results come a page
-//! at a time; no match, and a query the server refuses, are said so; and
-//! axe-core finds nothing serious in the dialog, light or dark.
+//! at a time; no match, and a query the server refuses, are said so; a
+//! sender who renames themselves while the results are open is shown by
+//! the new name; and axe-core finds nothing serious in the dialog, light
+//! or dark.
 //!
 //! States are awaited with `wait_js` (polled, bounded), and the search
 //! index, which follows the log asynchronously, with [`indexed`]. The mark
@@ -24,7 +26,7 @@ use natter_common::{
     ids::ConversationId,
 };
 use natter_tests::{
-    api::{befriend, register_all, Authed},
+    api::{befriend, create_group, register_all, Authed},
     browser::{
         accessibility_violations, click, ctrl_k, fits_the_width, install_error_hook, open_chat, page_errors, press,
         set_viewport, sign_in, wait_js, VISIBILITY_JS,
@@ -531,6 +533,61 @@ async fn results_are_grouped_move_by_keyboard_and_narrow_to_the_open_conversatio
                 vec![],
             )
             .await?;
+            no_page_errors(&c).await
+        })
+        .await
+}
+
+#[tokio::test]
+async fn open_results_show_a_sender_renamed_meanwhile() -> anyhow::Result<()> {
+    const CAT_SAYS: &str = "marmalade on toast";
+    let server = TestServer::with_app().await?;
+    let [ann, bob, cat] = register_all(&server, ["ren_ann", "ren_bob", "ren_cat"]).await?;
+    // Ann and Cat share only Bob's group: no DM names Cat for Ann.
+    befriend(&bob, &ann).await?;
+    befriend(&bob, &cat).await?;
+    let group = create_group(&bob, "Breakfast", &[&ann, &cat]).await?.id;
+    WsClient::connect(&server, &cat.token)
+        .await?
+        .post_text(group, "c1", CAT_SAYS)
+        .await?;
+    indexed(&ann, "marmalade", &[CAT_SAYS]).await?;
+
+    let url = server.url.clone();
+    let cat = &cat;
+    Browser::launch()
+        .await?
+        .run("search_renamed", |c| async move {
+            set_viewport(&c, DESKTOP.0, DESKTOP.1).await?;
+            sign_in(&c, &url, "ren_ann").await?;
+            install_error_hook(&c).await?;
+            ctrl_k(&c).await?;
+            search_open(&c).await?;
+            search_for(&c, "marmalade").await?;
+            let sender_is = |name: &'static str| {
+                let c = c.clone();
+                async move {
+                    wait_js(
+                        &c,
+                        &format!("the result's sender shown as {name}"),
+                        &js("const r = results(); return (r.length === 1 && r[0].sender === arguments[0]) || JSON.stringify(r);"),
+                        vec![json!(name)],
+                    )
+                    .await
+                }
+            };
+            sender_is("ren_cat display").await?;
+
+            // Cat renames herself (her own session): the open results follow.
+            let renamed = cat
+                .call(
+                    reqwest::Method::PATCH,
+                    "api/v1/me",
+                    Some(json!({ "display_name": "Catalina" })),
+                )
+                .await?;
+            ensure!(renamed.status().is_success(), "PATCH /me: {}", renamed.status());
+            sender_is("Catalina").await?;
             no_page_errors(&c).await
         })
         .await

@@ -277,3 +277,72 @@ async fn member_lists_page() -> anyhow::Result<()> {
     assert_eq!(seen, expected);
     Ok(())
 }
+
+/// `?q=` keeps the members an `@mention` being typed can mean: a username
+/// or a word of a display name starting with it, case ignored, LIKE's
+/// wildcards taken as text, paged as the whole list is.
+#[tokio::test]
+async fn members_are_found_by_a_prefix_of_their_username_or_a_word_of_their_name() -> anyhow::Result<()> {
+    let server = TestServer::spawn_with(&[GENEROUS]).await?;
+    let [owner, ada, adam, bea, cy, lookalike, outsider] = register_all(
+        &server,
+        ["mq_owner", "mq_ada_l", "mq_adam", "mq_bea", "mq_cy", "mqxadz", "mq_adx"],
+    )
+    .await?;
+    for (user, name) in [(&bea, "Ada Lovelace"), (&cy, "Cyrus ADAMS")] {
+        let response = user
+            .call(Method::PATCH, "api/v1/me", Some(json!({ "display_name": name })))
+            .await?;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    for other in [&ada, &adam, &bea, &cy, &lookalike, &outsider] {
+        befriend(&owner, other).await?;
+    }
+    let group = create_group(&owner, "Prefixed", &[&ada, &adam, &bea, &cy, &lookalike]).await?;
+    let found = |q: &'static str| {
+        let owner = &owner;
+        async move {
+            let page: Page<Member> = owner
+                .get_json(&format!("api/v1/groups/{}/members?q={q}", group.id.0))
+                .await?;
+            anyhow::Ok(page.items.into_iter().map(|m| m.user.username).collect::<Vec<_>>())
+        }
+    };
+    // By user id, as the list is; `_` is an underscore, not any character.
+    assert_eq!(found("mq_ad").await?, ["mq_ada_l", "mq_adam"]);
+    assert_eq!(found("MQ_ADA").await?, ["mq_ada_l", "mq_adam"]);
+    // Any word of the display name, from its start only.
+    assert_eq!(found("love").await?, ["mq_bea"]);
+    assert_eq!(found("ada").await?, ["mq_bea", "mq_cy"]);
+    assert_eq!(found("yrus").await?, Vec::<String>::new());
+    assert_eq!(found("%25").await?, Vec::<String>::new());
+    // Empty is no filter.
+    assert_eq!(found("").await?.len(), 6);
+
+    // Paged by the same cursor.
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page: Page<Member> = owner
+            .get_json(&format!("api/v1/groups/{}/members?q=mq_&limit=2{cursor}", group.id.0))
+            .await?;
+        seen.extend(page.items.into_iter().map(|m| m.user.username));
+        match page.next_cursor {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["mq_owner", "mq_ada_l", "mq_adam", "mq_bea", "mq_cy"]);
+
+    let too_long = owner
+        .get(&format!("api/v1/groups/{}/members?q={}", group.id.0, "a".repeat(65)))
+        .await?;
+    let error = expect_error(too_long, StatusCode::BAD_REQUEST).await?;
+    assert_eq!(error.code, ErrorCode::InvalidInput { field: "q".into() });
+    // Members only, as without `q`.
+    let outside = outsider
+        .get(&format!("api/v1/groups/{}/members?q=mq", group.id.0))
+        .await?;
+    expect_error(outside, StatusCode::NOT_FOUND).await?;
+    Ok(())
+}

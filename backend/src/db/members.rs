@@ -67,9 +67,47 @@ pub async fn page(db: &Db, conversation: ConversationId, after: i64, limit: u32)
     .bind(i64::from(limit))
     .fetch_all(c)
     .await)?;
-    Ok(rows
-        .into_iter()
-        .map(|row| Member {
+    Ok(rows.into_iter().map(Member::from).collect())
+}
+
+/// [`page`], only the members whose username, or a word of whose display
+/// name (after a space), starts with `prefix`, case ignored: whom an
+/// `@mention` being typed can mean, however big the group.
+pub async fn matching(
+    db: &Db,
+    conversation: ConversationId,
+    prefix: &str,
+    after: i64,
+    limit: u32,
+) -> sqlx::Result<Vec<Member>> {
+    let escaped = super::users::like_escaped(prefix);
+    // SQLite's LIKE ignores ASCII case; PostgreSQL's ILIKE needs a
+    // deterministic collation, which the username's `nocase` is not.
+    let (username, like) = match db {
+        Db::Sqlite(_) => ("u.username LIKE", "LIKE"),
+        Db::Postgres(_) => ("u.username COLLATE \"C\" ILIKE", "ILIKE"),
+    };
+    let sql = format!(
+        "SELECT u.id, u.username, u.display_name, u.created_at, u.avatar_media_id, m.role, m.joined_at
+         FROM members m JOIN users u ON u.id = m.user_id
+         WHERE m.conversation_id = $1 AND m.user_id > $2
+           AND ({username} $4 ESCAPE '\\' OR (' ' || u.display_name) {like} $5 ESCAPE '\\')
+         ORDER BY m.user_id LIMIT $3"
+    );
+    let rows: Vec<MemberRow> = on!(db, |c| sqlx::query_as(&sql)
+        .bind(conversation.0)
+        .bind(after)
+        .bind(i64::from(limit))
+        .bind(format!("{escaped}%"))
+        .bind(format!("% {escaped}%"))
+        .fetch_all(c)
+        .await)?;
+    Ok(rows.into_iter().map(Member::from).collect())
+}
+
+impl From<MemberRow> for Member {
+    fn from(row: MemberRow) -> Self {
+        Member {
             user: User {
                 id: UserId(row.id),
                 username: row.username,
@@ -79,8 +117,8 @@ pub async fn page(db: &Db, conversation: ConversationId, after: i64, limit: u32)
             },
             role: Role::parse(&row.role).unwrap_or(Role::Member),
             joined_at: row.joined_at,
-        })
-        .collect())
+        }
+    }
 }
 
 /// The groups `user` is a member of now.

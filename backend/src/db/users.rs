@@ -152,13 +152,7 @@ pub async fn search(
     // No name holds a control character, and PostgreSQL's text can't hold NUL.
     let prefix: String = prefix.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     let prefix = prefix.as_str();
-    let escaped: String = prefix
-        .chars()
-        .flat_map(|c| match c {
-            '%' | '_' | '\\' => vec!['\\', c],
-            _ => vec![c],
-        })
-        .collect();
+    let escaped = like_escaped(prefix);
     // Names in scripts without spaces are one word to the index: look
     // inside them (a scan, for these queries only).
     let inside = crate::search::words::has_unspaced(prefix).then(|| format!("%{escaped}%"));
@@ -278,6 +272,17 @@ pub async fn set_disabled(db: &Db, id: UserId, disabled_at: Option<i64>) -> sqlx
         .await
         .map(|done| done.rows_affected()))?;
     Ok(())
+}
+
+/// `text` for a `LIKE … ESCAPE '\'` pattern: its `%`, `_` and `\` match
+/// only themselves.
+pub fn like_escaped(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            _ => vec![c],
+        })
+        .collect()
 }
 
 #[cfg(test)]

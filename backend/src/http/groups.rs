@@ -4,9 +4,9 @@ use axum::{extract::State, http::StatusCode, Json};
 use natter_common::{
     api::{AddMembers, Group, Member, NewGroup, Page, RenameGroup, SetRole},
     ids::{ConversationId, UserId},
-    limits::MAX_PAGE_SIZE,
+    limits::{MAX_PAGE_SIZE, SEARCH_QUERY_MAX_CHARS},
     validate::GroupName,
-    ErrorBody,
+    ErrorBody, ErrorCode,
 };
 use serde::Deserialize;
 
@@ -105,12 +105,17 @@ pub struct MemberPage {
     /// 1–100 (default 100).
     #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
+    /// Only members whose username, or a word of whose display name,
+    /// starts with this (case-insensitive): completing an `@mention`.
+    #[param(max_length = 64)]
+    q: Option<String>,
 }
 
-/// `GET /api/v1/groups/{id}/members`: members by user id, a page at a time.
+/// `GET /api/v1/groups/{id}/members`: members by user id, a page at a time;
+/// with `q`, only those whose username or a word of whose name starts with it.
 #[utoipa::path(get, path = "/api/v1/groups/{id}/members", tag = "groups", params(("id" = i64, Path), MemberPage),
     responses((status = 200, body = Page<Member>),
-        (status = 400, description = "`bad_request`, `invalid_input` (`limit`, `cursor`)", body = ErrorBody),
+        (status = 400, description = "`bad_request`, `invalid_input` (`limit`, `cursor`, `q`)", body = ErrorBody),
         (status = 401, description = "`unauthorized`", body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn members(
@@ -121,7 +126,14 @@ pub async fn members(
 ) -> AppResult<Json<Page<Member>>> {
     let limit = page_limit(page.limit, MAX_PAGE_SIZE, MAX_PAGE_SIZE)?;
     let after = page.cursor.as_deref().and_then(|c| c.parse().ok()).unwrap_or(0);
-    let items = groups::members(&state.db, auth.user_id, ConversationId(id), after, limit).await?;
+    let q = page.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    if q.is_some_and(|q| q.chars().count() > SEARCH_QUERY_MAX_CHARS || q.chars().any(char::is_control)) {
+        return Err(AppError::new(
+            ErrorCode::InvalidInput { field: "q".into() },
+            format!("`q` is at most {SEARCH_QUERY_MAX_CHARS} characters, none of them control characters."),
+        ));
+    }
+    let items = groups::members(&state.db, auth.user_id, ConversationId(id), q, after, limit).await?;
     let next_cursor = (items.len() == limit as usize)
         .then(|| items.last().map(|m| m.user.id.0.to_string()))
         .flatten();

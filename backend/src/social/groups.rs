@@ -38,7 +38,19 @@ pub async fn list(db: &Db, me: UserId) -> AppResult<Vec<Group>> {
         .collect())
 }
 
-pub async fn members(db: &Db, me: UserId, group: ConversationId, after: i64, limit: u32) -> AppResult<Vec<Member>> {
+/// A page of members by user id; with `prefix`, only those it can name
+/// ([`db::members::matching`]).
+pub async fn members(
+    db: &Db,
+    me: UserId,
+    group: ConversationId,
+    prefix: Option<&str>,
+    after: i64,
+    limit: u32,
+) -> AppResult<Vec<Member>> {
     my_role(db, group, me).await?;
-    Ok(db::members::page(db, group, after, limit).await?)
+    Ok(match prefix {
+        Some(prefix) => db::members::matching(db, group, prefix, after, limit).await?,
+        None => db::members::page(db, group, after, limit).await?,
+    })
 }

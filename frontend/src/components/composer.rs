@@ -3,7 +3,8 @@
 //! paste, or drop anywhere on the chat; previewed, and sent only on
 //! "Send"), stickers.
 
-use leptos::{ev::KeyboardEvent, prelude::*};
+use gloo_timers::future::TimeoutFuture;
+use leptos::{ev::KeyboardEvent, prelude::*, task::spawn_local};
 use natter_common::{
     api::User,
     events::MessageContent,
@@ -17,6 +18,7 @@ use web_sys::{File, Url};
 
 use super::{avatar::Avatar, emoji_picker::EmojiPicker};
 use crate::{
+    api,
     chat::{use_chat, Chat, Link},
     storage,
     upload::Upload,
@@ -197,6 +199,8 @@ impl Attachments {
 
 /// Members offered at most when completing a mention.
 const MENTION_CHOICES: usize = 8;
+/// How long typing after `@` pauses before the server is asked.
+const MENTION_ASK_AFTER_MS: u32 = 150;
 
 /// The `@name` being typed just before the cursor (`caret`, a byte
 /// offset): where its `@` is and what follows it.
@@ -297,6 +301,50 @@ pub fn Composer(
         })
     });
     let completing = move || choices.with(|c| !c.is_empty());
+    // A group bigger than its first page of members: those past it are
+    // asked for by what was typed (`?q=`) once the typing pauses, unless
+    // what is known already fills the list, or a shorter prefix was
+    // answered in full.
+    let timeline = chat.timeline(conversation);
+    let answered = StoredValue::new(Vec::<String>::new());
+    let typed_now = move || {
+        mention
+            .try_with_untracked(|m| m.as_ref().map(|m| m.1.to_ascii_lowercase()))
+            .flatten()
+    };
+    Effect::new(move |_| {
+        mention.track();
+        let Some(typed) = typed_now() else { return };
+        if typed.is_empty()
+            || !timeline.more_members.get_value()
+            || choices.with_untracked(Vec::len) >= MENTION_CHOICES
+            || answered.with_value(|a| a.iter().any(|p| typed.starts_with(p.as_str())))
+        {
+            return;
+        }
+        spawn_local(async move {
+            TimeoutFuture::new(MENTION_ASK_AFTER_MS).await;
+            if typed_now().as_ref() != Some(&typed) {
+                return;
+            }
+            let Ok(page) = api::group_members_named(conversation, &typed, MENTION_CHOICES + 1).await else {
+                return;
+            };
+            if page.next_cursor.is_none() {
+                answered.try_update_value(|a| a.push(typed));
+            }
+            let found: Vec<User> = timeline.members.with_untracked(|known| {
+                page.items
+                    .into_iter()
+                    .map(|m| m.user)
+                    .filter(|u| !known.iter().any(|k| k.id == u.id))
+                    .collect()
+            });
+            if !found.is_empty() {
+                timeline.members.update(|m| m.extend(found));
+            }
+        });
+    });
     let find_mention = move || {
         let Some(el) = textarea.get_untracked() else { return };
         let text = el.value();

@@ -6,7 +6,7 @@
 //! move through the results and Enter opens one; Escape closes the dialog
 //! and gives the focus back to where it was.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use gloo_timers::future::TimeoutFuture;
 use leptos::{ev, html, prelude::*, task::spawn_local};
@@ -79,9 +79,6 @@ pub struct Search {
     generation: StoredValue<u64>,
     /// What had the focus before the dialog opened; it gets it back.
     opener: StoredValue<Option<HtmlElement>, LocalStorage>,
-    /// Senders' display names fetched so far (group members).
-    names: RwSignal<HashMap<UserId, String>>,
-    asked: StoredValue<HashSet<UserId>>,
     chat: Chat,
     auth: Auth,
 }
@@ -109,8 +106,6 @@ impl Search {
             answered: StoredValue::new(None),
             generation: StoredValue::new(0),
             opener: StoredValue::new_local(None),
-            names: RwSignal::new(HashMap::new()),
-            asked: StoredValue::new(HashSet::new()),
             chat: use_chat(),
             auth: use_auth(),
         }
@@ -247,13 +242,18 @@ impl Search {
         });
     }
 
-    /// The name the app shows for a sender: "You", a DM peer's display
-    /// name from the sidebar's list, or one fetched.
+    /// The name the app shows for a sender: "You", or as the app knows
+    /// them now (`Chat::people`, changed live by `user_updated`), or a DM
+    /// peer's from the sidebar's list.
     fn name(&self, user: UserId) -> Option<String> {
         if self.auth.user.with(|u| u.as_ref().is_some_and(|u| u.id == user)) {
             return Some("You".to_owned());
         }
-        if let Some(name) = self.names.with(|n| n.get(&user).cloned()) {
+        if let Some(name) = self
+            .chat
+            .people
+            .with(|p| p.get(&user).filter(|n| !n.is_empty()).cloned())
+        {
             return Some(name);
         }
         self.chat.list.with(|list| {
@@ -264,26 +264,14 @@ impl Search {
         })
     }
 
-    /// Fetches the names of senders not known yet (once each).
+    /// Fetches the names of senders not known yet, once a session, into
+    /// `Chat::people`, where a rename reaches them.
     fn learn_names(&self, hits: &[MessageHit]) {
         let mut missing: Vec<UserId> = hits.iter().map(|h| h.sender).collect();
         missing.sort_unstable_by_key(|u| u.0);
         missing.dedup();
-        missing.retain(|u| untrack(|| self.name(*u)).is_none() && !self.asked.with_value(|a| a.contains(u)));
-        if missing.is_empty() {
-            return;
-        }
-        self.asked.update_value(|a| a.extend(missing.iter().copied()));
-        let names = self.names;
-        spawn_local(async move {
-            for user in missing {
-                if let Ok(found) = api::user(user).await {
-                    names.update(|n| {
-                        n.insert(found.id, found.display_name);
-                    });
-                }
-            }
-        });
+        missing.retain(|u| untrack(|| self.name(*u)).is_none());
+        self.chat.look_up(missing);
     }
 
     /// A conversation's title as the sidebar shows it.

@@ -84,7 +84,9 @@ async fn load(
         }
         ConversationKind::Group { .. } => {
             role = api::group(id).await?.my_role;
-            let members = api::group_members(id, None).await?.items;
+            let page = api::group_members(id, None).await?;
+            timeline.more_members.set_value(page.next_cursor.is_some());
+            let members = page.items;
             for member in &members {
                 names.insert(member.user.id, member.user.display_name.clone());
             }
@@ -937,32 +939,25 @@ fn phone_width() -> bool {
 }
 
 /// What I am notified of in this conversation: kept by the server, so
-/// every device (and Web Push) obeys it. On a phone the header has room for
-/// a word, not a phrase: each level has a short label there.
+/// every device (and Web Push) obeys it. On a phone it is the bell alone
+/// (app.css): the select lies unseen over it, so a tap opens the system's
+/// list, and its name says the level.
 #[component]
 fn NotifySetting(id: ConversationId, is_group: bool) -> impl IntoView {
     let chat = use_chat();
-    let choices: &[(NotifyLevel, &str, &str, &str)] = if is_group {
+    let choices: &[(NotifyLevel, &str, &str)] = if is_group {
         &[
-            (NotifyLevel::Default, "default", "Default (mentions)", "Default"),
-            (NotifyLevel::All, "all", "All messages", "All"),
-            (NotifyLevel::Mentions, "mentions", "Mentions only", "Mentions"),
-            (NotifyLevel::Muted, "muted", "Muted", "Muted"),
+            (NotifyLevel::Default, "default", "Default (mentions)"),
+            (NotifyLevel::All, "all", "All messages"),
+            (NotifyLevel::Mentions, "mentions", "Mentions only"),
+            (NotifyLevel::Muted, "muted", "Muted"),
         ]
     } else {
         &[
-            (NotifyLevel::Default, "default", "Default (all)", "Default"),
-            (NotifyLevel::Muted, "muted", "Muted", "Muted"),
+            (NotifyLevel::Default, "default", "Default (all)"),
+            (NotifyLevel::Muted, "muted", "Muted"),
         ]
     };
-    let narrow = RwSignal::new(phone_width());
-    let resize = window_event_listener(leptos::ev::resize, move |_| {
-        let now = phone_width();
-        if narrow.get_untracked() != now {
-            narrow.set(now);
-        }
-    });
-    on_cleanup(move || resize.remove());
     let current = move || chat.notify.with(|n| n.get(&id).copied().unwrap_or_default());
     let change = move |ev| {
         let value = event_target_value(&ev);
@@ -987,15 +982,26 @@ fn NotifySetting(id: ConversationId, is_group: bool) -> impl IntoView {
             }
         });
     };
+    let name = move || {
+        let level = current();
+        let label = choices.iter().find(|c| c.0 == level).map_or("", |c| c.2);
+        format!("Notifications: {label}")
+    };
+    // The level the bell shows: what gets through, the default resolved.
+    let mentions_only = move || match current() {
+        NotifyLevel::Mentions => true,
+        NotifyLevel::Default => is_group,
+        _ => false,
+    };
     view! {
         <label class="notify-setting" title="Notifications">
-            <span aria-hidden="true">{move || if current() == NotifyLevel::Muted { "🔕" } else { "🔔" }}</span>
-            <span class="visually-hidden">"Notifications"</span>
-            <select id="notify-level" on:change=change>
-                {choices.iter().map(|&(level, value, label, short)| view! {
-                    <option value=value prop:selected=move || current() == level>
-                        {move || if narrow.get() { short } else { label }}
-                    </option>
+            <span class="bell" aria-hidden="true">
+                {move || if current() == NotifyLevel::Muted { "🔕" } else { "🔔" }}
+                <span class="bell-at" class:shown=mentions_only>"@"</span>
+            </span>
+            <select id="notify-level" aria-label=name on:change=change>
+                {choices.iter().map(|&(level, value, label)| view! {
+                    <option value=value prop:selected=move || current() == level>{label}</option>
                 }).collect_view()}
             </select>
         </label>
