@@ -124,7 +124,8 @@ pub fn push(outcome: &'static str) {
     counter!("natter_pushes_total", "outcome" => outcome).increment(1);
 }
 
-/// Events delivered from the database because their note never came.
+/// Events read from the database to fill a hole: their note never came,
+/// or came late.
 pub fn bus_refilled(events: usize) {
     if events > 0 {
         counter!("natter_bus_refilled_events_total").increment(events as u64);

@@ -95,6 +95,10 @@ impl UserLimiter {
     }
 }
 
+/// How long a send waits to be counted in the database before it goes on
+/// uncounted.
+const PACE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Message sends per user, counted across every node of a deployment. One
 /// node on SQLite counts in memory; nodes on PostgreSQL share one count per
 /// user in the database, so a user with sockets on several nodes doesn't
@@ -115,10 +119,12 @@ impl SendPace {
             Db::Sqlite(_) => Self::Here(UserLimiter::new(per_second, burst)),
             Db::Postgres(pool) => {
                 let interval_us = 1_000_000 / i64::from(per_second.max(1));
+                // As governor takes it: no burst means the rate's worth.
+                let burst = if burst == 0 { per_second.max(1) } else { burst };
                 Self::Shared {
                     pool: pool.clone(),
                     interval_us,
-                    tolerance_us: interval_us * i64::from(burst.max(1) - 1),
+                    tolerance_us: interval_us * i64::from(burst - 1),
                 }
             }
         }
@@ -132,15 +138,23 @@ impl SendPace {
                 pool,
                 interval_us,
                 tolerance_us,
-            } => match db::send_pace::take(pool, user, *interval_us, *tolerance_us).await {
-                Ok(taken) => taken.map_err(|wait_us| (wait_us as u64).div_ceil(1000)),
-                // The send fails anyway when the database is away: no
-                // refusal of our own on top.
-                Err(err) => {
-                    tracing::warn!(%err, "cannot count a send");
-                    Ok(())
+            } => {
+                let take = db::send_pace::take(pool, user, *interval_us, *tolerance_us);
+                // A database too busy to answer soon must not hold up the
+                // connection (its frames wait meanwhile); the send fails
+                // anyway when it is away: no refusal of our own on top.
+                match tokio::time::timeout(PACE_WAIT, take).await {
+                    Ok(Ok(taken)) => taken.map_err(|wait_us| (wait_us as u64).div_ceil(1000)),
+                    Ok(Err(err)) => {
+                        tracing::warn!(%err, "cannot count a send");
+                        Ok(())
+                    }
+                    Err(_) => {
+                        tracing::warn!("counting a send took too long");
+                        Ok(())
+                    }
                 }
-            },
+            }
         }
     }
 

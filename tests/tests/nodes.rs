@@ -615,7 +615,8 @@ async fn three_nodes_deliver_every_event_once_and_in_seq_order() -> anyhow::Resu
 
 /// An event never overtakes the ones before it: with the bus frozen, node
 /// B's own events wait for node A's before them (read from the database
-/// after a moment) instead of reaching B's people first.
+/// after a moment) instead of reaching B's people first, and so does the
+/// sender's ack.
 #[tokio::test]
 async fn an_event_waits_for_the_ones_before_it_when_their_note_is_late() -> anyhow::Result<()> {
     let nats = NatsServer::start()?;
@@ -631,16 +632,29 @@ async fn an_event_waits_for_the_ones_before_it_when_their_note_is_late() -> anyh
 
     nats.pause()?;
     // Ann's sends (odd) are committed on A, their notes stuck; Bob's (even)
-    // are committed and delivered on B.
+    // are committed on B. Bob sees Ann's events and his own acks.
+    let mut bob_saw = Vec::new();
     for n in 0..5 {
         on_a.post_text(group, &format!("ann-{n}"), "from A").await?;
-        on_b.post_text(group, &format!("bob-{n}"), "from B").await?;
+        on_b.send_text(group, &format!("bob-{n}"), "from B").await?;
+        loop {
+            match on_b.next().await? {
+                ServerFrame::Sent { seq, .. } => {
+                    bob_saw.push(seq);
+                    break;
+                }
+                ServerFrame::Event { event } => bob_saw.push(event.seq),
+                _ => {}
+            }
+        }
     }
     let mut seqs = Vec::new();
     while seqs.len() < 10 {
         seqs.push(watcher.next_event().await?.seq);
     }
     nats.resume()?;
-    assert_eq!(seqs, (start + 1..=start + 10).collect::<Vec<_>>(), "in seq order");
+    let whole: Vec<i64> = (start + 1..=start + 10).collect();
+    assert_eq!(seqs, whole, "the watcher: in seq order");
+    assert_eq!(bob_saw, whole, "the sender: his acks in their events' places");
     Ok(())
 }

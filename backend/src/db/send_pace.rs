@@ -9,8 +9,11 @@ use sqlx::PgPool;
 /// many microseconds until it does. One statement, timed by the database's
 /// clock, so nodes whose clocks differ still agree.
 pub async fn take(pool: &PgPool, user: UserId, interval_us: i64, tolerance_us: i64) -> sqlx::Result<Result<(), i64>> {
-    // Every part of the statement sees the row as it was before; `taken`
-    // is empty when the budget was spent.
+    // `taken` is empty when the budget was spent (ON CONFLICT judges the
+    // newest row, waiting for another node's update of it); `before` reads
+    // the row as of the statement's start, so after a race it can be a
+    // little old: the wait it gives is then short, never wrong the other
+    // way. A first send racing another's insert goes through uncounted.
     let (now, taken, before): (i64, Option<i64>, Option<i64>) = sqlx::query_as(
         "WITH clock AS (SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint AS now),
          taken AS (

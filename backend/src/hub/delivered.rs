@@ -70,6 +70,34 @@ impl<T> Line<T> {
     }
 }
 
+impl<T> Inner<T> {
+    fn admit(&mut self, conversation: ConversationId, seq: i64, event: T, ready: &mut Vec<T>) {
+        let line = self.lines.entry(conversation).or_insert_with(|| Line::new(seq - 1));
+        if seq <= line.through || line.held.contains_key(&seq) {
+            return;
+        }
+        if seq == line.through + 1 {
+            ready.push(event);
+            line.release(seq, ready);
+            if line.held.is_empty() {
+                self.holding.remove(&conversation);
+            }
+        } else {
+            line.held.insert(seq, event);
+            line.waiting.get_or_insert_with(Instant::now);
+            self.holding.insert(conversation);
+        }
+    }
+
+    /// Stops following a conversation nobody here takes part in any more,
+    /// unless it holds events.
+    fn forget(&mut self, conversation: ConversationId) {
+        if self.lines.get(&conversation).is_some_and(|line| line.held.is_empty()) {
+            self.lines.remove(&conversation);
+        }
+    }
+}
+
 impl<T> Delivered<T> {
     fn with<R>(&self, f: impl FnOnce(&mut Inner<T>) -> R) -> R {
         f(&mut self.inner.lock().unwrap_or_else(|e| e.into_inner()))
@@ -83,35 +111,39 @@ impl<T> Delivered<T> {
         });
     }
 
-    /// Event `seq` arrived: returns, in seq order, what may be delivered
-    /// now: it and the held events that follow on, or nothing when it was
-    /// delivered already or waits for events before it. An event of a
-    /// conversation not followed yet starts following it there.
-    pub fn admit(&self, conversation: ConversationId, seq: i64, event: T) -> Vec<T> {
+    /// Events arrived: hands `deliver`, in seq order per conversation, what
+    /// may go out now (each event and the held ones that follow on), still
+    /// holding the order, so that what another call lets through next can't
+    /// overtake it. An event delivered already, or one that waits for those
+    /// before it, goes nowhere yet. An event of a conversation not followed
+    /// yet starts following it there. When `anyone_here` says none of the
+    /// events' people has a connection on this node (asked while nobody can
+    /// start following), their conversations are forgotten instead.
+    pub fn admit(
+        &self,
+        events: impl IntoIterator<Item = (ConversationId, i64, T)>,
+        anyone_here: impl FnOnce() -> bool,
+        deliver: impl FnOnce(Vec<T>),
+    ) {
         self.with(|inner| {
-            let line = inner.lines.entry(conversation).or_insert_with(|| Line::new(seq - 1));
-            let mut ready = Vec::new();
-            if seq <= line.through || line.held.contains_key(&seq) {
-                return ready;
-            }
-            if seq == line.through + 1 {
-                ready.push(event);
-                line.release(seq, &mut ready);
-                if line.held.is_empty() {
-                    inner.holding.remove(&conversation);
+            if !anyone_here() {
+                for (conversation, _, _) in events {
+                    inner.forget(conversation);
                 }
-            } else {
-                line.held.insert(seq, event);
-                line.waiting.get_or_insert_with(Instant::now);
-                inner.holding.insert(conversation);
+                return;
             }
-            ready
-        })
+            let mut ready = Vec::new();
+            for (conversation, seq, event) in events {
+                inner.admit(conversation, seq, event, &mut ready);
+            }
+            deliver(ready);
+        });
     }
 
     /// Stops waiting for the events up to `seq` (they were read from the
-    /// database, or are not there): returns the held events now ready.
-    pub fn skip_to(&self, conversation: ConversationId, seq: i64) -> Vec<T> {
+    /// database, or are not there): hands `deliver` the held events now
+    /// ready, as [`Self::admit`] does.
+    pub fn skip_to(&self, conversation: ConversationId, seq: i64, deliver: impl FnOnce(Vec<T>)) {
         self.with(|inner| {
             let mut ready = Vec::new();
             if let Some(line) = inner.lines.get_mut(&conversation) {
@@ -120,8 +152,8 @@ impl<T> Delivered<T> {
                     inner.holding.remove(&conversation);
                 }
             }
-            ready
-        })
+            deliver(ready);
+        });
     }
 
     /// Conversations that have held an event for longer than `wait`: how
@@ -138,15 +170,6 @@ impl<T> Delivered<T> {
         })
     }
 
-    /// Stops following a conversation nobody here takes part in any more;
-    /// false, keeping it, while it holds events.
-    pub fn forget(&self, conversation: ConversationId) -> bool {
-        self.with(|inner| match inner.lines.get(&conversation) {
-            Some(line) if !line.held.is_empty() => false,
-            _ => inner.lines.remove(&conversation).is_some(),
-        })
-    }
-
     /// Every followed conversation and how far it is delivered in order.
     pub fn followed(&self) -> Vec<(ConversationId, i64)> {
         self.with(|inner| inner.lines.iter().map(|(id, line)| (*id, line.through)).collect())
@@ -157,46 +180,60 @@ impl<T> Delivered<T> {
 mod tests {
     use super::*;
 
+    const C: ConversationId = ConversationId(1);
+
+    fn admit(delivered: &Delivered<&'static str>, seq: i64, event: &'static str) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        delivered.admit([(C, seq, event)], || true, |ready| out = ready);
+        out
+    }
+
+    fn skip_to(delivered: &Delivered<&'static str>, seq: i64) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        delivered.skip_to(C, seq, |ready| out = ready);
+        out
+    }
+
     #[test]
     fn each_event_passes_once_and_in_order() {
         let delivered = Delivered::default();
-        let c = ConversationId(1);
-        delivered.follow(c, 4);
-        assert!(delivered.admit(c, 3, "3").is_empty(), "the client had it");
-        assert!(delivered.admit(c, 6, "6").is_empty(), "held until 5 comes");
-        assert!(delivered.admit(c, 7, "7").is_empty());
-        assert_eq!(delivered.followed(), vec![(c, 4)], "a hole at 5");
-        assert_eq!(delivered.admit(c, 5, "5"), ["5", "6", "7"]);
-        assert!(delivered.admit(c, 5, "5").is_empty() && delivered.admit(c, 6, "6").is_empty());
-        assert_eq!(delivered.followed(), vec![(c, 7)]);
-        delivered.follow(c, 100);
-        assert_eq!(delivered.followed(), vec![(c, 7)], "following again changes nothing");
+        delivered.follow(C, 4);
+        assert!(admit(&delivered, 3, "3").is_empty(), "the client had it");
+        assert!(admit(&delivered, 6, "6").is_empty(), "held until 5 comes");
+        assert!(admit(&delivered, 7, "7").is_empty());
+        assert_eq!(delivered.followed(), vec![(C, 4)], "a hole at 5");
+        assert_eq!(admit(&delivered, 5, "5"), ["5", "6", "7"]);
+        assert!(admit(&delivered, 5, "5").is_empty() && admit(&delivered, 6, "6").is_empty());
+        assert_eq!(delivered.followed(), vec![(C, 7)]);
+        delivered.follow(C, 100);
+        assert_eq!(delivered.followed(), vec![(C, 7)], "following again changes nothing");
     }
 
     #[test]
     fn a_gap_is_reported_once_it_has_waited_and_can_be_skipped() {
         let delivered = Delivered::default();
-        let c = ConversationId(1);
         assert_eq!(
-            delivered.admit(c, 10, "10"),
+            admit(&delivered, 10, "10"),
             ["10"],
             "a new conversation starts where it is"
         );
-        assert!(delivered.admit(c, 13, "13").is_empty());
-        assert!(delivered.admit(c, 15, "15").is_empty());
+        assert!(admit(&delivered, 13, "13").is_empty());
+        assert!(admit(&delivered, 15, "15").is_empty());
         assert!(
             delivered.gaps(Duration::from_secs(60)).is_empty(),
             "not waited long enough"
         );
-        assert_eq!(delivered.gaps(Duration::ZERO), vec![(c, 10, 13)]);
-        assert!(!delivered.forget(c), "kept while it holds events");
+        assert_eq!(delivered.gaps(Duration::ZERO), vec![(C, 10, 13)]);
+        // Nobody here: forgotten, but not while it holds events.
+        delivered.admit([(C, 16, "16")], || false, |_| panic!("nothing goes out"));
+        assert_eq!(delivered.followed(), vec![(C, 10)]);
         // 11 came from the database; 12 is not there.
-        assert_eq!(delivered.admit(c, 11, "11"), ["11"]);
-        assert_eq!(delivered.skip_to(c, 12), ["13"]);
-        assert_eq!(delivered.gaps(Duration::ZERO), vec![(c, 13, 15)], "waiting anew");
-        assert_eq!(delivered.skip_to(c, 14), ["15"]);
+        assert_eq!(admit(&delivered, 11, "11"), ["11"]);
+        assert_eq!(skip_to(&delivered, 12), ["13"]);
+        assert_eq!(delivered.gaps(Duration::ZERO), vec![(C, 13, 15)], "waiting anew");
+        assert_eq!(skip_to(&delivered, 14), ["15"]);
         assert!(delivered.gaps(Duration::ZERO).is_empty());
-        assert!(delivered.forget(c));
-        assert!(delivered.followed().is_empty());
+        delivered.admit([(C, 20, "20")], || false, |_| panic!("nothing goes out"));
+        assert!(delivered.followed().is_empty(), "forgotten");
     }
 }

@@ -23,6 +23,7 @@ use std::{sync::Arc, time::Instant};
 use crate::{bus::Bus, db::Db};
 use axum::extract::ws::Utf8Bytes;
 use natter_common::{
+    events::EventBody,
     frames::ServerFrame,
     ids::{ConversationId, UserId},
     limits::RECEIPTS_MAX_MEMBERS,
@@ -63,6 +64,28 @@ struct Outgoing {
     also: Option<UserId>,
     /// When this node committed it, if it did.
     committed: Option<Instant>,
+    /// The sender's `sent` for it, which goes out in its place.
+    ack: Option<(Conn, Utf8Bytes)>,
+}
+
+/// A command's new events (`seqs`, encoded as `frames`), for every
+/// connection of `to` but `skip` and of `also`; `committed`: when this node
+/// committed them; `ack`: the asker's answer.
+pub struct NewEvents<'a> {
+    pub to: &'a [UserId],
+    pub also: Option<UserId>,
+    pub seqs: &'a [(ConversationId, i64)],
+    pub frames: &'a [Utf8Bytes],
+    pub skip: Option<ConnId>,
+    pub committed: Instant,
+    pub ack: Option<Ack>,
+}
+
+/// A `sent` for the connection that asked, for the event at `seq`.
+pub struct Ack {
+    pub conn: Conn,
+    pub frame: Utf8Bytes,
+    pub seq: i64,
 }
 
 impl Outgoing {
@@ -73,6 +96,7 @@ impl Outgoing {
             skip: None,
             also: None,
             committed: None,
+            ack: None,
         }
     }
 
@@ -256,20 +280,20 @@ impl Hub {
         }
     }
 
-    /// Queues a conversation's new events (`seqs`, encoded as `frames`) on
-    /// every connection of `to` but `skip`, and of `also`, on every node;
-    /// `committed`: when this node committed them. With other nodes about,
+    /// Queues a batch's new events on every connection of their people, on
+    /// every node, and the asker's answer on theirs. With other nodes about,
     /// each event is let through here once and in seq order, however it
     /// arrives ([`delivered`]).
-    pub fn send_events(
-        &self,
-        to: &[UserId],
-        also: Option<UserId>,
-        seqs: &[(ConversationId, i64)],
-        frames: &[Utf8Bytes],
-        skip: Option<ConnId>,
-        committed: Instant,
-    ) {
+    pub fn send_events(&self, events: NewEvents<'_>) {
+        let NewEvents {
+            to,
+            also,
+            seqs,
+            frames,
+            skip,
+            committed,
+            ack,
+        } = events;
         let also = also.filter(|user| !to.contains(user));
         let Some(bus) = &self.bus else {
             // One node: its writer's order is the log's.
@@ -277,15 +301,35 @@ impl Hub {
             if let Some(user) = also {
                 self.deliver_local(&[user], frames, Kind::Reliable, None, Some(committed));
             }
+            if let Some(ack) = ack {
+                ack.conn.deliver(&[ack.frame], Kind::Reliable, None);
+            }
             return;
         };
         let users: Arc<[UserId]> = to.into();
-        self.sequence(seqs, frames, |frame| Outgoing {
-            skip,
-            also,
-            committed: Some(committed),
-            ..Outgoing::to(&users, frame)
-        });
+        // The sender's ack takes its event's place in the order, so it
+        // never comes before the events of other nodes just below it.
+        let placed = seqs.len() == frames.len();
+        let mut ack = ack;
+        if let Some(unplaced) = ack.take_if(|ack| !placed || !seqs.iter().any(|(_, seq)| *seq == ack.seq)) {
+            unplaced.conn.deliver(&[unplaced.frame], Kind::Reliable, None);
+        }
+        let ack = std::cell::RefCell::new(ack);
+        self.sequence(
+            seqs,
+            frames,
+            || true,
+            |seq, frame| Outgoing {
+                skip,
+                also,
+                committed: Some(committed),
+                ack: ack
+                    .borrow_mut()
+                    .take_if(|ack| ack.seq == seq)
+                    .map(|ack| (ack.conn, ack.frame)),
+                ..Outgoing::to(&users, frame)
+            },
+        );
         let mut users = to.to_vec();
         users.extend(also);
         let note = Note::Frames {
@@ -298,36 +342,45 @@ impl Hub {
 
     /// Lets events through in seq order ([`delivered::Delivered::admit`])
     /// and delivers what is ready; all of them at once when `seqs` does not
-    /// describe them.
+    /// describe them. `anyone_here`: whether any of their people is here;
+    /// `outgoing` makes each event's delivery from its seq and frame.
     fn sequence(
         &self,
         seqs: &[(ConversationId, i64)],
         frames: &[Utf8Bytes],
-        outgoing: impl Fn(&Utf8Bytes) -> Outgoing,
+        anyone_here: impl FnOnce() -> bool,
+        outgoing: impl Fn(i64, &Utf8Bytes) -> Outgoing,
     ) {
-        let ready = if seqs.len() == frames.len() {
-            seqs.iter()
-                .zip(frames)
-                .flat_map(|(&(conversation, seq), frame)| self.delivered.admit(conversation, seq, outgoing(frame)))
-                .collect()
-        } else {
-            frames.iter().map(outgoing).collect()
-        };
-        self.deliver_ready(ready);
+        if seqs.len() != frames.len() {
+            return self.deliver_ready(frames.iter().map(|frame| outgoing(0, frame)).collect());
+        }
+        let events = seqs
+            .iter()
+            .zip(frames)
+            .map(|(&(conversation, seq), frame)| (conversation, seq, outgoing(seq, frame)));
+        self.delivered
+            .admit(events, anyone_here, |ready| self.deliver_ready(ready));
     }
 
     /// Delivers events in order, each run to one audience in one pass.
     fn deliver_ready(&self, ready: Vec<Outgoing>) {
         let mut ready = ready.into_iter().peekable();
-        let mut run = Vec::new();
-        while let Some(first) = ready.next() {
+        let (mut run, mut acks) = (Vec::new(), Vec::new());
+        while let Some(mut first) = ready.next() {
             run.push(first.frame.clone());
+            acks.extend(first.ack.take());
             while let Some(next) = ready.next_if(|next| first.same_audience(next)) {
                 run.push(next.frame);
+                acks.extend(next.ack);
             }
             self.deliver_local(&first.users, &run, Kind::Reliable, first.skip, first.committed);
             if let Some(user) = first.also {
                 self.deliver_local(&[user], &run, Kind::Reliable, None, first.committed);
+            }
+            // The sender's connection is skipped for the run: its acks are
+            // all it gets of it.
+            for (conn, frame) in acks.drain(..) {
+                conn.deliver(&[frame], Kind::Reliable, None);
             }
             run.clear();
         }
@@ -396,23 +449,29 @@ impl Hub {
         let events = db::events::between(&self.db, conversation, from, until, REFILL_MAX).await?;
         let whole = events.len() < REFILL_MAX as usize;
         let members: Arc<[UserId]> = db::members::user_ids(&self.db, conversation).await?.into();
-        let mut ready = Vec::new();
-        let mut refilled = 0;
-        for event in events {
+        crate::metrics::bus_refilled(events.len());
+        let events = events.into_iter().map(|event| {
+            // Whoever left or was removed still gets that event.
+            let also = match &event.body {
+                EventBody::MemberLeft { user } | EventBody::MemberRemoved { user } => Some(*user),
+                _ => None,
+            };
             let seq = event.seq;
-            let admitted = self.delivered.admit(
+            let frame = encode(&ServerFrame::Event { event });
+            (
                 conversation,
                 seq,
-                Outgoing::to(&members, &encode(&ServerFrame::Event { event })),
-            );
-            refilled += admitted.len();
-            ready.extend(admitted);
-        }
+                Outgoing {
+                    also,
+                    ..Outgoing::to(&members, &frame)
+                },
+            )
+        });
+        self.delivered.admit(events, || true, |ready| self.deliver_ready(ready));
         if whole {
-            ready.extend(self.delivered.skip_to(conversation, until));
+            self.delivered
+                .skip_to(conversation, until, |ready| self.deliver_ready(ready));
         }
-        crate::metrics::bus_refilled(refilled);
-        self.deliver_ready(ready);
         Ok(())
     }
 
@@ -423,15 +482,9 @@ impl Hub {
             self.deliver_local(users, frames, kind, None, None);
             return;
         }
-        if !self.connections.any_of(users) {
-            // Nobody here takes part: nothing to keep in order for them.
-            for (conversation, _) in seqs {
-                self.delivered.forget(*conversation);
-            }
-            return;
-        }
+        let anyone_here = || self.connections.any_of(users);
         let users: Arc<[UserId]> = users.into();
-        self.sequence(seqs, frames, |frame| Outgoing::to(&users, frame));
+        self.sequence(seqs, frames, anyone_here, |_, frame| Outgoing::to(&users, frame));
     }
 
     /// Queues `frame` on the connections of every one of `members` but `except`.

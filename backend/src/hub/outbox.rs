@@ -97,8 +97,12 @@ impl Outbox {
         let room = self.limit.saturating_sub(state.items.len());
         let fits = &frames[..frames.len().min(room)];
         state.items.extend(fits.iter().cloned().map(Outbound::Frame));
-        if !fits.is_empty() && state.since.is_none() {
-            state.since = committed;
+        if !fits.is_empty() {
+            // The oldest: an event held for those before it is queued late.
+            state.since = match (state.since, committed) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
         }
         drop(state);
         if !fits.is_empty() {

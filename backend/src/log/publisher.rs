@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use super::{writer::Entry, Done, Outcome, Refusal};
 use crate::{
     db::{log_tx, read_markers::ReadPosition},
-    hub::{encode, nodes::Note, Hub, Kind},
+    hub::{encode, nodes::Note, Ack, Hub, Kind, NewEvents},
     media::MediaStore,
     metrics,
     push::Push,
@@ -88,7 +88,7 @@ pub(super) async fn run(hub: Hub, media: MediaStore, push: Option<Push>, mut bat
                 tracing::error!(%err, commands = entries.len(), "log batch failed");
                 for entry in entries {
                     metrics::command(entry.submission.command.name(), "failed", None);
-                    answer(entry, Err(Refusal::failed()));
+                    refuse(entry, Refusal::failed());
                 }
                 continue;
             }
@@ -105,8 +105,11 @@ pub(super) async fn run(hub: Hub, media: MediaStore, push: Option<Push>, mut bat
         }
         for (entry, step) in entries.into_iter().zip(steps) {
             count(&entry, &step);
-            deliver(&hub, push.as_ref(), &entry, step.publish, at);
-            answer(entry, step.answer);
+            let ack = ack(&entry, &step.answer);
+            deliver(&hub, push.as_ref(), &entry, step.publish, at, ack);
+            if let Some(reply) = entry.reply {
+                let _ = reply.send(step.answer);
+            }
         }
         metrics::publish_lag(at.elapsed());
         for id in dropped_media {
@@ -127,7 +130,9 @@ fn count(entry: &Entry, step: &Step) {
     }
 }
 
-fn deliver(hub: &Hub, push: Option<&Push>, entry: &Entry, publish: Publish, committed: Instant) {
+/// Delivers a command's events and its asker's answer (the answer in its
+/// event's place, when it has one).
+fn deliver(hub: &Hub, push: Option<&Push>, entry: &Entry, publish: Publish, committed: Instant, ack: Option<Ack>) {
     let skip = entry.submission.conn.as_ref().map(|conn| conn.id);
     match publish {
         Publish::Nothing => {}
@@ -142,7 +147,15 @@ fn deliver(hub: &Hub, push: Option<&Push>, entry: &Entry, publish: Publish, comm
                 .into_iter()
                 .map(|event| encode(&ServerFrame::Event { event }))
                 .collect();
-            hub.send_events(&to, also, &seqs, &frames, skip, committed);
+            return hub.send_events(NewEvents {
+                to: &to,
+                also,
+                seqs: &seqs,
+                frames: &frames,
+                skip,
+                committed,
+                ack,
+            });
         }
         Publish::Read {
             conversation,
@@ -160,34 +173,50 @@ fn deliver(hub: &Hub, push: Option<&Push>, entry: &Entry, publish: Publish, comm
             hub.share_receipt(&to, conversation, user, position.read_seq);
         }
     }
+    if let Some(ack) = ack {
+        ack.conn.deliver(&[ack.frame], Kind::Reliable, None);
+    }
 }
 
-/// Queues the requester's ack or error on its connection, and wakes
-/// whoever awaits the outcome.
-fn answer(entry: Entry, outcome: Outcome) {
-    let Entry { submission, reply } = entry;
-    if let Some(conn) = &submission.conn {
-        let client_msg_id = submission.command.client_msg_id().map(str::to_owned);
-        let frame = match (&outcome, client_msg_id) {
-            (Ok(Done::Logged(logged)), Some(client_msg_id)) => Some(ServerFrame::Sent {
+/// The asker's ack or error, for its connection.
+fn ack(entry: &Entry, outcome: &Outcome) -> Option<Ack> {
+    let conn = entry.submission.conn.as_ref()?;
+    let client_msg_id = entry.submission.command.client_msg_id().map(str::to_owned);
+    let (frame, seq) = match (outcome, client_msg_id) {
+        (Ok(Done::Logged(logged)), Some(client_msg_id)) => (
+            ServerFrame::Sent {
                 client_msg_id,
                 conversation_id: logged.conversation_id,
                 seq: logged.seq,
                 id: logged.id.clone(),
                 created_at: logged.created_at,
-            }),
-            (Ok(_), _) => None,
-            (Err(refusal), client_msg_id) => Some(ServerFrame::Error {
+            },
+            logged.seq,
+        ),
+        (Ok(_), _) => return None,
+        (Err(refusal), client_msg_id) => (
+            ServerFrame::Error {
                 code: refusal.code.clone(),
                 message: refusal.message.clone(),
                 client_msg_id,
-            }),
-        };
-        if let Some(frame) = frame {
-            conn.deliver(&[encode(&frame)], Kind::Reliable, None);
-        }
+            },
+            0,
+        ),
+    };
+    Some(Ack {
+        conn: conn.clone(),
+        frame: encode(&frame),
+        seq,
+    })
+}
+
+/// Answers a command that stored nothing.
+fn refuse(entry: Entry, refusal: Refusal) {
+    let outcome = Err(refusal);
+    if let Some(ack) = ack(&entry, &outcome) {
+        ack.conn.deliver(&[ack.frame], Kind::Reliable, None);
     }
-    if let Some(reply) = reply {
+    if let Some(reply) = entry.reply {
         let _ = reply.send(outcome);
     }
 }
