@@ -22,6 +22,24 @@ pub struct Elsewhere {
 struct Node {
     users: HashSet<UserId>,
     heard: Instant,
+    /// A whole list whose parts are arriving.
+    coming: Option<Coming>,
+}
+
+struct Coming {
+    round: u64,
+    parts_left: u32,
+    users: Vec<UserId>,
+}
+
+impl Node {
+    fn new() -> Self {
+        Self {
+            users: HashSet::new(),
+            heard: Instant::now(),
+            coming: None,
+        }
+    }
 }
 
 impl Elsewhere {
@@ -37,10 +55,7 @@ impl Elsewhere {
     /// `user` came online (`true`) or went offline on `node`.
     pub fn set(&self, node: u64, user: UserId, online: bool) {
         self.with(|nodes| {
-            let entry = nodes.entry(node).or_insert_with(|| Node {
-                users: HashSet::new(),
-                heard: Instant::now(),
-            });
+            let entry = nodes.entry(node).or_insert_with(Node::new);
             entry.heard = Instant::now();
             if online {
                 entry.users.insert(user);
@@ -50,18 +65,31 @@ impl Elsewhere {
         });
     }
 
-    /// `node`'s whole list; true when the node was not known (it just
-    /// started, or this one did).
-    pub fn replace(&self, node: u64, users: Vec<UserId>) -> bool {
+    /// A part of `node`'s whole list (`parts` of them in `round`): the list
+    /// replaces the last once all its parts came (a round with a part lost
+    /// leaves the last list, and the deltas since, standing). True when the
+    /// node was not known (it just started, or this one did).
+    pub fn replace(&self, node: u64, round: u64, parts: u32, users: Vec<UserId>) -> bool {
         self.with(|nodes| {
-            let node = nodes.insert(
-                node,
-                Node {
-                    users: users.into_iter().collect(),
-                    heard: Instant::now(),
-                },
-            );
-            node.is_none()
+            let known = nodes.contains_key(&node);
+            let entry = nodes.entry(node).or_insert_with(Node::new);
+            entry.heard = Instant::now();
+            let coming = match &mut entry.coming {
+                Some(coming) if coming.round == round => coming,
+                slot => slot.insert(Coming {
+                    round,
+                    parts_left: parts,
+                    users: Vec::new(),
+                }),
+            };
+            coming.users.extend(users);
+            coming.parts_left = coming.parts_left.saturating_sub(1);
+            if coming.parts_left == 0 {
+                let whole = std::mem::take(&mut coming.users);
+                entry.users = whole.into_iter().collect();
+                entry.coming = None;
+            }
+            !known
         })
     }
 
@@ -102,8 +130,8 @@ mod tests {
     #[test]
     fn a_silent_nodes_users_are_offline_unless_another_node_has_them() {
         let elsewhere = Elsewhere::default();
-        assert!(elsewhere.replace(1, vec![UserId(10), UserId(11)]), "a new node");
-        assert!(!elsewhere.replace(1, vec![UserId(10), UserId(11)]), "known now");
+        assert!(elsewhere.replace(1, 0, 1, vec![UserId(10), UserId(11)]), "a new node");
+        assert!(!elsewhere.replace(1, 1, 1, vec![UserId(10), UserId(11)]), "known now");
         elsewhere.set(2, UserId(11), true);
         assert!(elsewhere.has(UserId(10)) && elsewhere.has(UserId(11)));
         assert!(elsewhere.expire(NODE_SILENCE).is_empty(), "both heard just now");
@@ -115,5 +143,27 @@ mod tests {
         assert!(elsewhere.has(UserId(11)), "still on node 2");
         elsewhere.set(2, UserId(11), false);
         assert!(!elsewhere.has(UserId(11)));
+    }
+
+    #[test]
+    fn a_list_in_parts_counts_once_all_came_and_a_lost_part_leaves_the_last() {
+        let elsewhere = Elsewhere::default();
+        elsewhere.replace(1, 0, 1, vec![UserId(1)]);
+        // Round 1 in three parts: nothing changes until the last.
+        elsewhere.replace(1, 1, 3, vec![UserId(10)]);
+        elsewhere.replace(1, 1, 3, vec![UserId(11)]);
+        assert!(elsewhere.has(UserId(1)) && !elsewhere.has(UserId(10)));
+        elsewhere.replace(1, 1, 3, vec![UserId(12)]);
+        assert!(!elsewhere.has(UserId(1)));
+        assert!([10, 11, 12].iter().all(|id| elsewhere.has(UserId(*id))));
+        // Round 2 loses its second part; round 3 starts afresh.
+        elsewhere.replace(1, 2, 2, vec![UserId(20)]);
+        elsewhere.replace(1, 3, 2, vec![UserId(30)]);
+        assert!(
+            elsewhere.has(UserId(10)) && !elsewhere.has(UserId(20)),
+            "round 2 never counted"
+        );
+        elsewhere.replace(1, 3, 2, vec![UserId(31)]);
+        assert!(elsewhere.has(UserId(30)) && elsewhere.has(UserId(31)) && !elsewhere.has(UserId(10)));
     }
 }

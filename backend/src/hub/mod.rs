@@ -44,6 +44,8 @@ pub struct Hub {
     node: u64,
     /// Who is online on the other nodes.
     elsewhere: Arc<elsewhere::Elsewhere>,
+    /// Numbers this node's whole lists of who is online here.
+    present_rounds: Arc<std::sync::atomic::AtomicU64>,
     /// Which events this node has delivered, and those it holds back until
     /// the ones before them come, with other nodes about.
     delivered: Arc<delivered::Delivered<Outgoing>>,
@@ -131,6 +133,7 @@ impl Hub {
             bus,
             node: rand::random(),
             elsewhere: Arc::default(),
+            present_rounds: Arc::default(),
             delivered: Arc::default(),
         }
     }
@@ -182,11 +185,22 @@ impl Hub {
     /// node is alive).
     pub fn tell_present(&self) {
         if self.bus.is_some() {
-            let note = Note::Present {
-                node: self.node,
-                users: self.connections.users(),
+            let users = self.connections.users();
+            let round = self.present_rounds.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            // A whole list can be too big for one NATS message.
+            let parts: Vec<&[UserId]> = match users.len() {
+                0 => vec![&[]],
+                _ => users.chunks(nodes::PRESENT_PART).collect(),
             };
-            self.tell_others(&note, &[]);
+            for part in &parts {
+                let note = Note::Present {
+                    node: self.node,
+                    round,
+                    parts: parts.len() as u32,
+                    users: part.to_vec(),
+                };
+                self.tell_others(&note, &[]);
+            }
         }
     }
 
@@ -195,10 +209,11 @@ impl Hub {
         self.elsewhere.set(node, user, online);
     }
 
-    /// Another node's whole list. A node heard of for the first time (it
-    /// just started) is told this one's at once.
-    pub fn present_elsewhere(&self, node: u64, users: Vec<UserId>) {
-        if self.elsewhere.replace(node, users) {
+    /// A part of another node's whole list (`parts` of them in `round`). A
+    /// node heard of for the first time (it just started) is told this
+    /// one's at once.
+    pub fn present_elsewhere(&self, node: u64, round: u64, parts: u32, users: Vec<UserId>) {
+        if self.elsewhere.replace(node, round, parts, users) {
             self.tell_present();
         }
     }

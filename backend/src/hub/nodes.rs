@@ -16,6 +16,9 @@ use crate::bus::Inbox;
 const REFILL_EVERY: Duration = Duration::from_secs(2);
 /// How often a node tells the others who is online on it.
 const PRESENT_EVERY: Duration = Duration::from_secs(10);
+/// Users in one `present` note at most: ~200 KB of JSON, well inside
+/// NATS's 1 MiB, however many are online on a node.
+pub const PRESENT_PART: usize = 20_000;
 
 /// What one node tells the others.
 #[derive(Debug, Serialize, Deserialize)]
@@ -39,9 +42,15 @@ pub enum Note {
     EndUser { user: UserId },
     /// `user` came online (has a first connection) or went offline on `node`.
     Presence { node: u64, user: UserId, online: bool },
-    /// Everyone online on `node`: sent every [`PRESENT_EVERY`], and at once
-    /// to a node heard of for the first time.
-    Present { node: u64, users: Vec<UserId> },
+    /// Everyone online on `node`, in `parts` notes of [`PRESENT_PART`]
+    /// users at most, each with the `round`'s number: sent every
+    /// [`PRESENT_EVERY`], and at once to a node heard of for the first time.
+    Present {
+        node: u64,
+        round: u64,
+        parts: u32,
+        users: Vec<UserId>,
+    },
 }
 
 /// Acts on other nodes' notes until the connection ends, and keeps this
@@ -94,7 +103,12 @@ pub fn listen(mut inbox: Inbox, hub: Hub, touched: impl Fn(Vec<ConversationId>) 
                 Note::EndSession { user, session } => hub.end_session_here(user, session),
                 Note::EndUser { user } => hub.end_user_here(user),
                 Note::Presence { node, user, online } => hub.presence_elsewhere(node, user, online),
-                Note::Present { node, users } => hub.present_elsewhere(node, users),
+                Note::Present {
+                    node,
+                    round,
+                    parts,
+                    users,
+                } => hub.present_elsewhere(node, round, parts, users),
             }
         }
         tracing::warn!("the other nodes' notes stopped arriving");
