@@ -27,18 +27,29 @@ struct Cluster {
 }
 
 static CLUSTER: OnceLock<Result<Cluster, String>> = OnceLock::new();
+static DURABLE: OnceLock<Result<Cluster, String>> = OnceLock::new();
 static NEXT_DATABASE: AtomicU32 = AtomicU32::new(0);
 
 /// The URL of a new, empty database on this process's cluster.
 pub fn fresh_database() -> anyhow::Result<String> {
-    let cluster = CLUSTER
+    database_on(&CLUSTER, false)
+}
+
+/// The same on a cluster that syncs its commits to disk, as a real one
+/// does: for benchmarks (`natter-loadgen --nodes`), not for tests.
+pub fn durable_database() -> anyhow::Result<String> {
+    database_on(&DURABLE, true)
+}
+
+fn database_on(cell: &'static OnceLock<Result<Cluster, String>>, durable: bool) -> anyhow::Result<String> {
+    let cluster = cell
         .get_or_init(|| {
             // The parent-death signal follows the thread that spawned the
             // postmaster, not the process: spawn it from a thread that
             // lives as long as the process does.
             let (tx, rx) = std::sync::mpsc::channel();
             std::thread::spawn(move || {
-                let _ = tx.send(start().map_err(|err| format!("{err:#}")));
+                let _ = tx.send(start(durable).map_err(|err| format!("{err:#}")));
                 loop {
                     std::thread::park();
                 }
@@ -84,13 +95,18 @@ fn owner() -> anyhow::Result<Option<(u32, u32)>> {
     Ok(Some((uid, gid)))
 }
 
-fn start() -> anyhow::Result<Cluster> {
+fn start(durable: bool) -> anyhow::Result<Cluster> {
     let bin = bin_dir()?;
     let owner = owner()?;
     let root = std::env::temp_dir().join("natter-test-postgres");
     std::fs::create_dir_all(&root)?;
     remove_stale(&root);
-    let dir = root.join(std::process::id().to_string());
+    let pid = std::process::id();
+    let dir = root.join(if durable {
+        format!("{pid}-durable")
+    } else {
+        pid.to_string()
+    });
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     let data = dir.join("data");
@@ -124,15 +140,20 @@ fn start() -> anyhow::Result<Cluster> {
         .arg(&data)
         .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1", "-c"])
         .arg(format!("unix_socket_directories={}", dir.display()))
-        // Throwaway data: no fsync, and room for many test connections.
-        .args([
-            "-c",
-            "fsync=off",
-            "-c",
-            "synchronous_commit=off",
-            "-c",
-            "full_page_writes=off",
-        ])
+        // Throwaway data: no fsync (unless asked to be durable), and room
+        // for many test connections.
+        .args(if durable {
+            &[][..]
+        } else {
+            &[
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ][..]
+        })
         .args(["-c", "max_connections=300"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -168,7 +189,8 @@ fn start() -> anyhow::Result<Cluster> {
 fn remove_stale(root: &Path) {
     let Ok(entries) = std::fs::read_dir(root) else { return };
     for entry in entries.flatten() {
-        let pid = entry.file_name().to_string_lossy().parse::<u32>().ok();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let pid = name.split('-').next().and_then(|pid| pid.parse::<u32>().ok());
         if pid.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
             let _ = std::fs::remove_dir_all(entry.path());
         }

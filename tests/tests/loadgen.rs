@@ -150,3 +150,26 @@ fn chat_reads_types_and_reconnects_like_the_app() -> anyhow::Result<()> {
     assert!(result["server_cpu_us_per_message"].as_f64() > Some(0.0));
     Ok(())
 }
+
+/// Three nodes on PostgreSQL and NATS: fan-out with its members spread
+/// over them, and a storm that moves everyone to another node at once.
+#[test]
+fn nodes_share_fanout_and_a_storm_moves_between_them() -> anyhow::Result<()> {
+    let result = run(&[
+        "--nodes",
+        "3",
+        "fanout",
+        "--members",
+        "12",
+        "--senders",
+        "3",
+        "--messages",
+        "10",
+    ])?;
+    assert_eq!(result["deliveries"], 30 * 11, "{result}");
+    let result = run(&["--nodes", "3", "storm", "--clients", "12", "--rate", "60"])?;
+    assert!(result["acked"].as_u64() > Some(0), "{result}");
+    assert_eq!(result["lost"], 0, "{result}");
+    assert_eq!(result["duplicated"], 0, "{result}");
+    Ok(())
+}

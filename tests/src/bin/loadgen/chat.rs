@@ -86,7 +86,7 @@ pub async fn run(options: &Options, how: Behaviour) -> anyhow::Result<Report> {
             chunk
                 .iter()
                 .enumerate()
-                .map(|(k, token)| client::connect(server.addr, token, base + k)),
+                .map(|(k, token)| client::connect(server.addr_for(base + k), token, base + k)),
         )
         .await;
         for connection in opened {
@@ -102,7 +102,7 @@ pub async fn run(options: &Options, how: Behaviour) -> anyhow::Result<Report> {
     let mut tasks = Vec::with_capacity(connections.len());
     for (i, (mut sink, mut inbox)) in connections.into_iter().enumerate() {
         let counts = counts.clone();
-        let (token, addr, url, http) = (tokens[i].clone(), server.addr, server.url.clone(), http.clone());
+        let (token, addr, url, http) = (tokens[i].clone(), server.addr_for(i), server.url.clone(), http.clone());
         let writes_in = conversations.get(i).copied();
         let open = rand::rng().random_range(0..100) < how.open_percent;
         tasks.push(tokio::spawn(async move {

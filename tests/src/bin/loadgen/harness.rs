@@ -1,4 +1,5 @@
-//! Starting a provisioned server and reading its resource use from /proc.
+//! Starting a provisioned server, or several nodes of one on PostgreSQL
+//! and NATS (`--nodes`), and reading their resource use from /proc.
 
 use std::{
     path::{Path, PathBuf},
@@ -16,6 +17,9 @@ use tokio::{
 pub struct Options {
     pub server: PathBuf,
     pub server_cpu: Option<u32>,
+    /// Nodes to run; more than one puts them on a (durable) PostgreSQL
+    /// database with a NATS server between them.
+    pub nodes: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -83,18 +87,47 @@ impl Provision {
 }
 
 pub struct Server {
-    child: Child,
+    nodes: Vec<Node>,
+    /// The first node's.
     pub url: String,
     pub addr: std::net::SocketAddr,
     pub data: Provisioned,
     _dir: tempfile::TempDir,
+    _nats: Option<natter_tests::nats::NatsServer>,
+}
+
+/// One server process.
+struct Node {
+    child: Child,
+    addr: std::net::SocketAddr,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Server {
     pub async fn start(options: &Options, provision: Provision) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("natter-loadgen-").tempdir()?;
         let out = dir.path().join("provisioned.json");
-        let status = Command::new(&options.server)
+        // Several nodes share a database that syncs to disk, as a real one
+        // does, a media folder, and a bus.
+        let (database, nats) = if options.nodes > 1 {
+            let url = tokio::task::spawn_blocking(natter_tests::postgres::durable_database).await??;
+            (Some(url), Some(natter_tests::nats::NatsServer::start()?))
+        } else {
+            (None, None)
+        };
+        let shared = |command: &mut Command| {
+            if let Some(url) = &database {
+                command.env("NATTER_DATABASE_URL", url);
+            }
+            if let Some(nats) = &nats {
+                command
+                    .env("NATTER_NATS_URL", &nats.url)
+                    .env("NATTER_MEDIA_DIR", dir.path().join("media"));
+            }
+        };
+        let mut provisioning = Command::new(&options.server);
+        shared(&mut provisioning);
+        let status = provisioning
             .arg("--data-dir")
             .arg(dir.path())
             .args(["admin", "provision"])
@@ -131,49 +164,40 @@ impl Server {
         }
         let data: Provisioned = serde_json::from_slice(&std::fs::read(&out)?)?;
 
-        let mut command = match options.server_cpu {
-            Some(cpu) => {
-                let mut c = Command::new("taskset");
-                c.args(["-c", &cpu.to_string()]).arg(&options.server);
-                c
-            }
-            None => Command::new(&options.server),
-        };
-        command
-            .arg("--data-dir")
-            .arg(dir.path())
-            .args(["--bind", "127.0.0.1:0", "--static-dir", "/nonexistent"])
-            // The server's own log level, for looking inside a run.
-            .env(
-                "RUST_LOG",
-                std::env::var("NATTER_LOADGEN_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            // The load is the point: no per-user send limit in the way.
-            .env("NATTER_SEND_RATE_PER_SECOND", "1000000")
-            .env("NATTER_SEND_BURST", "1000000")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true);
-        let mut child = command.spawn()?;
-        let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
-        let url = tokio::time::timeout(Duration::from_secs(60), async {
-            while let Some(line) = lines.next_line().await? {
-                if let Some(url) = line.strip_prefix("natter listening on ") {
-                    return anyhow::Ok(url.trim().to_owned());
+        let mut nodes = Vec::with_capacity(options.nodes.max(1) as usize);
+        for i in 0..options.nodes.max(1) {
+            // The first node keeps the provisioned data directory; the
+            // others get their own (each node's search index and lock).
+            let own = (i > 0)
+                .then(|| tempfile::Builder::new().prefix("natter-loadgen-node-").tempdir())
+                .transpose()?;
+            let data_dir = own.as_ref().map_or(dir.path(), |own| own.path()).to_owned();
+            let mut command = match options.server_cpu {
+                Some(cpu) => {
+                    let mut c = Command::new("taskset");
+                    c.args(["-c", &cpu.to_string()]).arg(&options.server);
+                    c
                 }
-            }
-            bail!("server exited before listening")
-        })
-        .await??;
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let addr = url.trim_start_matches("http://").trim_end_matches('/').parse()?;
+                None => Command::new(&options.server),
+            };
+            shared(&mut command);
+            let (child, addr) = spawn_node(command, &data_dir).await?;
+            nodes.push(Node { child, addr, _dir: own });
+        }
+        let addr = nodes[0].addr;
         Ok(Self {
-            child,
-            url,
+            nodes,
+            url: format!("http://{addr}/"),
             addr,
             data,
             _dir: dir,
+            _nats: nats,
         })
+    }
+
+    /// The node the `i`th connection goes to: round robin.
+    pub fn addr_for(&self, i: usize) -> std::net::SocketAddr {
+        self.nodes[i % self.nodes.len()].addr
     }
 
     /// The server's data directory.
@@ -181,38 +205,97 @@ impl Server {
         self._dir.path()
     }
 
-    fn pid(&self) -> u32 {
-        self.child.id().unwrap_or(0)
+    fn pids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.nodes.iter().map(|node| node.child.id().unwrap_or(0))
     }
 
-    /// Resident memory in bytes.
+    /// Resident memory in bytes, of every node.
     pub fn rss(&self) -> u64 {
-        rss_of(&format!("/proc/{}/status", self.pid()))
+        self.pids().map(|pid| rss_of(&format!("/proc/{pid}/status"))).sum()
     }
 
-    /// CPU time used so far (user + system).
+    /// CPU time used so far (user + system), of every node and, with
+    /// several, of PostgreSQL's and NATS's processes too: all that serving
+    /// the load costs.
     pub fn cpu(&self) -> Duration {
-        cpu_of(&format!("/proc/{}/stat", self.pid()))
+        let nodes: Duration = self.pids().map(|pid| cpu_of(&format!("/proc/{pid}/stat"))).sum();
+        if self.nodes.len() == 1 {
+            return nodes;
+        }
+        nodes + cpu_of_named(&["postgres", "nats-server"])
     }
 
-    /// Context switches so far, over all its threads: with the server on one
-    /// core, hand-offs between threads cost more than the work they carry.
+    /// Context switches so far, over all the nodes' threads: with the
+    /// server on one core, hand-offs between threads cost more than the
+    /// work they carry.
     pub fn context_switches(&self) -> u64 {
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.pid())) else {
-            return 0;
-        };
-        tasks
-            .flatten()
-            .filter_map(|task| std::fs::read_to_string(task.path().join("status")).ok())
-            .flat_map(|status| {
-                status
-                    .lines()
-                    .filter(|l| l.contains("ctxt_switches:"))
-                    .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-                    .collect::<Vec<_>>()
-            })
-            .sum()
+        self.pids().map(context_switches_of).sum()
     }
+}
+
+/// Starts one server process on `data_dir` and waits until it listens.
+async fn spawn_node(mut command: Command, data_dir: &Path) -> anyhow::Result<(Child, std::net::SocketAddr)> {
+    command
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--bind", "127.0.0.1:0", "--static-dir", "/nonexistent"])
+        // The server's own log level, for looking inside a run.
+        .env(
+            "RUST_LOG",
+            std::env::var("NATTER_LOADGEN_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        // The load is the point: no per-user send limit in the way.
+        .env("NATTER_SEND_RATE_PER_SECOND", "1000000")
+        .env("NATTER_SEND_BURST", "1000000")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    let mut child = command.spawn()?;
+    let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+    let url = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(url) = line.strip_prefix("natter listening on ") {
+                return anyhow::Ok(url.trim().to_owned());
+            }
+        }
+        bail!("server exited before listening")
+    })
+    .await??;
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let addr = url.trim_start_matches("http://").trim_end_matches('/').parse()?;
+    Ok((child, addr))
+}
+
+fn context_switches_of(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("status")).ok())
+        .flat_map(|status| {
+            status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
+}
+
+/// The CPU time of every process on the machine with one of these names
+/// (the benchmark machine runs nothing else by them).
+fn cpu_of_named(names: &[&str]) -> Duration {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Duration::ZERO;
+    };
+    procs
+        .flatten()
+        .filter(|entry| {
+            std::fs::read_to_string(entry.path().join("comm")).is_ok_and(|comm| names.contains(&comm.trim()))
+        })
+        .map(|entry| cpu_of(&entry.path().join("stat").to_string_lossy()))
+        .sum()
 }
 
 /// The generator's own CPU time (user + system) over a stretch of wall

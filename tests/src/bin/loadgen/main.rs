@@ -29,6 +29,11 @@ struct Cli {
     /// Pin the server to this CPU (through `taskset`).
     #[arg(long, global = true)]
     server_cpu: Option<u32>,
+    /// Run this many server nodes, on a PostgreSQL database (syncing to disk)
+    /// with a NATS server between them, connections spread round robin;
+    /// server CPU then counts PostgreSQL's and NATS's too.
+    #[arg(long, default_value_t = 1, global = true)]
+    nodes: u32,
     /// Run the scenario this many times (a fresh server each time) and
     /// finish with the median of every number.
     #[arg(long, default_value_t = 1, global = true)]
@@ -138,6 +143,7 @@ async fn main() -> anyhow::Result<()> {
     let options = harness::Options {
         server: cli.server,
         server_cpu: cli.server_cpu,
+        nodes: cli.nodes,
     };
     let mut reports = Vec::new();
     for _ in 0..cli.runs.max(1) {

@@ -30,10 +30,9 @@ const CONNECT_PARALLEL: usize = 128;
 const DRAIN_LIMIT: Duration = Duration::from_secs(120);
 
 async fn connect_all(server: &Server, count: usize) -> anyhow::Result<Vec<(Sink, Inbox)>> {
-    let addr = server.addr;
     let tokens: Vec<String> = server.data.users.iter().take(count).map(|u| u.token.clone()).collect();
     stream::iter(tokens.into_iter().enumerate())
-        .map(|(i, token)| async move { client::connect(addr, &token, i).await })
+        .map(|(i, token)| async move { client::connect(server.addr_for(i), &token, i).await })
         .buffered(CONNECT_PARALLEL)
         .collect::<Vec<_>>()
         .await
@@ -527,7 +526,6 @@ async fn storm_read(stream: &mut Inbox, log: &mut StormLog, until: tokio::time::
 pub async fn storm(options: &Options, clients: u32, rate: u32) -> anyhow::Result<Report> {
     let clients = clients.max(2);
     let server = Server::start(options, Provision::pairs(clients)).await?;
-    let addr = server.addr;
     let pairs = server.data.pairs.clone();
     let period = Duration::from_secs_f64(f64::from(clients) / f64::from(rate.max(1)));
     let connections = connect_all(&server, clients as usize).await?;
@@ -541,6 +539,9 @@ pub async fn storm(options: &Options, clients: u32, rate: u32) -> anyhow::Result
     let mut tasks = Vec::new();
     for (i, (sink, stream)) in connections.into_iter().enumerate() {
         let token = server.data.users[i].token.clone();
+        // Back on the next node (the same one when there is one): with
+        // several, everyone moves at once.
+        let addr = server.addr_for(i + 1);
         let mine = ConversationId(pairs[i].2);
         let theirs = ConversationId(pairs[(i + pairs.len() - 1) % pairs.len()].2);
         let reconnects = reconnects.clone();
