@@ -2,7 +2,7 @@
 //! Their group memberships end through the log first (as leaving does,
 //! ownership passing on); this is the rest, in one transaction.
 
-use super::{on_any, on_tx, Db, On};
+use super::{on_any, on_tx, Db, On, Tx};
 use natter_common::ids::UserId;
 
 /// How long a deleted account's username stays reserved.
@@ -17,6 +17,20 @@ pub const DELETED_NAME: &str = "Deleted user";
 /// nothing refers to any more, whose files the caller removes.
 pub async fn delete_account(db: &Db, user: UserId, now: i64) -> sqlx::Result<Vec<String>> {
     let mut tx = db.begin_write().await?;
+    // PostgreSQL: the member-count trigger below updates the direct
+    // conversations' rows; take them first in id order, as the log's
+    // writers do, so that a writer appending to two of them can't deadlock
+    // with this. (SQLite's write lock is the whole database.)
+    if let Tx::Postgres(pg) = &mut tx {
+        sqlx::query(
+            "SELECT id FROM conversations WHERE kind = 'direct'
+               AND id IN (SELECT conversation_id FROM members WHERE user_id = $1)
+             ORDER BY id FOR NO KEY UPDATE",
+        )
+        .bind(user.0)
+        .execute(&mut **pg)
+        .await?;
+    }
     for sql in [
         "DELETE FROM sessions WHERE user_id = $1",
         "DELETE FROM contacts WHERE user_id = $1 OR contact_id = $1",
