@@ -71,9 +71,12 @@ impl<T> Line<T> {
 }
 
 impl<T> Inner<T> {
-    fn admit(&mut self, conversation: ConversationId, seq: i64, event: T, ready: &mut Vec<T>) {
+    /// Puts `event` in order: into `ready` with what follows on, held, or,
+    /// when it is there already, into `stale`.
+    fn admit(&mut self, conversation: ConversationId, seq: i64, event: T, ready: &mut Vec<T>, stale: &mut Vec<T>) {
         let line = self.lines.entry(conversation).or_insert_with(|| Line::new(seq - 1));
         if seq <= line.through || line.held.contains_key(&seq) {
+            stale.push(event);
             return;
         }
         if seq == line.through + 1 {
@@ -114,16 +117,18 @@ impl<T> Delivered<T> {
     /// Events arrived: hands `deliver`, in seq order per conversation, what
     /// may go out now (each event and the held ones that follow on), still
     /// holding the order, so that what another call lets through next can't
-    /// overtake it. An event delivered already, or one that waits for those
-    /// before it, goes nowhere yet. An event of a conversation not followed
-    /// yet starts following it there. When `anyone_here` says none of the
-    /// events' people has a connection on this node (asked while nobody can
-    /// start following), their conversations are forgotten instead.
+    /// overtake it; and, second, those delivered already (whatever rides
+    /// along with them, such as an ack, still has to go). One that waits
+    /// for those before it goes nowhere yet. An event of a conversation not
+    /// followed yet starts following it there. When `anyone_here` says none
+    /// of the events' people has a connection on this node (asked while
+    /// nobody can start following), their conversations are forgotten
+    /// instead.
     pub fn admit(
         &self,
         events: impl IntoIterator<Item = (ConversationId, i64, T)>,
         anyone_here: impl FnOnce() -> bool,
-        deliver: impl FnOnce(Vec<T>),
+        deliver: impl FnOnce(Vec<T>, Vec<T>),
     ) {
         self.with(|inner| {
             if !anyone_here() {
@@ -132,11 +137,11 @@ impl<T> Delivered<T> {
                 }
                 return;
             }
-            let mut ready = Vec::new();
+            let (mut ready, mut stale) = (Vec::new(), Vec::new());
             for (conversation, seq, event) in events {
-                inner.admit(conversation, seq, event, &mut ready);
+                inner.admit(conversation, seq, event, &mut ready, &mut stale);
             }
-            deliver(ready);
+            deliver(ready, stale);
         });
     }
 
@@ -184,7 +189,7 @@ mod tests {
 
     fn admit(delivered: &Delivered<&'static str>, seq: i64, event: &'static str) -> Vec<&'static str> {
         let mut out = Vec::new();
-        delivered.admit([(C, seq, event)], || true, |ready| out = ready);
+        delivered.admit([(C, seq, event)], || true, |ready, _| out = ready);
         out
     }
 
@@ -199,6 +204,9 @@ mod tests {
         let delivered = Delivered::default();
         delivered.follow(C, 4);
         assert!(admit(&delivered, 3, "3").is_empty(), "the client had it");
+        let mut stale = Vec::new();
+        delivered.admit([(C, 2, "2")], || true, |_, dropped| stale = dropped);
+        assert_eq!(stale, ["2"], "handed back as delivered already");
         assert!(admit(&delivered, 6, "6").is_empty(), "held until 5 comes");
         assert!(admit(&delivered, 7, "7").is_empty());
         assert_eq!(delivered.followed(), vec![(C, 4)], "a hole at 5");
@@ -225,7 +233,7 @@ mod tests {
         );
         assert_eq!(delivered.gaps(Duration::ZERO), vec![(C, 10, 13)]);
         // Nobody here: forgotten, but not while it holds events.
-        delivered.admit([(C, 16, "16")], || false, |_| panic!("nothing goes out"));
+        delivered.admit([(C, 16, "16")], || false, |_, _| panic!("nothing goes out"));
         assert_eq!(delivered.followed(), vec![(C, 10)]);
         // 11 came from the database; 12 is not there.
         assert_eq!(admit(&delivered, 11, "11"), ["11"]);
@@ -233,7 +241,7 @@ mod tests {
         assert_eq!(delivered.gaps(Duration::ZERO), vec![(C, 13, 15)], "waiting anew");
         assert_eq!(skip_to(&delivered, 14), ["15"]);
         assert!(delivered.gaps(Duration::ZERO).is_empty());
-        delivered.admit([(C, 20, "20")], || false, |_| panic!("nothing goes out"));
+        delivered.admit([(C, 20, "20")], || false, |_, _| panic!("nothing goes out"));
         assert!(delivered.followed().is_empty(), "forgotten");
     }
 }

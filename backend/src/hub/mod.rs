@@ -373,8 +373,14 @@ impl Hub {
             .iter()
             .zip(frames)
             .map(|(&(conversation, seq), frame)| (conversation, seq, outgoing(seq, frame)));
-        self.delivered
-            .admit(events, anyone_here, |ready| self.deliver_ready(ready));
+        self.delivered.admit(events, anyone_here, |ready, stale| {
+            self.deliver_ready(ready);
+            // Delivered already (read from the database first): only the
+            // ack riding along is new.
+            for (conn, frame) in stale.into_iter().filter_map(|event| event.ack) {
+                conn.deliver(&[frame], Kind::Reliable, None);
+            }
+        });
     }
 
     /// Delivers events in order, each run to one audience in one pass.
@@ -482,7 +488,8 @@ impl Hub {
                 },
             )
         });
-        self.delivered.admit(events, || true, |ready| self.deliver_ready(ready));
+        self.delivered
+            .admit(events, || true, |ready, _| self.deliver_ready(ready));
         if whole {
             self.delivered
                 .skip_to(conversation, until, |ready| self.deliver_ready(ready));
