@@ -1,11 +1,14 @@
 //! The one list of errors a client can receive, with the HTTP status each maps to.
 
-use serde::{Deserialize, Serialize};
+use serde::{de::MapAccess, Deserialize, Deserializer, Serialize};
+
+use crate::tagged::{self, need, put, skip, wants, Fields};
 
 /// What went wrong, as a machine-readable code. On the wire it is the `code`
 /// field of an [`ErrorBody`], plus any data the variant carries, e.g.
 /// `{"code":"rate_limited","retry_after_ms":1200,"message":"…"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// (`Deserialize` is written out below: see `tagged`.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "code", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -81,13 +84,173 @@ impl ErrorCode {
 }
 
 /// The JSON body of every error response: a code and a message fit to show
-/// to a person.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// to a person. (`Deserialize` is written out below: see `tagged`.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     #[serde(flatten)]
     pub code: ErrorCode,
     pub message: String,
+}
+
+/// The keys of an [`ErrorCode`], wherever it is flattened (`ErrorBody`, the
+/// `error` frame).
+#[derive(Clone, Copy)]
+pub(crate) enum CodeKey {
+    Code,
+    Field,
+    MaxBytes,
+    Max,
+    Supported,
+    RetryAfterMs,
+}
+
+/// An [`ErrorCode`] being read, key by key.
+#[derive(Default)]
+pub(crate) struct CodeFields {
+    tag: Option<CodeTag>,
+    field: Option<String>,
+    max_bytes: Option<u64>,
+    max: Option<u32>,
+    supported: Option<u32>,
+    retry_after_ms: Option<u64>,
+}
+
+#[derive(Clone, Copy, PartialEq, Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum CodeTag {
+    BadRequest,
+    InvalidInput,
+    PayloadTooLarge,
+    RequestTimeout,
+    Unauthorized,
+    InvalidCredentials,
+    AccountDisabled,
+    UsernameTaken,
+    Forbidden,
+    NotFound,
+    CannotRequestSelf,
+    AlreadyRequested,
+    AlreadyContacts,
+    Blocked,
+    NotContacts,
+    GroupFull,
+    UnsupportedProtocol,
+    RateLimited,
+    UnsupportedMedia,
+    Unavailable,
+    Internal,
+    #[serde(other)]
+    Unknown,
+}
+
+impl CodeFields {
+    pub(crate) fn read<'de, A: MapAccess<'de>>(&mut self, key: CodeKey, map: &mut A) -> Result<(), A::Error> {
+        let tag = self.tag;
+        match key {
+            CodeKey::Code => put(&mut self.tag, true, map),
+            CodeKey::Field => put(&mut self.field, wants(tag, &[CodeTag::InvalidInput]), map),
+            CodeKey::MaxBytes => put(&mut self.max_bytes, wants(tag, &[CodeTag::PayloadTooLarge]), map),
+            CodeKey::Max => put(&mut self.max, wants(tag, &[CodeTag::GroupFull]), map),
+            CodeKey::Supported => put(&mut self.supported, wants(tag, &[CodeTag::UnsupportedProtocol]), map),
+            CodeKey::RetryAfterMs => put(&mut self.retry_after_ms, wants(tag, &[CodeTag::RateLimited]), map),
+        }
+    }
+
+    pub(crate) fn build<E: serde::de::Error>(self) -> Result<ErrorCode, E> {
+        use ErrorCode as C;
+        Ok(match need(self.tag, "code")? {
+            CodeTag::BadRequest => C::BadRequest,
+            CodeTag::InvalidInput => C::InvalidInput {
+                field: need(self.field, "field")?,
+            },
+            CodeTag::PayloadTooLarge => C::PayloadTooLarge {
+                max_bytes: need(self.max_bytes, "max_bytes")?,
+            },
+            CodeTag::RequestTimeout => C::RequestTimeout,
+            CodeTag::Unauthorized => C::Unauthorized,
+            CodeTag::InvalidCredentials => C::InvalidCredentials,
+            CodeTag::AccountDisabled => C::AccountDisabled,
+            CodeTag::UsernameTaken => C::UsernameTaken,
+            CodeTag::Forbidden => C::Forbidden,
+            CodeTag::NotFound => C::NotFound,
+            CodeTag::CannotRequestSelf => C::CannotRequestSelf,
+            CodeTag::AlreadyRequested => C::AlreadyRequested,
+            CodeTag::AlreadyContacts => C::AlreadyContacts,
+            CodeTag::Blocked => C::Blocked,
+            CodeTag::NotContacts => C::NotContacts,
+            CodeTag::GroupFull => C::GroupFull {
+                max: need(self.max, "max")?,
+            },
+            CodeTag::UnsupportedProtocol => C::UnsupportedProtocol {
+                supported: need(self.supported, "supported")?,
+            },
+            CodeTag::RateLimited => C::RateLimited {
+                retry_after_ms: need(self.retry_after_ms, "retry_after_ms")?,
+            },
+            CodeTag::UnsupportedMedia => C::UnsupportedMedia,
+            CodeTag::Unavailable => C::Unavailable,
+            CodeTag::Internal => C::Internal,
+            CodeTag::Unknown => C::Unknown,
+        })
+    }
+}
+
+/// The keys of an object holding a flattened [`ErrorCode`] and a `message`.
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum BodyKey {
+    Code,
+    Field,
+    MaxBytes,
+    Max,
+    Supported,
+    RetryAfterMs,
+    Message,
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Default)]
+struct BodyFields {
+    code: CodeFields,
+    message: Option<String>,
+}
+
+impl<'de> Fields<'de> for BodyFields {
+    type Key = BodyKey;
+
+    fn read<A: MapAccess<'de>>(&mut self, key: BodyKey, map: &mut A) -> Result<(), A::Error> {
+        let code = match key {
+            BodyKey::Code => CodeKey::Code,
+            BodyKey::Field => CodeKey::Field,
+            BodyKey::MaxBytes => CodeKey::MaxBytes,
+            BodyKey::Max => CodeKey::Max,
+            BodyKey::Supported => CodeKey::Supported,
+            BodyKey::RetryAfterMs => CodeKey::RetryAfterMs,
+            BodyKey::Message => return put(&mut self.message, true, map),
+            BodyKey::Other => return skip(map),
+        };
+        self.code.read(code, map)
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorCode {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // A lone code: the body's keys without `message`, which is skipped.
+        let fields: BodyFields = tagged::read(deserializer, "an error code")?;
+        fields.code.build()
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorBody {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let fields: BodyFields = tagged::read(deserializer, "an error body")?;
+        Ok(ErrorBody {
+            code: fields.code.build()?,
+            message: need(fields.message, "message")?,
+        })
+    }
 }
 
 impl std::fmt::Display for ErrorBody {

@@ -3,11 +3,12 @@
 //! reactions and membership changes are events too, so catching up from a
 //! `seq` can never miss one.
 
-use serde::{Deserialize, Serialize};
+use serde::{de::MapAccess, Deserialize, Deserializer, Serialize};
 
 use crate::{
     api::Role,
     ids::{ConversationId, EventId, UserId},
+    tagged::{self, need, put, skip, wants, Fields},
 };
 
 /// One entry in a conversation's log.
@@ -59,8 +60,8 @@ pub struct Reactions {
 }
 
 /// What happened. New kinds are added over time; clients show unknown ones
-/// as a generic notice.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// as a generic notice. (`Deserialize` is written out below: see `tagged`.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -110,8 +111,8 @@ pub enum EventBody {
     Unknown,
 }
 
-/// The content of a message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The content of a message. (`Deserialize` is written out below: see `tagged`.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum MessageContent {
@@ -126,6 +127,202 @@ pub enum MessageContent {
     /// A kind this build does not know (from a newer server).
     #[serde(other)]
     Unknown,
+}
+
+impl<'de> Deserialize<'de> for EventBody {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(field_identifier, rename_all = "snake_case")]
+        enum Key {
+            Type,
+            Content,
+            ReplyTo,
+            Mentions,
+            Target,
+            Emoji,
+            Name,
+            User,
+            Users,
+            Role,
+            #[serde(other)]
+            Other,
+        }
+
+        #[derive(Clone, Copy, PartialEq, Deserialize)]
+        #[serde(field_identifier, rename_all = "snake_case")]
+        enum Tag {
+            Message,
+            MessageEdited,
+            MessageDeleted,
+            ReactionAdded,
+            ReactionRemoved,
+            GroupCreated,
+            GroupRenamed,
+            MemberJoined,
+            MembersJoined,
+            MemberLeft,
+            MemberRemoved,
+            RoleChanged,
+            #[serde(other)]
+            Unknown,
+        }
+
+        #[derive(Default)]
+        struct Body {
+            tag: Option<Tag>,
+            content: Option<MessageContent>,
+            reply_to: Option<Option<EventId>>,
+            mentions: Option<Vec<UserId>>,
+            target: Option<EventId>,
+            emoji: Option<String>,
+            name: Option<String>,
+            user: Option<UserId>,
+            users: Option<Vec<UserId>>,
+            role: Option<Role>,
+        }
+
+        impl<'de> Fields<'de> for Body {
+            type Key = Key;
+
+            fn read<A: MapAccess<'de>>(&mut self, key: Key, map: &mut A) -> Result<(), A::Error> {
+                use Tag::*;
+                let tag = self.tag;
+                match key {
+                    Key::Type => put(&mut self.tag, true, map),
+                    Key::Content => put(&mut self.content, wants(tag, &[Message, MessageEdited]), map),
+                    Key::ReplyTo => put(&mut self.reply_to, wants(tag, &[Message]), map),
+                    Key::Mentions => put(&mut self.mentions, wants(tag, &[Message, MessageEdited]), map),
+                    Key::Target => put(
+                        &mut self.target,
+                        wants(tag, &[MessageEdited, MessageDeleted, ReactionAdded, ReactionRemoved]),
+                        map,
+                    ),
+                    Key::Emoji => put(&mut self.emoji, wants(tag, &[ReactionAdded, ReactionRemoved]), map),
+                    Key::Name => put(&mut self.name, wants(tag, &[GroupCreated, GroupRenamed]), map),
+                    Key::User => put(
+                        &mut self.user,
+                        wants(tag, &[MemberJoined, MemberLeft, MemberRemoved, RoleChanged]),
+                        map,
+                    ),
+                    Key::Users => put(&mut self.users, wants(tag, &[MembersJoined]), map),
+                    Key::Role => put(&mut self.role, wants(tag, &[RoleChanged]), map),
+                    Key::Other => skip(map),
+                }
+            }
+        }
+
+        let b: Body = tagged::read(deserializer, "an event body")?;
+        Ok(match need(b.tag, "type")? {
+            Tag::Message => Self::Message {
+                content: need(b.content, "content")?,
+                reply_to: b.reply_to.flatten(),
+                mentions: b.mentions.unwrap_or_default(),
+            },
+            Tag::MessageEdited => Self::MessageEdited {
+                target: need(b.target, "target")?,
+                content: need(b.content, "content")?,
+                mentions: b.mentions.unwrap_or_default(),
+            },
+            Tag::MessageDeleted => Self::MessageDeleted {
+                target: need(b.target, "target")?,
+            },
+            Tag::ReactionAdded => Self::ReactionAdded {
+                target: need(b.target, "target")?,
+                emoji: need(b.emoji, "emoji")?,
+            },
+            Tag::ReactionRemoved => Self::ReactionRemoved {
+                target: need(b.target, "target")?,
+                emoji: need(b.emoji, "emoji")?,
+            },
+            Tag::GroupCreated => Self::GroupCreated {
+                name: need(b.name, "name")?,
+            },
+            Tag::GroupRenamed => Self::GroupRenamed {
+                name: need(b.name, "name")?,
+            },
+            Tag::MemberJoined => Self::MemberJoined {
+                user: need(b.user, "user")?,
+            },
+            Tag::MembersJoined => Self::MembersJoined {
+                users: need(b.users, "users")?,
+            },
+            Tag::MemberLeft => Self::MemberLeft {
+                user: need(b.user, "user")?,
+            },
+            Tag::MemberRemoved => Self::MemberRemoved {
+                user: need(b.user, "user")?,
+            },
+            Tag::RoleChanged => Self::RoleChanged {
+                user: need(b.user, "user")?,
+                role: need(b.role, "role")?,
+            },
+            Tag::Unknown => Self::Unknown,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for MessageContent {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(field_identifier, rename_all = "snake_case")]
+        enum Key {
+            Kind,
+            Text,
+            MediaId,
+            StickerId,
+            #[serde(other)]
+            Other,
+        }
+
+        #[derive(Clone, Copy, PartialEq, Deserialize)]
+        #[serde(field_identifier, rename_all = "snake_case")]
+        enum Tag {
+            Text,
+            Image,
+            Sticker,
+            Deleted,
+            #[serde(other)]
+            Unknown,
+        }
+
+        #[derive(Default)]
+        struct Content {
+            tag: Option<Tag>,
+            text: Option<String>,
+            media_id: Option<String>,
+            sticker_id: Option<String>,
+        }
+
+        impl<'de> Fields<'de> for Content {
+            type Key = Key;
+
+            fn read<A: MapAccess<'de>>(&mut self, key: Key, map: &mut A) -> Result<(), A::Error> {
+                let tag = self.tag;
+                match key {
+                    Key::Kind => put(&mut self.tag, true, map),
+                    Key::Text => put(&mut self.text, wants(tag, &[Tag::Text]), map),
+                    Key::MediaId => put(&mut self.media_id, wants(tag, &[Tag::Image]), map),
+                    Key::StickerId => put(&mut self.sticker_id, wants(tag, &[Tag::Sticker]), map),
+                    Key::Other => skip(map),
+                }
+            }
+        }
+
+        let c: Content = tagged::read(deserializer, "a message content")?;
+        Ok(match need(c.tag, "kind")? {
+            Tag::Text => Self::Text {
+                text: need(c.text, "text")?,
+            },
+            Tag::Image => Self::Image {
+                media_id: need(c.media_id, "media_id")?,
+            },
+            Tag::Sticker => Self::Sticker {
+                sticker_id: need(c.sticker_id, "sticker_id")?,
+            },
+            Tag::Deleted => Self::Deleted,
+            Tag::Unknown => Self::Unknown,
+        })
+    }
 }
 
 impl EventBody {

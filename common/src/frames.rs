@@ -2,13 +2,17 @@
 //! `type`. The server speaks first with `hello`; everything after is
 //! client requests and server pushes.
 
-use serde::{Deserialize, Serialize};
+use serde::{
+    de::{self, MapAccess, SeqAccess, Unexpected, Visitor},
+    Deserialize, Deserializer, Serialize,
+};
 
 use crate::{
     api::{NotifyLevel, User},
-    error::ErrorCode,
+    error::{CodeFields, CodeKey, ErrorCode},
     events::{Event, MessageContent},
     ids::{ConversationId, EventId, UserId},
+    tagged::{self, need, put, skip, wants, Fields},
 };
 
 /// Client → server.
@@ -68,8 +72,8 @@ pub enum ClientFrame {
     Ping { nonce: u64 },
 }
 
-/// Server → client.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Server → client. (`Deserialize` is written out below: see `tagged`.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ServerFrame {
@@ -162,6 +166,247 @@ pub enum ServerFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client_msg_id: Option<String>,
     },
+}
+
+impl<'de> Deserialize<'de> for ServerFrame {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(field_identifier, rename_all = "snake_case")]
+        enum Key {
+            Type,
+            ProtocolVersion,
+            UserId,
+            Conversations,
+            Online,
+            HeartbeatMs,
+            Event,
+            ClientMsgId,
+            ConversationId,
+            Seq,
+            Id,
+            CreatedAt,
+            Events,
+            More,
+            ReadSeq,
+            Unread,
+            Mentions,
+            Notify,
+            User,
+            Nonce,
+            Frames,
+            Message,
+            // The flattened `ErrorCode` of `error`.
+            Code,
+            Field,
+            MaxBytes,
+            Max,
+            Supported,
+            RetryAfterMs,
+            #[serde(other)]
+            Other,
+        }
+
+        #[derive(Clone, Copy, PartialEq, Deserialize)]
+        #[serde(variant_identifier, rename_all = "snake_case")]
+        enum Tag {
+            Hello,
+            Event,
+            Sent,
+            Events,
+            ReadState,
+            ConversationSettings,
+            Receipt,
+            Typing,
+            Presence,
+            ContactsChanged,
+            UserUpdated,
+            Pong,
+            Batch,
+            Error,
+        }
+
+        #[derive(Default)]
+        struct Frame {
+            tag: Option<Tag>,
+            protocol_version: Option<u32>,
+            user_id: Option<UserId>,
+            conversations: Option<Vec<ConversationState>>,
+            online: Option<Online>,
+            heartbeat_ms: Option<u64>,
+            event: Option<Event>,
+            client_msg_id: Option<Option<String>>,
+            conversation_id: Option<ConversationId>,
+            seq: Option<i64>,
+            id: Option<EventId>,
+            created_at: Option<i64>,
+            events: Option<Vec<Event>>,
+            more: Option<bool>,
+            read_seq: Option<i64>,
+            unread: Option<u32>,
+            mentions: Option<u32>,
+            notify: Option<NotifyLevel>,
+            user: Option<User>,
+            nonce: Option<u64>,
+            frames: Option<Vec<ServerFrame>>,
+            message: Option<String>,
+            code: CodeFields,
+        }
+
+        impl<'de> Fields<'de> for Frame {
+            type Key = Key;
+
+            fn read<A: MapAccess<'de>>(&mut self, key: Key, map: &mut A) -> Result<(), A::Error> {
+                use Tag::*;
+                let tag = self.tag;
+                let code = match key {
+                    Key::Type => return put(&mut self.tag, true, map),
+                    Key::ProtocolVersion => return put(&mut self.protocol_version, wants(tag, &[Hello]), map),
+                    Key::UserId => {
+                        let wanted = wants(tag, &[Hello, Receipt, Typing, Presence]);
+                        return put(&mut self.user_id, wanted, map);
+                    }
+                    Key::Conversations => return put(&mut self.conversations, wants(tag, &[Hello]), map),
+                    Key::Online => return put(&mut self.online, wants(tag, &[Hello, Presence]), map),
+                    Key::HeartbeatMs => return put(&mut self.heartbeat_ms, wants(tag, &[Hello]), map),
+                    Key::Event => return put(&mut self.event, wants(tag, &[Event]), map),
+                    Key::ClientMsgId => return put(&mut self.client_msg_id, wants(tag, &[Sent, Error]), map),
+                    Key::ConversationId => {
+                        let wanted = wants(tag, &[Sent, Events, ReadState, ConversationSettings, Receipt, Typing]);
+                        return put(&mut self.conversation_id, wanted, map);
+                    }
+                    Key::Seq => return put(&mut self.seq, wants(tag, &[Sent]), map),
+                    Key::Id => return put(&mut self.id, wants(tag, &[Sent]), map),
+                    Key::CreatedAt => return put(&mut self.created_at, wants(tag, &[Sent]), map),
+                    Key::Events => return put(&mut self.events, wants(tag, &[Events]), map),
+                    Key::More => return put(&mut self.more, wants(tag, &[Events]), map),
+                    Key::ReadSeq => return put(&mut self.read_seq, wants(tag, &[ReadState, Receipt]), map),
+                    Key::Unread => return put(&mut self.unread, wants(tag, &[ReadState]), map),
+                    Key::Mentions => return put(&mut self.mentions, wants(tag, &[ReadState]), map),
+                    Key::Notify => return put(&mut self.notify, wants(tag, &[ConversationSettings]), map),
+                    Key::User => return put(&mut self.user, wants(tag, &[UserUpdated]), map),
+                    Key::Nonce => return put(&mut self.nonce, wants(tag, &[Pong]), map),
+                    Key::Frames => return put(&mut self.frames, wants(tag, &[Batch]), map),
+                    Key::Message => return put(&mut self.message, wants(tag, &[Error]), map),
+                    Key::Other => return skip(map),
+                    Key::Code => CodeKey::Code,
+                    Key::Field => CodeKey::Field,
+                    Key::MaxBytes => CodeKey::MaxBytes,
+                    Key::Max => CodeKey::Max,
+                    Key::Supported => CodeKey::Supported,
+                    Key::RetryAfterMs => CodeKey::RetryAfterMs,
+                };
+                if wants(tag, &[Error]) {
+                    self.code.read(code, map)
+                } else {
+                    skip(map)
+                }
+            }
+        }
+
+        let f: Frame = tagged::read(deserializer, "a server frame")?;
+        Ok(match need(f.tag, "type")? {
+            Tag::Hello => Self::Hello {
+                protocol_version: need(f.protocol_version, "protocol_version")?,
+                user_id: need(f.user_id, "user_id")?,
+                conversations: need(f.conversations, "conversations")?,
+                online: match need(f.online, "online")? {
+                    Online::Users(users) => users,
+                    Online::Flag(flag) => return Err(de::Error::invalid_type(Unexpected::Bool(flag), &"a sequence")),
+                },
+                heartbeat_ms: need(f.heartbeat_ms, "heartbeat_ms")?,
+            },
+            Tag::Event => Self::Event {
+                event: need(f.event, "event")?,
+            },
+            Tag::Sent => Self::Sent {
+                client_msg_id: need(f.client_msg_id.flatten(), "client_msg_id")?,
+                conversation_id: need(f.conversation_id, "conversation_id")?,
+                seq: need(f.seq, "seq")?,
+                id: need(f.id, "id")?,
+                created_at: need(f.created_at, "created_at")?,
+            },
+            Tag::Events => Self::Events {
+                conversation_id: need(f.conversation_id, "conversation_id")?,
+                events: need(f.events, "events")?,
+                more: need(f.more, "more")?,
+            },
+            Tag::ReadState => Self::ReadState {
+                conversation_id: need(f.conversation_id, "conversation_id")?,
+                read_seq: need(f.read_seq, "read_seq")?,
+                unread: need(f.unread, "unread")?,
+                mentions: f.mentions.unwrap_or_default(),
+            },
+            Tag::ConversationSettings => Self::ConversationSettings {
+                conversation_id: need(f.conversation_id, "conversation_id")?,
+                notify: need(f.notify, "notify")?,
+            },
+            Tag::Receipt => Self::Receipt {
+                conversation_id: need(f.conversation_id, "conversation_id")?,
+                user_id: need(f.user_id, "user_id")?,
+                read_seq: need(f.read_seq, "read_seq")?,
+            },
+            Tag::Typing => Self::Typing {
+                conversation_id: need(f.conversation_id, "conversation_id")?,
+                user_id: need(f.user_id, "user_id")?,
+            },
+            Tag::Presence => Self::Presence {
+                user_id: need(f.user_id, "user_id")?,
+                online: match need(f.online, "online")? {
+                    Online::Flag(flag) => flag,
+                    Online::Users(_) => return Err(de::Error::invalid_type(Unexpected::Seq, &"a boolean")),
+                },
+            },
+            Tag::ContactsChanged => Self::ContactsChanged,
+            Tag::UserUpdated => Self::UserUpdated {
+                user: need(f.user, "user")?,
+            },
+            Tag::Pong => Self::Pong {
+                nonce: need(f.nonce, "nonce")?,
+            },
+            Tag::Batch => Self::Batch {
+                frames: need(f.frames, "frames")?,
+            },
+            Tag::Error => Self::Error {
+                code: f.code.build()?,
+                message: need(f.message, "message")?,
+                client_msg_id: f.client_msg_id.flatten(),
+            },
+        })
+    }
+}
+
+/// `online`: who is online in `hello`, whether one user is in `presence`.
+enum Online {
+    Users(Vec<UserId>),
+    Flag(bool),
+}
+
+impl<'de> Deserialize<'de> for Online {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct OnlineVisitor;
+
+        impl<'de> Visitor<'de> for OnlineVisitor {
+            type Value = Online;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a boolean or a sequence of user ids")
+            }
+
+            fn visit_bool<E: de::Error>(self, flag: bool) -> Result<Online, E> {
+                Ok(Online::Flag(flag))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Online, A::Error> {
+                let mut users = Vec::new();
+                while let Some(user) = seq.next_element()? {
+                    users.push(user);
+                }
+                Ok(Online::Users(users))
+            }
+        }
+
+        deserializer.deserialize_any(OnlineVisitor)
+    }
 }
 
 impl ServerFrame {

@@ -12,6 +12,7 @@ pub mod ids;
 pub mod limits;
 pub mod mentions;
 pub mod stickers;
+mod tagged;
 pub mod validate;
 
 pub use error::{ErrorBody, ErrorCode};

@@ -10,6 +10,8 @@ use natter_common::api::NotifyLevel;
 use crate::{
     api,
     chat::Chat,
+    components::when::When,
+    erased::effect,
     notify,
     pages::{
         contacts::ContactsPage, conversation::ConversationPage, group::GroupPage, login::LoginPage,
@@ -35,7 +37,7 @@ pub fn App() -> impl IntoView {
     });
     // Unread messages in the tab's title and icon; muted conversations are
     // still counted in their own badge, not here.
-    Effect::new(move |_| {
+    effect(move || {
         let total = chat.unread.with(|unread| {
             chat.notify.with(|levels| {
                 unread
@@ -53,7 +55,7 @@ pub fn App() -> impl IntoView {
     // generation, and the old loop (if any) notices and stops.
     let generation = StoredValue::new(0u64);
     let signed_in = Memo::new(move |_| auth.user.with(Option::is_some));
-    Effect::new(move |_| {
+    effect(move || {
         let signed_in = signed_in.get();
         generation.update_value(|g| *g += 1);
         if signed_in {
@@ -75,7 +77,7 @@ pub fn App() -> impl IntoView {
     view! {
         <Router>
             <main class="app">
-                <Show when=move || auth.checked.get() fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                <When when=move || auth.checked.get() fallback=|| view! { <p class="loading">"Loading…"</p> }>
                     <Routes fallback=|| view! { <Redirect path="/" /> }>
                         <Route path=path!("/login") view=|| view! { <SignedOut><LoginPage /></SignedOut> } />
                         <Route path=path!("/register") view=|| view! { <SignedOut><RegisterPage /></SignedOut> } />
@@ -88,7 +90,7 @@ pub fn App() -> impl IntoView {
                             <Route path=path!("c/:id") view=ConversationPage />
                         </ParentRoute>
                     </Routes>
-                </Show>
+                </When>
             </main>
         </Router>
     }
@@ -99,9 +101,9 @@ pub fn App() -> impl IntoView {
 fn SignedIn(children: ChildrenFn) -> impl IntoView {
     let auth = use_auth();
     view! {
-        <Show when=move || auth.user.with(Option::is_some) fallback=|| view! { <Redirect path="/login" /> }>
+        <When when=move || auth.user.with(Option::is_some) fallback=|| view! { <Redirect path="/login" /> }>
             {children()}
-        </Show>
+        </When>
     }
 }
 
@@ -110,8 +112,8 @@ fn SignedIn(children: ChildrenFn) -> impl IntoView {
 fn SignedOut(children: ChildrenFn) -> impl IntoView {
     let auth = use_auth();
     view! {
-        <Show when=move || auth.user.with(Option::is_none) fallback=|| view! { <Redirect path="/" /> }>
+        <When when=move || auth.user.with(Option::is_none) fallback=|| view! { <Redirect path="/" /> }>
             {children()}
-        </Show>
+        </When>
     }
 }

@@ -4,11 +4,13 @@ mod api;
 mod app;
 mod chat;
 mod components;
+mod erased;
 mod notify;
 mod pages;
 mod socket;
 mod state;
 mod storage;
+mod text;
 mod upload;
 
 fn main() {

@@ -1,15 +1,17 @@
 //! Conversations (every DM pair and every group) and their event logs.
 
-use serde::{Deserialize, Serialize};
+use serde::{de::MapAccess, Deserialize, Deserializer, Serialize};
 
 use super::User;
 use crate::{
     events::Event,
     ids::{ConversationId, EventId, UserId},
+    tagged::{self, need, put, skip, wants, Fields},
 };
 
 /// One of my conversations, as listed by `GET /api/v1/conversations`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// (`Deserialize` is written out below: see `tagged`.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Conversation {
     pub id: ConversationId,
@@ -75,7 +77,9 @@ pub struct ConversationSettings {
     pub notify: NotifyLevel,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A direct conversation or a group. (`Deserialize` is written out below:
+/// see `tagged`.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ConversationKind {
@@ -87,6 +91,108 @@ pub enum ConversationKind {
         name: String,
         member_count: u32,
     },
+}
+
+/// The keys of a [`Conversation`], its flattened [`ConversationKind`]'s
+/// among them.
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum Key {
+    Kind,
+    Peer,
+    Name,
+    MemberCount,
+    Id,
+    LastSeq,
+    ReadSeq,
+    CreatedAt,
+    LastEvent,
+    UnreadMentions,
+    Notify,
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Clone, Copy, PartialEq, Deserialize)]
+#[serde(variant_identifier, rename_all = "snake_case")]
+enum KindTag {
+    Direct,
+    Group,
+}
+
+#[derive(Default)]
+struct ConversationFields {
+    tag: Option<KindTag>,
+    peer: Option<User>,
+    name: Option<String>,
+    member_count: Option<u32>,
+    id: Option<ConversationId>,
+    last_seq: Option<i64>,
+    read_seq: Option<i64>,
+    created_at: Option<i64>,
+    last_event: Option<Option<Event>>,
+    unread_mentions: Option<u32>,
+    notify: Option<NotifyLevel>,
+}
+
+impl<'de> Fields<'de> for ConversationFields {
+    type Key = Key;
+
+    fn read<A: MapAccess<'de>>(&mut self, key: Key, map: &mut A) -> Result<(), A::Error> {
+        let tag = self.tag;
+        match key {
+            Key::Kind => put(&mut self.tag, true, map),
+            Key::Peer => put(&mut self.peer, wants(tag, &[KindTag::Direct]), map),
+            Key::Name => put(&mut self.name, wants(tag, &[KindTag::Group]), map),
+            Key::MemberCount => put(&mut self.member_count, wants(tag, &[KindTag::Group]), map),
+            Key::Id => put(&mut self.id, true, map),
+            Key::LastSeq => put(&mut self.last_seq, true, map),
+            Key::ReadSeq => put(&mut self.read_seq, true, map),
+            Key::CreatedAt => put(&mut self.created_at, true, map),
+            Key::LastEvent => put(&mut self.last_event, true, map),
+            Key::UnreadMentions => put(&mut self.unread_mentions, true, map),
+            Key::Notify => put(&mut self.notify, true, map),
+            Key::Other => skip(map),
+        }
+    }
+}
+
+impl ConversationFields {
+    fn kind<E: serde::de::Error>(&mut self) -> Result<ConversationKind, E> {
+        Ok(match need(self.tag, "kind")? {
+            KindTag::Direct => ConversationKind::Direct {
+                peer: need(self.peer.take(), "peer")?,
+            },
+            KindTag::Group => ConversationKind::Group {
+                name: need(self.name.take(), "name")?,
+                member_count: need(self.member_count, "member_count")?,
+            },
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Conversation {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut c: ConversationFields = tagged::read(deserializer, "a conversation")?;
+        Ok(Conversation {
+            id: need(c.id, "id")?,
+            kind: c.kind()?,
+            last_seq: need(c.last_seq, "last_seq")?,
+            read_seq: c.read_seq.unwrap_or_default(),
+            created_at: need(c.created_at, "created_at")?,
+            last_event: c.last_event.flatten(),
+            unread_mentions: c.unread_mentions.unwrap_or_default(),
+            notify: c.notify.unwrap_or_default(),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for ConversationKind {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // A lone kind: a conversation's keys, of which only the kind's are used.
+        let mut c: ConversationFields = tagged::read(deserializer, "a conversation kind")?;
+        c.kind()
+    }
 }
 
 /// `GET /api/v1/conversations/{id}/events?before=&after=&around=&limit=`:

@@ -6,6 +6,8 @@
 
 use leptos::prelude::*;
 
+use crate::text::uppercase;
+
 /// Hues the stylesheet defines as `.avatar.hue-0` … `.hue-11`.
 const HUES: i64 = 12;
 
@@ -16,7 +18,7 @@ pub fn initials(name: &str) -> String {
         (Some(a), Some(b)) => [a, b].into_iter().collect(),
         _ => name.trim().chars().take(2).collect(),
     };
-    letters.to_uppercase()
+    uppercase(&letters)
 }
 
 /// The thumbnail of picture `media` (a `User::avatar`).

@@ -16,11 +16,13 @@ use natter_common::{
 use wasm_bindgen::JsCast;
 use web_sys::{File, Url};
 
-use super::{avatar::Avatar, emoji_picker::EmojiPicker};
+use super::{avatar::Avatar, emoji_picker::EmojiPicker, when::When};
 use crate::{
     api,
     chat::{use_chat, Chat, Link},
+    erased::effect,
     storage,
+    text::lowercase,
     upload::Upload,
 };
 
@@ -233,15 +235,15 @@ fn utf16_len(text: &str) -> u32 {
 /// Members whose username, or a word of whose display name, starts with
 /// `typed` (case ignored), me left out.
 fn mention_choices(members: &[User], typed: &str, me: Option<UserId>) -> Vec<User> {
-    let typed = typed.to_lowercase();
+    let typed = lowercase(typed);
     members
         .iter()
         .filter(|m| Some(m.id) != me)
         .filter(|m| {
-            m.username.to_lowercase().starts_with(&typed)
+            lowercase(&m.username).starts_with(&typed)
                 || m.display_name
                     .split_whitespace()
-                    .any(|word| word.to_lowercase().starts_with(&typed))
+                    .any(|word| lowercase(word).starts_with(&typed))
         })
         .take(MENTION_CHOICES)
         .cloned()
@@ -312,7 +314,7 @@ pub fn Composer(
             .try_with_untracked(|m| m.as_ref().map(|m| m.1.to_ascii_lowercase()))
             .flatten()
     };
-    Effect::new(move |_| {
+    effect(move || {
         mention.track();
         let Some(typed) = typed_now() else { return };
         if typed.is_empty()
@@ -449,7 +451,7 @@ pub fn Composer(
     };
     // An attached image takes focus to its "Send", so Enter sends it.
     let send_attachment = NodeRef::<leptos::html::Button>::new();
-    Effect::new(move || {
+    effect(move || {
         if let Some(button) = send_attachment.get() {
             let _ = button.focus();
         }
@@ -481,7 +483,7 @@ pub fn Composer(
                 }.into_any()
             }).collect::<Vec<_>>())}
         <p class="form-error" role="alert">{move || attachments.error.get()}</p>
-        <Show when=move || stickers_open.get()>
+        <When when=move || stickers_open.get()>
             <div class="sticker-panel" role="group" aria-label="Stickers">
                 {stickers::STICKERS.iter().map(|(id, description)| {
                     let id = id.to_string();
@@ -498,19 +500,19 @@ pub fn Composer(
                     }
                 }).collect_view()}
             </div>
-        </Show>
-        <Show when=move || replying.with(Option::is_some)>
+        </When>
+        <When when=move || replying.with(Option::is_some)>
             <div class="replying">
                 <span>"Replying to " <q>{move || replying.with(|r| r.as_ref().map(|r| r.1.clone()))}</q></span>
                 <button type="button" id="cancel-reply" class="secondary" on:click=move |_| replying.set(None)>"Cancel reply"</button>
             </div>
-        </Show>
-        <Show when=move || emoji_open.get()>
+        </When>
+        <When when=move || emoji_open.get()>
             <div on:keydown=move |ev: KeyboardEvent| if ev.key() == "Escape" { emoji_open.set(false); super::message::focus_composer(); }>
                 <EmojiPicker on_pick=insert_emoji />
             </div>
-        </Show>
-        <Show when=move || attachments.staged.with(Option::is_some)>
+        </When>
+        <When when=move || attachments.staged.with(Option::is_some)>
             <div class="attachment-preview" role="group" aria-label="Image to send"
                 on:keydown=move |ev: KeyboardEvent| if ev.key() == "Escape" { discard_attachment(); }>
                 <img class="attachment-image" src=move || attachments.staged.with(|s| s.as_ref().map(|s| s.url.clone()))
@@ -524,8 +526,8 @@ pub fn Composer(
                     </div>
                 </div>
             </div>
-        </Show>
-        <Show when=completing>
+        </When>
+        <When when=completing>
             <ul id="mention-list" class="mention-list" role="listbox" aria-label="Members to mention">
                 {move || choices.get().into_iter().enumerate().map(|(i, user)| {
                     let chosen = move || choice.get() == i;
@@ -542,7 +544,7 @@ pub fn Composer(
                     }
                 }).collect_view()}
             </ul>
-        </Show>
+        </When>
         <form class="composer" on:submit=move |ev| { ev.prevent_default(); send(); }>
             <label for="attach-input" class="button-link attach" title="Attach an image">"Image"</label>
             <input id="attach-input" type="file" accept="image/png,image/jpeg,image/gif,image/webp" class="visually-hidden" on:change=on_pick />
@@ -558,12 +560,12 @@ pub fn Composer(
                 on:click=move |_| find_mention() on:blur=move |_| mention.set(None)></textarea>
             <button type="submit" id="send" disabled=too_long>"Send"</button>
         </form>
-        <Show when=too_long>
+        <When when=too_long>
             <p class="form-error">{format!("Messages can be at most {MESSAGE_TEXT_MAX_CHARS} characters.")}</p>
-        </Show>
-        <Show when=move || chat.link.get() != Link::Online>
+        </When>
+        <When when=move || chat.link.get() != Link::Online>
             <p class="notice">"Offline: messages will be sent when the connection is back."</p>
-        </Show>
+        </When>
     }
 }
 

@@ -4,8 +4,8 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use natter_common::api::{Conversation, ConversationKind, NotifyLevel};
 
-use super::avatar::Avatar;
-use crate::chat::use_chat;
+use super::{avatar::Avatar, when::When};
+use crate::{chat::use_chat, erased::effect};
 
 /// One line about the newest event, for the sidebar.
 fn preview(conversation: &Conversation, me: Option<natter_common::ids::UserId>) -> String {
@@ -56,7 +56,7 @@ pub fn ConversationList() -> impl IntoView {
     // Fetched on first show; live events keep it current from then on,
     // and fetch it again only when conversations come, go or change (see
     // `Chat::live_event`).
-    Effect::new(move |_| chat.refresh_list());
+    effect(move || chat.refresh_list());
     // Whether there is a list, and whether it is empty: the rows below
     // update by key, not by rebuilding the list.
     let shape = Memo::new(move |_| chat.list.with(|list| list.as_ref().map(Vec::is_empty)));
@@ -91,20 +91,20 @@ pub fn ConversationList() -> impl IntoView {
                         <span class="preview">{preview(&c, me)}</span>
                     </span>
                     {presence}
-                    <Show when=muted>
+                    <When when=muted>
                         <span class="muted-icon" title="Muted" aria-hidden="true">"🔕"</span>
                         <span class="visually-hidden">"Muted"</span>
-                    </Show>
-                    <Show when=move || { mentions() > 0 }>
+                    </When>
+                    <When when=move || { mentions() > 0 }>
                         <span class="badge mention" title="You were mentioned">
                             "@"<span class="visually-hidden">" mentioned you"</span>
                         </span>
-                    </Show>
-                    <Show when=move || { unread() > 0 }>
+                    </When>
+                    <When when=move || { unread() > 0 }>
                         <span class=move || if muted() { "badge muted" } else { "badge" } aria-label="unread messages">
                             {move || if unread() > 999 { "999+".to_owned() } else { unread().to_string() }}
                         </span>
-                    </Show>
+                    </When>
                 </A>
             </li>
         }

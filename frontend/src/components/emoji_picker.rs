@@ -14,6 +14,9 @@ use futures::future::{FutureExt, LocalBoxFuture, Shared};
 use leptos::{prelude::*, task::spawn_local};
 use serde::Deserialize;
 
+use super::when::When;
+use crate::text::lowercase;
+
 const DATA_URL: &str = "/emoji-data.json";
 const RECENT_KEY: &str = "natter.recent_emoji";
 const RECENT_MAX: usize = 24;
@@ -161,7 +164,7 @@ pub fn EmojiPicker(on_pick: Callback<String>) -> impl IntoView {
         State::Loading => view! { <p class="emoji-status" role="status">"Loading…"</p> }.into_any(),
         State::Failed => view! { <p class="emoji-status" role="alert">"Emoji could not be loaded."</p> }.into_any(),
         State::Ready => {
-            let q = query.get().trim().to_lowercase();
+            let q = lowercase(query.get().trim());
             let tone = tone.get();
             let group = group.get();
             let list = data.with_value(|data| {
@@ -197,11 +200,11 @@ pub fn EmojiPicker(on_pick: Callback<String>) -> impl IntoView {
                     {TONES.iter().enumerate().map(|(i, label)| view! { <option value=i.to_string()>{*label}</option> }).collect_view()}
                 </select>
             </div>
-            <Show when=move || recent.with(|r| !r.is_empty()) && query.with(|q| q.trim().is_empty())>
+            <When when=move || recent.with(|r| !r.is_empty()) && query.with(|q| q.trim().is_empty())>
                 <div class="emoji-grid recent" aria-label="Recently used">
                     {move || recent.get().into_iter().map(|e| button(e.clone(), format!("Recent: {e}"))).collect_view()}
                 </div>
-            </Show>
+            </When>
             <div class="emoji-groups" role="tablist">
                 {GROUPS.iter().enumerate().map(|(g, (icon, label))| {
                     view! {

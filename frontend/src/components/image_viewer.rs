@@ -12,7 +12,8 @@ use natter_common::events::MessageContent;
 use wasm_bindgen::JsCast;
 use web_sys::HtmlElement;
 
-use crate::chat::Timeline;
+use super::when::When;
+use crate::{chat::Timeline, erased::effect};
 
 /// Which image is shown: the seq of its message (none for one still
 /// being sent) and its media id.
@@ -68,9 +69,9 @@ fn mount() -> (Owner, Viewer) {
         if let Some(body) = document().body() {
             leptos::mount::mount_to(body, move || {
                 view! {
-                    <Show when=move || viewer.timeline.with(Option::is_some)>
+                    <When when=move || viewer.timeline.with(Option::is_some)>
                         <Dialog viewer />
-                    </Show>
+                    </When>
                 }
             })
             .forget();
@@ -189,7 +190,7 @@ fn Dialog(viewer: Viewer) -> impl IntoView {
     let dialog = NodeRef::<html::Div>::new();
     let close_button = NodeRef::<html::Button>::new();
     // Focus moves in as it opens.
-    Effect::new(move || {
+    effect(move || {
         if let Some(button) = close_button.get() {
             let _ = button.focus();
         }

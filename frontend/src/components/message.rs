@@ -17,8 +17,12 @@ use super::{
     avatar::Avatar,
     emoji_picker::EmojiPicker,
     message_content::{snippet, MessageBody},
+    when::When,
 };
-use crate::chat::{use_chat, Entry, Now, Timeline};
+use crate::{
+    chat::{use_chat, Entry, Now, Timeline},
+    erased::effect,
+};
 
 /// Offered first in every message's menu.
 pub const QUICK_REACTIONS: [&str; 6] = ["👍", "❤️", "😂", "😮", "😢", "🎉"];
@@ -196,13 +200,13 @@ pub fn MessageRow(entry: Entry, rows: Rows) -> impl IntoView {
                 <span class="status receipt">{move || rows.receipt.get()}</span>
             })}
             <ReactionChips rows target=event.id.clone() now />
-            <Show when=move || !deleted()>
+            <When when=move || !deleted()>
                 <button type="button" class="message-menu-button" aria-label="Message actions" aria-haspopup="menu"
                     aria-expanded=move || (rows.menu.get() == Some(seq)).to_string()
                     on:click=move |_| if rows.menu.get_untracked() == Some(seq) { rows.menu.set(None) } else { open_menu() }>
                     "⋯"
                 </button>
-            </Show>
+            </When>
             {
                 let id = event.id.clone();
                 move || (rows.menu.get() == Some(seq)).then(|| view! { <Menu rows seq id=id.clone() sender now /> })
@@ -266,7 +270,7 @@ fn Menu(rows: Rows, seq: i64, id: EventId, sender: UserId, now: Signal<Now>) -> 
     // Opens upwards when there is no room below it in the list.
     let upwards = RwSignal::new(false);
     // Keyboard users land in the menu, and Escape takes them back out.
-    Effect::new(move |_| {
+    effect(move || {
         if let Some(menu) = menu.get() {
             let list = menu.closest("ol.timeline").ok().flatten();
             if list
@@ -347,9 +351,9 @@ fn Menu(rows: Rows, seq: i64, id: EventId, sender: UserId, now: Signal<Now>) -> 
                         <button type="button" role="menuitem" class="action-more-reactions" aria-label="More reactions"
                             aria-expanded=move || picking.get().to_string() on:click=move |_| picking.update(|p| *p = !*p)>"+"</button>
                     </div>
-                    <Show when=move || picking.get()>
+                    <When when=move || picking.get()>
                         <EmojiPicker on_pick=pick />
-                    </Show>
+                    </When>
                     <button type="button" role="menuitem" class="action-reply" on:click=reply.clone()>"Reply"</button>
                     {(mine && text.is_some()).then(|| view! {
                         <button type="button" role="menuitem" class="action-edit"
@@ -378,7 +382,7 @@ fn Editor(rows: Rows, seq: i64, id: EventId, now: Signal<Now>) -> impl IntoView 
     });
     let draft = RwSignal::new(original.clone());
     let input = NodeRef::<html::Textarea>::new();
-    Effect::new(move |_| {
+    effect(move || {
         if let Some(input) = input.get() {
             let _ = input.focus();
             let end = input.value().len() as u32;

@@ -13,3 +13,4 @@ pub mod message_content;
 pub mod notice;
 pub mod rich_text;
 pub mod search;
+pub mod when;

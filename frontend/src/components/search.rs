@@ -21,10 +21,11 @@ use natter_common::{
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::HtmlElement;
 
-use super::{conversation_list::title, image_viewer::trap_focus, message::times};
+use super::{conversation_list::title, image_viewer::trap_focus, message::times, when::When};
 use crate::{
     api,
     chat::{use_chat, Chat},
+    erased::effect,
     state::{use_auth, use_reveal, Auth},
 };
 
@@ -363,9 +364,9 @@ pub fn MessageSearch(search: Search) -> impl IntoView {
     });
     on_cleanup(move || keys.remove());
     view! {
-        <Show when=move || search.open.get()>
+        <When when=move || search.open.get()>
             <Dialog search />
-        </Show>
+        </When>
     }
 }
 
@@ -432,7 +433,7 @@ fn Dialog(search: Search) -> impl IntoView {
     let head = NodeRef::<html::Div>::new();
     let input = NodeRef::<html::Input>::new();
     // The cursor goes into the box as it opens.
-    Effect::new(move || {
+    effect(move || {
         if let Some(input) = input.get() {
             let _ = input.focus();
             input.select();
@@ -600,7 +601,7 @@ fn Dialog(search: Search) -> impl IntoView {
                         <button type="button" class="search-close secondary" aria-label="Close search" title="Close (Esc)"
                             on:click=move |_| search.close()>"✕"</button>
                     </div>
-                    <Show when=move || search.current.get().is_some()>
+                    <When when=move || search.current.get().is_some()>
                         <label class="search-scope">
                             <input type="checkbox" id="search-here" prop:checked=move || search.here.get()
                                 on:change=move |ev| {
@@ -609,11 +610,11 @@ fn Dialog(search: Search) -> impl IntoView {
                                 } />
                             "In this conversation"
                         </label>
-                    </Show>
+                    </When>
                     <p id="search-status" class="search-status" role="status">{status}</p>
                     {error}
                 </div>
-                <Show when=any>
+                <When when=any>
                     <div role="listbox" id="search-results" class="search-results" aria-label="Messages found"
                         aria-busy=move || (search.phase.get() == Phase::Searching).to_string()>
                         // Not keyed: a new search may bring the same
@@ -629,15 +630,15 @@ fn Dialog(search: Search) -> impl IntoView {
                             }
                         }).collect_view()}
                     </div>
-                </Show>
-                <Show when=move || search.next.with(Option::is_some)>
+                </When>
+                <When when=move || search.next.with(Option::is_some)>
                     // Not `disabled` while loading: a focused button that
                     // turns disabled drops the focus to the page.
                     <button type="button" id="search-more" class="secondary search-more"
                         aria-disabled=move || search.loading_more.get().to_string() on:click=move |_| search.more()>
                         {move || if search.loading_more.get() { "Loading…" } else { "Load more" }}
                     </button>
-                </Show>
+                </When>
             </div>
         </div>
     }

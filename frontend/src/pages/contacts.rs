@@ -2,6 +2,7 @@
 
 use std::future::Future;
 
+use futures::future::LocalBoxFuture;
 use leptos::{prelude::*, task::spawn_local};
 use leptos_router::components::A;
 use natter_common::api::{RequestOutcome, User};
@@ -9,6 +10,7 @@ use natter_common::api::{RequestOutcome, User};
 use crate::{
     api::{self, ApiResult},
     components::{avatar::Avatar, confirm::ConfirmButton, notice::Notice},
+    erased::resource,
     state::{use_changes, Changes},
 };
 
@@ -20,10 +22,19 @@ fn act<T: 'static>(
     done: impl Fn(&T) -> String + 'static,
     call: impl Future<Output = ApiResult<T>> + 'static,
 ) {
+    // The task that waits and reports is compiled once, not per call type.
+    report(
+        changes,
+        notice,
+        Box::pin(async move { call.await.map(|value| done(&value)) }),
+    );
+}
+
+fn report(changes: Changes, notice: RwSignal<Option<String>>, call: LocalBoxFuture<'static, ApiResult<String>>) {
     spawn_local(async move {
         match call.await {
-            Ok(value) => {
-                notice.set(Some(done(&value)));
+            Ok(done) => {
+                notice.set(Some(done));
                 changes.contacts_changed();
             }
             Err(err) => notice.set(Some(err.message)),
@@ -50,7 +61,7 @@ pub fn ContactsPage() -> impl IntoView {
 
     // Each list is read again when contacts or requests change, or when
     // someone's name or picture does (`state::Changes`).
-    let results = LocalResource::new(move || {
+    let results = resource(move || {
         let q = query.get().trim().to_owned();
         changes.track_contacts();
         changes.track_people();
@@ -62,17 +73,17 @@ pub fn ContactsPage() -> impl IntoView {
             }
         }
     });
-    let requests = LocalResource::new(move || {
+    let requests = resource(move || {
         changes.track_contacts();
         changes.track_people();
         api::contact_requests()
     });
-    let contacts = LocalResource::new(move || {
+    let contacts = resource(move || {
         changes.track_contacts();
         changes.track_people();
         api::contacts()
     });
-    let blocked = LocalResource::new(move || {
+    let blocked = resource(move || {
         changes.track_contacts();
         changes.track_people();
         api::blocked()

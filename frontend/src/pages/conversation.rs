@@ -22,7 +22,9 @@ use crate::{
         conversation_list::title,
         message::{focus_composer, name_of, MessageRow, Rows},
         message_content::MessageBody,
+        when::When,
     },
+    erased::{effect, resource},
     state::{use_auth, use_reveal},
 };
 
@@ -175,7 +177,7 @@ pub fn ConversationPage() -> impl IntoView {
     let auth = use_auth();
     let chat = use_chat();
     // Loaded once per conversation; from then on the timeline is live.
-    let data = LocalResource::new(move || {
+    let data = resource(move || {
         let id = id();
         let me = auth.user.get_untracked();
         async move {
@@ -377,7 +379,7 @@ fn Chat(loaded: Loaded) -> impl IntoView {
     // People the log mentions who are not members now (they left, or the
     // group has more members than the first page): their names are fetched
     // once a session (`Chat::people`).
-    Effect::new(move |_| {
+    effect(move || {
         let mut missing: Vec<UserId> = timeline.entries.with(|entries| {
             entries
                 .iter()
@@ -651,7 +653,7 @@ fn Chat(loaded: Loaded) -> impl IntoView {
     let jump = Callback::new(move |target: EventId| spawn_local(bring(Target::Id(target))));
     // A search result chosen while the chat is open (one chosen before it
     // opened is where it opens, above).
-    Effect::new(move |_| {
+    effect(move || {
         if reveal.waiting(id) && opened.get_value() {
             if let Some(seq) = reveal.take(id) {
                 spawn_local(bring(Target::Seq(seq)));
@@ -662,7 +664,7 @@ fn Chat(loaded: Loaded) -> impl IntoView {
     // more than a page before the oldest held opens a window around it, as
     // a search hit far back does; one nearer loads older pages until it is
     // there.
-    Effect::new(move |_| {
+    effect(move || {
         timeline.entries.track();
         if started.get_value() {
             return;
@@ -738,7 +740,7 @@ fn Chat(loaded: Loaded) -> impl IntoView {
         });
     });
     // New messages: followed while at the bottom, else counted for the pill.
-    Effect::new(move |_| {
+    effect(move || {
         let newest = timeline.entries.with(|e| e.last().map(|e| e.event.seq));
         timeline.outgoing.track();
         let before = last_row.get_value();
@@ -766,7 +768,7 @@ fn Chat(loaded: Loaded) -> impl IntoView {
     });
     // My own new message always brings the newest into view (leaving a
     // window for the live end).
-    Effect::new(move |_| {
+    effect(move || {
         if timeline.outgoing.with(|o| !o.is_empty()) && !following.get_untracked() {
             request_animation_frame(move || {
                 if !list.is_disposed() {
@@ -861,11 +863,11 @@ fn Chat(loaded: Loaded) -> impl IntoView {
                 </A>
             })}
         </header>
-        <Show when=move || timeline.more_before.get()>
+        <When when=move || timeline.more_before.get()>
             <button type="button" class="secondary load-older" disabled=move || loading_older.get() on:click=move |_| older()>
                 "Load earlier messages"
             </button>
-        </Show>
+        </When>
         <ol class="timeline" aria-live="polite" node_ref=list on:scroll=on_scroll>
             <For each=move || timeline.entries.get() key=|e| e.event.seq let:entry>
                 {
@@ -907,7 +909,7 @@ fn Chat(loaded: Loaded) -> impl IntoView {
             </For>
         </ol>
         <div class="jump-latest-anchor">
-            <Show when=move || !following.get()>
+            <When when=move || !following.get()>
                 <button type="button" id="jump-latest" class=move || { if new_count() > 0 { "jump-latest new-messages" } else { "jump-latest" } }
                     on:click=move |_| to_latest()>
                     {move || match new_count() {
@@ -916,15 +918,15 @@ fn Chat(loaded: Loaded) -> impl IntoView {
                         n => format!("{n} new messages ↓"),
                     }}
                 </button>
-            </Show>
+            </When>
         </div>
         <p class="typing" aria-live="polite">{typing_line}</p>
-        <Show when=move || chat.notice.with(Option::is_some)>
+        <When when=move || chat.notice.with(Option::is_some)>
             <p class="notice action-notice" role="alert">
                 {move || chat.notice.get()}
                 <button type="button" class="secondary" on:click=move |_| chat.notice.set(None)>"Dismiss"</button>
             </p>
-        </Show>
+        </When>
         <Composer conversation=id attachments replying edit_last />
         </div>
     }

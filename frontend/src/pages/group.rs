@@ -15,6 +15,7 @@ use crate::{
     api::{self, ApiResult},
     chat::use_chat,
     components::{avatar::Avatar, confirm::ConfirmButton, contact_picker::ContactPicker, notice::Notice},
+    erased::resource,
     state::{use_auth, use_changes, Changes},
 };
 
@@ -57,7 +58,7 @@ pub fn GroupPage() -> impl IntoView {
     // events, or a change made here), when contacts change (who can be
     // added) and when someone's name or picture does; never for messages.
     let version = Memo::new(move |_| id().map(|id| changes.group_version(id)));
-    let data = LocalResource::new(move || {
+    let data = resource(move || {
         version.track();
         changes.track_contacts();
         changes.track_people();
@@ -87,7 +88,12 @@ pub fn GroupPage() -> impl IntoView {
                 None => view! { <p class="empty">"Loading…"</p> }.into_any(),
                 Some(Err(err)) => view! { <p class="form-error">{err.message}</p> }.into_any(),
                 Some(Ok((group, members, next, contacts))) => {
-                    let member_ids: BTreeSet<UserId> = members.iter().map(|m| m.user.id).collect();
+                    // Inserted one by one: `collect` would sort, which links a
+                    // sort for user ids just for this (issue 13, size).
+                    let mut member_ids = BTreeSet::new();
+                    for m in &members {
+                        member_ids.insert(m.user.id);
+                    }
                     let addable: Vec<_> = contacts.into_iter().filter(|c| !member_ids.contains(&c.user.id)).collect();
                     view! { <GroupDetails group members next pages addable notice /> }.into_any()
                 }
@@ -159,7 +165,10 @@ fn GroupDetails(
                 Ok(page) => {
                     // Appended once each, even if the list shifted between pages.
                     members.update(|list| {
-                        let shown: BTreeSet<UserId> = list.iter().map(|m| m.user.id).collect();
+                        let mut shown = BTreeSet::new();
+                        for m in list.iter() {
+                            shown.insert(m.user.id);
+                        }
                         list.extend(page.items.into_iter().filter(|m| !shown.contains(&m.user.id)));
                     });
                     next.set(page.next_cursor);

@@ -10,6 +10,7 @@ use crate::{
     api,
     chat::use_chat,
     components::{contact_picker::ContactPicker, field::Field},
+    erased::resource,
 };
 
 #[component]
@@ -20,7 +21,7 @@ pub fn NewGroupPage() -> impl IntoView {
     let name_error = RwSignal::new(None::<String>);
     let form_error = RwSignal::new(None::<String>);
     let picked = RwSignal::new(BTreeSet::<UserId>::new());
-    let contacts = LocalResource::new(api::contacts);
+    let contacts = resource(api::contacts);
 
     let on_submit = move |ev: SubmitEvent| {
         ev.prevent_default();

@@ -21,7 +21,10 @@ use natter_common::{
 use crate::{
     api::{self, ApiResult},
     chat::use_chat,
-    components::{avatar::Avatar, confirm::ConfirmButton, field::Field, image_viewer::trap_focus, notice::Notice},
+    components::{
+        avatar::Avatar, confirm::ConfirmButton, field::Field, image_viewer::trap_focus, notice::Notice, when::When,
+    },
+    erased::{effect, resource},
     state::use_auth,
     storage,
     upload::Upload,
@@ -147,12 +150,12 @@ fn Picture() -> impl IntoView {
                     </button>
                     <input type="file" id="picture-input" class="visually-hidden" tabindex="-1" aria-hidden="true"
                         accept="image/png,image/jpeg,image/gif,image/webp" node_ref=input on:change=chosen />
-                    <Show when=has_picture>
+                    <When when=has_picture>
                         <button type="button" id="remove-picture" class="secondary"
                             aria-disabled=move || busy.with(Option::is_some).to_string() on:click=remove>
                             "Remove picture"
                         </button>
-                    </Show>
+                    </When>
                 </div>
                 <Notice id="picture-status" text=Signal::derive(move || busy.get().map(str::to_owned)) />
                 <p class="form-error" id="picture-error" role="alert">{move || error.get()}</p>
@@ -270,11 +273,11 @@ fn Notifications() -> impl IntoView {
             <p id="notification-state" role="status" data-permission=move || alerts.permission.get()>
                 {state} " " {push}
             </p>
-            <Show when=move || alerts.permission.get() == "default">
+            <When when=move || alerts.permission.get() == "default">
                 <button type="button" id="enable-notifications" disabled=move || busy.get() on:click=enable>
                     "Enable desktop notifications"
                 </button>
-            </Show>
+            </When>
             <label class="check">
                 <input type="checkbox" id="notify-previews" prop:checked=move || alerts.previews.get()
                     on:change=move |ev| alerts.set_previews(event_target_checked(&ev)) />
@@ -292,7 +295,7 @@ fn Notifications() -> impl IntoView {
 /// The account's signed-in devices, most recently used first.
 #[component]
 fn Devices() -> impl IntoView {
-    let sessions = LocalResource::new(api::sessions);
+    let sessions = resource(api::sessions);
     // Signed out from here: dropped from the list without asking again.
     let removed = RwSignal::new(Vec::<SessionId>::new());
     let notice = RwSignal::new(None::<String>);
@@ -382,9 +385,9 @@ fn DeleteAccount() -> impl IntoView {
             </p>
             <button id="delete-account" type="button" class="danger" aria-haspopup="dialog" node_ref=opener
                 on:click=move |_| open.set(true)>"Delete account…"</button>
-            <Show when=move || open.get()>
+            <When when=move || open.get()>
                 <DeleteDialog open opener />
-            </Show>
+            </When>
         </section>
     }
 }
@@ -410,7 +413,7 @@ fn DeleteDialog(open: RwSignal<bool>, opener: NodeRef<html::Button>) -> impl Int
         }
     };
     // The focus moves in as it opens.
-    Effect::new(move || {
+    effect(move || {
         if let Some(input) = input.get() {
             let _ = input.focus();
         }

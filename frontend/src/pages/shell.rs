@@ -15,7 +15,9 @@ use crate::{
         avatar::Avatar,
         conversation_list::ConversationList,
         search::{MessageSearch, Search, SearchButton},
+        when::When,
     },
+    erased::{effect, resource},
     notify,
     state::{use_auth, use_changes},
 };
@@ -59,7 +61,7 @@ pub fn Shell() -> impl IntoView {
     // A notification clicked (here or through the service worker) opens
     // its conversation.
     let go = navigate.clone();
-    Effect::new(move |_| {
+    effect(move || {
         if let Some(id) = chat.goto.get() {
             chat.goto.set(None);
             go(&format!("/c/{}", id.0), Default::default());
@@ -67,7 +69,7 @@ pub fn Shell() -> impl IntoView {
     });
     // Contact requests waiting for my answer, on the Contacts link.
     let changes = use_changes();
-    let requests = LocalResource::new(move || {
+    let requests = resource(move || {
         changes.track_contacts();
         api::contact_requests()
     });
@@ -105,11 +107,11 @@ pub fn Shell() -> impl IntoView {
                 <div class="sidebar-actions">
                     <A href="/contacts" attr:class="button-link" attr:id="nav-contacts">
                         "Contacts"
-                        <Show when=move || { waiting() > 0 }>
+                        <When when=move || { waiting() > 0 }>
                             <span class="nav-badge" id="contacts-badge">
                                 {waiting}<span class="visually-hidden">" waiting"</span>
                             </span>
-                        </Show>
+                        </When>
                     </A>
                     <A href="/groups/new" attr:class="button-link" attr:id="nav-new-group">"New group"</A>
                 </div>
