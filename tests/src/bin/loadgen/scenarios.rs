@@ -569,18 +569,7 @@ pub async fn storm(options: &Options, clients: u32, rate: u32) -> anyhow::Result
                 if now >= end_at && dropped && log.syncing == 0 && !settled {
                     settled = true;
                     log.settling_since = Some(tokio::time::Instant::now());
-                    log.syncing = log.seen.len();
-                    for (conversation, seen) in &log.seen {
-                        let after_seq = contiguous(seen);
-                        client::send(
-                            &mut sink,
-                            &ClientFrame::Sync {
-                                conversation_id: *conversation,
-                                after_seq,
-                            },
-                        )
-                        .await?;
-                    }
+                    sync_all(&mut sink, &mut log).await?;
                     continue;
                 }
                 if (now >= end_at && settled && log.syncing == 0) || now >= give_up_at {
@@ -598,19 +587,7 @@ pub async fn storm(options: &Options, clients: u32, rate: u32) -> anyhow::Result
                     let (s, r) = client::connect(addr, &token, i + clients as usize).await?;
                     drop(permit);
                     (sink, stream) = (s, r);
-                    // Catch up on both of this client's conversations from what it holds.
-                    log.syncing = log.seen.len();
-                    for (conversation, seen) in &log.seen {
-                        let after_seq = contiguous(seen);
-                        client::send(
-                            &mut sink,
-                            &ClientFrame::Sync {
-                                conversation_id: *conversation,
-                                after_seq,
-                            },
-                        )
-                        .await?;
-                    }
+                    sync_all(&mut sink, &mut log).await?;
                     continue;
                 }
                 let next_stop = if dropped { give_up_at } else { drop_at };
@@ -710,6 +687,20 @@ pub async fn storm(options: &Options, clients: u32, rate: u32) -> anyhow::Result
         .add("server_cpu_seconds", (server.cpu() - server_cpu).as_secs_f64(), "s")
         .generator(&own);
     Ok(report)
+}
+
+/// Catches up on every conversation of the client from what it holds; the
+/// answers count `log.syncing` down.
+async fn sync_all(sink: &mut Sink, log: &mut StormLog) -> anyhow::Result<()> {
+    log.syncing = log.seen.len();
+    for (conversation, seen) in &log.seen {
+        let frame = ClientFrame::Sync {
+            conversation_id: *conversation,
+            after_seq: contiguous(seen),
+        };
+        client::send(sink, &frame).await?;
+    }
+    Ok(())
 }
 
 /// The highest seq held with nothing missing below it.
