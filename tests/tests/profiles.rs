@@ -2,13 +2,14 @@
 //! binary: a `user_updated` frame, once the change is stored, for a rename,
 //! a new picture and a removed one, to everyone sharing a conversation with
 //! the user (a DM, or only a group) and to the user's own other devices;
-//! never to a stranger, nor to someone the user blocked.
+//! never to a stranger, nor to someone the user blocked. Unlike presence,
+//! a change reaches the members of groups past 100 members too.
 
 use natter_common::{api::User, frames::ServerFrame};
 use natter_tests::{
     api::{befriend, create_group, expect_json, register_all, Authed},
     ws::WsClient,
-    TestServer,
+    TestServer, FAST,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -99,5 +100,25 @@ async fn a_new_name_or_picture_reaches_those_who_see_the_user_at_once() -> anyho
     assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
     change(&ann, Method::PATCH, "api/v1/me", Some(json!({}))).await?;
     assert_eq!(updates_so_far(&mut bob_ws, 2).await?, [], "news of nothing");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_rename_reaches_members_of_a_group_too_big_for_presence() -> anyhow::Result<()> {
+    // 150 members, and no DM between any two: the group is all they share.
+    let (server, provisioned) =
+        TestServer::provisioned(&["--users", "150", "--ring", "0", "--group-size", "150"], &FAST).await?;
+    assert!(provisioned.group.is_some() && provisioned.pairs.is_empty());
+    let renamer = Authed::from_token(&server, &provisioned.users[1].token).await?;
+    let mut far_member = WsClient::connect(&server, &provisioned.users[149].token).await?;
+
+    let renamed = change(
+        &renamer,
+        Method::PATCH,
+        "api/v1/me",
+        Some(json!({ "display_name": "Crowd Member One" })),
+    )
+    .await?;
+    assert_eq!(updates_so_far(&mut far_member, 1).await?, [renamed]);
     Ok(())
 }

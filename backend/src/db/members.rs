@@ -159,6 +159,17 @@ pub async fn user_ids(db: &Db, conversation: ConversationId) -> sqlx::Result<Vec
 /// `who_user_blocked` drops people `user` blocked (they must not see
 /// `user`), otherwise people who blocked `user` (`user` must not see them).
 pub async fn co_members(db: &Db, user: UserId, who_user_blocked: bool) -> sqlx::Result<Vec<UserId>> {
+    sharing(db, user, who_user_blocked, PRESENCE_MAX_MEMBERS).await
+}
+
+/// Users who share any conversation with `user`, however large, but for
+/// those `user` blocked: who hears of a profile change. Rare, so worth
+/// reaching the crowd of big groups too, whose member lists show the name.
+pub async fn profile_audience(db: &Db, user: UserId) -> sqlx::Result<Vec<UserId>> {
+    sharing(db, user, true, i64::MAX).await
+}
+
+async fn sharing(db: &Db, user: UserId, who_user_blocked: bool, max_members: i64) -> sqlx::Result<Vec<UserId>> {
     let block_filter = if who_user_blocked {
         "NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = $1 AND b.blocked = other.user_id)"
     } else {
@@ -171,7 +182,7 @@ pub async fn co_members(db: &Db, user: UserId, who_user_blocked: bool) -> sqlx::
          WHERE mine.user_id = $1 AND {block_filter}"
     ))
     .bind(user.0)
-    .bind(PRESENCE_MAX_MEMBERS)
+    .bind(max_members)
     .fetch_all(c)
     .await)?;
     Ok(ids.into_iter().map(UserId).collect())

@@ -89,13 +89,12 @@ pub async fn update(
 
 /// Answers with my profile as just stored, after telling everyone who sees
 /// me of it (a `user_updated` frame): those I share a conversation with,
-/// as for presence (not those I blocked, nor the crowd of very large
-/// groups), and my own devices.
+/// however large (not those I blocked), and my own devices.
 async fn changed(state: &AppState, stored: Option<db::users::UserRow>) -> AppResult<Json<User>> {
     let user: User = stored.ok_or_else(AppError::unauthorized)?.into();
     // The change is stored either way: a failed look-up costs the others
     // only the live news of it (they read it with their next list or page).
-    let mut audience = match db::members::co_members(&state.db, user.id, true).await {
+    let mut audience = match db::members::profile_audience(&state.db, user.id).await {
         Ok(audience) => audience,
         Err(err) => {
             tracing::warn!(%err, "profile change audience lookup failed");
