@@ -152,7 +152,8 @@ fn chat_reads_types_and_reconnects_like_the_app() -> anyhow::Result<()> {
 }
 
 /// Three nodes on PostgreSQL and NATS: fan-out with its members spread
-/// over them, and a storm that moves everyone to another node at once.
+/// over them, a storm that moves everyone to another node at once, and
+/// one that kills the node everyone is on.
 #[test]
 fn nodes_share_fanout_and_a_storm_moves_between_them() -> anyhow::Result<()> {
     let result = run(&[
@@ -167,9 +168,13 @@ fn nodes_share_fanout_and_a_storm_moves_between_them() -> anyhow::Result<()> {
         "10",
     ])?;
     assert_eq!(result["deliveries"], 30 * 11, "{result}");
-    let result = run(&["--nodes", "3", "storm", "--clients", "12", "--rate", "60"])?;
-    assert!(result["acked"].as_u64() > Some(0), "{result}");
-    assert_eq!(result["lost"], 0, "{result}");
-    assert_eq!(result["duplicated"], 0, "{result}");
+    for kill in [&[][..], &["--kill"]] {
+        let result = run(&[&["--nodes", "3", "storm", "--clients", "12", "--rate", "60"], kill].concat())?;
+        assert_eq!(result["node_killed"], u64::from(!kill.is_empty()), "{result}");
+        assert!(result["acked"].as_u64() > Some(0), "{result}");
+        assert_eq!(result["unfinished"], 0, "{result}");
+        assert_eq!(result["lost"], 0, "{result}");
+        assert_eq!(result["duplicated"], 0, "{result}");
+    }
     Ok(())
 }

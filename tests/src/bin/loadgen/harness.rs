@@ -100,7 +100,16 @@ pub struct Server {
 struct Node {
     child: Child,
     addr: std::net::SocketAddr,
+    /// The CPU time it had used when it was killed.
+    cpu_at_kill: Option<Duration>,
     _dir: Option<tempfile::TempDir>,
+}
+
+impl Node {
+    fn cpu(&self) -> Duration {
+        self.cpu_at_kill
+            .unwrap_or_else(|| cpu_of(&format!("/proc/{}/stat", self.child.id().unwrap_or(0))))
+    }
 }
 
 impl Server {
@@ -182,7 +191,12 @@ impl Server {
             };
             shared(&mut command);
             let (child, addr) = spawn_node(command, &data_dir).await?;
-            nodes.push(Node { child, addr, _dir: own });
+            nodes.push(Node {
+                child,
+                addr,
+                cpu_at_kill: None,
+                _dir: own,
+            });
         }
         let addr = nodes[0].addr;
         Ok(Self {
@@ -198,6 +212,21 @@ impl Server {
     /// The node the `i`th connection goes to: round robin.
     pub fn addr_for(&self, i: usize) -> std::net::SocketAddr {
         self.nodes[i % self.nodes.len()].addr
+    }
+
+    /// The node the `i`th connection moves to when the first is killed:
+    /// round robin over the others.
+    pub fn survivor_for(&self, i: usize) -> std::net::SocketAddr {
+        self.nodes[1 + i % (self.nodes.len() - 1).max(1)].addr
+    }
+
+    /// `kill -9` of the first node: its connections just end.
+    pub async fn kill_first(&mut self) -> anyhow::Result<()> {
+        let node = &mut self.nodes[0];
+        node.cpu_at_kill = Some(node.cpu());
+        node.child.start_kill()?;
+        node.child.wait().await?;
+        Ok(())
     }
 
     /// The server's data directory.
@@ -218,7 +247,7 @@ impl Server {
     /// several, of PostgreSQL's and NATS's processes too: all that serving
     /// the load costs.
     pub fn cpu(&self) -> Duration {
-        let nodes: Duration = self.pids().map(|pid| cpu_of(&format!("/proc/{pid}/stat"))).sum();
+        let nodes: Duration = self.nodes.iter().map(Node::cpu).sum();
         if self.nodes.len() == 1 {
             return nodes;
         }

@@ -85,6 +85,11 @@ enum Scenario {
         /// Messages per second, all clients together.
         #[arg(long, default_value_t = 1000)]
         rate: u32,
+        /// With several nodes: everyone starts on the first, which is
+        /// killed (`kill -9`) instead of the clients dropping, and moves to
+        /// the others.
+        #[arg(long)]
+        kill: bool,
     },
     /// Message search over a stored corpus in English and Chinese: how fast
     /// it is indexed, query latency by kind, and index lag under live sends.
@@ -169,7 +174,7 @@ async fn run(options: &harness::Options, scenario: Scenario) -> anyhow::Result<r
             rate,
         } => scenarios::fanout(options, members, senders, messages, rate).await,
         Scenario::Durable { senders, messages } => scenarios::durable(options, senders, messages).await,
-        Scenario::Storm { clients, rate } => scenarios::storm(options, clients, rate).await,
+        Scenario::Storm { clients, rate, kill } => scenarios::storm(options, clients, rate, kill).await,
         Scenario::Chat {
             users,
             rate,

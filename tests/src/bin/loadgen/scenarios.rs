@@ -30,9 +30,19 @@ const CONNECT_PARALLEL: usize = 128;
 const DRAIN_LIMIT: Duration = Duration::from_secs(120);
 
 async fn connect_all(server: &Server, count: usize) -> anyhow::Result<Vec<(Sink, Inbox)>> {
+    connect_placed(server, count, |i| server.addr_for(i)).await
+}
+
+/// The first `count` users connected, the `i`th to `place(i)`.
+async fn connect_placed(
+    server: &Server,
+    count: usize,
+    place: impl Fn(usize) -> std::net::SocketAddr,
+) -> anyhow::Result<Vec<(Sink, Inbox)>> {
     let tokens: Vec<String> = server.data.users.iter().take(count).map(|u| u.token.clone()).collect();
+    let place = &place;
     stream::iter(tokens.into_iter().enumerate())
-        .map(|(i, token)| async move { client::connect(server.addr_for(i), &token, i).await })
+        .map(|(i, token)| async move { client::connect(place(i), &token, i).await })
         .buffered(CONNECT_PARALLEL)
         .collect::<Vec<_>>()
         .await
@@ -472,7 +482,8 @@ struct StormLog {
     /// When the last sync went out: what was acked before then is in its
     /// answer.
     settling_since: Option<tokio::time::Instant>,
-    /// Time from the drop until reconnected and caught up.
+    /// Time from the drop until reconnected, and until caught up too.
+    reconnect: Duration,
     resync: Duration,
     /// Syncs still answering since the reconnect, and when the drop was.
     syncing: usize,
@@ -527,13 +538,22 @@ async fn storm_read(stream: &mut Inbox, log: &mut StormLog, until: tokio::time::
 
 /// N clients chatting in pairs all lose their connections at once and come
 /// back while traffic goes on; every acked message must reach its peer
-/// exactly once in the end.
-pub async fn storm(options: &Options, clients: u32, rate: u32) -> anyhow::Result<Report> {
+/// exactly once in the end. With `kill`, they lose them because the node
+/// they all are on is killed, and come back on the others.
+pub async fn storm(options: &Options, clients: u32, rate: u32, kill: bool) -> anyhow::Result<Report> {
+    if kill && options.nodes < 2 {
+        anyhow::bail!("--kill needs --nodes 2 or more: somewhere to move to");
+    }
     let clients = clients.max(2);
-    let server = Server::start(options, Provision::pairs(clients)).await?;
+    let mut server = Server::start(options, Provision::pairs(clients)).await?;
     let pairs = server.data.pairs.clone();
     let period = Duration::from_secs_f64(f64::from(clients) / f64::from(rate.max(1)));
-    let connections = connect_all(&server, clients as usize).await?;
+    let first = server.addr_for(0);
+    let connections = if kill {
+        connect_placed(&server, clients as usize, |_| first).await?
+    } else {
+        connect_all(&server, clients as usize).await?
+    };
     let start = tokio::time::Instant::now();
     let drop_at = start + Duration::from_secs(2);
     let stop_sending_at = drop_at + Duration::from_secs(4);
@@ -545,8 +565,12 @@ pub async fn storm(options: &Options, clients: u32, rate: u32) -> anyhow::Result
     for (i, (sink, stream)) in connections.into_iter().enumerate() {
         let token = server.data.users[i].token.clone();
         // Back on the next node (the same one when there is one): with
-        // several, everyone moves at once.
-        let addr = server.addr_for(i + 1);
+        // several, everyone moves at once; off the killed one, to the others.
+        let addr = if kill {
+            server.survivor_for(i)
+        } else {
+            server.addr_for(i + 1)
+        };
         let mine = ConversationId(pairs[i].2);
         let theirs = ConversationId(pairs[(i + pairs.len() - 1) % pairs.len()].2);
         let reconnects = reconnects.clone();
@@ -558,7 +582,7 @@ pub async fn storm(options: &Options, clients: u32, rate: u32) -> anyhow::Result
             let (mut sink, mut stream) = (sink, stream);
             let mut n = 0u64;
             let mut tick = tokio::time::interval(period);
-            let (mut dropped, mut settled) = (false, false);
+            let (mut dropped, mut settled, mut lost_node) = (false, false, false);
             loop {
                 let now = tokio::time::Instant::now();
                 // Once the traffic has drained and this client has caught up,
@@ -575,22 +599,31 @@ pub async fn storm(options: &Options, clients: u32, rate: u32) -> anyhow::Result
                 if (now >= end_at && settled && log.syncing == 0) || now >= give_up_at {
                     break;
                 }
-                if !dropped && now >= drop_at {
-                    // Everyone at once: the TCP connection just goes.
+                if !dropped && (lost_node || (!kill && now >= drop_at)) {
+                    // Everyone at once: the TCP connection just goes (or
+                    // went, with the node). The time to resync counts from
+                    // the kill, noticing it included.
                     dropped = true;
                     drop(sink);
                     drop(stream);
-                    log.dropped_at = Some(tokio::time::Instant::now());
+                    log.dropped_at = Some(if kill { drop_at } else { tokio::time::Instant::now() });
                     // New connections come from fresh source addresses: the old
                     // ones' ports sit in TIME_WAIT.
                     let permit = reconnects.acquire().await?;
                     let (s, r) = client::connect(addr, &token, i + clients as usize).await?;
                     drop(permit);
+                    log.reconnect = log.dropped_at.map_or(Duration::ZERO, |at| at.elapsed());
                     (sink, stream) = (s, r);
                     sync_all(&mut sink, &mut log).await?;
                     continue;
                 }
-                let next_stop = if dropped { give_up_at } else { drop_at };
+                // Back at the top in time to settle, and soon after that to
+                // see it done, however slowly this client sends.
+                let next_stop = match (dropped || kill, now < end_at) {
+                    (false, _) => drop_at,
+                    (true, true) => end_at,
+                    (true, false) => give_up_at.min(now + Duration::from_millis(50)),
+                };
                 tokio::select! {
                     _ = tick.tick(), if now < stop_sending_at => {
                         let frame = ClientFrame::Send {
@@ -600,11 +633,18 @@ pub async fn storm(options: &Options, clients: u32, rate: u32) -> anyhow::Result
                             reply_to: None,
                         };
                         n += 1;
-                        client::send(&mut sink, &frame).await?;
+                        // Into a killed node's socket: unacked, so not counted.
+                        let sent = client::send(&mut sink, &frame).await;
+                        match sent {
+                            Err(_) if kill && !dropped => lost_node = true,
+                            sent => sent?,
+                        }
                     }
                     alive = storm_read(&mut stream, &mut log, next_stop.min(now + period)) => {
-                        if !alive {
-                            anyhow::bail!("connection ended");
+                        match alive {
+                            true => {}
+                            false if kill && !dropped => lost_node = true,
+                            false => anyhow::bail!("connection ended"),
                         }
                     }
                 }
@@ -621,6 +661,10 @@ pub async fn storm(options: &Options, clients: u32, rate: u32) -> anyhow::Result
             }
             anyhow::Ok(log)
         }));
+    }
+    if kill {
+        tokio::time::sleep_until(drop_at).await;
+        server.kill_first().await?;
     }
     let mut logs = Vec::new();
     for task in tasks {
@@ -677,9 +721,15 @@ pub async fn storm(options: &Options, clients: u32, rate: u32) -> anyhow::Result
     let mut report = Report::new("storm");
     report
         .add("clients", clients, "")
+        .add("node_killed", u32::from(kill), "")
         .add("rate", rate, "/s")
         .add("acked", acked_total, "")
         .add("resync_seconds_max", resync_max.as_secs_f64(), "s")
+        .latencies(
+            "reconnect",
+            logs.iter().map(|l| l.reconnect.as_micros() as u64).collect(),
+        )
+        .latencies("resync", logs.iter().map(|l| l.resync.as_micros() as u64).collect())
         .add("unfinished", unfinished, "")
         .add("lost", lost, "")
         .add("acked_after_last_sync", acked_after_last_sync, "")
