@@ -4,7 +4,11 @@
 use std::{future::Future, process::Stdio, time::Duration};
 
 use anyhow::{bail, Context};
-use fantoccini::{Client, ClientBuilder};
+use fantoccini::{
+    actions::{InputSource, PointerAction, TouchActions, MOUSE_BUTTON_LEFT},
+    elements::Element,
+    Client, ClientBuilder,
+};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
 use tempfile::TempDir;
@@ -255,6 +259,45 @@ pub async fn frames(c: &Client, count: u32) -> anyhow::Result<()> {
     )
     .await?;
     Ok(())
+}
+
+/// A finger put on (`x`, `y`) of the viewport, held there for `hold` and
+/// lifted: a long-press, or a tap.
+pub async fn touch(c: &Client, (x, y): (f64, f64), hold: Duration) -> anyhow::Result<()> {
+    c.perform_actions(
+        TouchActions::new("finger".into())
+            .then(PointerAction::MoveTo { duration: None, x, y })
+            .then(PointerAction::Down {
+                button: MOUSE_BUTTON_LEFT,
+            })
+            .then(PointerAction::Pause { duration: hold })
+            .then(PointerAction::Up {
+                button: MOUSE_BUTTON_LEFT,
+            }),
+    )
+    .await?;
+    c.release_actions().await?;
+    Ok(())
+}
+
+/// A finger held for 0.7 s (the app opens a message's menu after 0.5 s) on
+/// the middle of what is in view of `element` (inside its list, if in one),
+/// brought into view first.
+pub async fn long_press(c: &Client, element: &Element) -> anyhow::Result<()> {
+    let element = serde_json::to_value(element)?;
+    c.execute("arguments[0].scrollIntoView({block: 'nearest'})", vec![element.clone()])
+        .await?;
+    frames(c, 2).await?;
+    let point = c
+        .execute(
+            "const r = arguments[0].getBoundingClientRect();
+             const list = arguments[0].closest('ol')?.getBoundingClientRect() ?? r;
+             return [(r.left + r.right) / 2, (Math.max(r.top, list.top) + Math.min(r.bottom, list.bottom)) / 2];",
+            vec![element],
+        )
+        .await?;
+    let (x, y) = (point[0].as_f64().context("no x")?, point[1].as_f64().context("no y")?);
+    touch(c, (x, y), Duration::from_millis(700)).await
 }
 
 /// Waits for `locator` and clicks it; again if a re-render replaced the

@@ -10,16 +10,11 @@
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, ensure, Context};
-use fantoccini::{
-    actions::{InputSource, MouseActions, PointerAction},
-    elements::Element,
-    key::Key,
-    Client, Locator,
-};
+use fantoccini::{elements::Element, key::Key, Client, Locator};
 use natter_common::{events::MessageContent, frames::ClientFrame};
 use natter_tests::{
     api::{befriend, create_group, register_all},
-    browser::{open_chat, press, say, sign_in, wait_for, wait_online, xpath_literal},
+    browser::{long_press, open_chat, press, say, sign_in, wait_for, wait_online, xpath_literal},
     ws::WsClient,
     Browser, TestServer, FAST,
 };
@@ -229,26 +224,15 @@ async fn ensure_timeline(c: &Client, expected: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Moves the mouse over row `id` (a menu button may show only on hover)
-/// and opens its menu, unless it is open already.
+/// Opens the menu of row `id`, unless it is open already, as a person does
+/// where nothing hovers: headless Chromium, like a phone, has `hover:
+/// none`, where the "⋯" button stays unseen and untouchable until the menu
+/// is open, and a long-press on the bubble opens it.
 async fn open_menu(c: &Client, id: &str) -> anyhow::Result<()> {
     if count(c, &menu(id)).await? > 0 {
         return Ok(());
     }
-    let li = element(c, &row(id)).await?;
-    c.execute(
-        "arguments[0].scrollIntoView({block: 'nearest'})",
-        vec![serde_json::to_value(&li)?],
-    )
-    .await?;
-    c.perform_actions(MouseActions::new("mouse".into()).then(PointerAction::MoveToElement {
-        element: li,
-        duration: None,
-        x: 0.0,
-        y: 0.0,
-    }))
-    .await?;
-    click(c, &menu_button(id)).await?;
+    long_press(c, &element(c, &row(id)).await?).await?;
     wait_for(c, &format!("{}[@role='menu']", menu(id))).await
 }
 

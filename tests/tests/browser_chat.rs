@@ -7,7 +7,7 @@ use std::time::Duration;
 use fantoccini::{Client, Locator};
 use natter_tests::{
     api::{befriend, create_group, register_all},
-    browser::{open_chat, say, sign_in, wait_for, wait_online, xpath_literal},
+    browser::{long_press, open_chat, say, sign_in, wait_for, wait_online, xpath_literal},
     Browser, TestServer,
 };
 
@@ -67,11 +67,13 @@ async fn two_users_chat_live_and_survive_a_server_restart() -> anyhow::Result<()
             // Bob has the chat open, so Ann's message shows as seen.
             wait_for_receipt(&a, "hello bob", "Seen").await?;
 
-            // Bob answers Ann's first message; the answer carries its quote.
-            b.find(Locator::XPath("//li[contains(@class,'message')][span[@class='text'][normalize-space(.)='hello bob']]/button[contains(@class,'message-menu-button')]"))
-                .await?
-                .click()
+            // Bob answers Ann's first message (its menu by a long-press:
+            // headless Chromium has no hover, as a phone); the answer
+            // carries its quote.
+            let first = b
+                .find(Locator::XPath("//li[contains(@class,'message')][span[@class='text'][normalize-space(.)='hello bob']]"))
                 .await?;
+            long_press(&b, &first).await?;
             b.wait().for_element(Locator::Css("div.message-menu button.action-reply")).await?.click().await?;
             b.wait().for_element(Locator::Id("cancel-reply")).await?;
             say(&b, "an answer").await?;

@@ -5,7 +5,12 @@
 
 use std::collections::{HashMap, HashSet};
 
-use leptos::{ev::KeyboardEvent, html, prelude::*};
+use gloo_timers::callback::Timeout;
+use leptos::{
+    ev::{KeyboardEvent, PointerEvent, TouchEvent},
+    html,
+    prelude::*,
+};
 use natter_common::{
     events::{EventBody, MessageContent, Reactions},
     ids::{ConversationId, EventId, UserId},
@@ -23,6 +28,9 @@ use crate::{
     chat::{use_chat, Entry, Now, Timeline},
     erased::effect,
 };
+
+/// How long a finger held on a message opens its menu, as on Android.
+const LONG_PRESS_MS: u32 = 500;
 
 /// Offered first in every message's menu.
 pub const QUICK_REACTIONS: [&str; 6] = ["👍", "❤️", "😂", "😮", "😢", "🎉"];
@@ -165,11 +173,45 @@ pub fn MessageRow(entry: Entry, rows: Rows) -> impl IntoView {
         }
     });
     let open_menu = move || rows.menu.set(Some(seq));
+    // Not while it is being edited: the edit box keeps the browser's own
+    // menu (paste, spelling).
+    let has_menu = move || !deleted() && rows.editing.get_untracked() != Some(seq);
     let on_contextmenu = move |ev: leptos::ev::MouseEvent| {
         // Right-click on a desktop, long-press on a phone.
-        if !deleted() {
+        if has_menu() {
             ev.prevent_default();
             open_menu();
+        }
+    };
+    // A long-press, for the browsers that make no contextmenu event of one
+    // (Safari on iOS): a finger held still opens the menu (one that moves
+    // scrolls, which cancels its pointer), and its lifting is then not also
+    // a tap (on a link in the bubble, say). Once the menu is open, a slow
+    // tap on it is a tap.
+    let press = StoredValue::new_local(None::<Timeout>);
+    let pressed = StoredValue::new(false);
+    let on_pointer = move |ev: PointerEvent| {
+        let down = ev.type_() == "pointerdown";
+        if down {
+            pressed.set_value(false);
+        }
+        let timer = (down
+            && ev.pointer_type() != "mouse"
+            && ev.is_primary()
+            && has_menu()
+            && rows.menu.get_untracked() != Some(seq))
+        .then(|| {
+            Timeout::new(LONG_PRESS_MS, move || {
+                pressed.set_value(true);
+                open_menu();
+            })
+        });
+        press.set_value(timer);
+    };
+    let on_touchend = move |ev: TouchEvent| {
+        if pressed.get_value() {
+            pressed.set_value(false);
+            ev.prevent_default();
         }
     };
     let content = move || {
@@ -182,7 +224,8 @@ pub fn MessageRow(entry: Entry, rows: Rows) -> impl IntoView {
     };
 
     view! {
-        <li class=class data-seq=seq data-id=event.id.0.clone() on:contextmenu=on_contextmenu>
+        <li class=class data-seq=seq data-id=event.id.0.clone() on:contextmenu=on_contextmenu
+            on:pointerdown=on_pointer on:pointerup=on_pointer on:pointercancel=on_pointer on:touchend=on_touchend>
             {move || (rows.is_group && !mine && !rows.continued.with(|c| c.contains(&seq))).then(|| view! {
                 <span class="sender">
                     <Avatar name=rows.name(sender) id=sender.0 picture=rows.picture(sender) size="small" />
