@@ -21,9 +21,12 @@ test: bootstrap-test frontend lint
 	cargo test --locked --workspace
 	NATTER_TEST_DATABASE=postgres cargo test --locked -p natter-tests $(addprefix --test ,$(PG_SUITES)) -- $(addprefix --skip ,$(PG_SKIP))
 
-# The API suites again with every server on PostgreSQL (docs/storage.md),
-# but for tests of SQLite's own files.
-PG_SUITES := messaging actions groups search contacts leaving notifications authorization accounts edges fuzzed
+# The API and browser suites again with every server on PostgreSQL
+# (docs/storage.md), but for tests of SQLite's own files. Not here: admin
+# (backup and restore are SQLite's; PostgreSQL has pg_dump), loadgen (its
+# --nodes test is on PostgreSQL already) and nodes (PostgreSQL only).
+PG_SUITES := messaging actions groups search contacts leaving notifications authorization accounts edges fuzzed \
+	profiles media metrics serving websocket_rfc $(basename $(notdir $(wildcard tests/tests/browser_*.rs)))
 PG_SKIP := a_deleted_message_and_its_edits_are_erased_from_every_view_and_the_database_file \
 	accounts_and_sessions_survive_a_restart
 

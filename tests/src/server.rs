@@ -243,6 +243,18 @@ impl TestServer {
         self.data.path()
     }
 
+    /// `natter-server admin` on this server's data directory and database
+    /// (its PostgreSQL one, if any); the caller adds the task.
+    pub fn admin_command(&self) -> std::process::Command {
+        let mut command = std::process::Command::new(server_binary());
+        command
+            .envs(self.env.iter().filter(|(key, _)| key == "NATTER_DATABASE_URL").cloned())
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .arg("admin");
+        command
+    }
+
     /// Absolute URL for a path like `api/v1/me`.
     pub fn at(&self, path: &str) -> String {
         format!("{}{}", self.url, path.trim_start_matches('/'))

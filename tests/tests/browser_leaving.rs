@@ -22,7 +22,6 @@ use natter_tests::{
         accessibility_violations, click, count_is, fits_the_width, install_error_hook, page_errors, press,
         set_viewport, sign_in, wait_for, wait_js, wait_online,
     },
-    server::server_binary,
     ws::WsClient,
     Browser, TestServer,
 };
@@ -245,10 +244,9 @@ async fn the_delete_section_and_its_dialog_fit_a_phone() -> anyhow::Result<()> {
 async fn a_disabled_account_is_told_so_at_sign_in() -> anyhow::Result<()> {
     let server = TestServer::with_app().await?;
     Authed::register(&server, "off_ann").await?;
-    let status = std::process::Command::new(server_binary())
-        .arg("--data-dir")
-        .arg(server.data_dir())
-        .args(["admin", "users", "disable", "off_ann"])
+    let status = server
+        .admin_command()
+        .args(["users", "disable", "off_ann"])
         .stdout(std::process::Stdio::null())
         .status()?;
     ensure!(status.success(), "admin users disable: {status}");
