@@ -22,23 +22,40 @@ pub fn message(
     body: EventBody,
     now: i64,
 ) -> Result<Option<Event>> {
-    const SQL: &str = "INSERT INTO events (conversation_id, seq, id, sender_id, client_msg_id, created_at, body)
-         SELECT c.id, $7, $2, $3, $4, $5, $6
-         FROM conversations c JOIN members m ON m.conversation_id = c.id AND m.user_id = $3
-         WHERE c.id = $1 AND (c.kind <> 'direct' OR EXISTS (
-             SELECT 1 FROM contacts k WHERE k.user_id = $3
-                 AND k.contact_id = CASE WHEN c.dm_low = $3 THEN c.dm_high ELSE c.dm_low END))
-         ON CONFLICT (sender_id, client_msg_id) WHERE client_msg_id IS NOT NULL DO NOTHING
-         RETURNING seq";
+    macro_rules! append_message {
+        ($seq:literal) => {
+            concat!(
+                "INSERT INTO events (conversation_id, seq, id, sender_id, client_msg_id, created_at, body)
+                 SELECT c.id, ",
+                $seq,
+                ", $2, $3, $4, $5, $6
+                 FROM conversations c JOIN members m ON m.conversation_id = c.id AND m.user_id = $3
+                 WHERE c.id = $1 AND (c.kind <> 'direct' OR EXISTS (
+                     SELECT 1 FROM contacts k WHERE k.user_id = $3
+                         AND k.contact_id = CASE WHEN c.dm_low = $3 THEN c.dm_high ELSE c.dm_low END))
+                 ON CONFLICT (sender_id, client_msg_id) WHERE client_msg_id IS NOT NULL DO NOTHING
+                 RETURNING seq"
+            )
+        };
+    }
     let id = uuid::Uuid::now_v7().to_string();
     let json = serde_json::to_string(&body)?;
-    // Its own statement: an insert whose SELECT reads `events` would stage
-    // the row in a temporary table first.
-    let next = next_seq(tx, conversation)?;
-    let seq: Option<i64> = tx.value(
-        SQL,
-        args![conversation.0, &id, sender.0, client_msg_id, now, &json, next],
-    )?;
+    let seq: Option<i64> = if tx.shared() {
+        // PostgreSQL reads the next seq inside the insert: one round trip
+        // to the server instead of two.
+        tx.value(
+            append_message!("(SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE conversation_id = $1)"),
+            args![conversation.0, &id, sender.0, client_msg_id, now, &json],
+        )?
+    } else {
+        // SQLite would stage an insert whose SELECT reads `events` in a
+        // temporary table first: the next seq is a statement of its own.
+        let next = next_seq(tx, conversation)?;
+        tx.value(
+            append_message!("$7"),
+            args![conversation.0, &id, sender.0, client_msg_id, now, &json, next],
+        )?
+    };
     Ok(seq.map(|seq| Event {
         conversation_id: conversation,
         seq,
