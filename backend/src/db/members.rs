@@ -153,39 +153,68 @@ pub async fn user_ids(db: &Db, conversation: ConversationId) -> sqlx::Result<Vec
     Ok(ids.into_iter().map(UserId).collect())
 }
 
+/// Someone `user` shares a conversation with, and which ways news of
+/// either goes past blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sharer {
+    pub user: UserId,
+    /// `user` has not blocked them: they may see `user`.
+    pub sees_user: bool,
+    /// They have not blocked `user`: `user` may see them.
+    pub seen_by_user: bool,
+}
+
 /// Users who share a direct conversation or a small group (at most
 /// [`PRESENCE_MAX_MEMBERS`]) with `user`: presence is shared among them.
-/// Leaves out anyone on the far side of a block in the given direction:
-/// `who_user_blocked` drops people `user` blocked (they must not see
-/// `user`), otherwise people who blocked `user` (`user` must not see them).
+/// Both directions of blocking in one query, for a connection's `hello`,
+/// which both lists who is online and announces `user`.
+pub async fn presence_circle(db: &Db, user: UserId) -> sqlx::Result<Vec<Sharer>> {
+    sharers(db, user, PRESENCE_MAX_MEMBERS).await
+}
+
+/// [`presence_circle`], leaving out anyone on the far side of a block in
+/// the given direction: `who_user_blocked` drops people `user` blocked
+/// (they must not see `user`), otherwise people who blocked `user` (`user`
+/// must not see them).
 pub async fn co_members(db: &Db, user: UserId, who_user_blocked: bool) -> sqlx::Result<Vec<UserId>> {
-    sharing(db, user, who_user_blocked, PRESENCE_MAX_MEMBERS).await
+    let circle = presence_circle(db, user).await?;
+    Ok(circle
+        .into_iter()
+        .filter(|s| if who_user_blocked { s.sees_user } else { s.seen_by_user })
+        .map(|s| s.user)
+        .collect())
 }
 
 /// Users who share any conversation with `user`, however large, but for
 /// those `user` blocked: who hears of a profile change. Rare, so worth
 /// reaching the crowd of big groups too, whose member lists show the name.
 pub async fn profile_audience(db: &Db, user: UserId) -> sqlx::Result<Vec<UserId>> {
-    sharing(db, user, true, i64::MAX).await
+    let all = sharers(db, user, i64::MAX).await?;
+    Ok(all.into_iter().filter(|s| s.sees_user).map(|s| s.user).collect())
 }
 
-async fn sharing(db: &Db, user: UserId, who_user_blocked: bool, max_members: i64) -> sqlx::Result<Vec<UserId>> {
-    let block_filter = if who_user_blocked {
-        "NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = $1 AND b.blocked = other.user_id)"
-    } else {
-        "NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = other.user_id AND b.blocked = $1)"
-    };
-    let ids: Vec<i64> = on!(db, |c| sqlx::query_scalar(&format!(
-        "SELECT DISTINCT other.user_id FROM members mine
+async fn sharers(db: &Db, user: UserId, max_members: i64) -> sqlx::Result<Vec<Sharer>> {
+    let rows: Vec<(i64, bool, bool)> = on!(db, |c| sqlx::query_as(
+        "SELECT DISTINCT other.user_id,
+                NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = $1 AND b.blocked = other.user_id),
+                NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = other.user_id AND b.blocked = $1)
+         FROM members mine
          JOIN conversations c ON c.id = mine.conversation_id AND c.member_count <= $2
          JOIN members other ON other.conversation_id = mine.conversation_id AND other.user_id <> $1
-         WHERE mine.user_id = $1 AND {block_filter}"
-    ))
+         WHERE mine.user_id = $1"
+    )
     .bind(user.0)
     .bind(max_members)
     .fetch_all(c)
     .await)?;
-    Ok(ids.into_iter().map(UserId).collect())
+    Ok(rows
+        .into_iter()
+        .map(|(id, sees_user, seen_by_user)| Sharer {
+            user: UserId(id),
+            sees_user,
+            seen_by_user,
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -235,6 +264,53 @@ mod tests {
             shared.sort_by_key(|u| u.0);
             assert_eq!(shared.len(), PRESENCE_MAX_MEMBERS as usize, "friend + 99 of the crowd");
             assert!(shared.contains(&friend) && !shared.contains(&crowd[1]));
+        }
+    }
+
+    #[tokio::test]
+    async fn the_circle_tells_both_directions_of_a_block() {
+        for (pool, _dir) in each_db().await {
+            let (me, mine, theirs, friend) = (
+                user(&pool, "me").await,
+                user(&pool, "mine").await,
+                user(&pool, "theirs").await,
+                user(&pool, "friend").await,
+            );
+            group(&pool, &[me, mine, theirs, friend]).await;
+            let mut tx = pool.begin_write().await.unwrap();
+            for (blocker, blocked) in [(me, mine), (theirs, me)] {
+                on_tx!(&mut tx, |c| sqlx::query(
+                    "INSERT INTO blocks (blocker, blocked, created_at) VALUES ($1, $2, 0)"
+                )
+                .bind(blocker.0)
+                .bind(blocked.0)
+                .execute(c)
+                .await
+                .map(|done| done.rows_affected()))
+                .unwrap();
+            }
+            tx.commit().await.unwrap();
+            let mut circle = presence_circle(&pool, me).await.unwrap();
+            circle.sort_by_key(|s| s.user.0);
+            let seen = |user, sees_user, seen_by_user| Sharer {
+                user,
+                sees_user,
+                seen_by_user,
+            };
+            assert_eq!(
+                circle,
+                [
+                    seen(mine, false, true),
+                    seen(theirs, true, false),
+                    seen(friend, true, true)
+                ]
+            );
+            let sorted = |mut v: Vec<UserId>| {
+                v.sort_by_key(|u| u.0);
+                v
+            };
+            assert_eq!(sorted(co_members(&pool, me, true).await.unwrap()), [theirs, friend]);
+            assert_eq!(sorted(co_members(&pool, me, false).await.unwrap()), [mine, friend]);
         }
     }
 }

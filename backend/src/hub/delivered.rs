@@ -179,6 +179,19 @@ impl<T> Delivered<T> {
     pub fn followed(&self) -> Vec<(ConversationId, i64)> {
         self.with(|inner| inner.lines.iter().map(|(id, line)| (*id, line.through)).collect())
     }
+
+    /// Stops following the conversations `nobody_here` says no connection
+    /// on this node takes part in (asked while nobody can start following,
+    /// as `admit`'s `anyone_here`), unless they hold events: quiet ones
+    /// whose people left would otherwise stay followed until their next
+    /// event.
+    pub fn prune(&self, mut nobody_here: impl FnMut(ConversationId) -> bool) {
+        self.with(|inner| {
+            inner
+                .lines
+                .retain(|id, line| !line.held.is_empty() || !nobody_here(*id))
+        });
+    }
 }
 
 #[cfg(test)]
@@ -215,6 +228,20 @@ mod tests {
         assert_eq!(delivered.followed(), vec![(C, 7)]);
         delivered.follow(C, 100);
         assert_eq!(delivered.followed(), vec![(C, 7)], "following again changes nothing");
+    }
+
+    #[test]
+    fn pruning_forgets_what_nobody_here_follows_but_not_what_it_holds() {
+        let delivered = Delivered::default();
+        let (quiet, holding, watched) = (ConversationId(1), ConversationId(2), ConversationId(3));
+        delivered.follow(quiet, 4);
+        delivered.follow(holding, 4);
+        delivered.follow(watched, 4);
+        delivered.admit([(holding, 6, "6")], || true, |_, _| {});
+        delivered.prune(|id| id != watched);
+        let mut left = delivered.followed();
+        left.sort();
+        assert_eq!(left, vec![(holding, 4), (watched, 4)]);
     }
 
     #[test]

@@ -442,6 +442,13 @@ impl Hub {
     /// that never arrived here: notes the bus lost, or events of a node
     /// that died between its commit and its note.
     pub async fn refill(&self) -> sqlx::Result<()> {
+        // Not those whose people all left this node (as far as the cached
+        // member lists tell: an uncached one stays until its next event).
+        self.delivered.prune(|conversation| {
+            self.members
+                .get(conversation)
+                .is_some_and(|members| !self.connections.any_of(&members))
+        });
         let followed = self.delivered.followed();
         let ids: Vec<ConversationId> = followed.iter().map(|(id, _)| *id).collect();
         let through: std::collections::HashMap<ConversationId, i64> = followed.into_iter().collect();
@@ -576,9 +583,14 @@ impl Hub {
     /// shares a conversation with them and whom they have not blocked.
     pub async fn announce_presence(&self, user: UserId, online: bool) {
         if let Some(audience) = self.presence_audience(user).await {
-            let frame = encode(&ServerFrame::Presence { user_id: user, online });
-            self.send_to_users(&audience, &frame, Kind::Ephemeral, None);
+            self.announce_presence_to(user, online, &audience);
         }
+    }
+
+    /// Announces `user`'s presence to `audience`, looked up already.
+    pub fn announce_presence_to(&self, user: UserId, online: bool, audience: &[UserId]) {
+        let frame = encode(&ServerFrame::Presence { user_id: user, online });
+        self.send_to_users(audience, &frame, Kind::Ephemeral, None);
     }
 
     /// Who sees `user`'s presence.
@@ -620,10 +632,9 @@ impl Hub {
         }
     }
 
-    /// Of the users `viewer` may see, those online now.
-    pub async fn online_for(&self, viewer: UserId) -> sqlx::Result<Vec<UserId>> {
-        let visible = db::members::co_members(&self.db, viewer, false).await?;
-        Ok(visible.into_iter().filter(|u| self.is_online(*u)).collect())
+    /// Of these users, those online now (on any node).
+    pub fn online_among(&self, users: impl IntoIterator<Item = UserId>) -> Vec<UserId> {
+        users.into_iter().filter(|u| self.is_online(*u)).collect()
     }
 }
 

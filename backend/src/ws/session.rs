@@ -67,7 +67,7 @@ pub async fn run(mut socket: WebSocket, state: AppState, auth: AuthUser, version
     metrics::connected(came_online);
     // The store-bound steps are boxed: a future is as large as its largest
     // state, and this one rests, between frames, for hours per connection.
-    let hello = match Box::pin(hello(&state, user, version)).await {
+    let (hello, audience) = match Box::pin(hello(&state, user, version)).await {
         Ok(hello) => hello,
         Err(err) => {
             tracing::error!(%err, "cannot build hello");
@@ -81,7 +81,7 @@ pub async fn run(mut socket: WebSocket, state: AppState, auth: AuthUser, version
         return;
     }
     if came_online {
-        Box::pin(state.hub.announce_presence(user, true)).await;
+        state.hub.announce_presence_to(user, true, &audience);
     }
     tracing::debug!(user = %user, conn = conn.id, "connected");
 
@@ -255,19 +255,26 @@ async fn finish(state: &AppState, user: UserId, conn: &Conn, ended: Ended) {
 }
 
 /// The first frame: who the client is, where each conversation stands, who
-/// is online, and the protocol version this connection speaks.
-async fn hello(state: &AppState, user: UserId, version: u32) -> sqlx::Result<ServerFrame> {
+/// is online, and the protocol version this connection speaks; and who
+/// would be told the user came online (from the same look-up).
+async fn hello(state: &AppState, user: UserId, version: u32) -> sqlx::Result<(ServerFrame, Vec<UserId>)> {
     let conversations = db::read_markers::states(&state.db, user, None).await?;
     state
         .hub
         .follow(conversations.iter().map(|c| (c.conversation_id, c.last_seq)));
-    Ok(ServerFrame::Hello {
+    let circle = db::members::presence_circle(&state.db, user).await?;
+    let online = state
+        .hub
+        .online_among(circle.iter().filter(|s| s.seen_by_user).map(|s| s.user));
+    let audience = circle.iter().filter(|s| s.sees_user).map(|s| s.user).collect();
+    let hello = ServerFrame::Hello {
         protocol_version: version,
         user_id: user,
         conversations,
-        online: state.hub.online_for(user).await?,
+        online,
         heartbeat_ms: HEARTBEAT.as_millis() as u64,
-    })
+    };
+    Ok((hello, audience))
 }
 
 /// Writes `frames`, merged into batches when the client speaks them, and
