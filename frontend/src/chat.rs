@@ -749,14 +749,16 @@ impl Chat {
     }
 
     /// Fetches the display names of `users` that were never asked for (a
-    /// few at a time) into `people`.
+    /// few at a time, each once however often it is listed) into `people`.
     pub fn look_up(&self, mut users: Vec<UserId>) {
         let (chat, people) = (*self, self.people);
         users.retain(|u| people.with_untracked(|p| !p.contains_key(u)));
         if users.is_empty() {
             return;
         }
-        people.update(|p| p.extend(users.iter().map(|u| (*u, String::new()))));
+        // Marked as asked for as they are kept, so a repeat is dropped (no
+        // sort and dedup: that compiled a sort for `UserId`, issue 13).
+        people.update(|p| users.retain(|u| p.insert(*u, String::new()).is_none()));
         const LANES: usize = 4;
         for lane in 0..LANES.min(users.len()) {
             let mine: Vec<UserId> = users.iter().skip(lane).step_by(LANES).copied().collect();

@@ -1,6 +1,8 @@
 //! The binary as a web server: probes, security headers, the SPA fallback,
 //! the OpenAPI document and unknown routes.
 
+use std::path::PathBuf;
+
 use natter_common::ErrorCode;
 use natter_tests::{api::expect_error, TestServer};
 use reqwest::{header, StatusCode};
@@ -55,9 +57,7 @@ async fn the_apps_files_are_sent_precompressed() -> anyhow::Result<()> {
 #[tokio::test]
 async fn the_built_app_goes_out_as_brotli() -> anyhow::Result<()> {
     let server = TestServer::with_app().await?;
-    let dist = std::env::var("NATTER_TEST_DIST")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| natter_tests::workspace_root().join("dist"));
+    let dist = built_app();
     let wasm = std::fs::read_dir(&dist)?
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -74,6 +74,43 @@ async fn the_built_app_goes_out_as_brotli() -> anyhow::Result<()> {
         Some(&b"br"[..])
     );
     assert_eq!(response.bytes().await?.len(), brotli.len());
+    Ok(())
+}
+
+/// The app the browser suites serve: `NATTER_TEST_DIST` or `<workspace>/dist`.
+fn built_app() -> PathBuf {
+    std::env::var("NATTER_TEST_DIST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| natter_tests::workspace_root().join("dist"))
+}
+
+/// Issue 13's budget: the wasm and its JavaScript glue, as sent (brotli),
+/// at most 350 KiB together (docs/frontend.md, "Size and first render").
+#[test]
+fn the_app_as_sent_fits_its_size_budget() -> anyhow::Result<()> {
+    const BUDGET: u64 = 350 * 1024;
+    let dist = built_app();
+    // The one built file whose name matches, and the size of its `.br` copy.
+    let sent = |matches: &dyn Fn(&str) -> bool| -> anyhow::Result<(String, u64)> {
+        let names: Vec<String> = std::fs::read_dir(&dist)?
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| matches(n))
+            .collect();
+        let [name] = &names[..] else {
+            anyhow::bail!("expected one such file in {}, found {names:?}", dist.display());
+        };
+        let size = std::fs::metadata(dist.join(format!("{name}.br")))?.len();
+        Ok((name.clone(), size))
+    };
+    let (wasm, wasm_size) = sent(&|n| n.ends_with("_bg.wasm"))?;
+    let (js, js_size) = sent(&|n| n.starts_with("natter-frontend-") && n.ends_with(".js"))?;
+    let total = wasm_size + js_size;
+    println!("{wasm}.br {wasm_size} B + {js}.br {js_size} B = {total} B (budget {BUDGET} B)");
+    assert!(
+        total <= BUDGET,
+        "the app as sent is {total} B (wasm {wasm_size} B + JS {js_size} B), over issue 13's {BUDGET} B"
+    );
     Ok(())
 }
 

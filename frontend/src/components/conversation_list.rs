@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use natter_common::api::{Conversation, ConversationKind, NotifyLevel};
 
-use super::{avatar::Avatar, when::When};
+use super::{avatar::Avatar, each::Each, when::When};
 use crate::{chat::use_chat, erased::effect};
 
 /// One line about the newest event, for the sidebar.
@@ -116,7 +116,7 @@ pub fn ConversationList() -> impl IntoView {
                 None => view! { <li class="empty">"Loading…"</li> }.into_any(),
                 Some(true) => view! { <li class="empty">"No conversations yet."</li> }.into_any(),
                 Some(false) => view! {
-                    <For each=move || chat.list.get().unwrap_or_default()
+                    <Each each=move || chat.list.get().unwrap_or_default()
                         key=|c| (c.id, c.last_seq, title(c), picture(c)) children=row />
                 }.into_any(),
             }}

@@ -5,6 +5,7 @@ pub mod composer;
 pub mod confirm;
 pub mod contact_picker;
 pub mod conversation_list;
+pub mod each;
 pub mod emoji_picker;
 pub mod field;
 pub mod image_viewer;

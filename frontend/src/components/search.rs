@@ -269,8 +269,6 @@ impl Search {
     /// `Chat::people`, where a rename reaches them.
     fn learn_names(&self, hits: &[MessageHit]) {
         let mut missing: Vec<UserId> = hits.iter().map(|h| h.sender).collect();
-        missing.sort_unstable_by_key(|u| u.0);
-        missing.dedup();
         missing.retain(|u| untrack(|| self.name(*u)).is_none());
         self.chat.look_up(missing);
     }

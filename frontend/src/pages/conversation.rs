@@ -20,6 +20,7 @@ use crate::{
         avatar::Avatar,
         composer::{first_file, Attachments, Composer},
         conversation_list::title,
+        each::Each,
         message::{focus_composer, name_of, MessageRow, Rows},
         message_content::MessageBody,
         when::When,
@@ -386,8 +387,6 @@ fn Chat(loaded: Loaded) -> impl IntoView {
                 .flat_map(|e| std::iter::once(e.event.sender).chain(mentioned(&e.event.body).iter().copied()))
                 .collect()
         });
-        missing.sort_unstable_by_key(|u| u.0);
-        missing.dedup();
         missing.retain(|u| names.with_untracked(|n| !n.contains_key(u)));
         chat.look_up(missing);
     });
@@ -869,7 +868,7 @@ fn Chat(loaded: Loaded) -> impl IntoView {
             </button>
         </When>
         <ol class="timeline" aria-live="polite" node_ref=list on:scroll=on_scroll>
-            <For each=move || timeline.entries.get() key=|e| e.event.seq let:entry>
+            <Each each=move || timeline.entries.get() key=|e| e.event.seq let:entry>
                 {
                     let seq = entry.event.seq;
                     let separator = move || day_starts.with(|d| d.get(&seq).cloned()).map(|day| view! {
@@ -886,9 +885,9 @@ fn Chat(loaded: Loaded) -> impl IntoView {
                     };
                     view! { {separator} {divider} {row} }
                 }
-            </For>
+            </Each>
             // Unsent messages belong at the live end, not under a window.
-            <For each=move || if timeline.more_after.get() { Vec::new() } else { timeline.outgoing.get() } key=|m| (m.client_msg_id.clone(), m.failed.clone()) let:msg>
+            <Each each=move || if timeline.more_after.get() { Vec::new() } else { timeline.outgoing.get() } key=|m| (m.client_msg_id.clone(), m.failed.clone()) let:msg>
                 {
                     let retry_id = msg.client_msg_id.clone();
                     let failed = msg.failed.clone();
@@ -906,7 +905,7 @@ fn Chat(loaded: Loaded) -> impl IntoView {
                         </li>
                     }
                 }
-            </For>
+            </Each>
         </ol>
         <div class="jump-latest-anchor">
             <When when=move || !following.get()>

@@ -14,7 +14,7 @@ use super::conversation_param;
 use crate::{
     api::{self, ApiResult},
     chat::use_chat,
-    components::{avatar::Avatar, confirm::ConfirmButton, contact_picker::ContactPicker, notice::Notice},
+    components::{avatar::Avatar, confirm::ConfirmButton, contact_picker::ContactPicker, each::Each, notice::Notice},
     erased::resource,
     state::{use_auth, use_changes, Changes},
 };
@@ -232,7 +232,7 @@ fn GroupDetails(
         })}
         <h3>"Members"</h3>
         <ul class="people members">
-            <For each=move || members.get() key=|m| m.user.id children=member_row />
+            <Each each=move || members.get() key=|m| m.user.id children=member_row />
         </ul>
         {move || next.with(Option::is_some).then(|| view! {
             <button type="button" id="more-members" class="secondary"
