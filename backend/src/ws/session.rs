@@ -83,6 +83,8 @@ pub async fn run(mut socket: WebSocket, state: AppState, auth: AuthUser, version
     if came_online {
         state.hub.announce_presence_to(user, true, &audience);
     }
+    // Not held for the connection's life.
+    drop(audience);
     tracing::debug!(user = %user, conn = conn.id, "connected");
 
     let mut session = Session {
