@@ -59,11 +59,16 @@ pub struct TestServer {
     env: Vec<(String, String)>,
 }
 
-/// The trunk-built app: `NATTER_TEST_DIST` or `<workspace>/dist`.
-fn app_dist() -> anyhow::Result<String> {
-    let dist = std::env::var("NATTER_TEST_DIST")
+/// Where the trunk-built app is: `NATTER_TEST_DIST` or `<workspace>/dist`.
+pub fn app_dir() -> PathBuf {
+    std::env::var("NATTER_TEST_DIST")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| workspace_root().join("dist"));
+        .unwrap_or_else(|_| workspace_root().join("dist"))
+}
+
+/// The trunk-built app ([`app_dir`]), which must be there.
+fn app_dist() -> anyhow::Result<String> {
+    let dist = app_dir();
     if !dist.join("index.html").exists() {
         bail!(
             "{} has no built app: run `make test`, which builds it with trunk",

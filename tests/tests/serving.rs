@@ -1,8 +1,6 @@
 //! The binary as a web server: probes, security headers, the SPA fallback,
 //! the OpenAPI document and unknown routes.
 
-use std::path::PathBuf;
-
 use natter_common::ErrorCode;
 use natter_tests::{api::expect_error, TestServer};
 use reqwest::{header, StatusCode};
@@ -57,7 +55,7 @@ async fn the_apps_files_are_sent_precompressed() -> anyhow::Result<()> {
 #[tokio::test]
 async fn the_built_app_goes_out_as_brotli() -> anyhow::Result<()> {
     let server = TestServer::with_app().await?;
-    let dist = built_app();
+    let dist = natter_tests::server::app_dir();
     let wasm = std::fs::read_dir(&dist)?
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -77,19 +75,12 @@ async fn the_built_app_goes_out_as_brotli() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The app the browser suites serve: `NATTER_TEST_DIST` or `<workspace>/dist`.
-fn built_app() -> PathBuf {
-    std::env::var("NATTER_TEST_DIST")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| natter_tests::workspace_root().join("dist"))
-}
-
 /// Issue 13's budget: the wasm and its JavaScript glue, as sent (brotli),
 /// at most 350 KiB together (docs/frontend.md, "Size and first render").
 #[test]
 fn the_app_as_sent_fits_its_size_budget() -> anyhow::Result<()> {
     const BUDGET: u64 = 350 * 1024;
-    let dist = built_app();
+    let dist = natter_tests::server::app_dir();
     // The one built file whose name matches, and the size of its `.br` copy.
     let sent = |matches: &dyn Fn(&str) -> bool| -> anyhow::Result<(String, u64)> {
         let names: Vec<String> = std::fs::read_dir(&dist)?
