@@ -2,6 +2,7 @@
 //! upgrade, then one session per connection.
 
 mod batch;
+mod schedule;
 mod session;
 
 use axum::{
