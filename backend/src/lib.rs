@@ -40,7 +40,7 @@ use crate::{
     push::Push,
     ratelimit::{AddressLimiter, SendPace, UserLimiter},
     search::Search,
-    state::AppState,
+    state::{AppState, Services},
 };
 use db::Db;
 
@@ -88,7 +88,7 @@ impl Application {
         let metrics = metrics::install()
             .inspect_err(|err| tracing::warn!(%err, "metrics are off"))
             .ok();
-        let state = AppState {
+        let state = AppState::new(Services {
             log: Log::start(&db, hub.clone(), media.clone(), search.feed(), Some(push.clone()))?,
             push,
             search,
@@ -103,7 +103,7 @@ impl Application {
             passwords: Passwords::new()?,
             auth_limiter: Arc::new(AddressLimiter::per_minute(config.auth_rate_per_minute)),
             config: Arc::new(config),
-        };
+        });
         let router = http::router(state.clone(), spa);
         let listener = TcpListener::bind(state.config.bind)
             .await

@@ -1,6 +1,6 @@
 //! `AppState`: what every handler can reach, cloned cheaply per request.
 
-use std::sync::Arc;
+use std::{ops::Deref, sync::Arc};
 
 use crate::db::Db;
 
@@ -15,8 +15,27 @@ use crate::{
     search::Search,
 };
 
+/// A handle on the one [`Services`]: a clone is one reference count, and
+/// the future every connection holds for its life keeps 8 bytes of it
+/// rather than a copy of every field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl AppState {
+    pub fn new(services: Services) -> Self {
+        Self(Arc::new(services))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+pub struct Services {
     pub db: Db,
     pub config: Arc<Config>,
     pub passwords: Passwords,
