@@ -63,7 +63,9 @@ pub struct Registry {
 impl Registry {
     pub fn add(&self, user: UserId, conn: Conn) -> bool {
         let mut map = self.by_user.write().unwrap_or_else(|e| e.into_inner());
-        let conns = map.entry(user).or_default();
+        // Most people have one connection: room for exactly that, not the
+        // four a first push reserves.
+        let conns = map.entry(user).or_insert_with(|| Vec::with_capacity(1));
         conns.push(conn);
         conns.len() == 1
     }

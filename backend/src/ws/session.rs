@@ -73,7 +73,7 @@ pub fn run(mut socket: WebSocket, state: AppState, auth: AuthUser, version: u32)
                     state: &state,
                     user,
                     conn: conn.clone(),
-                    commands: Arc::new(Semaphore::new(COMMANDS_IN_FLIGHT)),
+                    commands: None,
                     typing: HashMap::new(),
                     garbage: 0,
                 };
@@ -365,7 +365,9 @@ struct Session<'a> {
     state: &'a AppState,
     user: UserId,
     conn: Conn,
-    commands: Arc<Semaphore>,
+    /// Bounds the commands awaiting their commit; made on the first, as
+    /// many connections only ever listen.
+    commands: Option<Arc<Semaphore>>,
     typing: HashMap<ConversationId, Instant>,
     garbage: u32,
 }
@@ -527,7 +529,10 @@ impl Session<'_> {
             }
         }
         // Waiting here slows a flooding reader down instead of queueing without bound.
-        let Ok(permit) = self.commands.clone().acquire_owned().await else {
+        let commands = self
+            .commands
+            .get_or_insert_with(|| Arc::new(Semaphore::new(COMMANDS_IN_FLIGHT)));
+        let Ok(permit) = commands.clone().acquire_owned().await else {
             return;
         };
         let submission = Submission {
