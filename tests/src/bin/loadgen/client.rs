@@ -12,7 +12,7 @@ use std::{
 
 use anyhow::Context;
 use futures_util::{stream::SplitSink, SinkExt, StreamExt};
-use natter_common::frames::{ClientFrame, ServerFrame};
+use natter_common::frames::{ClientFrame, ConversationState, ServerFrame};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::{
     tungstenite::{client::IntoClientRequest, protocol::WebSocketConfig, Message},
@@ -59,6 +59,16 @@ fn run_octet() -> u8 {
 }
 
 pub async fn connect(server: SocketAddr, token: &str, index: usize) -> anyhow::Result<(Sink, Inbox)> {
+    let (sink, inbox, _) = connect_for_states(server, token, index).await?;
+    Ok((sink, inbox))
+}
+
+/// Connects, and says where each conversation stands by the hello.
+pub async fn connect_for_states(
+    server: SocketAddr,
+    token: &str,
+    index: usize,
+) -> anyhow::Result<(Sink, Inbox, Vec<ConversationState>)> {
     let source = Ipv4Addr::new(127, run_octet(), (index / PER_SOURCE) as u8, 1);
     let socket = TcpSocket::new_v4()?;
     socket.bind(SocketAddr::new(IpAddr::V4(source), 0))?;
@@ -81,7 +91,7 @@ pub async fn connect(server: SocketAddr, token: &str, index: usize) -> anyhow::R
         pending: VecDeque::new(),
     };
     match inbox.next().await? {
-        Some(ServerFrame::Hello { .. }) => Ok((sink, inbox)),
+        Some(ServerFrame::Hello { conversations, .. }) => Ok((sink, inbox, conversations)),
         other => anyhow::bail!("expected hello, got {other:?}"),
     }
 }

@@ -13,7 +13,7 @@ use anyhow::Context;
 use futures_util::{stream, StreamExt};
 use natter_common::{
     events::MessageContent,
-    frames::{ClientFrame, ServerFrame},
+    frames::{ClientFrame, ConversationState, ServerFrame},
     ids::ConversationId,
 };
 use rand::Rng;
@@ -610,11 +610,11 @@ pub async fn storm(options: &Options, clients: u32, rate: u32, kill: bool) -> an
                     // New connections come from fresh source addresses: the old
                     // ones' ports sit in TIME_WAIT.
                     let permit = reconnects.acquire().await?;
-                    let (s, r) = client::connect(addr, &token, i + clients as usize).await?;
+                    let (s, r, states) = client::connect_for_states(addr, &token, i + clients as usize).await?;
                     drop(permit);
                     log.reconnect = log.dropped_at.map_or(Duration::ZERO, |at| at.elapsed());
                     (sink, stream) = (s, r);
-                    sync_all(&mut sink, &mut log).await?;
+                    sync_behind(&mut sink, &mut log, &states).await?;
                     continue;
                 }
                 // Back at the top in time to settle, and soon after that to
@@ -749,6 +749,34 @@ async fn sync_all(sink: &mut Sink, log: &mut StormLog) -> anyhow::Result<()> {
             after_seq: contiguous(seen),
         };
         client::send(sink, &frame).await?;
+    }
+    Ok(())
+}
+
+/// Catches up, as the app does after a reconnect, on the conversations
+/// whose last seq by the hello is past what the client holds; caught up
+/// at once when none is.
+async fn sync_behind(sink: &mut Sink, log: &mut StormLog, states: &[ConversationState]) -> anyhow::Result<()> {
+    let behind: Vec<(ConversationId, i64)> = states
+        .iter()
+        .filter_map(|state| {
+            let held = log.seen.get(&state.conversation_id).map_or(0, contiguous);
+            (state.last_seq > held).then_some((state.conversation_id, held))
+        })
+        .collect();
+    log.syncing = behind.len();
+    if behind.is_empty() {
+        log.resync = log.reconnect;
+    }
+    for (conversation_id, after_seq) in behind {
+        client::send(
+            sink,
+            &ClientFrame::Sync {
+                conversation_id,
+                after_seq,
+            },
+        )
+        .await?;
     }
     Ok(())
 }
