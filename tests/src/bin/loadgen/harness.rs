@@ -247,11 +247,16 @@ impl Server {
     /// several, of PostgreSQL's and NATS's processes too: all that serving
     /// the load costs.
     pub fn cpu(&self) -> Duration {
-        let nodes: Duration = self.nodes.iter().map(Node::cpu).sum();
+        let nodes = self.nodes_cpu();
         if self.nodes.len() == 1 {
             return nodes;
         }
         nodes + cpu_of_named(&["postgres", "nats-server"])
+    }
+
+    /// CPU time used so far by the natter nodes alone.
+    pub fn nodes_cpu(&self) -> Duration {
+        self.nodes.iter().map(Node::cpu).sum()
     }
 
     /// Context switches so far, over all the nodes' threads: with the

@@ -212,6 +212,7 @@ pub async fn fanout(
         sinks.push(sink);
     }
     let expected_deliveries = total * u64::from(members) - total;
+    let nodes_cpu = server.nodes_cpu();
     let (server_cpu, own, switches) = (server.cpu(), OwnCpu::start(), server.context_switches());
     let start = Instant::now();
     let mut sending = Vec::new();
@@ -249,6 +250,7 @@ pub async fn fanout(
         .context("deliveries did not finish in time")??;
     let elapsed = start.elapsed();
     let server_cpu = server.cpu() - server_cpu;
+    let nodes_cpu = server.nodes_cpu() - nodes_cpu;
     let count = Counters::get(&counters.delivered);
     let mut report = Report::new("fanout");
     report
@@ -272,6 +274,14 @@ pub async fn fanout(
         .generator(&own)
         .add("elapsed_seconds", elapsed.as_secs_f64(), "s")
         .latencies("latency", latencies);
+    if options.nodes > 1 {
+        // Of that, the natter nodes' own share (the rest is PostgreSQL's and NATS's).
+        report.add(
+            "nodes_cpu_us_per_delivery",
+            micros(nodes_cpu) / count.max(1) as f64,
+            "µs",
+        );
+    }
     drop(sending);
     Ok(report)
 }
