@@ -2,6 +2,7 @@
 //! and NATS (`--nodes`), and reading their resource use from /proc.
 
 use std::{
+    collections::BTreeMap,
     path::{Path, PathBuf},
     process::Stdio,
     time::Duration,
@@ -252,6 +253,25 @@ impl Server {
             return nodes;
         }
         nodes + cpu_of_named(&["postgres", "nats-server"])
+    }
+
+    /// CPU time used so far by the nodes' threads, by thread name (tokio's
+    /// workers share one): where a message's microseconds go.
+    pub fn cpu_by_thread(&self) -> BTreeMap<String, Duration> {
+        let mut by_name = BTreeMap::new();
+        for pid in self.pids() {
+            let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+                continue;
+            };
+            for task in tasks.flatten() {
+                let Ok(name) = std::fs::read_to_string(task.path().join("comm")) else {
+                    continue;
+                };
+                let cpu = cpu_of(&task.path().join("stat").to_string_lossy());
+                *by_name.entry(name.trim().to_owned()).or_default() += cpu;
+            }
+        }
+        by_name
     }
 
     /// CPU time used so far by the natter nodes alone.

@@ -298,6 +298,7 @@ pub async fn dm(options: &Options, clients: u32, rate: u32, seconds: u32) -> any
     let sent = Arc::new(AtomicU64::new(0));
     // Readers keep going a little past the last send so in-flight messages land.
     let read_until = tokio::time::Instant::from_std(deadline) + Duration::from_secs(3);
+    let threads = server.cpu_by_thread();
     let (server_cpu, own, switches) = (server.cpu(), OwnCpu::start(), server.context_switches());
     let start = Instant::now();
     let lag = own_lag(read_until);
@@ -374,6 +375,15 @@ pub async fn dm(options: &Options, clients: u32, rate: u32, seconds: u32) -> any
         .add("loadgen_max_lag_ms", lag.await?, "ms")
         .latencies("latency", latencies)
         .latencies("ack", ack_latencies);
+    // Where a message's CPU goes, by the server's threads.
+    let acks = Counters::get(&counters.acks).max(1) as f64;
+    for (name, after) in server.cpu_by_thread() {
+        let used = after.saturating_sub(threads.get(&name).copied().unwrap_or_default());
+        if !used.is_zero() {
+            let key = format!("server_cpu_us_per_message_{}", name.replace('-', "_"));
+            report.add(key, micros(used) / acks, "µs");
+        }
+    }
     drop(sinks);
     Ok(report)
 }
