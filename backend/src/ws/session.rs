@@ -112,7 +112,7 @@ async fn greet(
     let (hello, audience) = match hello(state, user, version).await {
         Ok(hello) => hello,
         Err(err) => {
-            tracing::error!(%err, "cannot build hello");
+            tracing::error!(%err, user = %user, "cannot build hello");
             let _ = close_with(socket, 1011, "server error").await;
             return Err(Ended::ServerError);
         }
@@ -419,7 +419,7 @@ impl Session<'_> {
         metrics::frame_in(frame_kind(&frame), text.len());
         self.garbage = 0;
         if let Err(err) = self.dispatch(frame).await {
-            tracing::error!(%err, "frame handling failed");
+            tracing::error!(%err, user = %self.user, "frame handling failed");
             self.error(ErrorCode::Internal, "Something went wrong on the server.", None);
         }
         true
