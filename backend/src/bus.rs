@@ -72,6 +72,15 @@ impl Bus {
         self.client.connection_state() == async_nats::connection::State::Connected
     }
 
+    /// Sends `note` (no frames) at once and waits until NATS has it: for a
+    /// process that exits right after, such as the admin command.
+    pub async fn tell_now(&self, note: &impl Serialize) -> anyhow::Result<()> {
+        let payload = serde_json::to_vec(note)?;
+        self.client.publish(SUBJECT, payload.into()).await?;
+        self.client.flush().await?;
+        Ok(())
+    }
+
     /// Queues `note`, followed by `frames` (split over several notes with
     /// the same header when they are many).
     pub fn tell(&self, note: &impl Serialize, frames: &[Utf8Bytes]) {

@@ -9,9 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use natter_common::{
-    api::{MessageHit, Page},
+    api::{MessageHit, Page, SessionInfo},
     events::{EventBody, MessageContent},
-    frames::{ClientFrame, ServerFrame},
+    frames::{close, ClientFrame, ServerFrame},
     ids::ConversationId,
     ErrorCode,
 };
@@ -306,6 +306,44 @@ async fn presence_counts_every_node() -> anyhow::Result<()> {
     assert!(!presence_of(&mut ben_ws, ann.id()).await?);
     let _back = WsClient::connect(&b, &ann.token).await?;
     assert!(presence_of(&mut ben_ws, ann.id()).await?, "one offline, then online");
+    Ok(())
+}
+
+/// An operator disabling an account (`natter-server admin`, a process of
+/// its own) closes that person's sockets on every node at once, not at each
+/// node's next session check (a minute away here); and revoking one
+/// session closes only that session's sockets.
+#[tokio::test]
+async fn the_admin_command_signs_people_out_on_every_node() -> anyhow::Result<()> {
+    let nats = NatsServer::start()?;
+    let Nodes { a, b, _media } = two_nodes(Some(&nats)).await?;
+    let [ann, ben] = register_all(&a, ["ann", "ben"]).await?;
+    let ann_phone = Authed::login(&b, "ann").await?;
+    let mut laptop_a = WsClient::connect(&a, &ann.token).await?;
+    let mut phone_b = WsClient::connect(&b, &ann_phone.token).await?;
+    let mut ben_b = WsClient::connect(&b, &ben.token).await?;
+    let admin = |args: &[&str]| -> anyhow::Result<()> {
+        let out = a
+            .admin_command()
+            .env("NATTER_NATS_URL", &nats.url)
+            .args(args)
+            .output()?;
+        anyhow::ensure!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        Ok(())
+    };
+
+    // Ann's phone session alone, by its id.
+    let sessions: Vec<SessionInfo> = ann_phone.get_json("api/v1/sessions").await?;
+    let phone = sessions.iter().find(|s| s.current).expect("the phone's own session");
+    admin(&["sessions", "revoke", "ann", "--id", &phone.id.0.to_string()])?;
+    let (code, _) = phone_b.until_closed().await?;
+    assert_eq!(code, Some(close::SESSION_ENDED), "the phone, on node B");
+    assert_eq!(laptop_a.ping(1).await?, 1, "the laptop's session stays");
+
+    admin(&["users", "disable", "ann"])?;
+    let (code, _) = laptop_a.until_closed().await?;
+    assert_eq!(code, Some(close::SESSION_ENDED), "the laptop, on node A");
+    assert_eq!(ben_b.ping(2).await?, 2, "Ben stays");
     Ok(())
 }
 

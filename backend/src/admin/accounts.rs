@@ -17,7 +17,7 @@ use rand::{distr::Alphanumeric, Rng};
 use std::sync::Arc;
 
 use crate::{
-    auth::Passwords, config::Config, data_lock::DataLock, db, hub::Hub, log::Log, media::MediaStore, search::Feed,
+    auth::Passwords, config::Config, data_lock::DataLock, db, hub, hub::Hub, log::Log, media::MediaStore, search::Feed,
     social,
 };
 
@@ -120,6 +120,7 @@ pub async fn users(config: &Config, db: &Db, task: UsersTask) -> anyhow::Result<
             db::users::set_password(db, UserId(a.id), &hash, now).await?;
             let ended = db::sessions::revoke_all(db, UserId(a.id)).await?;
             println!("new password set for {}; {ended} sessions signed out", a.username);
+            end_on_nodes(config, UserId(a.id), None).await;
             if generated {
                 println!("password: {password}");
             }
@@ -129,6 +130,7 @@ pub async fn users(config: &Config, db: &Db, task: UsersTask) -> anyhow::Result<
             db::users::set_disabled(db, UserId(a.id), Some(now)).await?;
             let ended = db::sessions::revoke_all(db, UserId(a.id)).await?;
             println!("disabled {}; {ended} sessions signed out", a.username);
+            end_on_nodes(config, UserId(a.id), None).await;
         }
         UsersTask::Enable { username } => {
             let a = find(db, &username).await?;
@@ -151,7 +153,7 @@ pub async fn users(config: &Config, db: &Db, task: UsersTask) -> anyhow::Result<
     Ok(())
 }
 
-pub async fn sessions(db: &Db, task: SessionsTask) -> anyhow::Result<()> {
+pub async fn sessions(config: &Config, db: &Db, task: SessionsTask) -> anyhow::Result<()> {
     match task {
         SessionsTask::Revoke { username, id } => {
             let a = find(db, &username).await?;
@@ -160,9 +162,25 @@ pub async fn sessions(db: &Db, task: SessionsTask) -> anyhow::Result<()> {
                 None => db::sessions::revoke_all(db, UserId(a.id)).await?,
             };
             println!("{ended} sessions of {} signed out", a.username);
+            end_on_nodes(config, UserId(a.id), id.map(SessionId)).await;
         }
     }
     Ok(())
+}
+
+/// Closes the signed-out user's open connections at once on the nodes that
+/// share a bus. Without one (or if it can't be reached), each server ends
+/// them at its next session check (`--session-check-secs`).
+async fn end_on_nodes(config: &Config, user: UserId, session: Option<SessionId>) {
+    let Some(url) = &config.nats_url else {
+        return;
+    };
+    match hub::nodes::end_sessions_on_nodes(url, user, session).await {
+        Ok(()) => println!("the running nodes were told to close their connections"),
+        Err(err) => eprintln!(
+            "the running nodes were not told ({err:#}); they close those connections at their next session check"
+        ),
+    }
 }
 
 async fn find(db: &Db, username: &str) -> anyhow::Result<db::users::Account> {

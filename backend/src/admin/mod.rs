@@ -105,7 +105,7 @@ pub async fn run(config: &Config, task: AdminTask) -> anyhow::Result<()> {
     match task {
         AdminTask::Provision(args) => provision(config, args).await,
         AdminTask::Users(task) => accounts::users(config, &pool().await?, task).await,
-        AdminTask::Sessions(task) => accounts::sessions(&pool().await?, task).await,
+        AdminTask::Sessions(task) => accounts::sessions(config, &pool().await?, task).await,
         AdminTask::Stats => backup::stats(config, &pool().await?).await,
         AdminTask::Backup { dir } => backup::backup(config, &pool().await?, &dir).await,
         AdminTask::Restore { dir } => backup::restore(config, &dir),

@@ -10,7 +10,7 @@ use natter_common::ids::{ConversationId, SessionId, UserId};
 use serde::{Deserialize, Serialize};
 
 use super::{Hub, Kind};
-use crate::bus::Inbox;
+use crate::bus::{Bus, Inbox};
 
 /// How often a node looks in the database for events it never heard of.
 const REFILL_EVERY: Duration = Duration::from_secs(2);
@@ -51,6 +51,18 @@ pub enum Note {
         parts: u32,
         users: Vec<UserId>,
     },
+}
+
+/// Tells the nodes on the bus at `url` to close `user`'s connections
+/// (`session`'s alone, when given), already signed out in the database: for
+/// a process that is no node, such as the admin command.
+pub async fn end_sessions_on_nodes(url: &str, user: UserId, session: Option<SessionId>) -> anyhow::Result<()> {
+    let (bus, _inbox) = Bus::connect(url).await?;
+    let note = match session {
+        Some(session) => Note::EndSession { user, session },
+        None => Note::EndUser { user },
+    };
+    bus.tell_now(&note).await
 }
 
 /// Acts on other nodes' notes until the connection ends, and keeps this
