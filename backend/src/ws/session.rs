@@ -610,13 +610,15 @@ mod tests {
     }
 
     /// Every connection holds this future for its whole life: 10 000 idle
-    /// connections are 10 000 of them. 1 328 bytes in December 2026 (3 208
-    /// before it was cut down); mimalloc's size classes step by 512 bytes
-    /// here, so a little growth can cost a whole step.
+    /// connections are 10 000 of them. 1 104 bytes in December 2026 (3 208
+    /// before it was cut down). Wrapped by axum's upgrade (+216) in tokio's
+    /// 128-aligned task cell, that is a 1 536-byte allocation; past about
+    /// 1 200 bytes here it becomes the next size class, 256 bytes more for
+    /// every connection.
     #[test]
     fn a_connection_future_stays_small() {
         let size = future_size(&run);
         println!("connection future: {size} bytes");
-        assert!(size <= 1536, "the connection future grew to {size} bytes");
+        assert!(size <= 1200, "the connection future grew to {size} bytes");
     }
 }
