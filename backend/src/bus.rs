@@ -13,9 +13,13 @@
 //! Delivery is at most once: a note can be lost while NATS is away (the
 //! log, not the bus, is what is acknowledged: the hub fills holes from it).
 
-use std::sync::Arc;
+use std::{
+    sync::{atomic::Ordering, Arc},
+    time::Duration,
+};
 
 use anyhow::Context;
+use async_nats::client::RequestErrorKind;
 use axum::extract::ws::Utf8Bytes;
 use futures_util::StreamExt;
 use serde::{de::DeserializeOwned, Serialize};
@@ -72,15 +76,6 @@ impl Bus {
         self.client.connection_state() == async_nats::connection::State::Connected
     }
 
-    /// Sends `note` (no frames) at once and waits until NATS has it: for a
-    /// process that exits right after, such as the admin command.
-    pub async fn tell_now(&self, note: &impl Serialize) -> anyhow::Result<()> {
-        let payload = serde_json::to_vec(note)?;
-        self.client.publish(SUBJECT, payload.into()).await?;
-        self.client.flush().await?;
-        Ok(())
-    }
-
     /// Queues `note`, followed by `frames` (split over several notes with
     /// the same header when they are many).
     pub fn tell(&self, note: &impl Serialize, frames: &[Utf8Bytes]) {
@@ -109,6 +104,34 @@ impl Bus {
             }
         }
     }
+}
+
+/// Sends one note (no frames) from a process that is no node, such as the
+/// admin command, and returns once NATS has passed it on: on a connection
+/// of its own that listens to nothing, confirmed by a request nobody
+/// answers (NATS says so only after handling what came before it on the
+/// connection), and failed if the connection was remade meanwhile (what
+/// was buffered on the old one is gone) or it all takes over 5 s.
+pub async fn tell_once(url: &str, note: &impl Serialize) -> anyhow::Result<()> {
+    let sent = async {
+        let client = async_nats::ConnectOptions::new()
+            .name("natter-admin")
+            .connect(url)
+            .await
+            .with_context(|| format!("cannot connect to NATS at {url}"))?;
+        let connects = || client.statistics().connects.load(Ordering::Relaxed);
+        let before = connects();
+        client.publish(SUBJECT, serde_json::to_vec(note)?.into()).await?;
+        let confirmed = client.request(format!("{SUBJECT}.confirm"), Default::default()).await;
+        match confirmed {
+            Err(err) if err.kind() == RequestErrorKind::NoResponders && connects() == before => Ok(()),
+            Err(err) => Err(anyhow::anyhow!("not confirmed: {err}")),
+            Ok(_) => Err(anyhow::anyhow!("not confirmed: an unexpected answer")),
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), sent)
+        .await
+        .context("NATS did not confirm in 5 s")?
 }
 
 impl Inbox {

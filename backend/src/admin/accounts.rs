@@ -120,7 +120,9 @@ pub async fn users(config: &Config, db: &Db, task: UsersTask) -> anyhow::Result<
             db::users::set_password(db, UserId(a.id), &hash, now).await?;
             let ended = db::sessions::revoke_all(db, UserId(a.id)).await?;
             println!("new password set for {}; {ended} sessions signed out", a.username);
-            end_on_nodes(config, UserId(a.id), None).await;
+            if ended > 0 {
+                end_on_nodes(config, UserId(a.id), None).await;
+            }
             if generated {
                 println!("password: {password}");
             }
@@ -130,7 +132,9 @@ pub async fn users(config: &Config, db: &Db, task: UsersTask) -> anyhow::Result<
             db::users::set_disabled(db, UserId(a.id), Some(now)).await?;
             let ended = db::sessions::revoke_all(db, UserId(a.id)).await?;
             println!("disabled {}; {ended} sessions signed out", a.username);
-            end_on_nodes(config, UserId(a.id), None).await;
+            if ended > 0 {
+                end_on_nodes(config, UserId(a.id), None).await;
+            }
         }
         UsersTask::Enable { username } => {
             let a = find(db, &username).await?;
@@ -162,7 +166,9 @@ pub async fn sessions(config: &Config, db: &Db, task: SessionsTask) -> anyhow::R
                 None => db::sessions::revoke_all(db, UserId(a.id)).await?,
             };
             println!("{ended} sessions of {} signed out", a.username);
-            end_on_nodes(config, UserId(a.id), id.map(SessionId)).await;
+            if ended > 0 {
+                end_on_nodes(config, UserId(a.id), id.map(SessionId)).await;
+            }
         }
     }
     Ok(())

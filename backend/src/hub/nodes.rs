@@ -10,7 +10,7 @@ use natter_common::ids::{ConversationId, SessionId, UserId};
 use serde::{Deserialize, Serialize};
 
 use super::{Hub, Kind};
-use crate::bus::{Bus, Inbox};
+use crate::bus::Inbox;
 
 /// How often a node looks in the database for events it never heard of.
 const REFILL_EVERY: Duration = Duration::from_secs(2);
@@ -57,12 +57,11 @@ pub enum Note {
 /// (`session`'s alone, when given), already signed out in the database: for
 /// a process that is no node, such as the admin command.
 pub async fn end_sessions_on_nodes(url: &str, user: UserId, session: Option<SessionId>) -> anyhow::Result<()> {
-    let (bus, _inbox) = Bus::connect(url).await?;
     let note = match session {
         Some(session) => Note::EndSession { user, session },
         None => Note::EndUser { user },
     };
-    bus.tell_now(&note).await
+    crate::bus::tell_once(url, &note).await
 }
 
 /// Acts on other nodes' notes until the connection ends, and keeps this

@@ -49,9 +49,11 @@ const CLOSING_GRACE: Duration = Duration::from_secs(2);
 /// One connection's whole life. An `async` block rather than an `async fn`:
 /// an async fn's future keeps its arguments twice (as passed, and as moved
 /// into its body), and this future rests, between frames, for hours per
-/// connection. What only the first or last moments need (the hello, the
-/// goodbye, a write) is boxed for the same reason: a future is as large as
-/// its largest state.
+/// connection. What it does only now and then (the hello, the goodbye, a
+/// write, a ping) is a boxed step for the same reason: a future is as large
+/// as its largest state, and an allocation per write is nothing beside the
+/// write's system call.
+#[allow(clippy::manual_async_fn, reason = "an async fn would hold its arguments twice")]
 pub fn run(mut socket: WebSocket, state: AppState, auth: AuthUser, version: u32) -> impl Future<Output = ()> + Send {
     async move {
         if !(OLDEST_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&version) {
