@@ -903,3 +903,36 @@ async fn conversations_list_newest_activity_first_with_a_preview() -> anyhow::Re
     assert_eq!(list[0].id, with_cat, "new activity moves a conversation to the top");
     Ok(())
 }
+
+/// Typing is passed on at most once per conversation every two seconds,
+/// however often the client sends it; another conversation has its own
+/// allowance. Each notice is passed on at once, so a second one would reach
+/// the peer before the message that follows it through the log.
+#[tokio::test]
+async fn typing_is_passed_on_once_per_conversation_in_a_burst() -> anyhow::Result<()> {
+    let server = TestServer::spawn_with(&FAST).await?;
+    let [ann, bob] = register_all(&server, ["type_ann", "type_bob"]).await?;
+    let dm = befriend(&ann, &bob).await?;
+    let group = create_group(&ann, "Typists", &[&bob]).await?.id;
+    let mut ann_ws = WsClient::connect(&server, &ann.token).await?;
+    let mut bob_ws = WsClient::connect(&server, &bob.token).await?;
+
+    for conversation in [dm, dm, group, dm, group] {
+        ann_ws
+            .send(&ClientFrame::Typing {
+                conversation_id: conversation,
+            })
+            .await?;
+    }
+    ann_ws.post_text(dm, "after-typing", "done typing").await?;
+    let mut seen = Vec::new();
+    loop {
+        match bob_ws.next().await? {
+            ServerFrame::Typing { conversation_id, .. } => seen.push(conversation_id),
+            ServerFrame::Event { event } if event.client_msg_id.as_deref() == Some("after-typing") => break,
+            _ => {}
+        }
+    }
+    assert_eq!(seen, [dm, group], "one notice per conversation");
+    Ok(())
+}

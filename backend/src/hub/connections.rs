@@ -39,6 +39,11 @@ impl Conn {
         }
     }
 
+    /// The queue its writer drains.
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
     /// Asks the writer to close with this code once what is queued is sent.
     pub fn close(&self, code: u16, reason: &'static str) {
         let _ = self.outbox.push(Outbound::Close(code, reason));
