@@ -120,9 +120,7 @@ pub async fn users(config: &Config, db: &Db, task: UsersTask) -> anyhow::Result<
             db::users::set_password(db, UserId(a.id), &hash, now).await?;
             let ended = db::sessions::revoke_all(db, UserId(a.id)).await?;
             println!("new password set for {}; {ended} sessions signed out", a.username);
-            if ended > 0 {
-                end_on_nodes(config, UserId(a.id), None).await;
-            }
+            end_on_nodes(config, ended, UserId(a.id), None).await;
             if generated {
                 println!("password: {password}");
             }
@@ -132,9 +130,7 @@ pub async fn users(config: &Config, db: &Db, task: UsersTask) -> anyhow::Result<
             db::users::set_disabled(db, UserId(a.id), Some(now)).await?;
             let ended = db::sessions::revoke_all(db, UserId(a.id)).await?;
             println!("disabled {}; {ended} sessions signed out", a.username);
-            if ended > 0 {
-                end_on_nodes(config, UserId(a.id), None).await;
-            }
+            end_on_nodes(config, ended, UserId(a.id), None).await;
         }
         UsersTask::Enable { username } => {
             let a = find(db, &username).await?;
@@ -166,19 +162,18 @@ pub async fn sessions(config: &Config, db: &Db, task: SessionsTask) -> anyhow::R
                 None => db::sessions::revoke_all(db, UserId(a.id)).await?,
             };
             println!("{ended} sessions of {} signed out", a.username);
-            if ended > 0 {
-                end_on_nodes(config, UserId(a.id), id.map(SessionId)).await;
-            }
+            end_on_nodes(config, ended, UserId(a.id), id.map(SessionId)).await;
         }
     }
     Ok(())
 }
 
 /// Closes the signed-out user's open connections at once on the nodes that
-/// share a bus. Without one (or if it can't be reached), each server ends
-/// them at its next session check (`--session-check-secs`).
-async fn end_on_nodes(config: &Config, user: UserId, session: Option<SessionId>) {
-    let Some(url) = &config.nats_url else {
+/// share a bus, when `ended` sessions were signed out. Without one (or if it
+/// can't be reached), each server ends them at its next session check
+/// (`--session-check-secs`).
+async fn end_on_nodes(config: &Config, ended: u64, user: UserId, session: Option<SessionId>) {
+    let (Some(url), true) = (&config.nats_url, ended > 0) else {
         return;
     };
     match hub::nodes::end_sessions_on_nodes(url, user, session).await {

@@ -259,17 +259,12 @@ impl Server {
     /// workers share one): where a message's microseconds go.
     pub fn cpu_by_thread(&self) -> BTreeMap<String, Duration> {
         let mut by_name = BTreeMap::new();
-        for pid in self.pids() {
-            let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        for task in self.pids().flat_map(tasks_of) {
+            let Ok(name) = std::fs::read_to_string(task.join("comm")) else {
                 continue;
             };
-            for task in tasks.flatten() {
-                let Ok(name) = std::fs::read_to_string(task.path().join("comm")) else {
-                    continue;
-                };
-                let cpu = cpu_of(&task.path().join("stat").to_string_lossy());
-                *by_name.entry(name.trim().to_owned()).or_default() += cpu;
-            }
+            let cpu = cpu_of(&task.join("stat").to_string_lossy());
+            *by_name.entry(name.trim().to_owned()).or_default() += cpu;
         }
         by_name
     }
@@ -320,13 +315,17 @@ async fn spawn_node(mut command: Command, data_dir: &Path) -> anyhow::Result<(Ch
     Ok((child, addr))
 }
 
+/// The /proc directories of a process's threads (none once it is gone).
+fn tasks_of(pid: u32) -> Vec<PathBuf> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|tasks| tasks.flatten().map(|task| task.path()).collect())
+        .unwrap_or_default()
+}
+
 fn context_switches_of(pid: u32) -> u64 {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return 0;
-    };
-    tasks
-        .flatten()
-        .filter_map(|task| std::fs::read_to_string(task.path().join("status")).ok())
+    tasks_of(pid)
+        .into_iter()
+        .filter_map(|task| std::fs::read_to_string(task.join("status")).ok())
         .flat_map(|status| {
             status
                 .lines()
