@@ -223,19 +223,57 @@ fn index_some(
     let tx = index.transaction()?;
     let mut budget = BATCH;
     let mut left = Vec::new();
+    let mut changes = Changes::default();
     for &conversation in conversations {
         if budget == 0 {
             left.push(ConversationId(conversation));
             continue;
         }
-        let (read, more) = index_conversation(&main, &tx, conversation, budget)?;
+        let (read, more) = index_conversation(&main, &tx, &mut changes, conversation, budget)?;
         budget -= read;
         if more {
             left.push(ConversationId(conversation));
         }
     }
+    changes.apply(&tx)?;
     tx.commit()?;
     Ok(left)
+}
+
+/// Changes to the full-text index, gathered over a transaction and made in
+/// key order: FTS5 keeps new terms in memory only while keys grow, and
+/// writes out a segment (to be merged again later) whenever one goes
+/// backwards — which, taken in conversation order, would be nearly every
+/// message.
+#[derive(Default)]
+struct Changes(Vec<(i64, Change)>);
+
+enum Change {
+    /// A document's terms leave the index (as they were indexed).
+    Remove { body: String, scope: String },
+    /// A document's terms enter it.
+    Add { body: String, scope: String },
+}
+
+impl Changes {
+    fn apply(mut self, tx: &Connection) -> rusqlite::Result<()> {
+        // Stable: a document's removal stays before its new terms.
+        self.0.sort_by_key(|(key, _)| *key);
+        for (key, change) in self.0 {
+            match change {
+                Change::Remove { body, scope } => tx
+                    .prepare_cached("INSERT INTO hits (hits, rowid, body, scope) VALUES ('delete', ?1, ?2, ?3)")?
+                    .execute(params![key, body, scope])?,
+                // One row of VALUES, not `INSERT … SELECT`: a statement that
+                // may write several rows opens a savepoint, and at each one
+                // FTS5 writes out what it holds in memory.
+                Change::Add { body, scope } => tx
+                    .prepare_cached("INSERT INTO hits (rowid, body, scope) VALUES (?1, ?2, ?3)")?
+                    .execute(params![key, body, scope])?,
+            };
+        }
+        Ok(())
+    }
 }
 
 /// Indexes up to `budget` new events of one conversation; returns how many
@@ -243,6 +281,7 @@ fn index_some(
 fn index_conversation(
     main: &log_tx::LogTx,
     tx: &Connection,
+    changes: &mut Changes,
     conversation: i64,
     budget: usize,
 ) -> log_tx::Result<(usize, bool)> {
@@ -257,11 +296,12 @@ fn index_conversation(
     for row in rows {
         // A body this build can't read (from a newer one) has nothing to index.
         match serde_json::from_str::<EventBody>(&row.body) {
-            Ok(EventBody::Message { .. }) => reindex(tx, conversation, row)?,
+            Ok(body @ EventBody::Message { .. }) => reindex(tx, changes, conversation, row, &body)?,
             Ok(EventBody::MessageEdited { target, .. } | EventBody::MessageDeleted { target }) => {
                 let target = db::events::stored_by_id(main, ConversationId(conversation), &target)?;
                 if let Some(target) = target {
-                    reindex(tx, conversation, &target)?;
+                    let body = serde_json::from_str::<EventBody>(&target.body).ok();
+                    reindex(tx, changes, conversation, &target, body.as_ref().unwrap_or(&EventBody::Unknown))?;
                 }
             }
             _ => {}
@@ -274,14 +314,21 @@ fn index_conversation(
     Ok((rows.len(), more))
 }
 
-/// Makes a message's document match its current text: removed when it has
-/// none (deleted, an image), replaced when it changed.
-fn reindex(tx: &Connection, conversation: i64, message: &Stored) -> rusqlite::Result<()> {
-    let text = match serde_json::from_str::<EventBody>(&message.body) {
-        Ok(EventBody::Message {
+/// Makes a message's document match its current text (`body`, parsed from
+/// `message`): removed when it has none (deleted, an image), replaced when
+/// it changed.
+fn reindex(
+    tx: &Connection,
+    changes: &mut Changes,
+    conversation: i64,
+    message: &Stored,
+    body: &EventBody,
+) -> rusqlite::Result<()> {
+    let text = match body {
+        EventBody::Message {
             content: MessageContent::Text { text },
             ..
-        }) => Some(words::index_text(&text)).filter(|t| !t.is_empty()),
+        } => Some(words::index_text(text)).filter(|t| !t.is_empty()),
         _ => None,
     };
     let base = key_at(message.created_at);
@@ -294,35 +341,32 @@ fn reindex(tx: &Connection, conversation: i64, message: &Stored) -> rusqlite::Re
             Ok((row.get(0)?, row.get(1)?, row.get(2)?))
         })
         .optional()?;
-    if let Some((key, body, scope)) = &existing {
-        if text.as_ref() == Some(body) {
-            return Ok(());
-        }
-        tx.prepare_cached("INSERT INTO hits (hits, rowid, body, scope) VALUES ('delete', ?1, ?2, ?3)")?
-            .execute(params![key, body, scope])?;
-    }
-    let key = match (existing, text) {
-        (Some((key, ..)), None) => {
+    match (existing, text) {
+        (Some((_, body, _)), Some(text)) if body == text => {}
+        (Some((key, body, scope)), None) => {
             tx.prepare_cached("DELETE FROM docs WHERE key = ?1")?.execute([key])?;
-            return Ok(());
+            changes.0.push((key, Change::Remove { body, scope }));
         }
-        (None, None) => return Ok(()),
-        (Some((key, ..)), Some(text)) => {
+        (None, None) => {}
+        (Some((key, body, scope)), Some(text)) => {
             tx.prepare_cached("UPDATE docs SET body = ?2 WHERE key = ?1")?
                 .execute(params![key, text])?;
-            key
+            changes.0.push((key, Change::Remove { body, scope: scope.clone() }));
+            changes.0.push((key, Change::Add { body: text, scope }));
         }
         (None, Some(text)) => {
             let key = new_key(tx, base)?;
-            tx.prepare_cached(
-                "INSERT INTO docs (key, conversation_id, seq, sender_id, body) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
-            .execute(params![key, conversation, message.seq, message.sender, text])?;
-            key
+            let scope: String = tx
+                .prepare_cached(
+                    "INSERT INTO docs (key, conversation_id, seq, sender_id, body) VALUES (?1, ?2, ?3, ?4, ?5)
+                     RETURNING scope",
+                )?
+                .query_row(params![key, conversation, message.seq, message.sender, text], |row| {
+                    row.get(0)
+                })?;
+            changes.0.push((key, Change::Add { body: text, scope }));
         }
-    };
-    tx.prepare_cached("INSERT INTO hits (rowid, body, scope) SELECT key, body, scope FROM docs WHERE key = ?1")?
-        .execute([key])?;
+    }
     Ok(())
 }
 
@@ -357,6 +401,64 @@ mod tests {
         }
     }
 
+    /// What the indexer does for one message, as one batch of its own.
+    fn reindex_now(tx: &Connection, conversation: i64, message: &Stored) {
+        let body = serde_json::from_str(&message.body).unwrap();
+        let mut changes = Changes::default();
+        reindex(tx, &mut changes, conversation, message, &body).unwrap();
+        changes.apply(tx).unwrap();
+    }
+
+    fn found(conn: &Connection, query: &str) -> Vec<(i64, i64)> {
+        conn.prepare("SELECT conversation_id, seq FROM docs WHERE key IN (SELECT rowid FROM hits WHERE hits MATCH ?1) ORDER BY 1, 2")
+            .unwrap()
+            .query_map([query], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn one_batch_of_interleaved_conversations_and_edits_indexes_what_is_there_now() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open(&dir.path().join("x.search.db")).unwrap();
+        let at = |seq, time, text| Stored {
+            created_at: time,
+            ..message(seq, text)
+        };
+        let tx = conn.transaction().unwrap();
+        let mut changes = Changes::default();
+        // Taken in conversation order, so keys go back and forth in time;
+        // conversation 1's first message is then edited twice, and 2's
+        // second deleted, all before the batch's index changes are made.
+        let steps = [
+            (1, at(1, 5_000, "alpha one")),
+            (1, at(2, 9_000, "alpha two")),
+            (1, at(1, 5_000, "gamma edited")),
+            (2, at(1, 4_000, "beta one")),
+            (2, at(2, 8_000, "beta two")),
+            (1, at(1, 5_000, "delta edited again")),
+            (
+                2,
+                Stored {
+                    body: "{\"type\":\"message\",\"content\":{\"kind\":\"deleted\"}}".into(),
+                    ..at(2, 8_000, "")
+                },
+            ),
+        ];
+        for (conversation, message) in &steps {
+            let body = serde_json::from_str(&message.body).unwrap();
+            reindex(&tx, &mut changes, *conversation, message, &body).unwrap();
+        }
+        changes.apply(&tx).unwrap();
+        tx.commit().unwrap();
+        assert_eq!(found(&conn, "alpha"), vec![(1, 2)]);
+        assert_eq!(found(&conn, "gamma"), vec![]);
+        assert_eq!(found(&conn, "delta"), vec![(1, 1)]);
+        assert_eq!(found(&conn, "beta"), vec![(2, 1)]);
+        assert_eq!(found(&conn, "two"), vec![(1, 2)]);
+    }
+
     #[test]
     fn removed_words_leave_the_file() {
         let dir = tempfile::tempdir().unwrap();
@@ -368,19 +470,18 @@ mod tests {
             (3, "other words"),
         ] {
             let tx = conn.transaction().unwrap();
-            reindex(&tx, 7, &message(seq, text)).unwrap();
+            reindex_now(&tx, 7, &message(seq, text));
             tx.commit().unwrap();
         }
         let tx = conn.transaction().unwrap();
-        reindex(
+        reindex_now(
             &tx,
             7,
             &Stored {
                 body: "{\"type\":\"message\",\"content\":{\"kind\":\"deleted\"}}".into(),
                 ..message(2, "")
             },
-        )
-        .unwrap();
+        );
         tx.commit().unwrap();
         conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
         drop(conn);
