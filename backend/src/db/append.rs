@@ -23,7 +23,7 @@ pub fn message(
     now: i64,
 ) -> Result<Option<Event>> {
     macro_rules! append_message {
-        ($seq:literal) => {
+        ($seq:literal, $returning:literal) => {
             concat!(
                 "INSERT INTO events (conversation_id, seq, id, sender_id, client_msg_id, created_at, body)
                  SELECT c.id, ",
@@ -33,8 +33,8 @@ pub fn message(
                  WHERE c.id = $1 AND (c.kind <> 'direct' OR EXISTS (
                      SELECT 1 FROM contacts k WHERE k.user_id = $3
                          AND k.contact_id = CASE WHEN c.dm_low = $3 THEN c.dm_high ELSE c.dm_low END))
-                 ON CONFLICT (sender_id, client_msg_id) WHERE client_msg_id IS NOT NULL DO NOTHING
-                 RETURNING seq"
+                 ON CONFLICT (sender_id, client_msg_id) WHERE client_msg_id IS NOT NULL DO NOTHING ",
+                $returning
             )
         };
     }
@@ -44,17 +44,23 @@ pub fn message(
         // PostgreSQL reads the next seq inside the insert: one round trip
         // to the server instead of two.
         tx.value(
-            append_message!("(SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE conversation_id = $1)"),
+            append_message!(
+                "(SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE conversation_id = $1)",
+                "RETURNING seq"
+            ),
             args![conversation.0, &id, sender.0, client_msg_id, now, &json],
         )?
     } else {
         // SQLite would stage an insert whose SELECT reads `events` in a
         // temporary table first: the next seq is a statement of its own.
+        // The seq is known, then, and a row count says whether it was
+        // stored (RETURNING would gather its rows in a table of its own).
         let next = next_seq(tx, conversation)?;
-        tx.value(
-            append_message!("$7"),
+        let stored = tx.execute(
+            append_message!("$7", ""),
             args![conversation.0, &id, sender.0, client_msg_id, now, &json, next],
-        )?
+        )?;
+        (stored == 1).then_some(next)
     };
     Ok(seq.map(|seq| Event {
         conversation_id: conversation,

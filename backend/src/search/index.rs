@@ -301,7 +301,13 @@ fn index_conversation(
                 let target = db::events::stored_by_id(main, ConversationId(conversation), &target)?;
                 if let Some(target) = target {
                     let body = serde_json::from_str::<EventBody>(&target.body).ok();
-                    reindex(tx, changes, conversation, &target, body.as_ref().unwrap_or(&EventBody::Unknown))?;
+                    reindex(
+                        tx,
+                        changes,
+                        conversation,
+                        &target,
+                        body.as_ref().unwrap_or(&EventBody::Unknown),
+                    )?;
                 }
             }
             _ => {}
@@ -351,7 +357,13 @@ fn reindex(
         (Some((key, body, scope)), Some(text)) => {
             tx.prepare_cached("UPDATE docs SET body = ?2 WHERE key = ?1")?
                 .execute(params![key, text])?;
-            changes.0.push((key, Change::Remove { body, scope: scope.clone() }));
+            changes.0.push((
+                key,
+                Change::Remove {
+                    body,
+                    scope: scope.clone(),
+                },
+            ));
             changes.0.push((key, Change::Add { body: text, scope }));
         }
         (None, Some(text)) => {
