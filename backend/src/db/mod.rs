@@ -327,3 +327,21 @@ pub(crate) mod testing {
         id
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// SQLite is built with `.cargo/config.toml`'s `LIBSQLITE3_FLAGS`; this
+    /// fails when they stop reaching its build.
+    #[test]
+    fn sqlite_is_built_with_the_workspace_flags() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let options: Vec<String> = conn
+            .prepare("PRAGMA compile_options")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"), "{options:?}");
+    }
+}

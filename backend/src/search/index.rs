@@ -241,10 +241,10 @@ fn index_some(
 }
 
 /// Changes to the full-text index, gathered over a transaction and made in
-/// key order: FTS5 keeps new terms in memory only while keys grow, and
-/// writes out a segment (to be merged again later) whenever one goes
-/// backwards — which, taken in conversation order, would be nearly every
-/// message.
+/// key order: FTS5 keeps new terms in memory only while keys grow (or a
+/// key's new terms follow its removal), and writes out a segment (to be
+/// merged again later) whenever one goes backwards — which, taken in
+/// conversation order, would be nearly every message.
 #[derive(Default)]
 struct Changes(Vec<(i64, Change)>);
 
@@ -257,7 +257,9 @@ enum Change {
 
 impl Changes {
     fn apply(mut self, tx: &Connection) -> rusqlite::Result<()> {
-        // Stable: a document's removal stays before its new terms.
+        // Stable: within a key, changes stay in the order they were made (a
+        // removal before new terms, also when a deleted document's key is
+        // given to a new one).
         self.0.sort_by_key(|(key, _)| *key);
         for (key, change) in self.0 {
             match change {
@@ -368,18 +370,21 @@ fn reindex(
         }
         (None, Some(text)) => {
             let key = new_key(tx, base)?;
-            let scope: String = tx
-                .prepare_cached(
-                    "INSERT INTO docs (key, conversation_id, seq, sender_id, body) VALUES (?1, ?2, ?3, ?4, ?5)
-                     RETURNING scope",
-                )?
-                .query_row(params![key, conversation, message.seq, message.sender, text], |row| {
-                    row.get(0)
-                })?;
+            tx.prepare_cached(
+                "INSERT INTO docs (key, conversation_id, seq, sender_id, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![key, conversation, message.seq, message.sender, text])?;
+            let scope = scope(conversation, message.sender);
             changes.0.push((key, Change::Add { body: text, scope }));
         }
     }
     Ok(())
+}
+
+/// Where a document is, as terms: what `docs.scope` holds (a search names
+/// the same terms, `mod.rs`).
+fn scope(conversation: i64, sender: i64) -> String {
+    format!("c{conversation} u{sender}")
 }
 
 /// The smallest key of time `at` (ms) and after.
@@ -469,6 +474,46 @@ mod tests {
         assert_eq!(found(&conn, "delta"), vec![(1, 1)]);
         assert_eq!(found(&conn, "beta"), vec![(2, 1)]);
         assert_eq!(found(&conn, "two"), vec![(1, 2)]);
+    }
+
+    #[test]
+    fn a_document_s_scope_is_the_one_its_row_computes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open(&dir.path().join("x.search.db")).unwrap();
+        let tx = conn.transaction().unwrap();
+        reindex_now(&tx, 42, &message(3, "words"));
+        tx.commit().unwrap();
+        let stored: String = conn.query_row("SELECT scope FROM docs", [], |row| row.get(0)).unwrap();
+        assert_eq!(stored, scope(42, message(3, "").sender));
+    }
+
+    #[test]
+    fn a_deleted_document_s_key_given_to_a_new_one_in_the_same_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open(&dir.path().join("x.search.db")).unwrap();
+        let tx = conn.transaction().unwrap();
+        reindex_now(&tx, 1, &message(1, "older words"));
+        tx.commit().unwrap();
+        // One batch: that message deleted, then one of another
+        // conversation from the same millisecond, which gets its key.
+        let tx = conn.transaction().unwrap();
+        let mut changes = Changes::default();
+        let deleted = Stored {
+            body: "{\"type\":\"message\",\"content\":{\"kind\":\"deleted\"}}".into(),
+            ..message(1, "")
+        };
+        let newer = message(1, "newer words");
+        for (conversation, message) in [(1, &deleted), (2, &newer)] {
+            let body = serde_json::from_str(&message.body).unwrap();
+            reindex(&tx, &mut changes, conversation, message, &body).unwrap();
+        }
+        let keys: Vec<i64> = changes.0.iter().map(|(key, _)| *key).collect();
+        assert_eq!(keys[0], keys[1], "the key is reused");
+        changes.apply(&tx).unwrap();
+        tx.commit().unwrap();
+        assert_eq!(found(&conn, "older"), vec![]);
+        assert_eq!(found(&conn, "newer"), vec![(2, 1)]);
+        assert_eq!(found(&conn, "words"), vec![(2, 1)]);
     }
 
     #[test]
