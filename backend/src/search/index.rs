@@ -418,12 +418,29 @@ mod tests {
         }
     }
 
+    /// A new index in a directory of its own.
+    fn fresh() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open(&dir.path().join("x.search.db")).unwrap();
+        (dir, conn)
+    }
+
+    /// Message `seq` after its deletion (the log overwrites its content).
+    fn deleted(seq: i64) -> Stored {
+        Stored {
+            body: "{\"type\":\"message\",\"content\":{\"kind\":\"deleted\"}}".into(),
+            ..message(seq, "")
+        }
+    }
+
     /// What the indexer does for one message, as one batch of its own.
-    fn reindex_now(tx: &Connection, conversation: i64, message: &Stored) {
+    fn reindex_now(conn: &mut Connection, conversation: i64, message: &Stored) {
         let body = serde_json::from_str(&message.body).unwrap();
+        let tx = conn.transaction().unwrap();
         let mut changes = Changes::default();
-        reindex(tx, &mut changes, conversation, message, &body).unwrap();
-        changes.apply(tx).unwrap();
+        reindex(&tx, &mut changes, conversation, message, &body).unwrap();
+        changes.apply(&tx).unwrap();
+        tx.commit().unwrap();
     }
 
     fn found(conn: &Connection, query: &str) -> Vec<(i64, i64)> {
@@ -437,8 +454,7 @@ mod tests {
 
     #[test]
     fn one_batch_of_interleaved_conversations_and_edits_indexes_what_is_there_now() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut conn = open(&dir.path().join("x.search.db")).unwrap();
+        let (_dir, mut conn) = fresh();
         let at = |seq, time, text| Stored {
             created_at: time,
             ..message(seq, text)
@@ -458,8 +474,8 @@ mod tests {
             (
                 2,
                 Stored {
-                    body: "{\"type\":\"message\",\"content\":{\"kind\":\"deleted\"}}".into(),
-                    ..at(2, 8_000, "")
+                    created_at: 8_000,
+                    ..deleted(2)
                 },
             ),
         ];
@@ -478,34 +494,23 @@ mod tests {
 
     #[test]
     fn a_document_s_scope_is_the_one_its_row_computes() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut conn = open(&dir.path().join("x.search.db")).unwrap();
-        let tx = conn.transaction().unwrap();
-        reindex_now(&tx, 42, &message(3, "words"));
-        tx.commit().unwrap();
+        let (_dir, mut conn) = fresh();
+        reindex_now(&mut conn, 42, &message(3, "words"));
         let stored: String = conn.query_row("SELECT scope FROM docs", [], |row| row.get(0)).unwrap();
         assert_eq!(stored, scope(42, message(3, "").sender));
     }
 
     #[test]
     fn a_deleted_document_s_key_given_to_a_new_one_in_the_same_batch() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut conn = open(&dir.path().join("x.search.db")).unwrap();
-        let tx = conn.transaction().unwrap();
-        reindex_now(&tx, 1, &message(1, "older words"));
-        tx.commit().unwrap();
+        let (_dir, mut conn) = fresh();
+        reindex_now(&mut conn, 1, &message(1, "older words"));
         // One batch: that message deleted, then one of another
         // conversation from the same millisecond, which gets its key.
         let tx = conn.transaction().unwrap();
         let mut changes = Changes::default();
-        let deleted = Stored {
-            body: "{\"type\":\"message\",\"content\":{\"kind\":\"deleted\"}}".into(),
-            ..message(1, "")
-        };
-        let newer = message(1, "newer words");
-        for (conversation, message) in [(1, &deleted), (2, &newer)] {
+        for (conversation, message) in [(1, deleted(1)), (2, message(1, "newer words"))] {
             let body = serde_json::from_str(&message.body).unwrap();
-            reindex(&tx, &mut changes, conversation, message, &body).unwrap();
+            reindex(&tx, &mut changes, conversation, &message, &body).unwrap();
         }
         let keys: Vec<i64> = changes.0.iter().map(|(key, _)| *key).collect();
         assert_eq!(keys[0], keys[1], "the key is reused");
@@ -526,20 +531,9 @@ mod tests {
             (2, "the xylophonist password"),
             (3, "other words"),
         ] {
-            let tx = conn.transaction().unwrap();
-            reindex_now(&tx, 7, &message(seq, text));
-            tx.commit().unwrap();
+            reindex_now(&mut conn, 7, &message(seq, text));
         }
-        let tx = conn.transaction().unwrap();
-        reindex_now(
-            &tx,
-            7,
-            &Stored {
-                body: "{\"type\":\"message\",\"content\":{\"kind\":\"deleted\"}}".into(),
-                ..message(2, "")
-            },
-        );
-        tx.commit().unwrap();
+        reindex_now(&mut conn, 7, &deleted(2));
         conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
         drop(conn);
         let bytes = std::fs::read(&path).unwrap();
