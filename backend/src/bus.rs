@@ -23,7 +23,7 @@ use async_nats::client::RequestErrorKind;
 use axum::extract::ws::Utf8Bytes;
 use futures_util::StreamExt;
 use serde::{de::DeserializeOwned, Serialize};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// Every node publishes to and listens on this subject.
 const SUBJECT: &str = "natter.nodes";
@@ -35,8 +35,15 @@ const NOTE_BYTES: usize = 256 * 1024;
 
 /// The sending half: cheap to share.
 pub struct Bus {
-    queue: mpsc::Sender<Vec<u8>>,
+    queue: mpsc::Sender<Outgoing>,
     client: async_nats::Client,
+}
+
+/// What the sending task takes, in order.
+enum Outgoing {
+    Note(Vec<u8>),
+    /// Answered once everything queued before it is with the NATS client.
+    Handed(oneshot::Sender<()>),
 }
 
 /// The receiving half.
@@ -58,13 +65,20 @@ impl Bus {
             .subscribe(SUBJECT)
             .await
             .context("cannot subscribe to the other nodes' notes")?;
-        let (queue, mut notes) = mpsc::channel::<Vec<u8>>(QUEUE_DEPTH);
+        let (queue, mut notes) = mpsc::channel(QUEUE_DEPTH);
         let sender = client.clone();
         tokio::spawn(async move {
             let client = sender;
-            while let Some(note) = notes.recv().await {
-                if let Err(err) = client.publish(SUBJECT, note.into()).await {
-                    tracing::warn!(%err, "a note to the other nodes was lost");
+            while let Some(out) = notes.recv().await {
+                match out {
+                    Outgoing::Note(note) => {
+                        if let Err(err) = client.publish(SUBJECT, note.into()).await {
+                            tracing::warn!(%err, "a note to the other nodes was lost");
+                        }
+                    }
+                    Outgoing::Handed(done) => {
+                        let _ = done.send(());
+                    }
                 }
             }
         });
@@ -74,6 +88,24 @@ impl Bus {
     /// Whether NATS is connected now.
     pub fn is_connected(&self) -> bool {
         self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
+    /// Returns once NATS has passed on every note told so far, for a
+    /// process about to end (the admin command); fails after 5 s, or if the
+    /// connection was remade since it was first made (notes may be lost).
+    pub async fn settle(&self) -> anyhow::Result<()> {
+        let settled = async {
+            let (done, handed) = oneshot::channel();
+            self.queue
+                .send(Outgoing::Handed(done))
+                .await
+                .map_err(|_| anyhow::anyhow!("the bus is closed"))?;
+            handed.await?;
+            confirm(&self.client, 1).await
+        };
+        tokio::time::timeout(Duration::from_secs(5), settled)
+            .await
+            .context("NATS did not confirm in 5 s")?
     }
 
     /// Queues `note`, followed by `frames` (split over several notes with
@@ -94,7 +126,7 @@ impl Bus {
                 payload.extend_from_slice(frame.as_bytes());
                 taken += 1;
             }
-            if self.queue.try_send(payload).is_err() {
+            if self.queue.try_send(Outgoing::Note(payload)).is_err() {
                 crate::metrics::bus_note_dropped();
                 tracing::warn!("the other nodes' queue is full; a note was dropped");
             }
@@ -119,19 +151,27 @@ pub async fn tell_once(url: &str, note: &impl Serialize) -> anyhow::Result<()> {
             .connect(url)
             .await
             .with_context(|| format!("cannot connect to NATS at {url}"))?;
-        let connects = || client.statistics().connects.load(Ordering::Relaxed);
-        let before = connects();
+        let before = client.statistics().connects.load(Ordering::Relaxed);
         client.publish(SUBJECT, serde_json::to_vec(note)?.into()).await?;
-        let confirmed = client.request(format!("{SUBJECT}.confirm"), Default::default()).await;
-        match confirmed {
-            Err(err) if err.kind() == RequestErrorKind::NoResponders && connects() == before => Ok(()),
-            Err(err) => Err(anyhow::anyhow!("not confirmed: {err}")),
-            Ok(_) => Err(anyhow::anyhow!("not confirmed: an unexpected answer")),
-        }
+        confirm(&client, before).await
     };
     tokio::time::timeout(Duration::from_secs(5), sent)
         .await
         .context("NATS did not confirm in 5 s")?
+}
+
+/// Waits until NATS has handled what `client` published so far, by a
+/// request nobody answers (NATS says so only after handling what came
+/// before it on the connection); fails if the connection was remade since
+/// it counted `connects_before` (what was buffered on the old one is gone).
+async fn confirm(client: &async_nats::Client, connects_before: u64) -> anyhow::Result<()> {
+    let confirmed = client.request(format!("{SUBJECT}.confirm"), Default::default()).await;
+    let connects = client.statistics().connects.load(Ordering::Relaxed);
+    match confirmed {
+        Err(err) if err.kind() == RequestErrorKind::NoResponders && connects == connects_before => Ok(()),
+        Err(err) => Err(anyhow::anyhow!("not confirmed: {err}")),
+        Ok(_) => Err(anyhow::anyhow!("not confirmed: an unexpected answer")),
+    }
 }
 
 impl Inbox {

@@ -347,6 +347,51 @@ async fn the_admin_command_signs_people_out_on_every_node() -> anyhow::Result<()
     Ok(())
 }
 
+/// An operator deleting an account while the nodes run (PostgreSQL takes
+/// the admin command's writer beside theirs): the account's groups hear it
+/// leave live on every node, through the bus, and its sockets close at once.
+#[tokio::test]
+async fn an_account_deleted_by_the_admin_leaves_live_on_every_node() -> anyhow::Result<()> {
+    let nats = NatsServer::start()?;
+    let Nodes { a, b, _media: media } = two_nodes(Some(&nats)).await?;
+    let [ann, ben, cat] = register_all(&a, ["ann", "ben", "cat"]).await?;
+    befriend(&ben, &ann).await?;
+    befriend(&ben, &cat).await?;
+    let group = create_group(&ben, "Gone", &[&ann, &cat]).await?.id;
+    let mut ann_a = WsClient::connect(&a, &ann.token).await?;
+    let mut cat_a = WsClient::connect(&a, &cat.token).await?;
+    let mut ben_b = WsClient::connect(&b, &ben.token).await?;
+
+    let out = a
+        .admin_command()
+        .env("NATTER_NATS_URL", &nats.url)
+        .env("NATTER_MEDIA_DIR", media.path())
+        .args(["users", "delete", "ann"])
+        .output()?;
+    anyhow::ensure!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // At once: the nodes' own session check is a minute away.
+    let (code, _) = tokio::time::timeout(Duration::from_secs(10), ann_a.until_closed())
+        .await
+        .map_err(|_| anyhow::anyhow!("Ann's socket stayed open"))??;
+    assert_eq!(code, Some(close::SESSION_ENDED), "Ann's socket, on node A");
+    let left = |body: &EventBody| matches!(body, EventBody::MemberLeft { user } | EventBody::MemberRemoved { user } if *user == ann.id());
+    for (who, client) in [("Ben, on node B", &mut ben_b), ("Cat, on node A", &mut cat_a)] {
+        let event = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                let event = client.next_event().await?;
+                if left(&event.body) {
+                    return anyhow::Ok(event);
+                }
+            }
+        })
+        .await
+        .map_err(|_| anyhow::anyhow!("{who} did not hear Ann leave"))??;
+        assert_eq!(event.conversation_id, group, "{who}");
+    }
+    Ok(())
+}
+
 /// Messages each sender sends before and after a node dies.
 const CRASH_SENDS: usize = 300;
 

@@ -17,8 +17,8 @@ use rand::{distr::Alphanumeric, Rng};
 use std::sync::Arc;
 
 use crate::{
-    auth::Passwords, config::Config, data_lock::DataLock, db, hub, hub::Hub, log::Log, media::MediaStore, search::Feed,
-    social,
+    auth::Passwords, bus::Bus, config::Config, data_lock::DataLock, db, hub, hub::Hub, log::Log, media::MediaStore,
+    search::Feed, social,
 };
 
 #[derive(Debug, Subcommand)]
@@ -49,8 +49,9 @@ pub enum UsersTask {
     Disable { username: String },
     /// Allow sign-ins again.
     Enable { username: String },
-    /// Delete the account as `DELETE /api/v1/me` does (the server must be
-    /// stopped: its groups are left through the log, run here).
+    /// Delete the account as `DELETE /api/v1/me` does: its groups are left
+    /// through the log, run here. On SQLite the server must be stopped; on
+    /// PostgreSQL the nodes may run, and hear of it on their bus.
     Delete { username: String },
 }
 
@@ -138,16 +139,37 @@ pub async fn users(config: &Config, db: &Db, task: UsersTask) -> anyhow::Result<
             println!("enabled {}", a.username);
         }
         UsersTask::Delete { username } => {
-            let _lock = DataLock::take(&config.data_dir)?;
+            // SQLite takes one writer, the server's, which must be stopped;
+            // PostgreSQL takes several, so the nodes keep running.
+            let _lock = match db {
+                Db::Sqlite(_) => Some(DataLock::take(&config.data_dir)?),
+                Db::Postgres(_) => None,
+            };
             let a = find(db, &username).await?;
-            // The log's own writer, here, since no server runs one.
+            let user = UserId(a.id);
+            // On the bus the running nodes hear the groups' `member_removed`
+            // as they happen, and close the account's connections.
+            let bus = match &config.nats_url {
+                Some(url) => Some(Bus::connect(url).await?.0),
+                None => None,
+            };
+            // The log's own writer, here, as one more node.
             let media = MediaStore::open(&config.media_dir())?;
-            let hub = Hub::new(db.clone(), None);
-            let log = Log::start(db, hub, media.clone(), Arc::new(Feed::default()), None)?;
-            let deleted = social::leaving::delete_account(&log, db, &media, UserId(a.id)).await;
+            let hub = Hub::new(db.clone(), bus.clone());
+            let log = Log::start(db, hub.clone(), media.clone(), Arc::new(Feed::default()), None)?;
+            let deleted = social::leaving::delete_account(&log, db, &media, user).await;
             log.stop().await;
             deleted.map_err(|err| anyhow::anyhow!("{err}"))?;
+            hub.end_user(user);
             println!("deleted {}; their messages stay, from Deleted user", a.username);
+            if let Some(bus) = bus {
+                match bus.settle().await {
+                    Ok(()) => println!("the running nodes were told"),
+                    Err(err) => eprintln!(
+                        "the running nodes may not have been told ({err:#}); they close the account's connections at their next session check"
+                    ),
+                }
+            }
         }
     }
     Ok(())
