@@ -178,3 +178,26 @@ fn nodes_share_fanout_and_a_storm_moves_between_them() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Two nodes at rest with every conversation followed: upkeep is measured
+/// over the time asked, with every client held.
+#[test]
+fn upkeep_holds_its_clients_at_rest() -> anyhow::Result<()> {
+    let result = run(&[
+        "--nodes",
+        "2",
+        "upkeep",
+        "--clients",
+        "12",
+        "--contacts",
+        "3",
+        "--settle",
+        "1",
+        "--seconds",
+        "1",
+    ])?;
+    assert_eq!(result["clients"], 12, "{result}");
+    assert_eq!(result["conversations"], 36, "{result}");
+    assert!(result["server_cpu_percent"].as_f64().is_some(), "{result}");
+    Ok(())
+}

@@ -440,8 +440,9 @@ impl Hub {
 
     /// Delivers, from the database, the events of followed conversations
     /// that never arrived here: notes the bus lost, or events of a node
-    /// that died between its commit and its note.
-    pub async fn refill(&self) -> sqlx::Result<()> {
+    /// that died between its commit and its note. False when some
+    /// conversation had more than one round delivers ([`REFILL_MAX`]).
+    pub async fn refill(&self) -> sqlx::Result<bool> {
         // Not those whose people all left this node (as far as the cached
         // member lists tell: an uncached one stays until its next event).
         self.delivered.prune(|conversation| {
@@ -452,19 +453,21 @@ impl Hub {
         let followed = self.delivered.followed();
         let ids: Vec<ConversationId> = followed.iter().map(|(id, _)| *id).collect();
         let through: std::collections::HashMap<ConversationId, i64> = followed.into_iter().collect();
+        let mut whole = true;
         for (conversation, newest) in db::events::newest(&self.db, &ids).await? {
             let Some(&from) = through.get(&conversation).filter(|from| **from < newest) else {
                 continue;
             };
-            self.read_missing(conversation, from, newest).await?;
+            whole &= self.read_missing(conversation, from, newest).await?;
         }
-        Ok(())
+        Ok(whole)
     }
 
     /// Delivers the events held longest for want of those before them,
     /// with those read from the database.
     pub async fn fill_gaps(&self) -> sqlx::Result<()> {
         for (conversation, through, first_held) in self.delivered.gaps(GAP_WAIT) {
+            // Held events keep their gap open until it is read whole.
             self.read_missing(conversation, through, first_held - 1).await?;
         }
         Ok(())
@@ -472,8 +475,9 @@ impl Hub {
 
     /// Delivers `conversation`'s events after `from` up to `until` from the
     /// database (at most [`REFILL_MAX`]; the next round goes on), to its
-    /// members of now; passes over any seq that is not there.
-    async fn read_missing(&self, conversation: ConversationId, from: i64, until: i64) -> sqlx::Result<()> {
+    /// members of now; passes over any seq that is not there. False when
+    /// there were more than that.
+    async fn read_missing(&self, conversation: ConversationId, from: i64, until: i64) -> sqlx::Result<bool> {
         let events = db::events::between(&self.db, conversation, from, until, REFILL_MAX).await?;
         let whole = events.len() < REFILL_MAX as usize;
         let members: Arc<[UserId]> = db::members::user_ids(&self.db, conversation).await?.into();
@@ -501,7 +505,7 @@ impl Hub {
             self.delivered
                 .skip_to(conversation, until, |ready| self.deliver_ready(ready));
         }
-        Ok(())
+        Ok(whole)
     }
 
     /// Queues frames another node sent on this node's connections of

@@ -12,8 +12,12 @@ use serde::{Deserialize, Serialize};
 use super::{Hub, Kind};
 use crate::bus::Inbox;
 
-/// How often a node looks in the database for events it never heard of.
-const REFILL_EVERY: Duration = Duration::from_secs(2);
+/// How often a node asks its bus whether notes were lost, and looks in the
+/// database for events it never heard of if so.
+const REFILL_CHECK: Duration = Duration::from_millis(500);
+/// How often it looks anyway: events stored with no note at all (an admin
+/// command run without the bus) reach people by then.
+const REFILL_ANYWAY: Duration = Duration::from_secs(60);
 /// How often a node tells the others who is online on it.
 const PRESENT_EVERY: Duration = Duration::from_secs(10);
 /// Users in one `present` note at most: ~200 KB of JSON, well inside
@@ -69,13 +73,25 @@ pub async fn end_sessions_on_nodes(url: &str, user: UserId, session: Option<Sess
 /// conversations' messages changed (for search).
 pub fn listen(mut inbox: Inbox, hub: Hub, touched: impl Fn(Vec<ConversationId>) + Send + 'static) {
     let refilling = hub.clone();
+    let losses = inbox.losses();
     tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(REFILL_EVERY);
+        let mut ticks = tokio::time::interval(REFILL_CHECK);
+        let (mut last, mut owed) = (std::time::Instant::now(), false);
         loop {
             ticks.tick().await;
-            if let Err(err) = refilling.refill().await {
-                tracing::warn!(%err, "looking for events the bus lost failed");
+            owed |= losses.take();
+            if !owed && last.elapsed() < REFILL_ANYWAY {
+                continue;
             }
+            last = std::time::Instant::now();
+            // Owed until a round reads everything missing.
+            owed = match refilling.refill().await {
+                Ok(whole) => !whole,
+                Err(err) => {
+                    tracing::warn!(%err, "looking for events the bus lost failed");
+                    true
+                }
+            };
         }
     });
     let filling = hub.clone();

@@ -128,6 +128,20 @@ enum Scenario {
         #[arg(long, default_value_t = 20)]
         reconnects: u32,
     },
+    /// Many conversations followed and no traffic: what nodes' upkeep
+    /// (the refill sweep, presence rounds) costs at rest.
+    Upkeep {
+        #[arg(long, default_value_t = 10_000)]
+        clients: u32,
+        /// Each client is a contact of the next this many (a conversation per pair).
+        #[arg(long, default_value_t = 10)]
+        contacts: u32,
+        /// Seconds after the last connection before measuring.
+        #[arg(long, default_value_t = 60)]
+        settle: u32,
+        #[arg(long, default_value_t = 20)]
+        seconds: u32,
+    },
     /// Random-depth history pages from a long conversation.
     History {
         #[arg(long, default_value_t = 100_000)]
@@ -192,6 +206,12 @@ async fn run(options: &harness::Options, scenario: Scenario) -> anyhow::Result<r
             chat::run(options, how).await
         }
         Scenario::History { stored, fetches } => scenarios::history(options, stored, fetches).await,
+        Scenario::Upkeep {
+            clients,
+            contacts,
+            settle,
+            seconds,
+        } => scenarios::upkeep(options, clients, contacts, settle, seconds).await,
         Scenario::Search {
             stored,
             conversations,

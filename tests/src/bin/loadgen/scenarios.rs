@@ -388,6 +388,48 @@ pub async fn dm(options: &Options, clients: u32, rate: u32, seconds: u32) -> any
     Ok(report)
 }
 
+/// What nodes cost at rest with many conversations followed: `clients`
+/// online, each a contact of the next `contacts` (a direct conversation per
+/// pair, so `clients × contacts` conversations), and no traffic for
+/// `seconds`, from `settle` seconds after the last one connected. What is
+/// left is upkeep: each node's refill sweep (the newest
+/// seq of every conversation its people are in, every 2 s) and presence
+/// rounds; on one node, with no bus, there is none.
+pub async fn upkeep(
+    options: &Options,
+    clients: u32,
+    contacts: u32,
+    settle: u32,
+    seconds: u32,
+) -> anyhow::Result<Report> {
+    let provision = Provision {
+        ring: contacts,
+        ..Provision::users(clients)
+    };
+    let server = Server::start(options, provision).await?;
+    let held = connect_all(&server, clients as usize).await?;
+    // The connections' own aftermath (each one's presence told to its
+    // contacts, on PostgreSQL ~45 s of work here) is not upkeep.
+    tokio::time::sleep(Duration::from_secs(u64::from(settle))).await;
+    let (server_cpu, nodes_cpu) = (server.cpu(), server.nodes_cpu());
+    let start = Instant::now();
+    tokio::time::sleep(Duration::from_secs(u64::from(seconds.max(1)))).await;
+    let elapsed = start.elapsed().as_secs_f64();
+    let server_cpu = server.cpu() - server_cpu;
+    let nodes_cpu = server.nodes_cpu() - nodes_cpu;
+    let share = |cpu: Duration| (cpu.as_secs_f64() / elapsed * 1000.0).round() / 10.0;
+    let mut report = Report::new("upkeep");
+    report
+        .add("clients", held.len(), "")
+        .add("conversations", server.data.pairs.len(), "")
+        .add("seconds", seconds, "s")
+        .add("server_cpu_percent", share(server_cpu), "%")
+        .add("nodes_cpu_percent", share(nodes_cpu), "%")
+        .add("database_and_bus_cpu_percent", share(server_cpu - nodes_cpu), "%");
+    drop(held);
+    Ok(report)
+}
+
 pub async fn durable(options: &Options, senders: u32, messages: u32) -> anyhow::Result<Report> {
     let senders = senders.max(1);
     // Half the users send; this measures the commit path.

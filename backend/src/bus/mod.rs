@@ -12,10 +12,17 @@
 //!
 //! Delivery is at most once: a note can be lost while NATS is away (the
 //! log, not the bus, is what is acknowledged: the hub fills holes from it).
+//! Each note carries its sender's number for it, in a header, so that a
+//! loss shows ([`heard`]): the hub looks for holes when there may be some.
+
+mod heard;
 
 use std::{
-    sync::{atomic::Ordering, Arc},
-    time::Duration,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+    time::{Duration, Instant},
 };
 
 use anyhow::Context;
@@ -25,6 +32,8 @@ use futures_util::StreamExt;
 use serde::{de::DeserializeOwned, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
+use heard::Heard;
+
 /// Every node publishes to and listens on this subject.
 const SUBJECT: &str = "natter.nodes";
 /// Notes waiting for the NATS client before new ones are dropped.
@@ -32,11 +41,16 @@ const QUEUE_DEPTH: usize = 16_384;
 /// A note's frames are split past this many bytes (NATS refuses messages
 /// over its `max_payload`, 1 MiB by default).
 const NOTE_BYTES: usize = 256 * 1024;
+/// The header with a note's sender and its number: `<sender>.<n>`.
+const NUMBER: &str = "Natter-Note";
 
 /// The sending half: cheap to share.
 pub struct Bus {
     queue: mpsc::Sender<Outgoing>,
     client: async_nats::Client,
+    /// Notes dropped before the sending task numbered them: it skips as
+    /// many numbers, so that the other nodes see the loss.
+    dropped: Arc<AtomicU64>,
 }
 
 /// What the sending task takes, in order.
@@ -47,7 +61,18 @@ enum Outgoing {
 }
 
 /// The receiving half.
-pub struct Inbox(async_nats::Subscriber);
+pub struct Inbox {
+    notes: async_nats::Subscriber,
+    losses: Losses,
+}
+
+/// Tells whether notes were lost on their way to this node: shared by the
+/// [`Inbox`], which counts what it hears, and whoever asks.
+#[derive(Clone)]
+pub struct Losses {
+    heard: Arc<Mutex<Heard>>,
+    client: async_nats::Client,
+}
 
 impl Bus {
     /// Connects to NATS at `url` and starts sending.
@@ -61,28 +86,19 @@ impl Bus {
             .connect(url)
             .await
             .with_context(|| format!("cannot connect to NATS at {url}"))?;
-        let inbox = client
+        let notes = client
             .subscribe(SUBJECT)
             .await
             .context("cannot subscribe to the other nodes' notes")?;
-        let (queue, mut notes) = mpsc::channel(QUEUE_DEPTH);
-        let sender = client.clone();
-        tokio::spawn(async move {
-            let client = sender;
-            while let Some(out) = notes.recv().await {
-                match out {
-                    Outgoing::Note(note) => {
-                        if let Err(err) = client.publish(SUBJECT, note.into()).await {
-                            tracing::warn!(%err, "a note to the other nodes was lost");
-                        }
-                    }
-                    Outgoing::Handed(done) => {
-                        let _ = done.send(());
-                    }
-                }
-            }
-        });
-        Ok((Arc::new(Self { queue, client }), Inbox(inbox)))
+        let (queue, outgoing) = mpsc::channel(QUEUE_DEPTH);
+        let dropped = Arc::new(AtomicU64::new(0));
+        tokio::spawn(send(client.clone(), outgoing, dropped.clone()));
+        let losses = Losses {
+            heard: Arc::new(Mutex::new(Heard::new(connects(&client)))),
+            client: client.clone(),
+        };
+        let bus = Self { queue, client, dropped };
+        Ok((Arc::new(bus), Inbox { notes, losses }))
     }
 
     /// Whether NATS is connected now.
@@ -127,6 +143,7 @@ impl Bus {
                 taken += 1;
             }
             if self.queue.try_send(Outgoing::Note(payload)).is_err() {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
                 crate::metrics::bus_note_dropped();
                 tracing::warn!("the other nodes' queue is full; a note was dropped");
             }
@@ -136,6 +153,40 @@ impl Bus {
             }
         }
     }
+}
+
+/// Publishes what `outgoing` brings, each note numbered after the last
+/// (and past any dropped meanwhile), and a numbered tick every
+/// [`heard::TICK`] without one, so that the others see a loss soon.
+async fn send(client: async_nats::Client, mut outgoing: mpsc::Receiver<Outgoing>, dropped: Arc<AtomicU64>) {
+    let sender: u64 = rand::random();
+    let mut number = 0u64;
+    let mut tick = tokio::time::interval(heard::TICK);
+    loop {
+        let payload = tokio::select! {
+            out = outgoing.recv() => match out {
+                Some(Outgoing::Note(note)) => note,
+                Some(Outgoing::Handed(done)) => {
+                    let _ = done.send(());
+                    continue;
+                }
+                None => return,
+            },
+            _ = tick.tick() => Vec::new(),
+        };
+        tick.reset();
+        number += 1 + dropped.swap(0, Ordering::Relaxed);
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(NUMBER, format!("{sender}.{number}"));
+        if let Err(err) = client.publish_with_headers(SUBJECT, headers, payload.into()).await {
+            tracing::warn!(%err, "a note to the other nodes was lost");
+        }
+    }
+}
+
+/// How many times `client`'s connection has been made so far.
+fn connects(client: &async_nats::Client) -> u64 {
+    client.statistics().connects.load(Ordering::Relaxed)
 }
 
 /// Sends one note (no frames) from a process that is no node, such as the
@@ -151,7 +202,7 @@ pub async fn tell_once(url: &str, note: &impl Serialize) -> anyhow::Result<()> {
             .connect(url)
             .await
             .with_context(|| format!("cannot connect to NATS at {url}"))?;
-        let before = client.statistics().connects.load(Ordering::Relaxed);
+        let before = connects(&client);
         client.publish(SUBJECT, serde_json::to_vec(note)?.into()).await?;
         confirm(&client, before).await
     };
@@ -166,9 +217,8 @@ pub async fn tell_once(url: &str, note: &impl Serialize) -> anyhow::Result<()> {
 /// it counted `connects_before` (what was buffered on the old one is gone).
 async fn confirm(client: &async_nats::Client, connects_before: u64) -> anyhow::Result<()> {
     let confirmed = client.request(format!("{SUBJECT}.confirm"), Default::default()).await;
-    let connects = client.statistics().connects.load(Ordering::Relaxed);
     match confirmed {
-        Err(err) if err.kind() == RequestErrorKind::NoResponders && connects == connects_before => Ok(()),
+        Err(err) if err.kind() == RequestErrorKind::NoResponders && connects(client) == connects_before => Ok(()),
         Err(err) => Err(anyhow::anyhow!("not confirmed: {err}")),
         Ok(_) => Err(anyhow::anyhow!("not confirmed: an unexpected answer")),
     }
@@ -176,9 +226,16 @@ async fn confirm(client: &async_nats::Client, connects_before: u64) -> anyhow::R
 
 impl Inbox {
     /// The next note another node sent and its frames; `None` once the
-    /// connection is gone for good. Notes this build can't read are skipped.
+    /// connection is gone for good. Ticks are counted, not returned; notes
+    /// this build can't read are skipped.
     pub async fn next<N: DeserializeOwned>(&mut self) -> Option<(N, Vec<Utf8Bytes>)> {
-        while let Some(message) = self.0.next().await {
+        while let Some(message) = self.notes.next().await {
+            if let Some((sender, n)) = number(&message) {
+                self.losses.heard().heard(sender, n, Instant::now());
+            }
+            if message.payload.is_empty() {
+                continue;
+            }
             let mut lines = message.payload.split(|b| *b == b'\n');
             let Some(Ok(note)) = lines.next().map(serde_json::from_slice::<N>) else {
                 tracing::warn!("an unreadable note from another node was ignored");
@@ -191,5 +248,32 @@ impl Inbox {
             return Some((note, frames));
         }
         None
+    }
+
+    /// Who to ask whether notes were lost, once the inbox is being read.
+    pub fn losses(&self) -> Losses {
+        self.losses.clone()
+    }
+}
+
+/// A note's sender and number, from its header (the admin command's
+/// one-off notes have none).
+fn number(message: &async_nats::Message) -> Option<(u64, u64)> {
+    let value = message.headers.as_ref()?.get(NUMBER)?.as_str();
+    let (sender, n) = value.split_once('.')?;
+    Some((sender.parse().ok()?, n.parse().ok()?))
+}
+
+impl Losses {
+    /// Whether notes may have been lost on their way here since the last
+    /// call: a number skipped, a sender gone silent, or this node's own
+    /// connection made again.
+    pub fn take(&self) -> bool {
+        self.heard().take_lost(connects(&self.client), Instant::now())
+    }
+
+    fn heard(&self) -> std::sync::MutexGuard<'_, Heard> {
+        // The counts stay whole whatever panicked while holding them.
+        self.heard.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
