@@ -194,9 +194,8 @@ async fn provision(config: &Config, args: ProvisionArgs) -> anyhow::Result<()> {
         None
     };
 
-    // Bulk writes leave a long WAL: fold it into the database file, so the
-    // server starts as it would on a database that has been running.
-    db::maintenance::fold_wal(&db).await?;
+    // The server starts as it would on a database that has been running.
+    db::maintenance::settle_after_bulk_writes(&db).await?;
 
     let description = Provisioned {
         users,

@@ -84,11 +84,15 @@ impl Checked {
     }
 }
 
-/// Folds the whole WAL into the database file (after bulk writes, so that a
-/// server starts as on a database that has been running).
-pub async fn fold_wal(db: &Db) -> sqlx::Result<()> {
-    if let Db::Sqlite(pool) = db {
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(pool).await?;
-    }
-    Ok(())
+/// After bulk writes, leaves the database as one that has been running:
+/// SQLite's WAL folded into the database file; PostgreSQL's tables
+/// analyzed, as autovacuum would do a while later. Without statistics its
+/// planner takes `members` for a scan: the presence audience of a user in
+/// 20 conversations took 730 ms of a 200 000-row table instead of 0.2 ms.
+pub async fn settle_after_bulk_writes(db: &Db) -> sqlx::Result<()> {
+    let sql = match db {
+        Db::Sqlite(_) => "PRAGMA wal_checkpoint(TRUNCATE)",
+        Db::Postgres(_) => "ANALYZE",
+    };
+    on!(db, |c| sqlx::query(sql).execute(c).await.map(drop))
 }

@@ -347,7 +347,9 @@ fn cpu_of_named(names: &[&str]) -> Duration {
         .filter(|entry| {
             std::fs::read_to_string(entry.path().join("comm")).is_ok_and(|comm| names.contains(&comm.trim()))
         })
-        .map(|entry| cpu_of(&entry.path().join("stat").to_string_lossy()))
+        // With the children they reaped: PostgreSQL's backends come and go,
+        // and the postmaster keeps the time of those that went.
+        .map(|entry| cpu_fields(&entry.path().join("stat").to_string_lossy(), 11..15))
         .sum()
 }
 
@@ -388,13 +390,22 @@ fn rss_of(path: &str) -> u64 {
 }
 
 fn cpu_of(path: &str) -> Duration {
+    cpu_fields(path, 11..13)
+}
+
+/// The sum of these fields of a `stat` file, counted from the one after the
+/// `)` that closes the command name: 11 and 12 are utime and stime (fields
+/// 14 and 15 in proc(5)), 13 and 14 the same for reaped children.
+fn cpu_fields(path: &str, fields: std::ops::Range<usize>) -> Duration {
     let Ok(stat) = std::fs::read_to_string(path) else {
         return Duration::ZERO;
     };
-    // Fields after the ")" that closes the command name; utime and stime are 14 and 15.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields.get(11).and_then(|f| f.parse().ok()).unwrap_or(0)
-        + fields.get(12).and_then(|f| f.parse().ok()).unwrap_or(0);
+    let ticks: u64 = rest
+        .split_whitespace()
+        .skip(fields.start)
+        .take(fields.len())
+        .filter_map(|f| f.parse::<u64>().ok())
+        .sum();
     Duration::from_millis(ticks * 10) // USER_HZ is 100 on Linux.
 }

@@ -407,7 +407,9 @@ pub async fn upkeep(
         ..Provision::users(clients)
     };
     let server = Server::start(options, provision).await?;
+    let connecting = Instant::now();
     let held = connect_all(&server, clients as usize).await?;
+    let connect_seconds = connecting.elapsed().as_secs_f64();
     // The connections' own aftermath (each one's presence told to its
     // contacts, on PostgreSQL ~45 s of work here) is not upkeep.
     tokio::time::sleep(Duration::from_secs(u64::from(settle))).await;
@@ -421,11 +423,17 @@ pub async fn upkeep(
     let mut report = Report::new("upkeep");
     report
         .add("clients", held.len(), "")
+        .add("connect_seconds", (connect_seconds * 10.0).round() / 10.0, "s")
         .add("conversations", server.data.pairs.len(), "")
         .add("seconds", seconds, "s")
         .add("server_cpu_percent", share(server_cpu), "%")
         .add("nodes_cpu_percent", share(nodes_cpu), "%")
-        .add("database_and_bus_cpu_percent", share(server_cpu - nodes_cpu), "%");
+        // Read apart from the nodes' own: a tick of theirs may fall between.
+        .add(
+            "database_and_bus_cpu_percent",
+            share(server_cpu.saturating_sub(nodes_cpu)),
+            "%",
+        );
     drop(held);
     Ok(report)
 }
