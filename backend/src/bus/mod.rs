@@ -51,6 +51,8 @@ pub struct Bus {
     /// Notes dropped before the sending task numbered them: it skips as
     /// many numbers, so that the other nodes see the loss.
     dropped: Arc<AtomicU64>,
+    /// The connection's count of connections made, when it was first made.
+    first_connects: u64,
 }
 
 /// What the sending task takes, in order.
@@ -93,11 +95,17 @@ impl Bus {
         let (queue, outgoing) = mpsc::channel(QUEUE_DEPTH);
         let dropped = Arc::new(AtomicU64::new(0));
         tokio::spawn(send(client.clone(), outgoing, dropped.clone()));
+        let first_connects = connects(&client);
         let losses = Losses {
-            heard: Arc::new(Mutex::new(Heard::new(connects(&client)))),
+            heard: Arc::new(Mutex::new(Heard::new(first_connects))),
             client: client.clone(),
         };
-        let bus = Self { queue, client, dropped };
+        let bus = Self {
+            queue,
+            client,
+            dropped,
+            first_connects,
+        };
         Ok((Arc::new(bus), Inbox { notes, losses }))
     }
 
@@ -117,7 +125,7 @@ impl Bus {
                 .await
                 .map_err(|_| anyhow::anyhow!("the bus is closed"))?;
             handed.await?;
-            confirm(&self.client, 1).await
+            confirm(&self.client, self.first_connects).await
         };
         tokio::time::timeout(Duration::from_secs(5), settled)
             .await

@@ -467,7 +467,6 @@ impl Hub {
     /// with those read from the database.
     pub async fn fill_gaps(&self) -> sqlx::Result<()> {
         for (conversation, through, first_held) in self.delivered.gaps(GAP_WAIT) {
-            // Held events keep their gap open until it is read whole.
             self.read_missing(conversation, through, first_held - 1).await?;
         }
         Ok(())
