@@ -336,20 +336,50 @@ fn context_switches_of(pid: u32) -> u64 {
         .sum()
 }
 
-/// The CPU time of every process on the machine with one of these names
-/// (the benchmark machine runs nothing else by them).
+/// The CPU time of this generator's own processes with one of these names
+/// (its PostgreSQL and NATS, started from here, and their children), not
+/// those of anyone else on the machine (tests run side by side, and their
+/// servers come and go).
 fn cpu_of_named(names: &[&str]) -> Duration {
     let Ok(procs) = std::fs::read_dir("/proc") else {
         return Duration::ZERO;
     };
-    procs
-        .flatten()
-        .filter(|entry| {
-            std::fs::read_to_string(entry.path().join("comm")).is_ok_and(|comm| names.contains(&comm.trim()))
-        })
+    // Each process's parent and name, and whether it has one of the names.
+    let mut parents = std::collections::HashMap::new();
+    let mut named = Vec::new();
+    for entry in procs.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid …": the name may hold spaces and parentheses.
+        let (Some((head, rest)), Some(comm_start)) = (stat.rsplit_once(')'), stat.find('(')) else {
+            continue;
+        };
+        let parent = rest.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok());
+        parents.insert(pid, parent.unwrap_or(0));
+        if names.contains(&&head[comm_start + 1..]) {
+            named.push(pid);
+        }
+    }
+    let ours = |mut pid: u32| {
+        let me = std::process::id();
+        while let Some(&parent) = parents.get(&pid) {
+            if parent == me {
+                return true;
+            }
+            pid = parent;
+        }
+        false
+    };
+    named
+        .into_iter()
+        .filter(|pid| ours(*pid))
         // With the children they reaped: PostgreSQL's backends come and go,
         // and the postmaster keeps the time of those that went.
-        .map(|entry| cpu_fields(&entry.path().join("stat").to_string_lossy(), 11..15))
+        .map(|pid| cpu_fields(&format!("/proc/{pid}/stat"), 11..15))
         .sum()
 }
 
