@@ -29,6 +29,10 @@ pub enum Error {
     Postgres(#[from] sqlx::Error),
     #[error("cannot encode an event body: {0}")]
     Json(#[from] serde_json::Error),
+    /// Another node stored a message under the same sender's id while a run
+    /// of messages was being stored: running the batch again skips it.
+    #[error("another node stored the same message meanwhile")]
+    Raced,
 }
 
 /// The transaction of a [`PgTx`], while it lasts.
@@ -40,6 +44,7 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Postgres(sqlx::Error::Database(err)) => matches!(err.code().as_deref(), Some("40P01" | "40001")),
+            Self::Raced => true,
             _ => false,
         }
     }
@@ -55,6 +60,8 @@ pub enum Arg<'a> {
     /// A list, read as a table through [`LogTx::ints`]: a `bigint[]` on
     /// PostgreSQL, its JSON text on SQLite.
     Ints(&'a [i64]),
+    /// A list of texts: a `text[]` on PostgreSQL, its JSON text on SQLite.
+    Texts(&'a [String]),
 }
 
 impl From<i64> for Arg<'_> {
@@ -99,16 +106,27 @@ impl<'a> From<&'a Vec<i64>> for Arg<'a> {
     }
 }
 
+impl<'a> From<&'a Vec<String>> for Arg<'a> {
+    fn from(v: &'a Vec<String>) -> Self {
+        Self::Texts(v)
+    }
+}
+
 impl ToSql for Arg<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
         match self {
             Self::Int(v) => v.to_sql(),
             Self::Text(v) => v.to_sql(),
-            Self::Ints(v) => serde_json::to_string(v)
-                .map(ToSqlOutput::from)
-                .map_err(|err| rusqlite::Error::ToSqlConversionFailure(err.into())),
+            Self::Ints(v) => json(v),
+            Self::Texts(v) => json(v),
         }
     }
+}
+
+fn json<T: serde::Serialize + ?Sized>(list: &T) -> rusqlite::Result<ToSqlOutput<'static>> {
+    serde_json::to_string(list)
+        .map(ToSqlOutput::from)
+        .map_err(|err| rusqlite::Error::ToSqlConversionFailure(err.into()))
 }
 
 /// `args![a, b]`: the parameters `$1`, `$2` of a statement.
@@ -364,5 +382,6 @@ fn query<'q>(sql: &'q str, args: &'q [Arg<'q>]) -> sqlx::query::Query<'q, Postgr
         Arg::Int(v) => query.bind(v),
         Arg::Text(v) => query.bind(v),
         Arg::Ints(v) => query.bind(v),
+        Arg::Texts(v) => query.bind(v),
     })
 }

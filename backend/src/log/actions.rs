@@ -54,9 +54,8 @@ fn not_contacts() -> Refusal {
     Refusal::new(ErrorCode::NotContacts, "You can only message your contacts.")
 }
 
-/// A plain message costs one statement: the insert checks the sender's
-/// right and the unique index catches a repeated `client_msg_id`; the
-/// reasons are looked up only when it stores nothing.
+/// A message with a reply or an image: its references are checked first,
+/// then it is appended on its own.
 pub fn send(
     batch: &mut Batch,
     by: UserId,
@@ -66,27 +65,101 @@ pub fn send(
     reply_to: Option<&EventId>,
 ) -> log_tx::Result<Step> {
     let tx = batch.tx;
-    if reply_to.is_some() || matches!(content, MessageContent::Image { .. }) {
-        if let Some(step) = check_references(tx, by, client_msg_id, conversation, content, reply_to)? {
-            return Ok(step);
-        }
+    if let Some(step) = check_references(tx, by, client_msg_id, conversation, content, reply_to)? {
+        return Ok(step);
     }
+    let body = message_body(tx, by, conversation, content, reply_to)?;
+    let event = append::message(tx, conversation, by, client_msg_id, body, batch.now)?;
+    sent(batch, by, client_msg_id, conversation, event)
+}
+
+/// Plain messages (no reply, no image), gathered in batch order and
+/// appended together (see [`append::messages`]): each costs no statement of
+/// its own beyond its mentions. The insert checks the sender's right and
+/// the unique index catches a repeated `client_msg_id`; the reasons are
+/// looked up only for what it did not store.
+#[derive(Default)]
+pub struct Sends<'e> {
+    /// Each with the index of its command in the batch.
+    run: Vec<(usize, append::NewMessage<'e>)>,
+}
+
+impl<'e> Sends<'e> {
+    /// Whether a send can join a run.
+    pub fn takes(content: &MessageContent, reply_to: Option<&EventId>) -> bool {
+        reply_to.is_none() && !matches!(content, MessageContent::Image { .. })
+    }
+
+    pub fn push(
+        &mut self,
+        batch: &Batch,
+        index: usize,
+        by: UserId,
+        client_msg_id: &'e str,
+        conversation: ConversationId,
+        content: &MessageContent,
+    ) -> log_tx::Result<()> {
+        let message = append::NewMessage {
+            conversation,
+            sender: by,
+            client_msg_id,
+            body: message_body(batch.tx, by, conversation, content, None)?,
+        };
+        self.run.push((index, message));
+        Ok(())
+    }
+
+    /// Appends the run so far and puts each command's step in `steps`.
+    pub fn flush(&mut self, batch: &mut Batch, steps: &mut [Step]) -> log_tx::Result<()> {
+        if self.run.is_empty() {
+            return Ok(());
+        }
+        let (indexes, run): (Vec<usize>, Vec<append::NewMessage>) = self.run.drain(..).unzip();
+        let asked: Vec<_> = run
+            .iter()
+            .map(|m| (m.sender, m.client_msg_id, m.conversation))
+            .collect();
+        let events = append::messages(batch.tx, run, batch.now)?;
+        for ((index, (by, client_msg_id, conversation)), event) in indexes.into_iter().zip(asked).zip(events) {
+            steps[index] = sent(batch, by, client_msg_id, conversation, event)?;
+        }
+        Ok(())
+    }
+}
+
+/// A message's body, with whom its text mentions.
+fn message_body(
+    tx: &LogTx,
+    by: UserId,
+    conversation: ConversationId,
+    content: &MessageContent,
+    reply_to: Option<&EventId>,
+) -> log_tx::Result<EventBody> {
     let mentions = match content {
         MessageContent::Text { text } => mentions::resolve(tx, conversation, by, text)?,
         _ => Vec::new(),
     };
-    let body = EventBody::Message {
+    Ok(EventBody::Message {
         content: content.clone(),
         reply_to: reply_to.cloned(),
         mentions,
-    };
-    match append::message(tx, conversation, by, client_msg_id, body, batch.now) {
-        Ok(Some(event)) => {
-            mentions::add(tx, conversation, event.seq, event.body.mentions())?;
+    })
+}
+
+/// The step of a send once appended (`Some`) or not.
+fn sent(
+    batch: &mut Batch,
+    by: UserId,
+    client_msg_id: &str,
+    conversation: ConversationId,
+    event: Option<Event>,
+) -> log_tx::Result<Step> {
+    match event {
+        Some(event) => {
+            mentions::add(batch.tx, conversation, event.seq, event.body.mentions())?;
             appended(batch, event)
         }
-        Ok(None) => refusal(tx, by, client_msg_id, conversation),
-        Err(err) => Err(err),
+        None => refusal(batch.tx, by, client_msg_id, conversation),
     }
 }
 

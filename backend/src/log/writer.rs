@@ -316,8 +316,25 @@ fn store_batch(tx: LogTx, members: &MemberIndex, entries: &[Entry]) -> log_tx::R
         dropped_media: Vec::new(),
     };
     let mut steps = Vec::with_capacity(entries.len());
+    let mut sends = actions::Sends::default();
     for (n, entry) in entries.iter().enumerate() {
         let by = entry.submission.by;
+        if let Command::Send {
+            client_msg_id,
+            conversation,
+            content,
+            reply_to,
+        } = &entry.submission.command
+        {
+            if actions::Sends::takes(content, reply_to.as_ref()) {
+                sends.push(&batch, n, by, client_msg_id, *conversation, content)?;
+                // Its step comes when the run is stored.
+                steps.push(Step::answer(Ok(Done::Nothing)));
+                continue;
+            }
+        }
+        // Whatever else comes sees the messages before it stored.
+        sends.flush(&mut batch, &mut steps)?;
         let step = match &entry.submission.command {
             Command::Read { conversation, seq } => {
                 // A later marker of the same reader in this batch covers this one.
@@ -359,6 +376,7 @@ fn store_batch(tx: LogTx, members: &MemberIndex, entries: &[Entry]) -> log_tx::R
         };
         steps.push(step);
     }
+    sends.flush(&mut batch, &mut steps)?;
     let Batch {
         audience,
         dropped_media,
