@@ -293,6 +293,45 @@ pub fn after(tx: &LogTx, conversation: ConversationId, seq: i64, limit: usize) -
     )
 }
 
+/// [`after`] for each `(conversation, seq)`: one list each, in the order
+/// given. On PostgreSQL one statement reads them all (the indexer of every
+/// node asks after each batch's conversations); SQLite, in process, reads
+/// one conversation at a time.
+pub fn after_each(tx: &LogTx, from: &[(ConversationId, i64)], limit: usize) -> log_tx::Result<Vec<Vec<Stored>>> {
+    if !tx.shared() {
+        return from
+            .iter()
+            .map(|&(conversation, seq)| after(tx, conversation, seq, limit))
+            .collect();
+    }
+    let ids: Vec<i64> = from.iter().map(|(conversation, _)| conversation.0).collect();
+    let seqs: Vec<i64> = from.iter().map(|&(_, seq)| seq).collect();
+    let rows = tx.rows(
+        "SELECT p.n, e.seq, e.sender_id, e.created_at, e.body
+         FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS p(conversation_id, seq, n)
+         CROSS JOIN LATERAL (SELECT seq, sender_id, created_at, body FROM events
+             WHERE conversation_id = p.conversation_id AND seq > p.seq ORDER BY seq LIMIT $3) e
+         ORDER BY p.n, e.seq",
+        args![&ids, &seqs, i64::try_from(limit).unwrap_or(i64::MAX)],
+        |row| {
+            let stored = Stored {
+                seq: row.get(1)?,
+                sender: row.get(2)?,
+                created_at: row.get(3)?,
+                body: row.get(4)?,
+            };
+            Ok((row.get::<i64>(0)?, stored))
+        },
+    )?;
+    let mut each: Vec<Vec<Stored>> = from.iter().map(|_| Vec::new()).collect();
+    for (n, stored) in rows {
+        if let Some(list) = usize::try_from(n - 1).ok().and_then(|i| each.get_mut(i)) {
+            list.push(stored);
+        }
+    }
+    Ok(each)
+}
+
 /// The event `id` of `conversation`, as stored.
 pub fn stored_by_id(tx: &LogTx, conversation: ConversationId, id: &EventId) -> log_tx::Result<Option<Stored>> {
     tx.row(
@@ -318,4 +357,46 @@ pub async fn at(db: &Db, conversation: ConversationId, seq: i64) -> sqlx::Result
         let edited_at = row.edited_at;
         (Event::from(row), edited_at)
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use natter_common::events::{EventBody, MessageContent};
+
+    use super::*;
+    use crate::db::{append, testing};
+
+    /// Each conversation's events after its own seq, at most `limit`, in
+    /// order, in the order asked (one statement on PostgreSQL).
+    #[tokio::test]
+    async fn after_each_reads_every_conversation_from_its_own_seq() {
+        for (db, _dir) in testing::each_db().await {
+            let kind = testing::kind(&db);
+            let alice = testing::user(&db, "alice").await;
+            let (one, two, empty) = (
+                testing::group(&db, &[alice]).await,
+                testing::group(&db, &[alice]).await,
+                testing::group(&db, &[alice]).await,
+            );
+            let read = testing::in_log_tx(&db, move |tx| {
+                for (conversation, count) in [(one, 5), (two, 2)] {
+                    for n in 0..count {
+                        let body = EventBody::Message {
+                            content: MessageContent::Text { text: format!("{n}") },
+                            reply_to: None,
+                            mentions: vec![],
+                        };
+                        append::message(tx, conversation, alice, &format!("{}-{n}", conversation.0), body, 0)
+                            .unwrap()
+                            .unwrap();
+                    }
+                }
+                after_each(tx, &[(two, 0), (empty, 0), (one, 1)], 3).unwrap()
+            })
+            .await;
+            let seqs: Vec<Vec<i64>> = read.iter().map(|list| list.iter().map(|e| e.seq).collect()).collect();
+            assert_eq!(seqs, vec![vec![1, 2], vec![], vec![2, 3, 4]], "{kind}");
+            assert!(read[2].iter().all(|e| e.sender == alice.0), "{kind}");
+        }
+    }
 }

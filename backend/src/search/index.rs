@@ -221,19 +221,26 @@ fn index_some(
 ) -> log_tx::Result<Vec<ConversationId>> {
     let main = main.read()?;
     let tx = index.transaction()?;
-    let mut budget = BATCH;
-    let mut left = Vec::new();
+    // Each conversation's share of the batch, read in one go; past BATCH
+    // conversations, the rest wait for the next.
+    let (now, later) = conversations.split_at(conversations.len().min(BATCH));
+    let share = (BATCH / now.len().max(1)).max(1);
+    let mut from = Vec::with_capacity(now.len());
+    for &conversation in now {
+        let seq: Option<i64> = tx
+            .prepare_cached("SELECT seq FROM progress WHERE conversation_id = ?1")?
+            .query_row([conversation], |row| row.get(0))
+            .optional()?;
+        from.push((ConversationId(conversation), seq.unwrap_or(0)));
+    }
+    let mut left: Vec<ConversationId> = later.iter().copied().map(ConversationId).collect();
     let mut changes = Changes::default();
-    for &conversation in conversations {
-        if budget == 0 {
-            left.push(ConversationId(conversation));
-            continue;
+    for ((conversation, _), mut rows) in from.iter().zip(db::events::after_each(&main, &from, share + 1)?) {
+        if rows.len() > share {
+            rows.truncate(share);
+            left.push(*conversation);
         }
-        let (read, more) = index_conversation(&main, &tx, &mut changes, conversation, budget)?;
-        budget -= read;
-        if more {
-            left.push(ConversationId(conversation));
-        }
+        index_conversation(&main, &tx, &mut changes, conversation.0, &rows)?;
     }
     changes.apply(&tx)?;
     tx.commit()?;
@@ -278,23 +285,14 @@ impl Changes {
     }
 }
 
-/// Indexes up to `budget` new events of one conversation; returns how many
-/// it read and whether more remain.
+/// Indexes one conversation's events read after its progress, in order.
 fn index_conversation(
     main: &log_tx::LogTx,
     tx: &Connection,
     changes: &mut Changes,
     conversation: i64,
-    budget: usize,
-) -> log_tx::Result<(usize, bool)> {
-    let from: i64 = tx
-        .prepare_cached("SELECT seq FROM progress WHERE conversation_id = ?1")?
-        .query_row([conversation], |row| row.get(0))
-        .optional()?
-        .unwrap_or(0);
-    let rows = db::events::after(main, ConversationId(conversation), from, budget + 1)?;
-    let more = rows.len() > budget;
-    let rows = &rows[..rows.len().min(budget)];
+    rows: &[db::events::Stored],
+) -> log_tx::Result<()> {
     for row in rows {
         // A body this build can't read (from a newer one) has nothing to index.
         match serde_json::from_str::<EventBody>(&row.body) {
@@ -319,7 +317,7 @@ fn index_conversation(
         tx.prepare_cached("INSERT OR REPLACE INTO progress (conversation_id, seq) VALUES (?1, ?2)")?
             .execute(params![conversation, last.seq])?;
     }
-    Ok((rows.len(), more))
+    Ok(())
 }
 
 /// Makes a message's document match its current text (`body`, parsed from
