@@ -46,6 +46,13 @@ pub fn disconnected(reason: &'static str, went_offline: bool) {
     }
 }
 
+/// A send counted against its sender's budget on several nodes: `here`
+/// (the sender has no socket on another node) or `shared` (a statement on
+/// the database's count).
+pub fn send_counted(place: &'static str) {
+    counter!("natter_sends_counted_total", "where" => place).increment(1);
+}
+
 /// A client frame, by type (`malformed` when it could not be read).
 pub fn frame_in(kind: &'static str, bytes: usize) {
     counter!("natter_ws_frames_in_total", "type" => kind).increment(1);

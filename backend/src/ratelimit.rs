@@ -100,12 +100,14 @@ impl UserLimiter {
 const PACE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Message sends per user, counted across every node of a deployment. One
-/// node on SQLite counts in memory; nodes on PostgreSQL share one count per
-/// user in the database, so a user with sockets on several nodes doesn't
-/// get the limit on each (one statement per send: docs/storage.md).
+/// node on SQLite counts in memory; nodes on PostgreSQL count in memory too,
+/// and a user with sockets on other nodes as well also in one count per
+/// user in the database, so that they don't get the limit on each (a
+/// statement per send: docs/storage.md).
 pub enum SendPace {
     Here(UserLimiter),
     Shared {
+        here: UserLimiter,
         pool: sqlx::PgPool,
         interval_us: i64,
         tolerance_us: i64,
@@ -122,6 +124,7 @@ impl SendPace {
                 // As governor takes it: no burst means the rate's worth.
                 let burst = if burst == 0 { per_second.max(1) } else { burst };
                 Self::Shared {
+                    here: UserLimiter::new(per_second, burst),
                     pool: pool.clone(),
                     interval_us,
                     tolerance_us: interval_us * i64::from(burst - 1),
@@ -131,14 +134,23 @@ impl SendPace {
     }
 
     /// Ok, or how many milliseconds until the user may send again.
-    pub async fn check(&self, user: UserId) -> Result<(), u64> {
+    /// `alone_here`: this node knows (through the bus) that the user has no
+    /// socket on another node, so its own count is the whole count.
+    pub async fn check(&self, user: UserId, alone_here: bool) -> Result<(), u64> {
         match self {
             Self::Here(limiter) => limiter.check(user),
             Self::Shared {
+                here,
                 pool,
                 interval_us,
                 tolerance_us,
             } => {
+                here.check(user)?;
+                if alone_here {
+                    crate::metrics::send_counted("here");
+                    return Ok(());
+                }
+                crate::metrics::send_counted("shared");
                 let take = db::send_pace::take(pool, user, *interval_us, *tolerance_us);
                 // A database too busy to answer soon must not hold up the
                 // connection (its frames wait meanwhile); the send fails
@@ -159,8 +171,8 @@ impl SendPace {
     }
 
     pub fn forget_idle(&self) {
-        if let Self::Here(limiter) = self {
-            limiter.forget_idle();
+        match self {
+            Self::Here(limiter) | Self::Shared { here: limiter, .. } => limiter.forget_idle(),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod browser;
+pub mod metrics;
 pub mod nats;
 pub mod postgres;
 pub mod push;

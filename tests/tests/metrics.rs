@@ -4,35 +4,11 @@
 use natter_common::{events::MessageContent, frames::close, ids::ConversationId};
 use natter_tests::{
     api::{befriend, register_all},
+    metrics::{scrape, value, TOKEN},
     ws::WsClient,
     TestServer, FAST,
 };
 use reqwest::StatusCode;
-
-const TOKEN: &str = "metrics-secret-token";
-
-/// The value of the series `name` with these labels (0 when absent).
-fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
-    text.lines()
-        .filter(|line| !line.starts_with('#'))
-        .filter_map(|line| line.rsplit_once(' '))
-        .filter(|(series, _)| {
-            let (series_name, rest) = series.split_once('{').unwrap_or((series, ""));
-            series_name == name && labels.iter().all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")))
-        })
-        .filter_map(|(_, v)| v.parse::<f64>().ok())
-        .sum()
-}
-
-async fn scrape(server: &TestServer) -> anyhow::Result<String> {
-    let response = reqwest::Client::new()
-        .get(server.at("metrics"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await?;
-    anyhow::ensure!(response.status() == StatusCode::OK, "scrape: {}", response.status());
-    Ok(response.text().await?)
-}
 
 #[tokio::test]
 async fn metrics_need_their_token_and_count_a_scripted_session() -> anyhow::Result<()> {

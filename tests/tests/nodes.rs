@@ -17,6 +17,7 @@ use natter_common::{
 };
 use natter_tests::{
     api::{befriend, create_group, full_history, register_all, Authed},
+    metrics,
     nats::NatsServer,
     postgres,
     ws::WsClient,
@@ -65,6 +66,7 @@ async fn start_nodes(
         ("NATTER_AUTH_RATE_PER_MINUTE", "1000"),
         ("NATTER_SEND_RATE_PER_SECOND", rate),
         ("NATTER_SEND_BURST", burst),
+        ("NATTER_METRICS_TOKEN", metrics::TOKEN),
     ];
     if let Some(nats) = nats {
         env.push(("NATTER_NATS_URL", nats.url.as_str()));
@@ -576,6 +578,60 @@ async fn a_user_on_two_nodes_gets_one_send_budget() -> anyhow::Result<()> {
     // What was refused was not stored.
     let history = full_history(&bob, dm).await?;
     assert_eq!(history.len(), accepted, "{history:?}");
+    Ok(())
+}
+
+/// With a bus, a node counts alone the sends of someone it alone holds (no
+/// statement on the shared count), and asks the shared count for someone
+/// with a socket on another node too; the limit holds for both.
+#[tokio::test]
+async fn a_node_counts_alone_the_sends_of_people_only_it_holds() -> anyhow::Result<()> {
+    let nats = NatsServer::start()?;
+    let Nodes { a, b, _media } = two_nodes_paced(Some(&nats), "1", "10").await?;
+    let [ann, cat, ben] = register_all(&a, ["solo_ann", "solo_cat", "solo_ben"]).await?;
+    let ann_dm = befriend(&ann, &ben).await?;
+    let cat_dm = befriend(&cat, &ben).await?;
+    let mut ben_b = WsClient::connect(&b, &ben.token).await?;
+    let _cat_b = WsClient::connect(&b, &cat.token).await?;
+    let mut cat_a = WsClient::connect(&a, &cat.token).await?;
+    // Ben's typing, told by node B after Cat's socket there, reaching Cat
+    // on A: node A has heard that Cat is on B too.
+    ben_b
+        .send(&ClientFrame::Typing {
+            conversation_id: cat_dm,
+        })
+        .await?;
+    cat_a
+        .next_where(|frame| matches!(frame, ServerFrame::Typing { .. }).then_some(()))
+        .await?;
+    for n in 0..3 {
+        let text = MessageContent::Text { text: "hi".into() };
+        cat_a
+            .post(cat_dm, &format!("cat-{n}"), text)
+            .await?
+            .map_err(|code| anyhow::anyhow!("{code:?}"))?;
+    }
+
+    let mut ann_a = WsClient::connect(&a, &ann.token).await?;
+    let started = Instant::now();
+    let mut accepted = 0;
+    for n in 0..20 {
+        let text = MessageContent::Text { text: "hello".into() };
+        match ann_a.post(ann_dm, &format!("ann-{n}"), text).await? {
+            Ok(_) => accepted += 1,
+            Err(ErrorCode::RateLimited { .. }) => {}
+            Err(other) => anyhow::bail!("refused: {other:?}"),
+        }
+    }
+    let most = 10 + started.elapsed().as_secs() as usize + 1;
+    assert!((10..=most).contains(&accepted), "{accepted} of 20 accepted");
+
+    let counted = metrics::scrape(&a).await?;
+    let place = |place: &str| metrics::value(&counted, "natter_sends_counted_total", &[("where", place)]);
+    assert_eq!(place("shared"), 3.0, "Cat's sends, on the shared count");
+    assert_eq!(place("here"), accepted as f64, "Ann's, on node A's own");
+    let history = full_history(&ben, ann_dm).await?;
+    assert_eq!(history.len(), accepted, "what was refused was not stored");
     Ok(())
 }
 

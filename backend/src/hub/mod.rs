@@ -145,6 +145,12 @@ impl Hub {
         self.bus.as_ref().is_none_or(|bus| bus.is_connected())
     }
 
+    /// True when a bus tells this node where everyone is online and `user`
+    /// (connected here) is online on no other node.
+    pub fn alone_here(&self, user: UserId) -> bool {
+        self.bus.is_some() && !self.elsewhere.has(user)
+    }
+
     /// Tells the other nodes, if any.
     pub fn tell_others(&self, note: &Note, frames: &[Utf8Bytes]) {
         if let Some(bus) = &self.bus {

@@ -526,7 +526,8 @@ impl Session<'_> {
         }
         // Read markers are merged by the writer; everything else counts as a send.
         if id.is_some() {
-            if let Err(retry_after_ms) = self.state.send_pace.check(self.user).await {
+            let alone_here = self.state.hub.alone_here(self.user);
+            if let Err(retry_after_ms) = self.state.send_pace.check(self.user, alone_here).await {
                 let secs = retry_after_ms.div_ceil(1000);
                 let message = format!("You are sending too fast. Try again in {secs} s.");
                 return self.error(ErrorCode::RateLimited { retry_after_ms }, message, id);
