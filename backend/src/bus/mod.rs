@@ -285,3 +285,48 @@ impl Losses {
         self.heard.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use natter_tests::nats::NatsServer;
+
+    use super::*;
+
+    /// The number in the next note `inbox` gets.
+    async fn next(inbox: &mut Inbox) -> u64 {
+        let (note, _) = tokio::time::timeout(Duration::from_secs(10), inbox.next::<serde_json::Value>())
+            .await
+            .expect("a note within 10 s")
+            .expect("the connection");
+        note["n"].as_u64().expect("a number")
+    }
+
+    /// Notes dropped from a full queue never reach NATS, so nobody could
+    /// tell they are missing; the sender skips their numbers instead, and
+    /// the next note it does send tells the other nodes of the loss.
+    #[tokio::test]
+    async fn notes_dropped_from_a_full_queue_are_a_loss_the_others_see() {
+        let nats = NatsServer::start().unwrap();
+        // B listens (as far as the server knows) before A's first note.
+        let (b, mut b_inbox) = Bus::connect(&nats.url).await.unwrap();
+        b.client.flush().await.unwrap();
+        let (a, _a_inbox) = Bus::connect(&nats.url).await.unwrap();
+        let b_losses = b_inbox.losses();
+        let note = |n: usize| serde_json::json!({ "n": n });
+
+        a.tell(&note(0), &[]);
+        assert_eq!(next(&mut b_inbox).await, 0);
+        assert!(!b_losses.take(), "nothing lost yet");
+
+        // Filled without yielding, so the sending task (on this thread)
+        // takes nothing meanwhile: the last three don't fit.
+        for n in 1..=QUEUE_DEPTH + 3 {
+            a.tell(&note(n), &[]);
+        }
+        assert_eq!(next(&mut b_inbox).await, 1);
+        assert!(
+            b_losses.take(),
+            "three numbers were skipped before the first note after them"
+        );
+    }
+}
