@@ -99,11 +99,11 @@ impl UserLimiter {
 /// uncounted.
 const PACE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Message sends per user, counted across every node of a deployment. One
-/// node on SQLite counts in memory; nodes on PostgreSQL count in memory too,
-/// and a user with sockets on other nodes as well also in one count per
-/// user in the database, so that they don't get the limit on each (a
-/// statement per send: docs/storage.md).
+/// Message sends per user, counted across every node of a deployment.
+/// Every node counts in memory. On PostgreSQL, a user with sockets on other
+/// nodes too is also counted in one row per user in the database, so that
+/// they don't get the limit once per node (a statement per such send:
+/// docs/storage.md).
 pub enum SendPace {
     Here(UserLimiter),
     Shared {
