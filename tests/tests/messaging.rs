@@ -240,7 +240,7 @@ async fn a_slow_consumer_is_cut_off_while_others_keep_receiving() -> anyhow::Res
     let mut stalled = WsClient::connect(&server, &slow.token).await?;
     let start = sender.state(group.id).expect("group").last_seq;
 
-    // Well beyond what the queue (1024 frames) and loopback socket buffers hold.
+    // Well beyond what the queue (4 MiB) and loopback socket buffers hold.
     const BURST: i64 = 5000;
     let big = "x".repeat(3900);
     let reader = tokio::spawn(async move {

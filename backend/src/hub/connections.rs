@@ -13,7 +13,7 @@ use axum::extract::ws::Utf8Bytes;
 use natter_common::ids::{SessionId, UserId};
 
 use super::{
-    outbox::{Outbound, Outbox, Refused},
+    outbox::{Outbox, Refused},
     Kind,
 };
 
@@ -46,7 +46,7 @@ impl Conn {
 
     /// Asks the writer to close with this code once what is queued is sent.
     pub fn close(&self, code: u16, reason: &'static str) {
-        let _ = self.outbox.push(Outbound::Close(code, reason));
+        self.outbox.close_after(code, reason);
     }
 
     /// Queues frames without waiting (events committed at `committed`, if

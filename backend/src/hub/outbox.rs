@@ -15,29 +15,26 @@ use std::{
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::Notify;
 
-/// What a connection's writer sends.
-#[derive(Debug)]
-pub enum Outbound {
-    Frame(Utf8Bytes),
-    /// Close with this code and reason, then stop.
-    Close(u16, &'static str),
-}
-
-/// Why a push was not queued.
+/// Why frames were not queued.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Refused {
-    /// The queue holds its limit: the reader is too slow.
+    /// The queue holds its limit in frames or bytes: the reader is too slow.
     Full,
-    /// The writer has stopped.
+    /// The writer has stopped, or a close is queued.
     Closed,
 }
 
 /// What the writer takes off the queue.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Taken {
-    /// Items were moved into the caller's buffer; `since`: when the oldest
-    /// event among them was committed, if one was committed on this node.
-    Items { since: Option<Instant> },
+    /// Frames were moved into the caller's buffer, and after them, if one
+    /// was queued, a close to send (code and reason) before stopping.
+    /// `since`: when the oldest event among them was committed, if one was
+    /// committed on this node.
+    Items {
+        since: Option<Instant>,
+        close: Option<(u16, &'static str)>,
+    },
     /// The queue overflowed: close the connection as too slow.
     Overflowed,
 }
@@ -45,20 +42,33 @@ pub enum Taken {
 pub struct Outbox {
     state: Mutex<State>,
     ready: Notify,
-    limit: usize,
+    limit: Limit,
+}
+
+/// How much a connection may have queued before it counts as too slow. Both
+/// bounds: frames are shared between recipients, so the count bounds the
+/// queue's own memory, and the bytes what a stalled reader keeps alive.
+#[derive(Debug, Clone, Copy)]
+pub struct Limit {
+    pub frames: usize,
+    pub bytes: usize,
 }
 
 #[derive(Default)]
 struct State {
-    items: VecDeque<Outbound>,
+    frames: VecDeque<Utf8Bytes>,
+    /// The frames' bytes.
+    bytes: usize,
     /// The commit of the oldest event queued, for the delivery lag.
     since: Option<Instant>,
+    /// A close to send after the frames; nothing is queued after it.
+    close: Option<(u16, &'static str)>,
     overflowed: bool,
     closed: bool,
 }
 
 impl Outbox {
-    pub fn new(limit: usize) -> Self {
+    pub fn new(limit: Limit) -> Self {
         Self {
             state: Mutex::default(),
             ready: Notify::new(),
@@ -71,33 +81,25 @@ impl Outbox {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues an item unless the queue is full or closed.
-    pub fn push(&self, item: Outbound) -> Result<(), Refused> {
-        let mut state = self.lock();
-        if state.closed {
-            return Err(Refused::Closed);
-        }
-        if state.items.len() >= self.limit && matches!(item, Outbound::Frame(_)) {
-            return Err(Refused::Full);
-        }
-        state.items.push_back(item);
-        drop(state);
-        self.ready.notify_one();
-        Ok(())
-    }
-
     /// Queues frames, in order, as long as they fit (committed at
     /// `committed`, when they are events committed here); `Full` when some
     /// did not.
     pub fn push_frames(&self, frames: &[Utf8Bytes], committed: Option<Instant>) -> Result<(), Refused> {
         let mut state = self.lock();
-        if state.closed {
+        if state.closed || state.close.is_some() {
             return Err(Refused::Closed);
         }
-        let room = self.limit.saturating_sub(state.items.len());
-        let fits = &frames[..frames.len().min(room)];
-        state.items.extend(fits.iter().cloned().map(Outbound::Frame));
-        if !fits.is_empty() {
+        let room = self.limit.frames.saturating_sub(state.frames.len());
+        let mut fit = 0;
+        for frame in frames.iter().take(room) {
+            if state.bytes + frame.len() > self.limit.bytes {
+                break;
+            }
+            state.bytes += frame.len();
+            fit += 1;
+        }
+        state.frames.extend(frames[..fit].iter().cloned());
+        if fit > 0 {
             // The oldest: an event held for those before it is queued late.
             state.since = match (state.since, committed) {
                 (Some(a), Some(b)) => Some(a.min(b)),
@@ -105,14 +107,26 @@ impl Outbox {
             };
         }
         drop(state);
-        if !fits.is_empty() {
+        if fit > 0 {
             self.ready.notify_one();
         }
-        if fits.len() < frames.len() {
+        if fit < frames.len() {
             Err(Refused::Full)
         } else {
             Ok(())
         }
+    }
+
+    /// Queues a close with this code and reason after what is queued; the
+    /// first close queued is the one sent.
+    pub fn close_after(&self, code: u16, reason: &'static str) {
+        let mut state = self.lock();
+        if state.closed || state.close.is_some() {
+            return;
+        }
+        state.close = Some((code, reason));
+        drop(state);
+        self.ready.notify_one();
     }
 
     /// Marks the queue overflowed: the writer will close the connection.
@@ -122,22 +136,25 @@ impl Outbox {
     }
 
     /// Waits until something is queued (or the queue overflowed), then moves
-    /// everything queued into `into`.
-    pub async fn take(&self, into: &mut Vec<Outbound>) -> Taken {
+    /// every frame queued into `into`.
+    pub async fn take(&self, into: &mut Vec<Utf8Bytes>) -> Taken {
         loop {
             {
                 let mut state = self.lock();
                 if state.overflowed {
                     return Taken::Overflowed;
                 }
-                if !state.items.is_empty() {
-                    into.extend(state.items.drain(..));
-                    let since = state.since.take();
+                if !state.frames.is_empty() || state.close.is_some() {
+                    into.extend(state.frames.drain(..));
+                    state.bytes = 0;
                     // An idle connection should not keep the room a burst needed.
-                    if state.items.capacity() > 64 {
-                        state.items = VecDeque::new();
+                    if state.frames.capacity() > 64 {
+                        state.frames = VecDeque::new();
                     }
-                    return Taken::Items { since };
+                    return Taken::Items {
+                        since: state.since.take(),
+                        close: state.close,
+                    };
                 }
             }
             self.ready.notified().await;
@@ -148,7 +165,8 @@ impl Outbox {
     pub fn close(&self) {
         let mut state = self.lock();
         state.closed = true;
-        state.items = VecDeque::new();
+        state.frames = VecDeque::new();
+        state.bytes = 0;
     }
 }
 
@@ -156,45 +174,85 @@ impl Outbox {
 mod tests {
     use super::*;
 
-    fn frame(text: &'static str) -> Outbound {
-        Outbound::Frame(Utf8Bytes::from_static(text))
+    fn limit(frames: usize) -> Limit {
+        Limit { frames, bytes: 1 << 20 }
+    }
+
+    fn frames(texts: &[&'static str]) -> Vec<Utf8Bytes> {
+        texts.iter().copied().map(Utf8Bytes::from_static).collect()
+    }
+
+    fn items(since: Option<Instant>) -> Taken {
+        Taken::Items { since, close: None }
     }
 
     #[tokio::test]
     async fn takes_everything_queued_in_order() {
-        let outbox = Outbox::new(10);
+        let outbox = Outbox::new(limit(10));
         for text in ["a", "b", "c"] {
-            outbox.push(frame(text)).unwrap();
+            outbox.push_frames(&frames(&[text]), None).unwrap();
         }
         let mut taken = Vec::new();
-        assert_eq!(outbox.take(&mut taken).await, Taken::Items { since: None });
-        let texts: Vec<_> = taken
-            .iter()
-            .map(|item| match item {
-                Outbound::Frame(bytes) => bytes.as_str(),
-                Outbound::Close(..) => "close",
-            })
-            .collect();
-        assert_eq!(texts, ["a", "b", "c"]);
+        assert_eq!(outbox.take(&mut taken).await, items(None));
+        assert_eq!(taken, frames(&["a", "b", "c"]));
     }
 
     #[tokio::test]
     async fn a_full_queue_refuses_frames_but_not_a_close() {
-        let outbox = Outbox::new(2);
-        outbox.push(frame("a")).unwrap();
-        outbox.push(frame("b")).unwrap();
-        assert_eq!(outbox.push(frame("c")), Err(Refused::Full));
-        assert_eq!(outbox.push(Outbound::Close(1000, "bye")), Ok(()));
+        let outbox = Outbox::new(limit(2));
+        assert_eq!(outbox.push_frames(&frames(&["a", "b", "c"]), None), Err(Refused::Full));
+        outbox.close_after(1000, "bye");
+        let mut taken = Vec::new();
+        assert_eq!(
+            outbox.take(&mut taken).await,
+            Taken::Items {
+                since: None,
+                close: Some((1000, "bye"))
+            }
+        );
+        assert_eq!(taken, frames(&["a", "b"]), "what fitted goes out before the close");
+    }
+
+    #[tokio::test]
+    async fn nothing_is_queued_after_a_close_and_the_first_close_wins() {
+        let outbox = Outbox::new(limit(10));
+        outbox.close_after(4000, "first");
+        outbox.close_after(1000, "second");
+        assert_eq!(outbox.push_frames(&frames(&["late"]), None), Err(Refused::Closed));
+        let mut taken = Vec::new();
+        assert_eq!(
+            outbox.take(&mut taken).await,
+            Taken::Items {
+                since: None,
+                close: Some((4000, "first"))
+            }
+        );
+        assert!(taken.is_empty());
+    }
+
+    #[tokio::test]
+    async fn queued_bytes_are_bounded_too_and_taking_frees_them() {
+        let outbox = Outbox::new(Limit { frames: 10, bytes: 5 });
+        outbox.push_frames(&frames(&["abc"]), None).unwrap();
+        assert_eq!(
+            outbox.push_frames(&frames(&["de", "f"]), None),
+            Err(Refused::Full),
+            "only \"de\" fits"
+        );
+        let mut taken = Vec::new();
+        outbox.take(&mut taken).await;
+        assert_eq!(taken, frames(&["abc", "de"]));
+        outbox.push_frames(&frames(&["abcde"]), None).unwrap();
     }
 
     #[tokio::test]
     async fn overflow_wins_over_queued_items_and_wakes_the_writer() {
-        let outbox = std::sync::Arc::new(Outbox::new(2));
+        let outbox = std::sync::Arc::new(Outbox::new(limit(2)));
         let waiter = {
             let outbox = outbox.clone();
             tokio::spawn(async move { outbox.take(&mut Vec::new()).await })
         };
-        outbox.push(frame("a")).unwrap();
+        outbox.push_frames(&frames(&["a"]), None).unwrap();
         outbox.overflow();
         // Either it woke for the frame first (Items) and a second take sees
         // the overflow, or it saw the overflow at once.
@@ -205,25 +263,25 @@ mod tests {
 
     #[tokio::test]
     async fn frames_go_in_while_they_fit_and_the_oldest_commit_comes_out_with_them() {
-        let outbox = Outbox::new(3);
+        let outbox = Outbox::new(limit(3));
         let first = Instant::now();
-        let texts = ["a", "b"].map(Utf8Bytes::from_static);
+        let texts = frames(&["a", "b"]);
         outbox.push_frames(&texts, Some(first)).unwrap();
         let later = Instant::now();
         assert_eq!(outbox.push_frames(&texts, Some(later)), Err(Refused::Full));
         let mut taken = Vec::new();
-        assert_eq!(outbox.take(&mut taken).await, Taken::Items { since: Some(first) });
+        assert_eq!(outbox.take(&mut taken).await, items(Some(first)));
         assert_eq!(taken.len(), 3);
         // Taken with them: the next burst starts afresh.
         outbox.push_frames(&texts[..1], None).unwrap();
-        assert_eq!(outbox.take(&mut taken).await, Taken::Items { since: None });
+        assert_eq!(outbox.take(&mut taken).await, items(None));
     }
 
     #[tokio::test]
     async fn a_closed_queue_refuses_and_holds_nothing() {
-        let outbox = Outbox::new(2);
-        outbox.push(frame("a")).unwrap();
+        let outbox = Outbox::new(limit(2));
+        outbox.push_frames(&frames(&["a"]), None).unwrap();
         outbox.close();
-        assert_eq!(outbox.push(frame("b")), Err(Refused::Closed));
+        assert_eq!(outbox.push_frames(&frames(&["b"]), None), Err(Refused::Closed));
     }
 }

@@ -12,42 +12,39 @@ const CLOSE: &str = "]}";
 /// hold back what follows it for long, and clients never see a huge message.
 pub const MAX_BATCH_BYTES: usize = 64 * 1024;
 
-/// Calls `emit` with the WebSocket messages for `frames`, in order: runs of
-/// frames merged into batches of at most [`MAX_BATCH_BYTES`] (unless a single
-/// frame is larger), a lone frame passed on as it is.
-pub fn merge(frames: impl IntoIterator<Item = Utf8Bytes>, mut emit: impl FnMut(Utf8Bytes)) {
-    let mut run = Vec::new();
-    let mut run_bytes = OPEN.len() + CLOSE.len();
-    for frame in frames {
-        if !run.is_empty() && run_bytes + frame.len() + 1 > MAX_BATCH_BYTES {
-            flush(&mut run, &mut emit);
-            run_bytes = OPEN.len() + CLOSE.len();
+/// The WebSocket messages for `frames`, in order: runs of frames merged into
+/// batches of at most [`MAX_BATCH_BYTES`] (unless a single frame is larger),
+/// a lone frame passed on as it is. Lazily, so a burst holds one batch at a
+/// time rather than all of them while they are written.
+pub fn merge(frames: &[Utf8Bytes]) -> impl Iterator<Item = Utf8Bytes> + '_ {
+    let mut rest = frames;
+    std::iter::from_fn(move || {
+        let first = rest.first()?;
+        let mut len = OPEN.len() + first.len() + CLOSE.len();
+        let mut taken = 1;
+        while let Some(next) = rest.get(taken) {
+            if len + 1 + next.len() > MAX_BATCH_BYTES {
+                break;
+            }
+            len += 1 + next.len();
+            taken += 1;
         }
-        run_bytes += frame.len() + 1;
-        run.push(frame);
-    }
-    flush(&mut run, &mut emit);
-}
-
-fn flush(run: &mut Vec<Utf8Bytes>, emit: &mut impl FnMut(Utf8Bytes)) {
-    if run.len() == 1 {
-        run.drain(..).for_each(emit);
-        return;
-    }
-    if run.is_empty() {
-        return;
-    }
-    let len = OPEN.len() + CLOSE.len() + run.iter().map(|f| f.len() + 1).sum::<usize>();
-    let mut batch = String::with_capacity(len);
-    batch.push_str(OPEN);
-    for (i, frame) in run.drain(..).enumerate() {
-        if i > 0 {
-            batch.push(',');
+        let (run, tail) = rest.split_at(taken);
+        rest = tail;
+        if taken == 1 {
+            return Some(first.clone());
         }
-        batch.push_str(frame.as_str());
-    }
-    batch.push_str(CLOSE);
-    emit(Utf8Bytes::from(batch));
+        let mut batch = String::with_capacity(len);
+        batch.push_str(OPEN);
+        for (i, frame) in run.iter().enumerate() {
+            if i > 0 {
+                batch.push(',');
+            }
+            batch.push_str(frame.as_str());
+        }
+        batch.push_str(CLOSE);
+        Some(Utf8Bytes::from(batch))
+    })
 }
 
 #[cfg(test)]
@@ -58,11 +55,10 @@ mod tests {
     use crate::hub::encode;
 
     fn merged(frames: &[ServerFrame]) -> Vec<ServerFrame> {
-        let mut out = Vec::new();
-        merge(frames.iter().map(encode), |message| {
-            out.push(serde_json::from_str::<ServerFrame>(message.as_str()).expect("valid frame"));
-        });
-        out
+        let encoded: Vec<_> = frames.iter().map(encode).collect();
+        merge(&encoded)
+            .map(|message| serde_json::from_str::<ServerFrame>(message.as_str()).expect("valid frame"))
+            .collect()
     }
 
     fn pong(nonce: u64) -> ServerFrame {
@@ -86,11 +82,12 @@ mod tests {
         let frames: Vec<_> = (0..20_000).map(pong).collect();
         let mut sizes = Vec::new();
         let mut seen = Vec::new();
-        merge(frames.iter().map(encode), |message| {
+        let encoded: Vec<_> = frames.iter().map(encode).collect();
+        for message in merge(&encoded) {
             sizes.push(message.len());
             let frame: ServerFrame = serde_json::from_str(message.as_str()).unwrap();
             seen.extend(frame.unbatch());
-        });
+        }
         assert!(sizes.len() > 1, "20 000 pongs exceed one batch");
         assert!(sizes.iter().all(|&s| s <= MAX_BATCH_BYTES), "{sizes:?}");
         assert_eq!(seen, frames);

@@ -22,14 +22,21 @@ use super::{
 use crate::{
     auth::AuthUser,
     db::{self, events::Window},
-    hub::{encode, Conn, Kind, Outbound, Outbox, Taken},
+    hub::{encode, Conn, Kind, Limit, Outbox, Taken},
     log::{Command, Submission},
     metrics,
     state::AppState,
 };
 
-/// Frames a connection may have queued before it counts as too slow.
-const QUEUE_FRAMES: usize = 1024;
+/// What a connection may have queued before it counts as too slow. A
+/// group's burst queues a frame per message for each member at once, before
+/// their tasks get to run, so the frame count is set for bursts, not for
+/// readers (a connection's handle on a frame costs 32 bytes; the frame is
+/// shared); the bytes bound what a stalled reader keeps alive.
+const QUEUE: Limit = Limit {
+    frames: 4096,
+    bytes: 4 << 20,
+};
 /// Server pings this often; clients should send something as often.
 const HEARTBEAT: Duration = Duration::from_secs(20);
 /// A connection silent this long is dead.
@@ -61,7 +68,7 @@ pub fn run(mut socket: WebSocket, state: AppState, auth: AuthUser, version: u32)
             return;
         }
         let user = auth.user_id;
-        let conn = Conn::new(auth.session_id, Arc::new(Outbox::new(QUEUE_FRAMES)));
+        let conn = Conn::new(auth.session_id, Arc::new(Outbox::new(QUEUE)));
         // Registered before the hello is read from the store, so nothing
         // committed in between is missed; anything queued meanwhile follows the
         // hello and the client drops what it already has by seq.
@@ -249,33 +256,29 @@ async fn serve(socket: &mut WebSocket, session: &mut Session<'_>, batching: bool
     }
 }
 
-/// Writes what was taken off the queue, up to and including a close; why
+/// Writes what was taken off the queue, and a close if one was queued; why
 /// the connection is over, once it is.
-async fn write_taken(sink: &mut WebSocket, taken: Taken, burst: &mut Vec<Outbound>, batching: bool) -> Option<Ended> {
-    let since = match taken {
-        Taken::Items { since } => since,
+async fn write_taken(sink: &mut WebSocket, taken: Taken, burst: &mut Vec<Utf8Bytes>, batching: bool) -> Option<Ended> {
+    let (since, close) = match taken {
+        Taken::Items { since, close } => (since, close),
         Taken::Overflowed => {
             metrics::outbox_overflow();
             let _ = close_with(sink, close::SLOW_CONSUMER, "too slow: reconnect and sync").await;
             return Some(Ended::Closed(close::SLOW_CONSUMER));
         }
     };
-    let mut frames = Vec::with_capacity(burst.len());
-    let mut closing = None;
-    for item in burst.drain(..) {
-        match item {
-            Outbound::Frame(bytes) => frames.push(bytes),
-            Outbound::Close(code, reason) => {
-                closing = Some((code, reason));
-                break;
-            }
-        }
-    }
-    let written = write_burst(sink, frames, batching).await;
+    let written = if burst.is_empty() {
+        Ok(())
+    } else if batching {
+        write_burst(sink, batch::merge(burst)).await
+    } else {
+        write_burst(sink, burst.iter().cloned()).await
+    };
+    burst.clear();
     if let (Ok(()), Some(since)) = (written, since) {
         metrics::delivery_lag(since.elapsed());
     }
-    if let Some((code, reason)) = closing {
+    if let Some((code, reason)) = close {
         let _ = close_with(sink, code, reason).await;
         return Some(Ended::Closed(code));
     }
@@ -314,20 +317,20 @@ async fn hello(state: &AppState, user: UserId, version: u32) -> sqlx::Result<(Se
     Ok((hello, audience))
 }
 
-/// Writes `frames`, merged into batches when the client speaks them, and
-/// flushes once.
-async fn write_burst(sink: &mut WebSocket, frames: Vec<Utf8Bytes>, batching: bool) -> Result<(), ()> {
-    let mut messages = Vec::new();
-    if batching {
-        batch::merge(frames, |message| messages.push(message));
-    } else {
-        messages = frames;
-    }
-    let bytes = messages.iter().map(|m| m.len()).sum();
-    metrics::frames_out(messages.len(), bytes);
+/// Writes `messages` one after another, and flushes once.
+async fn write_burst(sink: &mut WebSocket, messages: impl Iterator<Item = Utf8Bytes>) -> Result<(), ()> {
+    let (mut count, mut bytes) = (0, 0);
+    let mut written = Ok(());
     for message in messages {
-        timed(sink.feed(Message::Text(message))).await?;
+        count += 1;
+        bytes += message.len();
+        written = timed(sink.feed(Message::Text(message))).await;
+        if written.is_err() {
+            break;
+        }
     }
+    metrics::frames_out(count, bytes);
+    written?;
     timed(sink.flush()).await
 }
 

@@ -2,6 +2,7 @@
 //! returns its numbers.
 
 use std::{
+    collections::BTreeMap,
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc,
@@ -213,6 +214,7 @@ pub async fn fanout(
     }
     let expected_deliveries = total * u64::from(members) - total;
     let nodes_cpu = server.nodes_cpu();
+    let threads = server.cpu_by_thread();
     let (server_cpu, own, switches) = (server.cpu(), OwnCpu::start(), server.context_switches());
     let start = Instant::now();
     let mut sending = Vec::new();
@@ -282,8 +284,21 @@ pub async fn fanout(
             "µs",
         );
     }
+    by_thread(&mut report, &server, &threads, "delivery", count);
     drop(sending);
     Ok(report)
+}
+
+/// Where the server's CPU went since `before`, by thread (named threads of
+/// every node summed by name), per `what` of `count`.
+fn by_thread(report: &mut Report, server: &Server, before: &BTreeMap<String, Duration>, what: &str, count: u64) {
+    for (name, after) in server.cpu_by_thread() {
+        let used = after.saturating_sub(before.get(&name).copied().unwrap_or_default());
+        if !used.is_zero() {
+            let key = format!("server_cpu_us_per_{what}_{}", name.replace('-', "_"));
+            report.add(key, micros(used) / count.max(1) as f64, "µs");
+        }
+    }
 }
 
 pub async fn dm(options: &Options, clients: u32, rate: u32, seconds: u32) -> anyhow::Result<Report> {
@@ -375,15 +390,7 @@ pub async fn dm(options: &Options, clients: u32, rate: u32, seconds: u32) -> any
         .add("loadgen_max_lag_ms", lag.await?, "ms")
         .latencies("latency", latencies)
         .latencies("ack", ack_latencies);
-    // Where a message's CPU goes, by the server's threads.
-    let acks = Counters::get(&counters.acks).max(1) as f64;
-    for (name, after) in server.cpu_by_thread() {
-        let used = after.saturating_sub(threads.get(&name).copied().unwrap_or_default());
-        if !used.is_zero() {
-            let key = format!("server_cpu_us_per_message_{}", name.replace('-', "_"));
-            report.add(key, micros(used) / acks, "µs");
-        }
-    }
+    by_thread(&mut report, &server, &threads, "message", Counters::get(&counters.acks));
     drop(sinks);
     Ok(report)
 }
