@@ -16,7 +16,7 @@ mod outbox;
 
 pub use connections::{Conn, ConnId};
 pub use members::MemberIndex;
-pub use outbox::{Limit, Outbox, Taken};
+pub use outbox::{Outbox, Taken};
 
 use std::{sync::Arc, time::Instant};
 

@@ -8,6 +8,7 @@
 
 use std::{
     collections::VecDeque,
+    num::NonZeroU16,
     sync::{Mutex, MutexGuard},
     time::Instant,
 };
@@ -39,40 +40,53 @@ pub enum Taken {
     Overflowed,
 }
 
+/// What a connection may have queued before it counts as too slow. A
+/// group's burst queues a frame per message for each member at once, before
+/// their tasks get to run, so the frame count is set for bursts, not for
+/// readers (a connection's handle on a frame costs 32 bytes; the frame is
+/// shared); the bytes bound what a stalled reader keeps alive.
+pub const MAX_FRAMES: usize = 4096;
+pub const MAX_BYTES: u32 = 4 << 20;
+
+/// Every connection holds one for its whole life, so its fields are packed
+/// to keep it, with its `Arc`, in a 128-byte allocation (a unit test holds it).
 pub struct Outbox {
     state: Mutex<State>,
     ready: Notify,
-    limit: Limit,
-}
-
-/// How much a connection may have queued before it counts as too slow. Both
-/// bounds: frames are shared between recipients, so the count bounds the
-/// queue's own memory, and the bytes what a stalled reader keeps alive.
-#[derive(Debug, Clone, Copy)]
-pub struct Limit {
-    pub frames: usize,
-    pub bytes: usize,
 }
 
 #[derive(Default)]
 struct State {
     frames: VecDeque<Utf8Bytes>,
-    /// The frames' bytes.
-    bytes: usize,
     /// The commit of the oldest event queued, for the delivery lag.
     since: Option<Instant>,
-    /// A close to send after the frames; nothing is queued after it.
-    close: Option<(u16, &'static str)>,
+    /// A close to send after the frames (its code and reason); nothing is
+    /// queued after it.
+    close_reason: &'static str,
+    close_code: Option<NonZeroU16>,
+    /// The frames' bytes.
+    bytes: u32,
     overflowed: bool,
     closed: bool,
 }
 
+impl State {
+    fn close(&self) -> Option<(u16, &'static str)> {
+        self.close_code.map(|code| (code.get(), self.close_reason))
+    }
+}
+
+impl Default for Outbox {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Outbox {
-    pub fn new(limit: Limit) -> Self {
+    pub fn new() -> Self {
         Self {
             state: Mutex::default(),
             ready: Notify::new(),
-            limit,
         }
     }
 
@@ -86,16 +100,19 @@ impl Outbox {
     /// did not.
     pub fn push_frames(&self, frames: &[Utf8Bytes], committed: Option<Instant>) -> Result<(), Refused> {
         let mut state = self.lock();
-        if state.closed || state.close.is_some() {
+        if state.closed || state.close_code.is_some() {
             return Err(Refused::Closed);
         }
-        let room = self.limit.frames.saturating_sub(state.frames.len());
+        let room = MAX_FRAMES.saturating_sub(state.frames.len());
         let mut fit = 0;
         for frame in frames.iter().take(room) {
-            if state.bytes + frame.len() > self.limit.bytes {
-                break;
+            match u32::try_from(frame.len())
+                .ok()
+                .and_then(|len| state.bytes.checked_add(len))
+            {
+                Some(bytes) if bytes <= MAX_BYTES => state.bytes = bytes,
+                _ => break,
             }
-            state.bytes += frame.len();
             fit += 1;
         }
         state.frames.extend(frames[..fit].iter().cloned());
@@ -121,10 +138,12 @@ impl Outbox {
     /// first close queued is the one sent.
     pub fn close_after(&self, code: u16, reason: &'static str) {
         let mut state = self.lock();
-        if state.closed || state.close.is_some() {
+        if state.closed || state.close_code.is_some() {
             return;
         }
-        state.close = Some((code, reason));
+        // Close codes are 1000 and up (RFC 6455 §7.4).
+        state.close_code = NonZeroU16::new(code.max(1000));
+        state.close_reason = reason;
         drop(state);
         self.ready.notify_one();
     }
@@ -144,7 +163,7 @@ impl Outbox {
                 if state.overflowed {
                     return Taken::Overflowed;
                 }
-                if !state.frames.is_empty() || state.close.is_some() {
+                if !state.frames.is_empty() || state.close_code.is_some() {
                     into.extend(state.frames.drain(..));
                     state.bytes = 0;
                     // An idle connection should not keep the room a burst needed.
@@ -153,7 +172,7 @@ impl Outbox {
                     }
                     return Taken::Items {
                         since: state.since.take(),
-                        close: state.close,
+                        close: state.close(),
                     };
                 }
             }
@@ -174,21 +193,28 @@ impl Outbox {
 mod tests {
     use super::*;
 
-    fn limit(frames: usize) -> Limit {
-        Limit { frames, bytes: 1 << 20 }
-    }
-
     fn frames(texts: &[&'static str]) -> Vec<Utf8Bytes> {
         texts.iter().copied().map(Utf8Bytes::from_static).collect()
+    }
+
+    fn many(count: usize) -> Vec<Utf8Bytes> {
+        vec![Utf8Bytes::from_static("x"); count]
     }
 
     fn items(since: Option<Instant>) -> Taken {
         Taken::Items { since, close: None }
     }
 
+    #[test]
+    fn an_outbox_and_its_arc_fit_in_128_bytes() {
+        // Arc's two counts, then the outbox: every connection holds one.
+        let size = 16 + std::mem::size_of::<Outbox>();
+        assert!(size <= 128, "an outbox's allocation grew to {size} bytes");
+    }
+
     #[tokio::test]
     async fn takes_everything_queued_in_order() {
-        let outbox = Outbox::new(limit(10));
+        let outbox = Outbox::new();
         for text in ["a", "b", "c"] {
             outbox.push_frames(&frames(&[text]), None).unwrap();
         }
@@ -199,8 +225,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_queue_refuses_frames_but_not_a_close() {
-        let outbox = Outbox::new(limit(2));
-        assert_eq!(outbox.push_frames(&frames(&["a", "b", "c"]), None), Err(Refused::Full));
+        let outbox = Outbox::new();
+        assert_eq!(outbox.push_frames(&many(MAX_FRAMES + 1), None), Err(Refused::Full));
         outbox.close_after(1000, "bye");
         let mut taken = Vec::new();
         assert_eq!(
@@ -210,12 +236,12 @@ mod tests {
                 close: Some((1000, "bye"))
             }
         );
-        assert_eq!(taken, frames(&["a", "b"]), "what fitted goes out before the close");
+        assert_eq!(taken.len(), MAX_FRAMES, "what fitted goes out before the close");
     }
 
     #[tokio::test]
     async fn nothing_is_queued_after_a_close_and_the_first_close_wins() {
-        let outbox = Outbox::new(limit(10));
+        let outbox = Outbox::new();
         outbox.close_after(4000, "first");
         outbox.close_after(1000, "second");
         assert_eq!(outbox.push_frames(&frames(&["late"]), None), Err(Refused::Closed));
@@ -232,22 +258,24 @@ mod tests {
 
     #[tokio::test]
     async fn queued_bytes_are_bounded_too_and_taking_frees_them() {
-        let outbox = Outbox::new(Limit { frames: 10, bytes: 5 });
-        outbox.push_frames(&frames(&["abc"]), None).unwrap();
+        let outbox = Outbox::new();
+        let mib = Utf8Bytes::from("x".repeat(1 << 20));
+        let quarter = MAX_BYTES as usize / mib.len();
+        outbox.push_frames(&vec![mib.clone(); quarter - 1], None).unwrap();
         assert_eq!(
-            outbox.push_frames(&frames(&["de", "f"]), None),
+            outbox.push_frames(&[mib.clone(), Utf8Bytes::from_static("!")], None),
             Err(Refused::Full),
-            "only \"de\" fits"
+            "the last MiB fits, nothing after it"
         );
         let mut taken = Vec::new();
         outbox.take(&mut taken).await;
-        assert_eq!(taken, frames(&["abc", "de"]));
-        outbox.push_frames(&frames(&["abcde"]), None).unwrap();
+        assert_eq!(taken.len(), quarter);
+        outbox.push_frames(&[mib], None).unwrap();
     }
 
     #[tokio::test]
     async fn overflow_wins_over_queued_items_and_wakes_the_writer() {
-        let outbox = std::sync::Arc::new(Outbox::new(limit(2)));
+        let outbox = std::sync::Arc::new(Outbox::new());
         let waiter = {
             let outbox = outbox.clone();
             tokio::spawn(async move { outbox.take(&mut Vec::new()).await })
@@ -263,23 +291,22 @@ mod tests {
 
     #[tokio::test]
     async fn frames_go_in_while_they_fit_and_the_oldest_commit_comes_out_with_them() {
-        let outbox = Outbox::new(limit(3));
+        let outbox = Outbox::new();
         let first = Instant::now();
-        let texts = frames(&["a", "b"]);
-        outbox.push_frames(&texts, Some(first)).unwrap();
+        outbox.push_frames(&many(MAX_FRAMES - 1), Some(first)).unwrap();
         let later = Instant::now();
-        assert_eq!(outbox.push_frames(&texts, Some(later)), Err(Refused::Full));
+        assert_eq!(outbox.push_frames(&many(2), Some(later)), Err(Refused::Full));
         let mut taken = Vec::new();
         assert_eq!(outbox.take(&mut taken).await, items(Some(first)));
-        assert_eq!(taken.len(), 3);
+        assert_eq!(taken.len(), MAX_FRAMES);
         // Taken with them: the next burst starts afresh.
-        outbox.push_frames(&texts[..1], None).unwrap();
+        outbox.push_frames(&many(1), None).unwrap();
         assert_eq!(outbox.take(&mut taken).await, items(None));
     }
 
     #[tokio::test]
     async fn a_closed_queue_refuses_and_holds_nothing() {
-        let outbox = Outbox::new(limit(2));
+        let outbox = Outbox::new();
         outbox.push_frames(&frames(&["a"]), None).unwrap();
         outbox.close();
         assert_eq!(outbox.push_frames(&frames(&["b"]), None), Err(Refused::Closed));

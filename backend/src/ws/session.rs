@@ -22,21 +22,12 @@ use super::{
 use crate::{
     auth::AuthUser,
     db::{self, events::Window},
-    hub::{encode, Conn, Kind, Limit, Outbox, Taken},
+    hub::{encode, Conn, Kind, Outbox, Taken},
     log::{Command, Submission},
     metrics,
     state::AppState,
 };
 
-/// What a connection may have queued before it counts as too slow. A
-/// group's burst queues a frame per message for each member at once, before
-/// their tasks get to run, so the frame count is set for bursts, not for
-/// readers (a connection's handle on a frame costs 32 bytes; the frame is
-/// shared); the bytes bound what a stalled reader keeps alive.
-const QUEUE: Limit = Limit {
-    frames: 4096,
-    bytes: 4 << 20,
-};
 /// Server pings this often; clients should send something as often.
 const HEARTBEAT: Duration = Duration::from_secs(20);
 /// A connection silent this long is dead.
@@ -68,7 +59,7 @@ pub fn run(mut socket: WebSocket, state: AppState, auth: AuthUser, version: u32)
             return;
         }
         let user = auth.user_id;
-        let conn = Conn::new(auth.session_id, Arc::new(Outbox::new(QUEUE)));
+        let conn = Conn::new(auth.session_id, Arc::new(Outbox::new()));
         // Registered before the hello is read from the store, so nothing
         // committed in between is missed; anything queued meanwhile follows the
         // hello and the client drops what it already has by seq.
