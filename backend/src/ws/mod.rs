@@ -68,11 +68,13 @@ pub async fn upgrade(
     Ok(ws
         // The library's 128 KiB default buffers would cost every idle
         // connection a quarter of a MiB; small ones grow when a burst needs
-        // it. The read buffer is also the most one read takes: 512 bytes
-        // hold the app's frames (a send with a few hundred characters, a
-        // read marker, a sync) and cost an idle connection half a KiB less
-        // than 1 KiB did.
-        .read_buffer_size(512)
+        // it. The read buffer is also the most one read takes: 256 bytes
+        // hold most of the app's frames (a send of a hundred-odd
+        // characters, a read marker, typing, a sync) in one read, and a
+        // longer one takes a read per 256 bytes; an idle connection holds
+        // the buffer for its whole life, and it is a tenth of what one
+        // holds in all (fifteenth session, docs/benchmarks.md).
+        .read_buffer_size(256)
         .write_buffer_size(8 * 1024)
         .max_message_size(WS_HARD_MAX_BYTES)
         .max_frame_size(WS_HARD_MAX_BYTES)
