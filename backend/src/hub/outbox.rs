@@ -106,13 +106,11 @@ impl Outbox {
         let room = MAX_FRAMES.saturating_sub(state.frames.len());
         let mut fit = 0;
         for frame in frames.iter().take(room) {
-            match u32::try_from(frame.len())
-                .ok()
-                .and_then(|len| state.bytes.checked_add(len))
-            {
-                Some(bytes) if bytes <= MAX_BYTES => state.bytes = bytes,
-                _ => break,
+            let bytes = state.bytes as usize + frame.len();
+            if bytes > MAX_BYTES as usize {
+                break;
             }
+            state.bytes = bytes as u32;
             fit += 1;
         }
         state.frames.extend(frames[..fit].iter().cloned());
@@ -205,6 +203,13 @@ mod tests {
         Taken::Items { since, close: None }
     }
 
+    fn closing(code: u16, reason: &'static str) -> Taken {
+        Taken::Items {
+            since: None,
+            close: Some((code, reason)),
+        }
+    }
+
     #[test]
     fn an_outbox_and_its_arc_fit_in_128_bytes() {
         // Arc's two counts, then the outbox: every connection holds one.
@@ -229,13 +234,7 @@ mod tests {
         assert_eq!(outbox.push_frames(&many(MAX_FRAMES + 1), None), Err(Refused::Full));
         outbox.close_after(1000, "bye");
         let mut taken = Vec::new();
-        assert_eq!(
-            outbox.take(&mut taken).await,
-            Taken::Items {
-                since: None,
-                close: Some((1000, "bye"))
-            }
-        );
+        assert_eq!(outbox.take(&mut taken).await, closing(1000, "bye"));
         assert_eq!(taken.len(), MAX_FRAMES, "what fitted goes out before the close");
     }
 
@@ -246,13 +245,7 @@ mod tests {
         outbox.close_after(1000, "second");
         assert_eq!(outbox.push_frames(&frames(&["late"]), None), Err(Refused::Closed));
         let mut taken = Vec::new();
-        assert_eq!(
-            outbox.take(&mut taken).await,
-            Taken::Items {
-                since: None,
-                close: Some((4000, "first"))
-            }
-        );
+        assert_eq!(outbox.take(&mut taken).await, closing(4000, "first"));
         assert!(taken.is_empty());
     }
 
