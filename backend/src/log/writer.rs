@@ -185,6 +185,9 @@ impl Writer {
                 return;
             }
             if let Some(done) = stop {
+                // Closed before the answer, so whoever asked for the stop
+                // already sees the log as not running.
+                jobs.close();
                 self.close();
                 let _ = done.send(());
                 return;
