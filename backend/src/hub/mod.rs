@@ -23,7 +23,7 @@ use std::{sync::Arc, time::Instant};
 use crate::{bus::Bus, db::Db};
 use axum::extract::ws::Utf8Bytes;
 use natter_common::{
-    events::EventBody,
+    events::{Event, EventBody},
     frames::ServerFrame,
     ids::{ConversationId, UserId},
     limits::RECEIPTS_MAX_MEMBERS,
@@ -122,6 +122,15 @@ pub enum Kind {
 pub fn encode(frame: &ServerFrame) -> Utf8Bytes {
     // Serializing our own enum of plain data cannot fail.
     Utf8Bytes::from(serde_json::to_string(frame).unwrap_or_default())
+}
+
+/// An event as it goes out live, to everyone it concerns: without the
+/// sender's `client_msg_id`, which only the asking connection uses and
+/// which it has in its `sent`; every member would otherwise receive tens
+/// of bytes per message that none of them reads.
+pub fn encode_live(mut event: Event) -> Utf8Bytes {
+    event.client_msg_id = None;
+    encode(&ServerFrame::Event { event })
 }
 
 impl Hub {
@@ -494,7 +503,7 @@ impl Hub {
                 _ => None,
             };
             let seq = event.seq;
-            let frame = encode(&ServerFrame::Event { event });
+            let frame = encode_live(event);
             (
                 conversation,
                 seq,

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use super::{writer::Entry, Done, Outcome, Refusal};
 use crate::{
     db::{log_tx, read_markers::ReadPosition},
-    hub::{encode, nodes::Note, Ack, Hub, Kind, NewEvents},
+    hub::{encode, encode_live, nodes::Note, Ack, Hub, Kind, NewEvents},
     media::MediaStore,
     metrics,
     push::Push,
@@ -143,10 +143,7 @@ fn deliver(hub: &Hub, push: Option<&Push>, entry: &Entry, publish: Publish, comm
                 }
             }
             let seqs: Vec<(ConversationId, i64)> = events.iter().map(|e| (e.conversation_id, e.seq)).collect();
-            let frames: Vec<_> = events
-                .into_iter()
-                .map(|event| encode(&ServerFrame::Event { event }))
-                .collect();
+            let frames: Vec<_> = events.into_iter().map(encode_live).collect();
             return hub.send_events(NewEvents {
                 to: &to,
                 also,
