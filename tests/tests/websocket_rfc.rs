@@ -14,7 +14,7 @@ use std::{io::ErrorKind, time::Duration};
 use futures_util::{SinkExt, StreamExt};
 use natter_common::{frames::ServerFrame, ErrorCode};
 use natter_tests::{
-    api::register_all,
+    api::{befriend, register_all},
     ws::{Handshake, WsClient},
     TestServer,
 };
@@ -426,6 +426,71 @@ async fn fragmentation_5_reassembles_messages_and_refuses_broken_sequences() -> 
         peer.expect(pong(8), case).await;
     }
     Ok(())
+}
+
+/// The server's side of 5: a long message goes out in fragments of at most
+/// 8 KiB (the library's write buffer then never grows to the message), and
+/// they add up to the message. Read off the socket, under the client
+/// library, which would reassemble them unseen.
+#[tokio::test]
+async fn fragmentation_5_long_server_messages_go_out_in_fragments() -> anyhow::Result<()> {
+    let server = TestServer::spawn().await?;
+    let [ann, bob] = register_all(&server, ["frag_ann", "frag_bob"]).await?;
+    let dm = befriend(&ann, &bob).await?;
+    let mut ws = WsClient::connect(&server, &ann.token).await?;
+    let text = "é".repeat(500);
+    for i in 0..30 {
+        ws.send_and_ack(dm, &format!("m{i}"), &text).await?;
+    }
+    let mut peer = Peer::open(&server, &bob.token).await?;
+    let sync = format!(r#"{{"type":"sync","conversation_id":{},"after_seq":0}}"#, dm.0);
+    peer.send(true, TEXT, sync.as_bytes()).await?;
+
+    let mut parts: Vec<(bool, u8, Vec<u8>)> = Vec::new();
+    while !parts.last().is_some_and(|(fin, ..)| *fin) {
+        let (fin, opcode, payload) = tokio::time::timeout(Duration::from_secs(10), read_frame(peer.tcp())).await??;
+        // Heartbeats may come between fragments (RFC 6455 §5.4).
+        if opcode != 0x9 {
+            parts.push((fin, opcode, payload));
+        }
+    }
+    assert!(parts.len() > 2, "{} fragments", parts.len());
+    let mut message = Vec::new();
+    for (i, (_, opcode, payload)) in parts.iter().enumerate() {
+        assert_eq!(
+            *opcode,
+            if i == 0 { 0x1 } else { 0x0 },
+            "fragment {i}: text, then continuations"
+        );
+        assert!(payload.len() <= 8 * 1024, "fragment {i} is {} bytes", payload.len());
+        message.extend_from_slice(payload);
+    }
+    match serde_json::from_slice(&message)? {
+        ServerFrame::Events { events, .. } => {
+            assert_eq!(events.len(), 30);
+            assert!(events.iter().all(|e| matches!(&e.body,
+                natter_common::events::EventBody::Message {
+                    content: natter_common::events::MessageContent::Text { text: t }, ..
+                } if *t == text)));
+        }
+        other => panic!("expected the sync's events, got {other:?}"),
+    }
+    Ok(())
+}
+
+/// One unmasked frame off the wire: its fin bit, opcode and payload.
+async fn read_frame(tcp: &mut tokio::net::TcpStream) -> anyhow::Result<(bool, u8, Vec<u8>)> {
+    let mut head = [0u8; 2];
+    tcp.read_exact(&mut head).await?;
+    anyhow::ensure!(head[1] & 0x80 == 0, "a server frame is never masked");
+    let len = match head[1] & 0x7f {
+        126 => u64::from(tcp.read_u16().await?),
+        127 => tcp.read_u64().await?,
+        short => u64::from(short),
+    };
+    let mut payload = vec![0; usize::try_from(len)?];
+    tcp.read_exact(&mut payload).await?;
+    Ok((head[0] & 0x80 != 0, head[0] & 0x0f, payload))
 }
 
 #[tokio::test]

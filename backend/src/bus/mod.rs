@@ -27,10 +27,10 @@ use std::{
 
 use anyhow::Context;
 use async_nats::client::RequestErrorKind;
-use axum::extract::ws::Utf8Bytes;
 use futures_util::StreamExt;
 use serde::{de::DeserializeOwned, Serialize};
 use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use heard::Heard;
 

@@ -9,8 +9,8 @@ use std::{
     time::Instant,
 };
 
-use axum::extract::ws::Utf8Bytes;
 use natter_common::ids::{SessionId, UserId};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::{
     outbox::{Outbox, Refused},

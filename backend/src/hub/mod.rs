@@ -21,7 +21,6 @@ pub use outbox::{Outbox, Taken};
 use std::{sync::Arc, time::Instant};
 
 use crate::{bus::Bus, db::Db};
-use axum::extract::ws::Utf8Bytes;
 use natter_common::{
     events::{Event, EventBody},
     frames::ServerFrame,
@@ -29,6 +28,7 @@ use natter_common::{
     limits::RECEIPTS_MAX_MEMBERS,
 };
 use nodes::Note;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::db;
 

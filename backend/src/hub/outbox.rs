@@ -13,8 +13,8 @@ use std::{
     time::Instant,
 };
 
-use axum::extract::ws::Utf8Bytes;
 use tokio::sync::Notify;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 /// Why frames were not queued.
 #[derive(Debug, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //! each per frame. Frames are already-encoded JSON objects, so merging is
 //! concatenation: nothing is parsed or serialized again.
 
-use axum::extract::ws::Utf8Bytes;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 const OPEN: &str = r#"{"type":"batch","frames":["#;
 const CLOSE: &str = "]}";

@@ -2,19 +2,15 @@
 //! upgrade, then one session per connection.
 
 mod batch;
+mod fragment;
+mod handshake;
 mod schedule;
 mod session;
 
-use axum::{
-    extract::{
-        ws::{rejection::WebSocketUpgradeRejection, WebSocketUpgrade},
-        State,
-    },
-    http::{header, HeaderMap, HeaderValue},
-    response::{IntoResponse, Response},
-};
+use axum::{extract::State, http::HeaderMap, response::Response};
 use natter_common::{limits::WS_HARD_MAX_BYTES, ErrorCode, PROTOCOL_VERSION};
 use serde::Deserialize;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tracing::Instrument;
 
 use crate::{
@@ -36,12 +32,8 @@ pub async fn upgrade(
     auth: AuthUser,
     headers: HeaderMap,
     ApiQuery(params): ApiQuery<Params>,
-    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    handshake: handshake::Handshake,
 ) -> AppResult<Response> {
-    let ws = match ws {
-        Ok(ws) => ws,
-        Err(rejection) => return Ok(refused(rejection)),
-    };
     let request_id = headers
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
@@ -65,39 +57,27 @@ pub async fn upgrade(
         ));
     }
     let version = params.v.unwrap_or(PROTOCOL_VERSION);
-    Ok(ws
-        // The library's 128 KiB default buffers would cost every idle
-        // connection a quarter of a MiB; small ones grow when a burst needs
-        // it. The read buffer is also the most one read takes: 256 bytes
-        // hold most of the app's frames (a send of a hundred-odd
-        // characters, a read marker, typing, a sync) in one read, and a
-        // longer one takes a read per 256 bytes; an idle connection holds
-        // the buffer for its whole life, and it is a tenth of what one
-        // holds in all (fifteenth session, docs/benchmarks.md).
+    // The library's 128 KiB default buffers would cost every idle
+    // connection a quarter of a MiB; small ones grow when a burst needs it.
+    // The read buffer is also the most one read takes: 256 bytes hold most
+    // of the app's frames (a send of a hundred-odd characters, a read
+    // marker, typing, a sync) in one read, and a longer one takes a read per
+    // 256 bytes; an idle connection holds the buffer for its whole life,
+    // and it is a tenth of what one holds in all (fifteenth session,
+    // docs/benchmarks.md). Writes go out in fragments of the write buffer's
+    // size ([`fragment`]).
+    let config = WebSocketConfig::default()
         .read_buffer_size(256)
-        .write_buffer_size(8 * 1024)
-        .max_message_size(WS_HARD_MAX_BYTES)
-        .max_frame_size(WS_HARD_MAX_BYTES)
-        .on_upgrade(move |socket| {
-            // The session outlives the request: its lines carry the user and
-            // the upgrade's request id in a span of their own. A debug span:
-            // every open span is held by the log subscriber, which at info
-            // cost each idle connection 1.3 KiB (a third more); the
-            // session's own warnings and errors name the user instead.
-            let span = tracing::debug_span!("ws", user_id = auth.user_id.0, request_id);
-            session::run(socket, state, auth, version).instrument(span)
-        }))
-}
-
-/// A request that is no WebSocket handshake, in the API's error shape.
-fn refused(rejection: WebSocketUpgradeRejection) -> Response {
-    let version = matches!(rejection, WebSocketUpgradeRejection::InvalidWebSocketVersionHeader(_));
-    let mut response = AppError::new(ErrorCode::BadRequest, rejection.body_text()).into_response();
-    if version {
-        // RFC 6455 §4.4: say which version we speak.
-        response
-            .headers_mut()
-            .insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
-    }
-    response
+        .write_buffer_size(fragment::FRAGMENT_BYTES)
+        .max_message_size(Some(WS_HARD_MAX_BYTES))
+        .max_frame_size(Some(WS_HARD_MAX_BYTES));
+    Ok(handshake.accept(config, move |socket| {
+        // The session outlives the request: its lines carry the user and
+        // the upgrade's request id in a span of their own. A debug span:
+        // every open span is held by the log subscriber, which at info cost
+        // each idle connection 1.3 KiB (a third more); the session's own
+        // warnings and errors name the user instead.
+        let span = tracing::debug_span!("ws", user_id = auth.user_id.0, request_id);
+        session::run(socket, state, auth, version).instrument(span)
+    }))
 }

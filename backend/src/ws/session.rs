@@ -5,8 +5,7 @@
 
 use std::{future::Future, sync::Arc, time::Duration};
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
 use natter_common::{
     frames::{close, ClientFrame, ServerFrame},
     ids::{ConversationId, EventId, UserId},
@@ -14,9 +13,11 @@ use natter_common::{
     ErrorCode, OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION,
 };
 use tokio::{sync::Semaphore, time::Instant};
+use tokio_tungstenite::tungstenite::{protocol::CloseFrame, Error as WsError, Message, Utf8Bytes};
 
 use super::{
-    batch,
+    batch, fragment,
+    handshake::Socket,
     schedule::{Duty, Schedule},
 };
 use crate::{
@@ -52,7 +53,7 @@ const CLOSING_GRACE: Duration = Duration::from_secs(2);
 /// as its largest state, and an allocation per write is nothing beside the
 /// write's system call.
 #[allow(clippy::manual_async_fn, reason = "an async fn would hold its arguments twice")]
-pub fn run(mut socket: WebSocket, state: AppState, auth: AuthUser, version: u32) -> impl Future<Output = ()> + Send {
+pub fn run(mut socket: Socket, state: AppState, auth: AuthUser, version: u32) -> impl Future<Output = ()> + Send {
     async move {
         if !(OLDEST_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&version) {
             Box::pin(refuse_version(&mut socket)).await;
@@ -87,7 +88,7 @@ pub fn run(mut socket: WebSocket, state: AppState, auth: AuthUser, version: u32)
 }
 
 /// Answers a client that speaks no protocol version this server does.
-async fn refuse_version(socket: &mut WebSocket) {
+async fn refuse_version(socket: &mut Socket) {
     let error = ServerFrame::Error {
         code: ErrorCode::UnsupportedProtocol {
             supported: PROTOCOL_VERSION,
@@ -102,7 +103,7 @@ async fn refuse_version(socket: &mut WebSocket) {
 /// Sends the hello, then tells whoever sees the user that they came online;
 /// why the connection is over if it cannot.
 async fn greet(
-    socket: &mut WebSocket,
+    socket: &mut Socket,
     state: &AppState,
     user: UserId,
     version: u32,
@@ -116,7 +117,8 @@ async fn greet(
             return Err(Ended::ServerError);
         }
     };
-    if socket.send(Message::Text(encode(&hello))).await.is_err() {
+    // A user in many conversations has a long hello: it goes in fragments.
+    if Box::pin(send_text(socket, encode(&hello))).await.is_err() {
         return Err(Ended::WriteFailed);
     }
     if came_online {
@@ -157,7 +159,7 @@ impl Ended {
 }
 
 /// The connection's life after the hello: returns when it is over, and why.
-async fn serve(socket: &mut WebSocket, session: &mut Session<'_>, batching: bool) -> Ended {
+async fn serve(socket: &mut Socket, session: &mut Session<'_>, batching: bool) -> Ended {
     let outbox = session.conn.outbox();
     // A session revoked elsewhere (another device, `admin`, a disabled
     // account) or expired ends its open connections too.
@@ -176,7 +178,7 @@ async fn serve(socket: &mut WebSocket, session: &mut Session<'_>, batching: bool
                     return ended;
                 }
             }
-            next = socket.recv(), if closing.is_none() => {
+            next = socket.next(), if closing.is_none() => {
                 // Any traffic counts as life; pings are answered by the library.
                 schedule.heard(Instant::now());
                 let close = match next {
@@ -200,7 +202,8 @@ async fn serve(socket: &mut WebSocket, session: &mut Session<'_>, batching: bool
                     Some(Ok(Message::Binary(_))) => {
                         (!session.refuse(ErrorCode::BadRequest, "Frames are JSON text, not binary.")).then_some(close::ABUSE)
                     }
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
+                    // Raw frames are only ever written, never read.
+                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => None,
                 };
                 if close.is_some() {
                     // The close is queued: send what precedes it, then it.
@@ -249,7 +252,7 @@ async fn serve(socket: &mut WebSocket, session: &mut Session<'_>, batching: bool
 
 /// Writes what was taken off the queue, and a close if one was queued; why
 /// the connection is over, once it is.
-async fn write_taken(sink: &mut WebSocket, taken: Taken, burst: &mut Vec<Utf8Bytes>, batching: bool) -> Option<Ended> {
+async fn write_taken(sink: &mut Socket, taken: Taken, burst: &mut Vec<Utf8Bytes>, batching: bool) -> Option<Ended> {
     let (since, close) = match taken {
         Taken::Items { since, close } => (since, close),
         Taken::Overflowed => {
@@ -309,13 +312,13 @@ async fn hello(state: &AppState, user: UserId, version: u32) -> sqlx::Result<(Se
 }
 
 /// Writes `messages` one after another, and flushes once.
-async fn write_burst(sink: &mut WebSocket, messages: impl Iterator<Item = Utf8Bytes>) -> Result<(), ()> {
+async fn write_burst(sink: &mut Socket, messages: impl Iterator<Item = Utf8Bytes>) -> Result<(), ()> {
     let (mut count, mut bytes) = (0, 0);
     let mut written = Ok(());
     for message in messages {
         count += 1;
         bytes += message.len();
-        written = timed(sink.feed(Message::Text(message))).await;
+        written = feed_text(sink, message).await;
         if written.is_err() {
             break;
         }
@@ -323,6 +326,20 @@ async fn write_burst(sink: &mut WebSocket, messages: impl Iterator<Item = Utf8By
     metrics::frames_out(count, bytes);
     written?;
     timed(sink.flush()).await
+}
+
+/// Writes one text message and flushes.
+async fn send_text(sink: &mut Socket, message: Utf8Bytes) -> Result<(), ()> {
+    feed_text(sink, message).await?;
+    timed(sink.flush()).await
+}
+
+/// Queues one text message, in fragments when it is long.
+async fn feed_text(sink: &mut Socket, message: Utf8Bytes) -> Result<(), ()> {
+    for part in fragment::text(message) {
+        timed(sink.feed(part)).await?;
+    }
+    Ok(())
 }
 
 async fn timed<E>(write: impl std::future::Future<Output = Result<(), E>>) -> Result<(), ()> {
@@ -334,24 +351,18 @@ async fn timed<E>(write: impl std::future::Future<Output = Result<(), E>>) -> Re
 
 /// The close code a broken client frame earns (RFC 6455 §7.4.1), if the
 /// connection can still carry one.
-fn close_for(err: &axum::Error) -> Option<(u16, &'static str)> {
-    use tungstenite::Error;
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(err) = cause {
-        match err.downcast_ref::<Error>() {
-            Some(Error::Capacity(_)) => return Some((1009, "frame too large")),
-            Some(Error::Utf8(_)) => return Some((1007, "invalid UTF-8")),
-            Some(Error::Protocol(_)) => return Some((1002, "protocol error")),
-            Some(_) => return None,
-            None => cause = err.source(),
-        }
+fn close_for(err: &WsError) -> Option<(u16, &'static str)> {
+    match err {
+        WsError::Capacity(_) => Some((1009, "frame too large")),
+        WsError::Utf8(_) => Some((1007, "invalid UTF-8")),
+        WsError::Protocol(_) => Some((1002, "protocol error")),
+        _ => None,
     }
-    None
 }
 
-async fn close_with(sink: &mut WebSocket, code: u16, reason: &'static str) -> Result<(), ()> {
+async fn close_with(sink: &mut Socket, code: u16, reason: &'static str) -> Result<(), ()> {
     timed(sink.send(Message::Close(Some(CloseFrame {
-        code,
+        code: code.into(),
         reason: Utf8Bytes::from_static(reason),
     }))))
     .await
@@ -602,7 +613,7 @@ mod tests {
     /// The size of the future `f` returns, without calling it.
     fn future_size<F, Fut>(_: &F) -> usize
     where
-        F: FnOnce(WebSocket, AppState, AuthUser, u32) -> Fut,
+        F: FnOnce(Socket, AppState, AuthUser, u32) -> Fut,
     {
         std::mem::size_of::<Fut>()
     }

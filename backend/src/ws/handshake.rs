@@ -1,0 +1,147 @@
+//! The WebSocket opening handshake (RFC 6455 §4.2) on hyper's upgrade, done
+//! here rather than by axum's `WebSocketUpgrade` so the session owns
+//! tokio-tungstenite's stream itself: only its raw frames let a long
+//! message go out in fragments, which keeps the library's write buffer
+//! (grown to the largest message written, and never shrunk) small for the
+//! connection's whole life.
+
+use std::future::Future;
+
+use axum::{
+    extract::FromRequestParts,
+    http::{header, request::Parts, HeaderMap, HeaderValue, Method, StatusCode},
+    response::{IntoResponse, Response},
+};
+use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper_util::rt::TokioIo;
+use natter_common::ErrorCode;
+use tokio_tungstenite::{
+    tungstenite::{handshake::derive_accept_key, protocol::Role, protocol::WebSocketConfig},
+    WebSocketStream,
+};
+
+use crate::error::AppError;
+
+/// A WebSocket after its handshake.
+pub type Socket = WebSocketStream<TokioIo<Upgraded>>;
+
+/// A valid opening handshake, not yet answered.
+pub struct Handshake {
+    key: HeaderValue,
+    on_upgrade: OnUpgrade,
+}
+
+/// Why a request is no WebSocket handshake; answered in the API's error
+/// shape.
+#[derive(Debug)]
+pub struct Refused {
+    message: &'static str,
+    /// RFC 6455 §4.4: a client of another version is told ours.
+    wrong_version: bool,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Handshake {
+    type Rejection = Refused;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Refused> {
+        let refuse = |message| Refused {
+            message,
+            wrong_version: false,
+        };
+        let headers = &parts.headers;
+        if parts.method != Method::GET {
+            return Err(refuse("A WebSocket handshake is a GET request."));
+        }
+        if !has_token(headers, header::CONNECTION, "upgrade") {
+            return Err(refuse("The Connection header does not ask for an upgrade."));
+        }
+        if !has_token(headers, header::UPGRADE, "websocket") {
+            return Err(refuse("The Upgrade header does not ask for a WebSocket."));
+        }
+        if headers.get(header::SEC_WEBSOCKET_VERSION).map(HeaderValue::as_bytes) != Some(b"13") {
+            return Err(Refused {
+                message: "This server speaks WebSocket version 13.",
+                wrong_version: true,
+            });
+        }
+        let key = headers
+            .get(header::SEC_WEBSOCKET_KEY)
+            .cloned()
+            .ok_or(refuse("The Sec-WebSocket-Key header is missing."))?;
+        let on_upgrade = parts
+            .extensions
+            .remove::<OnUpgrade>()
+            .ok_or(refuse("This connection cannot be upgraded."))?;
+        Ok(Self { key, on_upgrade })
+    }
+}
+
+impl Handshake {
+    /// Accepts: the `101` to return, and `session` run on the socket once
+    /// the client has it, in a task of its own.
+    pub fn accept<F>(self, config: WebSocketConfig, session: impl FnOnce(Socket) -> F + Send + 'static) -> Response
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let Self { key, on_upgrade } = self;
+        tokio::spawn(async move {
+            // A client gone before the switch leaves nothing to serve.
+            let Ok(upgraded) = on_upgrade.await else {
+                return;
+            };
+            let socket = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
+            session(socket).await;
+        });
+        let accept = derive_accept_key(key.as_bytes());
+        (
+            StatusCode::SWITCHING_PROTOCOLS,
+            [
+                (header::CONNECTION, HeaderValue::from_static("upgrade")),
+                (header::UPGRADE, HeaderValue::from_static("websocket")),
+                (
+                    header::SEC_WEBSOCKET_ACCEPT,
+                    HeaderValue::try_from(accept).expect("base64 is a valid header value"),
+                ),
+            ],
+        )
+            .into_response()
+    }
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        let mut response = AppError::new(ErrorCode::BadRequest, self.message).into_response();
+        if self.wrong_version {
+            response
+                .headers_mut()
+                .insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        }
+        response
+    }
+}
+
+/// Whether a comma-separated header lists `token` (case-insensitively).
+fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|item| item.trim().eq_ignore_ascii_case(token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_tokens_are_found_in_lists_and_any_case() {
+        let mut headers = HeaderMap::new();
+        headers.append(header::CONNECTION, HeaderValue::from_static("keep-alive, Upgrade"));
+        assert!(has_token(&headers, header::CONNECTION, "upgrade"));
+        assert!(!has_token(&headers, header::CONNECTION, "close"));
+        headers.append(header::CONNECTION, HeaderValue::from_static("close"));
+        assert!(has_token(&headers, header::CONNECTION, "close"));
+        assert!(!has_token(&headers, header::UPGRADE, "websocket"));
+    }
+}
