@@ -198,6 +198,7 @@ pub async fn fanout(
     let server = Server::start(options, Provision::group(members)).await?;
     let group = ConversationId(server.data.group.context("no group provisioned")?);
     let connections = connect_all(&server, members as usize).await?;
+    let rss_connected = server.rss();
     let total = u64::from(senders) * u64::from(messages);
     let counters = Arc::new(Counters::default());
     let mut sinks = Vec::new();
@@ -285,6 +286,12 @@ pub async fn fanout(
         );
     }
     by_thread(&mut report, &server, &threads, "delivery", count);
+    // What the burst left behind, with everyone still connected, once the
+    // allocator has had time to give back what was freed (it waits a moment
+    // before returning pages).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let kept = server.rss().saturating_sub(rss_connected) as f64 / f64::from(members) / 1024.0;
+    report.add("server_rss_kept_per_member_kib", kept, "KiB");
     drop(sending);
     Ok(report)
 }
