@@ -619,11 +619,12 @@ mod tests {
     }
 
     /// Every connection holds this future for its whole life: 10 000 idle
-    /// connections are 10 000 of them. 936 bytes in December 2026 (3 208
-    /// before it was cut down). Wrapped by axum's upgrade (+216) in tokio's
-    /// 128-aligned task cell, that is a 1 280-byte allocation; past 960
-    /// bytes here it becomes the next size class, 256 bytes more for every
-    /// connection. Growing past it may be worth it: decide, and say so.
+    /// connections are 10 000 of them. 896 bytes in December 2026 (3 208
+    /// before it was cut down, 936 on axum's WebSocket). In the upgrade's
+    /// task, in tokio's 128-aligned task cell, it was a 1 280-byte
+    /// allocation with axum's upgrade; past 960 bytes here the cell steps up
+    /// a size class, more for every connection. Growing past it may be
+    /// worth it: decide, and say so.
     #[test]
     fn a_connection_future_stays_small() {
         let size = future_size(&run);
