@@ -695,11 +695,38 @@ async fn limits_10_and_oversized_frames_close_with_1009() -> anyhow::Result<()> 
 #[tokio::test]
 async fn a_handshake_for_another_version_is_told_which_one_we_speak() -> anyhow::Result<()> {
     let (server, token) = server_and_token().await?;
+    let head = handshake_head(&server, &token, "dGhlIHNhbXBsZSBub25jZQ==", 8).await?;
+    assert!(head.starts_with("http/1.1 400"), "{head}");
+    // RFC 6455 §4.4: the versions the server speaks.
+    assert!(head.contains("\r\nsec-websocket-version: 13\r\n"), "{head}");
+    Ok(())
+}
+
+/// RFC 6455 §4.2.1: the key is 16 random bytes in base64; anything else is
+/// no handshake. The RFC's own example key is one.
+#[tokio::test]
+async fn a_handshake_key_must_be_a_16_byte_nonce() -> anyhow::Result<()> {
+    let (server, token) = server_and_token().await?;
+    for key in ["", "short", "c2hvcnQ=", "dGhlIHNhbXBsZSBub25jZSBsb25nZXI="] {
+        let head = handshake_head(&server, &token, key, 13).await?;
+        assert!(head.starts_with("http/1.1 400"), "{key:?}: {head}");
+    }
+    let head = handshake_head(&server, &token, "dGhlIHNhbXBsZSBub25jZQ==", 13).await?;
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(
+        head.contains("\r\nsec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo=\r\n"),
+        "{head}"
+    );
+    Ok(())
+}
+
+/// A handshake written by hand, and the head of the answer (lowercased).
+async fn handshake_head(server: &TestServer, token: &str, key: &str, version: u32) -> anyhow::Result<String> {
     let addr = server.url.trim_start_matches("http://").trim_end_matches('/');
     let mut tcp = tokio::net::TcpStream::connect(addr).await?;
     let request = format!(
         "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: {version}\r\n\
          Authorization: Bearer {token}\r\n\r\n"
     );
     tcp.write_all(request.as_bytes()).await?;
@@ -710,11 +737,7 @@ async fn a_handshake_for_another_version_is_told_which_one_we_speak() -> anyhow:
         anyhow::ensure!(n > 0, "closed before answering");
         response.extend_from_slice(&buf[..n]);
     }
-    let head = String::from_utf8_lossy(&response).to_ascii_lowercase();
-    assert!(head.starts_with("http/1.1 400"), "{head}");
-    // RFC 6455 §4.4: the versions the server speaks.
-    assert!(head.contains("\r\nsec-websocket-version: 13\r\n"), "{head}");
-    Ok(())
+    Ok(String::from_utf8_lossy(&response).to_ascii_lowercase())
 }
 
 /// The WebSocket the library's own client would build still works end to

@@ -2,7 +2,8 @@
 //! each frame whole into its write buffer and never gives the room back, so
 //! one 64 KiB batch or a large hello would leave every connection that got
 //! it holding that much for the rest of its life; fragments of at most
-//! [`FRAGMENT_BYTES`] keep the buffer near twice that. The client's
+//! [`FRAGMENT_BYTES`] keep it at 16–32 KiB (a fragment queued behind one
+//! not yet written, rounded up by `Vec`'s doubling). The client's
 //! WebSocket reassembles them: it sees the same message.
 
 use bytes::Bytes;

@@ -68,6 +68,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Handshake {
             .get(header::SEC_WEBSOCKET_KEY)
             .cloned()
             .ok_or(refuse("The Sec-WebSocket-Key header is missing."))?;
+        if !is_nonce(&key) {
+            return Err(refuse("The Sec-WebSocket-Key header is no base64 of 16 bytes."));
+        }
         let on_upgrade = parts
             .extensions
             .remove::<OnUpgrade>()
@@ -120,6 +123,14 @@ impl IntoResponse for Refused {
     }
 }
 
+/// RFC 6455 §4.2.1: the key is a random 16-byte value in base64.
+fn is_nonce(key: &HeaderValue) -> bool {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(key.as_bytes())
+        .is_ok_and(|nonce| nonce.len() == 16)
+}
+
 /// Whether a comma-separated header lists `token` (case-insensitively).
 fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
     headers
@@ -143,5 +154,14 @@ mod tests {
         headers.append(header::CONNECTION, HeaderValue::from_static("close"));
         assert!(has_token(&headers, header::CONNECTION, "close"));
         assert!(!has_token(&headers, header::UPGRADE, "websocket"));
+    }
+
+    #[test]
+    fn the_key_is_a_nonce_of_sixteen_bytes() {
+        // RFC 6455's own example.
+        assert!(is_nonce(&HeaderValue::from_static("dGhlIHNhbXBsZSBub25jZQ==")));
+        for bad in ["", "not base64!", "c2hvcnQ=", "dGhlIHNhbXBsZSBub25jZSBsb25nZXI="] {
+            assert!(!is_nonce(&HeaderValue::from_static(bad)), "{bad:?}");
+        }
     }
 }

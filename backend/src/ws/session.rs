@@ -334,16 +334,23 @@ async fn send_text(sink: &mut Socket, message: Utf8Bytes) -> Result<(), ()> {
     timed(sink.flush()).await
 }
 
-/// Queues one text message, in fragments when it is long.
+/// Queues one text message, in fragments when it is long: all of them
+/// within one write's time, so a reader can't stretch a message to a
+/// timeout per fragment.
 async fn feed_text(sink: &mut Socket, message: Utf8Bytes) -> Result<(), ()> {
+    let deadline = Instant::now() + WRITE_TIMEOUT;
     for part in fragment::text(message) {
-        timed(sink.feed(part)).await?;
+        within(deadline, sink.feed(part)).await?;
     }
     Ok(())
 }
 
 async fn timed<E>(write: impl std::future::Future<Output = Result<(), E>>) -> Result<(), ()> {
-    match tokio::time::timeout(WRITE_TIMEOUT, write).await {
+    within(Instant::now() + WRITE_TIMEOUT, write).await
+}
+
+async fn within<E>(deadline: Instant, write: impl std::future::Future<Output = Result<(), E>>) -> Result<(), ()> {
+    match tokio::time::timeout_at(deadline, write).await {
         Ok(Ok(())) => Ok(()),
         _ => Err(()),
     }
