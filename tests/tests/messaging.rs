@@ -99,6 +99,66 @@ async fn group_messages_fan_out_to_every_member() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Two people sending at once: the server merges a run of events once for
+/// every member, but each sender's own connection must get its `sent` in
+/// place of each of its messages, between the other's events.
+#[tokio::test]
+async fn senders_in_one_burst_get_their_acks_in_place_of_their_events() -> anyhow::Result<()> {
+    let server = TestServer::spawn_with(&FAST).await?;
+    let [ann, bob, cat] = register_all(&server, ["burst_ann", "burst_bob", "burst_cat"]).await?;
+    for other in [&bob, &cat] {
+        befriend(&ann, other).await?;
+    }
+    let group = create_group(&ann, "Burst", &[&bob, &cat]).await?;
+    let mut ann1 = WsClient::connect(&server, &ann.token).await?;
+    let mut ann2 = WsClient::connect(&server, &ann.token).await?;
+    let mut bob1 = WsClient::connect(&server, &bob.token).await?;
+    let mut cat1 = WsClient::connect(&server, &cat.token).await?;
+    let last = cat1.state(group.id).expect("group in hello").last_seq;
+    const EACH: usize = 100;
+    for i in 0..EACH {
+        ann1.send_text(group.id, &format!("a-{i}"), &format!("ann {i}")).await?;
+        bob1.send_text(group.id, &format!("b-{i}"), &format!("bob {i}")).await?;
+    }
+    let expected: Vec<i64> = (last + 1..=last + 2 * EACH as i64).collect();
+    // What a connection sees of the burst: (seq, whether it was a `sent`).
+    async fn seen(socket: &mut WsClient, count: usize) -> anyhow::Result<Vec<(i64, bool, String)>> {
+        let mut seen = Vec::new();
+        while seen.len() < count {
+            match socket.next().await? {
+                ServerFrame::Event { event } => seen.push((event.seq, false, text_of(&event).to_owned())),
+                ServerFrame::Sent { seq, client_msg_id, .. } => seen.push((seq, true, client_msg_id)),
+                _ => {}
+            }
+        }
+        Ok(seen)
+    }
+    for (name, socket, own) in [("ann", &mut ann1, "a-"), ("bob", &mut bob1, "b-")] {
+        // Acks name the client's id ("a-3"), events carry the text ("ann 3").
+        let frames = seen(socket, 2 * EACH).await?;
+        let seqs: Vec<i64> = frames.iter().map(|f| f.0).collect();
+        assert_eq!(seqs, expected, "{name}: acks and events in seq order");
+        for (seq, sent, what) in &frames {
+            assert!(
+                *sent == what.starts_with(own) && !what.starts_with(name),
+                "{name} at seq {seq}: {what}"
+            );
+        }
+        assert_eq!(
+            frames.iter().filter(|f| f.1).count(),
+            EACH,
+            "{name}: an ack per message"
+        );
+    }
+    for (name, socket) in [("ann's other device", &mut ann2), ("cat", &mut cat1)] {
+        let frames = seen(socket, 2 * EACH).await?;
+        assert!(frames.iter().all(|f| !f.1), "{name}: events only");
+        let seqs: Vec<i64> = frames.iter().map(|f| f.0).collect();
+        assert_eq!(seqs, expected, "{name}: every event once, in order");
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_resend_with_the_same_client_msg_id_stores_one_message() -> anyhow::Result<()> {
     let server = TestServer::spawn_with(&FAST).await?;

@@ -7,6 +7,7 @@
 //! instead of slowing anyone else down. Ephemeral frames (typing,
 //! presence) are simply dropped for a connection whose queue is full.
 
+pub mod batch;
 mod connections;
 mod delivered;
 mod elsewhere;
@@ -73,14 +74,39 @@ struct Outgoing {
 /// A command's new events (`seqs`, encoded as `frames`), for every
 /// connection of `to` but `skip` and of `also`; `committed`: when this node
 /// committed them; `ack`: the asker's answer.
-pub struct NewEvents<'a> {
-    pub to: &'a [UserId],
+pub struct NewEvents {
+    pub to: Arc<[UserId]>,
     pub also: Option<UserId>,
-    pub seqs: &'a [(ConversationId, i64)],
-    pub frames: &'a [Utf8Bytes],
+    pub seqs: Vec<(ConversationId, i64)>,
+    pub frames: Vec<Utf8Bytes>,
     pub skip: Option<ConnId>,
     pub committed: Instant,
     pub ack: Option<Ack>,
+}
+
+impl NewEvents {
+    /// Its events as this node delivers them, the ack riding on the last.
+    fn outgoing(self, into: &mut Vec<Outgoing>) {
+        let also = self.also.filter(|user| !self.to.contains(user));
+        let count = self.frames.len();
+        let mut ack = self.ack.map(|ack| (ack.conn, ack.frame));
+        if count == 0 {
+            // Nothing to ride on.
+            if let Some((conn, frame)) = ack.take() {
+                conn.deliver(&[frame], Kind::Reliable, None);
+            }
+        }
+        for (i, frame) in self.frames.into_iter().enumerate() {
+            into.push(Outgoing {
+                frame,
+                users: self.to.clone(),
+                skip: self.skip,
+                also,
+                committed: Some(self.committed),
+                ack: if i + 1 == count { ack.take() } else { None },
+            });
+        }
+    }
 }
 
 /// A `sent` for the connection that asked, for the event at `seq`.
@@ -102,8 +128,9 @@ impl Outgoing {
         }
     }
 
+    /// Whether `other` goes to the same people (whoever sent it).
     fn same_audience(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.users, &other.users) && self.skip == other.skip && self.also == other.also
+        (Arc::ptr_eq(&self.users, &other.users) || self.users == other.users) && self.also == other.also
     }
 }
 
@@ -310,13 +337,27 @@ impl Hub {
         }
     }
 
-    /// Queues a batch's new events on every connection of their people, on
-    /// every node, and the asker's answer on theirs. With other nodes about,
-    /// each event is let through here once and in seq order, however it
-    /// arrives ([`delivered`]).
-    pub fn send_events(&self, events: NewEvents<'_>) {
+    /// Queues a committed batch's new events on every connection of their
+    /// people, on every node, and each asker's answer on theirs. With other
+    /// nodes about, each event is let through here once and in seq order,
+    /// however it arrives ([`delivered`]).
+    pub fn send_events(&self, batch: Vec<NewEvents>) {
+        if self.bus.is_none() {
+            // One node: its writer's order is the log's.
+            let mut ready = Vec::new();
+            for events in batch {
+                events.outgoing(&mut ready);
+            }
+            return self.deliver_ready(ready);
+        }
+        for events in batch {
+            self.send_everywhere(events);
+        }
+    }
+
+    fn send_everywhere(&self, events: NewEvents) {
         let NewEvents {
-            to,
+            to: users,
             also,
             seqs,
             frames,
@@ -324,19 +365,8 @@ impl Hub {
             committed,
             ack,
         } = events;
-        let also = also.filter(|user| !to.contains(user));
-        let Some(bus) = &self.bus else {
-            // One node: its writer's order is the log's.
-            self.deliver_local(to, frames, Kind::Reliable, skip, Some(committed));
-            if let Some(user) = also {
-                self.deliver_local(&[user], frames, Kind::Reliable, None, Some(committed));
-            }
-            if let Some(ack) = ack {
-                ack.conn.deliver(&[ack.frame], Kind::Reliable, None);
-            }
-            return;
-        };
-        let users: Arc<[UserId]> = to.into();
+        let Some(bus) = &self.bus else { return };
+        let also = also.filter(|user| !users.contains(user));
         // The sender's ack takes its event's place in the order, so it
         // never comes before the events of other nodes just below it.
         let placed = seqs.len() == frames.len();
@@ -346,8 +376,8 @@ impl Hub {
         }
         let ack = std::cell::RefCell::new(ack);
         self.sequence(
-            seqs,
-            frames,
+            &seqs,
+            &frames,
             || true,
             |seq, frame| Outgoing {
                 skip,
@@ -360,14 +390,14 @@ impl Hub {
                 ..Outgoing::to(&users, frame)
             },
         );
-        let mut users = to.to_vec();
+        let mut users = users.to_vec();
         users.extend(also);
         let note = Note::Frames {
             users,
             kind: Kind::Reliable,
-            events: seqs.to_vec(),
+            events: seqs,
         };
-        bus.tell(&note, frames);
+        bus.tell(&note, &frames);
     }
 
     /// Lets events through in seq order ([`delivered::Delivered::admit`])
@@ -401,24 +431,54 @@ impl Hub {
     /// Delivers events in order, each run to one audience in one pass.
     fn deliver_ready(&self, ready: Vec<Outgoing>) {
         let mut ready = ready.into_iter().peekable();
-        let (mut run, mut acks) = (Vec::new(), Vec::new());
-        while let Some(mut first) = ready.next() {
-            run.push(first.frame.clone());
-            acks.extend(first.ack.take());
-            while let Some(next) = ready.next_if(|next| first.same_audience(next)) {
-                run.push(next.frame);
-                acks.extend(next.ack);
+        let mut run = Vec::new();
+        while let Some(first) = ready.next() {
+            run.push(first);
+            while let Some(next) = ready.next_if(|next| run[0].same_audience(next)) {
+                run.push(next);
             }
-            self.deliver_local(&first.users, &run, Kind::Reliable, first.skip, first.committed);
-            if let Some(user) = first.also {
-                self.deliver_local(&[user], &run, Kind::Reliable, None, first.committed);
-            }
-            // The sender's connection is skipped for the run: its acks are
-            // all it gets of it.
-            for (conn, frame) in acks.drain(..) {
-                conn.deliver(&[frame], Kind::Reliable, None);
-            }
+            self.deliver_run(&run);
             run.clear();
+        }
+    }
+
+    /// One run of events to one audience: merged into batches once, for
+    /// everyone but the senders' own connections, which get their `sent`
+    /// in place of each of their events.
+    fn deliver_run(&self, run: &[Outgoing]) {
+        let frames: Vec<Utf8Bytes> = run.iter().map(|event| event.frame.clone()).collect();
+        let merged = batch::merged(&frames);
+        let committed = run.iter().filter_map(|event| event.committed).min();
+        let mut skips: Vec<ConnId> = run.iter().filter_map(|event| event.skip).collect();
+        skips.sort_unstable();
+        skips.dedup();
+        let mut senders = Vec::new();
+        self.connections.each_of(&run[0].users, |conn| {
+            if skips.binary_search(&conn.id).is_ok() {
+                senders.push(conn.clone());
+            } else {
+                conn.deliver(&merged, Kind::Reliable, committed);
+            }
+        });
+        for conn in &senders {
+            let theirs: Vec<Utf8Bytes> = run
+                .iter()
+                .filter_map(|event| match (&event.ack, event.skip == Some(conn.id)) {
+                    (_, false) => Some(event.frame.clone()),
+                    (Some((to, ack)), true) if to.id == conn.id => Some(ack.clone()),
+                    (_, true) => None,
+                })
+                .collect();
+            conn.deliver(&batch::merged(&theirs), Kind::Reliable, committed);
+        }
+        if let Some(user) = run[0].also {
+            self.deliver_local(&[user], &merged, Kind::Reliable, None, committed);
+        }
+        // An asker who is not among the people (who just left) still gets their answer.
+        for (conn, ack) in run.iter().filter_map(|event| event.ack.as_ref()) {
+            if !senders.iter().any(|sender| sender.id == conn.id) {
+                conn.deliver(std::slice::from_ref(ack), Kind::Reliable, None);
+            }
         }
     }
 
@@ -435,9 +495,10 @@ impl Hub {
         if frames.is_empty() {
             return;
         }
+        let merged = batch::merged(frames);
         self.connections.each_of(users, |conn| {
             if Some(conn.id) != skip {
-                conn.deliver(frames, kind, committed);
+                conn.deliver(&merged, kind, committed);
             }
         });
     }

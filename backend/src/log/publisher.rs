@@ -11,7 +11,7 @@ use natter_common::{
     frames::ServerFrame,
     ids::{ConversationId, UserId},
 };
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::{writer::Entry, Done, Outcome, Refusal};
 use crate::{
@@ -103,14 +103,29 @@ pub(super) async fn run(hub: Hub, media: MediaStore, push: Option<Push>, mut bat
         if !touched.is_empty() {
             hub.tell_others(&Note::Touched { conversations: touched }, &[]);
         }
+        // A run of commands' events goes out together, so that the
+        // events of a run to the same people are merged once for all of
+        // them; anything else first sends the run before it. Answers wait
+        // for their events.
+        let mut events = Vec::new();
+        let mut replies = Vec::new();
         for (entry, step) in entries.into_iter().zip(steps) {
             count(&entry, &step);
             let ack = ack(&entry, &step.answer);
-            deliver(&hub, push.as_ref(), &entry, step.publish, at, ack);
+            match step.publish {
+                Publish::Events { events: new, to, also } => {
+                    events.push(new_events(push.as_ref(), &entry, new, to, also, at, ack));
+                }
+                other => {
+                    send_events(&hub, &mut events, &mut replies);
+                    deliver(&hub, &entry, other, ack);
+                }
+            }
             if let Some(reply) = entry.reply {
-                let _ = reply.send(step.answer);
+                replies.push((reply, step.answer));
             }
         }
+        send_events(&hub, &mut events, &mut replies);
         metrics::publish_lag(at.elapsed());
         for id in dropped_media {
             media.remove(&id).await;
@@ -130,45 +145,61 @@ fn count(entry: &Entry, step: &Step) {
     }
 }
 
-/// Delivers a command's events and its asker's answer (the answer in its
-/// event's place, when it has one).
-fn deliver(hub: &Hub, push: Option<&Push>, entry: &Entry, publish: Publish, committed: Instant, ack: Option<Ack>) {
-    let skip = entry.submission.conn.as_ref().map(|conn| conn.id);
-    match publish {
-        Publish::Nothing => {}
-        Publish::Events { events, to, also } => {
-            if let Some(push) = push {
-                for event in &events {
-                    push.message(event, &to);
-                }
-            }
-            let seqs: Vec<(ConversationId, i64)> = events.iter().map(|e| (e.conversation_id, e.seq)).collect();
-            let frames: Vec<_> = events.into_iter().map(encode_live).collect();
-            return hub.send_events(NewEvents {
-                to: &to,
-                also,
-                seqs: &seqs,
-                frames: &frames,
-                skip,
-                committed,
-                ack,
-            });
+/// Sends the events gathered so far, then the answers waiting for them.
+fn send_events(hub: &Hub, events: &mut Vec<NewEvents>, replies: &mut Vec<(oneshot::Sender<Outcome>, Outcome)>) {
+    if !events.is_empty() {
+        hub.send_events(std::mem::take(events));
+    }
+    for (reply, answer) in replies.drain(..) {
+        let _ = reply.send(answer);
+    }
+}
+
+/// A command's new events, for everyone they concern and, in their place,
+/// the asker's answer; and their push notifications.
+fn new_events(
+    push: Option<&Push>,
+    entry: &Entry,
+    events: Vec<Event>,
+    to: Arc<[UserId]>,
+    also: Option<UserId>,
+    committed: Instant,
+    ack: Option<Ack>,
+) -> NewEvents {
+    if let Some(push) = push {
+        for event in &events {
+            push.message(event, &to);
         }
-        Publish::Read {
-            conversation,
-            position,
-            to,
-        } => {
-            let user = entry.submission.by;
-            let frame = encode(&ServerFrame::ReadState {
-                conversation_id: conversation,
-                read_seq: position.read_seq,
-                unread: position.unread,
-                mentions: position.mentions,
-            });
-            hub.send_to_user(user, &frame, Kind::Reliable);
-            hub.share_receipt(&to, conversation, user, position.read_seq);
-        }
+    }
+    NewEvents {
+        seqs: events.iter().map(|e| (e.conversation_id, e.seq)).collect(),
+        frames: events.into_iter().map(encode_live).collect(),
+        to,
+        also,
+        skip: entry.submission.conn.as_ref().map(|conn| conn.id),
+        committed,
+        ack,
+    }
+}
+
+/// Delivers what a command that made no new events changed, and its
+/// asker's answer.
+fn deliver(hub: &Hub, entry: &Entry, publish: Publish, ack: Option<Ack>) {
+    if let Publish::Read {
+        conversation,
+        position,
+        to,
+    } = publish
+    {
+        let user = entry.submission.by;
+        let frame = encode(&ServerFrame::ReadState {
+            conversation_id: conversation,
+            read_seq: position.read_seq,
+            unread: position.unread,
+            mentions: position.mentions,
+        });
+        hub.send_to_user(user, &frame, Kind::Reliable);
+        hub.share_receipt(&to, conversation, user, position.read_seq);
     }
     if let Some(ack) = ack {
         ack.conn.deliver(&[ack.frame], Kind::Reliable, None);

@@ -1,7 +1,6 @@
 //! The WebSocket gateway at `/ws`: authentication and origin checks at the
 //! upgrade, then one session per connection.
 
-mod batch;
 mod fragment;
 mod handshake;
 mod schedule;

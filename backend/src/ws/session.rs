@@ -16,14 +16,14 @@ use tokio::{sync::Semaphore, time::Instant};
 use tokio_tungstenite::tungstenite::{protocol::CloseFrame, Error as WsError, Message, Utf8Bytes};
 
 use super::{
-    batch, fragment,
+    fragment,
     handshake::Socket,
     schedule::{Duty, Schedule},
 };
 use crate::{
     auth::AuthUser,
     db::{self, events::Window},
-    hub::{encode, Conn, Kind, Outbox, Taken},
+    hub::{batch, encode, Conn, Kind, Outbox, Taken},
     log::{Command, Submission},
     metrics,
     state::AppState,
@@ -266,7 +266,8 @@ async fn write_taken(sink: &mut Socket, taken: Taken, burst: &mut Vec<Utf8Bytes>
     } else if batching {
         write_burst(sink, batch::merge(burst)).await
     } else {
-        write_burst(sink, burst.iter().cloned()).await
+        // Events a run shares come merged: protocol 1 takes them one by one.
+        write_burst(sink, burst.iter().cloned().flat_map(batch::unbatch)).await
     };
     burst.clear();
     if let (Ok(()), Some(since)) = (written, since) {
