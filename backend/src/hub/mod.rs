@@ -446,6 +446,18 @@ impl Hub {
     /// everyone but the senders' own connections, which get their `sent`
     /// in place of each of their events.
     fn deliver_run(&self, run: &[Outgoing]) {
+        if let [event] = run {
+            // A lone event (a DM, most often): nothing to merge.
+            let frame = std::slice::from_ref(&event.frame);
+            self.deliver_local(&event.users, frame, Kind::Reliable, event.skip, event.committed);
+            if let Some(user) = event.also {
+                self.deliver_local(&[user], frame, Kind::Reliable, None, event.committed);
+            }
+            if let Some((conn, ack)) = &event.ack {
+                conn.deliver(std::slice::from_ref(ack), Kind::Reliable, None);
+            }
+            return;
+        }
         let frames: Vec<Utf8Bytes> = run.iter().map(|event| event.frame.clone()).collect();
         let merged = batch::merged(&frames);
         let committed = run.iter().filter_map(|event| event.committed).min();
