@@ -5,10 +5,9 @@
 //!
 //! A run of events for many people is merged once, when it is published
 //! ([`merged`]), and every member's queue takes the one batch: a handle
-//! each, not one per event, and a connection whose queue holds just that
-//! batch writes it without copying it. A connection that has several
-//! queued merges them again ([`merge`]); one that speaks protocol 1 takes
-//! them apart ([`unbatch`]).
+//! each, not one per event. A connection writes what it has queued as
+//! messages gathered from the frames' own bytes ([`runs`], [`pieces`]);
+//! one that speaks protocol 1 takes batches apart ([`unbatch`]).
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -21,6 +20,10 @@ const CLOSE: &str = "]}";
 /// hold back what follows it for long, and clients never see a huge message.
 pub const MAX_BATCH_BYTES: usize = 64 * 1024;
 
+/// A batch also stops at this many frames: each is a piece of one
+/// `writev`, which takes 1 024 at most ([`crate::ws`]).
+const MAX_BATCH_FRAMES: usize = 500;
+
 /// What `frame` adds to a batch: a batch's own frames, or the frame itself.
 fn inner(frame: &str) -> &str {
     match frame.strip_prefix(OPEN).and_then(|rest| rest.strip_suffix(CLOSE)) {
@@ -29,12 +32,10 @@ fn inner(frame: &str) -> &str {
     }
 }
 
-/// The WebSocket messages for `frames`, in order: runs of frames merged into
-/// batches of at most [`MAX_BATCH_BYTES`] (unless a single frame is larger),
-/// a lone frame passed on as it is. A frame that is a batch already adds
-/// its frames, so batches never nest. Lazily, so a burst holds one batch
-/// at a time rather than all of them while they are written.
-pub fn merge(frames: &[Utf8Bytes]) -> impl Iterator<Item = Utf8Bytes> + '_ {
+/// `frames` in runs that each go out as one WebSocket message, in order:
+/// up to [`MAX_BATCH_BYTES`] (unless a single frame is larger) and
+/// [`MAX_BATCH_FRAMES`].
+pub fn runs(frames: &[Utf8Bytes]) -> impl Iterator<Item = &[Utf8Bytes]> {
     let mut rest = frames;
     std::iter::from_fn(move || {
         let first = rest.first()?;
@@ -42,7 +43,7 @@ pub fn merge(frames: &[Utf8Bytes]) -> impl Iterator<Item = Utf8Bytes> + '_ {
         let mut taken = 1;
         while let Some(next) = rest.get(taken) {
             let more = 1 + inner(next).len();
-            if len + more > MAX_BATCH_BYTES {
+            if len + more > MAX_BATCH_BYTES || taken == MAX_BATCH_FRAMES {
                 break;
             }
             len += more;
@@ -50,28 +51,44 @@ pub fn merge(frames: &[Utf8Bytes]) -> impl Iterator<Item = Utf8Bytes> + '_ {
         }
         let (run, tail) = rest.split_at(taken);
         rest = tail;
-        if taken == 1 {
-            return Some(first.clone());
+        Some(run)
+    })
+}
+
+/// A run's message as the pieces of text it is made of, the frames' own
+/// bytes: a lone frame as it is, several as one batch. A frame that is a
+/// batch already adds its frames, so batches never nest.
+pub fn pieces(run: &[Utf8Bytes]) -> Vec<&str> {
+    if let [frame] = run {
+        return vec![frame.as_str()];
+    }
+    let mut pieces = Vec::with_capacity(2 * run.len() + 1);
+    pieces.push(OPEN);
+    // An empty batch adds nothing, not an empty element.
+    let frames = run.iter().map(|frame| inner(frame)).filter(|frames| !frames.is_empty());
+    for (i, frames) in frames.enumerate() {
+        if i > 0 {
+            pieces.push(",");
         }
-        let mut batch = String::with_capacity(len);
-        batch.push_str(OPEN);
-        for (i, frame) in run.iter().enumerate() {
-            if i > 0 {
-                batch.push(',');
-            }
-            batch.push_str(inner(frame));
-        }
-        batch.push_str(CLOSE);
-        Some(Utf8Bytes::from(batch))
+        pieces.push(frames);
+    }
+    pieces.push(CLOSE);
+    pieces
+}
+
+/// The WebSocket messages for `frames`, in order, each run merged into one
+/// batch (see [`runs`] and [`pieces`]). Lazily, so a burst holds one batch
+/// at a time rather than all of them.
+pub fn merge(frames: &[Utf8Bytes]) -> impl Iterator<Item = Utf8Bytes> + '_ {
+    runs(frames).map(|run| match run {
+        [frame] => frame.clone(),
+        _ => Utf8Bytes::from(pieces(run).concat()),
     })
 }
 
 /// `frames` as every recipient's queue takes them: merged (see [`merge`]).
 pub fn merged(frames: &[Utf8Bytes]) -> Vec<Utf8Bytes> {
-    match frames {
-        [] | [_] => frames.to_vec(),
-        _ => merge(frames).collect(),
-    }
+    merge(frames).collect()
 }
 
 /// The frames in `frame`, one by one, sharing its bytes: a batch's frames,
@@ -90,14 +107,14 @@ pub fn unbatch(frame: Utf8Bytes) -> Vec<Utf8Bytes> {
         Ok(batch) => batch
             .frames
             .iter()
-            .map(|raw| {
-                let part = bytes.slice_ref(raw.get().as_bytes());
-                // A slice of valid UTF-8 at a JSON value's bounds.
-                Utf8Bytes::try_from(part).unwrap_or_default()
-            })
+            // Slices of valid UTF-8 at JSON values' bounds: none is dropped.
+            .filter_map(|raw| Utf8Bytes::try_from(bytes.slice_ref(raw.get().as_bytes())).ok())
             .collect(),
-        // Only ever made by `merge`: whole JSON.
-        Err(_) => vec![frame],
+        // Only ever made by `merge`, of whole JSON frames.
+        Err(err) => {
+            tracing::error!(%err, "a queued batch is not JSON");
+            Vec::new()
+        }
     }
 }
 
@@ -168,6 +185,34 @@ mod tests {
         // Alone, a queued batch goes out as it is: the same bytes.
         let alone: Vec<_> = merge(&runs[0]).collect();
         assert_eq!(alone, runs[0]);
+    }
+
+    #[test]
+    fn a_runs_pieces_are_its_batch_and_empty_batches_add_nothing() {
+        let frames = [
+            merged(&[encode(&pong(1)), encode(&pong(2))])[0].clone(),
+            encode(&pong(3)),
+            Utf8Bytes::from_static(r#"{"type":"batch","frames":[]}"#),
+            encode(&pong(4)),
+        ];
+        let runs: Vec<_> = runs(&frames).collect();
+        assert_eq!(runs.len(), 1);
+        let text = pieces(runs[0]).concat();
+        assert_eq!(
+            serde_json::from_str::<ServerFrame>(&text).unwrap(),
+            ServerFrame::Batch {
+                frames: (1..=4).map(pong).collect()
+            }
+        );
+        // A lone frame is its own piece.
+        assert_eq!(pieces(&frames[1..2]), vec![frames[1].as_str()]);
+    }
+
+    #[test]
+    fn a_batch_stops_at_its_frame_count_too() {
+        let frames: Vec<_> = (0..MAX_BATCH_FRAMES as u64 + 1).map(|n| encode(&pong(n))).collect();
+        let sizes: Vec<usize> = runs(&frames).map(<[_]>::len).collect();
+        assert_eq!(sizes, vec![MAX_BATCH_FRAMES, 1]);
     }
 
     #[test]

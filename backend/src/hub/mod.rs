@@ -85,17 +85,13 @@ pub struct NewEvents {
 }
 
 impl NewEvents {
-    /// Its events as this node delivers them, the ack riding on the last.
+    /// Its events as this node delivers them, the ack riding on the last
+    /// (the publisher answers a command without events itself).
     fn outgoing(self, into: &mut Vec<Outgoing>) {
+        debug_assert!(!self.frames.is_empty(), "events to deliver");
         let also = self.also.filter(|user| !self.to.contains(user));
-        let count = self.frames.len();
+        let last = self.frames.len().saturating_sub(1);
         let mut ack = self.ack.map(|ack| (ack.conn, ack.frame));
-        if count == 0 {
-            // Nothing to ride on.
-            if let Some((conn, frame)) = ack.take() {
-                conn.deliver(&[frame], Kind::Reliable, None);
-            }
-        }
         for (i, frame) in self.frames.into_iter().enumerate() {
             into.push(Outgoing {
                 frame,
@@ -103,7 +99,7 @@ impl NewEvents {
                 skip: self.skip,
                 also,
                 committed: Some(self.committed),
-                ack: if i + 1 == count { ack.take() } else { None },
+                ack: if i == last { ack.take() } else { None },
             });
         }
     }
@@ -130,7 +126,8 @@ impl Outgoing {
 
     /// Whether `other` goes to the same people (whoever sent it).
     fn same_audience(&self, other: &Self) -> bool {
-        (Arc::ptr_eq(&self.users, &other.users) || self.users == other.users) && self.also == other.also
+        // Equal when they are one list, without comparing them.
+        self.users == other.users && self.also == other.also
     }
 }
 
@@ -342,20 +339,20 @@ impl Hub {
     /// nodes about, each event is let through here once and in seq order,
     /// however it arrives ([`delivered`]).
     pub fn send_events(&self, batch: Vec<NewEvents>) {
-        if self.bus.is_none() {
+        let Some(bus) = &self.bus else {
             // One node: its writer's order is the log's.
             let mut ready = Vec::new();
             for events in batch {
                 events.outgoing(&mut ready);
             }
             return self.deliver_ready(ready);
-        }
+        };
         for events in batch {
-            self.send_everywhere(events);
+            self.send_everywhere(bus, events);
         }
     }
 
-    fn send_everywhere(&self, events: NewEvents) {
+    fn send_everywhere(&self, bus: &Bus, events: NewEvents) {
         let NewEvents {
             to: users,
             also,
@@ -363,14 +360,12 @@ impl Hub {
             frames,
             skip,
             committed,
-            ack,
+            mut ack,
         } = events;
-        let Some(bus) = &self.bus else { return };
         let also = also.filter(|user| !users.contains(user));
         // The sender's ack takes its event's place in the order, so it
         // never comes before the events of other nodes just below it.
         let placed = seqs.len() == frames.len();
-        let mut ack = ack;
         if let Some(unplaced) = ack.take_if(|ack| !placed || !seqs.iter().any(|(_, seq)| *seq == ack.seq)) {
             unplaced.conn.deliver(&[unplaced.frame], Kind::Reliable, None);
         }
@@ -507,10 +502,17 @@ impl Hub {
         if frames.is_empty() {
             return;
         }
-        let merged = batch::merged(frames);
+        let merged;
+        let frames = match frames {
+            [_] => frames,
+            _ => {
+                merged = batch::merged(frames);
+                &merged[..]
+            }
+        };
         self.connections.each_of(users, |conn| {
             if Some(conn.id) != skip {
-                conn.deliver(&merged, kind, committed);
+                conn.deliver(frames, kind, committed);
             }
         });
     }

@@ -41,7 +41,7 @@ pub enum Taken {
 }
 
 /// What a connection may have queued before it counts as too slow. A
-/// group's burst queues a frame per message for each member at once, before
+/// group's burst queues a batch per commit for each member at once, before
 /// their tasks get to run, so the frame count is set for bursts, not for
 /// readers (a connection's handle on a frame costs 32 bytes; the frame is
 /// shared); the bytes bound what a stalled reader keeps alive.

@@ -1,8 +1,9 @@
-//! The publisher: delivers committed batches in commit order. For each
-//! command it queues the new events on every recipient's connections, then
-//! the requester's `sent` (or error) on the connection it came from, before
-//! it looks at the next command, so no connection ever sees a seq before
-//! the ones below it.
+//! The publisher: delivers committed batches in commit order. A run of
+//! commands' new events goes to every recipient's connections in order,
+//! each requester's `sent` in place of its own event on the connection it
+//! came from; anything else a command answers or changes goes out after
+//! the events before it. So no connection ever sees a seq before the ones
+//! below it.
 
 use std::{sync::Arc, time::Instant};
 
@@ -105,27 +106,43 @@ pub(super) async fn run(hub: Hub, media: MediaStore, push: Option<Push>, mut bat
         }
         // A run of commands' events goes out together, so that the
         // events of a run to the same people are merged once for all of
-        // them; anything else first sends the run before it. Answers wait
-        // for their events.
+        // them; whatever else goes to a connection first sends the run
+        // before it. Answers wait for their events.
         let mut events = Vec::new();
         let mut replies = Vec::new();
         for (entry, step) in entries.into_iter().zip(steps) {
             count(&entry, &step);
             let ack = ack(&entry, &step.answer);
             match step.publish {
-                Publish::Events { events: new, to, also } => {
+                Publish::Events { events: new, to, also } if !new.is_empty() => {
                     events.push(new_events(push.as_ref(), &entry, new, to, also, at, ack));
+                    if let Some(reply) = entry.reply {
+                        replies.push((reply, step.answer));
+                    }
+                    continue;
                 }
-                other => {
-                    send_events(&hub, &mut events, &mut replies);
-                    deliver(&hub, &entry, other, ack);
+                Publish::Read {
+                    conversation,
+                    position,
+                    to,
+                } => {
+                    flush(&hub, &mut events, &mut replies);
+                    share_read(&hub, entry.submission.by, conversation, position, &to);
                 }
+                Publish::Events { .. } | Publish::Nothing => {
+                    if ack.is_some() {
+                        flush(&hub, &mut events, &mut replies);
+                    }
+                }
+            }
+            if let Some(ack) = ack {
+                ack.conn.deliver(&[ack.frame], Kind::Reliable, None);
             }
             if let Some(reply) = entry.reply {
-                replies.push((reply, step.answer));
+                let _ = reply.send(step.answer);
             }
         }
-        send_events(&hub, &mut events, &mut replies);
+        flush(&hub, &mut events, &mut replies);
         metrics::publish_lag(at.elapsed());
         for id in dropped_media {
             media.remove(&id).await;
@@ -146,7 +163,7 @@ fn count(entry: &Entry, step: &Step) {
 }
 
 /// Sends the events gathered so far, then the answers waiting for them.
-fn send_events(hub: &Hub, events: &mut Vec<NewEvents>, replies: &mut Vec<(oneshot::Sender<Outcome>, Outcome)>) {
+fn flush(hub: &Hub, events: &mut Vec<NewEvents>, replies: &mut Vec<(oneshot::Sender<Outcome>, Outcome)>) {
     if !events.is_empty() {
         hub.send_events(std::mem::take(events));
     }
@@ -182,28 +199,17 @@ fn new_events(
     }
 }
 
-/// Delivers what a command that made no new events changed, and its
-/// asker's answer.
-fn deliver(hub: &Hub, entry: &Entry, publish: Publish, ack: Option<Ack>) {
-    if let Publish::Read {
-        conversation,
-        position,
-        to,
-    } = publish
-    {
-        let user = entry.submission.by;
-        let frame = encode(&ServerFrame::ReadState {
-            conversation_id: conversation,
-            read_seq: position.read_seq,
-            unread: position.unread,
-            mentions: position.mentions,
-        });
-        hub.send_to_user(user, &frame, Kind::Reliable);
-        hub.share_receipt(&to, conversation, user, position.read_seq);
-    }
-    if let Some(ack) = ack {
-        ack.conn.deliver(&[ack.frame], Kind::Reliable, None);
-    }
+/// A reader's new read position, to all their devices, and as a receipt
+/// to the other members.
+fn share_read(hub: &Hub, user: UserId, conversation: ConversationId, position: ReadPosition, to: &[UserId]) {
+    let frame = encode(&ServerFrame::ReadState {
+        conversation_id: conversation,
+        read_seq: position.read_seq,
+        unread: position.unread,
+        mentions: position.mentions,
+    });
+    hub.send_to_user(user, &frame, Kind::Reliable);
+    hub.share_receipt(to, conversation, user, position.read_seq);
 }
 
 /// The asker's ack or error, for its connection.

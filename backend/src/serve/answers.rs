@@ -38,6 +38,10 @@ impl<IO> Amended<IO> {
     pub fn new(io: IO) -> Self {
         Self { io, pending: None }
     }
+
+    pub fn into_inner(self) -> IO {
+        self.io
+    }
 }
 
 /// `head` with the security headers, if it is one of hyper's own answers:

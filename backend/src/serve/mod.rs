@@ -14,8 +14,21 @@ use axum::{
 };
 use hyper::{body::Incoming, server::conn::http1};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::{net::TcpListener, sync::watch};
+use tokio::{
+    net::{TcpListener, TcpStream},
+    sync::watch,
+};
 use tower::Service;
+
+/// A connection as hyper serves it: what an upgrade hands back, for
+/// [`into_tcp`].
+pub type Io = TokioIo<answers::Amended<TcpStream>>;
+
+/// The TCP stream under an upgraded connection. (An amended answer being
+/// written is an error's, which no upgrade follows.)
+pub fn into_tcp(io: Io) -> TcpStream {
+    io.into_inner().into_inner()
+}
 
 /// How long in-flight requests get to finish once shutdown begins.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -59,7 +72,7 @@ pub async fn serve(
             router.clone().call(request.map(Body::new))
         });
         let connection = builder
-            .serve_connection(TokioIo::new(answers::Amended::new(tcp)), service)
+            .serve_connection(Io::new(answers::Amended::new(tcp)), service)
             .with_upgrades();
         let mut stop = stop.clone();
         tokio::spawn(async move {

@@ -1,9 +1,8 @@
 //! The WebSocket opening handshake (RFC 6455 §4.2) on hyper's upgrade, done
-//! here rather than by axum's `WebSocketUpgrade` so the session owns
-//! tokio-tungstenite's stream itself: only its raw frames let a long
-//! message go out in fragments, which keeps the library's write buffer
-//! (grown to the largest message written, and never shrunk) small for the
-//! connection's whole life.
+//! here rather than by axum's `WebSocketUpgrade` so the session holds the
+//! TCP stream itself: it writes its messages straight to it ([`super::write`]),
+//! and not through hyper's boxed wrapper (a size class less for every
+//! connection, and no dynamic dispatch on every read and write).
 
 use std::future::Future;
 
@@ -12,18 +11,18 @@ use axum::{
     http::{header, request::Parts, HeaderMap, HeaderValue, Method, StatusCode},
     response::{IntoResponse, Response},
 };
-use hyper::upgrade::{OnUpgrade, Upgraded};
-use hyper_util::rt::TokioIo;
+use hyper::upgrade::OnUpgrade;
 use natter_common::ErrorCode;
+use tokio::net::TcpStream;
 use tokio_tungstenite::{
     tungstenite::{handshake::derive_accept_key, protocol::Role, protocol::WebSocketConfig},
     WebSocketStream,
 };
 
-use crate::error::AppError;
+use crate::{error::AppError, serve};
 
 /// A WebSocket after its handshake.
-pub type Socket = WebSocketStream<TokioIo<Upgraded>>;
+pub type Socket = WebSocketStream<TcpStream>;
 
 /// A valid opening handshake, not yet answered.
 pub struct Handshake {
@@ -92,7 +91,25 @@ impl Handshake {
             let Ok(upgraded) = on_upgrade.await else {
                 return;
             };
-            let socket = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
+            let parts = match upgraded.downcast::<serve::Io>() {
+                Ok(parts) => parts,
+                Err(_) => {
+                    // Every connection comes through `serve`'s accept loop.
+                    tracing::error!("an upgraded connection of an unknown kind");
+                    return;
+                }
+            };
+            // Bytes the client sent right behind its request, if any, are
+            // its first frames. The buffer they sit in is hyper's whole read
+            // buffer (8 KiB): let go of it before the session, which lasts.
+            let early = parts.read_buf.to_vec();
+            drop(parts.read_buf);
+            let (tcp, config) = (serve::into_tcp(parts.io), Some(config));
+            let socket = if early.is_empty() {
+                WebSocketStream::from_raw_socket(tcp, Role::Server, config).await
+            } else {
+                WebSocketStream::from_partially_read(tcp, early, Role::Server, config).await
+            };
             session(socket).await;
         });
         let accept = derive_accept_key(key.as_bytes());

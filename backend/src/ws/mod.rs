@@ -1,10 +1,10 @@
 //! The WebSocket gateway at `/ws`: authentication and origin checks at the
 //! upgrade, then one session per connection.
 
-mod fragment;
 mod handshake;
 mod schedule;
 mod session;
+mod write;
 
 use axum::{extract::State, http::HeaderMap, response::Response};
 use natter_common::{limits::WS_HARD_MAX_BYTES, ErrorCode, PROTOCOL_VERSION};
@@ -63,11 +63,11 @@ pub async fn upgrade(
     // marker, typing, a sync) in one read, and a longer one takes a read per
     // 256 bytes; an idle connection holds the buffer for its whole life,
     // and it is a tenth of what one holds in all (fifteenth session,
-    // docs/benchmarks.md). Writes go out in fragments of the write buffer's
-    // size ([`fragment`]).
+    // docs/benchmarks.md). Only control frames are written through the
+    // library ([`write`]), each at once.
     let config = WebSocketConfig::default()
         .read_buffer_size(256)
-        .write_buffer_size(fragment::FRAGMENT_BYTES)
+        .write_buffer_size(0)
         .max_message_size(Some(WS_HARD_MAX_BYTES))
         .max_frame_size(Some(WS_HARD_MAX_BYTES));
     Ok(handshake.accept(config, move |socket| {

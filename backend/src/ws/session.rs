@@ -16,9 +16,9 @@ use tokio::{sync::Semaphore, time::Instant};
 use tokio_tungstenite::tungstenite::{protocol::CloseFrame, Error as WsError, Message, Utf8Bytes};
 
 use super::{
-    fragment,
     handshake::Socket,
     schedule::{Duty, Schedule},
+    write,
 };
 use crate::{
     auth::AuthUser,
@@ -117,7 +117,6 @@ async fn greet(
             return Err(Ended::ServerError);
         }
     };
-    // A user in many conversations has a long hello: it goes in fragments.
     if Box::pin(send_text(socket, encode(&hello))).await.is_err() {
         return Err(Ended::WriteFailed);
     }
@@ -263,11 +262,8 @@ async fn write_taken(sink: &mut Socket, taken: Taken, burst: &mut Vec<Utf8Bytes>
     };
     let written = if burst.is_empty() {
         Ok(())
-    } else if batching {
-        write_burst(sink, batch::merge(burst)).await
     } else {
-        // Events a run shares come merged: protocol 1 takes them one by one.
-        write_burst(sink, burst.iter().cloned().flat_map(batch::unbatch)).await
+        write_burst(sink, burst, batching).await
     };
     burst.clear();
     if let (Ok(()), Some(since)) = (written, since) {
@@ -312,38 +308,42 @@ async fn hello(state: &AppState, user: UserId, version: u32) -> sqlx::Result<(Se
     Ok((hello, audience))
 }
 
-/// Writes `messages` one after another, and flushes once.
-async fn write_burst(sink: &mut Socket, messages: impl Iterator<Item = Utf8Bytes>) -> Result<(), ()> {
+/// Writes `frames` as few messages as they go in ([`batch::runs`]), or,
+/// for protocol 1, one by one.
+async fn write_burst(sink: &mut Socket, frames: &[Utf8Bytes], batching: bool) -> Result<(), ()> {
+    // What the library has queued (a pong) goes first.
+    timed(sink.flush()).await?;
+    let tcp = sink.get_mut();
     let (mut count, mut bytes) = (0, 0);
     let mut written = Ok(());
-    for message in messages {
+    let mut write = async |pieces: &[&str]| {
         count += 1;
-        bytes += message.len();
-        written = feed_text(sink, message).await;
-        if written.is_err() {
-            break;
+        bytes += pieces.iter().map(|piece| piece.len()).sum::<usize>();
+        timed(write::text(tcp, pieces)).await
+    };
+    if batching {
+        for run in batch::runs(frames) {
+            written = write(&batch::pieces(run)).await;
+            if written.is_err() {
+                break;
+            }
+        }
+    } else {
+        // Events a run shares come merged: protocol 1 takes them one by one.
+        for frame in frames.iter().cloned().flat_map(batch::unbatch) {
+            written = write(&[frame.as_str()]).await;
+            if written.is_err() {
+                break;
+            }
         }
     }
     metrics::frames_out(count, bytes);
-    written?;
-    timed(sink.flush()).await
+    written
 }
 
-/// Writes one text message and flushes.
+/// Writes one text message.
 async fn send_text(sink: &mut Socket, message: Utf8Bytes) -> Result<(), ()> {
-    feed_text(sink, message).await?;
-    timed(sink.flush()).await
-}
-
-/// Queues one text message, in fragments when it is long: all of them
-/// within one write's time, so a reader can't stretch a message to a
-/// timeout per fragment.
-async fn feed_text(sink: &mut Socket, message: Utf8Bytes) -> Result<(), ()> {
-    let deadline = Instant::now() + WRITE_TIMEOUT;
-    for part in fragment::text(message) {
-        within(deadline, sink.feed(part)).await?;
-    }
-    Ok(())
+    write_burst(sink, &[message], true).await
 }
 
 async fn timed<E>(write: impl std::future::Future<Output = Result<(), E>>) -> Result<(), ()> {
