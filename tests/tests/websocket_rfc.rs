@@ -472,7 +472,7 @@ async fn fragmentation_5_a_long_server_message_is_one_frame() -> anyhow::Result<
 }
 
 /// One unmasked frame off the wire: its fin bit, opcode and payload.
-async fn read_frame(tcp: &mut tokio::net::TcpStream) -> anyhow::Result<(bool, u8, Vec<u8>)> {
+async fn read_frame(tcp: &mut (impl tokio::io::AsyncRead + Unpin)) -> anyhow::Result<(bool, u8, Vec<u8>)> {
     let mut head = [0u8; 2];
     tcp.read_exact(&mut head).await?;
     anyhow::ensure!(head[1] & 0x80 == 0, "a server frame is never masked");
@@ -731,6 +731,49 @@ async fn handshake_head(server: &TestServer, token: &str, key: &str, version: u3
         response.extend_from_slice(&buf[..n]);
     }
     Ok(String::from_utf8_lossy(&response).to_ascii_lowercase())
+}
+
+/// A client may send its first frame in the same write as its handshake;
+/// the server reads it after the hello, not lost in the upgrade's buffer.
+#[tokio::test]
+async fn a_frame_sent_right_behind_the_handshake_is_read() -> anyhow::Result<()> {
+    let (server, token) = server_and_token().await?;
+    let addr = server.url.trim_start_matches("http://").trim_end_matches('/');
+    let mut tcp = tokio::net::TcpStream::connect(addr).await?;
+    let mut request = format!(
+        "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Authorization: Bearer {token}\r\n\r\n"
+    )
+    .into_bytes();
+    request.extend(wire(true, 0, PING, b"early"));
+    tcp.write_all(&request).await?;
+    let mut response = Vec::new();
+    let mut buf = [0u8; 4096];
+    let end = loop {
+        if let Some(at) = response.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        let n = tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut buf)).await??;
+        anyhow::ensure!(n > 0, "closed before answering");
+        response.extend_from_slice(&buf[..n]);
+    };
+    assert!(
+        response.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&response)
+    );
+    // What came with the head is the start of the frames.
+    let mut frames = AsyncReadExt::chain(&response[end..], tcp);
+    let (_, opcode, hello) = tokio::time::timeout(Duration::from_secs(10), read_frame(&mut frames)).await??;
+    assert!(opcode == 0x1 && String::from_utf8_lossy(&hello).contains("\"hello\""));
+    let (_, opcode, payload) = tokio::time::timeout(Duration::from_secs(10), read_frame(&mut frames)).await??;
+    assert_eq!(
+        (opcode, payload.as_slice()),
+        (0xA, &b"early"[..]),
+        "the early ping is answered"
+    );
+    Ok(())
 }
 
 /// The WebSocket the library's own client would build still works end to

@@ -18,7 +18,7 @@ const CLOSE: &str = "]}";
 
 /// A batch stops growing once it is this large, so one slow message can't
 /// hold back what follows it for long, and clients never see a huge message.
-pub const MAX_BATCH_BYTES: usize = 64 * 1024;
+const MAX_BATCH_BYTES: usize = 64 * 1024;
 
 /// A batch also stops at this many frames: each is a piece of one
 /// `writev`, which takes 1 024 at most ([`crate::ws`]).
@@ -79,7 +79,7 @@ pub fn pieces(run: &[Utf8Bytes]) -> Vec<&str> {
 /// The WebSocket messages for `frames`, in order, each run merged into one
 /// batch (see [`runs`] and [`pieces`]). Lazily, so a burst holds one batch
 /// at a time rather than all of them.
-pub fn merge(frames: &[Utf8Bytes]) -> impl Iterator<Item = Utf8Bytes> + '_ {
+fn merge(frames: &[Utf8Bytes]) -> impl Iterator<Item = Utf8Bytes> + '_ {
     runs(frames).map(|run| match run {
         [frame] => frame.clone(),
         _ => Utf8Bytes::from(pieces(run).concat()),

@@ -479,7 +479,7 @@ impl Hub {
             conn.deliver(&batch::merged(&theirs), Kind::Reliable, committed);
         }
         if let Some(user) = run[0].also {
-            self.deliver_local(&[user], &merged, Kind::Reliable, None, committed);
+            self.deliver_each(&[user], &merged, Kind::Reliable, None, committed);
         }
         // An asker who is not among the people (who just left) still gets their answer.
         for (conn, ack) in run.iter().filter_map(|event| event.ack.as_ref()) {
@@ -499,17 +499,23 @@ impl Hub {
         skip: Option<ConnId>,
         committed: Option<Instant>,
     ) {
-        if frames.is_empty() {
-            return;
+        match frames {
+            [] => {}
+            [_] => self.deliver_each(users, frames, kind, skip, committed),
+            _ => self.deliver_each(users, &batch::merged(frames), kind, skip, committed),
         }
-        let merged;
-        let frames = match frames {
-            [_] => frames,
-            _ => {
-                merged = batch::merged(frames);
-                &merged[..]
-            }
-        };
+    }
+
+    /// Queues `frames`, as they are, on this node's connections of `users`
+    /// but `skip`.
+    fn deliver_each(
+        &self,
+        users: &[UserId],
+        frames: &[Utf8Bytes],
+        kind: Kind,
+        skip: Option<ConnId>,
+        committed: Option<Instant>,
+    ) {
         self.connections.each_of(users, |conn| {
             if Some(conn.id) != skip {
                 conn.deliver(frames, kind, committed);
