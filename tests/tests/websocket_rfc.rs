@@ -50,6 +50,9 @@ enum Got {
     Closed(Option<u16>),
     /// A close frame, but TCP stayed open.
     ClosedUnclean(Option<u16>),
+    /// A close frame, then a reset: the server dropped TCP with the client's
+    /// bytes unread, which on a real link can throw the close frame away.
+    ClosedByReset(Option<u16>),
     /// TCP ended without a close frame.
     Dropped,
     /// Nothing within the wait.
@@ -128,14 +131,14 @@ impl Peer {
 
     /// Sends one frame, whole.
     async fn send(&mut self, fin: bool, opcode: OpCode, payload: &[u8]) -> anyhow::Result<()> {
-        self.send_raw(&wire(fin, 0, opcode, payload), usize::MAX).await
+        self.send_raw(&wire(fin, 0, opcode, payload), usize::MAX).await?;
+        Ok(())
     }
 
-    /// Writes bytes `chunk` at a time, each pushed out on its own. Once the
-    /// server has failed the connection, what is still being written is
-    /// reset: that ends the writing, not the test, whose verdict is what the
-    /// server answered (checked next).
-    async fn send_raw(&mut self, bytes: &[u8], chunk: usize) -> anyhow::Result<()> {
+    /// Writes bytes `chunk` at a time, each pushed out on its own; whether
+    /// they all went out. A reset ends the writing, not the test, whose
+    /// verdict is what the server answered (checked next).
+    async fn send_raw(&mut self, bytes: &[u8], chunk: usize) -> anyhow::Result<bool> {
         for piece in bytes.chunks(chunk.min(bytes.len()).max(1)) {
             let tcp = self.tcp();
             let written = match tcp.write_all(piece).await {
@@ -144,11 +147,13 @@ impl Peer {
             };
             match written {
                 Ok(()) => {}
-                Err(err) if matches!(err.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe) => break,
+                Err(err) if matches!(err.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe) => {
+                    return Ok(false)
+                }
                 Err(err) => return Err(err.into()),
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// The next thing the server does, skipping its own heartbeat pings.
@@ -168,7 +173,8 @@ impl Peer {
                     // The server must end TCP once it has closed.
                     let mut rest = [0u8; 64];
                     match tokio::time::timeout(Duration::from_secs(5), self.tcp().read(&mut rest)).await {
-                        Ok(Ok(0) | Err(_)) => Got::Closed(code),
+                        Ok(Ok(0)) => Got::Closed(code),
+                        Ok(Err(_)) => Got::ClosedByReset(code),
                         _ => Got::ClosedUnclean(code),
                     }
                 }
@@ -669,6 +675,21 @@ async fn limits_10_and_oversized_frames_close_with_1009() -> anyhow::Result<()> 
     header.extend_from_slice(&[1, 2, 3, 4]);
     peer.send_raw(&header, usize::MAX).await?;
     peer.expect(Got::Closed(Some(1009)), "header over 1 MiB").await;
+
+    // The header and all its payload, the server cutting in while the
+    // client still writes: it reads and drops the rest while it hangs up
+    // (a reset would fail the client's writes, and on a slow link lose the
+    // close frame still on its way), so the client writes it all and then
+    // reads why.
+    let mut peer = Peer::open(&server, &token).await?;
+    let mut bytes = header.clone();
+    bytes.resize(header.len() + 2 * 1024 * 1024, b' ');
+    assert!(
+        peer.send_raw(&bytes, 64 * 1024).await?,
+        "the server reset the connection"
+    );
+    peer.expect(Got::Closed(Some(1009)), "header over 1 MiB, its payload following")
+        .await;
 
     // Fragments that add up to more than 1 MiB: 1009 too.
     let mut peer = Peer::open(&server, &token).await?;

@@ -2,6 +2,7 @@
 //! upgrade, then one session per connection.
 
 mod handshake;
+mod linger;
 mod schedule;
 mod session;
 mod write;

@@ -17,6 +17,7 @@ use tokio_tungstenite::tungstenite::{protocol::CloseFrame, Error as WsError, Mes
 
 use super::{
     handshake::Socket,
+    linger::linger,
     schedule::{Duty, Schedule},
     write,
 };
@@ -57,6 +58,7 @@ pub fn run(mut socket: Socket, state: AppState, auth: AuthUser, version: u32) ->
     async move {
         if !(OLDEST_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&version) {
             Box::pin(refuse_version(&mut socket)).await;
+            Box::pin(linger(socket.get_mut())).await;
             return;
         }
         let user = auth.user_id;
@@ -84,6 +86,9 @@ pub fn run(mut socket: Socket, state: AppState, auth: AuthUser, version: u32) ->
         // Later deliveries are refused, not kept.
         conn.outbox().close();
         Box::pin(finish(&state, user, &conn, ended)).await;
+        if ended.closed_by_server() {
+            Box::pin(linger(socket.get_mut())).await;
+        }
     }
 }
 
@@ -141,6 +146,11 @@ enum Ended {
 }
 
 impl Ended {
+    /// Whether the server sent the close, and the client may still be talking.
+    fn closed_by_server(self) -> bool {
+        matches!(self, Self::Closed(_) | Self::ServerError)
+    }
+
     fn reason(self) -> &'static str {
         match self {
             Self::Normal => "normal",
