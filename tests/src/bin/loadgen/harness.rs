@@ -103,13 +103,14 @@ struct Node {
     addr: std::net::SocketAddr,
     /// The CPU time it had used when it was killed.
     cpu_at_kill: Option<Duration>,
+    threads: Threads,
     _dir: Option<tempfile::TempDir>,
 }
 
 impl Node {
     fn cpu(&self) -> Duration {
         self.cpu_at_kill
-            .unwrap_or_else(|| cpu_of(&format!("/proc/{}/stat", self.child.id().unwrap_or(0))))
+            .unwrap_or_else(|| self.threads.total(self.child.id().unwrap_or(0)))
     }
 }
 
@@ -196,6 +197,7 @@ impl Server {
                 child,
                 addr,
                 cpu_at_kill: None,
+                threads: Threads::default(),
                 _dir: own,
             });
         }
@@ -259,12 +261,10 @@ impl Server {
     /// workers share one): where a message's microseconds go.
     pub fn cpu_by_thread(&self) -> BTreeMap<String, Duration> {
         let mut by_name = BTreeMap::new();
-        for task in self.pids().flat_map(tasks_of) {
-            let Ok(name) = std::fs::read_to_string(task.join("comm")) else {
-                continue;
-            };
-            let cpu = cpu_of(&task.join("stat").to_string_lossy());
-            *by_name.entry(name.trim().to_owned()).or_default() += cpu;
+        for node in &self.nodes {
+            for (name, cpu) in node.threads.observe(node.child.id().unwrap_or(0)).values() {
+                *by_name.entry(name.clone()).or_default() += *cpu;
+            }
         }
         by_name
     }
@@ -386,14 +386,17 @@ fn cpu_of_named(names: &[&str]) -> Duration {
 /// The generator's own CPU time (user + system) over a stretch of wall
 /// time, to tell when it, rather than the server, limits a result.
 pub struct OwnCpu {
+    threads: Threads,
     cpu: Duration,
     start: std::time::Instant,
 }
 
 impl OwnCpu {
     pub fn start() -> Self {
+        let threads = Threads::default();
         Self {
-            cpu: cpu_of("/proc/self/stat"),
+            cpu: threads.total(std::process::id()),
+            threads,
             start: std::time::Instant::now(),
         }
     }
@@ -401,7 +404,7 @@ impl OwnCpu {
     /// CPU seconds used since the start, and what share that is of all the
     /// CPUs this process may run on (its affinity mask, e.g. `taskset`).
     pub fn used(&self) -> (f64, f64) {
-        let cpu = (cpu_of("/proc/self/stat") - self.cpu).as_secs_f64();
+        let cpu = (self.threads.total(std::process::id()) - self.cpu).as_secs_f64();
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let wall = self.start.elapsed().as_secs_f64() * cores as f64;
         (cpu, if wall > 0.0 { cpu / wall } else { 0.0 })
@@ -421,6 +424,49 @@ fn rss_of(path: &str) -> u64 {
 
 fn cpu_of(path: &str) -> Duration {
     cpu_fields(path, 11..13)
+}
+
+/// A process's CPU time, added up from its threads' own counts
+/// ([`thread_cpu`]). A thread that has exited keeps its count as last seen,
+/// so the sum never goes back: only what a thread did between its last
+/// reading and its exit is missed (the threads that come and go are pools'
+/// idle ones).
+#[derive(Default)]
+struct Threads(std::sync::Mutex<BTreeMap<u32, (String, Duration)>>);
+
+impl Threads {
+    /// Each thread's name and CPU time, read now where it still runs.
+    fn observe(&self, pid: u32) -> std::sync::MutexGuard<'_, BTreeMap<u32, (String, Duration)>> {
+        let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        for task in tasks_of(pid) {
+            let Some(tid) = task.file_name().and_then(|n| n.to_str()?.parse().ok()) else {
+                continue;
+            };
+            let Ok(name) = std::fs::read_to_string(task.join("comm")) else {
+                continue;
+            };
+            seen.insert(tid, (name.trim().to_owned(), thread_cpu(&task)));
+        }
+        seen
+    }
+
+    fn total(&self, pid: u32) -> Duration {
+        self.observe(pid).values().map(|(_, cpu)| *cpu).sum()
+    }
+}
+
+/// A thread's CPU time as the scheduler counts it, in nanoseconds
+/// (`schedstat`'s first field): `stat`'s 10 ms ticks are a tenth of a run
+/// whose server works for 0.1 s. The ticks where the kernel keeps no such
+/// count.
+fn thread_cpu(task: &Path) -> Duration {
+    let ticks = cpu_of(&task.join("stat").to_string_lossy());
+    std::fs::read_to_string(task.join("schedstat"))
+        .ok()
+        .and_then(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+        .map(Duration::from_nanos)
+        .filter(|ran| !ran.is_zero() || ticks.is_zero())
+        .unwrap_or(ticks)
 }
 
 /// The sum of these fields of a `stat` file, counted from the one after the
