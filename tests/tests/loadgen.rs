@@ -38,6 +38,7 @@ fn fanout_delivers_to_every_other_member() -> anyhow::Result<()> {
     assert_eq!(result["deliveries"], 30 * 11);
     assert!(result["latency_p99_ms"].as_f64().is_some());
     assert!(result["server_rss_kept_per_member_kib"].as_f64().is_some());
+    assert!(result["server_rss_kept_mib"].as_f64().is_some());
     // Paced, twice: the last line is the median of the two runs.
     let paced = run(&[
         "--runs",
