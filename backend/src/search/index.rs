@@ -12,7 +12,7 @@
 //! schema changes or it is deleted, whose writes never hold the log's lock.
 
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
     path::Path,
     sync::{Arc, Condvar, Mutex, PoisonError},
     time::Duration,
@@ -225,26 +225,59 @@ fn index_some(
     // conversations, the rest wait for the next.
     let (now, later) = conversations.split_at(conversations.len().min(BATCH));
     let share = (BATCH / now.len().max(1)).max(1);
-    let mut from = Vec::with_capacity(now.len());
-    for &conversation in now {
-        let seq: Option<i64> = tx
-            .prepare_cached("SELECT seq FROM progress WHERE conversation_id = ?1")?
-            .query_row([conversation], |row| row.get(0))
-            .optional()?;
-        from.push((ConversationId(conversation), seq.unwrap_or(0)));
-    }
+    let indexed = progress(&tx, now)?;
+    let from: Vec<(ConversationId, i64)> = now
+        .iter()
+        .map(|&conversation| {
+            (
+                ConversationId(conversation),
+                indexed.get(&conversation).copied().unwrap_or(0),
+            )
+        })
+        .collect();
     let mut left: Vec<ConversationId> = later.iter().copied().map(ConversationId).collect();
     let mut changes = Changes::default();
-    for ((conversation, _), mut rows) in from.iter().zip(db::events::after_each(&main, &from, share + 1)?) {
+    let mut reached = Vec::with_capacity(from.len());
+    for (&(conversation, indexed), mut rows) in from.iter().zip(db::events::after_each(&main, &from, share + 1)?) {
         if rows.len() > share {
             rows.truncate(share);
-            left.push(*conversation);
+            left.push(conversation);
         }
-        index_conversation(&main, &tx, &mut changes, conversation.0, &rows)?;
+        index_conversation(&main, &tx, &mut changes, conversation.0, indexed, &rows)?;
+        if let Some(last) = rows.last() {
+            reached.push((conversation.0, last.seq));
+        }
     }
+    // Before the full-text changes: a statement that writes several rows
+    // opens a savepoint, at which FTS5 would write out what it holds.
+    advance(&tx, &reached)?;
     changes.apply(&tx)?;
     tx.commit()?;
     Ok(left)
+}
+
+/// How far each of `conversations` is indexed (those not yet begun are
+/// absent), in one statement rather than one per conversation.
+fn progress(tx: &Connection, conversations: &[i64]) -> rusqlite::Result<HashMap<i64, i64>> {
+    let ids = serde_json::to_string(conversations).unwrap_or_default();
+    tx.prepare_cached(
+        "SELECT conversation_id, seq FROM progress WHERE conversation_id IN (SELECT value FROM json_each(?1))",
+    )?
+    .query_map([ids], |row| Ok((row.get(0)?, row.get(1)?)))?
+    .collect()
+}
+
+/// Moves each conversation's progress to the seq it reached, in one statement.
+fn advance(tx: &Connection, reached: &[(i64, i64)]) -> rusqlite::Result<()> {
+    if reached.is_empty() {
+        return Ok(());
+    }
+    let pairs = serde_json::to_string(reached).unwrap_or_default();
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO progress (conversation_id, seq) SELECT value ->> 0, value ->> 1 FROM json_each(?1)",
+    )?
+    .execute([pairs])?;
+    Ok(())
 }
 
 /// Changes to the full-text index, gathered over a transaction and made in
@@ -285,17 +318,26 @@ impl Changes {
     }
 }
 
-/// Indexes one conversation's events read after its progress, in order.
+/// Indexes one conversation's events read after its progress (`indexed`),
+/// in order.
 fn index_conversation(
     main: &log_tx::LogTx,
     tx: &Connection,
     changes: &mut Changes,
     conversation: i64,
+    indexed: i64,
     rows: &[db::events::Stored],
 ) -> log_tx::Result<()> {
     for row in rows {
         // A body this build can't read (from a newer one) has nothing to index.
         match serde_json::from_str::<EventBody>(&row.body) {
+            // Past the progress mark, which moves in the same transactions
+            // as the documents: a message new to the index.
+            Ok(body) if row.seq > indexed && matches!(body, EventBody::Message { .. }) => {
+                if let Some(text) = text_of(&body) {
+                    add(tx, changes, conversation, row, text)?;
+                }
+            }
             Ok(body @ EventBody::Message { .. }) => reindex(tx, changes, conversation, row, &body)?,
             Ok(EventBody::MessageEdited { target, .. } | EventBody::MessageDeleted { target }) => {
                 let target = db::events::stored_by_id(main, ConversationId(conversation), &target)?;
@@ -313,11 +355,19 @@ fn index_conversation(
             _ => {}
         }
     }
-    if let Some(last) = rows.last() {
-        tx.prepare_cached("INSERT OR REPLACE INTO progress (conversation_id, seq) VALUES (?1, ?2)")?
-            .execute(params![conversation, last.seq])?;
-    }
     Ok(())
+}
+
+/// The words a message's document holds: none when it has no text (deleted,
+/// an image) or no word in it.
+fn text_of(body: &EventBody) -> Option<String> {
+    match body {
+        EventBody::Message {
+            content: MessageContent::Text { text },
+            ..
+        } => Some(words::index_text(text)).filter(|t| !t.is_empty()),
+        _ => None,
+    }
 }
 
 /// Makes a message's document match its current text (`body`, parsed from
@@ -330,13 +380,7 @@ fn reindex(
     message: &Stored,
     body: &EventBody,
 ) -> rusqlite::Result<()> {
-    let text = match body {
-        EventBody::Message {
-            content: MessageContent::Text { text },
-            ..
-        } => Some(words::index_text(text)).filter(|t| !t.is_empty()),
-        _ => None,
-    };
+    let text = text_of(body);
     let base = key_at(message.created_at);
     let existing: Option<(i64, String, String)> = tx
         .prepare_cached(
@@ -366,16 +410,24 @@ fn reindex(
             ));
             changes.0.push((key, Change::Add { body: text, scope }));
         }
-        (None, Some(text)) => {
-            let key = new_key(tx, base)?;
-            tx.prepare_cached(
-                "INSERT INTO docs (key, conversation_id, seq, sender_id, body) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
-            .execute(params![key, conversation, message.seq, message.sender, text])?;
-            let scope = scope(conversation, message.sender);
-            changes.0.push((key, Change::Add { body: text, scope }));
-        }
+        (None, Some(text)) => add(tx, changes, conversation, message, text)?,
     }
+    Ok(())
+}
+
+/// Gives a message that has no document one, with these words.
+fn add(
+    tx: &Connection,
+    changes: &mut Changes,
+    conversation: i64,
+    message: &Stored,
+    text: String,
+) -> rusqlite::Result<()> {
+    let key = new_key(tx, key_at(message.created_at))?;
+    tx.prepare_cached("INSERT INTO docs (key, conversation_id, seq, sender_id, body) VALUES (?1, ?2, ?3, ?4, ?5)")?
+        .execute(params![key, conversation, message.seq, message.sender, text])?;
+    let scope = scope(conversation, message.sender);
+    changes.0.push((key, Change::Add { body: text, scope }));
     Ok(())
 }
 
@@ -488,6 +540,18 @@ mod tests {
         assert_eq!(found(&conn, "delta"), vec![(1, 1)]);
         assert_eq!(found(&conn, "beta"), vec![(2, 1)]);
         assert_eq!(found(&conn, "two"), vec![(1, 2)]);
+    }
+
+    #[test]
+    fn progress_is_read_and_moved_for_many_conversations_at_once() {
+        let (_dir, mut conn) = fresh();
+        let tx = conn.transaction().unwrap();
+        advance(&tx, &[(1, 5), (2, 7)]).unwrap();
+        advance(&tx, &[(1, 9)]).unwrap();
+        advance(&tx, &[]).unwrap();
+        let marks = progress(&tx, &[1, 2, 3]).unwrap();
+        assert_eq!(marks, HashMap::from([(1, 9), (2, 7)]));
+        assert!(progress(&tx, &[]).unwrap().is_empty());
     }
 
     #[test]
