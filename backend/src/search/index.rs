@@ -225,6 +225,8 @@ fn index_some(
     // conversations, the rest wait for the next.
     let (now, later) = conversations.split_at(conversations.len().min(BATCH));
     let share = (BATCH / now.len().max(1)).max(1);
+    // Once each: a conversation taken twice would add its messages twice.
+    debug_assert!(now.windows(2).all(|pair| pair[0] < pair[1]), "sorted and distinct");
     let indexed = progress(&tx, now)?;
     let from: Vec<(ConversationId, i64)> = now
         .iter()
@@ -331,14 +333,15 @@ fn index_conversation(
     for row in rows {
         // A body this build can't read (from a newer one) has nothing to index.
         match serde_json::from_str::<EventBody>(&row.body) {
-            // Past the progress mark, which moves in the same transactions
-            // as the documents: a message new to the index.
-            Ok(body) if row.seq > indexed && matches!(body, EventBody::Message { .. }) => {
+            // Rows come from past the progress mark, which moves in the same
+            // transactions as the documents (and a pass takes each
+            // conversation once): a message new to the index.
+            Ok(body @ EventBody::Message { .. }) => {
+                debug_assert!(row.seq > indexed, "read from past the progress mark");
                 if let Some(text) = text_of(&body) {
                     add(tx, changes, conversation, row, text)?;
                 }
             }
-            Ok(body @ EventBody::Message { .. }) => reindex(tx, changes, conversation, row, &body)?,
             Ok(EventBody::MessageEdited { target, .. } | EventBody::MessageDeleted { target }) => {
                 let target = db::events::stored_by_id(main, ConversationId(conversation), &target)?;
                 if let Some(target) = target {

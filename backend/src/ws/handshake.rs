@@ -105,8 +105,8 @@ impl Handshake {
 }
 
 /// Spawns a connection's task, which every connection holds for its whole
-/// life: 10 000 idle connections are 10 000 of them. Checked as it is
-/// built: tokio's task cell (a 32-byte header, the scheduler and task id,
+/// life: 10 000 idle connections are 10 000 of them. Checked when a build
+/// compiles it (not by `cargo check`): tokio's task cell (a 32-byte header, the scheduler and task id,
 /// the future with its stage's tag, a 48-byte trailer, all 128-aligned)
 /// must stay at 1 024 bytes. One byte more and it is 1 152, in the
 /// allocator's 1 280-byte class. In December 2026 the task was a 1 408-byte
@@ -119,7 +119,7 @@ where
 {
     const {
         assert!(
-            32 + 16 + std::mem::size_of::<T>() + 8 + 48 <= 1024,
+            32 + 16 + std::mem::size_of::<T>() + 8 + 48 <= 1024 && std::mem::align_of::<T>() <= 8,
             "a connection's task no longer fits a 1 024-byte task cell"
         );
     }

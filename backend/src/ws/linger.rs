@@ -1,5 +1,6 @@
-//! The end of a connection the server closed. RFC 6455 §7.1.1 has the
-//! server end TCP first, once its close frame is out; but a socket dropped
+//! The end of a connection once a close frame is out: the server's own, or
+//! its answer to the client's. RFC 6455 §7.1.1 has the server end TCP
+//! first then; but a socket dropped
 //! with unread input makes the kernel answer with a reset, which throws
 //! away whatever is still on its way to the client, the close frame
 //! included, and the client sees its connection fail instead of the code

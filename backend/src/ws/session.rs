@@ -140,8 +140,8 @@ async fn greet(
 /// Why a connection ended.
 #[derive(Debug, Clone, Copy)]
 enum Ended {
-    /// The client closed it, and was answered.
-    Normal,
+    /// The client closed it; `answered` whether the answering close went out.
+    Normal { answered: bool },
     /// The TCP connection went away without a close.
     Dropped,
     /// The server closed it with this code; `sent` says whether the close
@@ -155,12 +155,12 @@ impl Ended {
     /// Whether a close frame went out, after which the client may still be
     /// talking (its own close, the rest of a frame) until it hangs up.
     fn close_sent(self) -> bool {
-        matches!(self, Self::Normal | Self::Closed { sent: true, .. })
+        matches!(self, Self::Normal { answered: true } | Self::Closed { sent: true, .. })
     }
 
     fn reason(self) -> &'static str {
         match self {
-            Self::Normal => "normal",
+            Self::Normal { .. } => "normal",
             Self::Dropped => "dropped",
             Self::Closed { code, .. } => match code {
                 1001 => "heartbeat",
@@ -204,8 +204,8 @@ async fn serve(socket: &mut Socket, session: &mut Session<'_>, batching: bool) -
                     Some(Ok(Message::Close(_))) => {
                         // The library queued its answer to the client's close
                         // (RFC 6455 §5.5.1): send it before letting go.
-                        let _ = Box::pin(timed(socket.flush())).await;
-                        return Ended::Normal;
+                        let answered = Box::pin(timed(socket.flush())).await.is_ok();
+                        return Ended::Normal { answered };
                     }
                     Some(Err(err)) => match close_for(&err) {
                         // Queued, so the answers to the frames before the

@@ -428,10 +428,11 @@ fn rss_of(path: &str) -> u64 {
 
 /// A process's CPU time, added up from its threads' own counts
 /// ([`thread_cpu`]). A thread that has exited keeps its count as last read,
-/// and a thread id taken again by a new thread keeps the old one's too, so
-/// the sum never goes back. Missed: what a thread did after its last
-/// reading before it exited, and all of a thread that came and went between
-/// two readings (the threads that come and go are pools' idle ones).
+/// and a count that goes down is taken for a new thread under the same id,
+/// the old one's kept, so the sum never goes back. Missed: what a thread did
+/// after its last reading before it exited, and all of a thread that came
+/// and went between two readings (the threads that come and go are pools'
+/// idle ones).
 #[derive(Default)]
 struct Threads(std::sync::Mutex<ThreadCounts>);
 
@@ -481,12 +482,18 @@ impl Threads {
 /// whose server works for 0.1 s. The ticks where the kernel keeps no such
 /// count.
 fn thread_cpu(task: &Path) -> Option<Duration> {
-    let ticks = ticks(&task.join("stat").to_string_lossy(), 11..13)?;
+    // `schedstat` first: were `stat` read first and the thread gone before
+    // `schedstat`, its ticks (less than its last count) would pass for a
+    // new thread under its id. Gone before both, it has no reading.
     let ran = std::fs::read_to_string(task.join("schedstat"))
         .ok()
         .and_then(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
         .map(Duration::from_nanos);
-    Some(ran.filter(|ran| !ran.is_zero() || ticks.is_zero()).unwrap_or(ticks))
+    match ran {
+        Some(ran) if !ran.is_zero() => Some(ran),
+        // No count kept (or none yet): the ticks.
+        _ => ticks(&task.join("stat").to_string_lossy(), 11..13),
+    }
 }
 
 /// The sum of these fields of a `stat` file, counted from the one after the
