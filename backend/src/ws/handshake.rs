@@ -106,9 +106,9 @@ impl Handshake {
 
 /// Spawns a connection's task, which every connection holds for its whole
 /// life: 10 000 idle connections are 10 000 of them. Checked when a build
-/// compiles it (not by `cargo check`): tokio's task cell (a 32-byte header, the scheduler and task id,
-/// the future with its stage's tag, a 48-byte trailer, all 128-aligned)
-/// must stay at 1 024 bytes. One byte more and it is 1 152, in the
+/// compiles it (not by `cargo check`): tokio's task cell (a 32-byte header,
+/// the scheduler and task id, the future with its stage's tag, a 48-byte
+/// trailer, all 128-aligned) must stay at 1 024 bytes. One byte more and it is 1 152, in the
 /// allocator's 1 280-byte class. In December 2026 the task was a 1 408-byte
 /// cell (the 1 536-byte class) before [`task`] and no span around the
 /// session. Growing past it may be worth it: decide, and say so.

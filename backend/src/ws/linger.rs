@@ -1,12 +1,12 @@
 //! The end of a connection once a close frame is out: the server's own, or
 //! its answer to the client's. RFC 6455 §7.1.1 has the server end TCP
-//! first then; but a socket dropped
-//! with unread input makes the kernel answer with a reset, which throws
-//! away whatever is still on its way to the client, the close frame
-//! included, and the client sees its connection fail instead of the code
-//! and reason. So the sending side is shut (a FIN behind the close frame),
-//! and what the client still sends, its own close frame with it, is read
-//! and dropped until it hangs up, for a bounded time and number of bytes.
+//! first then; but a socket dropped with unread input makes the kernel
+//! answer with a reset, which throws away whatever is still on its way to
+//! the client, the close frame included, and the client sees its connection
+//! fail instead of the code and reason. So the sending side is shut (a FIN
+//! behind the close frame), and what the client still sends, its own close
+//! frame with it, is read and dropped until it hangs up, for a bounded time
+//! and number of bytes.
 
 use std::time::Duration;
 

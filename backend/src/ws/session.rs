@@ -377,11 +377,7 @@ async fn send_text(sink: &mut Socket, message: Utf8Bytes) -> Result<(), ()> {
 }
 
 async fn timed<E>(write: impl std::future::Future<Output = Result<(), E>>) -> Result<(), ()> {
-    within(Instant::now() + WRITE_TIMEOUT, write).await
-}
-
-async fn within<E>(deadline: Instant, write: impl std::future::Future<Output = Result<(), E>>) -> Result<(), ()> {
-    match tokio::time::timeout_at(deadline, write).await {
+    match tokio::time::timeout(WRITE_TIMEOUT, write).await {
         Ok(Ok(())) => Ok(()),
         _ => Err(()),
     }
