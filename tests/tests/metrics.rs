@@ -60,8 +60,11 @@ async fn metrics_need_their_token_and_count_a_scripted_session() -> anyhow::Resu
     assert_eq!(value(&during, "natter_ws_connections", &[]), 2.0);
     assert_eq!(value(&during, "natter_users_online", &[]), 2.0);
 
-    // A client that closes, and one cut off for garbage.
+    // A client that closes, one that just hangs up (no close frame: dropped,
+    // not a protocol error), and one cut off for garbage.
     watcher.close().await?;
+    let gone = WsClient::connect(&server, &ann.token).await?;
+    drop(gone);
     for _ in 0..10 {
         ws.send_raw("garbage".into()).await?;
     }
@@ -82,8 +85,10 @@ async fn metrics_need_their_token_and_count_a_scripted_session() -> anyhow::Resu
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     };
     let delta = |name: &str, labels: &[(&str, &str)]| value(&after, name, labels) - value(&before, name, labels);
-    assert_eq!(delta("natter_ws_connects_total", &[]), 2.0);
+    assert_eq!(delta("natter_ws_connects_total", &[]), 3.0);
     assert_eq!(delta("natter_ws_disconnects_total", &[("reason", "normal")]), 1.0);
+    assert_eq!(delta("natter_ws_disconnects_total", &[("reason", "dropped")]), 1.0);
+    assert_eq!(delta("natter_ws_disconnects_total", &[("reason", "protocol")]), 0.0);
     assert_eq!(delta("natter_ws_disconnects_total", &[("reason", "malformed")]), 1.0);
     assert_eq!(value(&after, "natter_users_online", &[]), 0.0);
     assert_eq!(
