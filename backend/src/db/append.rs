@@ -22,19 +22,19 @@ pub fn message(
     body: EventBody,
     now: i64,
 ) -> Result<Option<Event>> {
-    macro_rules! append_message {
-        ($seq:literal, $returning:literal) => {
+    // Whether the sender may post here: a member, and for a direct
+    // conversation still a contact of the other member.
+    macro_rules! allowed {
+        ($sender:literal) => {
             concat!(
-                "INSERT INTO events (conversation_id, seq, id, sender_id, client_msg_id, created_at, body)
-                 SELECT c.id, ",
-                $seq,
-                ", $2, $3, $4, $5, $6
-                 FROM conversations c JOIN members m ON m.conversation_id = c.id AND m.user_id = $3
-                 WHERE c.id = $1 AND (c.kind <> 'direct' OR EXISTS (
-                     SELECT 1 FROM contacts k WHERE k.user_id = $3
-                         AND k.contact_id = CASE WHEN c.dm_low = $3 THEN c.dm_high ELSE c.dm_low END))
-                 ON CONFLICT (sender_id, client_msg_id) WHERE client_msg_id IS NOT NULL DO NOTHING ",
-                $returning
+                "FROM conversations c JOIN members m ON m.conversation_id = c.id AND m.user_id = ",
+                $sender,
+                " WHERE c.id = $1 AND (c.kind <> 'direct' OR EXISTS (
+                     SELECT 1 FROM contacts k WHERE k.user_id = ",
+                $sender,
+                " AND k.contact_id = CASE WHEN c.dm_low = ",
+                $sender,
+                " THEN c.dm_high ELSE c.dm_low END))"
             )
         };
     }
@@ -44,21 +44,38 @@ pub fn message(
         // PostgreSQL reads the next seq inside the insert: one round trip
         // to the server instead of two.
         tx.value(
-            append_message!(
-                "(SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE conversation_id = $1)",
-                "RETURNING seq"
+            concat!(
+                "INSERT INTO events (conversation_id, seq, id, sender_id, client_msg_id, created_at, body)
+                 SELECT c.id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE conversation_id = $1),
+                     $2, $3, $4, $5, $6 ",
+                allowed!("$3"),
+                " ON CONFLICT (sender_id, client_msg_id) WHERE client_msg_id IS NOT NULL DO NOTHING RETURNING seq"
             ),
             args![conversation.0, &id, sender.0, client_msg_id, now, &json],
         )?
     } else {
-        // SQLite would stage an insert whose SELECT reads `events` in a
-        // temporary table first: the next seq is a statement of its own.
-        // The seq is known, then, and a row count says whether it was
-        // stored (RETURNING would gather its rows in a table of its own).
-        let next = next_seq(tx, conversation)?;
+        // SQLite: the check and the next seq in one statement, then a
+        // one-row insert. An `INSERT … SELECT` may write several rows, so
+        // SQLite ran it under a statement journal (a copy of every page it
+        // first touched) and checked the reactions that could point at the
+        // new row; a one-row insert needs neither. The seq is known, and a
+        // row count says whether it was stored (a repeated
+        // `client_msg_id`); RETURNING would gather its row in a table.
+        let Some(next) = tx.value::<i64>(
+            concat!(
+                "SELECT (SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE conversation_id = $1) ",
+                allowed!("$2")
+            ),
+            args![conversation.0, sender.0],
+        )?
+        else {
+            return Ok(None);
+        };
         let stored = tx.execute(
-            append_message!("$7", ""),
-            args![conversation.0, &id, sender.0, client_msg_id, now, &json, next],
+            "INSERT INTO events (conversation_id, seq, id, sender_id, client_msg_id, created_at, body)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (sender_id, client_msg_id) WHERE client_msg_id IS NOT NULL DO NOTHING",
+            args![conversation.0, next, &id, sender.0, client_msg_id, now, &json],
         )?;
         (stored == 1).then_some(next)
     };
