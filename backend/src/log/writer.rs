@@ -36,8 +36,11 @@ use crate::{
     search::Feed,
 };
 
-/// Commands queued beyond this many wait for the next batch.
-const MAX_BATCH: usize = 512;
+/// Commands queued beyond this many wait for the next batch. Under a flood
+/// of sends each batch fills, so this sets how many share a commit's fsync
+/// and WAL pages (`durable`: 512 → 2 048 took 72 000 to 82 000 acked/s);
+/// a batch of this size stores in tens of milliseconds.
+const MAX_BATCH: usize = 2048;
 /// A batch (its statements and commit) this slow is logged.
 const SLOW_BATCH: std::time::Duration = std::time::Duration::from_millis(100);
 /// Commands waiting for the writer before new ones are refused as busy.
@@ -166,7 +169,8 @@ impl Writer {
     fn run(mut self, mut jobs: mpsc::Receiver<Job>, committed: mpsc::Sender<Committed>) {
         let mut stop = None;
         while let Some(first) = jobs.blocking_recv() {
-            let mut batch = Vec::with_capacity(MAX_BATCH);
+            // Room for what is queued now: most batches are a few commands.
+            let mut batch = Vec::with_capacity((jobs.len() + 1).min(MAX_BATCH));
             let mut next = Some(first);
             while let Some(job) = next.take() {
                 match job {
