@@ -27,6 +27,7 @@ use crate::{
     client::{self, now_micros},
     harness::{Options, OwnCpu, Provision, Server},
     report::{micros, per_second, Report},
+    scenarios,
 };
 
 /// How the users behave.
@@ -97,7 +98,7 @@ pub async fn run(options: &Options, how: Behaviour) -> anyhow::Result<Report> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(u64::from(how.seconds));
     // Users keep reading a little past the last send so in-flight messages land.
     let read_until = deadline + Duration::from_secs(3);
-    let (server_cpu, own) = (server.cpu(), OwnCpu::start());
+    let (server_cpu, threads, own) = (server.cpu(), server.cpu_by_thread(), OwnCpu::start());
     let start = Instant::now();
     let mut tasks = Vec::with_capacity(connections.len());
     for (i, (mut sink, mut inbox)) in connections.into_iter().enumerate() {
@@ -224,7 +225,9 @@ pub async fn run(options: &Options, how: Behaviour) -> anyhow::Result<Report> {
             "/s",
         )
         .add("server_cpu_seconds", cpu.as_secs_f64(), "s")
-        .add("server_cpu_us_per_message", micros(cpu) / sent.max(1) as f64, "µs")
+        .add("server_cpu_us_per_message", micros(cpu) / sent.max(1) as f64, "µs");
+    scenarios::by_thread(&mut report, &server, &threads, "message", sent);
+    report
         .generator(&own)
         .add("elapsed_seconds", elapsed.as_secs_f64(), "s")
         .latencies("latency", seen.deliveries)

@@ -300,7 +300,7 @@ pub async fn fanout(
 
 /// Where the server's CPU went since `before`, by thread (named threads of
 /// every node summed by name), per `what` of `count`.
-fn by_thread(report: &mut Report, server: &Server, before: &BTreeMap<String, Duration>, what: &str, count: u64) {
+pub fn by_thread(report: &mut Report, server: &Server, before: &BTreeMap<String, Duration>, what: &str, count: u64) {
     for (name, after) in server.cpu_by_thread() {
         let used = after.saturating_sub(before.get(&name).copied().unwrap_or_default());
         if !used.is_zero() {
