@@ -26,6 +26,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use axum::Router;
+use natter_common::frames::close;
 use tokio::net::TcpListener;
 
 use crate::{
@@ -43,6 +44,10 @@ use crate::{
     state::{AppState, Services},
 };
 use db::Db;
+
+/// How long open WebSockets get at shutdown to take what is queued for
+/// them and the close: a socket that will not take it holds no one up.
+const CLOSE_GRACE: Duration = Duration::from_secs(3);
 
 /// A bound, migrated, ready-to-run server.
 pub struct Application {
@@ -143,6 +148,18 @@ impl Application {
         tracing::info!(addr = %self.addr, "listening");
         let header_timeout = Duration::from_secs(self.state.config.header_timeout_secs.max(1));
         serve::serve(self.listener, self.router, header_timeout, shutdown_signal()).await;
+        // Every WebSocket is told to come back (1012) after what is queued
+        // for it, so clients reconnect at once, spread by their jitter,
+        // rather than each noticing a dead socket. What they sent before is
+        // stored below; a send whose ack did not go out is sent again on
+        // reconnect and found by its `client_msg_id`.
+        self.state.hub.close_all(close::SERVICE_RESTART, "server restarting");
+        if tokio::time::timeout(CLOSE_GRACE, self.state.hub.all_gone())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some WebSockets were still open at shutdown");
+        }
         self.state.log.stop().await;
         self.state.search.stop().await;
         self.state.db.close().await;

@@ -52,8 +52,8 @@ pub fn connected(online_now: bool) {
 }
 
 /// A connection ended, and why: `normal`, `dropped`, `heartbeat`,
-/// `slow_consumer`, `malformed`, `signed_out`, `protocol`, `write_failed`,
-/// `server_error`, `other`.
+/// `slow_consumer`, `malformed`, `signed_out`, `shutdown`, `protocol`,
+/// `write_failed`, `server_error`, `other`.
 pub fn disconnected(reason: &'static str, went_offline: bool) {
     counter!("natter_ws_disconnects_total", "reason" => reason).increment(1);
     gauge!("natter_ws_connections").decrement(1.0);

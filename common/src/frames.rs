@@ -446,6 +446,10 @@ pub mod close {
     pub const UNSUPPORTED_PROTOCOL: u16 = 4010;
     /// The session ended (logout or revocation).
     pub const SESSION_ENDED: u16 = 4001;
+    /// The server is stopping (RFC 6455's "service restart"): reconnect
+    /// after a short random delay and sync; sends not yet acknowledged are
+    /// sent again with the same `client_msg_id`.
+    pub const SERVICE_RESTART: u16 = 1012;
 }
 
 #[cfg(test)]

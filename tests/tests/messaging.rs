@@ -948,6 +948,37 @@ async fn signing_out_closes_that_sessions_sockets_only() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
+async fn a_stopping_server_sends_what_is_queued_then_asks_clients_back() -> anyhow::Result<()> {
+    let mut server = TestServer::spawn_with(&FAST).await?;
+    let [ann, bob] = register_all(&server, ["stop_ann", "stop_bob"]).await?;
+    let dm = befriend(&ann, &bob).await?;
+    let mut ann_ws = WsClient::connect(&server, &ann.token).await?;
+    let mut bob_ws = WsClient::connect(&server, &bob.token).await?;
+    ann_ws
+        .send_and_ack(dm, "before-stop", "see you after the restart")
+        .await?;
+
+    // Bob has not read his event yet: it goes out before the close.
+    let (stopped, bob_saw, ann_saw) = tokio::join!(server.stop(), bob_ws.until_closed(), ann_ws.until_closed());
+    stopped?;
+    let (code, events) = bob_saw?;
+    assert_eq!(code, Some(close::SERVICE_RESTART), "bob's close");
+    assert_eq!(
+        events.iter().map(text_of).collect::<Vec<_>>(),
+        ["see you after the restart"]
+    );
+    assert_eq!(ann_saw?.0, Some(close::SERVICE_RESTART), "ann's close");
+
+    let server = server.start_again().await?;
+    let mut bob_ws = WsClient::connect(&server, &bob.token).await?;
+    assert_eq!(
+        bob_ws.sync(dm, 0).await?.iter().map(text_of).collect::<Vec<_>>(),
+        ["see you after the restart"]
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn conversations_list_newest_activity_first_with_a_preview() -> anyhow::Result<()> {
     let server = TestServer::spawn_with(&FAST).await?;
     let [ann, bob, cat] = register_all(&server, ["list_ann", "list_bob", "list_cat"]).await?;

@@ -4,12 +4,13 @@ use std::{
     collections::HashMap,
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc, RwLock,
+        Arc, OnceLock, RwLock,
     },
     time::Instant,
 };
 
 use natter_common::ids::{SessionId, UserId};
+use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::{
@@ -63,6 +64,11 @@ impl Conn {
 pub struct Registry {
     // A std lock: held only for map updates and try_send loops, never across an await.
     by_user: RwLock<HashMap<UserId, Vec<Conn>>>,
+    /// Told when the last connection goes.
+    emptied: Notify,
+    /// Set once the server is stopping: the close every connection gets,
+    /// those opened from then on too.
+    closing: OnceLock<(u16, &'static str)>,
 }
 
 impl Registry {
@@ -71,8 +77,15 @@ impl Registry {
         // Most people have one connection: room for exactly that, not the
         // four a first push reserves.
         let conns = map.entry(user).or_insert_with(|| Vec::with_capacity(1));
-        conns.push(conn);
-        conns.len() == 1
+        conns.push(conn.clone());
+        let first = conns.len() == 1;
+        drop(map);
+        // After the insert: `close_all` either saw this connection or set
+        // this first.
+        if let Some(&(code, reason)) = self.closing.get() {
+            conn.close(code, reason);
+        }
+        first
     }
 
     pub fn remove(&self, user: UserId, id: ConnId) -> bool {
@@ -81,6 +94,9 @@ impl Registry {
         conns.retain(|c| c.id != id);
         if conns.is_empty() {
             map.remove(&user);
+            if map.is_empty() {
+                self.emptied.notify_waiters();
+            }
             true
         } else {
             false
@@ -121,10 +137,77 @@ impl Registry {
         users.iter().any(|user| map.contains_key(user))
     }
 
+    /// Closes every connection with `code`, each after what is queued for
+    /// it, and any opened later as soon as it is added.
+    pub fn close_all(&self, code: u16, reason: &'static str) {
+        let (code, reason) = *self.closing.get_or_init(|| (code, reason));
+        let map = self.by_user.read().unwrap_or_else(|e| e.into_inner());
+        map.values().flatten().for_each(|conn| conn.close(code, reason));
+    }
+
+    /// Returns once no connection is left.
+    pub async fn emptied(&self) {
+        loop {
+            // Registered before looking, so a removal in between is not missed.
+            let last_gone = self.emptied.notified();
+            if self.by_user.read().unwrap_or_else(|e| e.into_inner()).is_empty() {
+                return;
+            }
+            last_gone.await;
+        }
+    }
+
     pub fn each(&self, user: UserId, mut f: impl FnMut(&Conn)) {
         let map = self.by_user.read().unwrap_or_else(|e| e.into_inner());
         if let Some(conns) = map.get(&user) {
             conns.iter().for_each(&mut f);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::outbox::Taken;
+
+    fn conn() -> Conn {
+        Conn::new(SessionId(1), Arc::new(Outbox::new()))
+    }
+
+    async fn close_of(conn: &Conn) -> Option<(u16, &'static str)> {
+        match conn.outbox().take(&mut Vec::new()).await {
+            Taken::Items { close, .. } => close,
+            Taken::Overflowed => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn closing_all_reaches_connections_opened_later_too() {
+        let registry = Registry::default();
+        let (early, late) = (conn(), conn());
+        registry.add(UserId(1), early.clone());
+        registry.close_all(1012, "restart");
+        registry.add(UserId(2), late.clone());
+        assert_eq!(close_of(&early).await, Some((1012, "restart")));
+        assert_eq!(close_of(&late).await, Some((1012, "restart")));
+    }
+
+    #[tokio::test]
+    async fn emptied_returns_once_the_last_connection_is_gone() {
+        let registry = Arc::new(Registry::default());
+        let (a, b) = (conn(), conn());
+        registry.add(UserId(1), a.clone());
+        registry.add(UserId(1), b.clone());
+        let waiting = tokio::spawn({
+            let registry = registry.clone();
+            async move { registry.emptied().await }
+        });
+        registry.remove(UserId(1), a.id);
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "one connection is left");
+        registry.remove(UserId(1), b.id);
+        waiting.await.unwrap();
+        // Nothing to wait for on an empty registry.
+        registry.emptied().await;
     }
 }

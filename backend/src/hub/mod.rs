@@ -303,6 +303,17 @@ impl Hub {
         });
     }
 
+    /// Closes every connection on this node with `code`, each after what is
+    /// queued for it, and any opened from now on (the server is stopping).
+    pub fn close_all(&self, code: u16, reason: &'static str) {
+        self.connections.close_all(code, reason);
+    }
+
+    /// Returns once this node has no connection left.
+    pub async fn all_gone(&self) {
+        self.connections.emptied().await;
+    }
+
     /// Whether `user` has a connection on any node.
     pub fn is_online(&self, user: UserId) -> bool {
         self.connections.has(user) || self.elsewhere.has(user)

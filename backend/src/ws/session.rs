@@ -167,6 +167,7 @@ impl Ended {
                 close::SLOW_CONSUMER => "slow_consumer",
                 close::ABUSE => "malformed",
                 close::SESSION_ENDED => "signed_out",
+                close::SERVICE_RESTART => "shutdown",
                 1002 | 1007 | 1009 => "protocol",
                 1011 => "server_error",
                 _ => "other",
