@@ -145,6 +145,11 @@ impl Registry {
         map.values().flatten().for_each(|conn| conn.close(code, reason));
     }
 
+    /// Whether [`Self::close_all`] was called.
+    pub fn closing(&self) -> bool {
+        self.closing.get().is_some()
+    }
+
     /// Returns once no connection is left.
     pub async fn emptied(&self) {
         loop {

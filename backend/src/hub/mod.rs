@@ -309,6 +309,11 @@ impl Hub {
         self.connections.close_all(code, reason);
     }
 
+    /// Whether this node is closing every connection (it is stopping).
+    pub fn closing(&self) -> bool {
+        self.connections.closing()
+    }
+
     /// Returns once this node has no connection left.
     pub async fn all_gone(&self) {
         self.connections.emptied().await;

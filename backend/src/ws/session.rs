@@ -310,7 +310,9 @@ async fn write_taken(sink: &mut Socket, taken: Taken, burst: &mut Vec<Utf8Bytes>
 async fn finish(state: &AppState, user: UserId, conn: &Conn, ended: Ended) {
     let went_offline = state.hub.disconnect(user, conn.id);
     metrics::disconnected(ended.reason(), went_offline);
-    if went_offline {
+    // On a stopping node everyone here is leaving too: telling them (a
+    // look-up each) would only hold up the shutdown.
+    if went_offline && !state.hub.closing() {
         state.hub.announce_presence(user, false).await;
     }
     tracing::debug!(user = %user, conn = conn.id, reason = ended.reason(), "disconnected");
