@@ -150,9 +150,9 @@ impl Application {
         serve::serve(self.listener, self.router, header_timeout, shutdown_signal()).await;
         // Every WebSocket is told to come back (1012) after what is queued
         // for it, so clients reconnect at once, spread by their jitter,
-        // rather than each noticing a dead socket. What they sent before is
-        // stored below; a send whose ack did not go out is sent again on
-        // reconnect and found by its `client_msg_id`.
+        // rather than each noticing a dead socket. What the writer has
+        // queued is stored below; a send whose ack did not go out is sent
+        // again on reconnect and found by its `client_msg_id`.
         self.state.hub.close_all(close::SERVICE_RESTART, "server restarting");
         if tokio::time::timeout(CLOSE_GRACE, self.state.hub.all_gone())
             .await
@@ -161,6 +161,7 @@ impl Application {
             tracing::warn!("some WebSockets were still open at shutdown");
         }
         self.state.log.stop().await;
+        self.state.hub.settle_bus().await;
         self.state.search.stop().await;
         self.state.db.close().await;
         tracing::info!("stopped");

@@ -948,7 +948,7 @@ async fn signing_out_closes_that_sessions_sockets_only() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
-async fn a_stopping_server_sends_what_is_queued_then_asks_clients_back() -> anyhow::Result<()> {
+async fn a_stopping_server_asks_clients_back_and_keeps_what_was_sent() -> anyhow::Result<()> {
     let mut server = TestServer::spawn_with(&FAST).await?;
     let [ann, bob] = register_all(&server, ["stop_ann", "stop_bob"]).await?;
     let dm = befriend(&ann, &bob).await?;
@@ -958,7 +958,7 @@ async fn a_stopping_server_sends_what_is_queued_then_asks_clients_back() -> anyh
         .send_and_ack(dm, "before-stop", "see you after the restart")
         .await?;
 
-    // Bob has not read his event yet: it goes out before the close.
+    // Bob reads his event only now, and the close after it.
     let (stopped, bob_saw, ann_saw) = tokio::join!(server.stop(), bob_ws.until_closed(), ann_ws.until_closed());
     stopped?;
     let (code, events) = bob_saw?;

@@ -311,6 +311,37 @@ async fn presence_counts_every_node() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A node stopping (SIGTERM) asks its clients back (1012) and tells the
+/// other nodes once that its people are offline: at once, not after the
+/// 30 s of silence that counts a killed node as gone. Someone also on
+/// another node stays online.
+#[tokio::test]
+async fn a_stopping_node_tells_the_others_its_people_went_offline() -> anyhow::Result<()> {
+    let nats = NatsServer::start()?;
+    let Nodes { mut a, b, _media } = two_nodes(Some(&nats)).await?;
+    let [ann, ben, cat] = register_all(&a, ["leave_ann", "leave_ben", "leave_cat"]).await?;
+    befriend(&ann, &ben).await?;
+    befriend(&cat, &ben).await?;
+    let mut ben_ws = WsClient::connect(&b, &ben.token).await?;
+    let mut ann_a = WsClient::connect(&a, &ann.token).await?;
+    assert!(presence_of(&mut ben_ws, ann.id()).await?);
+    let _cat_a = WsClient::connect(&a, &cat.token).await?;
+    assert!(presence_of(&mut ben_ws, cat.id()).await?);
+    let _cat_b = WsClient::connect(&b, &cat.token).await?;
+
+    let (stopped, ann_saw) = tokio::join!(a.stop(), ann_a.until_closed());
+    stopped?;
+    assert_eq!(ann_saw?.0, Some(close::SERVICE_RESTART));
+    // A killed node's people count as gone after 30 s of its silence.
+    let told = tokio::time::timeout(Duration::from_secs(10), presence_of(&mut ben_ws, ann.id()))
+        .await
+        .map_err(|_| anyhow::anyhow!("node B did not hear at once that node A's people left"))??;
+    assert!(!told, "ann went offline with node A");
+    let ben_again = WsClient::connect(&b, &ben.token).await?;
+    assert_eq!(ben_again.online, vec![cat.id()], "cat is still on node B");
+    Ok(())
+}
+
 /// An operator disabling an account (`natter-server admin`, a process of
 /// its own) closes that person's sockets on every node at once, not at each
 /// node's next session check (a minute away here); and revoking one

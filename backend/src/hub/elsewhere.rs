@@ -104,23 +104,37 @@ impl Elsewhere {
                 .filter(|(_, node)| now.duration_since(node.heard) > silence)
                 .map(|(id, _)| *id)
                 .collect();
-            let mut dropped: Vec<UserId> = Vec::new();
-            for id in gone {
-                if let Some(node) = nodes.remove(&id) {
+            for id in &gone {
+                if let Some(node) = nodes.get(id) {
                     tracing::warn!(
                         node = id,
                         users = node.users.len(),
                         "a node went silent; its users are offline"
                     );
-                    dropped.extend(node.users);
                 }
             }
-            dropped.retain(|user| !nodes.values().any(|node| node.users.contains(user)));
-            dropped.sort_unstable();
-            dropped.dedup();
-            dropped
+            remove(nodes, &gone)
         })
     }
+
+    /// Forgets `node`, which said it is stopping; returns its users online
+    /// on no node left, as [`Self::expire`] does.
+    pub fn forget(&self, node: u64) -> Vec<UserId> {
+        self.with(|nodes| remove(nodes, &[node]))
+    }
+}
+
+/// Removes the nodes `gone`; their users who are online on no node left.
+fn remove(nodes: &mut HashMap<u64, Node>, gone: &[u64]) -> Vec<UserId> {
+    let mut dropped: Vec<UserId> = gone
+        .iter()
+        .filter_map(|id| nodes.remove(id))
+        .flat_map(|node| node.users)
+        .collect();
+    dropped.retain(|user| !nodes.values().any(|node| node.users.contains(user)));
+    dropped.sort_unstable();
+    dropped.dedup();
+    dropped
 }
 
 #[cfg(test)]
@@ -143,6 +157,17 @@ mod tests {
         assert!(elsewhere.has(UserId(11)), "still on node 2");
         elsewhere.set(2, UserId(11), false);
         assert!(!elsewhere.has(UserId(11)));
+    }
+
+    #[test]
+    fn a_stopping_nodes_users_are_offline_at_once_unless_another_node_has_them() {
+        let elsewhere = Elsewhere::default();
+        elsewhere.replace(1, 0, 1, vec![UserId(10), UserId(11)]);
+        elsewhere.set(2, UserId(11), true);
+        assert_eq!(elsewhere.forget(1), vec![UserId(10)]);
+        assert!(!elsewhere.has(UserId(10)));
+        assert!(elsewhere.has(UserId(11)), "still on node 2");
+        assert!(elsewhere.forget(1).is_empty(), "forgotten already");
     }
 
     #[test]

@@ -195,7 +195,7 @@ impl Hub {
     /// (they came online).
     pub fn connect(&self, user: UserId, conn: Conn) -> bool {
         let first_here = self.connections.add(user, conn);
-        if first_here {
+        if first_here && !self.closing() {
             self.tell_presence(user, true);
         }
         first_here && !self.elsewhere.has(user)
@@ -205,7 +205,8 @@ impl Hub {
     /// (they went offline).
     pub fn disconnect(&self, user: UserId, id: ConnId) -> bool {
         let last_here = self.connections.remove(user, id);
-        if last_here {
+        // A stopping node said so once for all (`close_all`).
+        if last_here && !self.closing() {
             self.tell_presence(user, false);
         }
         last_here && !self.elsewhere.has(user)
@@ -223,7 +224,7 @@ impl Hub {
     /// Tells the other nodes everyone online here (which also says this
     /// node is alive).
     pub fn tell_present(&self) {
-        if self.bus.is_some() {
+        if self.bus.is_some() && !self.closing() {
             let users = self.connections.users();
             let round = self.present_rounds.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             // A whole list can be too big for one NATS message.
@@ -261,7 +262,19 @@ impl Hub {
     /// their users, online nowhere else, went offline (every node does the
     /// same for its own).
     pub async fn expire_nodes(&self) {
-        for user in self.elsewhere.expire(elsewhere::NODE_SILENCE) {
+        self.gone_elsewhere(self.elsewhere.expire(elsewhere::NODE_SILENCE))
+            .await;
+    }
+
+    /// What [`Self::expire_nodes`] does for a node that said it is stopping.
+    pub async fn node_left(&self, node: u64) {
+        self.gone_elsewhere(self.elsewhere.forget(node)).await;
+    }
+
+    /// Tells this node's connections that `users`, who were on other nodes,
+    /// went offline, unless they are here.
+    async fn gone_elsewhere(&self, users: Vec<UserId>) {
+        for user in users {
             if !self.connections.has(user) {
                 if let Some(audience) = self.presence_audience(user).await {
                     let frame = encode(&ServerFrame::Presence {
@@ -305,13 +318,26 @@ impl Hub {
 
     /// Closes every connection on this node with `code`, each after what is
     /// queued for it, and any opened from now on (the server is stopping).
+    /// The other nodes are told once that everyone here is offline, rather
+    /// than once per connection as each closes.
     pub fn close_all(&self, code: u16, reason: &'static str) {
         self.connections.close_all(code, reason);
+        self.tell_others(&Note::Leaving { node: self.node }, &[]);
     }
 
     /// Whether this node is closing every connection (it is stopping).
     pub fn closing(&self) -> bool {
         self.connections.closing()
+    }
+
+    /// Returns once what was handed to the bus is with NATS (at shutdown:
+    /// the last notes would go with the process otherwise).
+    pub async fn settle_bus(&self) {
+        if let Some(bus) = &self.bus {
+            if let Err(err) = bus.settle().await {
+                tracing::warn!(%err, "the last notes may not have reached the other nodes");
+            }
+        }
     }
 
     /// Returns once this node has no connection left.

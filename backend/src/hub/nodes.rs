@@ -46,6 +46,9 @@ pub enum Note {
     EndUser { user: UserId },
     /// `user` came online (has a first connection) or went offline on `node`.
     Presence { node: u64, user: UserId, online: bool },
+    /// `node` is stopping: everyone on it is offline, as if it had gone
+    /// silent, but at once.
+    Leaving { node: u64 },
     /// Everyone online on `node`, in `parts` notes of [`PRESENT_PART`]
     /// users at most, each with the `round`'s number: sent every
     /// [`PRESENT_EVERY`], and at once to a node heard of for the first time.
@@ -130,6 +133,11 @@ pub fn listen(mut inbox: Inbox, hub: Hub, touched: impl Fn(Vec<ConversationId>) 
                 Note::EndSession { user, session } => hub.end_session_here(user, session),
                 Note::EndUser { user } => hub.end_user_here(user),
                 Note::Presence { node, user, online } => hub.presence_elsewhere(node, user, online),
+                Note::Leaving { node } => {
+                    // A look-up per user: not in the way of the notes behind.
+                    let hub = hub.clone();
+                    tokio::spawn(async move { hub.node_left(node).await });
+                }
                 Note::Present {
                     node,
                     round,

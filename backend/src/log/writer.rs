@@ -13,7 +13,7 @@ use rusqlite::Connection;
 use sqlx::{PgPool, SqlitePool};
 use tokio::{
     runtime::Handle,
-    sync::{mpsc, oneshot},
+    sync::{mpsc, oneshot, watch},
 };
 
 use super::{
@@ -38,15 +38,16 @@ use crate::{
 
 /// Commands queued beyond this many wait for the next batch. Under a flood
 /// of sends each batch fills, so this sets how many share a commit's fsync
-/// and WAL pages (`durable`: 512 → 2 048 took 72 000 to 82 000 acked/s);
+/// and WAL pages (`durable`: 512 → 2 048 took ~72 000 to ~81 000 acked/s);
 /// a batch of this size stores in tens of milliseconds.
 const MAX_BATCH: usize = 2048;
 /// A batch (its statements and commit) this slow is logged.
 const SLOW_BATCH: std::time::Duration = std::time::Duration::from_millis(100);
 /// Commands waiting for the writer before new ones are refused as busy.
 const QUEUE_DEPTH: usize = 8192;
-/// Committed batches waiting for the publisher before the writer waits too.
-const PUBLISH_DEPTH: usize = 64;
+/// Committed batches waiting for the publisher before the writer waits too
+/// (each up to [`MAX_BATCH`] commands).
+const PUBLISH_DEPTH: usize = 16;
 /// Times a batch is run before a deadlock with another node's writer
 /// (PostgreSQL) fails it.
 const ATTEMPTS: usize = 3;
@@ -70,6 +71,8 @@ pub struct Log {
     /// True while the checkpointer's thread runs (the WAL is kept short);
     /// `None` on PostgreSQL, which has none.
     checkpointing: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// Closed when the publisher has handed on the last committed batch.
+    publishing: watch::Receiver<()>,
 }
 
 impl Log {
@@ -109,8 +112,16 @@ impl Log {
             .name("natter-writer".into())
             .spawn(move || writer.run(jobs, committed))
             .context("cannot start the log's writer")?;
-        tokio::spawn(publisher::run(hub, media, push, batches));
-        Ok(Self { queue, checkpointing })
+        let (published, publishing) = watch::channel(());
+        tokio::spawn(async move {
+            publisher::run(hub, media, push, batches).await;
+            drop(published);
+        });
+        Ok(Self {
+            queue,
+            checkpointing,
+            publishing,
+        })
     }
 
     /// Whether the writer and its checkpointer are still running; when
@@ -146,13 +157,17 @@ impl Log {
         Pending(queued.then_some(answer))
     }
 
-    /// Stores what is queued, empties the WAL into the database, and stops
-    /// the writer (at shutdown).
+    /// Stores what is queued, empties the WAL into the database, stops the
+    /// writer, and returns once the publisher has handed on what it
+    /// committed (at shutdown).
     pub async fn stop(&self) {
         let (done, stopped) = oneshot::channel();
         if self.queue.send(Job::Stop(done)).await.is_ok() {
             let _ = stopped.await;
         }
+        // The writer gone, the publisher ends after its last batch.
+        let mut publishing = self.publishing.clone();
+        while publishing.changed().await.is_ok() {}
     }
 }
 
