@@ -10,10 +10,10 @@ use super::log_tx::{args, Error, LogTx, Result};
 
 /// Appends a message if `sender` may post to `conversation` (a member, and
 /// for a direct conversation still a contact): the writer's hot path, one
-/// statement on PostgreSQL, a check and a one-row insert on SQLite. `None` when not allowed or when the
-/// sender used this `client_msg_id` already (see [`by_client_msg_id`]): a
-/// conflict stores nothing rather than failing, so it can't abort the batch
-/// (on PostgreSQL any error would).
+/// statement on PostgreSQL, a check and a one-row insert on SQLite. `None`
+/// when not allowed or when the sender used this `client_msg_id` already
+/// (see [`by_client_msg_id`]): a conflict stores nothing rather than
+/// failing, so it can't abort the batch (on PostgreSQL any error would).
 pub fn message(
     tx: &LogTx,
     conversation: ConversationId,

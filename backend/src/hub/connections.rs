@@ -77,15 +77,13 @@ impl Registry {
         // Most people have one connection: room for exactly that, not the
         // four a first push reserves.
         let conns = map.entry(user).or_insert_with(|| Vec::with_capacity(1));
-        conns.push(conn.clone());
-        let first = conns.len() == 1;
-        drop(map);
-        // After the insert: `close_all` either saw this connection or set
-        // this first.
+        // Under the lock `close_all` takes after setting `closing`: either
+        // it sees this connection or this sees `closing`.
         if let Some(&(code, reason)) = self.closing.get() {
             conn.close(code, reason);
         }
-        first
+        conns.push(conn);
+        conns.len() == 1
     }
 
     pub fn remove(&self, user: UserId, id: ConnId) -> bool {

@@ -16,7 +16,15 @@ pub const NODE_SILENCE: Duration = Duration::from_secs(30);
 
 #[derive(Default)]
 pub struct Elsewhere {
-    nodes: Mutex<HashMap<u64, Node>>,
+    nodes: Mutex<Nodes>,
+}
+
+#[derive(Default)]
+struct Nodes {
+    by_id: HashMap<u64, Node>,
+    /// Nodes that said they are stopping: what they say after is ignored
+    /// (a restarted node has a new id).
+    left: HashSet<u64>,
 }
 
 struct Node {
@@ -43,19 +51,22 @@ impl Node {
 }
 
 impl Elsewhere {
-    fn with<T>(&self, f: impl FnOnce(&mut HashMap<u64, Node>) -> T) -> T {
+    fn with<T>(&self, f: impl FnOnce(&mut Nodes) -> T) -> T {
         f(&mut self.nodes.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Whether some other node has `user` online.
     pub fn has(&self, user: UserId) -> bool {
-        self.with(|nodes| nodes.values().any(|node| node.users.contains(&user)))
+        self.with(|nodes| nodes.by_id.values().any(|node| node.users.contains(&user)))
     }
 
     /// `user` came online (`true`) or went offline on `node`.
     pub fn set(&self, node: u64, user: UserId, online: bool) {
         self.with(|nodes| {
-            let entry = nodes.entry(node).or_insert_with(Node::new);
+            if nodes.left.contains(&node) {
+                return;
+            }
+            let entry = nodes.by_id.entry(node).or_insert_with(Node::new);
             entry.heard = Instant::now();
             if online {
                 entry.users.insert(user);
@@ -71,8 +82,11 @@ impl Elsewhere {
     /// node was not known (it just started, or this one did).
     pub fn replace(&self, node: u64, round: u64, parts: u32, users: Vec<UserId>) -> bool {
         self.with(|nodes| {
-            let known = nodes.contains_key(&node);
-            let entry = nodes.entry(node).or_insert_with(Node::new);
+            if nodes.left.contains(&node) {
+                return false;
+            }
+            let known = nodes.by_id.contains_key(&node);
+            let entry = nodes.by_id.entry(node).or_insert_with(Node::new);
             entry.heard = Instant::now();
             let coming = match &mut entry.coming {
                 Some(coming) if coming.round == round => coming,
@@ -100,12 +114,13 @@ impl Elsewhere {
         self.with(|nodes| {
             let now = Instant::now();
             let gone: Vec<u64> = nodes
+                .by_id
                 .iter()
                 .filter(|(_, node)| now.duration_since(node.heard) > silence)
                 .map(|(id, _)| *id)
                 .collect();
             for id in &gone {
-                if let Some(node) = nodes.get(id) {
+                if let Some(node) = nodes.by_id.get(id) {
                     tracing::warn!(
                         node = id,
                         users = node.users.len(),
@@ -113,14 +128,21 @@ impl Elsewhere {
                     );
                 }
             }
-            remove(nodes, &gone)
+            remove(&mut nodes.by_id, &gone)
         })
     }
 
-    /// Forgets `node`, which said it is stopping; returns its users online
-    /// on no node left, as [`Self::expire`] does.
+    /// Forgets `node`, which said it is stopping, and whatever it says
+    /// after; returns its users online on no node left, as [`Self::expire`]
+    /// does.
     pub fn forget(&self, node: u64) -> Vec<UserId> {
-        self.with(|nodes| remove(nodes, &[node]))
+        self.with(|nodes| {
+            nodes.left.insert(node);
+            if let Some(left) = nodes.by_id.get(&node) {
+                tracing::info!(node, users = left.users.len(), "a node stopped; its users are offline");
+            }
+            remove(&mut nodes.by_id, &[node])
+        })
     }
 }
 
@@ -168,6 +190,10 @@ mod tests {
         assert!(!elsewhere.has(UserId(10)));
         assert!(elsewhere.has(UserId(11)), "still on node 2");
         assert!(elsewhere.forget(1).is_empty(), "forgotten already");
+        // What it says after (a note overtaken by its leaving) is ignored.
+        elsewhere.set(1, UserId(10), true);
+        assert!(!elsewhere.replace(1, 1, 1, vec![UserId(10)]), "not taken as a new node");
+        assert!(!elsewhere.has(UserId(10)));
     }
 
     #[test]

@@ -195,6 +195,7 @@ impl Hub {
     /// (they came online).
     pub fn connect(&self, user: UserId, conn: Conn) -> bool {
         let first_here = self.connections.add(user, conn);
+        // A stopping node said once that its people left (`close_all`).
         if first_here && !self.closing() {
             self.tell_presence(user, true);
         }
@@ -266,17 +267,21 @@ impl Hub {
             .await;
     }
 
-    /// What [`Self::expire_nodes`] does for a node that said it is stopping.
-    pub async fn node_left(&self, node: u64) {
-        self.gone_elsewhere(self.elsewhere.forget(node)).await;
+    /// Forgets a node that said it is stopping (and anything it says
+    /// after); what is left to do, as [`Self::expire_nodes`] does, is
+    /// [`Self::gone_elsewhere`] for the users returned.
+    pub fn node_left(&self, node: u64) -> Vec<UserId> {
+        self.elsewhere.forget(node)
     }
 
     /// Tells this node's connections that `users`, who were on other nodes,
-    /// went offline, unless they are here.
-    async fn gone_elsewhere(&self, users: Vec<UserId>) {
+    /// went offline, unless they are online (here, or back elsewhere).
+    pub async fn gone_elsewhere(&self, users: Vec<UserId>) {
         for user in users {
             if !self.connections.has(user) {
-                if let Some(audience) = self.presence_audience(user).await {
+                let audience = self.presence_audience(user).await;
+                // Again after the look-up: one back meanwhile stays online.
+                if let Some(audience) = audience.filter(|_| !self.is_online(user)) {
                     let frame = encode(&ServerFrame::Presence {
                         user_id: user,
                         online: false,

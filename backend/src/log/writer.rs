@@ -165,9 +165,9 @@ impl Log {
         if self.queue.send(Job::Stop(done)).await.is_ok() {
             let _ = stopped.await;
         }
-        // The writer gone, the publisher ends after its last batch.
-        let mut publishing = self.publishing.clone();
-        while publishing.changed().await.is_ok() {}
+        // The writer gone, the publisher ends after its last batch (and
+        // drops the sender: the wait ends in an error, as it should).
+        let _ = self.publishing.clone().wait_for(|_| false).await;
     }
 }
 

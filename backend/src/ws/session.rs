@@ -131,7 +131,9 @@ async fn greet(
     if Box::pin(send_text(socket, encode(&hello))).await.is_err() {
         return Err(Ended::WriteFailed);
     }
-    if came_online {
+    // Not from a stopping node: it told the others its people left, and
+    // would not say this one did.
+    if came_online && !state.hub.closing() {
         state.hub.announce_presence_to(user, true, &audience);
     }
     Ok(())
