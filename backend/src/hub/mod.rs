@@ -195,8 +195,7 @@ impl Hub {
     /// (they came online).
     pub fn connect(&self, user: UserId, conn: Conn) -> bool {
         let first_here = self.connections.add(user, conn);
-        // A stopping node said once that its people left (`close_all`).
-        if first_here && !self.closing() {
+        if first_here {
             self.tell_presence(user, true);
         }
         first_here && !self.elsewhere.has(user)
@@ -206,14 +205,17 @@ impl Hub {
     /// (they went offline).
     pub fn disconnect(&self, user: UserId, id: ConnId) -> bool {
         let last_here = self.connections.remove(user, id);
-        // A stopping node said so once for all (`close_all`).
-        if last_here && !self.closing() {
+        if last_here {
             self.tell_presence(user, false);
         }
         last_here && !self.elsewhere.has(user)
     }
 
     fn tell_presence(&self, user: UserId, online: bool) {
+        // A stopping node said once that its people left (`close_all`).
+        if self.closing() {
+            return;
+        }
         let note = Note::Presence {
             node: self.node,
             user,
