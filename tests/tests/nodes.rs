@@ -517,7 +517,7 @@ async fn a_node_killed_mid_stream_loses_nothing_acknowledged() -> anyhow::Result
 #[tokio::test]
 async fn events_whose_notes_were_lost_reach_everyone_anyway() -> anyhow::Result<()> {
     let mut nats = NatsServer::start()?;
-    let Nodes { mut a, b, _media } = two_nodes(Some(&nats)).await?;
+    let Nodes { mut a, mut b, _media } = two_nodes(Some(&nats)).await?;
     let [ann, ben] = register_all(&a, ["ann", "ben"]).await?;
     let dm = befriend(&ann, &ben).await?;
     let mut ben_ws = WsClient::connect(&b, &ben.token).await?;
@@ -563,6 +563,17 @@ async fn events_whose_notes_were_lost_reach_everyone_anyway() -> anyhow::Result<
     let mut ann_ws = WsClient::connect(&a, &ann.token).await?;
     let after = ann_ws.post_text(dm, "after", "after the outage").await?;
     assert_eq!(ben_ws.next_event().await?.seq, after.seq);
+
+    // Node B stops on its second connection to NATS: its last notes are
+    // confirmed on the connection that took them, not taken for lost
+    // because it is not the first one.
+    b.stop().await?;
+    let log = b.log();
+    assert!(log.contains("stopped"), "node B stopped cleanly: {log}");
+    assert!(
+        !log.contains("may not have reached"),
+        "node B's last notes were confirmed: {log}"
+    );
     Ok(())
 }
 

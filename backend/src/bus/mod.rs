@@ -51,8 +51,10 @@ pub struct Bus {
     /// Notes dropped before the sending task numbered them: it skips as
     /// many numbers, so that the other nodes see the loss.
     dropped: Arc<AtomicU64>,
-    /// The connection's count of connections made, when it was first made.
-    first_connects: u64,
+    /// The connection's count of connections made when the sending task
+    /// last handed a note to it: what reached NATS is confirmed on that
+    /// connection, not on whichever one the node started with.
+    sent_on: Arc<AtomicU64>,
 }
 
 /// What the sending task takes, in order.
@@ -94,8 +96,9 @@ impl Bus {
             .context("cannot subscribe to the other nodes' notes")?;
         let (queue, outgoing) = mpsc::channel(QUEUE_DEPTH);
         let dropped = Arc::new(AtomicU64::new(0));
-        tokio::spawn(send(client.clone(), outgoing, dropped.clone()));
         let first_connects = connects(&client);
+        let sent_on = Arc::new(AtomicU64::new(first_connects));
+        tokio::spawn(send(client.clone(), outgoing, dropped.clone(), sent_on.clone()));
         let losses = Losses {
             heard: Arc::new(Mutex::new(Heard::new(first_connects))),
             client: client.clone(),
@@ -104,7 +107,7 @@ impl Bus {
             queue,
             client,
             dropped,
-            first_connects,
+            sent_on,
         };
         Ok((Arc::new(bus), Inbox { notes, losses }))
     }
@@ -115,8 +118,8 @@ impl Bus {
     }
 
     /// Returns once NATS has passed on every note told so far, for a
-    /// process about to end (the admin command); fails after 5 s, or if the
-    /// connection was remade since it was first made (notes may be lost).
+    /// process about to end; fails after 5 s, or if the connection was
+    /// remade since the last note was handed to it (that note may be lost).
     pub async fn settle(&self) -> anyhow::Result<()> {
         let settled = async {
             let (done, handed) = oneshot::channel();
@@ -125,7 +128,7 @@ impl Bus {
                 .await
                 .map_err(|_| anyhow::anyhow!("the bus is closed"))?;
             handed.await?;
-            confirm(&self.client, self.first_connects).await
+            confirm(&self.client, self.sent_on.load(Ordering::Relaxed)).await
         };
         tokio::time::timeout(Duration::from_secs(5), settled)
             .await
@@ -165,8 +168,14 @@ impl Bus {
 
 /// Publishes what `outgoing` brings, each note numbered after the last
 /// (and past any dropped meanwhile), and a numbered tick every
-/// [`heard::TICK`] without one, so that the others see a loss soon.
-async fn send(client: async_nats::Client, mut outgoing: mpsc::Receiver<Outgoing>, dropped: Arc<AtomicU64>) {
+/// [`heard::TICK`] without one, so that the others see a loss soon; keeps
+/// in `sent_on` which connection took the last one.
+async fn send(
+    client: async_nats::Client,
+    mut outgoing: mpsc::Receiver<Outgoing>,
+    dropped: Arc<AtomicU64>,
+    sent_on: Arc<AtomicU64>,
+) {
     let sender: u64 = rand::random();
     let mut number = 0u64;
     let mut tick = tokio::time::interval(heard::TICK);
@@ -186,9 +195,14 @@ async fn send(client: async_nats::Client, mut outgoing: mpsc::Receiver<Outgoing>
         number += 1 + dropped.swap(0, Ordering::Relaxed);
         let mut headers = async_nats::HeaderMap::new();
         headers.insert(NUMBER, format!("{sender}.{number}"));
+        // Read before handing over: a note handed while the client was
+        // between connections may go out on the next one, which then fails
+        // a settle on the safe side rather than passing one wrongly.
+        let on = connects(&client);
         if let Err(err) = client.publish_with_headers(SUBJECT, headers, payload.into()).await {
             tracing::warn!(%err, "a note to the other nodes was lost");
         }
+        sent_on.store(on, Ordering::Relaxed);
     }
 }
 
