@@ -1,5 +1,7 @@
 //! Queries on `members`: who belongs to a conversation, and in what role.
 
+use std::collections::HashMap;
+
 use super::{on, on_tx, Db, Tx};
 use natter_common::{
     api::{Member, Role, User},
@@ -185,6 +187,53 @@ pub async fn co_members(db: &Db, user: UserId, who_user_blocked: bool) -> sqlx::
         .collect())
 }
 
+/// How many users' audiences [`presence_audiences`] asks for in one query.
+const AUDIENCES_AT_ONCE: usize = 500;
+
+/// [`co_members`] (`who_user_blocked`) of each of `users`: who may see each
+/// of them go. One query per [`AUDIENCES_AT_ONCE`] users rather than one
+/// each: when a node stops, every other node announces all its people at
+/// once. Users nobody may see are left out.
+pub async fn presence_audiences(db: &Db, users: &[UserId]) -> sqlx::Result<HashMap<UserId, Vec<UserId>>> {
+    macro_rules! from {
+        ($users:literal) => {
+            concat!(
+                "SELECT DISTINCT mine.user_id, other.user_id FROM ",
+                $users,
+                " JOIN members mine ON mine.user_id = gone.value
+                 JOIN conversations c ON c.id = mine.conversation_id AND c.member_count <= $2
+                 JOIN members other ON other.conversation_id = mine.conversation_id
+                                   AND other.user_id <> mine.user_id
+                 WHERE NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = mine.user_id AND b.blocked = other.user_id)"
+            )
+        };
+    }
+    let mut audiences: HashMap<UserId, Vec<UserId>> = HashMap::new();
+    for chunk in users.chunks(AUDIENCES_AT_ONCE) {
+        let ids: Vec<i64> = chunk.iter().map(|user| user.0).collect();
+        let rows: Vec<(i64, i64)> = match db {
+            Db::Sqlite(c) => {
+                sqlx::query_as(from!("json_each($1) AS gone"))
+                    .bind(serde_json::to_string(&ids).unwrap_or_default())
+                    .bind(PRESENCE_MAX_MEMBERS)
+                    .fetch_all(c)
+                    .await?
+            }
+            Db::Postgres(c) => {
+                sqlx::query_as(from!("unnest($1::bigint[]) AS gone(value)"))
+                    .bind(&ids)
+                    .bind(PRESENCE_MAX_MEMBERS)
+                    .fetch_all(c)
+                    .await?
+            }
+        };
+        for (user, sees) in rows {
+            audiences.entry(UserId(user)).or_default().push(UserId(sees));
+        }
+    }
+    Ok(audiences)
+}
+
 /// Users who share any conversation with `user`, however large, but for
 /// those `user` blocked: who hears of a profile change. Rare, so worth
 /// reaching the crowd of big groups too, whose member lists show the name.
@@ -311,6 +360,43 @@ mod tests {
             };
             assert_eq!(sorted(co_members(&pool, me, true).await.unwrap()), [theirs, friend]);
             assert_eq!(sorted(co_members(&pool, me, false).await.unwrap()), [mine, friend]);
+        }
+    }
+
+    #[tokio::test]
+    async fn audiences_of_many_are_each_ones_co_members() {
+        for (pool, _dir) in each_db().await {
+            let (me, mine, theirs, friend, alone) = (
+                user(&pool, "me").await,
+                user(&pool, "mine").await,
+                user(&pool, "theirs").await,
+                user(&pool, "friend").await,
+                user(&pool, "alone").await,
+            );
+            group(&pool, &[me, mine, theirs, friend]).await;
+            group(&pool, &[friend, theirs]).await;
+            let mut tx = pool.begin_write().await.unwrap();
+            on_tx!(&mut tx, |c| sqlx::query(
+                "INSERT INTO blocks (blocker, blocked, created_at) VALUES ($1, $2, 0)"
+            )
+            .bind(me.0)
+            .bind(mine.0)
+            .execute(c)
+            .await
+            .map(|done| done.rows_affected()))
+            .unwrap();
+            tx.commit().await.unwrap();
+
+            let everyone = [me, mine, theirs, friend, alone];
+            let audiences = presence_audiences(&pool, &everyone).await.unwrap();
+            for user in everyone {
+                let mut audience = audiences.get(&user).cloned().unwrap_or_default();
+                audience.sort_by_key(|u| u.0);
+                let mut one = co_members(&pool, user, true).await.unwrap();
+                one.sort_by_key(|u| u.0);
+                assert_eq!(audience, one, "{user:?}: once each, past blocks, as one by one");
+            }
+            assert!(!audiences.contains_key(&alone));
         }
     }
 }

@@ -279,17 +279,25 @@ impl Hub {
     /// Tells this node's connections that `users`, who were on other nodes,
     /// went offline, unless they are online (here, or back elsewhere).
     pub async fn gone_elsewhere(&self, users: Vec<UserId>) {
-        for user in users {
-            if !self.connections.has(user) {
-                let audience = self.presence_audience(user).await;
-                // Again after the look-up: one back meanwhile stays online.
-                if let Some(audience) = audience.filter(|_| !self.is_online(user)) {
-                    let frame = encode(&ServerFrame::Presence {
-                        user_id: user,
-                        online: false,
-                    });
-                    self.deliver_local(&audience, std::slice::from_ref(&frame), Kind::Ephemeral, None, None);
-                }
+        let gone: Vec<UserId> = users.into_iter().filter(|&user| !self.connections.has(user)).collect();
+        if gone.is_empty() {
+            return;
+        }
+        let audiences = match db::members::presence_audiences(&self.db, &gone).await {
+            Ok(audiences) => audiences,
+            Err(err) => {
+                tracing::warn!(%err, "presence audience lookup failed");
+                return;
+            }
+        };
+        for (user, audience) in audiences {
+            // Again after the look-up: one back meanwhile stays online.
+            if !self.is_online(user) {
+                let frame = encode(&ServerFrame::Presence {
+                    user_id: user,
+                    online: false,
+                });
+                self.deliver_local(&audience, std::slice::from_ref(&frame), Kind::Ephemeral, None, None);
             }
         }
     }
