@@ -51,10 +51,11 @@ pub struct Bus {
     /// Notes dropped before the sending task numbered them: it skips as
     /// many numbers, so that the other nodes see the loss.
     dropped: Arc<AtomicU64>,
-    /// The connection's count of connections made when the sending task
-    /// last handed a note to it: what reached NATS is confirmed on that
-    /// connection, not on whichever one the node started with.
-    sent_on: Arc<AtomicU64>,
+    /// The connection's count of connections made when the notes that
+    /// [`Bus::settle`] vouches for began: at first, or since
+    /// [`Bus::settle_from_now`]. A remade connection since then may have
+    /// lost some of them.
+    settle_from: AtomicU64,
 }
 
 /// What the sending task takes, in order.
@@ -96,9 +97,8 @@ impl Bus {
             .context("cannot subscribe to the other nodes' notes")?;
         let (queue, outgoing) = mpsc::channel(QUEUE_DEPTH);
         let dropped = Arc::new(AtomicU64::new(0));
+        tokio::spawn(send(client.clone(), outgoing, dropped.clone()));
         let first_connects = connects(&client);
-        let sent_on = Arc::new(AtomicU64::new(first_connects));
-        tokio::spawn(send(client.clone(), outgoing, dropped.clone(), sent_on.clone()));
         let losses = Losses {
             heard: Arc::new(Mutex::new(Heard::new(first_connects))),
             client: client.clone(),
@@ -107,7 +107,7 @@ impl Bus {
             queue,
             client,
             dropped,
-            sent_on,
+            settle_from: AtomicU64::new(first_connects),
         };
         Ok((Arc::new(bus), Inbox { notes, losses }))
     }
@@ -119,7 +119,8 @@ impl Bus {
 
     /// Returns once NATS has passed on every note told so far, for a
     /// process about to end; fails after 5 s, or if the connection was
-    /// remade since the last note was handed to it (that note may be lost).
+    /// remade since it was first made, or since [`Bus::settle_from_now`]
+    /// (notes may be lost).
     pub async fn settle(&self) -> anyhow::Result<()> {
         let settled = async {
             let (done, handed) = oneshot::channel();
@@ -128,11 +129,19 @@ impl Bus {
                 .await
                 .map_err(|_| anyhow::anyhow!("the bus is closed"))?;
             handed.await?;
-            confirm(&self.client, self.sent_on.load(Ordering::Relaxed)).await
+            confirm(&self.client, self.settle_from.load(Ordering::Relaxed)).await
         };
         tokio::time::timeout(Duration::from_secs(5), settled)
             .await
             .context("NATS did not confirm in 5 s")?
+    }
+
+    /// Makes [`Bus::settle`] vouch for the notes told from now on only: a
+    /// node stopping after its NATS connection was once remade (what was
+    /// lost then, the others saw by the notes' numbers) asks whether its
+    /// last notes got through.
+    pub fn settle_from_now(&self) {
+        self.settle_from.store(connects(&self.client), Ordering::Relaxed);
     }
 
     /// Queues `note`, followed by `frames` (split over several notes with
@@ -168,14 +177,8 @@ impl Bus {
 
 /// Publishes what `outgoing` brings, each note numbered after the last
 /// (and past any dropped meanwhile), and a numbered tick every
-/// [`heard::TICK`] without one, so that the others see a loss soon; keeps
-/// in `sent_on` which connection took the last one.
-async fn send(
-    client: async_nats::Client,
-    mut outgoing: mpsc::Receiver<Outgoing>,
-    dropped: Arc<AtomicU64>,
-    sent_on: Arc<AtomicU64>,
-) {
+/// [`heard::TICK`] without one, so that the others see a loss soon.
+async fn send(client: async_nats::Client, mut outgoing: mpsc::Receiver<Outgoing>, dropped: Arc<AtomicU64>) {
     let sender: u64 = rand::random();
     let mut number = 0u64;
     let mut tick = tokio::time::interval(heard::TICK);
@@ -195,14 +198,9 @@ async fn send(
         number += 1 + dropped.swap(0, Ordering::Relaxed);
         let mut headers = async_nats::HeaderMap::new();
         headers.insert(NUMBER, format!("{sender}.{number}"));
-        // Read before handing over: a note handed while the client was
-        // between connections may go out on the next one, which then fails
-        // a settle on the safe side rather than passing one wrongly.
-        let on = connects(&client);
         if let Err(err) = client.publish_with_headers(SUBJECT, headers, payload.into()).await {
             tracing::warn!(%err, "a note to the other nodes was lost");
         }
-        sent_on.store(on, Ordering::Relaxed);
     }
 }
 

@@ -30,7 +30,8 @@ use sqlx::SqlitePool;
 const BUSY_INTERVAL: Duration = Duration::from_millis(100);
 /// And at least this often, for writes that don't go through the writer.
 const IDLE_INTERVAL: Duration = Duration::from_secs(1);
-/// A WAL this long (in 4 KiB pages) is started over: ~16 MiB.
+/// A WAL this long (in 4 KiB pages, ~16 MiB) is started over, at the
+/// writer's first batch after the next copy notices.
 const RESTART_FRAMES: i64 = 4096;
 
 /// The handle the writer holds; the checkpointer stops when it is dropped
@@ -144,7 +145,7 @@ pub fn empty_wal(conn: &Connection) -> rusqlite::Result<bool> {
     Ok(false)
 }
 
-/// Lowers this thread's priority (nice 10): a run copies up to
+/// Lowers this thread's priority (nice +10): a run copies up to
 /// [`BUSY_INTERVAL`]'s pages in one go, and on a busy core the connections'
 /// and the writer's threads should not wait behind it. At 100 ms without
 /// this, `dm`'s p99 came out above the 10 ms interval's in five runs of
@@ -152,9 +153,9 @@ pub fn empty_wal(conn: &Connection) -> rusqlite::Result<bool> {
 /// SCHED_IDLE as the search indexer: on a saturated core this thread must
 /// still run, or the WAL grows without end.
 fn yield_to_the_hot_path() {
-    // SAFETY: setpriority only reads its arguments; on Linux `who` 0 with
-    // PRIO_PROCESS is the calling thread, whose nice value is its own.
-    let failed = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) } != 0;
+    // SAFETY: nice only changes the caller's priority, 10 above where it
+    // was; on Linux that is the calling thread's own.
+    let failed = unsafe { libc::nice(10) } == -1;
     if failed {
         tracing::debug!(err = %std::io::Error::last_os_error(), "checkpointer priority unchanged");
     }
@@ -219,16 +220,27 @@ mod tests {
         let checkpointer = Checkpointer::start(&pool).unwrap();
         let wal = dir.path().join("test.db-wal");
         let mut restarts = 0;
+        // Frames written since the WAL was last asked to start over.
+        let mut written = 0;
         // Eight times the restart length, a frame per row.
         for _ in 0..(8 * RESTART_FRAMES as usize / 64) {
             write_rows(&mut writer, 64);
+            written += 64;
             checkpointer.committed();
-            if checkpointer.take_restart() {
+            let mut asked = checkpointer.take_restart();
+            // Past twice the restart length it must have asked: wait for
+            // its copy (it runs at a lower priority, every 100 ms) rather
+            // than race it.
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            while !asked && written >= 2 * RESTART_FRAMES && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+                asked = checkpointer.take_restart();
+            }
+            if asked {
                 copy_wal(&writer).unwrap();
                 restarts += 1;
+                written = 0;
             }
-            // Give the checkpointer's thread a turn.
-            std::thread::yield_now();
         }
         let size = std::fs::metadata(&wal).unwrap().len();
         assert!(restarts > 0, "the writer was never asked to finish a checkpoint");

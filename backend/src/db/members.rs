@@ -187,13 +187,13 @@ pub async fn co_members(db: &Db, user: UserId, who_user_blocked: bool) -> sqlx::
         .collect())
 }
 
-/// How many users' audiences [`presence_audiences`] asks for in one query.
-const AUDIENCES_AT_ONCE: usize = 500;
+/// How many users' audiences to ask [`presence_audiences`] for at once.
+pub const AUDIENCES_AT_ONCE: usize = 500;
 
-/// [`co_members`] (`who_user_blocked`) of each of `users`: who may see each
-/// of them go. One query per [`AUDIENCES_AT_ONCE`] users rather than one
-/// each: when a node stops, every other node announces all its people at
-/// once. Users nobody may see are left out.
+/// [`co_members`] (`who_user_blocked`) of each of `users` (up to
+/// [`AUDIENCES_AT_ONCE`] of them), in one query: who may see each of them
+/// go. One query rather than one each: when a node stops, every other node
+/// announces all its people at once. Users nobody may see are left out.
 pub async fn presence_audiences(db: &Db, users: &[UserId]) -> sqlx::Result<HashMap<UserId, Vec<UserId>>> {
     macro_rules! from {
         ($users:literal) => {
@@ -208,28 +208,26 @@ pub async fn presence_audiences(db: &Db, users: &[UserId]) -> sqlx::Result<HashM
             )
         };
     }
-    let mut audiences: HashMap<UserId, Vec<UserId>> = HashMap::new();
-    for chunk in users.chunks(AUDIENCES_AT_ONCE) {
-        let ids: Vec<i64> = chunk.iter().map(|user| user.0).collect();
-        let rows: Vec<(i64, i64)> = match db {
-            Db::Sqlite(c) => {
-                sqlx::query_as(from!("json_each($1) AS gone"))
-                    .bind(serde_json::to_string(&ids).unwrap_or_default())
-                    .bind(PRESENCE_MAX_MEMBERS)
-                    .fetch_all(c)
-                    .await?
-            }
-            Db::Postgres(c) => {
-                sqlx::query_as(from!("unnest($1::bigint[]) AS gone(value)"))
-                    .bind(&ids)
-                    .bind(PRESENCE_MAX_MEMBERS)
-                    .fetch_all(c)
-                    .await?
-            }
-        };
-        for (user, sees) in rows {
-            audiences.entry(UserId(user)).or_default().push(UserId(sees));
+    let ids: Vec<i64> = users.iter().map(|user| user.0).collect();
+    let rows: Vec<(i64, i64)> = match db {
+        Db::Sqlite(c) => {
+            sqlx::query_as(from!("json_each($1) AS gone"))
+                .bind(serde_json::to_string(&ids).unwrap_or_default())
+                .bind(PRESENCE_MAX_MEMBERS)
+                .fetch_all(c)
+                .await?
         }
+        Db::Postgres(c) => {
+            sqlx::query_as(from!("unnest($1::bigint[]) AS gone(value)"))
+                .bind(&ids)
+                .bind(PRESENCE_MAX_MEMBERS)
+                .fetch_all(c)
+                .await?
+        }
+    };
+    let mut audiences: HashMap<UserId, Vec<UserId>> = HashMap::new();
+    for (user, sees) in rows {
+        audiences.entry(UserId(user)).or_default().push(UserId(sees));
     }
     Ok(audiences)
 }
@@ -376,15 +374,7 @@ mod tests {
             group(&pool, &[me, mine, theirs, friend]).await;
             group(&pool, &[friend, theirs]).await;
             let mut tx = pool.begin_write().await.unwrap();
-            on_tx!(&mut tx, |c| sqlx::query(
-                "INSERT INTO blocks (blocker, blocked, created_at) VALUES ($1, $2, 0)"
-            )
-            .bind(me.0)
-            .bind(mine.0)
-            .execute(c)
-            .await
-            .map(|done| done.rows_affected()))
-            .unwrap();
+            crate::db::contacts::block(&mut tx, me, mine, 0).await.unwrap();
             tx.commit().await.unwrap();
 
             let everyone = [me, mine, theirs, friend, alone];

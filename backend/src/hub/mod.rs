@@ -280,24 +280,24 @@ impl Hub {
     /// went offline, unless they are online (here, or back elsewhere).
     pub async fn gone_elsewhere(&self, users: Vec<UserId>) {
         let gone: Vec<UserId> = users.into_iter().filter(|&user| !self.connections.has(user)).collect();
-        if gone.is_empty() {
-            return;
-        }
-        let audiences = match db::members::presence_audiences(&self.db, &gone).await {
-            Ok(audiences) => audiences,
-            Err(err) => {
-                tracing::warn!(%err, "presence audience lookup failed");
-                return;
-            }
-        };
-        for (user, audience) in audiences {
-            // Again after the look-up: one back meanwhile stays online.
-            if !self.is_online(user) {
-                let frame = encode(&ServerFrame::Presence {
-                    user_id: user,
-                    online: false,
-                });
-                self.deliver_local(&audience, std::slice::from_ref(&frame), Kind::Ephemeral, None, None);
+        // A failed look-up costs its own chunk's announcements only.
+        for chunk in gone.chunks(db::members::AUDIENCES_AT_ONCE) {
+            let audiences = match db::members::presence_audiences(&self.db, chunk).await {
+                Ok(audiences) => audiences,
+                Err(err) => {
+                    tracing::warn!(%err, "presence audience lookup failed");
+                    continue;
+                }
+            };
+            for (user, audience) in audiences {
+                // Again after the look-up: one back meanwhile stays online.
+                if !self.is_online(user) {
+                    let frame = encode(&ServerFrame::Presence {
+                        user_id: user,
+                        online: false,
+                    });
+                    self.deliver_local(&audience, std::slice::from_ref(&frame), Kind::Ephemeral, None, None);
+                }
             }
         }
     }
@@ -336,6 +336,10 @@ impl Hub {
     /// The other nodes are told once that everyone here is offline, rather
     /// than once per connection as each closes.
     pub fn close_all(&self, code: u16, reason: &'static str) {
+        if let Some(bus) = &self.bus {
+            // What `settle_bus` waits for: the notes from here on.
+            bus.settle_from_now();
+        }
         self.connections.close_all(code, reason);
         self.tell_others(&Note::Leaving { node: self.node }, &[]);
     }

@@ -134,8 +134,8 @@ pub fn listen(mut inbox: Inbox, hub: Hub, touched: impl Fn(Vec<ConversationId>) 
                 Note::EndUser { user } => hub.end_user_here(user),
                 Note::Presence { node, user, online } => hub.presence_elsewhere(node, user, online),
                 Note::Leaving { node } => {
-                    // Forgotten in note order; the announcements, a look-up
-                    // per user, not in the way of the notes behind.
+                    // Forgotten in note order; the announcements (look-ups
+                    // of who is told) not in the way of the notes behind.
                     let gone = hub.node_left(node);
                     let hub = hub.clone();
                     tokio::spawn(async move { hub.gone_elsewhere(gone).await });
