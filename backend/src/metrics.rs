@@ -25,24 +25,69 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
         .set_buckets_for_metric(Matcher::Full("natter_log_batch_commands".into()), &sizes)?
         .install_recorder()?;
     gauge!("natter_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
-    let _ = PER_WRITE.set(PerWrite {
+    let _ = HOT.set(Hot {
         messages_out: counter!("natter_ws_messages_out_total"),
         bytes_out: counter!("natter_ws_bytes_out_total"),
         delivery_lag: histogram!("natter_delivery_lag_seconds"),
+        frames_in: FRAME_TYPES.map(|kind| (kind, counter!("natter_ws_frames_in_total", "type" => kind))),
+        bytes_in: counter!("natter_ws_bytes_in_total"),
+        commands: COMMANDS.map(|command| {
+            (
+                command,
+                OUTCOMES.map(|outcome| {
+                    (
+                        outcome,
+                        counter!("natter_commands_total", "command" => command, "outcome" => outcome),
+                    )
+                }),
+            )
+        }),
+        batch_commands: histogram!("natter_log_batch_commands"),
+        commit_seconds: histogram!("natter_log_commit_seconds"),
+        publish_lag: histogram!("natter_publish_lag_seconds"),
     });
     Ok(handle)
 }
 
-/// The handles of what is counted at every socket write, looked up once: a
-/// look-up by name hashes it and takes the registry's lock, a few per cent
-/// of a paced fan-out's CPU. Unset (and nothing counted) without a recorder.
-struct PerWrite {
+/// The handles of what is counted for every frame, command, batch and
+/// socket write, looked up once: a look-up by name hashes the name and its
+/// labels, takes the registry's lock and clones a handle, a few per cent of
+/// the network thread's CPU. Unset (and nothing counted) without a recorder.
+struct Hot {
     messages_out: Counter,
     bytes_out: Counter,
     delivery_lag: Histogram,
+    frames_in: [(&'static str, Counter); FRAME_TYPES.len()],
+    bytes_in: Counter,
+    commands: [(&'static str, [(&'static str, Counter); OUTCOMES.len()]); COMMANDS.len()],
+    batch_commands: Histogram,
+    commit_seconds: Histogram,
+    publish_lag: Histogram,
 }
 
-static PER_WRITE: OnceLock<PerWrite> = OnceLock::new();
+static HOT: OnceLock<Hot> = OnceLock::new();
+
+/// The labels [`Hot`] holds counters for (what `ws::session` and
+/// `log::Command::name` say); any other is looked up by name.
+const FRAME_TYPES: [&str; 10] = [
+    "send",
+    "edit",
+    "delete",
+    "react",
+    "unreact",
+    "sync",
+    "read",
+    "typing",
+    "ping",
+    "malformed",
+];
+const COMMANDS: [&str; 7] = ["send", "edit", "delete", "react", "unreact", "read", "group"];
+const OUTCOMES: [&str; 4] = ["committed", "duplicate", "refused", "failed"];
+
+/// The counter held for `label`, if any.
+fn held<'h, T>(list: &'h [(&'static str, T)], label: &str) -> Option<&'h T> {
+    list.iter().find(|(l, _)| *l == label).map(|(_, held)| held)
+}
 
 // WebSocket connections.
 
@@ -74,13 +119,17 @@ pub fn send_counted(place: &'static str) {
 
 /// A client frame, by type (`malformed` when it could not be read).
 pub fn frame_in(kind: &'static str, bytes: usize) {
-    counter!("natter_ws_frames_in_total", "type" => kind).increment(1);
-    counter!("natter_ws_bytes_in_total").increment(bytes as u64);
+    let Some(hot) = HOT.get() else { return };
+    match held(&hot.frames_in, kind) {
+        Some(frames) => frames.increment(1),
+        None => counter!("natter_ws_frames_in_total", "type" => kind).increment(1),
+    }
+    hot.bytes_in.increment(bytes as u64);
 }
 
 /// WebSocket messages written to a client (a batch counts once).
 pub fn frames_out(messages: usize, bytes: usize) {
-    if let Some(hot) = PER_WRITE.get() {
+    if let Some(hot) = HOT.get() {
         hot.messages_out.increment(messages as u64);
         hot.bytes_out.increment(bytes as u64);
     }
@@ -101,20 +150,24 @@ pub fn resync(events: usize) {
 /// One writer transaction: how many commands, how long checks, writes and
 /// the commit (its fsync) took.
 pub fn log_batch(commands: usize, took: Duration) {
-    histogram!("natter_log_batch_commands").record(commands as f64);
-    histogram!("natter_log_commit_seconds").record(took);
+    if let Some(hot) = HOT.get() {
+        hot.batch_commands.record(commands as f64);
+        hot.commit_seconds.record(took);
+    }
 }
 
 /// From a batch's commit to its events being queued on every connection.
 pub fn publish_lag(lag: Duration) {
-    histogram!("natter_publish_lag_seconds").record(lag);
+    if let Some(hot) = HOT.get() {
+        hot.publish_lag.record(lag);
+    }
 }
 
 /// From a commit to its event's write to a client's socket, once per
 /// connection and burst (the burst's oldest event). Only events committed
 /// on this node: another node's clock is not ours.
 pub fn delivery_lag(lag: Duration) {
-    if let Some(hot) = PER_WRITE.get() {
+    if let Some(hot) = HOT.get() {
         hot.delivery_lag.record(lag);
     }
 }
@@ -122,7 +175,11 @@ pub fn delivery_lag(lag: Duration) {
 /// A command's outcome: `committed`, `duplicate` (a retry, or a state it
 /// already had), or `refused` with the error code.
 pub fn command(command: &'static str, outcome: &'static str, refusal: Option<&ErrorCode>) {
-    counter!("natter_commands_total", "command" => command, "outcome" => outcome).increment(1);
+    let Some(hot) = HOT.get() else { return };
+    match held(&hot.commands, command).and_then(|outcomes| held(outcomes, outcome)) {
+        Some(commands) => commands.increment(1),
+        None => counter!("natter_commands_total", "command" => command, "outcome" => outcome).increment(1),
+    }
     if let Some(code) = refusal {
         counter!("natter_refusals_total", "command" => command, "code" => code_name(code)).increment(1);
     }
