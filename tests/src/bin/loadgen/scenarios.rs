@@ -460,7 +460,7 @@ pub async fn durable(options: &Options, senders: u32, messages: u32) -> anyhow::
     let server = Server::start(options, Provision::pairs(senders * 2)).await?;
     let pairs = server.data.pairs.clone();
     let connections = connect_all(&server, senders as usize).await?;
-    let (server_cpu, own) = (server.cpu(), OwnCpu::start());
+    let (server_cpu, threads, own) = (server.cpu(), server.cpu_by_thread(), OwnCpu::start());
     let start = Instant::now();
     let mut tasks = Vec::new();
     for (i, (mut sink, mut stream)) in connections.into_iter().enumerate() {
@@ -510,6 +510,7 @@ pub async fn durable(options: &Options, senders: u32, messages: u32) -> anyhow::
         )
         .generator(&own)
         .add("elapsed_seconds", elapsed.as_secs_f64(), "s");
+    by_thread(&mut report, &server, &threads, "message", acked);
     Ok(report)
 }
 
