@@ -120,7 +120,9 @@ pub fn send_counted(place: &'static str) {
 /// A client frame, by type (`malformed` when it could not be read).
 pub fn frame_in(kind: &'static str, bytes: usize) {
     let Some(hot) = HOT.get() else { return };
-    match held(&hot.frames_in, kind) {
+    let held = held(&hot.frames_in, kind);
+    debug_assert!(held.is_some(), "frame type {kind} missing from FRAME_TYPES");
+    match held {
         Some(frames) => frames.increment(1),
         None => counter!("natter_ws_frames_in_total", "type" => kind).increment(1),
     }
@@ -176,7 +178,9 @@ pub fn delivery_lag(lag: Duration) {
 /// already had), or `refused` with the error code.
 pub fn command(command: &'static str, outcome: &'static str, refusal: Option<&ErrorCode>) {
     let Some(hot) = HOT.get() else { return };
-    match held(&hot.commands, command).and_then(|outcomes| held(outcomes, outcome)) {
+    let held = held(&hot.commands, command).and_then(|outcomes| held(outcomes, outcome));
+    debug_assert!(held.is_some(), "{command}/{outcome} missing from COMMANDS or OUTCOMES");
+    match held {
         Some(commands) => commands.increment(1),
         None => counter!("natter_commands_total", "command" => command, "outcome" => outcome).increment(1),
     }

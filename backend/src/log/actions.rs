@@ -75,9 +75,14 @@ pub fn send(
 
 /// Plain messages (no reply, no image), gathered in batch order and
 /// appended together (see [`append::messages`]): each costs no statement of
-/// its own beyond its mentions. The insert checks the sender's right and
+/// its own beyond its mentions. The sender's right is checked once per
+/// conversation in a run (on SQLite) or in the insert (on PostgreSQL), and
 /// the unique index catches a repeated `client_msg_id`; the reasons are
 /// looked up only for what it did not store.
+///
+/// A run holds sends only, and gathering one only reads: the SQLite path
+/// relies on no right changing between its messages. Anything that writes
+/// must [`Sends::flush`] first, as the writer does for every other command.
 #[derive(Default)]
 pub struct Sends<'e> {
     /// Each with the index of its command in the batch.
