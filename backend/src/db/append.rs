@@ -196,6 +196,7 @@ fn sqlite_messages(tx: &LogTx, run: Vec<NewMessage>, now: i64) -> Result<Vec<Opt
     use std::collections::{hash_map::Entry, HashMap};
     let mut allowed: HashMap<(ConversationId, UserId), bool> = HashMap::new();
     let mut next: HashMap<ConversationId, i64> = HashMap::new();
+    let mut insert = tx.repeat(SQLITE_INSERT)?;
     let mut events = Vec::with_capacity(run.len());
     for m in run {
         let may = match allowed.entry((m.conversation, m.sender)) {
@@ -218,10 +219,15 @@ fn sqlite_messages(tx: &LogTx, run: Vec<NewMessage>, now: i64) -> Result<Vec<Opt
         };
         let id = uuid::Uuid::now_v7().to_string();
         let json = serde_json::to_string(&m.body)?;
-        let stored = tx.execute(
-            SQLITE_INSERT,
-            args![m.conversation.0, *seq, &id, m.sender.0, m.client_msg_id, now, &json],
-        )? == 1;
+        let stored = insert.execute(args![
+            m.conversation.0,
+            *seq,
+            &id,
+            m.sender.0,
+            m.client_msg_id,
+            now,
+            &json
+        ])? == 1;
         events.push(stored.then(|| Event {
             conversation_id: m.conversation,
             seq: *seq,
