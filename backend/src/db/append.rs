@@ -69,16 +69,13 @@ pub fn message(
         )?;
         (stored == 1).then_some(next)
     };
-    Ok(seq.map(|seq| Event {
-        conversation_id: conversation,
-        seq,
-        id: EventId(id),
+    let message = NewMessage {
+        conversation,
         sender,
-        client_msg_id: Some(client_msg_id.to_owned()),
-        created_at: now,
+        client_msg_id,
         body,
-        state: None,
-    }))
+    };
+    Ok(seq.map(|seq| message.stored(seq, id, now)))
 }
 
 /// A message for [`messages`], checked and numbered as [`message`] does.
@@ -106,6 +103,22 @@ fn sqlite_next_if_allowed(tx: &LogTx, conversation: ConversationId, sender: User
         ),
         args![conversation.0, sender.0],
     )
+}
+
+impl NewMessage<'_> {
+    /// The event it became, stored as `seq` under `id`.
+    fn stored(self, seq: i64, id: String, now: i64) -> Event {
+        Event {
+            conversation_id: self.conversation,
+            seq,
+            id: EventId(id),
+            sender: self.sender,
+            client_msg_id: Some(self.client_msg_id.to_owned()),
+            created_at: now,
+            body: self.body,
+            state: None,
+        }
+    }
 }
 
 /// Appends a run of messages, each as [`message`] would, and returns their
@@ -173,16 +186,7 @@ pub fn messages(tx: &LogTx, run: Vec<NewMessage>, now: i64) -> Result<Vec<Option
     let mut events = Vec::with_capacity(run.len());
     for m in run {
         let found = stored.remove(&(m.sender.0, m.client_msg_id));
-        events.push(found.map(|(seq, id)| Event {
-            conversation_id: m.conversation,
-            seq,
-            id: EventId(id),
-            sender: m.sender,
-            client_msg_id: Some(m.client_msg_id.to_owned()),
-            created_at: now,
-            body: m.body,
-            state: None,
-        }));
+        events.push(found.map(|(seq, id)| m.stored(seq, id, now)));
     }
     Ok(events)
 }
@@ -228,18 +232,11 @@ fn sqlite_messages(tx: &LogTx, run: Vec<NewMessage>, now: i64) -> Result<Vec<Opt
             now,
             &json
         ])? == 1;
-        events.push(stored.then(|| Event {
-            conversation_id: m.conversation,
-            seq: *seq,
-            id: EventId(id),
-            sender: m.sender,
-            client_msg_id: Some(m.client_msg_id.to_owned()),
-            created_at: now,
-            body: m.body,
-            state: None,
-        }));
         if stored {
+            events.push(Some(m.stored(*seq, id, now)));
             *seq += 1;
+        } else {
+            events.push(None);
         }
     }
     Ok(events)
