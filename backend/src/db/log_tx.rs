@@ -5,8 +5,8 @@
 //! connection, one `block_on` per statement (the network round trip costs
 //! far more than that).
 //!
-//! SQL here uses `$N` placeholders. SQLite binds them by name, so their
-//! order of appearance need not follow their numbers. A list of numbers is
+//! SQL here uses `$N` placeholders. On SQLite each is bound by its name,
+//! so their order of appearance need not follow their numbers. A list of numbers is
 //! one parameter ([`Arg::Ints`], read through [`LogTx::ints`]), so that a
 //! change touching thousands of rows is still one round trip on PostgreSQL.
 
@@ -235,7 +235,10 @@ impl<'c> LogTx<'c> {
     /// hashes the SQL twice, ~5 % of the writer's time per message.
     pub fn repeat<'t>(&'t self, sql: &'t str) -> Result<Repeat<'t>> {
         Ok(match self {
-            Self::Sqlite(tx) => Repeat::Sqlite(tx.prepare_cached(sql)?),
+            Self::Sqlite(tx) => Repeat::Sqlite {
+                stmt: tx.prepare_cached(sql)?,
+                sql,
+            },
             Self::Postgres(pg) => Repeat::Postgres { pg, sql },
         })
     }
@@ -327,7 +330,10 @@ impl<'c> LogTx<'c> {
 
 /// A statement of [`LogTx::repeat`].
 pub enum Repeat<'t> {
-    Sqlite(CachedStatement<'t>),
+    Sqlite {
+        stmt: CachedStatement<'t>,
+        sql: &'t str,
+    },
     /// sqlx keeps each connection's statements prepared already.
     Postgres {
         pg: &'t PgTx,
@@ -339,8 +345,8 @@ impl Repeat<'_> {
     /// Runs it with `args`; how many rows it changed.
     pub fn execute(&mut self, args: &[Arg]) -> Result<u64> {
         match self {
-            Self::Sqlite(stmt) => {
-                bind_args(stmt, args)?;
+            Self::Sqlite { stmt, sql } => {
+                bind_args(stmt, sql, args)?;
                 Ok(stmt.raw_execute()? as u64)
             }
             Self::Postgres { pg, sql } => {
@@ -393,20 +399,15 @@ impl LogConn {
 /// A cached statement with `args` bound to `$1`, `$2`, ….
 fn bind<'c>(conn: &'c Connection, sql: &str, args: &[Arg]) -> rusqlite::Result<CachedStatement<'c>> {
     let mut stmt = conn.prepare_cached(sql)?;
-    bind_args(&mut stmt, args)?;
+    bind_args(&mut stmt, sql, args)?;
     Ok(stmt)
 }
 
 /// Binds `args` to `$1`, `$2`, … SQLite numbers a statement's parameters
 /// in the order they first appear and keeps each one's name, so each
 /// position is bound to the argument its name says.
-fn bind_args(stmt: &mut rusqlite::Statement, args: &[Arg]) -> rusqlite::Result<()> {
-    debug_assert_eq!(
-        stmt.parameter_count(),
-        args.len(),
-        "parameters of {:?}",
-        stmt.expanded_sql()
-    );
+fn bind_args(stmt: &mut rusqlite::Statement, sql: &str, args: &[Arg]) -> rusqlite::Result<()> {
+    debug_assert_eq!(stmt.parameter_count(), args.len(), "parameters of {sql}");
     for index in 1..=stmt.parameter_count() {
         let name = stmt.parameter_name(index).unwrap_or_default();
         let arg = name
@@ -415,7 +416,10 @@ fn bind_args(stmt: &mut rusqlite::Statement, args: &[Arg]) -> rusqlite::Result<(
             .and_then(|n| args.get(n.checked_sub(1)?));
         match arg {
             Some(arg) => stmt.raw_bind_parameter(index, arg)?,
-            None => return Err(rusqlite::Error::InvalidParameterName(name.to_owned())),
+            None => {
+                let what = format!("{name:?} (parameter {index}, {} given) in {sql}", args.len());
+                return Err(rusqlite::Error::InvalidParameterName(what));
+            }
         }
     }
     Ok(())
@@ -428,4 +432,38 @@ fn query<'q>(sql: &'q str, args: &'q [Arg<'q>]) -> sqlx::query::Query<'q, Postgr
         Arg::Ints(v) => query.bind(v),
         Arg::Texts(v) => query.bind(v),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `$N` takes the Nth argument wherever it stands and however often; a
+    /// placeholder with no argument is an error, not a NULL.
+    #[test]
+    fn parameters_are_bound_by_their_number() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (a INTEGER, b TEXT)").unwrap();
+        let tx = LogTx::sqlite(&mut conn).unwrap();
+        let sum: Option<i64> = tx.value("SELECT $2 * 10 + $1 + $2", args![1, 2]).unwrap();
+        assert_eq!(sum, Some(23));
+        let mut insert = tx.repeat("INSERT INTO t (b, a) VALUES ($2, $1)").unwrap();
+        for (a, b) in [(1, "one"), (2, "two")] {
+            assert_eq!(insert.execute(args![a, b]).unwrap(), 1);
+        }
+        drop(insert);
+        let rows = tx
+            .rows("SELECT a, b FROM t ORDER BY a", &[], |row| {
+                Ok((row.get::<i64>(0)?, row.get::<String>(1)?))
+            })
+            .unwrap();
+        assert_eq!(rows, vec![(1, "one".to_owned()), (2, "two".to_owned())]);
+        for sql in ["SELECT $2", "SELECT :x", "SELECT ?"] {
+            let err = tx.value::<i64>(sql, args![1]).unwrap_err();
+            assert!(
+                matches!(err, Error::Sqlite(rusqlite::Error::InvalidParameterName(_))),
+                "{sql}: {err}"
+            );
+        }
+    }
 }
