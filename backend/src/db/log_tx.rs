@@ -6,9 +6,10 @@
 //! far more than that).
 //!
 //! SQL here uses `$N` placeholders. On SQLite each is bound by its name,
-//! so their order of appearance need not follow their numbers. A list of numbers is
-//! one parameter ([`Arg::Ints`], read through [`LogTx::ints`]), so that a
-//! change touching thousands of rows is still one round trip on PostgreSQL.
+//! so their order of appearance need not follow their numbers. A list of
+//! numbers is one parameter ([`Arg::Ints`], read through [`LogTx::ints`]),
+//! so that a change touching thousands of rows is still one round trip on
+//! PostgreSQL.
 
 use std::cell::RefCell;
 
