@@ -39,42 +39,29 @@ pub fn message(
     body: EventBody,
     now: i64,
 ) -> Result<Option<Event>> {
-    let id = uuid::Uuid::now_v7().to_string();
-    let json = serde_json::to_string(&body)?;
-    let seq: Option<i64> = if tx.shared() {
-        // PostgreSQL reads the next seq inside the insert: one round trip
-        // to the server instead of two.
-        tx.value(
-            concat!(
-                "INSERT INTO events (conversation_id, seq, id, sender_id, client_msg_id, created_at, body)
-                 SELECT c.id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE conversation_id = $1),
-                     $2, $3, $4, $5, $6 ",
-                allowed!("$3"),
-                " ON CONFLICT (sender_id, client_msg_id) WHERE client_msg_id IS NOT NULL DO NOTHING RETURNING seq"
-            ),
-            args![conversation.0, &id, sender.0, client_msg_id, now, &json],
-        )?
-    } else {
-        // SQLite: the check and the next seq in one statement, then a
-        // one-row insert. An `INSERT … SELECT` may write several rows, so
-        // SQLite ran it under a statement journal (a copy of every page it
-        // first touched) and checked the reactions that could point at the
-        // new row; a one-row insert needs neither.
-        let Some(next) = sqlite_next_if_allowed(tx, conversation, sender)? else {
-            return Ok(None);
-        };
-        let stored = tx.execute(
-            SQLITE_INSERT,
-            args![conversation.0, next, &id, sender.0, client_msg_id, now, &json],
-        )?;
-        (stored == 1).then_some(next)
-    };
     let message = NewMessage {
         conversation,
         sender,
         client_msg_id,
         body,
     };
+    if !tx.shared() {
+        return Ok(sqlite_messages(tx, vec![message], now)?.pop().flatten());
+    }
+    // PostgreSQL reads the next seq inside the insert: one round trip to
+    // the server instead of two.
+    let id = uuid::Uuid::now_v7().to_string();
+    let json = serde_json::to_string(&message.body)?;
+    let seq: Option<i64> = tx.value(
+        concat!(
+            "INSERT INTO events (conversation_id, seq, id, sender_id, client_msg_id, created_at, body)
+             SELECT c.id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE conversation_id = $1),
+                 $2, $3, $4, $5, $6 ",
+            allowed!("$3"),
+            " ON CONFLICT (sender_id, client_msg_id) WHERE client_msg_id IS NOT NULL DO NOTHING RETURNING seq"
+        ),
+        args![conversation.0, &id, sender.0, client_msg_id, now, &json],
+    )?;
     Ok(seq.map(|seq| message.stored(seq, id, now)))
 }
 
@@ -86,7 +73,11 @@ pub struct NewMessage<'a> {
     pub body: EventBody,
 }
 
-/// SQLite's one-row insert of a numbered message. The seq is known, and a
+/// SQLite's one-row insert of a numbered message, after the check and the
+/// next seq in a statement of their own. An `INSERT … SELECT` may write
+/// several rows, so SQLite ran it under a statement journal (a copy of
+/// every page it first touched) and checked the reactions that could point
+/// at the new row; a one-row insert needs neither. The seq is known, and a
 /// row count says whether it was stored (a repeated `client_msg_id`):
 /// RETURNING would gather its row in a table.
 const SQLITE_INSERT: &str = "INSERT INTO events (conversation_id, seq, id, sender_id, client_msg_id, created_at, body)
